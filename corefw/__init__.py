@@ -1,0 +1,145 @@
+"""corefw: an open, define-by-run deep-learning framework with pluggable backends.
+
+The public API follows PyTorch's names, signatures and defaults. Backends, layer libraries
+and explainers are plugins (see ``corefw plugins``); the core names none of them.
+"""
+
+from __future__ import annotations
+
+from . import _dtype, errors
+from ._device import device, get_default_device, set_default_device
+from ._dtype import (
+    bool_,
+    dtype,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    int8,
+    int16,
+    int32,
+    int64,
+    promote_types,
+    set_default_dtype,
+    uint8,
+)
+from ._tensor import Tensor, _bind_ops
+from .ops import activation, elementwise, indexing, inplace, linalg, reduction, shape  # noqa: E402,F401,I001
+from . import _tensor_methods  # noqa: E402,F401
+from ._creation import (  # noqa: E402
+    arange,
+    as_tensor,
+    empty,
+    empty_like,
+    eye,
+    from_dlpack,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    ones,
+    ones_like,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from ._random import (  # noqa: E402
+    Generator,
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    multinomial,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    randperm,
+    seed,
+    set_rng_state,
+)
+from .autograd import (  # noqa: E402
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from .dispatch import (  # noqa: E402
+    fallback_ledger,
+    get_fallback_policy,
+    print_fallback_ledger,
+    reset_fallback_ledger,
+    set_fallback_policy,
+)
+from .errors import CorefwError  # noqa: E402
+from .ops.activation import log_softmax, softmax  # noqa: E402
+from .ops.elementwise import *  # noqa: E402,F403
+from .ops.indexing import (  # noqa: E402
+    gather,
+    index_select,
+    masked_fill,
+    masked_select,
+    nonzero,
+    scatter_add,
+    take_along_dim,
+)
+from .ops.linalg import bmm, dot, einsum, matmul, mm, mv, outer  # noqa: E402
+from .ops.reduction import *  # noqa: E402,F403
+from .ops.shape import *  # noqa: E402,F403
+
+_bind_ops()
+
+__version__ = "0.1.0"
+
+# PyTorch's dtype aliases (defined last: they shadow builtins inside this module only)
+globals().update({"bool": bool_, "float": float32, "double": float64, "half": float16,
+                  "long": int64, "int": int32, "short": int16})
+
+_deterministic = [False]
+
+
+def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
+    """Ask backends for deterministic kernels (NumPy's are; see docs/backends.md)."""
+    _deterministic[0] = bool(mode)
+
+
+def are_deterministic_algorithms_enabled() -> bool:
+    return _deterministic[0]
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def numel(input) -> int:
+    return input.numel()
+
+
+def layers() -> dict:
+    """Registered layer classes by name (builtin and from plugins)."""
+    from .plugins import manager
+
+    manager.load()
+    return dict(manager.LAYERS)
+
+
+def explainers() -> dict:
+    """Registered explainers by name (from plugins such as corefw-xai)."""
+    from .plugins import manager
+
+    manager.load()
+    return dict(manager.EXPLAINERS)
+
+
+def __getattr__(name):
+    if name in ("nn", "optim", "data", "autograd", "testing", "plugins", "backend"):
+        import importlib
+
+        return importlib.import_module(f"corefw.{name}")
+    if name in ("save", "load"):
+        from . import serialization
+
+        return getattr(serialization, name)
+    raise AttributeError(f"module 'corefw' has no attribute {name!r}")

@@ -1,0 +1,228 @@
+"""The hot path: Tensor op -> grad mode? -> device -> kernel dict lookup -> kernel -> wrap.
+
+:func:`apply` serves every op; :func:`binary` and :func:`unary` are the same path specialised
+for the operators (no loops, no kwargs). Per-call work that can be cached is cached: dtype
+promotion per dtype pair (:mod:`corefw._dtype`), kernels per device (:mod:`corefw.dispatch`).
+"""
+
+from __future__ import annotations
+
+from . import _dtype
+from ._device import device
+from .autograd.engine import OVERRIDES
+from .autograd.grad_mode import STATE
+from .autograd.node import EXTRAS, Node
+from .errors import CorefwError, DeviceError, DTypeError, KernelError, ShapeError
+
+_SCALARS = (int, float, bool)
+_FLOAT_KINDS = "f"
+_Tensor = None  # set by _tensor.py (avoids an import cycle)
+_new = object.__new__
+
+
+def wrap(data, dev):
+    """A new Tensor around a native array (no graph)."""
+    t = _new(_Tensor)
+    t._data = data
+    t._dev = dev
+    t._node = None
+    t._req = False
+    t._vc = None
+    return t
+
+
+def _edge(t):
+    node = t._node
+    if node is not None:
+        return node
+    return t if t._req else None
+
+
+def record(op, operands, attrs, out, dev, t):
+    """Attach a graph node for ``op`` to the result ``t``."""
+    versions = None
+    edges = []
+    for x in operands:
+        if isinstance(x, _Tensor):
+            edges.append(_edge(x))
+            if x._vc is not None:
+                versions = True
+        else:
+            edges.append(None)
+    if versions:
+        versions = tuple(x._vc[0] if isinstance(x, _Tensor) and x._vc is not None else 0
+                         for x in operands)
+    node = Node(op, operands, tuple(edges), attrs, out, dev, versions)
+    if op.save_output:
+        node.out_vc = t._vc = [0]
+    if EXTRAS[0] is not None:
+        EXTRAS[0](node)
+    t._node = node
+    t._req = True
+
+
+def apply(op, operands, attrs=None):
+    """Run ``op`` on ``operands`` (Tensors and Python scalars) with keyword ``attrs``."""
+    dev = None
+    req = False
+    arrays = []
+    for x in operands:
+        if isinstance(x, _Tensor):
+            if dev is None:
+                dev = x._dev
+            elif x._dev is not dev:
+                return apply(op, _mix_devices(op, operands), attrs)
+            req = req or x._req
+            arrays.append(x._data)
+        else:
+            arrays.append(x)
+    req = req and STATE.enabled and op.differentiable
+    if req and op.vjp is None and op.name not in OVERRIDES and op.decomposition is not None:
+        return op.decomposition(*operands, **(attrs or {}))  # differentiate the decomposition
+    try:
+        out = dev.table[op.name](*arrays, **attrs) if attrs else dev.table[op.name](*arrays)
+    except CorefwError:
+        raise
+    except Exception as exc:
+        raise diagnose(op, operands, attrs, exc) from exc
+    t = wrap(out, dev)
+    if req:
+        record(op, operands, attrs, out, dev, t)
+    return t
+
+
+def binary(op, a, b):
+    """``op(a, b)`` for an operator: one of a, b is a Tensor, the other may be a scalar."""
+    if isinstance(b, _Tensor):
+        if isinstance(a, _Tensor):
+            dev = a._dev
+            if b._dev is not dev:
+                a, b = _mix_devices(op, (a, b))
+                return binary(op, a, b)
+            ad = a._data
+            bd = b._data
+            if ad.dtype is not bd.dtype and ad.dtype != bd.dtype:
+                a, b = _promote(op, a, b)
+                ad, bd = a._data, b._data
+            req = a._req or b._req
+        else:
+            if a.__class__ not in _SCALARS:
+                return NotImplemented
+            dev = b._dev
+            bd = b._data
+            if a.__class__ is float and bd.dtype.kind != "f" or bd.dtype.kind == "b" \
+                    and a.__class__ is int:
+                b = _cast_for_scalar(b, a)
+                bd = b._data
+            ad = a
+            req = b._req
+    else:
+        if b.__class__ not in _SCALARS:
+            if isinstance(b, (list, tuple)) or hasattr(b, "__array__"):
+                from ._creation import tensor
+
+                return binary(op, a, tensor(b, device=a._dev))
+            return NotImplemented
+        dev = a._dev
+        ad = a._data
+        if b.__class__ is float and ad.dtype.kind != "f" or ad.dtype.kind == "b" \
+                and b.__class__ is int:
+            a = _cast_for_scalar(a, b)
+            ad = a._data
+        bd = b
+        req = a._req
+    try:
+        out = dev.table[op.name](ad, bd)
+    except Exception as exc:
+        raise diagnose(op, (a, b), None, exc) from exc
+    t = wrap(out, dev)
+    if req and STATE.enabled and op.differentiable:
+        record(op, (a, b), None, out, dev, t)
+    return t
+
+
+def unary(op, a, attrs=None):
+    """``op(a)`` for a one-operand op."""
+    dev = a._dev
+    try:
+        out = dev.table[op.name](a._data, **attrs) if attrs else dev.table[op.name](a._data)
+    except Exception as exc:
+        raise diagnose(op, (a,), attrs, exc) from exc
+    t = wrap(out, dev)
+    if a._req and STATE.enabled and op.differentiable:
+        record(op, (a,), attrs, out, dev, t)
+    return t
+
+
+def _cast_for_scalar(t, scalar):
+    cat = _dtype.scalar_category(scalar)
+    target = _dtype.default_for_category(cat)
+    if _dtype.FROM_NP[t._data.dtype].category >= cat:
+        return t
+    from .ops.elementwise import cast
+
+    return cast(t, target)
+
+
+def _promote(op, a, b):
+    from .ops.elementwise import cast
+
+    da, db = _dtype.FROM_NP[a._data.dtype], _dtype.FROM_NP[b._data.dtype]
+    a_dim, b_dim = a._data.ndim > 0, b._data.ndim > 0
+    if a_dim == b_dim:
+        out = _dtype.promote_types(da, db)
+    elif a_dim:  # b is 0-d: it only matters if its category is higher
+        out = da if da.category >= db.category else db
+    else:
+        out = db if db.category >= da.category else da
+    return (a if da is out else cast(a, out)), (b if db is out else cast(b, out))
+
+
+def _mix_devices(op, operands):
+    """0-d tensors on another device become scalars; anything else is an error."""
+    devs = {x._dev for x in operands if isinstance(x, _Tensor) and x._data.ndim > 0}
+    if len(devs) > 1 or not devs:
+        listing = ", ".join(f"operand {i}: {x._dev}" for i, x in enumerate(operands)
+                            if isinstance(x, _Tensor))
+        raise DeviceError(f"{op.name}: expected all tensors on one device, found {listing}. "
+                          f"Move them with .to(device); corefw never copies silently")
+    (dev,) = devs
+    return tuple(x.item() if isinstance(x, _Tensor) and x._dev is not dev else x
+                 for x in operands)
+
+
+def diagnose(op, operands, attrs, exc):
+    """Turn a kernel's exception into a typed corefw error naming op, shapes and dtypes."""
+    if isinstance(exc, CorefwError):
+        return exc
+    parts = []
+    for i, x in enumerate(operands):
+        if isinstance(x, _Tensor):
+            parts.append(f"operand {i}: shape {tuple(x._data.shape)} {x._data.dtype} "
+                         f"on {x._dev}")
+        elif x is not None:
+            parts.append(f"operand {i}: {type(x).__name__} {x!r}"[:80])
+    what = "; ".join(parts)
+    backend = getattr(operands[0]._dev.backend, "name", "?") if operands and isinstance(
+        operands[0], _Tensor) else "?"
+    msg = f"{op.name}: {exc} ({what}; backend {backend})"
+    if isinstance(exc, TypeError):
+        return DTypeError(msg)
+    if isinstance(exc, IndexError):
+        from .errors import CorefwIndexError
+
+        return CorefwIndexError(msg)
+    if isinstance(exc, (ValueError, RuntimeError)) and "broadcast" in str(exc):
+        shapes = " and ".join(str(tuple(x._data.shape)) for x in operands
+                              if isinstance(x, _Tensor))
+        return ShapeError(f"{op.name}: shapes {shapes} cannot be broadcast together "
+                          f"(backend {backend})")
+    if isinstance(exc, ValueError):
+        return ShapeError(msg)
+    return KernelError(msg)
+
+
+def device_of(dev) -> device:
+    from .dispatch import resolve
+
+    return resolve(device(dev))

@@ -1,0 +1,134 @@
+"""dtypes and type promotion.
+
+A :class:`dtype` wraps the NumPy dtype that every array-module backend understands. Promotion
+follows PyTorch, not NumPy (see docs/dtypes.md):
+
+* categories are ordered bool < integer < floating; an operand of a higher category decides
+  the category of the result, and the result is its dtype (``int64 + float32 -> float32``,
+  where NumPy says float64);
+* within a category, the smallest dtype that holds both (``int8 + uint8 -> int16``);
+* dimensioned tensors outrank 0-d tensors, which outrank Python scalars: a lower-ranked operand
+  only matters when its category is higher (``float32 tensor + 2.0 -> float32``,
+  ``int64 tensor + 2.5 -> the default float dtype``).
+
+Results are cached per dtype pair, since ``np.result_type`` alone costs about 0.5 µs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import DTypeError
+
+__all__ = [
+    "bool_", "dtype", "float16", "float32", "float64", "get_default_dtype", "int16", "int32",
+    "int64", "int8", "promote_types", "set_default_dtype", "uint8",
+]
+
+
+class dtype:  # noqa: N801 - PyTorch's spelling
+    """A tensor element type, e.g. ``corefw.float32``."""
+
+    __slots__ = ("name", "np", "itemsize", "is_floating_point", "is_signed", "category")
+
+    def __init__(self, name: str, np_dtype: np.dtype) -> None:
+        self.name = name
+        self.np = np.dtype(np_dtype)
+        self.itemsize = self.np.itemsize
+        self.is_floating_point = self.np.kind == "f"
+        self.is_signed = self.np.kind in "if"
+        self.category = {"b": 0, "u": 1, "i": 1, "f": 2}[self.np.kind]
+
+    def __repr__(self) -> str:
+        return f"corefw.{self.name}"
+
+    def __reduce__(self):  # dtypes are singletons, also through copy/pickle
+        return (_by_name, (self.name,))
+
+
+bool_ = dtype("bool", np.bool_)
+uint8 = dtype("uint8", np.uint8)
+int8 = dtype("int8", np.int8)
+int16 = dtype("int16", np.int16)
+int32 = dtype("int32", np.int32)
+int64 = dtype("int64", np.int64)
+float16 = dtype("float16", np.float16)
+float32 = dtype("float32", np.float32)
+float64 = dtype("float64", np.float64)
+
+ALL_DTYPES = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64)
+FLOAT_DTYPES = (float16, float32, float64)
+_BY_NAME = {d.name: d for d in ALL_DTYPES}
+_BY_NAME.update(half=float16, float=float32, double=float64, short=int16, int=int32, long=int64)
+# np.dtype -> corefw dtype; also keyed by the scalar types so np.float32 works as an argument.
+FROM_NP: dict = {d.np: d for d in ALL_DTYPES}
+FROM_NP.update({d.np.type: d for d in ALL_DTYPES})
+
+_default_float = float32
+
+
+def _by_name(name: str) -> dtype:
+    return _BY_NAME[name]
+
+
+def to_dtype(value) -> dtype:
+    """Accept a corefw dtype, a NumPy dtype or scalar type, a name, or a Python type."""
+    if type(value) is dtype:
+        return value
+    if value is float:
+        return _default_float
+    if value is int:
+        return int64
+    if value is bool:
+        return bool_
+    if isinstance(value, str) and value in _BY_NAME:
+        return _BY_NAME[value]
+    try:
+        return FROM_NP[np.dtype(value)]
+    except (TypeError, KeyError):
+        supported = ", ".join(d.name for d in ALL_DTYPES)
+        raise DTypeError(f"unsupported dtype {value!r}; corefw supports {supported}") from None
+
+
+def get_default_dtype() -> dtype:
+    """The dtype of new floating-point tensors (float32 unless changed)."""
+    return _default_float
+
+
+def set_default_dtype(d) -> None:
+    """Set the dtype of new floating-point tensors (a floating dtype)."""
+    global _default_float
+    d = to_dtype(d)
+    if not d.is_floating_point:
+        raise DTypeError(f"set_default_dtype: {d} is not a floating dtype; use float16/32/64")
+    _default_float = d
+
+
+_promote_cache: dict = {}
+
+
+def promote_types(a: dtype, b: dtype) -> dtype:
+    """The dtype two tensors of equal rank promote to (PyTorch's rule, see module doc)."""
+    key = (a, b)
+    hit = _promote_cache.get(key)
+    if hit is not None:
+        return hit
+    if a.category != b.category:
+        out = a if a.category > b.category else b
+    else:
+        out = FROM_NP[np.promote_types(a.np, b.np)]
+    _promote_cache[key] = out
+    return out
+
+
+def scalar_category(value) -> int:
+    """Category of a Python scalar: 0 bool, 1 int, 2 float."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return 1
+    return 2
+
+
+def default_for_category(category: int) -> dtype:
+    return (bool_, int64, _default_float)[category]

@@ -1,0 +1,447 @@
+"""The Tensor: a native array on a device, plus what autograd needs.
+
+Slots, not a dict: ``_data`` (the backend's array), ``_dev`` (an interned device), ``_node``
+(the graph node that produced it, None for leaves), ``_req`` (requires grad), ``_vc`` (the
+version counter shared with views, created on first need), and lazily ``_grad``, ``_base``,
+``_hooks``. Math, reduction and shape methods are attached by :mod:`corefw._tensor_methods`.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from . import _call, _dtype
+from ._call import binary, unary, wrap
+from .errors import AutogradError, DeviceError
+
+__all__ = ["Tensor"]
+
+
+class Tensor:
+    """A multi-dimensional array on a device, recorded by autograd when it requires grad."""
+
+    __slots__ = ("_data", "_dev", "_node", "_req", "_vc", "_grad", "_base", "_hooks",
+                 "_retain", "__weakref__")
+    __array_priority__ = 1000  # numpy defers to our reflected operators
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Tensor and args:
+            from ._creation import tensor
+
+            return tensor(*args, **kwargs)
+        return object.__new__(cls)
+
+    def __init__(self, *args, **kwargs) -> None:
+        pass
+
+    # -- metadata -------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The size of every dimension (a tuple, like ``torch.Size``)."""
+        return tuple(self._data.shape)
+
+    def size(self, dim: int | None = None):
+        """``shape``, or the size of one dimension."""
+        shape = self._data.shape
+        if dim is None:
+            return tuple(shape)
+        return shape[dim]
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    def dim(self) -> int:
+        """Number of dimensions."""
+        return self._data.ndim
+
+    def numel(self) -> int:
+        """Number of elements."""
+        return int(np.prod(self._data.shape, dtype=np.int64))
+
+    nelement = numel
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    @property
+    def dtype(self) -> _dtype.dtype:
+        return _dtype.FROM_NP[self._data.dtype]
+
+    @property
+    def device(self):
+        return self._dev
+
+    @property
+    def is_cuda(self) -> bool:
+        return self._dev.type == "cuda"
+
+    def is_floating_point(self) -> bool:
+        return self._data.dtype.kind == "f"
+
+    def element_size(self) -> int:
+        return self._data.dtype.itemsize
+
+    # -- autograd attributes --------------------------------------------------------------
+    @property
+    def requires_grad(self) -> bool:
+        return self._req
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        self.requires_grad_(value)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set whether autograd records ops on this leaf; returns self."""
+        if self._node is not None and not requires_grad:
+            raise AutogradError("you can only change requires_grad of leaf tensors; use "
+                                ".detach() to get a tensor outside the graph")
+        if requires_grad and self._data.dtype.kind != "f":
+            raise AutogradError(f"only floating point tensors can require gradients, not "
+                                f"{self.dtype}; cast with .float() first")
+        self._req = bool(requires_grad) or self._node is not None
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._node is None
+
+    @property
+    def grad_fn(self):
+        return self._node
+
+    @property
+    def grad(self):
+        return getattr(self, "_grad", None)
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is not None and tuple(value.shape) != self.shape:
+            raise AutogradError(f"assigned grad has shape {tuple(value.shape)}, but the tensor "
+                                f"has shape {self.shape}")
+        self._grad = value
+
+    @property
+    def data(self) -> Tensor:
+        """This tensor's values outside the graph (shares memory)."""
+        return self.detach()
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        self._data = value._data
+        self._dev = value._dev
+        self._vc = None
+
+    @property
+    def _version(self) -> int:
+        return self._vc[0] if self._vc is not None else 0
+
+    def detach(self) -> Tensor:
+        """A tensor sharing storage (and version counter) with this one, outside the graph."""
+        t = wrap(self._data, self._dev)
+        if self._vc is None:
+            self._vc = [0]
+        t._vc = self._vc
+        return t
+
+    def detach_(self) -> Tensor:
+        self._node = None
+        self._req = False
+        return self
+
+    def backward(self, gradient: Tensor | None = None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs=None) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
+        from .autograd import backward
+
+        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph,
+                 inputs=inputs)
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a
+        replacement. Returns a handle with ``remove()``."""
+        if not self._req:
+            raise AutogradError("cannot register a hook on a tensor that doesn't require grad")
+        if self._node is None:
+            if getattr(self, "_hooks", None) is None:
+                self._hooks = []
+            hooks = self._hooks
+        else:
+            node, nr = _node_nr(self._node)
+            if node.hooks is None:
+                node.hooks = {}
+            hooks = node.hooks.setdefault(nr, [])
+        hooks.append(hook)
+        return _HookHandle(hooks, hook)
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf tensor after backward."""
+        if self._node is None:
+            return
+        node, nr = _node_nr(self._node)
+        if node.retain is None:
+            node.retain = {}
+        node.retain[nr] = weakref.ref(self)
+
+    @property
+    def retains_grad(self) -> bool:
+        if self._node is None:
+            return False
+        node, nr = _node_nr(self._node)
+        return bool(node.retain and nr in node.retain)
+
+    # -- conversion -----------------------------------------------------------------------
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        """The values as a NumPy array (shares memory on a host backend that allows it)."""
+        if self._req and not force:
+            raise AutogradError("can't call numpy() on a tensor that requires grad; use "
+                                "tensor.detach().numpy()")
+        return self._dev.backend.to_host(self._data)
+
+    def __array__(self, dtype=None, copy=None):
+        arr = self._dev.backend.to_host(self._data)
+        if dtype is not None and np.dtype(dtype) != arr.dtype:
+            return arr.astype(dtype)
+        if copy:
+            return arr.copy()
+        return arr
+
+    def item(self):
+        """The value of a one-element tensor as a Python number."""
+        if self.numel() != 1:
+            raise ValueError(f"item(): a tensor with {self.numel()} elements cannot be "
+                             f"converted to a Python scalar")
+        return self._dev.backend.to_host(self._data).reshape(()).item()
+
+    def tolist(self):
+        """Nested Python lists (a number for a 0-d tensor)."""
+        return self._dev.backend.to_host(self._data).tolist()
+
+    def __bool__(self) -> bool:
+        if self.numel() != 1:
+            raise RuntimeError(f"Boolean value of a tensor with {self.numel()} elements is "
+                               f"ambiguous; use .any() or .all()")
+        return bool(self.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self._data.dtype.kind not in "iu" or self.numel() != 1:
+            raise TypeError("only integer tensors of a single element can be an index")
+        return int(self.item())
+
+    def __dlpack__(self, stream=None, **kwargs):
+        if self._req:
+            raise AutogradError("can't export a tensor that requires grad via DLPack; "
+                                "use tensor.detach()")
+        return self._data.__dlpack__(**({"stream": stream} if stream is not None else {}),
+                                     **kwargs)
+
+    def __dlpack_device__(self):
+        return self._data.__dlpack_device__()
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __repr__(self) -> str:
+        from ._format import tensor_repr
+
+        return tensor_repr(self)
+
+    def __format__(self, spec: str) -> str:
+        if self._data.ndim == 0:
+            return format(self.item(), spec)
+        return repr(self) if not spec else format(repr(self), spec)
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError("corefw tensors are not picklable by design (no pickle anywhere); "
+                        "use corefw.save / corefw.load (safetensors)")
+
+    def __deepcopy__(self, memo):
+        t = self.detach().clone()
+        t._req = self._req and self._node is None
+        if self.grad is not None:
+            t._grad = self.grad.clone()
+        if type(self) is not Tensor:
+            t.__class__ = type(self)
+        memo[id(self)] = t
+        return t
+
+    # -- operators ------------------------------------------------------------------------
+    def __add__(self, other):
+        return binary(_ADD, self, other)
+
+    def __radd__(self, other):
+        return binary(_ADD, other, self)
+
+    def __sub__(self, other):
+        return binary(_SUB, self, other)
+
+    def __rsub__(self, other):
+        return binary(_SUB, other, self)
+
+    def __mul__(self, other):
+        return binary(_MUL, self, other)
+
+    def __rmul__(self, other):
+        return binary(_MUL, other, self)
+
+    def __truediv__(self, other):
+        from .ops.elementwise import div
+
+        return div(self, other)
+
+    def __rtruediv__(self, other):
+        from .ops.elementwise import div
+
+        return div(other, self)
+
+    def __floordiv__(self, other):
+        return binary(_OPS["floor_divide"], self, other)
+
+    def __rfloordiv__(self, other):
+        return binary(_OPS["floor_divide"], other, self)
+
+    def __mod__(self, other):
+        return binary(_OPS["remainder"], self, other)
+
+    def __rmod__(self, other):
+        return binary(_OPS["remainder"], other, self)
+
+    def __pow__(self, other):
+        from .ops.elementwise import pow as pow_
+
+        return pow_(self, other)
+
+    def __rpow__(self, other):
+        from .ops.elementwise import pow as pow_
+
+        return pow_(other, self)
+
+    def __matmul__(self, other):
+        from .ops.linalg import matmul
+
+        return matmul(self, other)
+
+    def __rmatmul__(self, other):
+        from .ops.linalg import matmul
+
+        return matmul(other, self)
+
+    def __neg__(self):
+        return unary(_NEG, self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return unary(_OPS["abs"], self)
+
+    def __invert__(self):
+        from .ops.elementwise import bitwise_not
+
+        return bitwise_not(self)
+
+    def __and__(self, other):
+        return binary(_OPS["bitwise_and"], self, other)
+
+    __rand__ = __and__
+
+    def __or__(self, other):
+        return binary(_OPS["bitwise_or"], self, other)
+
+    __ror__ = __or__
+
+    def __xor__(self, other):
+        return binary(_OPS["bitwise_xor"], self, other)
+
+    __rxor__ = __xor__
+
+    def __eq__(self, other):
+        return binary(_OPS["eq"], self, other)
+
+    def __ne__(self, other):
+        return binary(_OPS["ne"], self, other)
+
+    def __lt__(self, other):
+        return binary(_OPS["lt"], self, other)
+
+    def __le__(self, other):
+        return binary(_OPS["le"], self, other)
+
+    def __gt__(self, other):
+        return binary(_OPS["gt"], self, other)
+
+    def __ge__(self, other):
+        return binary(_OPS["ge"], self, other)
+
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
+    # -- devices --------------------------------------------------------------------------
+    def cpu(self) -> Tensor:
+        """``self.to("cpu")``."""
+        return self.to("cpu")
+
+    def cuda(self, device=None) -> Tensor:
+        """``self.to("cuda")`` (or ``"cuda:N"``)."""
+        return self.to("cuda" if device is None else
+                       (f"cuda:{device}" if isinstance(device, int) else device))
+
+
+class _HookHandle:
+    def __init__(self, hooks: list, hook) -> None:
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+def _node_nr(node):
+    from .autograd.node import OutputRef
+
+    if type(node) is OutputRef:
+        return node.node, node.nr
+    return node, 0
+
+
+def _check_device(t: Tensor, dev) -> None:
+    if t._dev is not dev:
+        raise DeviceError(f"expected a tensor on {dev}, got one on {t._dev}")
+
+
+_call._Tensor = Tensor
+_OPS: dict = {}
+_ADD = _SUB = _MUL = _NEG = None
+
+
+def _bind_ops() -> None:
+    """Called once the op modules are imported: cache the Op objects the operators use."""
+    global _ADD, _SUB, _MUL, _NEG
+    from .ops.registry import OPS
+
+    _OPS.update(OPS)
+    _ADD, _SUB, _MUL, _NEG = OPS["add"], OPS["sub"], OPS["mul"], OPS["neg"]

@@ -1,0 +1,130 @@
+"""``corefw.autograd.Function``: users' own differentiable functions, as in PyTorch.
+
+    class Exp(Function):
+        @staticmethod
+        def forward(ctx, x):
+            y = x.exp()
+            ctx.save_for_backward(y)
+            return y
+
+        @staticmethod
+        def backward(ctx, grad):
+            (y,) = ctx.saved_tensors
+            return grad * y
+"""
+
+from __future__ import annotations
+
+from ..errors import AutogradError
+from ..ops.registry import Op
+from .grad_mode import STATE, no_grad
+from .node import Node, OutputRef
+
+__all__ = ["Function", "FunctionCtx"]
+
+
+class FunctionCtx:
+    """The ``ctx`` of a custom Function: save tensors and anything else for backward."""
+
+    def __init__(self) -> None:
+        self._saved = ()
+        self.needs_input_grad: tuple[bool, ...] = ()
+        self.materialize_grads = True
+
+    def save_for_backward(self, *tensors) -> None:
+        self._saved = tensors
+        self._versions = tuple(t._version if t is not None else 0 for t in tensors)
+
+    @property
+    def saved_tensors(self):
+        for t, v in zip(self._saved, self._versions):
+            if t is not None and t._version != v:
+                raise AutogradError(f"a tensor saved with save_for_backward was modified in "
+                                    f"place (version {t._version}, expected {v})")
+        return self._saved
+
+    def mark_non_differentiable(self, *tensors) -> None:
+        self._nondiff = {id(t) for t in tensors}
+
+    def set_materialize_grads(self, value: bool) -> None:
+        self.materialize_grads = value
+
+
+class _FunctionNode(Node):
+    __slots__ = ("n_out", "fn", "ctx", "out_meta")
+
+
+def _node_name(self):
+    return f"{self.fn.__name__}Backward"
+
+
+class Function:
+    """Subclass with static ``forward(ctx, *args)`` and ``backward(ctx, *grads)``; call
+    ``MyFunction.apply(*args)``."""
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("Function subclasses must implement forward")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError("Function subclasses must implement backward")
+
+    @classmethod
+    def apply(cls, *args):
+        from .._tensor import Tensor
+        from .engine import MultiNode
+
+        ctx = FunctionCtx()
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._req for a in args)
+        with no_grad():
+            out = cls.forward(ctx, *args)
+        multi = isinstance(out, tuple)
+        outs = out if multi else (out,)
+        if not (STATE.enabled and any(t._req for t in tensors)):
+            return out
+        op = Op(cls.__name__, owner="autograd.Function")
+        op.vjp = _make_vjp(cls, multi, len(args))
+        edges = tuple((a._node if a._node is not None else (a if a._req else None))
+                      if isinstance(a, Tensor) else None for a in args)
+        node = MultiNode(op, args, edges, None, None, None, None)
+        node.n_out = len(outs)
+        node.meta = {"ctx": ctx, "shapes": [(o.shape, o.dtype, o.device) for o in outs]}
+        nondiff = getattr(ctx, "_nondiff", set())
+        result = []
+        for i, o in enumerate(outs):
+            if not isinstance(o, Tensor):
+                result.append(o)
+                continue
+            if id(o) in nondiff:
+                result.append(o)
+                continue
+            o = o.detach() if o._node is not None or o in tensors else o
+            o._node = OutputRef(node, i)
+            o._req = True
+            result.append(o)
+        return tuple(result) if multi else result[0]
+
+
+def _make_vjp(cls, multi, n_args):
+    def vjp(node, grads):
+        from .._creation import zeros
+
+        ctx = node.meta["ctx"]
+        grads = list(grads)
+        if ctx.materialize_grads:
+            for i, g in enumerate(grads):
+                if g is None:
+                    shape, dtype, dev = node.meta["shapes"][i]
+                    grads[i] = zeros(shape, dtype=dtype, device=dev)
+        out = cls.backward(ctx, *grads)
+        if not isinstance(out, tuple):
+            out = (out,)
+        if len(out) < n_args:
+            out = out + (None,) * (n_args - len(out))
+        if len(out) != n_args:
+            raise AutogradError(f"{cls.__name__}.backward returned {len(out)} gradients, "
+                                f"expected {n_args} (one per forward argument)")
+        return out
+    return vjp

@@ -1,0 +1,7 @@
+"""Backends: the device contract and the toolkit that implements it over array modules."""
+
+from .protocol import CAPABILITIES, Backend
+from .toolkit import ArrayModuleBackend, array_kernels, composite_kernels
+
+__all__ = ["CAPABILITIES", "ArrayModuleBackend", "Backend", "array_kernels",
+           "composite_kernels"]

@@ -1,0 +1,74 @@
+"""The device contract: what a backend object must provide.
+
+A backend serves one device type (``"cpu"``, ``"cuda"``, ``"mydev"``) and any number of device
+indices. The core talks to it only through this protocol; kernels are plain callables from
+native arrays (and attributes) to a new native array. See docs/plugins.md for a walk-through and
+:mod:`corefw.backend.toolkit` for a ready implementation over any NumPy-like array module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["Backend", "CAPABILITIES"]
+
+#: Capabilities a backend may declare in ``Backend.capabilities``.
+CAPABILITIES = frozenset({
+    "broadcast",  # binary kernels accept operands of different (broadcastable) shapes
+    "views",      # movement kernels (reshape, permute, slice, expand...) return views
+    "random",     # implements the random primitives
+    "float16",    # informational; dtypes are listed in Backend.dtypes
+})
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A device backend. Register one through the ``register_backends`` hook."""
+
+    #: Device type it serves, e.g. ``"cpu"``; a device is addressed as ``"type:index"``.
+    device_type: str
+    #: Human-readable name of the implementation, e.g. ``"numpy"``.
+    name: str
+    #: dtype names it supports (``"float32"``, ``"int64"``, ``"bool"`` ...).
+    dtypes: frozenset[str]
+    #: Subset of :data:`CAPABILITIES`.
+    capabilities: frozenset[str]
+    #: op name -> kernel. Missing ops use the op's decomposition, then the fallback policy.
+    kernels: Mapping[str, Callable[..., Any]]
+
+    def is_available(self) -> bool:
+        """Whether the device can be used here (library importable, hardware present)."""
+
+    def unavailable_reason(self) -> str | None:
+        """Why :meth:`is_available` is False (e.g. ``"cupy is not installed"``), else None."""
+
+    def device_count(self) -> int:
+        """Number of devices of this type."""
+
+    def device_context(self, index: int) -> AbstractContextManager | None:
+        """A context that makes device ``index`` current, or None if no switch is needed."""
+
+    def from_host(self, array: np.ndarray, index: int) -> Any:
+        """Copy a host NumPy array to device ``index`` (may share memory on a host device)."""
+
+    def to_host(self, array: Any) -> np.ndarray:
+        """A host NumPy array with the contents of ``array`` (may share memory)."""
+
+    def manual_seed(self, seed: int) -> None:
+        """Seed every device's default random stream."""
+
+    def get_rng_state(self) -> np.ndarray:
+        """The random state as a uint8 array, restorable with :meth:`set_rng_state`."""
+
+    def set_rng_state(self, state: np.ndarray) -> None:
+        """Restore a state returned by :meth:`get_rng_state`."""
+
+    def synchronize(self, index: int | None = None) -> None:
+        """Wait for all queued work on a device (no-op on synchronous devices)."""
+
+    def memory_stats(self, index: int = 0) -> dict[str, int]:
+        """Allocator statistics (``bytes_in_use`` ... where known)."""

@@ -1,0 +1,239 @@
+"""Dispatch: (op, device type) -> kernel, resolved into one plain dict per device type.
+
+Whenever a backend, a kernel or an op is registered, :func:`_rebuild` fills the device type's
+table so that every op name maps to a callable over native arrays: the backend's kernel, else
+a runner of the op's decomposition, else a runner of the fallback policy. The hot path is then a
+single dict lookup; pluggy is never on it.
+
+Fallback policy for an op with neither kernel nor decomposition: ``"error"`` (default) raises
+:class:`~corefw.errors.KernelNotFoundError`; ``"warn"`` and ``"cpu"`` copy the operands to the
+``cpu`` device, run its kernel and copy back (``"warn"`` also warns). Every fallback is counted
+in a ledger: :func:`fallback_ledger` / :func:`print_fallback_ledger`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from ._device import device
+from .errors import BackendUnavailableError, KernelNotFoundError, NoBackendError, PluginError
+from .ops.registry import OPS, Op, on_register
+
+__all__ = [
+    "backends", "fallback_ledger", "get_fallback_policy", "print_fallback_ledger",
+    "register_backend", "register_kernels", "reset_fallback_ledger", "set_fallback_policy",
+]
+
+BACKENDS: dict[str, object] = {}
+_OWNERS: dict[str, str] = {}
+_EXTRA: dict[str, dict[str, Callable]] = {}  # device type -> kernels added by other plugins
+_KERNEL_OWNERS: dict[tuple[str, str], str] = {}
+_DEVICES: dict[str, list] = {}  # device type -> resolved devices (each has its own table)
+_policy = ["error"]
+_ledger: Counter = Counter()
+KNOWN_BACKEND_PACKAGES = "corefw-cpu (numpy, device 'cpu'), corefw-cuda (cupy, device 'cuda')"
+
+
+def backends() -> dict[str, object]:
+    """Registered backends by device type (loads plugins on first use)."""
+    _ensure_plugins()
+    return dict(BACKENDS)
+
+
+def register_backend(backend, owner: str = "?", override: bool = False) -> None:
+    """Register a backend for ``backend.device_type`` (plugins do this through their hook)."""
+    dev_type = backend.device_type
+    if dev_type in BACKENDS and not override:
+        raise PluginError(
+            f"device type {dev_type!r} is already served by {_OWNERS[dev_type]!r}; "
+            f"{owner!r} was refused (register with override=True to replace it)")
+    BACKENDS[dev_type] = backend
+    _OWNERS[dev_type] = owner
+    for dev in _DEVICES.get(dev_type, ()):
+        dev.backend = backend
+        dev.ctx = backend.device_context(dev.index)
+    _rebuild(dev_type)
+
+
+def register_kernels(device_type: str, kernels: Mapping[str, Callable], owner: str = "?",
+                     override: bool = False) -> None:
+    """Add kernels for ops (new ops or faster composites) to an existing device type."""
+    extra = _EXTRA.setdefault(device_type, {})
+    for name, fn in kernels.items():
+        prev = _KERNEL_OWNERS.get((device_type, name))
+        if prev is not None and prev != owner and not override:
+            raise PluginError(f"kernel {name!r} for device type {device_type!r} is already "
+                              f"registered by {prev!r}; {owner!r} was refused (override=True "
+                              f"replaces it)")
+        extra[name] = fn
+        _KERNEL_OWNERS[(device_type, name)] = owner
+    if device_type in BACKENDS:
+        _rebuild(device_type)
+
+
+def _native(dev_type: str) -> dict[str, Callable]:
+    native = dict(BACKENDS[dev_type].kernels)
+    native.update(_EXTRA.get(dev_type, {}))
+    return native
+
+
+def _rebuild(dev_type: str) -> None:
+    native = _native(dev_type)
+    for dev in _DEVICES.get(dev_type, ()):
+        _fill(dev, native)
+
+
+def _fill(dev: device, native: Mapping[str, Callable]) -> None:
+    table = dev.table  # the same dict object: tensors' devices keep their reference
+    table.clear()
+    for name, op in OPS.items():
+        table[name] = _resolve_kernel(op, dev, native)
+    for name, fn in native.items():  # kernels for ops the registry does not know yet
+        table.setdefault(name, _in_context(fn, dev))
+
+
+def _in_context(fn: Callable, dev: device) -> Callable:
+    """Run ``fn`` with ``dev`` current, for backends whose devices need switching."""
+    ctx = dev.ctx
+    if ctx is None:
+        return fn
+
+    def run(*operands, **attrs):
+        with ctx:
+            return fn(*operands, **attrs)
+
+    run.__name__ = getattr(fn, "__name__", "kernel")
+    return run
+
+
+def _resolve_kernel(op: Op, dev: device, native: Mapping[str, Callable]) -> Callable:
+    fn = native.get(op.name)
+    if fn is not None:
+        return _in_context(fn, dev)
+    if op.decomposition is not None:
+        return _decomposition_runner(op, dev)
+    return _fallback_runner(op, dev)
+
+
+def _on_new_op(op: Op) -> None:
+    for dev_type, devs in _DEVICES.items():
+        native = _native(dev_type)
+        for dev in devs:
+            dev.table[op.name] = _resolve_kernel(op, dev, native)
+
+
+on_register(_on_new_op)
+
+
+def _decomposition_runner(op: Op, dev: device) -> Callable:
+    from . import autograd
+    from ._tensor import Tensor, wrap
+
+    def run(*operands, **attrs):
+        args = [wrap(a, dev) if not isinstance(a, (int, float, bool, type(None), tuple, list))
+                else a for a in operands]
+        with autograd.no_grad():
+            out = op.decomposition(*args, **attrs)
+        return out._data if isinstance(out, Tensor) else out
+
+    run.__name__ = f"decomposed_{op.name}"
+    run.decomposed = True
+    return run
+
+
+def _fallback_runner(op: Op, dev: device) -> Callable:
+    dev_type = dev.type
+
+    def run(*operands, **attrs):
+        policy = _policy[0]
+        if policy == "error" or dev_type == "cpu" or "cpu" not in BACKENDS:
+            raise KernelNotFoundError(
+                f"backend {_OWNERS.get(dev_type, dev_type)!r} (device type {dev_type!r}) has "
+                f"no kernel for op {op.name!r} and the op has no decomposition; register a "
+                f"kernel, or set corefw.set_fallback_policy('cpu') to copy through the cpu "
+                f"device (recorded in corefw.fallback_ledger())")
+        if policy == "warn":
+            warnings.warn(f"op {op.name!r} has no kernel on {dev_type!r}: running on cpu",
+                          stacklevel=3)
+        _ledger[(op.name, dev_type)] += 1
+        here, host = BACKENDS[dev_type], BACKENDS["cpu"]
+        args = [host.from_host(here.to_host(a), 0) if _is_array(a) else a for a in operands]
+        out = resolve(device("cpu")).table[op.name](*args, **attrs)
+        return here.from_host(np.asarray(host.to_host(out)), dev.index)
+
+    run.__name__ = f"fallback_{op.name}"
+    run.fallback = True
+    return run
+
+
+def _is_array(a) -> bool:
+    return hasattr(a, "shape") and hasattr(a, "dtype")
+
+
+def set_fallback_policy(policy: str) -> None:
+    """``"error"`` (default), ``"warn"`` or ``"cpu"``: what a missing kernel does."""
+    if policy not in ("error", "warn", "cpu"):
+        raise ValueError(f"fallback policy must be 'error', 'warn' or 'cpu', got {policy!r}")
+    _policy[0] = policy
+
+
+def get_fallback_policy() -> str:
+    """The current fallback policy."""
+    return _policy[0]
+
+
+def fallback_ledger() -> dict[tuple[str, str], int]:
+    """``{(op, device type): count}`` of every call that fell back to cpu."""
+    return dict(_ledger)
+
+
+def reset_fallback_ledger() -> None:
+    """Forget recorded fallbacks."""
+    _ledger.clear()
+
+
+def print_fallback_ledger(file=None) -> None:
+    """Print the fallback ledger as a table."""
+    lines = [f"{'op':<24}{'device':<12}{'calls':>8}"]
+    lines += [f"{op:<24}{dev:<12}{n:>8}" for (op, dev), n in sorted(_ledger.items())]
+    if not _ledger:
+        lines.append("(no fallbacks)")
+    print("\n".join(lines), file=file)
+
+
+def resolve(dev: device) -> device:
+    """Attach backend, kernel table and context to an interned device (first use only)."""
+    if dev.table is not None:
+        return dev
+    _ensure_plugins()
+    backend = BACKENDS.get(dev.type)
+    if backend is None:
+        have = ", ".join(sorted(BACKENDS)) or "none"
+        raise NoBackendError(
+            f"no backend is registered for device type {dev.type!r} (registered: {have}). "
+            f"Install a backend package, e.g. {KNOWN_BACKEND_PACKAGES}; "
+            f"`corefw plugins` lists what is installed and why a plugin failed")
+    if not backend.is_available():
+        raise BackendUnavailableError(
+            f"device {str(dev)!r} is unavailable: {backend.unavailable_reason()}")
+    count = backend.device_count()
+    if dev.index >= count:
+        raise BackendUnavailableError(
+            f"device {str(dev)!r} does not exist: {backend.name} has {count} "
+            f"{dev.type} device(s), indices 0..{count - 1}")
+    dev.backend = backend
+    dev.ctx = backend.device_context(dev.index)
+    dev.table = {}
+    _fill(dev, _native(dev.type))
+    _DEVICES.setdefault(dev.type, []).append(dev)
+    return dev
+
+
+def _ensure_plugins() -> None:
+    from .plugins import manager
+
+    manager.load()

@@ -1,0 +1,588 @@
+"""Elementwise ops: primitives with their VJPs, and composites with decompositions.
+
+Each VJP sits beside its op and is written with corefw ops (so it runs on every backend and can
+be differentiated again); ``_unbroadcast`` sums a gradient back to a broadcast operand's shape.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import _dtype
+from .._call import apply, binary, unary
+from .._tensor import Tensor
+from .registry import register_op
+
+__all__ = [
+    "abs", "add", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor", "cast", "ceil",
+    "clamp", "clone", "cos", "div", "elu", "eq", "erf", "exp", "expm1", "floor",
+    "floor_divide", "ge", "gelu", "gt", "isfinite", "isinf", "isnan", "le", "leaky_relu",
+    "lerp", "log", "log1p", "log2", "logical_and", "logical_not", "logical_or", "lt", "maximum",
+    "minimum", "mul", "ne", "neg", "pow", "reciprocal", "relu", "remainder", "round", "rsqrt",
+    "sigmoid", "sign", "silu", "sin", "softplus", "sqrt", "square", "sub", "tan", "tanh",
+    "where",
+]
+
+def _unbroadcast(g: Tensor, x) -> Tensor | None:
+    """Reduce ``g`` to ``x``'s shape (summing broadcast dims) and dtype; None for scalars."""
+    if not isinstance(x, Tensor):
+        return None
+    shape = x._data.shape
+    if g._data.shape != shape:
+        from .reduction import sum_to
+
+        g = sum_to(g, tuple(shape))
+    if g._data.dtype != x._data.dtype:
+        g = cast(g, _dtype.FROM_NP[x._data.dtype])
+    return g
+
+
+# -- casting and copies ---------------------------------------------------------------------
+def _cast_vjp(ctx, g):
+    x = ctx.inputs[0]
+    return (cast(g, x.dtype),) if x._data.dtype.kind == "f" else (None,)
+
+
+_CAST = register_op("cast", vjp=_cast_vjp, uses_inputs=False)
+_CLONE = register_op("clone", vjp=lambda ctx, g: (g,), uses_inputs=False)
+
+
+def cast(x: Tensor, dtype) -> Tensor:
+    """``x`` converted to ``dtype`` (a differentiable copy; the same tensor if unchanged)."""
+    d = _dtype.to_dtype(dtype)
+    if x._data.dtype == d.np:
+        return x
+    backend = x._dev.backend
+    if d.name not in backend.dtypes:
+        from ..errors import DTypeError
+
+        raise DTypeError(f"cast: backend {backend.name!r} ({x._dev.type}) does not support "
+                         f"{d}; supported: {', '.join(sorted(backend.dtypes))}")
+    return apply(_CAST, (x,), {"dtype": d.np})
+
+
+def clone(x: Tensor) -> Tensor:
+    """A copy with its own storage (differentiable)."""
+    return unary(_CLONE, x)
+
+
+# -- binary arithmetic ----------------------------------------------------------------------
+def _add_vjp(ctx, g):
+    a, b = ctx.inputs
+    return _unbroadcast(g, a), _unbroadcast(g, b)
+
+
+def _sub_vjp(ctx, g):
+    a, b = ctx.inputs
+    return _unbroadcast(g, a), (_unbroadcast(-g, b) if isinstance(b, Tensor) else None)
+
+
+def _mul_vjp(ctx, g):
+    a, b = ctx.inputs
+    return (_unbroadcast(g * b, a) if isinstance(a, Tensor) and a._req else None,
+            _unbroadcast(g * a, b) if isinstance(b, Tensor) and b._req else None)
+
+
+def _div_vjp(ctx, g):
+    a, b = ctx.inputs
+    ga = _unbroadcast(g / b, a) if isinstance(a, Tensor) and a._req else None
+    gb = _unbroadcast(-g * a / (b * b), b) if isinstance(b, Tensor) and b._req else None
+    return ga, gb
+
+
+def _pow_vjp(ctx, g):
+    a, b = ctx.inputs
+    ga = gb = None
+    if isinstance(a, Tensor) and a._req:
+        if isinstance(b, Tensor):
+            ga = g * b * pow(a, b - 1)
+        else:
+            ga = g * b * pow(a, b - 1) if b != 0 else g * 0
+        ga = _unbroadcast(ga, a)
+    if isinstance(b, Tensor) and b._req:
+        base = a if isinstance(a, Tensor) else a
+        logs = log(base) if isinstance(base, Tensor) else math.log(base) if base > 0 else \
+            float("nan")
+        out = ctx.output
+        gb = _unbroadcast(where(out == 0, 0.0, g * out * logs) if isinstance(base, Tensor)
+                          else g * out * logs, b)
+    return ga, gb
+
+
+def _minmax_vjp(pick_first):
+    def vjp(ctx, g):
+        a, b = ctx.inputs
+        first = pick_first(a, b)  # bool mask: a wins; ties split the gradient evenly
+        tie = (a == b) if isinstance(a, Tensor) and isinstance(b, Tensor) else None
+        half = g * 0.5
+        ga = where(first, g, 0.0) if tie is None else where(tie, half, where(first, g, 0.0))
+        gb = where(first, 0.0, g) if tie is None else where(tie, half, where(first, 0.0, g))
+        return _unbroadcast(ga, a), _unbroadcast(gb, b)
+    return vjp
+
+
+_ADD = register_op("add", vjp=_add_vjp, uses_inputs=False)
+_SUB = register_op("sub", vjp=_sub_vjp, uses_inputs=False)
+_MUL = register_op("mul", vjp=_mul_vjp)
+_DIV = register_op("div", vjp=_div_vjp)
+_POW = register_op("pow", vjp=_pow_vjp, save_output=True)
+_MAX = register_op("maximum", vjp=_minmax_vjp(lambda a, b: a > b))
+_MIN = register_op("minimum", vjp=_minmax_vjp(lambda a, b: a < b))
+
+
+def _zero_vjp(ctx, g):
+    return tuple(_unbroadcast(g * 0, x) for x in ctx.inputs)
+
+
+_FLOORDIV = register_op("floor_divide", vjp=_zero_vjp, uses_inputs=False)
+_REM = register_op("remainder", vjp=lambda ctx, g: (_unbroadcast(g, ctx.inputs[0]), (
+    _unbroadcast(-g * floor_divide(ctx.inputs[0], ctx.inputs[1]), ctx.inputs[1])
+    if isinstance(ctx.inputs[1], Tensor) else None)))
+_CMP = {name: register_op(name, differentiable=False)
+        for name in ("eq", "ne", "lt", "le", "gt", "ge")}
+_BIT = {name: register_op(name, differentiable=False)
+        for name in ("bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not")}
+
+
+def add(input, other, *, alpha=1):
+    """``input + alpha * other`` with broadcasting."""
+    return binary(_ADD, input, other if alpha == 1 else other * alpha)
+
+
+def sub(input, other, *, alpha=1):
+    """``input - alpha * other`` with broadcasting."""
+    return binary(_SUB, input, other if alpha == 1 else other * alpha)
+
+
+def mul(input, other):
+    """``input * other`` with broadcasting."""
+    return binary(_MUL, input, other)
+
+
+def div(input, other, *, rounding_mode: str | None = None):
+    """True division (integers give the default float dtype); ``rounding_mode`` "floor" or
+    "trunc" rounds the quotient as in PyTorch."""
+    if rounding_mode == "floor":
+        return floor_divide(input, other)
+    if rounding_mode == "trunc":
+        q = div(input, other)
+        q = where(q < 0, ceil(q), floor(q))
+        ints = all(not isinstance(x, Tensor) or x._data.dtype.kind in "iub"
+                   for x in (input, other))
+        return cast(q, _promoted(input, other)) if ints else q
+    if rounding_mode is not None:
+        raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', not "
+                         f"{rounding_mode!r}")
+    input, other = _to_float(input), _to_float(other)
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        return input / other
+    return binary(_DIV, input, other)
+
+
+true_divide = divide = div
+
+
+def _promoted(a, b):
+    ta = a if isinstance(a, Tensor) else None
+    tb = b if isinstance(b, Tensor) else None
+    if ta is not None and tb is not None:
+        return _dtype.promote_types(ta.dtype, tb.dtype)
+    return (ta or tb).dtype
+
+
+def _to_float(x):
+    if isinstance(x, Tensor) and x._data.dtype.kind != "f":
+        return cast(x, _dtype.get_default_dtype())
+    return x
+
+
+def pow(input, exponent):  # noqa: A001 - torch.pow
+    """``input ** exponent`` with broadcasting."""
+    if isinstance(input, Tensor) and not isinstance(exponent, Tensor):
+        if exponent == 1:
+            return clone(input)
+        if exponent == 2 and input._data.dtype.kind == "f":
+            return binary(_MUL, input, input)
+    return binary(_POW, input, exponent)
+
+
+def maximum(input, other):
+    """Elementwise maximum (gradient split evenly on ties)."""
+    return binary(_MAX, input, other)
+
+
+def minimum(input, other):
+    """Elementwise minimum (gradient split evenly on ties)."""
+    return binary(_MIN, input, other)
+
+
+def floor_divide(input, other):
+    """``floor(input / other)``, as Python's ``//``."""
+    return binary(_FLOORDIV, input, other)
+
+
+def remainder(input, other):
+    """Python's ``%``: the result has the sign of ``other``."""
+    return binary(_REM, input, other)
+
+
+fmod = remainder
+
+
+def eq(input, other):
+    return binary(_CMP["eq"], input, other)
+
+
+def ne(input, other):
+    return binary(_CMP["ne"], input, other)
+
+
+def lt(input, other):
+    return binary(_CMP["lt"], input, other)
+
+
+def le(input, other):
+    return binary(_CMP["le"], input, other)
+
+
+def gt(input, other):
+    return binary(_CMP["gt"], input, other)
+
+
+def ge(input, other):
+    return binary(_CMP["ge"], input, other)
+
+
+def _check_bool_or_int(name, *xs):
+    for x in xs:
+        if isinstance(x, Tensor) and x._data.dtype.kind == "f":
+            from ..errors import DTypeError
+
+            raise DTypeError(f"{name}: expected bool or integer tensors, got {x.dtype}")
+
+
+def bitwise_and(input, other):
+    _check_bool_or_int("bitwise_and (&)", input, other)
+    return binary(_BIT["bitwise_and"], input, other)
+
+
+def bitwise_or(input, other):
+    _check_bool_or_int("bitwise_or (|)", input, other)
+    return binary(_BIT["bitwise_or"], input, other)
+
+
+def bitwise_xor(input, other):
+    _check_bool_or_int("bitwise_xor (^)", input, other)
+    return binary(_BIT["bitwise_xor"], input, other)
+
+
+def bitwise_not(input):
+    """``~input``: logical not for bool, bitwise not for integers."""
+    _check_bool_or_int("bitwise_not (~)", input)
+    return unary(_BIT["bitwise_not"], input)
+
+
+def logical_not(input):
+    return bitwise_not(input != 0) if input.dtype is not _dtype.bool_ else bitwise_not(input)
+
+
+def logical_and(input, other):
+    return bitwise_and(input != 0, other != 0)
+
+
+def logical_or(input, other):
+    return bitwise_or(input != 0, other != 0)
+
+
+# -- where ----------------------------------------------------------------------------------
+def _where_vjp(ctx, g):
+    cond, a, b = ctx.inputs
+    return (None, _unbroadcast(where(cond, g, 0.0), a) if isinstance(a, Tensor) else None,
+            _unbroadcast(where(cond, 0.0, g), b) if isinstance(b, Tensor) else None)
+
+
+_WHERE = register_op("where", vjp=_where_vjp)
+
+
+def where(condition, input=None, other=None):
+    """``input`` where ``condition`` else ``other`` (scalars allowed); with one argument,
+    the indices of non-zero elements (``nonzero(as_tuple=True)``)."""
+    if input is None and other is None:
+        from .indexing import nonzero
+
+        return nonzero(condition, as_tuple=True)
+    if isinstance(input, Tensor) and isinstance(other, Tensor) and input.dtype != other.dtype:
+        common = _dtype.promote_types(input.dtype, other.dtype)
+        input, other = cast(input, common), cast(other, common)
+    elif isinstance(input, Tensor) and isinstance(other, float) and input.dtype.category < 2:
+        input = cast(input, _dtype.get_default_dtype())
+    elif isinstance(other, Tensor) and isinstance(input, float) and other.dtype.category < 2:
+        other = cast(other, _dtype.get_default_dtype())
+    if condition._data.dtype.kind != "b":
+        condition = condition != 0
+    return apply(_WHERE, (condition, input, other))
+
+
+# -- unary primitives -----------------------------------------------------------------------
+def _unary_op(name, vjp, save_output=False, uses_inputs=True):
+    return register_op(name, vjp=vjp, save_output=save_output, uses_inputs=uses_inputs)
+
+
+_NEG = _unary_op("neg", lambda ctx, g: (-g,), uses_inputs=False)
+_EXP = _unary_op("exp", lambda ctx, g: (g * ctx.output,), save_output=True, uses_inputs=False)
+_LOG = _unary_op("log", lambda ctx, g: (g / ctx.inputs[0],))
+_SQRT = _unary_op("sqrt", lambda ctx, g: (g / (2 * ctx.output),), save_output=True,
+                  uses_inputs=False)
+_TANH = _unary_op("tanh", lambda ctx, g: (g * (1 - ctx.output * ctx.output),),
+                  save_output=True, uses_inputs=False)
+_SIN = _unary_op("sin", lambda ctx, g: (g * cos(ctx.inputs[0]),))
+_COS = _unary_op("cos", lambda ctx, g: (-g * sin(ctx.inputs[0]),))
+_ABS = _unary_op("abs", lambda ctx, g: (g * sign(ctx.inputs[0]),))
+_ERF = _unary_op("erf", lambda ctx, g: (
+    g * (2 / math.sqrt(math.pi)) * exp(-(ctx.inputs[0] * ctx.inputs[0])),))
+_STEP = {name: _unary_op(name, lambda ctx, g: (g * 0,), uses_inputs=False)
+         for name in ("sign", "floor", "ceil", "round")}
+
+
+def neg(input):
+    return unary(_NEG, input)
+
+
+negative = neg
+
+
+def exp(input):
+    return unary(_EXP, _to_float(input))
+
+
+def log(input):
+    return unary(_LOG, _to_float(input))
+
+
+def sqrt(input):
+    return unary(_SQRT, _to_float(input))
+
+
+def tanh(input):
+    return unary(_TANH, _to_float(input))
+
+
+def sin(input):
+    return unary(_SIN, _to_float(input))
+
+
+def cos(input):
+    return unary(_COS, _to_float(input))
+
+
+def abs(input):  # noqa: A001 - torch.abs
+    return unary(_ABS, input)
+
+
+absolute = abs
+
+
+def erf(input):
+    return unary(_ERF, _to_float(input))
+
+
+def sign(input):
+    return unary(_STEP["sign"], input)
+
+
+def floor(input):
+    return unary(_STEP["floor"], input) if input._data.dtype.kind == "f" else input
+
+
+def ceil(input):
+    return unary(_STEP["ceil"], input) if input._data.dtype.kind == "f" else input
+
+
+def round(input, *, decimals: int = 0):  # noqa: A001 - torch.round
+    """Round half to even, as PyTorch and NumPy."""
+    if decimals:
+        scale = 10.0 ** decimals
+        return unary(_STEP["round"], input * scale) / scale
+    return unary(_STEP["round"], input) if input._data.dtype.kind == "f" else input
+
+
+def trunc(input):
+    return where(input < 0, ceil(input), floor(input))
+
+
+# -- composites -----------------------------------------------------------------------------
+def _composite(name, decomposition, vjp=None, save_output=False, uses_inputs=True):
+    return register_op(name, decomposition=decomposition, vjp=vjp, save_output=save_output,
+                       uses_inputs=uses_inputs)
+
+
+_SIGMOID = _composite("sigmoid", lambda x: 1 / (1 + exp(-x)),
+                      lambda ctx, g: (g * ctx.output * (1 - ctx.output),), save_output=True,
+                      uses_inputs=False)
+_RELU = _composite("relu", lambda x: where(x > 0, x, 0.0),
+                   lambda ctx, g: (where(ctx.output > 0, g, 0.0),), save_output=True,
+                   uses_inputs=False)
+_LOG1P = _composite("log1p", lambda x: log(1 + x), lambda ctx, g: (g / (1 + ctx.inputs[0]),))
+_EXPM1 = _composite("expm1", lambda x: exp(x) - 1, lambda ctx, g: (g * (ctx.output + 1),),
+                    save_output=True, uses_inputs=False)
+_RSQRT = _composite("rsqrt", lambda x: 1 / sqrt(x), lambda ctx, g: (
+    -0.5 * g * ctx.output * ctx.output * ctx.output,), save_output=True, uses_inputs=False)
+_TAN = _composite("tan", lambda x: sin(x) / cos(x), lambda ctx, g: (
+    g * (1 + ctx.output * ctx.output),), save_output=True, uses_inputs=False)
+_RECIP = _composite("reciprocal", lambda x: 1 / x, lambda ctx, g: (
+    -g * ctx.output * ctx.output,), save_output=True, uses_inputs=False)
+_SOFTPLUS = _composite("softplus", lambda x, beta=1.0, threshold=20.0: where(
+    x * beta > threshold, x, log1p(exp(-abs(x * beta))) / beta + relu(x)),
+    lambda ctx, g: (where(ctx.inputs[0] * ctx.attrs.get("beta", 1.0) > ctx.attrs.get(
+        "threshold", 20.0), g, g * sigmoid(ctx.inputs[0] * ctx.attrs.get("beta", 1.0))),))
+_SILU = _composite("silu", lambda x: x * sigmoid(x), lambda ctx, g: (
+    g * (sigmoid(ctx.inputs[0]) * (1 + ctx.inputs[0] * (1 - sigmoid(ctx.inputs[0])))),))
+_SQRT_2 = math.sqrt(2.0)
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
+
+
+def _gelu_decomp(x, approximate="none"):
+    if approximate == "tanh":
+        return 0.5 * x * (1 + tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)))
+    return 0.5 * x * (1 + erf(x / _SQRT_2))
+
+
+def _gelu_vjp(ctx, g):
+    x = ctx.inputs[0]
+    if ctx.attrs and ctx.attrs.get("approximate", "none") == "tanh":
+        k = math.sqrt(2 / math.pi)
+        inner = k * (x + 0.044715 * x * x * x)
+        t = tanh(inner)
+        d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
+        return (g * d,)
+    cdf = 0.5 * (1 + erf(x / _SQRT_2))
+    pdf = exp(-0.5 * x * x) / _SQRT_2PI
+    return (g * (cdf + x * pdf),)
+
+
+_GELU = _composite("gelu", _gelu_decomp, _gelu_vjp)
+_LEAKY = _composite("leaky_relu", lambda x, negative_slope=0.01: where(
+    x > 0, x, x * negative_slope), lambda ctx, g: (
+    where(ctx.inputs[0] > 0, g, g * ctx.attrs.get("negative_slope", 0.01)),))
+_ELU = _composite("elu", lambda x, alpha=1.0: where(x > 0, x, alpha * expm1(x)),
+                  lambda ctx, g: (where(ctx.inputs[0] > 0, g, g * ctx.attrs.get(
+                      "alpha", 1.0) * exp(ctx.inputs[0])),))
+
+
+def _clamp_decomp(x, min=None, max=None):  # noqa: A002
+    if min is not None:
+        x = maximum(x, min) if isinstance(min, Tensor) else where(x < min, min, x)
+    if max is not None:
+        x = minimum(x, max) if isinstance(max, Tensor) else where(x > max, max, x)
+    return x
+
+
+def _clamp_vjp(ctx, g):
+    x = ctx.inputs[0]
+    lo, hi = ctx.attrs.get("min"), ctx.attrs.get("max")
+    keep = x == x
+    if lo is not None:
+        keep = keep & (x >= lo)
+    if hi is not None:
+        keep = keep & (x <= hi)
+    return (where(keep, g, 0.0),)
+
+
+_CLAMP = _composite("clamp", _clamp_decomp, _clamp_vjp)
+
+
+def sigmoid(input):
+    return unary(_SIGMOID, _to_float(input))
+
+
+def relu(input):
+    return unary(_RELU, input)
+
+
+def log1p(input):
+    return unary(_LOG1P, _to_float(input))
+
+
+def expm1(input):
+    return unary(_EXPM1, _to_float(input))
+
+
+def rsqrt(input):
+    return unary(_RSQRT, _to_float(input))
+
+
+def tan(input):
+    return unary(_TAN, _to_float(input))
+
+
+def reciprocal(input):
+    return unary(_RECIP, _to_float(input))
+
+
+def log2(input):
+    return log(input) / math.log(2.0)
+
+
+def log10(input):
+    return log(input) / math.log(10.0)
+
+
+def square(input):
+    return input * input
+
+
+def softplus(input, beta: float = 1.0, threshold: float = 20.0):
+    """``log(1 + exp(beta * x)) / beta``, linear above ``threshold`` (PyTorch's defaults)."""
+    return apply(_SOFTPLUS, (input,), {"beta": float(beta), "threshold": float(threshold)})
+
+
+def silu(input):
+    return unary(_SILU, input)
+
+
+def gelu(input, approximate: str = "none"):
+    """GELU with the exact erf form, or ``approximate="tanh"``."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return apply(_GELU, (input,), {"approximate": approximate})
+
+
+def leaky_relu(input, negative_slope: float = 0.01):
+    return apply(_LEAKY, (input,), {"negative_slope": float(negative_slope)})
+
+
+def elu(input, alpha: float = 1.0):
+    return apply(_ELU, (input,), {"alpha": float(alpha)})
+
+
+def clamp(input, min=None, max=None):  # noqa: A002
+    """Limit values to ``[min, max]`` (either may be None or a tensor)."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        return _clamp_decomp(input, min, max)
+    attrs = {}
+    if min is not None:
+        attrs["min"] = min
+    if max is not None:
+        attrs["max"] = max
+    return apply(_CLAMP, (input,), attrs)
+
+
+clip = clamp
+
+
+def lerp(input, end, weight):
+    return input + weight * (end - input)
+
+
+def isnan(input):
+    return input != input
+
+
+def isinf(input):
+    return abs(input) == float("inf") if input._data.dtype.kind == "f" else input != input
+
+
+def isfinite(input):
+    return logical_not(isnan(input) | isinf(input))

@@ -1,0 +1,249 @@
+"""Indexing: ``x[key]``, ``x[key] = v``, gather / scatter_add / index_select / nonzero."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._call import apply, wrap
+from .._tensor import Tensor
+from ..autograd.grad_mode import STATE
+from ..errors import AutogradError, CorefwIndexError, DeviceError, DTypeError, ShapeError
+from .reduction import normalize_dims, sum_to
+from .registry import register_op
+
+__all__ = ["gather", "getitem", "index_select", "masked_fill", "nonzero", "scatter_add",
+           "setitem", "take_along_dim"]
+
+
+def _zeros_like(x):
+    from .._creation import zeros
+
+    return zeros(x.shape, dtype=x.dtype, device=x.device)
+
+
+def _slice_vjp(ctx, g):
+    return (index_put(_zeros_like(ctx.inputs[0]), ctx.attrs["key"], g, accumulate=True),)
+
+
+def _index_put_vjp(ctx, g):
+    x, v = ctx.inputs
+    key = ctx.attrs["key"]
+    gx = index_put(g, key, 0.0, accumulate=False) if not ctx.attrs["accumulate"] else g
+    gv = None
+    if isinstance(v, Tensor) and v._req:
+        picked = apply(_INDEX, (g,), {"key": key})
+        gv = sum_to(picked, v.shape) if picked.shape != v.shape else picked
+    return gx, gv
+
+
+_SLICE = register_op("slice", vjp=_slice_vjp, uses_inputs=False)
+_INDEX = register_op("index", vjp=_slice_vjp, uses_inputs=False)
+_INDEX_PUT = register_op("index_put", vjp=_index_put_vjp, uses_inputs=False)
+_GATHER = register_op("gather", vjp=lambda ctx, g: (scatter_add(
+    _zeros_like(ctx.inputs[0]), ctx.attrs["dim"], ctx.inputs[1], g), None))
+_SCATTER_ADD = register_op("scatter_add", vjp=lambda ctx, g: (
+    g, None, gather(g, ctx.attrs["dim"], ctx.inputs[1])))
+_NONZERO = register_op("nonzero", differentiable=False)
+register_op("index_put_", differentiable=False)
+register_op("copy_", differentiable=False)
+
+
+def _normalize_key(x: Tensor, key):
+    """(key with native arrays, is_basic)."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    out, basic = [], True
+    for k in key:
+        if k is None or k is Ellipsis or isinstance(k, slice):
+            if isinstance(k, slice) and any(isinstance(v, Tensor) for v in
+                                            (k.start, k.stop, k.step)):
+                k = slice(*(int(v) if isinstance(v, Tensor) else v
+                            for v in (k.start, k.stop, k.step)))
+            out.append(k)
+        elif isinstance(k, (bool, np.bool_)):
+            out.append(bool(k))
+            basic = False
+        elif isinstance(k, (int, np.integer)):
+            out.append(int(k))
+        elif isinstance(k, Tensor):
+            if k._dev is not x._dev and k._data.ndim > 0:
+                raise DeviceError(f"indexing: the index is on {k._dev} but the tensor is on "
+                                  f"{x._dev}; move the index with .to({str(x._dev)!r})")
+            if k._data.dtype.kind == "f":
+                raise CorefwIndexError(f"indexing: tensors used as indices must be integer or "
+                                       f"bool, got {k.dtype}")
+            if k._data.ndim == 0 and k._data.dtype.kind in "iu":
+                out.append(int(k.item()))
+            else:
+                out.append(k._data if k._dev is x._dev else x._dev.backend.from_host(
+                    k.numpy(), x._dev.index))
+                basic = False
+        else:
+            arr = np.asarray(k)
+            if arr.dtype.kind not in "iub":
+                raise CorefwIndexError(f"indexing: unsupported index {k!r}; use ints, "
+                                       f"slices, None, ..., or integer/bool tensors")
+            out.append(x._dev.backend.from_host(arr, x._dev.index))
+            basic = False
+    return tuple(out), basic
+
+
+def basic_slice(x: Tensor, key: tuple) -> Tensor:
+    """``x[key]`` for a key of ints, slices, None and Ellipsis (a view)."""
+    from .shape import _as_view
+
+    return _as_view(apply(_SLICE, (x,), {"key": key}), x)
+
+
+def getitem(x: Tensor, key):
+    """``x[key]`` with NumPy/PyTorch semantics (basic indexing gives a view)."""
+    key, basic = _normalize_key(x, key)
+    if basic:
+        _check_bounds(x, key)
+        return basic_slice(x, key)
+    return apply(_INDEX, (x,), {"key": key})
+
+
+def _check_bounds(x, key):
+    dim = 0
+    for k in key:
+        if k is Ellipsis:
+            dim = x._data.ndim - sum(1 for j in key if j is not None and j is not Ellipsis)
+            continue
+        if k is None:
+            continue
+        if dim >= x._data.ndim:
+            raise CorefwIndexError(f"too many indices for a tensor of {x._data.ndim} dims "
+                                   f"(shape {x.shape})")
+        if isinstance(k, int):
+            n = x._data.shape[dim]
+            if not -n <= k < n:
+                raise CorefwIndexError(f"index {k} is out of bounds for dim {dim} with size "
+                                       f"{n}")
+        dim += 1
+
+
+def index_put(x: Tensor, key, values, accumulate: bool = False) -> Tensor:
+    """Out-of-place ``x[key] = values`` (``+=`` with ``accumulate``), differentiable."""
+    if not isinstance(key, tuple) or any(isinstance(k, Tensor) for k in key):
+        key, _ = _normalize_key(x, key)
+    if isinstance(values, Tensor) and values.dtype is not x.dtype:
+        from .elementwise import cast
+
+        values = cast(values, x.dtype)
+    return apply(_INDEX_PUT, (x, values), {"key": key, "accumulate": accumulate})
+
+
+def bump_version(x: Tensor) -> None:
+    vc = x._vc
+    if vc is None:
+        x._vc = vc = [0]
+    vc[0] += 1
+
+
+def check_inplace(x: Tensor, op: str, other_req: bool = False) -> bool:
+    """Whether an in-place op must record the graph; raises where PyTorch raises."""
+    if not STATE.enabled or not (x._req or other_req):
+        return False
+    if x._node is None and x._req:
+        raise AutogradError(f"{op}: a leaf tensor that requires grad is being used in an "
+                            f"in-place operation; wrap the update in corefw.no_grad() or "
+                            f"clone() the tensor")
+    if getattr(x, "_base", None) is not None:
+        raise AutogradError(f"{op}: in-place modification of a view while recording the graph "
+                            f"is not supported; clone() the view or the base first")
+    return True
+
+
+def setitem(x: Tensor, key, value) -> None:
+    """``x[key] = value`` in place (differentiable for non-leaf tensors)."""
+    key, _ = _normalize_key(x, key)
+    vreq = isinstance(value, Tensor) and value._req
+    if isinstance(value, Tensor):
+        if value._dev is not x._dev and value._data.ndim > 0:
+            raise DeviceError(f"__setitem__: value on {value._dev}, tensor on {x._dev}")
+        if value._dev is not x._dev:
+            value = value.item()
+        elif value.dtype is not x.dtype:
+            if value.dtype.category > x.dtype.category:
+                raise DTypeError(f"__setitem__: cannot store {value.dtype} values in a "
+                                 f"{x.dtype} tensor without losing information; cast first")
+            from .elementwise import cast
+
+            value = cast(value, x.dtype)
+    elif isinstance(value, float) and x._data.dtype.kind != "f":
+        raise DTypeError(f"__setitem__: cannot store the float {value} in a {x.dtype} tensor")
+    if check_inplace(x, "__setitem__", vreq):
+        new = index_put(x, key, value)
+        x._dev.table["copy_"](x._data, new._data)
+        x._node, x._req = new._node, True
+    else:
+        vdata = value._data if isinstance(value, Tensor) else value
+        try:
+            x._dev.table["index_put_"](x._data, key, vdata, accumulate=False)
+        except (ValueError, IndexError) as exc:
+            raise ShapeError(f"__setitem__: cannot assign a value of shape "
+                             f"{getattr(value, 'shape', ())} to x{_fmt(key)} of a tensor of "
+                             f"shape {x.shape}: {exc}") from exc
+    bump_version(x)
+
+
+def _fmt(key):
+    return "[" + ", ".join("..." if k is Ellipsis else repr(k) if not hasattr(k, "shape")
+                           else f"<index {tuple(k.shape)}>" for k in key) + "]"
+
+
+def _check_index(op, input, dim, index):
+    if not isinstance(index, Tensor) or index._data.dtype.kind not in "iu":
+        raise DTypeError(f"{op}: index must be an integer tensor, got "
+                         f"{getattr(index, 'dtype', type(index).__name__)}")
+    if index._data.ndim != input._data.ndim:
+        raise ShapeError(f"{op}: index {index.shape} must have as many dims as input "
+                         f"{input.shape}")
+    (d,) = normalize_dims(dim, input._data.ndim, op)
+    return d
+
+
+def gather(input, dim: int, index):
+    """``out[i][j] = input[index[i][j]][j]`` style selection along ``dim``."""
+    d = _check_index("gather", input, dim, index)
+    return apply(_GATHER, (input, index), {"dim": d})
+
+
+def take_along_dim(input, indices, dim: int):
+    return gather(input, dim, indices)
+
+
+def scatter_add(input, dim: int, index, src):
+    """A copy of ``input`` with ``src`` added at ``index`` along ``dim``."""
+    d = _check_index("scatter_add", input, dim, index)
+    return apply(_SCATTER_ADD, (input, index, src), {"dim": d})
+
+
+def index_select(input, dim: int, index):
+    (d,) = normalize_dims(dim, input._data.ndim, "index_select")
+    return getitem(input, (slice(None),) * d + (index,))
+
+
+def nonzero(input, *, as_tuple: bool = False):
+    """Indices of non-zero elements: an (n, ndim) int64 tensor, or one tensor per dim."""
+    out = apply(_NONZERO, (input,))
+    if as_tuple:
+        return tuple(out[:, i] for i in range(input._data.ndim))
+    return out
+
+
+def masked_fill(input, mask, value):
+    from .elementwise import where
+
+    return where(mask, value, input)
+
+
+def masked_select(input, mask):
+    from .shape import expand
+
+    return getitem(expand(input, mask.shape) if input.shape != mask.shape else input, mask)
+
+
+def _wrap_like(data, x):
+    return wrap(data, x._dev)

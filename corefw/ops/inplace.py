@@ -1,0 +1,127 @@
+"""In-place variants (``add_``, ``mul_``, ``copy_`` ...), as optimizers use them.
+
+Under ``no_grad`` they write straight into the tensor's storage. While the graph is recorded,
+the out-of-place result is computed with its node and written back, and the tensor takes that
+node (PyTorch's rebase), so ``y = x * 2; y.add_(1)`` stays differentiable. A leaf that requires
+grad cannot be changed in place outside ``no_grad``. Every call bumps the version counter, which
+backward checks for tensors it saved.
+"""
+
+from __future__ import annotations
+
+from .._tensor import Tensor
+from ..errors import DTypeError, ShapeError
+from . import elementwise as ew
+from .indexing import bump_version, check_inplace
+
+__all__ = ["add_", "addcdiv_", "addcmul_", "clamp_", "copy_", "div_", "fill_", "mul_", "sub_",
+           "zero_"]
+
+
+def _write(x: Tensor, new: Tensor, op: str, record: bool) -> Tensor:
+    if tuple(new._data.shape) != tuple(x._data.shape):
+        raise ShapeError(f"{op}: the result has shape {tuple(new._data.shape)}, which cannot "
+                         f"be written into a tensor of shape {x.shape} in place")
+    if new._data.dtype != x._data.dtype:
+        if new.dtype.category > x.dtype.category:
+            raise DTypeError(f"{op}: result type {new.dtype} can't be cast to the desired "
+                             f"output type {x.dtype}")
+        new = ew.cast(new, x.dtype)
+    if new._dev is not x._dev:
+        raise ShapeError(f"{op}: result on {new._dev} cannot be written to {x._dev}")
+    x._dev.table["copy_"](x._data, new._data)
+    if record:
+        x._node, x._req = new._node, True
+    bump_version(x)
+    return x
+
+
+def _inplace(x: Tensor, op: str, compute, others=()) -> Tensor:
+    record = check_inplace(x, op, any(isinstance(o, Tensor) and o._req for o in others))
+    if record:
+        return _write(x, compute(), op, True)
+    from ..autograd.grad_mode import no_grad
+
+    with no_grad():
+        return _write(x, compute(), op, False)
+
+
+def add_(x, other, *, alpha=1):
+    return _inplace(x, "add_", lambda: ew.add(x, other, alpha=alpha), (other,))
+
+
+def sub_(x, other, *, alpha=1):
+    return _inplace(x, "sub_", lambda: ew.sub(x, other, alpha=alpha), (other,))
+
+
+def mul_(x, other):
+    return _inplace(x, "mul_", lambda: ew.mul(x, other), (other,))
+
+
+def div_(x, other, *, rounding_mode=None):
+    return _inplace(x, "div_", lambda: ew.div(x, other, rounding_mode=rounding_mode), (other,))
+
+
+def pow_(x, exponent):
+    return _inplace(x, "pow_", lambda: ew.pow(x, exponent), (exponent,))
+
+
+def addcmul_(x, tensor1, tensor2, *, value=1):
+    """``x += value * tensor1 * tensor2``."""
+    return _inplace(x, "addcmul_", lambda: x + value * tensor1 * tensor2 if value != 1 else
+                    x + tensor1 * tensor2, (tensor1, tensor2))
+
+
+def addcdiv_(x, tensor1, tensor2, *, value=1):
+    """``x += value * tensor1 / tensor2``."""
+    return _inplace(x, "addcdiv_", lambda: x + value * tensor1 / tensor2, (tensor1, tensor2))
+
+
+def lerp_(x, end, weight):
+    return _inplace(x, "lerp_", lambda: ew.lerp(x, end, weight), (end, weight))
+
+
+def clamp_(x, min=None, max=None):  # noqa: A002
+    return _inplace(x, "clamp_", lambda: ew.clamp(x, min, max), (min, max))
+
+
+def copy_(x, src, non_blocking: bool = False):
+    """Copy ``src`` (broadcast, cast, moved from another device) into ``x``."""
+    if not isinstance(src, Tensor):
+        from .._creation import tensor
+
+        src = tensor(src, dtype=x.dtype, device=x.device)
+    if src._dev is not x._dev:
+        src = src.to(x._dev, non_blocking=non_blocking)
+    if src._data.dtype != x._data.dtype:
+        src = ew.cast(src, x.dtype)
+    if src.shape != x.shape:
+        from .shape import expand
+
+        src = expand(src, x.shape)
+    return _inplace(x, "copy_", lambda: ew.clone(src) if src._req else src, (src,))
+
+
+def fill_(x, value):
+    from .._creation import full
+
+    if isinstance(value, Tensor):
+        value = value.item()
+    return _inplace(x, "fill_", lambda: full(x.shape, value, dtype=x.dtype, device=x.device))
+
+
+def zero_(x):
+    return fill_(x, 0)
+
+
+def _unary_inplace(name, fn):
+    def method(x, *args, **kwargs):
+        return _inplace(x, name, lambda: fn(x, *args, **kwargs))
+    method.__name__ = name
+    method.__doc__ = f"In-place ``{fn.__name__}``."
+    return method
+
+
+UNARY_INPLACE = {f"{f.__name__}_": _unary_inplace(f"{f.__name__}_", f) for f in (
+    ew.exp, ew.log, ew.sqrt, ew.tanh, ew.sigmoid, ew.relu, ew.neg, ew.abs, ew.floor, ew.ceil,
+    ew.round, ew.sin, ew.cos, ew.reciprocal, ew.rsqrt, ew.sign)}

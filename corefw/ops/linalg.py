@@ -1,0 +1,187 @@
+"""Matrix products: ``matmul`` (NumPy semantics, 1-D to N-D batched) and ``einsum``."""
+
+from __future__ import annotations
+
+from .. import _dtype
+from .._call import apply
+from .._tensor import Tensor
+from ..errors import ShapeError
+from .reduction import sum_to
+from .registry import register_op
+
+__all__ = ["bmm", "dot", "einsum", "linear", "matmul", "mm", "mv", "outer"]
+
+
+def _matmul_vjp(ctx, g):
+    from .shape import reshape, transpose
+
+    a, b = ctx.inputs
+    a2 = a if a.ndim > 1 else reshape(a, (1, a.shape[0]))
+    b2 = b if b.ndim > 1 else reshape(b, (b.shape[0], 1))
+    out_shape = _out_shape(a2.shape, b2.shape)
+    g2 = reshape(g, out_shape)
+    ga = gb = None
+    if a._req:
+        ga = g2 @ transpose(b2, -1, -2)
+        ga = reshape(sum_to(ga, a2.shape), a.shape)
+    if b._req:
+        gb = transpose(a2, -1, -2) @ g2
+        gb = reshape(sum_to(gb, b2.shape), b.shape)
+    return ga, gb
+
+
+def _out_shape(sa, sb):
+    import numpy as np
+
+    batch = np.broadcast_shapes(sa[:-2], sb[:-2])
+    return tuple(batch) + (sa[-2], sb[-1])
+
+
+_MATMUL = register_op("matmul", vjp=_matmul_vjp)
+
+
+def matmul(input, other):
+    """Matrix product with NumPy's rules for 1-D operands and batch broadcasting."""
+    if not isinstance(input, Tensor) or not isinstance(other, Tensor):
+        raise TypeError("matmul: both operands must be tensors")
+    sa, sb = input._data.shape, other._data.shape
+    if not sa or not sb:
+        raise ShapeError(f"matmul: both arguments need at least 1 dimension, got shapes "
+                         f"{tuple(sa)} and {tuple(sb)}")
+    ka = sa[-1]
+    kb = sb[-2] if len(sb) > 1 else sb[0]
+    if ka != kb:
+        a = "x".join(map(str, sa if len(sa) > 1 else (1,) + tuple(sa)))
+        b = "x".join(map(str, sb if len(sb) > 1 else tuple(sb) + (1,)))
+        raise ShapeError(f"matmul: mat1 and mat2 shapes cannot be multiplied ({a} and {b})")
+    if input._data.dtype != other._data.dtype:
+        from .elementwise import cast
+
+        dt = _dtype.promote_types(input.dtype, other.dtype)
+        input, other = cast(input, dt), cast(other, dt)
+    return apply(_MATMUL, (input, other))
+
+
+def mm(input, mat2):
+    if input.ndim != 2 or mat2.ndim != 2:
+        raise ShapeError(f"mm: expected 2-D tensors, got {input.shape} and {mat2.shape}")
+    return matmul(input, mat2)
+
+
+def bmm(input, mat2):
+    if input.ndim != 3 or mat2.ndim != 3 or input.shape[0] != mat2.shape[0]:
+        raise ShapeError(f"bmm: expected 3-D tensors with equal batch, got {input.shape} "
+                         f"and {mat2.shape}")
+    return matmul(input, mat2)
+
+
+def mv(input, vec):
+    return matmul(input, vec)
+
+
+def dot(input, other):
+    if input.ndim != 1 or other.ndim != 1:
+        raise ShapeError(f"dot: expected 1-D tensors, got {input.shape} and {other.shape}")
+    return matmul(input, other)
+
+
+def outer(input, vec2):
+    from .shape import reshape
+
+    return reshape(input, (-1, 1)) * reshape(vec2, (1, -1))
+
+
+def linear(input, weight, bias=None):
+    """``input @ weight.T + bias`` (PyTorch's F.linear)."""
+    from .shape import transpose
+
+    if input.shape[-1] != weight.shape[-1]:
+        rows = input.numel() // max(input.shape[-1], 1)
+        raise ShapeError(f"linear: mat1 and mat2 shapes cannot be multiplied "
+                         f"({rows}x{input.shape[-1]} and {weight.shape[1]}x{weight.shape[0]})")
+    out = matmul(input, transpose(weight, 0, 1) if weight.ndim == 2 else weight)
+    return out + bias if bias is not None else out
+
+
+def _parse_einsum(equation, shapes):
+    eq = equation.replace(" ", "")
+    if "->" in eq:
+        lhs, rhs = eq.split("->")
+    else:
+        lhs, rhs = eq, None
+    terms = lhs.split(",")
+    if len(terms) != len(shapes):
+        raise ShapeError(f"einsum: {equation!r} names {len(terms)} operands, got "
+                         f"{len(shapes)}")
+    used = set("".join(terms)) - {"."}
+    free = [c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in used]
+    ell_n = max((len(s) - len(t.replace("...", "")) for t, s in zip(terms, shapes)
+                 if "..." in t), default=0)
+    ell = "".join(free[:ell_n])
+    expanded = []
+    for t, s in zip(terms, shapes):
+        if "..." in t:
+            n = len(s) - len(t.replace("...", ""))
+            t = t.replace("...", ell[ell_n - n:])
+        if len(t) != len(s):
+            raise ShapeError(f"einsum: subscripts {t!r} do not match operand of shape {s}")
+        expanded.append(t)
+    if rhs is None:
+        counts = {}
+        for c in "".join(expanded):
+            counts[c] = counts.get(c, 0) + 1
+        rhs = ell + "".join(sorted(c for c, n in counts.items() if n == 1 and c not in ell))
+    else:
+        rhs = rhs.replace("...", ell)
+    return expanded, rhs
+
+
+def _einsum_decomp(*operands, equation):
+    """Align every operand to one index order, multiply with broadcasting, sum the rest."""
+    from .reduction import sum as rsum
+    from .shape import permute, reshape
+
+    terms, rhs = _parse_einsum(equation, [o.shape for o in operands])
+    letters = list(rhs) + sorted({c for t in terms for c in t} - set(rhs))
+    prod = None
+    for t, x in zip(terms, operands):
+        for c in set(t):  # repeated index within a term: take the diagonal
+            while t.count(c) > 1:
+                i, j = t.index(c), t.index(c, t.index(c) + 1)
+                x = _diagonal(x, i, j)
+                t = t[:j] + t[j + 1:]
+        order = sorted(range(len(t)), key=lambda k: letters.index(t[k]))
+        x = permute(x, order) if order != list(range(len(t))) else x
+        present = [t[k] for k in order]
+        shape, it = [], iter(x.shape)
+        for c in letters:
+            shape.append(next(it) if c in present else 1)
+        x = reshape(x, shape)
+        prod = x if prod is None else prod * x
+    extra = tuple(range(len(rhs), len(letters)))
+    return rsum(prod, extra) if extra else prod
+
+
+def _diagonal(x, i, j):
+    from .._creation import arange
+
+    n = x.shape[i]
+    idx = arange(n, device=x.device)
+    key_i = [slice(None)] * x.ndim
+    key_i[i] = idx
+    key_i[j] = idx
+    out = x[tuple(key_i)]  # advanced indices -> the diagonal dim moves to the front
+    from .shape import movedim
+
+    return movedim(out, 0, i)
+
+
+_EINSUM = register_op("einsum", decomposition=_einsum_decomp)
+
+
+def einsum(equation: str, *operands):
+    """Einstein summation, e.g. ``einsum("bij,bjk->bik", a, b)``; ``...`` broadcasts."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    _parse_einsum(equation, [o.shape for o in operands])  # validates, with clear errors
+    return apply(_EINSUM, tuple(operands), {"equation": equation})

@@ -1,0 +1,311 @@
+"""Reductions over ``dim`` (an int, a tuple, or None for all) with ``keepdim``."""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+from .. import _dtype
+from .._call import apply
+from .._tensor import Tensor
+from ..errors import CorefwIndexError
+from .registry import register_op
+
+__all__ = ["all", "amax", "amin", "any", "argmax", "argmin", "cumsum", "logsumexp", "max",
+           "mean", "min", "prod", "std", "sum", "sum_to", "var", "norm"]
+
+values_indices = namedtuple("values_indices", ["values", "indices"])
+
+
+def normalize_dims(dim, ndim: int, op: str) -> tuple[int, ...]:
+    """``dim`` as a sorted tuple of non-negative ints (None -> every dim)."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    out = []
+    for d in dims:
+        rank = max(ndim, 1)
+        if not -rank <= d < rank:
+            raise CorefwIndexError(f"{op}: dim {d} is out of range for a tensor of {ndim} "
+                                   f"dimension(s) (expected -{rank}..{rank - 1})")
+        out.append(d % rank if ndim else 0)
+    return tuple(sorted(set(out))) if ndim else ()
+
+
+def _keep_shape(shape, dims):
+    return tuple(1 if i in dims else s for i, s in enumerate(shape))
+
+
+def _expand_back(g, ctx):
+    """Broadcast a reduced gradient back over the reduced dims of the input."""
+    from .shape import expand, reshape
+
+    x = ctx.inputs[0]
+    dims = ctx.attrs["dim"]
+    if not ctx.attrs["keepdim"]:
+        g = reshape(g, _keep_shape(x._data.shape, dims))
+    return expand(g, tuple(x._data.shape))
+
+
+def _sum_vjp(ctx, g):
+    return (_expand_back(g, ctx),)
+
+
+def _amax_vjp(ctx, g):
+    x = ctx.inputs[0]
+    out = ctx.output
+    if not ctx.attrs["keepdim"]:
+        from .shape import reshape
+
+        out = reshape(out, _keep_shape(x._data.shape, ctx.attrs["dim"]))
+    mask = x == out
+    count = sum(mask, ctx.attrs["dim"], keepdim=True)
+    from .elementwise import where
+
+    return (where(mask, _expand_back(g, ctx) / count, 0.0),)
+
+
+def _prod_vjp(ctx, g):
+    x = ctx.inputs[0]
+    out = ctx.output
+    if not ctx.attrs["keepdim"]:
+        from .shape import reshape
+
+        out = reshape(out, _keep_shape(x._data.shape, ctx.attrs["dim"]))
+    return (_expand_back(g, ctx) * out / x,)
+
+
+def _cumsum_vjp(ctx, g):
+    from .shape import flip
+
+    d = ctx.attrs["dim"]
+    return (flip(cumsum(flip(g, (d,)), d), (d,)),)
+
+
+_SUM = register_op("sum", vjp=_sum_vjp, uses_inputs=False)
+_PROD = register_op("prod", vjp=_prod_vjp, save_output=True)
+_AMAX = register_op("amax", vjp=_amax_vjp, save_output=True)
+_AMIN = register_op("amin", vjp=_amax_vjp, save_output=True)
+_ARGMAX = register_op("argmax", differentiable=False)
+_ARGMIN = register_op("argmin", differentiable=False)
+_CUMSUM = register_op("cumsum", vjp=_cumsum_vjp, uses_inputs=False)
+
+
+def _reduce(op, input, dim, keepdim, dtype=None):
+    if dtype is not None:
+        from .elementwise import cast
+
+        input = cast(input, dtype)
+    dims = normalize_dims(dim, input._data.ndim, op.name)
+    return apply(op, (input,), {"dim": dims, "keepdim": bool(keepdim)})
+
+
+def sum(input, dim=None, keepdim: bool = False, *, dtype=None):  # noqa: A001
+    """Sum over ``dim`` (all dims by default); bool and integer sums are int64."""
+    if dtype is None and input._data.dtype.kind in "bui":
+        dtype = _dtype.int64
+    return _reduce(_SUM, input, dim, keepdim, dtype)
+
+
+def prod(input, dim=None, keepdim: bool = False, *, dtype=None):
+    if dtype is None and input._data.dtype.kind in "bui":
+        dtype = _dtype.int64
+    return _reduce(_PROD, input, dim, keepdim, dtype)
+
+
+def amax(input, dim=(), keepdim: bool = False):
+    """Maximum over ``dim`` (all dims when empty); the gradient is split evenly on ties."""
+    _nonempty(input, "amax")
+    return _reduce(_AMAX, input, None if dim == () else dim, keepdim)
+
+
+def amin(input, dim=(), keepdim: bool = False):
+    _nonempty(input, "amin")
+    return _reduce(_AMIN, input, None if dim == () else dim, keepdim)
+
+
+def _nonempty(input, op):
+    if 0 in input._data.shape:
+        raise CorefwIndexError(f"{op}: cannot reduce an empty tensor of shape "
+                               f"{tuple(input._data.shape)}; the operation has no identity")
+
+
+def _arg(op, input, dim, keepdim):
+    _nonempty(input, op.name)
+    if dim is not None:
+        (d,) = normalize_dims(dim, input._data.ndim, op.name) or (0,)
+    else:
+        d = None
+    return apply(op, (input,), {"dim": d, "keepdim": bool(keepdim)})
+
+
+def argmax(input, dim: int | None = None, keepdim: bool = False):
+    """Index of the maximum (first occurrence), over the flattened tensor when dim is None."""
+    return _arg(_ARGMAX, input, dim, keepdim)
+
+
+def argmin(input, dim: int | None = None, keepdim: bool = False):
+    return _arg(_ARGMIN, input, dim, keepdim)
+
+
+def _minmax(arg_fn, red_fn, input, dim, keepdim, other):
+    if isinstance(dim, Tensor) or other is not None:
+        from .elementwise import maximum, minimum
+
+        return (maximum if red_fn is amax else minimum)(input, dim if other is None else other)
+    if dim is None:
+        return red_fn(input)
+    from .indexing import gather
+    from .shape import squeeze
+
+    idx = arg_fn(input, dim, keepdim=True)
+    values = gather(input, dim, idx)
+    if not keepdim:
+        values, idx = squeeze(values, dim), squeeze(idx, dim)
+    return values_indices(values, idx)
+
+
+def max(input, dim=None, keepdim: bool = False, *, other=None):  # noqa: A001
+    """``max(x)`` -> the maximum; ``max(x, dim)`` -> (values, indices); ``max(x, y)`` ->
+    elementwise maximum."""
+    return _minmax(argmax, amax, input, dim, keepdim, other)
+
+
+def min(input, dim=None, keepdim: bool = False, *, other=None):  # noqa: A001
+    return _minmax(argmin, amin, input, dim, keepdim, other)
+
+
+def cumsum(input, dim: int, *, dtype=None):
+    if dtype is not None:
+        from .elementwise import cast
+
+        input = cast(input, dtype)
+    elif input._data.dtype.kind in "bui":
+        from .elementwise import cast
+
+        input = cast(input, _dtype.int64)
+    (d,) = normalize_dims(dim, input._data.ndim, "cumsum") or (0,)
+    if input._data.ndim == 0:
+        return input.clone()
+    return apply(_CUMSUM, (input,), {"dim": d})
+
+
+def _count(input, dims):
+    n = 1
+    for d in dims:
+        n *= input._data.shape[d]
+    return n
+
+
+def mean(input, dim=None, keepdim: bool = False, *, dtype=None):
+    """Arithmetic mean over ``dim`` (floating tensors only, as in PyTorch)."""
+    if dtype is not None:
+        from .elementwise import cast
+
+        input = cast(input, dtype)
+    if input._data.dtype.kind != "f":
+        from ..errors import DTypeError
+
+        raise DTypeError(f"mean: expected a floating point tensor, got {input.dtype}; pass "
+                         f"dtype=corefw.float32 or cast with .float()")
+    dims = normalize_dims(dim, input._data.ndim, "mean")
+    return sum(input, dims, keepdim) / _count(input, dims) if dims or input._data.ndim == 0 \
+        else input.clone()
+
+
+def var(input, dim=None, *, correction: float = 1, keepdim: bool = False, unbiased=None):
+    """Variance with Bessel's ``correction`` (``unbiased=False`` means correction 0)."""
+    if unbiased is not None:
+        correction = 1 if unbiased else 0
+    dims = normalize_dims(dim, input._data.ndim, "var")
+    n = _count(input, dims)
+    centered = input - mean(input, dims, keepdim=True)
+    denom = n - correction
+    return sum(centered * centered, dims, keepdim) / (denom if denom > 0 else 0.0)
+
+
+def std(input, dim=None, *, correction: float = 1, keepdim: bool = False, unbiased=None):
+    """Standard deviation, ``sqrt(var(...))``."""
+    from .elementwise import sqrt
+
+    return sqrt(var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased))
+
+
+def _lse_decomp(x, dim, keepdim):
+    m = amax(x, dim, keepdim=True).detach()
+    from .elementwise import exp, log, where
+
+    m = where(m.abs() == float("inf"), 0.0, m)
+    out = log(sum(exp(x - m), dim, keepdim=True)) + m
+    if not keepdim:
+        from .shape import reshape
+
+        out = reshape(out, tuple(s for i, s in enumerate(x._data.shape) if i not in dim))
+    return out
+
+
+def _lse_vjp(ctx, g):
+    from .elementwise import exp
+    from .shape import reshape
+
+    x = ctx.inputs[0]
+    out = ctx.output
+    if not ctx.attrs["keepdim"]:
+        shape = _keep_shape(x._data.shape, ctx.attrs["dim"])
+        out, g = reshape(out, shape), reshape(g, shape)
+    return (g * exp(x - out),)
+
+
+_LSE = register_op("logsumexp", decomposition=_lse_decomp, vjp=_lse_vjp, save_output=True)
+
+
+def logsumexp(input, dim, keepdim: bool = False):
+    """``log(sum(exp(x), dim))`` computed stably."""
+    dims = normalize_dims(dim, input._data.ndim, "logsumexp")
+    return apply(_LSE, (input,), {"dim": dims, "keepdim": bool(keepdim)})
+
+
+def all(input, dim=None, keepdim: bool = False):  # noqa: A001
+    """Whether every element (over ``dim``) is non-zero."""
+    b = input if input._data.dtype.kind == "b" else input != 0
+    return _reduce(_AMIN, b, dim, keepdim) if b.numel() else _empty_bool(input, True)
+
+
+def any(input, dim=None, keepdim: bool = False):  # noqa: A001
+    """Whether some element (over ``dim``) is non-zero."""
+    b = input if input._data.dtype.kind == "b" else input != 0
+    return _reduce(_AMAX, b, dim, keepdim) if b.numel() else _empty_bool(input, False)
+
+
+def _empty_bool(input, value):
+    from .._creation import full
+
+    return full((), value, dtype=_dtype.bool_, device=input.device)
+
+
+def norm(input, p=2, dim=None, keepdim: bool = False):
+    """Vector p-norm over ``dim`` (``p`` a number or ``"fro"``; ``inf`` for the max)."""
+    from .elementwise import abs, pow
+
+    if p == "fro":
+        p = 2
+    if p == float("inf"):
+        return amax(abs(input), () if dim is None else dim, keepdim)
+    if p == 2:
+        from .elementwise import sqrt
+
+        return sqrt(sum(input * input, dim, keepdim))
+    return pow(sum(pow(abs(input), p), dim, keepdim), 1.0 / p)
+
+
+def sum_to(g: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """Sum ``g`` down to ``shape`` (the inverse of broadcasting ``shape`` to ``g.shape``)."""
+    lead = g._data.ndim - len(shape)
+    dims = tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and g._data.shape[lead + i] != 1)
+    if dims:
+        g = sum(g, dims, keepdim=True)
+    if lead or g._data.shape != shape:
+        from .shape import reshape
+
+        g = reshape(g, shape)
+    return g

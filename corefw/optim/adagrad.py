@@ -1,0 +1,112 @@
+"""Adagrad (Duchi, Hazan & Singer, 2011)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import corefw
+
+from .optimizer import Optimizer, ParamsT, _check_unsupported
+
+__all__ = ["Adagrad"]
+
+
+class Adagrad(Optimizer):
+    r"""Adagrad (PyTorch's ``torch.optim.Adagrad``).
+
+    For each parameter :math:`\theta` with gradient :math:`g` (negated when ``maximize``),
+    at step :math:`t = 1, 2, \ldots`:
+
+    .. code-block:: text
+
+        clr = lr / (1 + (t - 1) * lr_decay)
+        g = g + weight_decay * theta                      (if weight_decay != 0)
+        s = s + g * g                                      (s starts at initial_accumulator_value)
+        theta = theta - clr * g / (sqrt(s) + eps)
+
+    State per parameter, created by the constructor: ``"step"`` (a 0-d float32 tensor) and
+    ``"sum"`` (s).
+
+    Args:
+        params: tensors or parameter-group dicts (see :class:`Optimizer`).
+        lr: learning rate.
+        lr_decay: learning-rate decay per step.
+        weight_decay: L2 penalty coefficient.
+        initial_accumulator_value: starting value of the squared-gradient sum.
+        eps: added to the denominator for numerical stability.
+        foreach: accepted for PyTorch compatibility; corefw has one implementation.
+        maximize: maximize the objective instead of minimizing it.
+        differentiable, fused: accepted for PyTorch compatibility; must be unset.
+
+    Raises:
+        ValueError: a negative ``lr``, ``lr_decay``, ``weight_decay``,
+            ``initial_accumulator_value`` or ``eps``.
+    """
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-2,
+        lr_decay: float = 0,
+        weight_decay: float = 0,
+        initial_accumulator_value: float = 0,
+        eps: float = 1e-10,
+        foreach: bool | None = None,
+        *,
+        maximize: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ) -> None:
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= lr_decay:
+            raise ValueError(f"Invalid lr_decay value: {lr_decay}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if not 0.0 <= initial_accumulator_value:
+            raise ValueError(
+                f"Invalid initial_accumulator_value value: {initial_accumulator_value}"
+            )
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        _check_unsupported("Adagrad", differentiable=differentiable, fused=fused)
+        defaults = dict(
+            lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value, foreach=foreach,
+            maximize=maximize, differentiable=differentiable, fused=fused,
+        )
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            for p in group["params"]:
+                self._init_state(p, group)
+
+    def _init_state(self, p: Any, group: dict[str, Any]) -> dict[str, Any]:
+        state = self.state[p]
+        if len(state) == 0:
+            state["step"] = corefw.tensor(0.0, dtype=corefw.float32)
+            state["sum"] = corefw.full_like(p, group["initial_accumulator_value"])
+        return state
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Perform one optimization step; return ``closure()``'s loss if a closure is given."""
+        loss = self._run_closure(closure)
+        with corefw.no_grad():
+            for group in self.param_groups:
+                lr, lr_decay = group["lr"], group["lr_decay"]
+                weight_decay, eps = group["weight_decay"], group["eps"]
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    grad = -p.grad if group["maximize"] else p.grad
+                    state = self._init_state(p, group)  # groups added after construction
+                    state["step"].add_(1)
+                    step = state["step"].item()
+                    if weight_decay != 0:
+                        grad = grad + p * weight_decay
+                    clr = lr / (1 + (step - 1) * lr_decay)
+                    state_sum = state["sum"]
+                    state_sum.addcmul_(grad, grad, value=1)
+                    std = state_sum.sqrt().add_(eps)
+                    p.addcdiv_(grad, std, value=-clr)
+        return loss

@@ -1,0 +1,161 @@
+"""Adam (Kingma & Ba, 2015), its AMSGrad variant, and AdamW (Loshchilov & Hutter, 2019)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import corefw
+
+from .optimizer import Optimizer, ParamsT, _check_unsupported
+
+__all__ = ["Adam", "AdamW"]
+
+
+class Adam(Optimizer):
+    r"""Adam (PyTorch's ``torch.optim.Adam``).
+
+    For each parameter :math:`\theta` with gradient :math:`g` (negated when ``maximize``),
+    at step :math:`t = 1, 2, \ldots`:
+
+    .. code-block:: text
+
+        g = g + weight_decay * theta                      (Adam, if weight_decay != 0)
+        theta = theta * (1 - lr * weight_decay)           (AdamW instead: decoupled decay)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        v_max = max(v_max, v)                              (if amsgrad; used instead of v)
+        theta = theta - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+
+    State per parameter: ``"step"`` (a 0-d float32 tensor), ``"exp_avg"`` (m),
+    ``"exp_avg_sq"`` (v) and, with ``amsgrad``, ``"max_exp_avg_sq"``.
+
+    Args:
+        params: tensors or parameter-group dicts (see :class:`Optimizer`).
+        lr: learning rate.
+        betas: coefficients of the running averages of the gradient and its square.
+        eps: added to the denominator for numerical stability.
+        weight_decay: L2 penalty coefficient (added to the gradient).
+        amsgrad: use the maximum of the past squared-gradient averages (Reddi et al., 2018).
+        foreach: accepted for PyTorch compatibility; corefw has one implementation.
+        maximize: maximize the objective instead of minimizing it.
+        capturable, differentiable, fused: accepted for PyTorch compatibility; must be unset.
+
+    Raises:
+        ValueError: a negative ``lr``, ``eps`` or ``weight_decay``, or a beta outside [0, 1).
+    """
+
+    _decoupled_weight_decay = False
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ) -> None:
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if not 0.0 <= betas[0] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+        if not 0.0 <= betas[1] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _check_unsupported(
+            type(self).__name__, capturable=capturable, differentiable=differentiable,
+            fused=fused,
+        )
+        defaults = dict(
+            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+            maximize=maximize, foreach=foreach, capturable=capturable,
+            differentiable=differentiable, fused=fused,
+        )
+        super().__init__(params, defaults)
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Perform one optimization step; return ``closure()``'s loss if a closure is given."""
+        loss = self._run_closure(closure)
+        with corefw.no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        self._update(p, group)
+        return loss
+
+    def _update(self, p: Any, group: dict[str, Any]) -> None:
+        lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
+        beta1, beta2 = group["betas"]
+        amsgrad = group["amsgrad"]
+        grad = -p.grad if group["maximize"] else p.grad
+        state = self.state[p]
+        if len(state) == 0:
+            state["step"] = corefw.tensor(0.0, dtype=corefw.float32)
+            state["exp_avg"] = corefw.zeros_like(p)
+            state["exp_avg_sq"] = corefw.zeros_like(p)
+            if amsgrad:
+                state["max_exp_avg_sq"] = corefw.zeros_like(p)
+        elif amsgrad and "max_exp_avg_sq" not in state:  # amsgrad switched on later
+            state["max_exp_avg_sq"] = corefw.zeros_like(p)
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        state["step"].add_(1)
+        step = state["step"].item()
+        if weight_decay != 0:
+            if self._decoupled_weight_decay:
+                p.mul_(1 - lr * weight_decay)
+            else:
+                grad = grad + p * weight_decay
+        exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
+        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        bias_correction1 = 1 - beta1**step
+        bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+        if amsgrad:
+            max_sq = state["max_exp_avg_sq"]
+            max_sq.copy_(corefw.maximum(max_sq, exp_avg_sq))
+            denom = (max_sq.sqrt() / bias_correction2_sqrt).add_(eps)
+        else:
+            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
+        p.addcdiv_(exp_avg, denom, value=-lr / bias_correction1)
+
+
+class AdamW(Adam):
+    r"""Adam with decoupled weight decay (PyTorch's ``torch.optim.AdamW``).
+
+    The same update as :class:`Adam`, except that weight decay shrinks the parameter
+    directly, ``theta = theta * (1 - lr * weight_decay)``, before the moments are updated,
+    instead of adding ``weight_decay * theta`` to the gradient. The default
+    ``weight_decay`` is ``1e-2``. Arguments, state and errors are Adam's.
+    """
+
+    _decoupled_weight_decay = True
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ) -> None:
+        super().__init__(
+            params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+            foreach=foreach, maximize=maximize, capturable=capturable,
+            differentiable=differentiable, fused=fused,
+        )
