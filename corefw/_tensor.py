@@ -8,6 +8,7 @@ version counter shared with views, created on first need), and lazily ``_grad``,
 
 from __future__ import annotations
 
+import math
 import weakref
 
 import numpy as np
@@ -59,7 +60,7 @@ class Tensor:
 
     def numel(self) -> int:
         """Number of elements."""
-        return int(np.prod(self._data.shape, dtype=np.int64))
+        return math.prod(self._data.shape)
 
     nelement = numel
 

@@ -14,6 +14,7 @@ from .grad_mode import (
     set_grad_enabled,
 )
 from .gradcheck import gradcheck, gradgradcheck
+from . import provenance  # noqa: F401  (Module.__call__ uses it)
 from .override import override_vjp, record_module_provenance
 from .run import backward, grad
 

@@ -201,9 +201,10 @@ def _accumulate(leaf, g, create_graph):
 
 def _check_versions(node):
     versions = node.versions
+    needs = node.op.needs_input
     for i, t in enumerate(node.inputs):
         vc = getattr(t, "_vc", None)
-        if vc is None:
+        if vc is None or (needs is not None and not needs(node, i)):
             continue
         expected = versions[i] if versions is not None else 0
         if vc[0] != expected:

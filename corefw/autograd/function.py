@@ -100,7 +100,7 @@ class Function:
             if id(o) in nondiff:
                 result.append(o)
                 continue
-            o = o.detach() if o._node is not None or o in tensors else o
+            o = o.detach() if o._node is not None or any(o is t for t in tensors) else o
             o._node = OutputRef(node, i)
             o._req = True
             result.append(o)

@@ -54,13 +54,24 @@ class record_module_provenance:  # noqa: N801
 
     def __enter__(self):
         _provenance[0] += 1
+        _tell_modules()
         refresh_extras()
         return self
 
     def __exit__(self, *exc):
         _provenance[0] -= 1
+        _tell_modules()
         refresh_extras()
         return False
+
+
+def _tell_modules() -> None:
+    """Switch ``Module.__call__``'s push/pop on or off (one bool check there when off)."""
+    import sys
+
+    mod = sys.modules.get("corefw.nn.module")
+    if mod is not None:
+        mod._set_provenance_enabled(_provenance[0] > 0)
 
 
 def provenance_enabled() -> bool:

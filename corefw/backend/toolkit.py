@@ -55,11 +55,12 @@ def array_kernels(xp, *, erf: Callable, add_at: Callable) -> dict[str, Callable]
         add_at(out, _grid(index, dim), src[tuple(slice(s) for s in index.shape)])
         return out
 
-    def index_put(x, key, values, accumulate):
+    # operands first, attributes by keyword, as the dispatcher calls every kernel
+    def index_put(x, values, key, accumulate):
         out = x.copy()
-        return index_put_(out, key, values, accumulate)
+        return index_put_(out, values, key, accumulate)
 
-    def index_put_(x, key, values, accumulate):
+    def index_put_(x, values, key, accumulate):
         if accumulate:
             add_at(x, key, values)
         else:

@@ -134,6 +134,14 @@ def _zero_vjp(ctx, g):
     return tuple(_unbroadcast(g * 0, x) for x in ctx.inputs)
 
 
+def _other_requires_grad(node, i):
+    other = node.inputs[1 - i]
+    return isinstance(other, Tensor) and other._req
+
+
+_MUL.needs_input = _other_requires_grad
+_DIV.needs_input = lambda node, i: i == 1 or _other_requires_grad(node, i)
+
 _FLOORDIV = register_op("floor_divide", vjp=_zero_vjp, uses_inputs=False)
 _REM = register_op("remainder", vjp=lambda ctx, g: (_unbroadcast(g, ctx.inputs[0]), (
     _unbroadcast(-g * floor_divide(ctx.inputs[0], ctx.inputs[1]), ctx.inputs[1])

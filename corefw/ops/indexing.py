@@ -180,7 +180,7 @@ def setitem(x: Tensor, key, value) -> None:
     else:
         vdata = value._data if isinstance(value, Tensor) else value
         try:
-            x._dev.table["index_put_"](x._data, key, vdata, accumulate=False)
+            x._dev.table["index_put_"](x._data, vdata, key=key, accumulate=False)
         except (ValueError, IndexError) as exc:
             raise ShapeError(f"__setitem__: cannot assign a value of shape "
                              f"{getattr(value, 'shape', ())} to x{_fmt(key)} of a tensor of "

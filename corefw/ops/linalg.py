@@ -16,6 +16,9 @@ def _matmul_vjp(ctx, g):
     from .shape import reshape, transpose
 
     a, b = ctx.inputs
+    if a._data.ndim == 2 and b._data.ndim == 2:  # the common case, without reshapes
+        return (apply(_MATMUL, (g, _t2(b))) if a._req else None,
+                apply(_MATMUL, (_t2(a), g)) if b._req else None)
     a2 = a if a.ndim > 1 else reshape(a, (1, a.shape[0]))
     b2 = b if b.ndim > 1 else reshape(b, (b.shape[0], 1))
     out_shape = _out_shape(a2.shape, b2.shape)
@@ -28,6 +31,12 @@ def _matmul_vjp(ctx, g):
         gb = transpose(a2, -1, -2) @ g2
         gb = reshape(sum_to(gb, b2.shape), b.shape)
     return ga, gb
+
+
+def _t2(x):
+    from .shape import _PERMUTE
+
+    return apply(_PERMUTE, (x,), {"dims": (1, 0)})
 
 
 def _out_shape(sa, sb):

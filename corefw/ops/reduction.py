@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections import namedtuple
 
 from .. import _dtype
@@ -23,7 +24,7 @@ def normalize_dims(dim, ndim: int, op: str) -> tuple[int, ...]:
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
     out = []
     for d in dims:
-        rank = max(ndim, 1)
+        rank = builtins.max(ndim, 1)
         if not -rank <= d < rank:
             raise CorefwIndexError(f"{op}: dim {d} is out of range for a tensor of {ndim} "
                                    f"dimension(s) (expected -{rank}..{rank - 1})")
@@ -32,6 +33,8 @@ def normalize_dims(dim, ndim: int, op: str) -> tuple[int, ...]:
 
 
 def _keep_shape(shape, dims):
+    if dims is None:  # every dim was reduced
+        return (1,) * len(shape)
     return tuple(1 if i in dims else s for i, s in enumerate(shape))
 
 
@@ -95,7 +98,10 @@ def _reduce(op, input, dim, keepdim, dtype=None):
         from .elementwise import cast
 
         input = cast(input, dtype)
-    dims = normalize_dims(dim, input._data.ndim, op.name)
+    nd = input._data.ndim
+    dims = None if dim is None and nd else normalize_dims(dim, nd, op.name)
+    if dims is not None and nd and len(dims) == nd:
+        dims = None  # "all dims": the fastest form for array modules
     return apply(op, (input,), {"dim": dims, "keepdim": bool(keepdim)})
 
 

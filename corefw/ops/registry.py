@@ -29,7 +29,7 @@ class Op:
     """One operation: name, derivative rule, decomposition."""
 
     __slots__ = ("name", "primitive", "vjp", "decomposition", "save_output", "view", "inplace",
-                 "differentiable", "uses_inputs", "doc", "owner")
+                 "differentiable", "uses_inputs", "needs_input", "doc", "owner")
 
     def __init__(self, name: str, *, vjp: Callable | None = None,
                  decomposition: Callable | None = None, save_output: bool = False,
@@ -37,6 +37,9 @@ class Op:
                  owner: str = "corefw") -> None:
         self.name = name
         self.uses_inputs = uses_inputs
+        #: optional ``needs_input(node, i) -> bool``: whether the VJP reads operand i's values
+        #: (only those are checked against in-place changes)
+        self.needs_input = None
         self.primitive = name in PRIMITIVES
         self.vjp = vjp
         self.decomposition = decomposition

@@ -21,7 +21,8 @@ def _as_view(t: Tensor, base: Tensor) -> Tensor:
         if base._vc is None:
             base._vc = [0]
         t._vc = base._vc
-        t._base = getattr(base, "_base", None) or base
+        root = getattr(base, "_base", None)
+        t._base = base if root is None else root
     return t
 
 
@@ -74,13 +75,18 @@ _CAT = register_op("cat", vjp=_cat_vjp, uses_inputs=False)
 def _shape_arg(shape):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    return tuple(int(s) for s in shape)
+    for s in shape:
+        if type(s) is not int:
+            return tuple(int(s) for s in shape)
+    return shape
 
 
 def reshape(input, *shape):
     """The same elements in a new shape (one dim may be -1); a view where possible."""
     shape = _shape_arg(shape)
-    n = input.numel()
+    if shape == input._data.shape and not input._req:
+        return _view(_RESHAPE, input, {"shape": shape})
+    n = math.prod(input._data.shape)
     if shape.count(-1) > 1:
         raise ShapeError(f"reshape: only one dimension can be -1, got {shape}")
     if -1 in shape:

@@ -115,6 +115,11 @@ class MultiStepLR(LRScheduler):
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the attributes (``milestones`` back to a Counter after a save/load)."""
+        super().load_state_dict(state_dict)
+        self.milestones = Counter(dict(self.milestones))
+
     def get_lr(self) -> list[float]:
         self._warn_get_lr()
         groups = self.optimizer.param_groups

@@ -97,7 +97,7 @@ def test_register_errors():
     m.x = 1
     with pytest.raises(KeyError, match="already exists"):
         m.register_parameter("x", nn.Parameter(corefw.ones(1)))
-    with pytest.raises(KeyError, match="can't contain"):
+    with pytest.raises(KeyError, match="contain"):
         m.register_buffer("a.b", corefw.ones(1))
     with pytest.raises(KeyError, match="empty string"):
         m.add_module("", nn.Module())

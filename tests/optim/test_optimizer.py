@@ -52,7 +52,7 @@ def test_adam_param_groups_with_different_lrs():
 def test_params_accepts_generators_and_add_param_group():
     a, b = _params()
     opt = SGD((p for p in [a]), lr=0.1)
-    assert opt.param_groups[0]["params"] == [a] or opt.param_groups[0]["params"][0] is a
+    assert len(opt.param_groups[0]["params"]) == 1 and opt.param_groups[0]["params"][0] is a
     opt.add_param_group({"params": b, "lr": 0.2})
     assert opt.param_groups[1]["params"][0] is b
     assert opt.param_groups[1]["lr"] == 0.2 and opt.param_groups[1]["momentum"] == 0
