@@ -301,14 +301,10 @@ class Tensor:
         return binary(_MUL, other, self)
 
     def __truediv__(self, other):
-        from .ops.elementwise import div
-
-        return div(self, other)
+        return _FN["div"](self, other)
 
     def __rtruediv__(self, other):
-        from .ops.elementwise import div
-
-        return div(other, self)
+        return _FN["div"](other, self)
 
     def __floordiv__(self, other):
         return binary(_OPS["floor_divide"], self, other)
@@ -323,24 +319,16 @@ class Tensor:
         return binary(_OPS["remainder"], other, self)
 
     def __pow__(self, other):
-        from .ops.elementwise import pow as pow_
-
-        return pow_(self, other)
+        return _FN["pow"](self, other)
 
     def __rpow__(self, other):
-        from .ops.elementwise import pow as pow_
-
-        return pow_(other, self)
+        return _FN["pow"](other, self)
 
     def __matmul__(self, other):
-        from .ops.linalg import matmul
-
-        return matmul(self, other)
+        return _FN["matmul"](self, other)
 
     def __rmatmul__(self, other):
-        from .ops.linalg import matmul
-
-        return matmul(other, self)
+        return _FN["matmul"](other, self)
 
     def __neg__(self):
         return unary(_NEG, self)
@@ -436,6 +424,7 @@ def _check_device(t: Tensor, dev) -> None:
 
 _call._Tensor = Tensor
 _OPS: dict = {}
+_FN: dict = {}  # functions the operators call, bound once the op modules exist
 _ADD = _SUB = _MUL = _NEG = None
 
 
@@ -444,5 +433,8 @@ def _bind_ops() -> None:
     global _ADD, _SUB, _MUL, _NEG
     from .ops.registry import OPS
 
+    from .ops import elementwise, linalg
+
     _OPS.update(OPS)
+    _FN.update(div=elementwise.div, pow=elementwise.pow, matmul=linalg.matmul)
     _ADD, _SUB, _MUL, _NEG = OPS["add"], OPS["sub"], OPS["mul"], OPS["neg"]

@@ -110,6 +110,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
 
     prev_mode = STATE.enabled
     STATE.enabled = create_graph
+    overrides = OVERRIDES
     try:
         for node in order:
             if want is not None and node not in want:
@@ -119,14 +120,28 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                 continue
             if node.freed:
                 raise _freed_error(node)
-            g = _run_tensor_hooks(node, g)
+            if node.hooks is not None or node.retain is not None:
+                g = _run_tensor_hooks(node, g)
             if want is not None:
                 for key, ts in nonleaf_inputs.items():
                     if key[0] is node:
                         gi = g[key[1]] if type(node) is MultiNode else g
                         for t in ts:
                             captured[t] = gi
-            grads_in = _call_vjp(node, g)
+            op = node.op
+            rule = overrides.get(op.name) if overrides else None
+            if rule is None:
+                rule = op.vjp
+                if op.uses_inputs or node.out_vc is not None:
+                    _check_versions(node)
+                if rule is None:
+                    raise AutogradError(f"op {op.name!r} has no VJP rule; register one with "
+                                        f"corefw.ops.defvjp({op.name!r}, rule)")
+            grads_in = rule(node, g)
+            if ANOMALY[0]:
+                from .anomaly import check_grads
+
+                check_grads(node, grads_in)
             if not retain_graph:
                 node.inputs = None
                 node.out = None
@@ -134,9 +149,15 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
             for edge, gi in zip(node.next, grads_in):
                 if edge is None or gi is None:
                     continue
+                if type(edge) is Node:
+                    if want is None or edge in want:
+                        prev = buffer.get(edge)
+                        buffer[edge] = gi if prev is None else prev + gi
+                    continue
                 target, nr = _target(edge)
                 if nr is None:
-                    leaf_grads[target] = _add(leaf_grads.get(target), gi)
+                    prev = leaf_grads.get(target)
+                    leaf_grads[target] = gi if prev is None else prev + gi
                 elif want is None or target in want:
                     _buffer_add(buffer, target, nr, gi)
     finally:
@@ -190,13 +211,20 @@ def _run_leaf_hooks(leaf, g):
 
 
 def _accumulate(leaf, g, create_graph):
-    if g.shape != leaf.shape:
+    if g._data.shape != leaf._data.shape:
         raise AutogradError(f"gradient of shape {g.shape} does not match the leaf's shape "
                             f"{leaf.shape}")
-    if not create_graph:
+    if not create_graph and g._node is not None:
         g = g.detach()
     old = getattr(leaf, "_grad", None)
-    leaf._grad = g if old is None else old + g
+    if old is None:
+        leaf._grad = g
+    elif create_graph or old._node is not None or old._data.dtype != g._data.dtype:
+        leaf._grad = old + g
+    else:  # the common case: one kernel call, no graph
+        from .._call import wrap
+
+        leaf._grad = wrap(old._dev.table["add"](old._data, g._data), old._dev)
 
 
 def _check_versions(node):

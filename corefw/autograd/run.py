@@ -15,8 +15,6 @@ def _as_list(x):
 
 
 def _root_grads(outputs, grad_outputs, create_graph):
-    from .._creation import ones_like
-
     grads = []
     for i, out in enumerate(outputs):
         g = grad_outputs[i] if grad_outputs is not None else None
@@ -26,7 +24,10 @@ def _root_grads(outputs, grad_outputs, create_graph):
                     f"grad can be implicitly created only for scalar outputs; output {i} has "
                     f"shape {out.shape}: pass a gradient of that shape (e.g. "
                     f"out.backward(corefw.ones_like(out))) or reduce it first (out.sum())")
-            g = ones_like(out)
+            from .._call import wrap
+
+            g = wrap(out._dev.table["full"](out._data.shape, 1, dtype=out._data.dtype),
+                     out._dev)
         elif tuple(g.shape) != tuple(out.shape):
             raise AutogradError(f"mismatch in shape: grad_output[{i}] has shape "
                                 f"{tuple(g.shape)} and output[{i}] has shape {out.shape}")

@@ -20,7 +20,14 @@ import numpy as np
 import corefw
 from corefw.errors import DTypeError, ShapeError
 
-from .dataset import DataError, Dataset, DataUnsupportedError, IterableDataset
+from .dataset import (
+    DataError,
+    Dataset,
+    DataUnsupportedError,
+    IterableDataset,
+    Subset,
+    TensorDataset,
+)
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 
 __all__ = ["DataLoader", "default_collate", "default_convert", "get_worker_info"]
@@ -283,6 +290,20 @@ def _check_worker_options(num_workers: int, timeout: float, worker_init_fn: Any,
     del worker_init_fn  # never called without workers, as in torch
 
 
+def _tensor_rows(dataset: Any, index: list[int]) -> list | None:
+    """Fast path: ``default_collate`` of a TensorDataset's samples (possibly through plain
+    Subsets) is the tensors indexed by the batch's indices; one gather per tensor instead of a
+    ``__getitem__`` per sample and a stack. The same values, dtypes and shapes. ``None`` when
+    the dataset is anything else."""
+    while type(dataset) is Subset:
+        index = [dataset.indices[i] for i in index]
+        dataset = dataset.dataset
+    if type(dataset) is not TensorDataset or not index:
+        return None
+    rows = corefw.tensor([int(i) for i in index], dtype=corefw.int64)
+    return [t[rows] for t in dataset.tensors]
+
+
 class _DataLoaderIter:
     """One pass over a DataLoader (torch's ``_SingleProcessDataLoaderIter``)."""
 
@@ -310,6 +331,10 @@ class _DataLoaderIter:
         return data
 
     def _fetch_map(self, index: Any) -> Any:
+        if self._auto_collation and self._collate_fn is default_collate:
+            rows = _tensor_rows(self._dataset, index)
+            if rows is not None:
+                return rows
         if self._auto_collation:
             getitems = getattr(self._dataset, "__getitems__", None)
             if callable(getitems):

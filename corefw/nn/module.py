@@ -31,9 +31,9 @@ from .parameter import Parameter
 __all__ = ["Module", "RemovableHandle"]
 
 
-# ---- module provenance (placeholder for corefw.autograd.provenance) -------------------------
-# When the lead's provenance feature is switched on it calls _set_provenance_enabled(True);
-# until then __call__ pays one global bool check and nothing else.
+# ---- module provenance (corefw.autograd.provenance) -----------------------------------------
+# corefw.autograd.record_module_provenance() calls _set_provenance_enabled(True) on entry; while
+# it is off, __call__ pays one global bool check and nothing else.
 _provenance_enabled = False
 
 
@@ -41,6 +41,13 @@ def _set_provenance_enabled(flag: bool) -> None:
     """Called by ``corefw.autograd.provenance`` when module provenance is switched on/off."""
     global _provenance_enabled
     _provenance_enabled = bool(flag)
+
+
+def _sync_provenance() -> None:
+    """Pick up a provenance block entered before this module was imported."""
+    prov = getattr(getattr(corefw, "autograd", None), "provenance", None)
+    is_on = getattr(prov, "provenance_enabled", None)
+    _set_provenance_enabled(bool(is_on()) if is_on is not None else False)
 
 
 def _provenance_enter(module: Module) -> None:
@@ -55,6 +62,9 @@ def _provenance_exit() -> None:
     prov = getattr(corefw.autograd, "provenance", None)
     if prov is not None:
         prov.pop_module()
+
+
+_sync_provenance()
 # ----------------------------------------------------------------------------------------------
 
 

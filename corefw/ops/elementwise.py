@@ -29,9 +29,7 @@ def _unbroadcast(g: Tensor, x) -> Tensor | None:
         return None
     shape = x._data.shape
     if g._data.shape != shape:
-        from .reduction import sum_to
-
-        g = sum_to(g, tuple(shape))
+        g = _reduction.sum_to(g, tuple(shape))
     if g._data.dtype != x._data.dtype:
         g = cast(g, _dtype.FROM_NP[x._data.dtype])
     return g
@@ -428,8 +426,8 @@ _SIGMOID = _composite("sigmoid", lambda x: 1 / (1 + exp(-x)),
                       lambda ctx, g: (g * ctx.output * (1 - ctx.output),), save_output=True,
                       uses_inputs=False)
 _RELU = _composite("relu", lambda x: where(x > 0, x, 0.0),
-                   lambda ctx, g: (where(ctx.output > 0, g, 0.0),), save_output=True,
-                   uses_inputs=False)
+                   lambda ctx, g: (apply(_WHERE, (binary(_CMP["gt"], ctx.output, 0), g, 0.0)),),
+                   save_output=True, uses_inputs=False)
 _LOG1P = _composite("log1p", lambda x: log(1 + x), lambda ctx, g: (g / (1 + ctx.inputs[0]),))
 _EXPM1 = _composite("expm1", lambda x: exp(x) - 1, lambda ctx, g: (g * (ctx.output + 1),),
                     save_output=True, uses_inputs=False)
@@ -594,3 +592,6 @@ def isinf(input):
 
 def isfinite(input):
     return logical_not(isnan(input) | isinf(input))
+
+
+from . import reduction as _reduction  # noqa: E402

@@ -34,9 +34,7 @@ def _matmul_vjp(ctx, g):
 
 
 def _t2(x):
-    from .shape import _PERMUTE
-
-    return apply(_PERMUTE, (x,), {"dims": (1, 0)})
+    return apply(_shape._PERMUTE, (x,), {"dims": (1, 0)})
 
 
 def _out_shape(sa, sb):
@@ -51,6 +49,13 @@ _MATMUL = register_op("matmul", vjp=_matmul_vjp)
 
 def matmul(input, other):
     """Matrix product with NumPy's rules for 1-D operands and batch broadcasting."""
+    try:  # fast path: 2-D operands of one dtype on one device
+        a, b = input._data, other._data
+        if a.ndim == 2 and b.ndim == 2 and a.shape[1] == b.shape[0] and a.dtype is b.dtype \
+                and input._dev is other._dev:
+            return apply(_MATMUL, (input, other))
+    except AttributeError:
+        pass
     if not isinstance(input, Tensor) or not isinstance(other, Tensor):
         raise TypeError("matmul: both operands must be tensors")
     sa, sb = input._data.shape, other._data.shape
@@ -194,3 +199,6 @@ def einsum(equation: str, *operands):
         operands = tuple(operands[0])
     _parse_einsum(equation, [o.shape for o in operands])  # validates, with clear errors
     return apply(_EINSUM, tuple(operands), {"equation": equation})
+
+
+from . import shape as _shape  # noqa: E402

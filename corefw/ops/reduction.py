@@ -40,13 +40,11 @@ def _keep_shape(shape, dims):
 
 def _expand_back(g, ctx):
     """Broadcast a reduced gradient back over the reduced dims of the input."""
-    from .shape import expand, reshape
-
     x = ctx.inputs[0]
-    dims = ctx.attrs["dim"]
-    if not ctx.attrs["keepdim"]:
-        g = reshape(g, _keep_shape(x._data.shape, dims))
-    return expand(g, tuple(x._data.shape))
+    shape = x._data.shape
+    if not ctx.attrs["keepdim"] and ctx.attrs["dim"] is not None:
+        g = apply(_shape._RESHAPE, (g,), {"shape": _keep_shape(shape, ctx.attrs["dim"])})
+    return apply(_shape._EXPAND, (g,), {"shape": shape}) if g._data.shape != shape else g
 
 
 def _sum_vjp(ctx, g):
@@ -107,6 +105,8 @@ def _reduce(op, input, dim, keepdim, dtype=None):
 
 def sum(input, dim=None, keepdim: bool = False, *, dtype=None):  # noqa: A001
     """Sum over ``dim`` (all dims by default); bool and integer sums are int64."""
+    if dim is None and dtype is None and input._data.dtype.kind == "f" and input._data.ndim:
+        return apply(_SUM, (input,), {"dim": None, "keepdim": bool(keepdim)})
     if dtype is None and input._data.dtype.kind in "bui":
         dtype = _dtype.int64
     return _reduce(_SUM, input, dim, keepdim, dtype)
@@ -315,3 +315,6 @@ def sum_to(g: Tensor, shape: tuple[int, ...]) -> Tensor:
 
         g = reshape(g, shape)
     return g
+
+
+from . import shape as _shape  # noqa: E402  (import cycle: shape uses normalize_dims)

@@ -5,73 +5,141 @@ plugin-API versions it supports and implements any of the hooks below with ``@ho
 
     from corefw.plugins import hookimpl
 
-    COREFW_PLUGIN_API = ">=1,<2"      # required: the API major versions it was written for
+    COREFW_PLUGIN_API = ">=1,<2"      # required: the API versions it was written for
 
     @hookimpl
     def register_backends(register):
+        from .backend import MyBackend   # import the real code inside the hook
+
         register(MyBackend())
 
-Every ``register_*`` hook receives a ``register`` callback (simonw/llm's pattern). Passing
-``override=True`` replaces an existing entry of the same name on purpose; otherwise a second
-registration of a name is refused with a warning that names both plugins. Plugin modules must
-be cheap to import: import heavy libraries inside the objects they register, on first use.
+Every ``register_*`` hook receives one argument, a ``register`` callback (simonw/llm's
+pattern), and returns nothing. What a plugin registers is applied only once all its hooks
+have run without raising, so a plugin that fails registers nothing. Passing ``override=True``
+replaces an entry of the same name on purpose (and wins whatever the loading order); otherwise
+a second registration of a name is refused with a warning that names both plugins.
+
+Hooks run in this order, for every plugin in turn: ``register_ops``, ``register_backends``,
+``register_kernels``, ``register_layers``, ``register_explainers``. Plugin modules must be
+cheap to import and to register: import heavy libraries (cupy, scipy ...) inside the objects
+they register, on first use. docs/hooks.md documents each hook with an example; a test checks
+that every hook here has a docstring and a section there.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import pluggy
 
-__all__ = ["PLUGIN_API_VERSION", "hookimpl", "hookspec"]
+__all__ = ["HOOK_ORDER", "PLUGIN_API_VERSION", "hookimpl", "hookspec"]
 
-#: The plugin API's version. The major number changes only with an incompatible change; see
-#: docs/plugin-api-policy.md.
+#: The plugin API's version. The major number changes only with an incompatible change to
+#: these hooks or their ``register`` callbacks; see docs/plugin-api-policy.md.
 PLUGIN_API_VERSION = "1.0"
 
 hookspec = pluggy.HookspecMarker("corefw")
 hookimpl = pluggy.HookimplMarker("corefw")
 
 
-@hookspec
-def register_backends(register: Callable[..., None]) -> None:
-    """Register device backends: ``register(backend, override=False)``.
+class RegisterBackend(Protocol):
+    """``register(backend, *, override=False)``."""
 
-    ``backend`` implements :class:`corefw.backend.Backend` (``device_type``, ``kernels``,
-    transfers, RNG...). Registering must not touch hardware or import heavy libraries; do that
-    in ``backend.is_available()`` or on first use.
+    def __call__(self, backend: Any, *, override: bool = False) -> None: ...
+
+
+class RegisterKernels(Protocol):
+    """``register(device_type, kernels, *, override=False)``."""
+
+    def __call__(self, device_type: str, kernels: dict[str, Callable[..., Any]], *,
+                 override: bool = False) -> None: ...
+
+
+class RegisterOp(Protocol):
+    """``register(name, *, vjp=None, decomposition=None, ..., override=False)``."""
+
+    def __call__(self, name: str, *, vjp: Callable[..., tuple] | None = None,
+                 decomposition: Callable[..., Any] | None = None, save_output: bool = False,
+                 differentiable: bool = True, uses_inputs: bool = True, doc: str = "",
+                 override: bool = False) -> None: ...
+
+
+class RegisterLayer(Protocol):
+    """``register(cls, name=None, *, override=False)``."""
+
+    def __call__(self, cls: type, name: str | None = None, *,
+                 override: bool = False) -> None: ...
+
+
+class RegisterExplainer(Protocol):
+    """``register(name, cls, *, override=False)``."""
+
+    def __call__(self, name: str, cls: Callable[..., Any], *, override: bool = False) -> None: ...
+
+
+@hookspec
+def register_ops(register: RegisterOp) -> None:
+    """Register new ops: ``register(name, *, vjp=None, decomposition=None, save_output=False,
+    differentiable=True, uses_inputs=True, doc="", override=False)``.
+
+    The keywords are those of :func:`corefw.ops.register_op`. ``vjp(ctx, grad)`` returns one
+    gradient (or None) per operand, written with corefw ops so that autograd works on every
+    device (``ctx.inputs``, ``ctx.output``, ``ctx.attrs``). ``decomposition(*operands,
+    **attrs)`` writes the op with existing ops, so every backend runs it; a backend may add a
+    faster kernel through :func:`register_kernels`. Call the op with
+    ``corefw.plugins.call_op(name, *operands, **attrs)``. An op name registered twice is
+    refused unless ``override=True``.
     """
 
 
 @hookspec
-def register_kernels(register: Callable[..., None]) -> None:
-    """Add kernels to an existing device type: ``register(device_type, {op: kernel},
+def register_backends(register: RegisterBackend) -> None:
+    """Register device backends: ``register(backend, *, override=False)``.
+
+    ``backend`` implements :class:`corefw.backend.Backend` (``device_type``, ``name``,
+    ``kernels``, transfers, RNG ...), for example a :class:`corefw.backend.ArrayModuleBackend`.
+    Its ``device_type`` (an identifier such as ``"mydev"``) names the devices ``"mydev:N"``.
+    Registering must not touch hardware or import heavy libraries: do that in
+    ``backend.is_available()`` or on first use. A device type registered twice is refused
+    unless ``override=True``.
+    """
+
+
+@hookspec
+def register_kernels(register: RegisterKernels) -> None:
+    """Add kernels to a device type: ``register(device_type, {op_name: kernel}, *,
     override=False)``.
 
-    Use it for a faster kernel of a composite op, or a kernel for an op another plugin added.
-    A kernel takes native arrays (and the op's attributes as keywords) and returns a new array.
+    Use it for a faster kernel of a composite op on another plugin's backend, or for a kernel
+    of an op added by ``register_ops``. A kernel takes native arrays (and the op's attributes
+    as keywords) and returns a new native array. A kernel for an op the backend or another
+    plugin already provides is refused unless ``override=True``.
     """
 
 
 @hookspec
-def register_ops(register: Callable[..., Any]) -> None:
-    """Register new ops: ``register(name, vjp=..., decomposition=..., override=False)``
-    (the signature of :func:`corefw.ops.register_op`).
+def register_layers(register: RegisterLayer) -> None:
+    """Register layer classes: ``register(cls, name=None, *, override=False)``.
 
-    Give a decomposition into existing ops so every backend runs it, or kernels for the
-    backends you target through ``register_kernels``; give a VJP written with corefw ops so
-    autograd works on every device.
+    ``cls`` is a :class:`corefw.nn.Module` subclass; ``name`` defaults to ``cls.__name__``.
+    Layers appear in :func:`corefw.layers` (a catalogue for config-driven code) and in
+    ``corefw plugins``; importing the class from its module works as usual. A layer name
+    registered twice is refused unless ``override=True``.
     """
 
 
 @hookspec
-def register_layers(register: Callable[..., None]) -> None:
-    """Register layer classes (``corefw.nn.Module`` subclasses): ``register(cls, name=None,
-    override=False)``. They appear in ``corefw.layers()`` and ``corefw plugins``."""
+def register_explainers(register: RegisterExplainer) -> None:
+    """Register explainers: ``register(name, cls, *, override=False)``.
+
+    ``cls(model)`` builds an explainer whose ``attribute(inputs, target=None, **options)``
+    returns attributions shaped like ``inputs``. Explainers appear in
+    :func:`corefw.explainers` and in ``corefw plugins``. An explainer name registered twice is
+    refused unless ``override=True``.
+    """
 
 
-@hookspec
-def register_explainers(register: Callable[..., None]) -> None:
-    """Register explainers: ``register(name, cls, override=False)``. ``cls(model)`` has
-    ``attribute(inputs, target=..., **options)``; they appear in ``corefw.explainers()``."""
+#: The order in which the hooks run (ops before the backends whose kernels may serve them).
+HOOK_ORDER: tuple[str, ...] = ("register_ops", "register_backends", "register_kernels",
+                               "register_layers", "register_explainers")

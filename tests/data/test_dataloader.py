@@ -17,11 +17,13 @@ from corefw.data import (
     DataUnsupportedError,
     IterableDataset,
     SequentialSampler,
+    Subset,
     TensorDataset,
     WeightedRandomSampler,
     default_collate,
     default_convert,
     get_worker_info,
+    random_split,
 )
 from corefw.errors import CorefwError, DTypeError, ShapeError
 
@@ -78,6 +80,23 @@ def test_batches_shapes_dtypes_values_and_partial_last(tensor_ds, arrays):
         np.testing.assert_array_equal(xb.numpy(), x[4 * k:4 * k + 4])
         np.testing.assert_array_equal(yb.numpy(), y[4 * k:4 * k + 4])
     assert isinstance(batches[0], list)  # a tuple sample collates into a list, as torch
+
+
+def test_tensor_dataset_fast_path_equals_per_sample_collate(tensor_ds):
+    """DataLoader gathers TensorDataset rows in one indexing op; a wrapped default_collate
+    takes the per-sample path. Both must give the same bits, also through random_split."""
+    slow = lambda samples: default_collate(samples)  # noqa: E731 - not the same object
+    (train,) = random_split(tensor_ds, [1.0])
+    for ds in (tensor_ds, train, Subset(train, [9, 0, 4, 4])):
+        kwargs = {"batch_size": 3, "shuffle": True}
+        fast_batches = list(DataLoader(ds, generator=gen(1), **kwargs))
+        slow_batches = list(DataLoader(ds, generator=gen(1), collate_fn=slow, **kwargs))
+        assert len(fast_batches) == len(slow_batches) == -(-len(ds) // 3)
+        for fast, ref in zip(fast_batches, slow_batches):
+            assert isinstance(fast, list) and len(fast) == 2
+            for f, r in zip(fast, ref):
+                assert f.shape == r.shape and f.dtype == r.dtype
+                assert f.numpy().tobytes() == r.numpy().tobytes()
 
 
 def test_drop_last_and_len(tensor_ds):

@@ -576,3 +576,11 @@ def test_parameter_list_and_dict():
     outer = nn.Module()
     outer.params = pl
     assert list(outer.state_dict()) == ["params.0", "params.1", "params.2"]
+
+
+def test_module_provenance_recorded_by_autograd():
+    net = nn.Sequential(Affine(3, 2))
+    with corefw.autograd.record_module_provenance():
+        out = net(corefw.randn(4, 3))
+    assert out.grad_fn.module is net[0]  # the innermost module that was running
+    assert net(corefw.randn(4, 3)).grad_fn.module is None  # off again after the block
