@@ -6,26 +6,11 @@ and explainers are plugins (see ``corefw plugins``); the core names none of them
 
 from __future__ import annotations
 
-from . import _dtype, errors
-from ._device import device, get_default_device, set_default_device
-from ._dtype import (
-    bool_,
-    dtype,
-    float16,
-    float32,
-    float64,
-    get_default_dtype,
-    int8,
-    int16,
-    int32,
-    int64,
-    promote_types,
-    set_default_dtype,
-    uint8,
+from . import (
+    _dtype,
+    _tensor_methods,  # noqa: E402,F401
+    errors,
 )
-from ._tensor import Tensor, _bind_ops
-from .ops import activation, elementwise, indexing, inplace, linalg, reduction, shape  # noqa: E402,F401,I001
-from . import _tensor_methods  # noqa: E402,F401
 from ._creation import (  # noqa: E402
     arange,
     as_tensor,
@@ -43,6 +28,22 @@ from ._creation import (  # noqa: E402
     zeros,
     zeros_like,
 )
+from ._device import device, get_default_device, set_default_device
+from ._dtype import (
+    bool_,
+    dtype,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    int8,
+    int16,
+    int32,
+    int64,
+    promote_types,
+    set_default_dtype,
+    uint8,
+)
 from ._random import (  # noqa: E402
     Generator,
     get_rng_state,
@@ -59,6 +60,7 @@ from ._random import (  # noqa: E402
     seed,
     set_rng_state,
 )
+from ._tensor import Tensor, _bind_ops
 from .autograd import (  # noqa: E402
     enable_grad,
     inference_mode,
@@ -74,6 +76,7 @@ from .dispatch import (  # noqa: E402
     set_fallback_policy,
 )
 from .errors import CorefwError  # noqa: E402
+from .ops import activation, elementwise, indexing, inplace, linalg, reduction, shape  # noqa: E402,F401,I001
 from .ops.activation import log_softmax, softmax  # noqa: E402
 from .ops.elementwise import *  # noqa: E402,F403
 from .ops.indexing import (  # noqa: E402

@@ -36,12 +36,13 @@ def _host_array(data, dtype) -> np.ndarray:
         arr = np.asarray(data)
     if dtype is not None:
         return arr.astype(dtype.np, copy=False)
-    if arr.dtype.kind == "f" and not isinstance(data, np.ndarray) or arr.dtype.kind == "O":
+    typed = isinstance(data, (np.ndarray, np.generic))  # NumPy data keeps its dtype
+    if arr.dtype.kind == "f" and not typed or arr.dtype.kind == "O":
         if arr.dtype.kind == "O":
             raise DTypeError(f"tensor: cannot infer a dtype from {type(data).__name__} data; "
                              f"give numbers, nested lists of numbers or an array")
         return arr.astype(_dtype.get_default_dtype().np)
-    if arr.dtype.kind in "iu" and not isinstance(data, np.ndarray):
+    if arr.dtype.kind in "iu" and not typed:
         return arr.astype(np.int64)
     if arr.dtype not in _dtype.FROM_NP:
         raise DTypeError(f"tensor: unsupported dtype {arr.dtype}; corefw supports "
@@ -170,10 +171,11 @@ def arange(start, end=None, step=1, *, dtype=None, device=None,
     """``[start, end)`` in steps; int64 for integer arguments, else the default float."""
     if end is None:
         start, end = 0, start
+    start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
     if step == 0:
         raise ValueError("arange: step must be non-zero")
     if dtype is None:
-        ints = all(isinstance(v, int) for v in (start, end, step))
+        ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
         dtype = _dtype.int64 if ints else _dtype.get_default_dtype()
     d = _dtype.to_dtype(dtype)
     dev = _dev(device)

@@ -117,6 +117,9 @@ def set_rng_state(state: dict) -> None:
 
 def _random(kind, size, dtype, device, generator, requires_grad, **params):
     d = _dtype.to_dtype(dtype) if dtype is not None else _dtype.get_default_dtype()
+    if kind != "randint" and not d.is_floating_point:
+        raise DTypeError(f"{'rand' if kind == 'uniform' else 'randn'}: expected a floating "
+                         f"dtype, got {d}; use randint for integers")
     dev = _dev(device)
     shape = _size(size)
     if generator is not None:

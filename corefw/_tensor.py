@@ -431,9 +431,8 @@ _ADD = _SUB = _MUL = _NEG = None
 def _bind_ops() -> None:
     """Called once the op modules are imported: cache the Op objects the operators use."""
     global _ADD, _SUB, _MUL, _NEG
-    from .ops.registry import OPS
-
     from .ops import elementwise, linalg
+    from .ops.registry import OPS
 
     _OPS.update(OPS)
     _FN.update(div=elementwise.div, pow=elementwise.pow, matmul=linalg.matmul)

@@ -3,6 +3,7 @@ Functions, gradcheck, anomaly detection, scoped VJP overrides and module provena
 
 from __future__ import annotations
 
+from . import provenance  # noqa: F401  (Module.__call__ uses it)
 from .anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .function import Function, FunctionCtx
 from .grad_mode import (
@@ -14,7 +15,6 @@ from .grad_mode import (
     set_grad_enabled,
 )
 from .gradcheck import gradcheck, gradgradcheck
-from . import provenance  # noqa: F401  (Module.__call__ uses it)
 from .override import override_vjp, record_module_provenance
 from .run import backward, grad
 

@@ -18,9 +18,9 @@ __all__ = [
     "clamp", "clone", "cos", "div", "elu", "eq", "erf", "exp", "expm1", "floor",
     "floor_divide", "ge", "gelu", "gt", "isfinite", "isinf", "isnan", "le", "leaky_relu",
     "lerp", "log", "log1p", "log2", "logical_and", "logical_not", "logical_or", "lt", "maximum",
-    "minimum", "mul", "ne", "neg", "pow", "reciprocal", "relu", "remainder", "round", "rsqrt",
-    "sigmoid", "sign", "silu", "sin", "softplus", "sqrt", "square", "sub", "tan", "tanh",
-    "where",
+    "minimum", "mul", "ne", "neg", "pow", "reciprocal", "relu", "remainder", "result_type",
+    "round", "rsqrt", "sigmoid", "sign", "silu", "sin", "softplus", "sqrt", "square", "sub",
+    "tan", "tanh", "where",
 ]
 
 def _unbroadcast(g: Tensor, x) -> Tensor | None:
@@ -188,6 +188,31 @@ def div(input, other, *, rounding_mode: str | None = None):
 true_divide = divide = div
 
 
+def _dtype_of(x) -> _dtype.dtype:
+    if isinstance(x, Tensor):
+        return _dtype.FROM_NP[x._data.dtype]
+    return _dtype.default_for_category(_dtype.scalar_category(x))
+
+
+def result_type(*operands) -> _dtype.dtype:
+    """The dtype an op on ``operands`` (tensors and Python scalars) computes in, by PyTorch's
+    rule: dimensioned tensors outrank 0-d tensors, which outrank Python scalars, and a
+    lower-ranked group only counts when its category (bool < int < float) is higher."""
+    groups: dict[int, _dtype.dtype] = {}
+    for x in operands:
+        rank = (2 if x._data.ndim else 1) if isinstance(x, Tensor) else 0
+        d = _dtype_of(x)
+        groups[rank] = d if rank not in groups else _dtype.promote_types(groups[rank], d)
+    out = None
+    for rank in (2, 1, 0):
+        d = groups.get(rank)
+        if d is not None and (out is None or d.category > out.category):
+            out = d
+    if out is None:
+        raise TypeError("result_type: expected at least one operand")
+    return out
+
+
 def _promoted(a, b):
     ta = a if isinstance(a, Tensor) else None
     tb = b if isinstance(b, Tensor) else None
@@ -205,6 +230,12 @@ def _to_float(x):
 def pow(input, exponent):  # noqa: A001 - torch.pow
     """``input ** exponent`` with broadcasting."""
     if isinstance(input, Tensor) and not isinstance(exponent, Tensor):
+        if isinstance(exponent, int) and exponent < 0 and input._data.dtype.kind in "iub":
+            from ..errors import DTypeError
+
+            raise DTypeError(f"pow: integers to negative integer powers are not allowed "
+                             f"({input.dtype} tensor ** {exponent}); use a float tensor or "
+                             f"a float exponent")
         if exponent == 1:
             return clone(input)
         if exponent == 2 and input._data.dtype.kind == "f":
@@ -317,13 +348,15 @@ def where(condition, input=None, other=None):
         from .indexing import nonzero
 
         return nonzero(condition, as_tuple=True)
-    if isinstance(input, Tensor) and isinstance(other, Tensor) and input.dtype != other.dtype:
-        common = _dtype.promote_types(input.dtype, other.dtype)
-        input, other = cast(input, common), cast(other, common)
-    elif isinstance(input, Tensor) and isinstance(other, float) and input.dtype.category < 2:
-        input = cast(input, _dtype.get_default_dtype())
-    elif isinstance(other, Tensor) and isinstance(input, float) and other.dtype.category < 2:
-        other = cast(other, _dtype.get_default_dtype())
+    common = result_type(input, other)
+    if isinstance(input, Tensor):
+        input = cast(input, common)
+    if isinstance(other, Tensor):
+        other = cast(other, common)
+    elif not isinstance(input, Tensor):  # two scalars: the kernel alone would give float64
+        from .._creation import full
+
+        input = full((), input, dtype=common, device=condition.device)
     if condition._data.dtype.kind != "b":
         condition = condition != 0
     return apply(_WHERE, (condition, input, other))
@@ -393,6 +426,8 @@ def erf(input):
 
 
 def sign(input):
+    if input._data.dtype.kind == "b":  # the sign of a bool is itself, as in PyTorch
+        return clone(input)
     return unary(_STEP["sign"], input)
 
 
@@ -567,6 +602,8 @@ def clamp(input, min=None, max=None):  # noqa: A002
         raise ValueError("clamp: at least one of min and max must be given")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         return _clamp_decomp(input, min, max)
+    if input._data.dtype.kind != "f" and (isinstance(min, float) or isinstance(max, float)):
+        input = cast(input, _dtype.get_default_dtype())  # int tensor, float bound: float
     attrs = {}
     if min is not None:
         attrs["min"] = min

@@ -80,6 +80,8 @@ def _normalize_key(x: Tensor, key):
                 basic = False
         else:
             arr = np.asarray(k)
+            if arr.size == 0 and arr.dtype.kind == "f":  # x[[]] selects nothing
+                arr = arr.astype(np.int64)
             if arr.dtype.kind not in "iub":
                 raise CorefwIndexError(f"indexing: unsupported index {k!r}; use ints, "
                                        f"slices, None, ..., or integer/bool tensors")

@@ -36,53 +36,65 @@ def _write(x: Tensor, new: Tensor, op: str, record: bool) -> Tensor:
     return x
 
 
-def _inplace(x: Tensor, op: str, compute, others=()) -> Tensor:
-    record = check_inplace(x, op, any(isinstance(o, Tensor) and o._req for o in others))
+def _inplace(x: Tensor, op: str, fn, *args, **kwargs) -> Tensor:
+    """``x = fn(x, *args, **kwargs)`` in place. While recording, ``fn`` runs on a clone of
+    ``x`` (PyTorch saves the original self the same way), so a VJP that needs the old values
+    (``mul_``, ``div_``, ``pow_`` ...) does not see them overwritten."""
+    record = check_inplace(x, op, any(isinstance(a, Tensor) and a._req for a in args))
     if record:
-        return _write(x, compute(), op, True)
+        old = ew.clone(x)
+        args = tuple(old if a is x else a for a in args)
+        return _write(x, fn(old, *args, **kwargs), op, True)
     from ..autograd.grad_mode import no_grad
 
     with no_grad():
-        return _write(x, compute(), op, False)
+        return _write(x, fn(x, *args, **kwargs), op, False)
 
 
 def add_(x, other, *, alpha=1):
-    return _inplace(x, "add_", lambda: ew.add(x, other, alpha=alpha), (other,))
+    return _inplace(x, "add_", ew.add, other, alpha=alpha)
 
 
 def sub_(x, other, *, alpha=1):
-    return _inplace(x, "sub_", lambda: ew.sub(x, other, alpha=alpha), (other,))
+    return _inplace(x, "sub_", ew.sub, other, alpha=alpha)
 
 
 def mul_(x, other):
-    return _inplace(x, "mul_", lambda: ew.mul(x, other), (other,))
+    return _inplace(x, "mul_", ew.mul, other)
 
 
 def div_(x, other, *, rounding_mode=None):
-    return _inplace(x, "div_", lambda: ew.div(x, other, rounding_mode=rounding_mode), (other,))
+    return _inplace(x, "div_", ew.div, other, rounding_mode=rounding_mode)
 
 
 def pow_(x, exponent):
-    return _inplace(x, "pow_", lambda: ew.pow(x, exponent), (exponent,))
+    return _inplace(x, "pow_", ew.pow, exponent)
+
+
+def _addcmul(x, tensor1, tensor2, value):
+    return x + value * tensor1 * tensor2 if value != 1 else x + tensor1 * tensor2
+
+
+def _addcdiv(x, tensor1, tensor2, value):
+    return x + value * tensor1 / tensor2 if value != 1 else x + tensor1 / tensor2
 
 
 def addcmul_(x, tensor1, tensor2, *, value=1):
     """``x += value * tensor1 * tensor2``."""
-    return _inplace(x, "addcmul_", lambda: x + value * tensor1 * tensor2 if value != 1 else
-                    x + tensor1 * tensor2, (tensor1, tensor2))
+    return _inplace(x, "addcmul_", _addcmul, tensor1, tensor2, value)
 
 
 def addcdiv_(x, tensor1, tensor2, *, value=1):
     """``x += value * tensor1 / tensor2``."""
-    return _inplace(x, "addcdiv_", lambda: x + value * tensor1 / tensor2, (tensor1, tensor2))
+    return _inplace(x, "addcdiv_", _addcdiv, tensor1, tensor2, value)
 
 
 def lerp_(x, end, weight):
-    return _inplace(x, "lerp_", lambda: ew.lerp(x, end, weight), (end, weight))
+    return _inplace(x, "lerp_", ew.lerp, end, weight)
 
 
 def clamp_(x, min=None, max=None):  # noqa: A002
-    return _inplace(x, "clamp_", lambda: ew.clamp(x, min, max), (min, max))
+    return _inplace(x, "clamp_", ew.clamp, min, max)
 
 
 def copy_(x, src, non_blocking: bool = False):
@@ -99,7 +111,7 @@ def copy_(x, src, non_blocking: bool = False):
         from .shape import expand
 
         src = expand(src, x.shape)
-    return _inplace(x, "copy_", lambda: ew.clone(src) if src._req else src, (src,))
+    return _inplace(x, "copy_", lambda _, s: ew.clone(s) if s._req else s, src)
 
 
 def fill_(x, value):
@@ -107,7 +119,7 @@ def fill_(x, value):
 
     if isinstance(value, Tensor):
         value = value.item()
-    return _inplace(x, "fill_", lambda: full(x.shape, value, dtype=x.dtype, device=x.device))
+    return _inplace(x, "fill_", lambda t: full(t.shape, value, dtype=t.dtype, device=t.device))
 
 
 def zero_(x):
@@ -116,7 +128,7 @@ def zero_(x):
 
 def _unary_inplace(name, fn):
     def method(x, *args, **kwargs):
-        return _inplace(x, name, lambda: fn(x, *args, **kwargs))
+        return _inplace(x, name, fn, *args, **kwargs)
     method.__name__ = name
     method.__doc__ = f"In-place ``{fn.__name__}``."
     return method

@@ -140,6 +140,15 @@ def _parse_einsum(equation, shapes):
         if len(t) != len(s):
             raise ShapeError(f"einsum: subscripts {t!r} do not match operand of shape {s}")
         expanded.append(t)
+    sizes: dict[str, tuple[int, int]] = {}  # letter -> (size, operand) of a non-1 size
+    for k, (t, s) in enumerate(zip(expanded, shapes)):
+        for c, n in zip(t, s):
+            seen = sizes.get(c)
+            if seen is not None and n != 1 and n != seen[0]:
+                raise ShapeError(f"einsum: subscript {c!r} has size {seen[0]} in operand "
+                                 f"{seen[1]} but size {n} in operand {k} ({equation!r})")
+            if n != 1 and seen is None:
+                sizes[c] = (n, k)
     if rhs is None:
         counts = {}
         for c in "".join(expanded):

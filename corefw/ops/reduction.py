@@ -66,13 +66,22 @@ def _amax_vjp(ctx, g):
 
 
 def _prod_vjp(ctx, g):
+    """d prod / d x_i is the product of the other elements; zeros are handled without
+    dividing by them (one zero: its gradient is the product of the rest; two: all zero)."""
+    from .elementwise import where
+
     x = ctx.inputs[0]
     out = ctx.output
+    dims = ctx.attrs["dim"]
     if not ctx.attrs["keepdim"]:
         from .shape import reshape
 
-        out = reshape(out, _keep_shape(x._data.shape, ctx.attrs["dim"]))
-    return (_expand_back(g, ctx) * out / x,)
+        out = reshape(out, _keep_shape(x._data.shape, dims))
+    zero = x == 0
+    safe = where(zero, 1.0, x)
+    rest = where(zero, where(sum(zero, dims, keepdim=True) == 1,
+                             prod(safe, dims, keepdim=True), 0.0), out / safe)
+    return (_expand_back(g, ctx) * rest,)
 
 
 def _cumsum_vjp(ctx, g):
@@ -120,23 +129,30 @@ def prod(input, dim=None, keepdim: bool = False, *, dtype=None):
 
 def amax(input, dim=(), keepdim: bool = False):
     """Maximum over ``dim`` (all dims when empty); the gradient is split evenly on ties."""
-    _nonempty(input, "amax")
-    return _reduce(_AMAX, input, None if dim == () else dim, keepdim)
+    dim = None if dim == () else dim
+    _nonempty(input, "amax", dim)
+    return _reduce(_AMAX, input, dim, keepdim)
 
 
 def amin(input, dim=(), keepdim: bool = False):
-    _nonempty(input, "amin")
-    return _reduce(_AMIN, input, None if dim == () else dim, keepdim)
+    dim = None if dim == () else dim
+    _nonempty(input, "amin", dim)
+    return _reduce(_AMIN, input, dim, keepdim)
 
 
-def _nonempty(input, op):
-    if 0 in input._data.shape:
-        raise CorefwIndexError(f"{op}: cannot reduce an empty tensor of shape "
-                               f"{tuple(input._data.shape)}; the operation has no identity")
+def _nonempty(input, op, dim=None):
+    """Raise when a reduction without identity would reduce over a zero-size dim."""
+    shape = input._data.shape
+    if 0 not in shape:
+        return
+    dims = normalize_dims(dim, len(shape), op)
+    if builtins.any(shape[d] == 0 for d in dims):
+        raise CorefwIndexError(f"{op}: cannot reduce over a zero-size dim of a tensor of shape "
+                               f"{tuple(shape)} (dim {dim}); the operation has no identity")
 
 
 def _arg(op, input, dim, keepdim):
-    _nonempty(input, op.name)
+    _nonempty(input, op.name, dim)
     if dim is not None:
         (d,) = normalize_dims(dim, input._data.ndim, op.name) or (0,)
     else:
@@ -160,6 +176,11 @@ def _minmax(arg_fn, red_fn, input, dim, keepdim, other):
         return (maximum if red_fn is amax else minimum)(input, dim if other is None else other)
     if dim is None:
         return red_fn(input)
+    if input._data.ndim == 0:  # a 0-d tensor is its own maximum, at index 0
+        from .._creation import zeros
+
+        normalize_dims(dim, 0, "max" if red_fn is amax else "min")
+        return values_indices(input.clone(), zeros((), dtype=_dtype.int64, device=input.device))
     from .indexing import gather
     from .shape import squeeze
 
@@ -265,7 +286,10 @@ _LSE = register_op("logsumexp", decomposition=_lse_decomp, vjp=_lse_vjp, save_ou
 
 
 def logsumexp(input, dim, keepdim: bool = False):
-    """``log(sum(exp(x), dim))`` computed stably."""
+    """``log(sum(exp(x), dim))`` computed stably (integer inputs give the default float)."""
+    from .elementwise import _to_float
+
+    input = _to_float(input)
     dims = normalize_dims(dim, input._data.ndim, "logsumexp")
     return apply(_LSE, (input,), {"dim": dims, "keepdim": bool(keepdim)})
 
@@ -273,29 +297,32 @@ def logsumexp(input, dim, keepdim: bool = False):
 def all(input, dim=None, keepdim: bool = False):  # noqa: A001
     """Whether every element (over ``dim``) is non-zero."""
     b = input if input._data.dtype.kind == "b" else input != 0
-    return _reduce(_AMIN, b, dim, keepdim) if b.numel() else _empty_bool(input, True)
+    if b.numel():
+        return _reduce(_AMIN, b, dim, keepdim)
+    return sum(b == 0, dim, keepdim) == 0  # empty: True (shapes as for any reduction)
 
 
 def any(input, dim=None, keepdim: bool = False):  # noqa: A001
     """Whether some element (over ``dim``) is non-zero."""
     b = input if input._data.dtype.kind == "b" else input != 0
-    return _reduce(_AMAX, b, dim, keepdim) if b.numel() else _empty_bool(input, False)
-
-
-def _empty_bool(input, value):
-    from .._creation import full
-
-    return full((), value, dtype=_dtype.bool_, device=input.device)
+    if b.numel():
+        return _reduce(_AMAX, b, dim, keepdim)
+    return sum(b, dim, keepdim) > 0
 
 
 def norm(input, p=2, dim=None, keepdim: bool = False):
-    """Vector p-norm over ``dim`` (``p`` a number or ``"fro"``; ``inf`` for the max)."""
-    from .elementwise import abs, pow
+    """Vector p-norm over ``dim`` (``p`` a number or ``"fro"``; ``inf`` for the largest
+    magnitude, ``-inf`` for the smallest, ``0`` for the count of non-zeros)."""
+    from .elementwise import abs, cast, pow
 
     if p == "fro":
         p = 2
     if p == float("inf"):
         return amax(abs(input), () if dim is None else dim, keepdim)
+    if p == -float("inf"):
+        return amin(abs(input), () if dim is None else dim, keepdim)
+    if p == 0:
+        return cast(sum(input != 0, dim, keepdim), input.dtype)
     if p == 2:
         from .elementwise import sqrt
 

@@ -1,10 +1,20 @@
 """Finding, checking, isolating and registering plugins.
 
 Entry points of the ``corefw.plugins`` group are listed from package metadata (cheap) and
-imported on first need (the first tensor, ``corefw plugins``). Builtin plugins go through the
-same path. A plugin that fails to import or register is recorded as failed and reported once;
-``COREFW_STRICT_PLUGINS=1`` makes that fatal. ``COREFW_PLUGINS=a,b`` loads only those entry
-points, ``COREFW_DISABLE_PLUGINS=c`` blocks some.
+imported on first need (the first tensor, ``corefw plugins``, :func:`corefw.layers`), never by
+``import corefw``. Builtin plugins (:data:`BUILTIN`) go through the same path. For each plugin:
+
+1. import its module (``entry_point.load()``);
+2. check its ``COREFW_PLUGIN_API`` against :data:`~corefw.plugins.hookspecs.PLUGIN_API_VERSION`;
+3. register it with pluggy, which validates its hook names and signatures;
+4. run its hooks with ``register`` callbacks that collect what it registers;
+5. once every plugin is collected, register it all (:func:`corefw.plugins.catalogue.apply`).
+
+A plugin that raises in steps 1, 3 or 4, or is refused in step 2, is recorded (``corefw
+plugins`` shows why), reported once with a :class:`~corefw.plugins.catalogue.PluginWarning`
+and skipped; corefw keeps working. ``COREFW_STRICT_PLUGINS=1`` turns that into a
+:class:`~corefw.errors.PluginError`. ``COREFW_PLUGINS=a,b`` loads only the entry points named
+``a`` and ``b``; ``COREFW_DISABLE_PLUGINS=c`` blocks ``c``. Neither applies to builtins.
 """
 
 from __future__ import annotations
@@ -12,46 +22,79 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import sys
 import threading
+import time
 import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
+from typing import Any
 
 import pluggy
 
 from ..errors import PluginError
-from . import hookspecs
+from . import catalogue, hookspecs
+from .catalogue import EXPLAINERS, KINDS, LAYERS, PluginWarning
 
-__all__ = ["EXPLAINERS", "LAYERS", "PluginRecord", "load", "plugin_records", "register_plugin"]
+__all__ = ["BUILTIN", "EXPLAINERS", "GROUP", "LAYERS", "PluginRecord", "load", "plugin_records",
+           "register_plugin", "version_matches"]
 
+#: The entry-point group plugins are listed in.
 GROUP = "corefw.plugins"
-#: Builtin plugins, registered exactly like entry points (pytest's default_plugins).
-BUILTIN = ("corefw.nn._plugin",)
-
-LAYERS: dict[str, type] = {}
-EXPLAINERS: dict[str, type] = {}
-_OWNERS: dict[tuple[str, str], str] = {}
+#: Builtin plugins, name -> module, registered exactly like entry points (pytest's
+#: default_plugins, llm's DEFAULT_PLUGINS).
+BUILTIN: dict[str, str] = {"corefw.nn": "corefw.nn._plugin"}
+#: Libraries a plugin should not import while loading (noted in ``corefw plugins``).
+HEAVY = frozenset({"cupy", "jax", "matplotlib", "numba", "pandas", "scipy", "sklearn",
+                   "tensorflow", "torch", "triton"})
+#: Statuses a plugin may have once loading is done.
+STATUSES = ("loaded", "unavailable", "failed", "refused", "blocked")
 
 
 @dataclass
 class PluginRecord:
-    """What ``corefw plugins`` shows about one plugin."""
+    """What ``corefw plugins`` shows about one plugin.
+
+    ``status`` is ``loaded``; ``unavailable`` (loaded, but a backend it serves cannot run
+    here: ``reason`` says why); ``failed`` (raised at import or registration: ``error``);
+    ``refused`` (unsupported plugin-API version, or its entry-point name is taken: ``error``);
+    or ``blocked`` (by ``COREFW_PLUGINS`` / ``COREFW_DISABLE_PLUGINS``: ``reason``).
+    """
 
     name: str
     module: str
     distribution: str | None = None
     version: str | None = None
-    status: str = "pending"  # loaded | failed | blocked | refused | pending
+    status: str = "pending"
     error: str | None = None
+    reason: str | None = None
     api: str | None = None
-    registered: dict[str, list[str]] = field(default_factory=lambda: {
-        "device_types": [], "kernels": [], "ops": [], "layers": [], "explainers": []})
+    builtin: bool = False
+    load_ms: float = 0.0
+    registered: dict[str, list[str]] = field(
+        default_factory=lambda: {kind: [] for kind in KINDS.values()})
+    notes: list[str] = field(default_factory=list)
+    requests: list = field(default_factory=list, repr=False)
 
-    def as_dict(self) -> dict:
+    @property
+    def detail(self) -> str:
+        """The status with its error or reason, e.g. ``"unavailable: no GPU"``."""
+        why = self.error or self.reason
+        return f"{self.status}: {why}" if why else self.status
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (the format of ``corefw plugins --json``)."""
+        reg = self.registered
         return {"name": self.name, "module": self.module, "distribution": self.distribution,
-                "version": self.version, "status": self.status, "error": self.error,
-                "plugin_api": self.api, "registers": {k: list(v) for k, v in
-                                                      self.registered.items()}}
+                "version": self.version, "builtin": self.builtin, "status": self.status,
+                "error": self.error, "reason": self.reason, "plugin_api": self.api,
+                "load_ms": round(self.load_ms, 2),
+                "registers": {"device_types": list(reg["device_types"]),
+                              "kernels": len(reg["kernels"]),
+                              "kernel_names": list(reg["kernels"]), "ops": list(reg["ops"]),
+                              "layers": list(reg["layers"]),
+                              "explainers": list(reg["explainers"])},
+                "notes": list(self.notes)}
 
 
 _records: dict[str, PluginRecord] = {}
@@ -61,145 +104,257 @@ _lock = threading.RLock()
 _state = {"loaded": False, "loading": False}
 
 
-def plugin_records() -> list[PluginRecord]:
-    """Every known plugin with its status (loads plugins if needed)."""
-    load()
-    return list(_records.values())
-
-
-def _env_list(name: str) -> set[str] | None:
-    raw = os.environ.get(name)
-    if raw is None:
-        return None
-    return {p.strip() for p in raw.split(",") if p.strip()}
-
-
-def _strict() -> bool:
-    return os.environ.get("COREFW_STRICT_PLUGINS", "") not in ("", "0", "false", "False")
-
-
 def load() -> None:
-    """Import and register every plugin once (thread-safe, re-entrant)."""
-    if _state["loaded"] or _state["loading"]:
+    """Import and register every plugin, once (thread-safe; a nested call returns at once)."""
+    if _state["loaded"]:
         return
-    with _lock:
+    with _lock:  # other threads wait here until loading is done
         if _state["loaded"] or _state["loading"]:
             return
         _state["loading"] = True
         try:
-            only, blocked = _env_list("COREFW_PLUGINS"), _env_list("COREFW_DISABLE_PLUGINS")
-            candidates = [(m, m, None) for m in BUILTIN]
-            for ep in sorted(metadata.entry_points(group=GROUP), key=lambda e: e.name):
-                candidates.append((ep.name, ep.value, ep))
-            modules = []
-            for name, value, ep in candidates:
-                rec = PluginRecord(name=name, module=value)
-                if ep is not None and ep.dist is not None:
-                    rec.distribution, rec.version = ep.dist.name, ep.dist.version
-                else:
-                    rec.distribution = "corefw (builtin)"
-                _records[name] = rec
-                builtin = ep is None
-                if not builtin and ((only is not None and name not in only) or
-                                    (blocked and name in blocked)):
-                    rec.status = "blocked"
-                    continue
-                module = _import(rec)
-                if module is not None:
-                    modules.append((rec, module))
-            for hook in ("register_ops", "register_backends", "register_kernels",
-                         "register_layers", "register_explainers"):
-                for rec, module in modules:
-                    if rec.status == "pending":
-                        _call_hook(rec, module, hook)
-            for rec, _ in modules:
-                if rec.status == "pending":
-                    rec.status = "loaded"
+            _load_all()
         finally:
             _state["loading"] = False
             _state["loaded"] = True
 
 
-def register_plugin(module, name: str | None = None) -> PluginRecord:
-    """Register a plugin module at run time (tests, notebooks); same checks as entry points."""
+def plugin_records() -> list[PluginRecord]:
+    """Every known plugin with its current status (loads plugins first if needed)."""
     load()
-    name = name or module.__name__
-    rec = PluginRecord(name=name, module=module.__name__, distribution="(registered at run "
-                       "time)")
-    _records[name] = rec
-    if not _check_api(rec, module) or not _pluggy_register(rec, module):
-        return rec
-    for hook in ("register_ops", "register_backends", "register_kernels", "register_layers",
-                 "register_explainers"):
-        if rec.status == "pending":
-            _call_hook(rec, module, hook)
-    if rec.status == "pending":
-        rec.status = "loaded"
+    for rec in _records.values():
+        _refresh(rec)
+    return list(_records.values())
+
+
+def register_plugin(plugin: Any, name: str | None = None) -> PluginRecord:
+    """Register a plugin object (a module, class or instance with ``@hookimpl`` hooks and
+    ``COREFW_PLUGIN_API``) at run time, with the same checks as an entry point.
+
+    Used by tests, notebooks and docs. Returns its record; a failure is reported like an
+    entry point's (and is fatal under ``COREFW_STRICT_PLUGINS=1``).
+    """
+    load()
+    name = name or getattr(plugin, "__name__", None)
+    if not isinstance(name, str):
+        raise TypeError("register_plugin: pass name= for a plugin object without __name__")
+    with _lock:
+        if name in _records:
+            raise PluginError(f"register_plugin: a plugin named {name!r} is already registered "
+                              f"({_records[name].detail}); choose another name")
+        rec = PluginRecord(name=name, module=getattr(plugin, "__name__", type(plugin).__name__),
+                           distribution="(registered at run time)")
+        _records[name] = rec
+        if _prepare(rec, lambda: plugin):
+            catalogue.apply([rec], _records, _fail)
+            if rec.status == "pending":
+                rec.status = "loaded"
+        _refresh(rec)
     return rec
 
 
-def _import(rec: PluginRecord):
-    try:
-        module = importlib.import_module(rec.module.split(":")[0])
-    except Exception as exc:  # noqa: BLE001 - isolation is the point
-        _fail(rec, f"import failed: {type(exc).__name__}: {exc}", exc)
-        return None
-    if not _check_api(rec, module) or not _pluggy_register(rec, module):
-        return None
-    return module
+# -- loading ----------------------------------------------------------------------------------
+def _load_all() -> None:
+    only, blocked = _env_list("COREFW_PLUGINS"), _env_list("COREFW_DISABLE_PLUGINS")
+    todo = []
+    for name, module in BUILTIN.items():
+        rec = PluginRecord(name=name, module=module, distribution="corefw",
+                           version=_corefw_version(), builtin=True)
+        _records[name] = rec
+        todo.append((rec, lambda m=module: importlib.import_module(m)))
+    found = set()
+    for ep in sorted(metadata.entry_points(group=GROUP), key=lambda e: e.name):
+        dist = getattr(ep, "dist", None)
+        rec = PluginRecord(name=ep.name, module=ep.value,
+                           distribution=dist.name if dist is not None else None,
+                           version=dist.version if dist is not None else None)
+        found.add(ep.name)
+        if ep.name in _records:
+            first = catalogue.describe(ep.name, _records)
+            rec.name = f"{ep.name} [{rec.distribution}]"
+            _records[rec.name] = rec
+            _refuse(rec, f"its entry-point name {ep.name!r} is already used by plugin {first}; "
+                         f"one of the two distributions must rename its entry point")
+            continue
+        _records[ep.name] = rec
+        if only is not None and ep.name not in only:
+            rec.status, rec.reason = "blocked", "not listed in COREFW_PLUGINS"
+        elif blocked and ep.name in blocked:
+            rec.status, rec.reason = "blocked", "listed in COREFW_DISABLE_PLUGINS"
+        else:
+            todo.append((rec, ep.load))
+    for var, names in (("COREFW_PLUGINS", only), ("COREFW_DISABLE_PLUGINS", blocked)):
+        unknown = sorted((names or set()) - found)
+        if unknown:
+            warnings.warn(f"corefw: {var} names {', '.join(map(repr, unknown))}, but no "
+                          f"installed plugin has that entry-point name (installed: "
+                          f"{', '.join(sorted(found)) or 'none'})", PluginWarning, stacklevel=4)
+    ready = [rec for rec, importer in todo if _prepare(rec, importer)]
+    catalogue.apply(ready, _records, _fail)
+    for rec in ready:
+        if rec.status == "pending":
+            rec.status = "loaded"
 
 
-def _pluggy_register(rec: PluginRecord, module) -> bool:
+def _prepare(rec: PluginRecord, importer) -> bool:
+    """Steps 1-4 for one plugin; False (and the record says why) if it cannot be used."""
+    before = set(sys.modules)
+    start = time.perf_counter()
     try:
-        if _pm.get_plugin(rec.name) is not None:
-            _pm.unregister(name=rec.name)
-        _pm.register(module, name=rec.name)
-    except Exception as exc:  # noqa: BLE001 - pluggy's PluginValidationError and friends
+        try:
+            plugin = importer()
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - isolation is the point
+            _fail(rec, f"import failed: {type(exc).__name__}: {exc}", exc)
+            return False
+        return _check_api(rec, plugin) and _pluggy_register(rec, plugin) and \
+            _collect(rec, plugin)
+    finally:
+        rec.load_ms = (time.perf_counter() - start) * 1e3
+        heavy = sorted({m.partition(".")[0] for m in set(sys.modules) - before} & HEAVY)
+        if heavy:
+            rec.notes.append(f"imported {', '.join(heavy)} while loading; import heavy "
+                             f"libraries on first use instead (docs/plugins.md)")
+
+
+def _check_api(rec: PluginRecord, plugin: Any) -> bool:
+    spec = getattr(plugin, "COREFW_PLUGIN_API", None)
+    have = hookspecs.PLUGIN_API_VERSION
+    if spec is None:
+        _refuse(rec, f"it declares no COREFW_PLUGIN_API; this corefw provides plugin API "
+                     f"{have} (add COREFW_PLUGIN_API = '>=1,<2' to the plugin module)")
+        return False
+    rec.api = str(spec)
+    try:
+        ok = version_matches(have, rec.api)
+    except ValueError as exc:
+        _refuse(rec, f"its COREFW_PLUGIN_API {rec.api!r} cannot be parsed ({exc}); this "
+                     f"corefw provides plugin API {have}")
+        return False
+    if not ok:
+        _refuse(rec, f"it was built for plugin API {rec.api!r}, but this corefw "
+                     f"{_corefw_version()} provides plugin API {have}; install a release of "
+                     f"the plugin that supports plugin API {have.split('.')[0]}.x, or a "
+                     f"corefw that provides {rec.api!r}")
+    return ok
+
+
+def _pluggy_register(rec: PluginRecord, plugin: Any) -> bool:
+    try:
+        _pm.register(plugin, name=rec.name)
+    except Exception as exc:  # noqa: BLE001 - pluggy's PluginValidationError and ValueError
         _fail(rec, f"invalid hooks: {exc}", exc)
+        return False
+    unknown = sorted(hc.name for hc in (_pm.get_hookcallers(plugin) or ()) if hc.spec is None)
+    if unknown:
+        _pm.unregister(plugin)
+        _fail(rec, f"implements unknown hook(s) {', '.join(unknown)}; corefw's hooks are "
+                   f"{', '.join(hookspecs.HOOK_ORDER)}", None)
         return False
     return True
 
 
-def _check_api(rec: PluginRecord, module) -> bool:
-    spec = getattr(module, "COREFW_PLUGIN_API", None)
-    rec.api = spec
-    if spec is None:
-        rec.status = "refused"
-        rec.error = (f"declares no COREFW_PLUGIN_API; corefw's plugin API is "
-                     f"{hookspecs.PLUGIN_API_VERSION} (add COREFW_PLUGIN_API = '>=1,<2')")
-        _report(rec)
-        return False
-    try:
-        ok = version_matches(hookspecs.PLUGIN_API_VERSION, spec)
-    except ValueError as exc:
-        ok, why = False, str(exc)
-    else:
-        why = ""
-    if not ok:
-        rec.status = "refused"
-        rec.error = (f"supports plugin API {spec!r} but this corefw provides plugin API "
-                     f"{hookspecs.PLUGIN_API_VERSION}{': ' + why if why else ''}; upgrade the "
-                     f"plugin or corefw")
-        _report(rec)
-    return ok
+def _collect(rec: PluginRecord, plugin: Any) -> bool:
+    for hook in hookspecs.HOOK_ORDER:
+        for impl in getattr(_pm.hook, hook).get_hookimpls():
+            if impl.plugin is not plugin:
+                continue
+            register = catalogue.collector(rec, hook)
+            try:
+                impl.function(**{arg: register for arg in impl.argnames})
+            except Exception as exc:  # noqa: BLE001 - isolation is the point
+                rec.requests = []
+                _pm.unregister(plugin)
+                _fail(rec, f"{hook} failed: {type(exc).__name__}: {exc}", exc)
+                return False
+    return True
+
+
+def _refresh(rec: PluginRecord) -> None:
+    """Set ``unavailable`` (with the reason) for a loaded plugin whose backend cannot run."""
+    if rec.status not in ("loaded", "unavailable"):
+        return
+    from .. import dispatch
+
+    reasons = []
+    for dev_type in rec.registered["device_types"]:
+        backend = dispatch.BACKENDS.get(dev_type)
+        if backend is None or catalogue.OWNERS.get(("device_types", dev_type)) != rec.name:
+            continue
+        try:
+            why = None if backend.is_available() else (backend.unavailable_reason() or
+                                                       "no reason given")
+        except Exception as exc:  # noqa: BLE001 - a broken check must not break the listing
+            why = f"is_available() raised {type(exc).__name__}: {exc}"
+        if why is not None:
+            reasons.append(why if len(rec.registered["device_types"]) == 1 else
+                           f"{dev_type}: {why}")
+    rec.status = "unavailable" if reasons else "loaded"
+    rec.reason = "; ".join(reasons) or None
+
+
+# -- reporting --------------------------------------------------------------------------------
+def _strict() -> bool:
+    return os.environ.get("COREFW_STRICT_PLUGINS", "").strip().lower() in ("1", "true", "yes",
+                                                                           "on")
+
+
+def _fail(rec: PluginRecord, message: str, exc: BaseException | None) -> None:
+    rec.status, rec.error = "failed", message
+    _report(rec, exc)
+
+
+def _refuse(rec: PluginRecord, message: str) -> None:
+    rec.status, rec.error = "refused", message
+    _report(rec, None)
+
+
+def _report(rec: PluginRecord, exc: BaseException | None) -> None:
+    who = f"plugin {catalogue.describe(rec.name, _records)} from module {rec.module!r}"
+    if _strict():
+        raise PluginError(f"corefw: {who} {rec.status}: {rec.error} "
+                          f"[fatal because COREFW_STRICT_PLUGINS is set]") from exc
+    warnings.warn(f"corefw: {who} {rec.status}: {rec.error}. corefw works without it; "
+                  f"`corefw plugins` lists every plugin's status (COREFW_STRICT_PLUGINS=1 makes "
+                  f"this an error)", PluginWarning, stacklevel=2)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def _env_list(name: str) -> set[str] | None:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    return {p.strip() for p in raw.split(",") if p.strip()}
+
+
+def _corefw_version() -> str:
+    from .. import __version__
+
+    return __version__
 
 
 def version_matches(version: str, spec: str) -> bool:
-    """Whether ``version`` ("1.0") satisfies ``spec`` (">=1,<2", "==1.*", "1")."""
+    """Whether ``version`` (``"1.0"``) satisfies ``spec`` (``">=1,<2"``, ``"==1.*"``,
+    ``"~=1.0"``, or a bare ``"1"`` meaning ``"==1.*"``). Raises ValueError if unparsable."""
     have = _vtuple(version)
-    for clause in spec.split(","):
+    for clause in str(spec).split(","):
         clause = clause.strip()
         m = re.fullmatch(r"(>=|<=|==|!=|>|<|~=)?\s*([0-9]+(?:\.[0-9]+)*)(\.\*)?", clause)
         if not m:
             raise ValueError(f"cannot parse version clause {clause!r}")
-        op, ver, star = m.group(1) or "==", _vtuple(m.group(2)), m.group(3)
-        if star or (op == "==" and not m.group(1)):
-            cmp = have[:len(ver)]
+        op, want, star = m.group(1), _vtuple(m.group(2)), m.group(3)
+        if op is None or star:  # prefix match: "1", "==1.*", "!=1.*"
+            prefix = have[:len(want)] + (0,) * max(0, len(want) - len(have))
+            ok = (prefix != want) if op == "!=" else (prefix == want)
+            if op not in (None, "==", "!="):
+                raise ValueError(f"'.*' only goes with == or != in {clause!r}")
+        elif op == "~=":
+            if len(want) < 2:
+                raise ValueError(f"~= needs at least two components in {clause!r}")
+            ok = _cmp(have, want) >= 0 and have[:len(want) - 1] == want[:-1]
         else:
-            cmp = have
-            ver = ver + (0,) * (len(have) - len(ver))
-        ok = {">=": cmp >= ver, "<=": cmp <= ver, ">": cmp > ver, "<": cmp < ver,
-              "==": cmp == ver, "!=": cmp != ver, "~=": cmp >= ver}[op]
+            c = _cmp(have, want)
+            ok = {">=": c >= 0, "<=": c <= 0, ">": c > 0, "<": c < 0, "==": c == 0,
+                  "!=": c != 0}[op]
         if not ok:
             return False
     return True
@@ -209,81 +364,7 @@ def _vtuple(v: str) -> tuple[int, ...]:
     return tuple(int(p) for p in v.split("."))
 
 
-def _call_hook(rec: PluginRecord, module, hook: str) -> None:
-    fn = getattr(module, hook, None)
-    if fn is None:
-        return
-    try:
-        fn(register=_registrar(rec, hook))
-    except Exception as exc:  # noqa: BLE001
-        _fail(rec, f"{hook} failed: {type(exc).__name__}: {exc}", exc)
-
-
-def _registrar(rec: PluginRecord, hook: str):
-    from .. import dispatch
-    from ..ops.registry import register_op
-
-    def refused(kind, name, exc_or_owner):
-        warnings.warn(f"corefw plugin {rec.name!r}: {kind} {name!r} refused: {exc_or_owner}",
-                      stacklevel=3)
-
-    def register_backends(backend, override: bool = False):
-        try:
-            dispatch.register_backend(backend, owner=rec.name, override=override)
-        except PluginError as exc:
-            refused("device type", backend.device_type, exc)
-            return
-        rec.registered["device_types"].append(backend.device_type)
-
-    def register_kernels(device_type, kernels, override: bool = False):
-        try:
-            dispatch.register_kernels(device_type, kernels, owner=rec.name, override=override)
-        except PluginError as exc:
-            refused("kernels for", device_type, exc)
-            return
-        rec.registered["kernels"].extend(f"{device_type}:{k}" for k in kernels)
-
-    def register_ops(name, override: bool = False, **kwargs):
-        try:
-            op = register_op(name, owner=rec.name, override=override, **kwargs)
-        except PluginError as exc:
-            refused("op", name, exc)
-            return None
-        rec.registered["ops"].append(name)
-        return op
-
-    def catalogue(kind, table, name, obj, override):
-        prev = _OWNERS.get((kind, name))
-        if name in table and not override:
-            refused(kind[:-1], name, f"already registered by {prev!r} (pass override=True to "
-                                     f"replace it)")
-            return
-        table[name] = obj
-        _OWNERS[(kind, name)] = rec.name
-        rec.registered[kind].append(name)
-
-    def register_layers(cls, name: str | None = None, override: bool = False):
-        catalogue("layers", LAYERS, name or cls.__name__, cls, override)
-
-    def register_explainers(name, cls, override: bool = False):
-        catalogue("explainers", EXPLAINERS, name, cls, override)
-
-    return {"register_backends": register_backends, "register_kernels": register_kernels,
-            "register_ops": register_ops, "register_layers": register_layers,
-            "register_explainers": register_explainers}[hook]
-
-
-def _fail(rec: PluginRecord, message: str, exc: BaseException) -> None:
-    rec.status = "failed"
-    rec.error = message
-    if _strict():
-        raise PluginError(f"plugin {rec.name!r} ({rec.module}): {message} "
-                          f"[COREFW_STRICT_PLUGINS is set]") from exc
-    _report(rec)
-
-
-def _report(rec: PluginRecord) -> None:
-    if _strict() and rec.status in ("failed", "refused"):
-        raise PluginError(f"plugin {rec.name!r}: {rec.error} [COREFW_STRICT_PLUGINS is set]")
-    warnings.warn(f"corefw plugin {rec.name!r} ({rec.module}) {rec.status}: {rec.error}; "
-                  f"`corefw plugins` shows details", RuntimeWarning, stacklevel=4)
+def _cmp(a: tuple[int, ...], b: tuple[int, ...]) -> int:
+    n = max(len(a), len(b))
+    a, b = a + (0,) * (n - len(a)), b + (0,) * (n - len(b))
+    return (a > b) - (a < b)

@@ -8,17 +8,15 @@ the others are written with corefw ops, so every loss runs and differentiates on
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
 
-from ... import _dtype
 from ..._tensor import Tensor
 from ...errors import CorefwIndexError, DTypeError, ShapeError
 from ...ops.activation import log_softmax
 from ...ops.elementwise import abs as _abs
-from ...ops.elementwise import clamp, exp, log, softplus, where
+from ...ops.elementwise import exp, log, softplus, where
 from ...ops.nn_loss import (
     binary_cross_entropy_elementwise,
     cross_entropy_indices,
@@ -82,17 +80,18 @@ def _check_indices(fn: str, input, target, ignore_index: int, allow_probs: bool)
     if input.ndim == 0:
         raise ShapeError(f"{fn}: input must have a class dim: shape (C,), (N, C) or "
                          f"(N, C, d1, ...), got a 0-d tensor")
+    if not isinstance(target, Tensor):
+        raise TypeError(f"{fn}: target must be a corefw.Tensor, got {type(target).__name__}")
     expected = _index_shape(input)
-    kind = target.dtype.np.kind if isinstance(target, Tensor) else None
-    if kind not in ("i", "u") or tuple(target.shape) != expected:
-        what = (f"{target.dtype} with shape {target.shape}" if isinstance(target, Tensor)
-                else type(target).__name__)
+    bad_dtype = target.dtype.np.kind not in ("i", "u")
+    bad_shape = tuple(target.shape) != expected
+    if bad_dtype or bad_shape:
         probs = (f", or float class probabilities with the input's shape {input.shape}"
                  if allow_probs else "")
-        raise (DTypeError if kind not in ("i", "u") and tuple(getattr(target, "shape", ())) ==
-               expected else ShapeError)(
+        raise (DTypeError if bad_dtype and not bad_shape else ShapeError)(
             f"{fn}: for input of shape {input.shape}, expected target of shape {expected} "
-            f"with integer class indices (int64){probs}; got {what}")
+            f"with integer class indices (int64){probs}; got {target.dtype} with shape "
+            f"{target.shape}")
     n_classes = input.shape[0 if input.ndim == 1 else 1]
     if target.numel():
         lo, hi = int(target.amin().item()), int(target.amax().item())
@@ -313,7 +312,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean
     else:
         pos = target > 0
         safe = where(pos, target, 1.0)
-        loss = where(pos, target * (log(safe) - input), 0.0 * input)
+        loss = where(pos, target * (log(safe) - input), 0.0)
     if reduction == "batchmean":
         return loss.sum() / (input.shape[0] if input.ndim else 1)
     if reduction == "mean":
@@ -322,6 +321,3 @@ def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean
                       "matches the KL divergence's definition", stacklevel=2)
     return _apply_reduction(loss, reduction)
 
-
-def _unused() -> None:  # keep imports used by type checkers honest
-    _ = (clamp, math, _dtype)

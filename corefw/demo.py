@@ -1,0 +1,336 @@
+"""``corefw demo``: train the demo CNN on the digits that ship with corefw, in well under a minute.
+
+The demo trains a small convolutional network (or an MLP, ``--model mlp``) on
+:func:`corefw.data.datasets.digits` with Adam, shows a progress bar (loss, accuracy,
+samples/s), reports the accuracy on a held-out test split, saves a checkpoint and, when an
+explainer plugin is installed, writes attribution pictures. ``--resume PATH`` continues a run
+from its checkpoint bit-identically. See docs/demo.md.
+
+>>> from corefw.demo import main
+>>> main(["--epochs", "1", "--quiet", "--output", "/tmp/demo"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import struct
+import sys
+import time
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+import corefw
+from corefw.errors import CheckpointError
+
+__all__ = ["DEFAULTS", "TEST_SIZE", "build_model", "main", "make_splits", "save_pictures"]
+
+TEST_SIZE = 360
+"""Images held out for the test split (20% of the 1,797 digits)."""
+SPLIT_SEED = 0
+"""The test split is the same for every ``--seed``, so accuracies are comparable."""
+DEFAULTS: dict[str, Any] = {"model": "cnn", "epochs": 10, "batch_size": 32, "lr": 3e-3,
+                            "gamma": 0.8, "seed": 0, "limit": None}
+"""Hyperparameters used where neither the command line nor a resumed checkpoint sets them."""
+_CONFIG_KEYS = ("model", "batch_size", "lr", "gamma", "seed", "limit")
+_FORMAT = "corefw-demo/1"
+
+
+def build_model(name: str) -> corefw.nn.Module:
+    """The demo network ``"cnn"`` (the demo CNN) or ``"mlp"``, for 1x8x8 digit images.
+
+    The demo CNN is conv(1->16, 3x3, pad 1) - ReLU - maxpool 2 - conv(16->32, 3x3, pad 1) - ReLU
+    - flatten - linear(32*4*4 -> 10); the MLP is flatten - linear(64->128) - ReLU - linear(128->10).
+    Parameters are initialised from corefw's global random stream (``corefw.manual_seed``).
+    """
+    nn = corefw.nn
+    if name == "cnn":
+        return nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.Flatten(),
+            nn.Linear(32 * 4 * 4, 10))
+    if name == "mlp":
+        return nn.Sequential(nn.Flatten(), nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+    raise ValueError(f"corefw demo: unknown model {name!r}; choose 'cnn' or 'mlp'")
+
+
+def make_splits(limit: int | None = None) -> tuple[Any, Any]:
+    """The digits split into (train, test) :class:`~corefw.data.Subset`\\ s.
+
+    The test split is the same :data:`TEST_SIZE` images for every seed; ``limit`` keeps only
+    the first ``limit`` training images (for quick tries and tests).
+    """
+    from corefw.data import Subset, datasets, random_split
+
+    data = datasets.digits()
+    train, test = random_split(data, [len(data) - TEST_SIZE, TEST_SIZE],
+                               generator=corefw.Generator().manual_seed(SPLIT_SEED))
+    if limit is not None:
+        train = Subset(train.dataset, list(train.indices)[:limit])
+    return train, test
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="corefw demo",
+        description="Train the demo CNN (or an MLP) on the embedded 8x8 digits, report the "
+                    "held-out test accuracy and save a checkpoint. See docs/demo.md.")
+    p.add_argument("--model", choices=("cnn", "mlp"), default=None,
+                   help=f"network to train (default: {DEFAULTS['model']})")
+    p.add_argument("--epochs", type=int, default=DEFAULTS["epochs"],
+                   help="total epochs, counting those of a resumed checkpoint "
+                        f"(default: {DEFAULTS['epochs']})")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help=f"training batch size (default: {DEFAULTS['batch_size']})")
+    p.add_argument("--lr", type=float, default=None,
+                   help=f"Adam learning rate (default: {DEFAULTS['lr']})")
+    p.add_argument("--seed", type=int, default=None,
+                   help=f"seed of the initialisation and shuffling (default: {DEFAULTS['seed']})")
+    p.add_argument("--device", default=None,
+                   help="device to train on, e.g. cpu or cuda:0 (default: corefw's default)")
+    p.add_argument("--output", default="corefw-output", metavar="DIR",
+                   help="directory for the checkpoint and pictures (default: ./corefw-output)")
+    p.add_argument("--resume", default=None, metavar="PATH",
+                   help="continue the run saved in this checkpoint, bit-identically")
+    p.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="train on only the first N training images (quick tries, tests)")
+    p.add_argument("--no-explain", action="store_true",
+                   help="skip the attribution pictures even if an explainer is installed")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar or per-epoch lines, only the summary")
+    return p
+
+
+def _config(args: argparse.Namespace, saved: dict | None) -> dict[str, Any]:
+    """Merge command line, checkpoint and defaults; a conflicting explicit value is an error."""
+    given = {"model": args.model, "batch_size": args.batch_size, "lr": args.lr,
+             "seed": args.seed, "limit": args.limit}
+    config = dict(saved) if saved is not None else {k: DEFAULTS[k] for k in _CONFIG_KEYS}
+    for key, value in given.items():
+        if value is None:
+            continue
+        if saved is not None and saved.get(key) != value:
+            flag = "--" + key.replace("_", "-")
+            raise CheckpointError(
+                f"corefw demo --resume: the checkpoint was trained with {flag} "
+                f"{saved.get(key)}, not {value}; drop {flag} (it is read from the checkpoint) "
+                "or start a new run without --resume")
+        config[key] = value
+    return config
+
+
+def _load_checkpoint(path: str) -> dict:
+    if not os.path.isfile(path):
+        raise CheckpointError(f"corefw demo --resume: no checkpoint at {path!r}; pass the file "
+                              "a previous run printed (e.g. corefw-output/demo_cnn.safetensors)")
+    ckpt = corefw.load(path, map_location="cpu")
+    if not isinstance(ckpt, dict) or ckpt.get("format") != _FORMAT:
+        raise CheckpointError(f"corefw demo --resume: {path!r} is not a demo checkpoint (no "
+                              f"'format': {_FORMAT!r} entry); resume from a file the demo wrote")
+    return ckpt
+
+
+class _Bar:
+    """A tqdm progress bar over one epoch, or nothing when disabled."""
+
+    def __init__(self, total: int, desc: str, disable: bool) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, desc=desc, unit="batch", disable=disable, leave=False,
+                        dynamic_ncols=True)
+
+    def update(self, loss: float, acc: float, rate: float) -> None:
+        self.bar.set_postfix({"loss": f"{loss:.3f}", "acc": f"{acc:.3f}",
+                              "samples/s": f"{rate:,.0f}"}, refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _evaluate(model: corefw.nn.Module, data: Any, device: Any) -> float:
+    """Accuracy of ``model`` on ``data`` (a dataset of (image, label))."""
+    from corefw.data import DataLoader
+
+    model.eval()
+    correct = 0
+    with corefw.no_grad():
+        for x, y in DataLoader(data, batch_size=512):
+            pred = model(x.to(device)).argmax(1).cpu()
+            correct += int((pred == y).sum().item())
+    model.train()
+    return correct / len(data)
+
+
+def _train_epoch(model, loader, optimizer, device, bar: _Bar) -> tuple[float, float, int]:
+    """One pass over ``loader``; returns (mean loss, train accuracy, samples)."""
+    F = corefw.nn.functional
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    start = time.perf_counter()
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        n = y.shape[0]
+        total_loss += loss.item() * n
+        correct += int((logits.detach().argmax(1) == y).sum().item())
+        seen += n
+        bar.update(total_loss / seen, correct / seen, seen / (time.perf_counter() - start))
+    return total_loss / max(seen, 1), correct / max(seen, 1), seen
+
+
+def _explain(model, test, device, output: str, out) -> list[str]:
+    """Attribution pictures through ``corefw.explainers()``; [] when no explainer is installed."""
+    registry = corefw.explainers()
+    if not registry:
+        return []
+    name = "integrated_gradients" if "integrated_gradients" in registry else next(iter(registry))
+    cls = registry[name]
+    x = corefw.stack([test[i][0] for i in range(8)]).to(device)
+    model.eval()
+    with corefw.no_grad():
+        target = model(x).argmax(1)
+    explanation = cls(model).attribute(x, target=target)
+    path = os.path.join(output, f"attributions_{name}.png")
+    hook = getattr(cls, "save_pictures", None)
+    if not callable(hook):
+        hook = getattr(sys.modules.get(cls.__module__), "save_pictures", None)
+    written = hook(explanation, x, path) if callable(hook) else save_pictures(explanation, x, path)
+    paths = [str(p) for p in written] if isinstance(written, (list, tuple)) else [path]
+    print(f"attributions ({name}) of 8 test digits written to {', '.join(paths)}", file=out)
+    return paths
+
+
+def _png(path: str, rgb: np.ndarray) -> None:
+    """Write an (H, W, 3) uint8 array as a PNG file (no imaging library needed)."""
+    h, w, _ = rgb.shape
+    raw = b"".join(b"\x00" + rgb[i].tobytes() for i in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+
+
+def save_pictures(explanation: Any, inputs: corefw.Tensor, path: str, scale: int = 8) -> str:
+    """The demo's own picture of attributions: a PNG with the inputs on the top row (grey) and
+    their attributions below (red positive, blue negative, each image scaled to its largest
+    magnitude). ``explanation`` is a tensor or has ``.attributions``. Returns ``path``."""
+    attr = getattr(explanation, "attributions", explanation)
+    a = np.asarray(attr.detach().cpu().numpy() if isinstance(attr, corefw.Tensor) else attr,
+                   dtype=np.float64)
+    x = inputs.detach().cpu().numpy().astype(np.float64)
+    n = x.shape[0]
+    a, x = a.reshape(n, -1, *x.shape[-2:]).sum(1), x.reshape(n, -1, *x.shape[-2:]).mean(1)
+    top = np.clip(x / max(float(x.max()), 1e-12), 0, 1)[..., None].repeat(3, -1)
+    a = a / np.maximum(np.abs(a).reshape(n, -1).max(1), 1e-12)[:, None, None]
+    pos, neg = np.clip(a, 0, 1), np.clip(-a, 0, 1)
+    bottom = np.stack([1 - neg, 1 - pos - neg, 1 - pos], -1).clip(0, 1)
+    tiles = np.concatenate([top, bottom], axis=1)  # (n, 2h, w, 3)
+    pad = np.ones((n, tiles.shape[1], 1, 3))
+    grid = np.concatenate([np.concatenate([t, p], 1) for t, p in zip(tiles, pad)], 1)
+    grid = grid.repeat(scale, 0).repeat(scale, 1)
+    _png(path, (grid * 255).round().astype(np.uint8))
+    return path
+
+
+def _run(args: argparse.Namespace, out) -> int:
+    from corefw.data import DataLoader
+
+    ckpt = _load_checkpoint(args.resume) if args.resume else None
+    config = _config(args, ckpt["config"] if ckpt is not None else None)
+    device = corefw.device(args.device) if args.device else corefw.get_default_device()
+    train, test = make_splits(config["limit"])
+
+    corefw.manual_seed(config["seed"])
+    model = build_model(config["model"]).to(device)
+    optimizer = corefw.optim.Adam(model.parameters(), lr=config["lr"])
+    scheduler = corefw.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config["gamma"])
+    generator = corefw.Generator().manual_seed(config["seed"])
+    loader = DataLoader(train, batch_size=config["batch_size"], shuffle=True,
+                        generator=generator)
+    start_epoch, train_seconds = 0, 0.0
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        generator.set_state(ckpt["loader_generator"])
+        corefw.set_rng_state(ckpt["rng"])
+        start_epoch, train_seconds = ckpt["epoch"], ckpt["metrics"]["train_seconds"]
+        print(f"resuming {args.resume} after epoch {start_epoch}", file=out)
+
+    n_params = sum(p.numel() for p in model.parameters())
+    if not args.quiet:
+        print(f"corefw demo: the demo {config['model'].upper()} ({n_params:,} parameters) on "
+              f"{len(train)} digits (test: {len(test)}), device {device}, seed {config['seed']}",
+              file=out)
+    show_bar = not args.quiet and sys.stderr.isatty()
+    os.makedirs(args.output, exist_ok=True)
+    path = os.path.join(args.output, f"demo_{config['model']}.safetensors")
+    test_acc = ckpt["metrics"]["test_accuracy"] if ckpt is not None else float("nan")
+    if start_epoch >= args.epochs:
+        print(f"the checkpoint has already trained {start_epoch} epochs; pass --epochs N with "
+              f"N > {start_epoch} to train more", file=out)
+    for epoch in range(start_epoch, args.epochs):
+        bar = _Bar(len(loader), f"epoch {epoch + 1}/{args.epochs}", disable=not show_bar)
+        t0 = time.perf_counter()
+        loss, acc, seen = _train_epoch(model, loader, optimizer, device, bar)
+        seconds = time.perf_counter() - t0
+        bar.close()
+        scheduler.step()
+        train_seconds += seconds
+        test_acc = _evaluate(model, test, device)
+        if not args.quiet:
+            print(f"epoch {epoch + 1}/{args.epochs}: loss {loss:.4f}, train accuracy {acc:.2%}, "
+                  f"test accuracy {test_acc:.2%}, {seconds:.1f} s ({seen / seconds:,.0f} "
+                  "samples/s)", file=out)
+        corefw.save({"format": _FORMAT, "config": config, "epoch": epoch + 1,
+                     "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "scheduler": scheduler.state_dict(),
+                     "loader_generator": generator.get_state(), "rng": corefw.get_rng_state(),
+                     "metrics": {"test_accuracy": test_acc, "train_seconds": train_seconds}},
+                    path)
+    print(f"test accuracy {test_acc:.2%} on {len(test)} held-out digits after {args.epochs} "
+          f"epochs ({train_seconds:.1f} s of training)", file=out)
+    print(f"checkpoint saved to {path} (corefw.load it, or continue with "
+          f"corefw demo --resume {path} --epochs N)", file=out)
+    if not args.no_explain:
+        try:
+            _explain(model, test, device, args.output, out)
+        except Exception as e:  # a broken plugin must not spoil the demo's result
+            print(f"corefw demo: warning: the explainer failed ({type(e).__name__}: {e}); "
+                  "no attribution pictures written", file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the demo with command-line arguments ``argv`` (default ``sys.argv[1:]``).
+
+    Returns the exit status: 0 on success, 1 when ``--resume`` cannot use its checkpoint (the
+    reason is printed to stderr); invalid options exit with status 2 through argparse.
+    """
+    parser = _parser()
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    for flag in ("epochs", "batch_size", "limit"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            parser.error(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
+    try:
+        return _run(args, sys.stdout)
+    except CheckpointError as e:
+        print(f"corefw demo: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
