@@ -193,7 +193,7 @@ def linspace(start, end, steps: int, *, dtype=None, device=None,
     i = arange(steps, dtype=_dtype.float64, device=device)
     step = (end - start) / (steps - 1) if steps > 1 else 0.0
     # the second half counts back from end, as numpy and PyTorch do, so end is exact
-    half = steps // 2
+    half = steps // 2 if steps > 1 else 1  # one step: just ``start``, as PyTorch
     from .ops.elementwise import where
 
     vals = where(i < half, start + i * step, end - (steps - 1 - i) * step)

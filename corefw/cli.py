@@ -91,7 +91,7 @@ def _table(records) -> str:
     for rec, (name, dist, detail) in zip(records, rows):
         lines.append(f"{name:<{wide[0]}}  {dist:<{wide[1]}}  {detail}")
         reg = rec.registered
-        parts = [f"{label}: {', '.join(reg[key])}" for key, label in
+        parts = [f"{label}: {_names(reg[key])}" for key, label in
                  (("device_types", "device types"), ("ops", "ops"), ("layers", "layers"),
                   ("explainers", "explainers")) if reg[key]]
         if reg["kernels"]:
@@ -100,6 +100,12 @@ def _table(records) -> str:
             lines.append(f"    registers {'; '.join(parts)}")
         lines.extend(f"    note: {note}" for note in rec.notes)
     return "\n".join(lines)
+
+
+def _names(names: list[str], most: int = 8) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f" (+{len(names) - most} more; --json lists all)" if len(names) > most
+                    else "")
 
 
 def _demo(argv: list[str]) -> int:

@@ -11,6 +11,8 @@ __all__ = ["log_softmax", "softmax"]
 
 
 def _softmax_decomp(x, dim):
+    if x._data.size == 0:  # nothing to normalise (amax has no identity)
+        return x.clone()
     e = exp(x - amax(x, dim, keepdim=True).detach())
     return e / sum(e, dim, keepdim=True)
 
@@ -18,6 +20,8 @@ def _softmax_decomp(x, dim):
 def _log_softmax_decomp(x, dim):
     from .reduction import logsumexp
 
+    if x._data.size == 0:
+        return x.clone()
     return x - logsumexp(x, dim, keepdim=True)
 
 
@@ -39,10 +43,14 @@ def _dim(x, dim, op):
 def softmax(input, dim=None, dtype=None):
     """``exp(x) / sum(exp(x), dim)``, computed stably."""
     x = _to_float(input if dtype is None else input.to(dtype))
+    if x._data.size == 0:
+        return _softmax_decomp(x, _dim(x, dim, "softmax"))
     return apply(_SOFTMAX, (x,), {"dim": _dim(x, dim, "softmax")})
 
 
 def log_softmax(input, dim=None, dtype=None):
     """``x - logsumexp(x, dim)``, computed stably."""
     x = _to_float(input if dtype is None else input.to(dtype))
+    if x._data.size == 0:
+        return _log_softmax_decomp(x, _dim(x, dim, "log_softmax"))
     return apply(_LOG_SOFTMAX, (x,), {"dim": _dim(x, dim, "log_softmax")})

@@ -173,13 +173,14 @@ def div(input, other, *, rounding_mode: str | None = None):
     if rounding_mode == "trunc":
         q = div(input, other)
         q = where(q < 0, ceil(q), floor(q))
-        ints = all(not isinstance(x, Tensor) or x._data.dtype.kind in "iub"
-                   for x in (input, other))
+        ints = all(x._data.dtype.kind in "iub" if isinstance(x, Tensor) else
+                   not isinstance(x, float) for x in (input, other))
         return cast(q, _promoted(input, other)) if ints else q
     if rounding_mode is not None:
         raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', not "
                          f"{rounding_mode!r}")
-    input, other = _to_float(input), _to_float(other)
+    if not (_is_float(input) or _is_float(other)):  # bool/int only: the default float
+        input, other = _to_float(input), _to_float(other)
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         return input / other
     return binary(_DIV, input, other)
@@ -219,6 +220,10 @@ def _promoted(a, b):
     if ta is not None and tb is not None:
         return _dtype.promote_types(ta.dtype, tb.dtype)
     return (ta or tb).dtype
+
+
+def _is_float(x) -> bool:
+    return x._data.dtype.kind == "f" if isinstance(x, Tensor) else isinstance(x, float)
 
 
 def _to_float(x):

@@ -98,7 +98,9 @@ def basic_slice(x: Tensor, key: tuple) -> Tensor:
 
 
 def getitem(x: Tensor, key):
-    """``x[key]`` with NumPy/PyTorch semantics (basic indexing gives a view)."""
+    """``x[key]`` with NumPy/PyTorch semantics: ints, slices, None, ``...``, integer and bool
+    tensors/arrays/lists. Basic indexing gives a view. Negative slice steps (``x[::-1]``) are
+    supported with NumPy's meaning (PyTorch raises); the result is a view and differentiable."""
     key, basic = _normalize_key(x, key)
     if basic:
         _check_bounds(x, key)
@@ -242,9 +244,17 @@ def masked_fill(input, mask, value):
 
 
 def masked_select(input, mask):
+    """The elements of ``input`` where ``mask`` is True (the two broadcast), as a 1-D tensor."""
     from .shape import expand
 
-    return getitem(expand(input, mask.shape) if input.shape != mask.shape else input, mask)
+    if input.shape != mask.shape:
+        try:
+            shape = tuple(np.broadcast_shapes(input.shape, mask.shape))
+        except ValueError:
+            raise ShapeError(f"masked_select: mask of shape {mask.shape} does not broadcast "
+                             f"with input of shape {input.shape}") from None
+        input, mask = expand(input, shape), expand(mask, shape)
+    return getitem(input, mask)
 
 
 def _wrap_like(data, x):

@@ -29,7 +29,12 @@ def _write(x: Tensor, new: Tensor, op: str, record: bool) -> Tensor:
         new = ew.cast(new, x.dtype)
     if new._dev is not x._dev:
         raise ShapeError(f"{op}: result on {new._dev} cannot be written to {x._dev}")
-    x._dev.table["copy_"](x._data, new._data)
+    try:
+        x._dev.table["copy_"](x._data, new._data)
+    except ValueError as exc:  # e.g. NumPy's read-only broadcast views
+        raise ShapeError(f"{op}: cannot write into this tensor of shape {x.shape} in place "
+                         f"({exc}); an expanded tensor shares one element between many "
+                         f"positions: clone() it first") from exc
     if record:
         x._node, x._req = new._node, True
     bump_version(x)

@@ -258,6 +258,10 @@ def std(input, dim=None, *, correction: float = 1, keepdim: bool = False, unbias
 
 
 def _lse_decomp(x, dim, keepdim):
+    if x._data.size == 0:
+        from .elementwise import exp, log
+
+        return log(sum(exp(x), dim, keepdim))
     m = amax(x, dim, keepdim=True).detach()
     from .elementwise import exp, log, where
 
@@ -291,6 +295,10 @@ def logsumexp(input, dim, keepdim: bool = False):
 
     input = _to_float(input)
     dims = normalize_dims(dim, input._data.ndim, "logsumexp")
+    if input._data.size == 0:  # log of an empty sum: -inf (amax has no identity)
+        from .elementwise import exp, log
+
+        return log(sum(exp(input), dims, keepdim))
     return apply(_LSE, (input,), {"dim": dims, "keepdim": bool(keepdim)})
 
 

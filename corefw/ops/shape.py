@@ -11,9 +11,9 @@ from ..errors import CorefwIndexError, ShapeError
 from .reduction import normalize_dims, sum_to
 from .registry import register_op
 
-__all__ = ["broadcast_to", "cat", "chunk", "expand", "flatten", "flip", "movedim", "pad",
-           "permute", "reshape", "roll", "split", "squeeze", "stack", "transpose", "tril",
-           "triu", "unflatten", "unsqueeze", "view"]
+__all__ = ["broadcast_to", "cat", "chunk", "concat", "concatenate", "expand", "flatten", "flip",
+           "movedim", "pad", "permute", "reshape", "roll", "split", "squeeze", "stack",
+           "swapaxes", "transpose", "tril", "triu", "unflatten", "unsqueeze", "view"]
 
 
 def _as_view(t: Tensor, base: Tensor) -> Tensor:

@@ -125,6 +125,8 @@ def describe(name: str | None, records: Mapping[str, Any]) -> str:
     rec = records.get(name)
     if rec is None or not rec.distribution:
         return repr(name)
+    if rec.distribution.startswith("("):  # "(registered at run time)"
+        return f"{name!r} {rec.distribution}"
     return f"{name!r} ({rec.distribution}{' ' + rec.version if rec.version else ''})"
 
 
@@ -180,12 +182,12 @@ def _apply_one(rec, req: Request, records: Mapping[str, Any]) -> None:
     what = f"{_SINGULAR[req.kind]} {req.name!r}"
     taken, prev = _taken(req)
     if taken and not req.override:
-        msg = (f"{what} is already registered by {describe(prev, records)}; plugin "
-               f"{describe(rec.name, records)} was refused "
-               f"(its {what} is ignored; register it with override=True to replace it on "
-               f"purpose)")
-        rec.notes.append(f"refused: {msg}")
-        warnings.warn(f"corefw: {msg}", PluginWarning, stacklevel=2)
+        by = describe(prev, records)
+        rec.notes.append(f"refused: its {what}, already registered by {by}")
+        warnings.warn(f"corefw: {what} is already registered by {by}; plugin "
+                      f"{describe(rec.name, records)} was refused (its {what} is ignored; "
+                      f"register it with override=True to replace it on purpose)",
+                      PluginWarning, stacklevel=2)
         return
     if req.kind == "ops":
         register_op(req.name, owner=rec.name, override=True, **req.options)

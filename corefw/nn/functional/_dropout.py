@@ -27,13 +27,13 @@ def _check(fn: str, input, p: float) -> None:
 
 
 def _masked(input, noise_shape: tuple[int, ...], p: float, inplace: bool, name: str):
-    def compute():
+    def compute(x):
         if p == 1.0:
-            return input * 0.0
-        noise = rand(noise_shape, dtype=input.dtype, device=input.device)
-        return dropout_op(input, noise, p)
+            return x * 0.0
+        noise = rand(noise_shape, dtype=x.dtype, device=x.device)
+        return dropout_op(x, noise, p)
 
-    return _inplace(input, name, compute) if inplace else compute()
+    return _inplace(input, name, compute) if inplace else compute(input)
 
 
 def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False):

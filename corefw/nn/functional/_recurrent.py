@@ -29,7 +29,7 @@ __all__ = ["gru", "gru_cell", "lstm", "lstm_cell", "rnn_relu", "rnn_relu_cell", 
 
 
 # -- cells ----------------------------------------------------------------------------------
-def _cell_input(fn: str, input, hx, hidden: int):
+def _cell_input(fn: str, input):
     if input.ndim not in (1, 2):
         raise ShapeError(f"{fn}: expected input of shape (N, input_size) or (input_size,), "
                          f"got {input.shape}")
@@ -42,7 +42,7 @@ def _zeros_state(x, hidden: int):
 
 
 def _simple_cell(fn, act, input, hx, w_ih, w_hh, b_ih, b_hh):
-    batched, x = _cell_input(fn, input, hx, w_hh.shape[1])
+    batched, x = _cell_input(fn, input)
     h = _zeros_state(x, w_hh.shape[1]) if hx is None else (hx if batched else hx.unsqueeze(0))
     out = act(linear(x, w_ih, b_ih) + linear(h, w_hh, b_hh))
     return out if batched else out.squeeze(0)
@@ -66,7 +66,7 @@ def _lstm_gates(gates, c):
 
 def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
     """One LSTM step; ``hx = (h, c)`` or None (zeros). Returns ``(h', c')``."""
-    batched, x = _cell_input("lstm_cell", input, hx, w_hh.shape[1])
+    batched, x = _cell_input("lstm_cell", input)
     hidden = w_hh.shape[1]
     if hx is None:
         h = c = _zeros_state(x, hidden)
@@ -87,7 +87,7 @@ def _gru_gates(gx, gh, h):
 
 def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
     """One GRU step (PyTorch's gate order r, z, n)."""
-    batched, x = _cell_input("gru_cell", input, hx, w_hh.shape[1])
+    batched, x = _cell_input("gru_cell", input)
     h = _zeros_state(x, w_hh.shape[1]) if hx is None else (hx if batched else hx.unsqueeze(0))
     out = _gru_gates(linear(x, w_ih, b_ih), linear(h, w_hh, b_hh), h)
     return out if batched else out.squeeze(0)

@@ -22,7 +22,7 @@ def _run(fn, input, inplace: bool, name: str, **kwargs):
         return fn(input, **kwargs)
     from corefw.ops.inplace import _inplace
 
-    return _inplace(input, name, lambda: fn(input, **kwargs))
+    return _inplace(input, name, fn, **kwargs)
 
 
 class ReLU(Module):

@@ -8,9 +8,9 @@ from typing import Any
 import corefw
 
 from .. import init
+from ..functional import linear
 from ..module import Module
 from ..parameter import Parameter
-from ..functional import linear
 
 __all__ = ["Identity", "Linear"]
 

@@ -1,0 +1,59 @@
+"""The standard layer library: every layer class, also importable as ``corefw.nn.<Name>``.
+
+Each family lives in its own module (``linear``, ``activation``, ``conv``, ``pooling``,
+``normalization``, ``dropout``, ``sparse``, ``flatten``, ``attention``, ``transformer``,
+``rnn``, ``loss``) with its own ``__all__``; this package re-exports them all, and the builtin
+layer plugin (:mod:`corefw.nn._plugin`) registers every name in ``__all__`` in the layer
+catalogue (``corefw.layers()``).
+"""
+
+from __future__ import annotations
+
+from .activation import *  # noqa: F403
+from .activation import __all__ as _activation_all
+from .attention import *  # noqa: F403
+from .attention import __all__ as _attention_all
+from .dropout import *  # noqa: F403
+from .dropout import __all__ as _dropout_all
+from .flatten import *  # noqa: F403
+from .flatten import __all__ as _flatten_all
+from .linear import *  # noqa: F403
+from .linear import __all__ as _linear_all
+from .loss import *  # noqa: F403
+from .loss import __all__ as _loss_all
+from .rnn import *  # noqa: F403
+from .rnn import __all__ as _rnn_all
+from .sparse import *  # noqa: F403
+from .sparse import __all__ as _sparse_all
+from .transformer import *  # noqa: F403
+from .transformer import __all__ as _transformer_all
+
+
+def _missing(exc: ModuleNotFoundError, name: str) -> list[str]:
+    """``[]`` when ``exc`` says that this package's module ``name`` itself does not exist (yet);
+    otherwise re-raise: an error inside an existing module must not look like an absent one."""
+    if exc.name != f"{__name__}.{name}":
+        raise exc
+    return []
+
+
+try:
+    from .conv import *  # noqa: F403
+    from .conv import __all__ as _conv_all
+except ModuleNotFoundError as _e:
+    _conv_all = _missing(_e, "conv")
+try:
+    from .pooling import *  # noqa: F403
+    from .pooling import __all__ as _pooling_all
+except ModuleNotFoundError as _e:
+    _pooling_all = _missing(_e, "pooling")
+try:
+    from .normalization import *  # noqa: F403
+    from .normalization import __all__ as _normalization_all
+except ModuleNotFoundError as _e:
+    _normalization_all = _missing(_e, "normalization")
+
+__all__ = [name for group in (
+    _linear_all, _conv_all, _pooling_all, _normalization_all, _activation_all, _dropout_all,
+    _sparse_all, _flatten_all, _attention_all, _transformer_all, _rnn_all, _loss_all,
+) for name in group]

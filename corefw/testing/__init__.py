@@ -1,0 +1,33 @@
+"""``corefw.testing``: the conformance kit for backends (install ``corefw[testing]``).
+
+Run it on any installed backend by device type::
+
+    python -m pytest --pyargs corefw.testing.conformance --corefw-backend=NAME \\
+        [--corefw-report=PATH.json] [--corefw-skips=FILE] [--corefw-fallback=error|cpu]
+
+or from a backend's own test suite with a one-line ``conftest.py``::
+
+    pytest_plugins = ["corefw.testing.plugin"]
+
+(the backend is named by ``--corefw-backend`` or the ini option ``corefw_backend``). The
+plugin is never loaded into other pytest runs: it has no ``pytest11`` entry point.
+
+Every primitive and composite op is run forward against an independent float64 NumPy reference
+(:mod:`corefw.testing.reference`) and backward against float64 finite differences, in every
+dtype the backend declares, over edge shapes (0-d, empty, broadcast, non-contiguous, large);
+then transfers, seeded reproducibility and error behaviour. The result is an op x dtype matrix
+(native / decomposed / fallback / missing / failing) and a verdict: see docs/conformance.md.
+:func:`run_conformance` does the same in-process, without pytest.
+"""
+
+from __future__ import annotations
+
+from .cases import CASES, NotApplicable, OpCase, Sample, register_case, values
+from .expectations import load_expectations, parse_expectations
+from .kit import Kit, run_conformance
+from .report import KIT_VERSION, Report
+from .runner import DEFAULT_TOLERANCES, numeric_vjp
+
+__all__ = ["CASES", "DEFAULT_TOLERANCES", "KIT_VERSION", "Kit", "NotApplicable", "OpCase",
+           "Report", "Sample", "load_expectations", "numeric_vjp", "parse_expectations",
+           "register_case", "run_conformance", "values"]

@@ -1,0 +1,71 @@
+"""corefw-xai: attribution methods, evaluation metrics, sanity checks and pictures for corefw.
+
+Every explainer has Captum's class name, arguments and defaults and returns an
+:class:`Explanation` (attributions plus the evidence: completeness residual ``delta``, standard
+error and seed of stochastic methods, number of model evaluations)::
+
+    ig = corefw_xai.IntegratedGradients(model)
+    e = ig.attribute(x, target=3, n_steps=50)
+    e.attributions, e.delta
+
+    corefw_xai.explain(model, x, method="integrated_gradients", target=3)
+    corefw_xai.methods()          # registered names, third-party explainers included
+
+The explainers are registered in corefw's plugin registry (``corefw plugins``,
+``corefw.explainers()``). See docs/xai.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ._core import Attribution, Explanation
+from ._registry import lookup, methods
+
+__version__ = "0.1.0"
+
+# public name -> submodule; imported on first access (PEP 562) so `import corefw_xai` is cheap
+_LAZY = {
+    "Saliency": "_gradient", "InputXGradient": "_gradient", "IntegratedGradients": "_gradient",
+    "GradientShap": "_gradient", "integration_points": "_gradient",
+    "NoiseTunnel": "_noise",
+    "DeepLift": "_deeplift", "DeepLiftShap": "_deeplift", "GuidedBackprop": "_deeplift",
+    "Deconvolution": "_deeplift",
+    "LRP": "_lrp", "Epsilon": "_lrp", "Gamma": "_lrp", "ZPlus": "_lrp", "AlphaBeta": "_lrp",
+    "ZBox": "_lrp", "Pass": "_lrp", "Composite": "_lrp", "merge_batchnorm": "_lrp",
+    "LayerActivation": "_layer", "LayerGradCam": "_layer", "GuidedGradCam": "_layer",
+    "LayerIntegratedGradients": "_layer", "GradCamPlusPlus": "_cam", "ScoreCam": "_cam",
+    "interpolate": "_layer",
+    "Occlusion": "_perturb", "FeatureAblation": "_perturb", "FeaturePermutation": "_perturb",
+    "RISE": "_perturb",
+    "ShapleyValues": "_shapley", "ShapleyValueSampling": "_shapley", "KernelShap": "_shapley",
+    "Lime": "_shapley",
+    "save_pictures": "viz", "html_report": "viz", "heatmap_rgb": "viz", "write_png": "_png",
+    "metrics": None, "sanity": None, "viz": None, "errors": None,
+}
+
+__all__ = ["Attribution", "Explanation", "explain", "lookup", "methods", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'corefw_xai' has no attribute {name!r}")
+    mod = _LAZY[name]
+    module = importlib.import_module(f"{__name__}.{mod or name}")
+    value = module if mod is None else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def explain(model, inputs, method: str = "integrated_gradients", *, init: dict | None = None,
+            **options) -> Explanation:
+    """Explain ``model`` at ``inputs`` with the explainer registered as ``method``.
+
+    ``init`` holds constructor options (``{"multiply_by_inputs": False}``, ``{"layer": m}``);
+    everything else goes to ``attribute`` (``target=``, ``baselines=``, ``n_steps=`` ...). For
+    IntegratedGradients' own ``method`` option use ``integration=``.
+    """
+    cls = lookup(method)
+    explainer = cls(model, **(init or {}))
+    return explainer.attribute(inputs, **options)

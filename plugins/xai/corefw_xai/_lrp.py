@@ -1,0 +1,538 @@
+"""Layer-wise relevance propagation (Bach et al. 2015; zennit's rules and composites).
+
+The backward pass carries relevance instead of gradients: it starts at ``F(x)`` of the target
+and each op passes relevance to its operands by a rule attached to the op through the core's
+scoped VJP override:
+
+* ``matmul`` and ``conv2d`` (with a bias ``add`` right after a matmul folded into the layer):
+  the layer rule -- :class:`Epsilon` (``epsilon=0`` is LRP-0), :class:`Gamma`, :class:`ZPlus`,
+  :class:`AlphaBeta`, :class:`ZBox`, :class:`WSquare`, :class:`Flat`;
+* additions of two activations (residual connections), sums, means and average pooling: split
+  in proportion to the operands' values;
+* elementwise activations, multiplication and division by constants, reshapes and indexing:
+  passed through; max pooling: to the maximum.
+
+A :class:`Composite` chooses the layer rule per module type or name (``node.module`` is
+recorded by ``corefw.autograd.record_module_provenance``), per op name, and for the layer that
+reads the input (``first``). ``merge_batchnorm`` is the canonizer that folds BatchNorm into the
+layer before it. ``extras["layers"]`` lists the relevance entering and leaving each layer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import numpy as np
+
+import corefw
+from corefw import Tensor
+from corefw._call import apply
+from corefw.autograd import record_module_provenance
+from corefw.ops import OPS, get_op
+
+from ._core import Attribution, Explanation, as_tuple, sum_per_example
+from ._rules import RESCALE_OPS, rule_scope
+from ._targets import TargetSet
+
+__all__ = ["LRP", "AlphaBeta", "Composite", "Epsilon", "Flat", "Gamma", "Pass", "WSquare",
+           "ZBox", "ZPlus", "merge_batchnorm"]
+
+_VIEWS = ("permute", "reshape", "expand", "slice", "index", "cast", "clone")
+_STAB = 1e-12
+
+
+def stabilize(z: Tensor, eps: float) -> Tensor:
+    """``z + eps * sign(z)`` with sign(0) = 1, never zero for eps > 0."""
+    return z + eps * corefw.where(z >= 0, 1.0, -1.0) if eps else \
+        corefw.where(z == 0, _STAB, z)
+
+
+class _Layer:
+    """One linear op seen by a rule: ``forward(x, w)`` (bias excluded), ``back(x, w, s)`` =
+    the VJP w.r.t. the data operand, ``bias`` (broadcastable to the output) or None."""
+
+    def __init__(self, forward, back, x, w, bias) -> None:
+        self.forward, self.back, self.x, self.w, self.bias = forward, back, x, w, bias
+
+    def z(self, x, w, bias=None):
+        out = self.forward(x, w)
+        return out if bias is None else out + bias
+
+
+# -- rules --------------------------------------------------------------------------------
+class Rule:
+    """A layer rule: ``relevance(layer, R) -> relevance of the layer's data operand``."""
+
+    def relevance(self, layer: _Layer, r: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({args})"
+
+
+class Epsilon(Rule):
+    """``R_i = sum_j x_i w_ij / (z_j + eps sign(z_j)) R_j``; ``epsilon=0`` is LRP-0."""
+
+    def __init__(self, epsilon: float = 1e-6) -> None:
+        self.epsilon = float(epsilon)
+
+    def relevance(self, layer, r):
+        z = layer.z(layer.x, layer.w, layer.bias)
+        return layer.x * layer.back(layer.x, layer.w, r / stabilize(z, self.epsilon))
+
+
+class Gamma(Rule):
+    """Weights and bias ``p + gamma * max(p, 0)``: favours positive contributions."""
+
+    def __init__(self, gamma: float = 0.25, epsilon: float = 1e-6) -> None:
+        self.gamma, self.epsilon = float(gamma), float(epsilon)
+
+    def relevance(self, layer, r):
+        w = layer.w + self.gamma * layer.w.clamp(min=0.0)
+        b = None if layer.bias is None else layer.bias + self.gamma * layer.bias.clamp(min=0.0)
+        z = layer.z(layer.x, w, b)
+        return layer.x * layer.back(layer.x, w, r / stabilize(z, self.epsilon))
+
+
+def _signed(layer, w_for_pos, w_for_neg, s):
+    xp, xn = layer.x.clamp(min=0.0), layer.x.clamp(max=0.0)
+    return xp * layer.back(xp, w_for_pos, s) + xn * layer.back(xn, w_for_neg, s)
+
+
+class ZPlus(Rule):
+    """Only positive contributions ``x+ w+ + x- w-`` (no bias); conserves relevance."""
+
+    def __init__(self, epsilon: float = 1e-6) -> None:
+        self.epsilon = float(epsilon)
+
+    def relevance(self, layer, r):
+        wp, wn = layer.w.clamp(min=0.0), layer.w.clamp(max=0.0)
+        xp, xn = layer.x.clamp(min=0.0), layer.x.clamp(max=0.0)
+        z = layer.forward(xp, wp) + layer.forward(xn, wn)
+        return _signed(layer, wp, wn, r / stabilize(z, self.epsilon))
+
+
+class AlphaBeta(Rule):
+    """``alpha * positive share - beta * negative share`` (alpha - beta = 1 conserves)."""
+
+    def __init__(self, alpha: float = 2.0, beta: float = 1.0, epsilon: float = 1e-6) -> None:
+        if abs(alpha - beta - 1.0) > 1e-12:
+            raise ValueError(f"AlphaBeta: alpha - beta must be 1, got alpha={alpha}, "
+                             f"beta={beta}")
+        self.alpha, self.beta, self.epsilon = float(alpha), float(beta), float(epsilon)
+
+    def relevance(self, layer, r):
+        wp, wn = layer.w.clamp(min=0.0), layer.w.clamp(max=0.0)
+        xp, xn = layer.x.clamp(min=0.0), layer.x.clamp(max=0.0)
+        zp = layer.forward(xp, wp) + layer.forward(xn, wn)
+        zn = layer.forward(xp, wn) + layer.forward(xn, wp)
+        pos = _signed(layer, wp, wn, r / stabilize(zp, self.epsilon))
+        neg = _signed(layer, wn, wp, r / stabilize(zn, self.epsilon))
+        return self.alpha * pos - self.beta * neg
+
+
+class ZBox(Rule):
+    """z^B for bounded inputs ``low <= x <= high`` (the first layer of image models)."""
+
+    def __init__(self, low, high, epsilon: float = 1e-6) -> None:
+        self.low, self.high, self.epsilon = low, high, float(epsilon)
+
+    def relevance(self, layer, r):
+        x = layer.x
+        lo = corefw.zeros_like(x) + self.low
+        hi = corefw.zeros_like(x) + self.high
+        wp, wn = layer.w.clamp(min=0.0), layer.w.clamp(max=0.0)
+        z = layer.z(x, layer.w, layer.bias) - layer.forward(lo, wp) - layer.forward(hi, wn)
+        s = r / stabilize(z, self.epsilon)
+        return x * layer.back(x, layer.w, s) - lo * layer.back(lo, wp, s) - \
+            hi * layer.back(hi, wn, s)
+
+
+class WSquare(Rule):
+    """``R_i = sum_j w_ij^2 / sum_i w_ij^2 R_j`` (input-independent)."""
+
+    def __init__(self, epsilon: float = 1e-6) -> None:
+        self.epsilon = float(epsilon)
+
+    def relevance(self, layer, r):
+        one, w2 = corefw.ones_like(layer.x), layer.w * layer.w
+        return layer.back(one, w2, r / stabilize(layer.forward(one, w2), self.epsilon))
+
+
+class Flat(Rule):
+    """Relevance spread evenly over each output's receptive field."""
+
+    def __init__(self, epsilon: float = 1e-6) -> None:
+        self.epsilon = float(epsilon)
+
+    def relevance(self, layer, r):
+        one, w1 = corefw.ones_like(layer.x), corefw.ones_like(layer.w)
+        return layer.back(one, w1, r / stabilize(layer.forward(one, w1), self.epsilon))
+
+
+class Pass(Rule):
+    """Relevance passes unchanged (for ops whose output has the data operand's shape)."""
+
+    def relevance(self, layer, r):
+        return r
+
+
+class Composite:
+    """Which rule each layer gets: by module name, module type, op name (``"matmul"``,
+    ``"conv2d"``), then ``first`` for the layer that reads an input, then ``default``.
+
+    ``canonizers`` (context-manager factories taking the model, e.g. :func:`merge_batchnorm`)
+    run around the attribution.
+    """
+
+    def __init__(self, layer_map: dict | None = None, first: Rule | None = None,
+                 default: Rule | None = None, canonizers=()) -> None:
+        self.layer_map = dict(layer_map or {})
+        self.first = first
+        self.default = default or Epsilon(1e-9)
+        self.canonizers = tuple(canonizers)
+        self._names: dict[int, str] = {}
+
+    def bind(self, model) -> None:
+        named = getattr(model, "named_modules", None)
+        self._names = {id(m): n for n, m in named()} if callable(named) else {}
+
+    def rule_for(self, module, op_name: str, is_first: bool) -> Rule:
+        if module is not None:
+            name = self._names.get(id(module))
+            if name is not None and name in self.layer_map:
+                return self.layer_map[name]
+        if is_first and self.first is not None:
+            return self.first
+        if module is not None:
+            for key, rule in self.layer_map.items():
+                if isinstance(key, type) and isinstance(module, key):
+                    return rule
+        return self.layer_map.get(op_name, self.default)
+
+    @classmethod
+    def epsilon_plus(cls, epsilon: float = 1e-6, canonizers=()) -> Composite:
+        """zennit's EpsilonPlus: ZPlus on convolutions, Epsilon on dense layers."""
+        return cls({"conv2d": ZPlus(), "matmul": Epsilon(epsilon)}, canonizers=canonizers)
+
+    @classmethod
+    def epsilon_gamma_box(cls, low, high, epsilon: float = 1e-6, gamma: float = 0.25,
+                          canonizers=()) -> Composite:
+        """zennit's EpsilonGammaBox: ZBox on the first layer, Gamma on convolutions, Epsilon
+        on dense layers."""
+        return cls({"conv2d": Gamma(gamma), "matmul": Epsilon(epsilon)},
+                   first=ZBox(low, high), canonizers=canonizers)
+
+    @classmethod
+    def epsilon_alpha2_beta1(cls, epsilon: float = 1e-6, canonizers=()) -> Composite:
+        """zennit's EpsilonAlpha2Beta1: AlphaBeta(2, 1) on convolutions, Epsilon on dense."""
+        return cls({"conv2d": AlphaBeta(2.0, 1.0), "matmul": Epsilon(epsilon)},
+                   canonizers=canonizers)
+
+
+# -- the op rules -------------------------------------------------------------------------
+class _Ctx:
+    __slots__ = ("inputs", "attrs", "output")
+
+    def __init__(self, inputs, attrs, output=None) -> None:
+        self.inputs, self.attrs, self.output = inputs, attrs, output
+
+
+class _State:
+    """Per-attribution state shared by the op rules."""
+
+    def __init__(self, composite: Composite, explainer: Attribution) -> None:
+        self.composite = composite
+        self.explainer = explainer
+        self.bias: dict = {}
+        self.layers: list[dict] = []
+
+    def input_ids(self) -> set[int]:
+        return {id(t) for t in getattr(self.explainer, "current_leaves", ())}
+
+    def is_data(self, t) -> bool:
+        """Whether ``t`` carries relevance: it requires grad and is not a parameter (a leaf
+        other than the explained inputs, possibly seen through views such as ``W.T``)."""
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            return False
+        ids = self.input_ids()
+        while True:
+            if id(t) in ids:
+                return True
+            node = t.grad_fn
+            if node is None:
+                return False
+            if node.op.name not in _VIEWS or node.inputs is None:
+                return True
+            t = node.inputs[0]
+
+
+def _sum_to(t: Tensor, shape) -> Tensor:
+    return t if tuple(t.shape) == tuple(shape) else corefw.sum_to(t, tuple(shape))
+
+
+def _rows(t: Tensor) -> np.ndarray:
+    t = t.detach()
+    if t.ndim == 0:
+        return t.reshape(1).cpu().numpy().astype(np.float64)
+    return t.reshape(t.shape[0], -1).sum(1).cpu().numpy().astype(np.float64)
+
+
+def _linear_rule(state: _State, name: str):
+    op = get_op(name)
+    orig = op.vjp
+
+    def rule(ctx, r):
+        ops = ctx.inputs
+        data = [i for i in (0, 1) if state.is_data(ops[i])]
+        if len(data) != 1:
+            if name == "matmul" and len(data) == 2:  # a bilinear product: half to each
+                s = r / stabilize(ctx.output, 0.0)
+                g = orig(ctx, s)
+                return tuple(0.5 * ops[i] * g[i] for i in (0, 1))
+            return orig(ctx, r)
+        di = data[0]
+        attrs = ctx.attrs or {}
+        extra = ops[2:]
+
+        def forward(x, w):
+            operands = (x, w) if di == 0 else (w, x)
+            return apply(op, operands + tuple(None for _ in extra), attrs) if extra else \
+                apply(op, operands, attrs or None)
+
+        def back(x, w, s):
+            xx = x.detach().requires_grad_()
+            operands = (xx, w.detach()) if di == 0 else (w.detach(), xx)
+            return orig(_Ctx(operands + tuple(None for _ in extra), attrs), s)[di]
+
+        bias = state.bias.pop(ctx, None)
+        if name == "conv2d" and len(ops) > 2 and ops[2] is not None:
+            bias = ops[2].reshape(1, -1, 1, 1)
+        layer = _Layer(forward, back, ops[di].detach(), ops[1 - di].detach(), bias)
+        first = id(ops[di]) in state.input_ids()
+        rule_obj = state.composite.rule_for(ctx.module, name, first)
+        rel = rule_obj.relevance(layer, r)
+        state.layers.append({"op": name, "module": state.composite._names.get(id(ctx.module)),
+                             "rule": repr(rule_obj), "relevance_out": _rows(r),
+                             "relevance_in": _rows(rel)})
+        out = [None] * len(ops)
+        out[di] = rel
+        return tuple(out)
+
+    return rule
+
+
+def _add_rule(state: _State, sign: float):
+    def rule(ctx, r):
+        a, b = ctx.inputs
+        z = ctx.output
+        da, db = state.is_data(a), state.is_data(b)
+        if da != db:
+            i = 0 if da else 1
+            data, const = (a, b) if da else (b, a)
+            node = data.grad_fn
+            if node is not None and node.op.name == "matmul" and (i == 0 or sign > 0) and \
+                    tuple(data.shape) == tuple(z.shape):
+                c = const if isinstance(const, Tensor) else corefw.full(
+                    (), float(const), dtype=z.dtype, device=z.device)
+                state.bias[node] = c.detach() * sign
+                out = [None, None]
+                out[i] = r
+                return tuple(out)
+        s = r / stabilize(z, 0.0)
+        out = []
+        for k, t in enumerate((a, b)):
+            if isinstance(t, Tensor) and t.requires_grad:
+                coef = sign if k == 1 else 1.0
+                out.append(_sum_to(coef * t * s, t.shape))
+            else:
+                out.append(None)
+        return tuple(out)
+    return rule
+
+
+def _proportional_rule(state: _State, name: str):
+    orig = get_op(name).vjp
+
+    def rule(ctx, r):
+        x = ctx.inputs[0]
+        g = orig(ctx, r / stabilize(ctx.output, 0.0))
+        return (x * g[0],) + tuple(g[1:])
+    return rule
+
+
+def _scale_rule(state: _State, name: str):
+    """mul / div: relevance goes to the data operand (half each if both carry it)."""
+    orig = get_op(name).vjp
+
+    def rule(ctx, r):
+        a, b = ctx.inputs
+        da, db = state.is_data(a), state.is_data(b)
+        if name == "div" and da:
+            return (_sum_to(r, a.shape), None)
+        if da and db:
+            return (_sum_to(0.5 * r, a.shape), _sum_to(0.5 * r, b.shape))
+        if da or db:
+            t = a if da else b
+            out = [None, None]
+            out[0 if da else 1] = _sum_to(r, t.shape)
+            return tuple(out)
+        return orig(ctx, r)
+    return rule
+
+
+def _pass_rule(state: _State, name: str):
+    orig = get_op(name).vjp
+
+    def rule(ctx, r):
+        x = ctx.inputs[0]
+        if isinstance(x, Tensor) and tuple(x.shape) == tuple(r.shape):
+            out = [None] * len(ctx.inputs)
+            out[0] = r
+            return tuple(out)
+        return orig(ctx, r)
+    return rule
+
+
+def _binary_pass_rule(state: _State, name: str):
+    orig = get_op(name).vjp
+
+    def rule(ctx, r):
+        a, b = ctx.inputs
+        da, db = state.is_data(a), state.is_data(b)
+        if da != db:
+            t = a if da else b
+            out = [None, None]
+            out[0 if da else 1] = _sum_to(r, t.shape)
+            return tuple(out)
+        return orig(ctx, r)
+    return rule
+
+
+def lrp_rules(state: _State) -> dict[str, Callable]:
+    """The op -> rule table of one LRP run."""
+    rules: dict[str, Callable] = {}
+    for name in ("matmul", "conv2d"):
+        if name in OPS:
+            rules[name] = _linear_rule(state, name)
+    rules["add"] = _add_rule(state, 1.0)
+    rules["sub"] = _add_rule(state, -1.0)
+    for name in ("sum", "avg_pool2d"):
+        if name in OPS:
+            rules[name] = _proportional_rule(state, name)
+    rules["mul"] = _scale_rule(state, "mul")
+    rules["div"] = _scale_rule(state, "div")
+    for name in RESCALE_OPS + ("neg", "abs", "sign"):
+        if name in OPS and get_op(name).vjp is not None:
+            rules[name] = _pass_rule(state, name)
+    for name in ("maximum", "minimum"):
+        rules[name] = _binary_pass_rule(state, name)
+    return rules
+
+
+# -- the explainer --------------------------------------------------------------------------
+class LRP(Attribution):
+    """Layer-wise relevance propagation; ``LRP(model, rule=Epsilon(1e-9))`` (Captum's default
+    rule) or ``LRP(model, composite=Composite(...))``.
+
+    The relevance at the target starts at ``F(x)``; ``delta = sum(phi) - F(x)`` is the relevance
+    absorbed by biases and stabilisers (zero for LRP-0 on bias-free ReLU networks). LRP-0 on a
+    ReLU network equals gradient x input.
+    """
+
+    name = "lrp"
+
+    def __init__(self, model, rule: Rule | None = None, composite: Composite | None = None
+                 ) -> None:
+        super().__init__(model)
+        if rule is not None and composite is not None:
+            raise ValueError("LRP: give rule= or composite=, not both")
+        self.composite = composite or Composite(default=rule or Epsilon(1e-9))
+
+    def attribute(self, inputs, target=None, additional_forward_args=None,
+                  return_convergence_delta: bool = True, verbose: bool = False, *,
+                  targets=None) -> Explanation:
+        """Relevance of every input feature for the target(s)."""
+        self.start()
+        xs, is_tuple = as_tuple(inputs)
+        batch = xs[0].shape[0]
+        ts = TargetSet(target, batch, targets)
+        args = additional_forward_args
+        args = () if args is None else (tuple(args) if isinstance(args, tuple) else (args,))
+        self.composite.bind(self.model)
+        state = _State(self.composite, self)
+        with contextlib.ExitStack() as stack:
+            for canon in self.composite.canonizers:
+                stack.enter_context(canon(self.model))
+            stack.enter_context(record_module_provenance())
+            stack.enter_context(rule_scope(lrp_rules(state)))
+            grads, vals = self.gradients(xs, np.arange(batch), args, ts,
+                                         grad_scale=lambda v, k: v.detach())
+        per_input = [corefw.stack([g[i] for g in grads], 0) for i in range(len(xs))]
+        delta = sum_per_example(per_input) - vals
+        return self.result(per_input, is_tuple, ts, delta=delta,
+                           params={"composite": repr(self.composite.layer_map),
+                                   "default": repr(self.composite.default)},
+                           extras={"layers": state.layers})
+
+
+# -- canonizer -----------------------------------------------------------------------------
+def _is_bn(m) -> bool:
+    return all(hasattr(m, a) for a in ("running_mean", "running_var", "eps", "weight"))
+
+
+def _is_affine_layer(m) -> bool:
+    w = getattr(m, "weight", None)
+    return isinstance(w, Tensor) and w.ndim >= 2 and not _is_bn(m)
+
+
+@contextlib.contextmanager
+def merge_batchnorm(model):
+    """Canonizer: fold every BatchNorm that directly follows a Linear or Conv layer inside a
+    ``Sequential`` into that layer (weights and bias rescaled, the BatchNorm made the
+    identity) for the duration of the block; the model's outputs do not change. Restored on
+    exit, also after an exception."""
+    pairs = []
+    for mod in model.modules() if hasattr(model, "modules") else ():
+        children = list(mod.children()) if type(mod).__name__ == "Sequential" else []
+        for a, b in zip(children, children[1:]):
+            if _is_affine_layer(a) and _is_bn(b) and b.running_mean is not None:
+                pairs.append((a, b))
+    saved = []
+    try:
+        with corefw.no_grad():
+            for layer, bn in pairs:
+                keep = {"w": layer.weight.detach().clone(),
+                        "b": None if layer.bias is None else layer.bias.detach().clone(),
+                        "bn": {k: getattr(bn, k).detach().clone() for k in
+                               ("running_mean", "running_var", "weight", "bias")
+                               if getattr(bn, k, None) is not None}}
+                saved.append((layer, bn, keep))
+                scale = (bn.weight if bn.weight is not None else 1.0) / \
+                    (bn.running_var + bn.eps).sqrt()
+                shift = (bn.bias if bn.bias is not None else 0.0) - bn.running_mean * scale
+                shape = (-1,) + (1,) * (layer.weight.ndim - 1)
+                layer.weight.copy_(layer.weight * scale.reshape(shape))
+                bias = layer.bias if layer.bias is not None else 0.0
+                if layer.bias is None:
+                    raise ValueError(f"merge_batchnorm: {type(layer).__name__} before "
+                                     f"{type(bn).__name__} has no bias to absorb the shift; "
+                                     f"create it with bias=True")
+                layer.bias.copy_(bias * scale + shift)
+                bn.running_mean.zero_()
+                bn.running_var.fill_(1.0 - bn.eps)
+                if bn.weight is not None:
+                    bn.weight.fill_(1.0)
+                if getattr(bn, "bias", None) is not None:
+                    bn.bias.zero_()
+        yield model
+    finally:
+        with corefw.no_grad():
+            for layer, bn, keep in reversed(saved):
+                layer.weight.copy_(keep["w"])
+                if keep["b"] is not None:
+                    layer.bias.copy_(keep["b"])
+                for k, v in keep["bn"].items():
+                    getattr(bn, k).copy_(v)

@@ -1,0 +1,58 @@
+"""The explainer classes corefw-xai registers, by name, and lookup through corefw's registry
+(so explainers from third-party plugins are found the same way)."""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = ["explainer_classes", "lookup", "methods"]
+
+# name -> "module:Class"; imported on first use so the plugin stays light to load.
+_SPECS = {
+    "saliency": "_gradient:Saliency",
+    "input_x_gradient": "_gradient:InputXGradient",
+    "integrated_gradients": "_gradient:IntegratedGradients",
+    "gradient_shap": "_gradient:GradientShap",
+    "noise_tunnel": "_noise:NoiseTunnel",
+    "deeplift": "_deeplift:DeepLift",
+    "deeplift_shap": "_deeplift:DeepLiftShap",
+    "guided_backprop": "_deeplift:GuidedBackprop",
+    "deconvolution": "_deeplift:Deconvolution",
+    "lrp": "_lrp:LRP",
+}
+
+
+def explainer_classes() -> dict[str, type]:
+    """``{name: class}`` of corefw-xai's explainers (imports their modules)."""
+    out = {}
+    for name, spec in _SPECS.items():
+        mod, cls = spec.split(":")
+        out[name] = getattr(importlib.import_module(f"{__package__}.{mod}"), cls)
+    return out
+
+
+def methods() -> list[str]:
+    """Names of every registered explainer (corefw-xai's and third-party plugins')."""
+    import corefw
+
+    names = set(corefw.explainers())
+    return sorted(names)
+
+
+def lookup(name: str):
+    """The explainer class registered as ``name``."""
+    import corefw
+
+    from .errors import UnknownMethodError
+
+    table = corefw.explainers()
+    if name in table:
+        return table[name]
+    if name in _SPECS:  # the plugin was blocked or not installed as a distribution
+        return explainer_classes()[name]
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(set(table) | set(_SPECS)), n=3)
+    hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+    raise UnknownMethodError(f"explain: no explainer named {name!r}{hint} (registered: "
+                             f"{', '.join(sorted(set(table) | set(_SPECS)))})")

@@ -1,0 +1,189 @@
+"""Linear, Identity, Flatten and the activation layers against float64 NumPy references:
+forward, backward by finite differences, PyTorch's parameter names and initialisation."""
+
+import math
+
+import numpy as np
+import pytest
+
+import corefw
+from corefw import nn
+from corefw.autograd import gradcheck as _gradcheck
+from corefw.errors import ShapeError
+
+
+def gradcheck(fn, inputs):
+    """Finite differences in float64, with tolerances tight enough to catch a 1e-4 error."""
+    return _gradcheck(fn, inputs, atol=1e-7, rtol=1e-6)
+
+
+def t64(a, requires_grad=False):
+    return corefw.tensor(np.asarray(a, dtype=np.float64), requires_grad=requires_grad)
+
+
+def npy(t):
+    return np.asarray(t.detach().numpy(), dtype=np.float64)
+
+
+_erf = np.vectorize(math.erf)
+
+
+def np_softmax(x, axis):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+# ---- Linear -------------------------------------------------------------------------------
+def test_linear_parameters_follow_pytorch():
+    layer = nn.Linear(5, 3)
+    assert [(k, tuple(v.shape)) for k, v in layer.state_dict().items()] == [
+        ("weight", (3, 5)), ("bias", (3,))]
+    assert list(nn.Linear(5, 3, bias=False).state_dict()) == ["weight"]
+    assert nn.Linear(5, 3, bias=False).bias is None
+    assert repr(layer) == "Linear(in_features=5, out_features=3, bias=True)"
+    assert nn.Linear(2, 2, dtype=corefw.float64).weight.dtype == corefw.float64
+
+
+def test_linear_initialisation_is_uniform_within_one_over_sqrt_fan_in():
+    layer = nn.Linear(400, 300)
+    bound = 1 / math.sqrt(400)
+    w, b = npy(layer.weight), npy(layer.bias)
+    assert np.abs(w).max() <= bound and np.abs(b).max() <= bound
+    # U(-b, b) has std b / sqrt(3); 120000 samples pin it to well under 1%
+    assert np.std(w) == pytest.approx(bound / math.sqrt(3), rel=0.01)
+    assert abs(np.mean(w)) < 5 * bound / math.sqrt(3) / math.sqrt(w.size)
+    assert np.abs(b).max() > 0.8 * bound  # spread over the interval, not all zero
+
+
+@pytest.mark.parametrize("shape", [(4, 5), (5,), (2, 3, 5)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_forward_matches_numpy(rng, shape, bias):
+    layer = nn.Linear(5, 3, bias=bias).double()
+    x = rng.normal(size=shape)
+    expected = x @ npy(layer.weight).T + (npy(layer.bias) if bias else 0.0)
+    out = layer(t64(x))
+    assert out.shape == expected.shape
+    np.testing.assert_allclose(npy(out), expected, rtol=1e-13)
+
+
+def test_linear_gradcheck(rng):
+    layer = nn.Linear(4, 3).double()
+    x = t64(rng.normal(size=(2, 4)), requires_grad=True)
+    assert gradcheck(lambda x, w, b: corefw.nn.functional.linear(x, w, b),
+                     (x, layer.weight, layer.bias))
+
+
+def test_linear_shape_error_names_both_shapes():
+    with pytest.raises(ShapeError, match=r"linear.*2x4 and 5x3"):
+        nn.Linear(5, 3)(corefw.randn(2, 4))
+
+
+def test_identity_flatten_unflatten():
+    x = corefw.randn(2, 3, 4, 5)
+    assert nn.Identity(54, unused="x")(x) is x
+    assert nn.Flatten()(x).shape == (2, 60)
+    assert nn.Flatten(0, 2)(x).shape == (24, 5)
+    np.testing.assert_array_equal(npy(nn.Flatten()(x)), npy(x).reshape(2, 60))
+    assert nn.Unflatten(1, (3, 20))(nn.Flatten()(x)).shape == (2, 3, 20)
+    assert repr(nn.Flatten()) == "Flatten(start_dim=1, end_dim=-1)"
+
+
+# ---- activations --------------------------------------------------------------------------
+def _softplus(x, beta=1.0, threshold=20.0):
+    return np.where(beta * x > threshold, x, np.log1p(np.exp(beta * x)) / beta)
+
+
+ACTIVATIONS = {
+    "ReLU": (lambda: nn.ReLU(), lambda x: np.maximum(x, 0)),
+    "ReLU6": (lambda: nn.ReLU6(), lambda x: np.clip(x, 0, 6)),
+    "LeakyReLU": (lambda: nn.LeakyReLU(0.2), lambda x: np.where(x > 0, x, 0.2 * x)),
+    "ELU": (lambda: nn.ELU(0.7), lambda x: np.where(x > 0, x, 0.7 * (np.exp(x) - 1))),
+    "GELU": (lambda: nn.GELU(), lambda x: 0.5 * x * (1 + _erf(x / math.sqrt(2)))),
+    "GELU_tanh": (lambda: nn.GELU("tanh"), lambda x: 0.5 * x * (1 + np.tanh(
+        math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))),
+    "SiLU": (lambda: nn.SiLU(), lambda x: x / (1 + np.exp(-x))),
+    "Sigmoid": (lambda: nn.Sigmoid(), lambda x: 1 / (1 + np.exp(-x))),
+    "Tanh": (lambda: nn.Tanh(), np.tanh),
+    "Hardtanh": (lambda: nn.Hardtanh(-0.5, 2.0), lambda x: np.clip(x, -0.5, 2.0)),
+    "Softplus": (lambda: nn.Softplus(beta=2.0, threshold=3.0),
+                 lambda x: _softplus(x, 2.0, 3.0)),
+    "LogSigmoid": (lambda: nn.LogSigmoid(), lambda x: -np.log1p(np.exp(-x))),
+    "Softmax": (lambda: nn.Softmax(dim=1), lambda x: np_softmax(x, 1)),
+    "Softmax0": (lambda: nn.Softmax(dim=0), lambda x: np_softmax(x, 0)),
+    "LogSoftmax": (lambda: nn.LogSoftmax(dim=-1), lambda x: np.log(np_softmax(x, -1))),
+    "Softmin": (lambda: nn.Softmin(dim=1), lambda x: np_softmax(-x, 1)),
+    "PReLU": (lambda: nn.PReLU(), lambda x: np.where(x >= 0, x, 0.25 * x)),
+}
+
+
+def _away_from_kinks(rng, shape):
+    """Values in [-7, 7] at least 0.05 away from the kinks at 0, -0.5, 1.5 (Softplus), 2, 6."""
+    x = rng.uniform(-7, 7, shape)
+    for k in (0.0, -0.5, 1.5, 2.0, 6.0):
+        x = np.where(np.abs(x - k) < 0.05, x + 0.1, x)
+    return x
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_activation_forward(rng, name):
+    make, ref = ACTIVATIONS[name]
+    x = _away_from_kinks(rng, (3, 4, 2))
+    module = make().double()
+    np.testing.assert_allclose(npy(module(t64(x))), ref(x), rtol=1e-12, atol=1e-14)
+    x32 = corefw.tensor(x, dtype=corefw.float32)
+    out32 = make()(x32)
+    assert out32.dtype == corefw.float32
+    np.testing.assert_allclose(npy(out32), ref(x), rtol=2e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_activation_gradcheck(rng, name):
+    module = ACTIVATIONS[name][0]().double()
+    x = t64(_away_from_kinks(rng, (2, 3)), requires_grad=True)
+    assert gradcheck(lambda x: module(x), (x,))
+
+
+def test_prelu_per_channel_parameters_and_gradient(rng):
+    m = nn.PReLU(3, init=0.1).double()
+    assert [(k, tuple(v.shape)) for k, v in m.state_dict().items()] == [("weight", (3,))]
+    np.testing.assert_allclose(npy(m.weight), [0.1, 0.1, 0.1], rtol=1e-7)
+    with corefw.no_grad():
+        m.weight.copy_(t64([0.1, 0.2, 0.3]))
+    x = _away_from_kinks(rng, (2, 3, 4))
+    expected = np.where(x >= 0, x, np.array([0.1, 0.2, 0.3])[:, None] * x)
+    np.testing.assert_allclose(npy(m(t64(x))), expected, rtol=1e-14)
+    xt = t64(x, requires_grad=True)
+    assert gradcheck(lambda x: m(x), (xt,))
+    m(xt).sum().backward()  # d/dw_c = sum of the negative inputs of channel c
+    np.testing.assert_allclose(npy(m.weight.grad), np.where(x < 0, x, 0).sum(axis=(0, 2)),
+                               rtol=1e-13)
+    with pytest.raises(ShapeError, match="PReLU: 3 parameters"):
+        m(t64(np.ones((2, 4))))
+
+
+@pytest.mark.parametrize("module", [nn.ReLU(inplace=True), nn.LeakyReLU(0.1, inplace=True),
+                                    nn.ELU(inplace=True), nn.Hardtanh(inplace=True),
+                                    nn.SiLU(inplace=True), nn.ReLU6(inplace=True)],
+                         ids=lambda m: type(m).__name__)
+def test_inplace_activations_write_into_their_input(rng, module):
+    x = t64(rng.normal(size=(3, 4)) * 3)
+    expected = npy(type(module)()(x)) if not isinstance(module, nn.LeakyReLU) else \
+        npy(nn.LeakyReLU(0.1)(x))
+    out = module(x)
+    assert out is x
+    np.testing.assert_allclose(npy(x), expected, rtol=1e-15)
+
+
+def test_inplace_relu_keeps_gradients_on_non_leaves(rng):
+    a = t64(rng.normal(size=(5,)), requires_grad=True)
+    y = a * 2
+    nn.ReLU(inplace=True)(y)
+    y.sum().backward()
+    np.testing.assert_array_equal(npy(a.grad), np.where(npy(a) > 0, 2.0, 0.0))
+
+
+def test_activation_reprs():
+    assert repr(nn.LeakyReLU(0.2)) == "LeakyReLU(negative_slope=0.2)"
+    assert repr(nn.Softmax(dim=1)) == "Softmax(dim=1)"
+    assert repr(nn.GELU("tanh")) == "GELU(approximate='tanh')"
+    assert repr(nn.ReLU(inplace=True)) == "ReLU(inplace=True)"

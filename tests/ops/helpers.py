@@ -1,0 +1,83 @@
+"""Helpers of the op tests: tensors in every layout, comparison with the float64 reference."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import corefw
+
+#: (shape, layout) cases every elementwise op is run on: 0-d, empty, 1-D, and two
+#: non-contiguous layouts (a strided slice of a bigger buffer, a permuted view).
+CASES = [((), "contig"), ((0, 3), "contig"), ((5,), "contig"), ((2, 3), "strided"),
+         ((3, 2, 2), "transposed")]
+CASE_IDS = ["0d", "empty", "1d", "strided", "transposed"]
+
+TOL = {corefw.float64: dict(rtol=1e-10, atol=1e-12), corefw.float32: dict(rtol=2e-5, atol=2e-6),
+       corefw.float16: dict(rtol=2e-3, atol=2e-3)}
+
+
+def sample(rng: np.random.Generator, shape, domain: str = "real") -> np.ndarray:
+    """float64 values safe for an op: ``real`` in [-2, 2]; ``pos`` in [0.5, 2]; ``kink``
+    away from 0 (abs, relu, sign ...); ``frac`` away from integers (floor, ceil);
+    ``round`` away from half-integers; ``log1p`` in [-0.5, 2]; ``tan`` in [-1.2, 1.2]."""
+    if domain == "real":
+        return rng.uniform(-2, 2, shape)
+    if domain == "pos":
+        return rng.uniform(0.5, 2, shape)
+    if domain == "kink":
+        return rng.choice([-1.0, 1.0], shape) * rng.uniform(0.2, 2, shape)
+    if domain == "frac":
+        return rng.integers(-3, 3, shape) + rng.uniform(0.15, 0.85, shape)
+    if domain == "round":
+        return rng.integers(-3, 3, shape) + rng.uniform(-0.35, 0.35, shape)
+    if domain == "log1p":
+        return rng.uniform(-0.5, 2, shape)
+    if domain == "tan":
+        return rng.uniform(-1.2, 1.2, shape)
+    raise ValueError(domain)
+
+
+def make(data, dtype=corefw.float64, layout: str = "contig",
+         requires_grad: bool = False) -> corefw.Tensor:
+    """A tensor with the values of ``data`` in a given memory layout: ``contig``; ``strided``
+    (every other element of a buffer twice as wide: a non-contiguous slice view);
+    ``transposed`` (a permuted view of the transposed data)."""
+    data = np.asarray(data, dtype=np.float64 if np.asarray(data).dtype.kind == "f" else None)
+    if layout == "contig" or data.ndim == 0:
+        t = corefw.tensor(data, dtype=dtype)
+    elif layout == "strided":
+        big = np.zeros(data.shape[:-1] + (2 * data.shape[-1],), dtype=data.dtype)
+        big[..., ::2] = data
+        t = corefw.tensor(big, dtype=dtype)[..., ::2]
+    elif layout == "transposed":
+        perm = tuple(reversed(range(data.ndim)))
+        t = corefw.tensor(np.ascontiguousarray(data.transpose(perm)), dtype=dtype).permute(perm)
+    else:
+        raise ValueError(layout)
+    if requires_grad:
+        t = t.detach().requires_grad_()
+    return t
+
+
+def npy(t) -> np.ndarray:
+    """A tensor's values as float64 NumPy (bools and ints too)."""
+    return np.asarray(t.detach().numpy(), dtype=np.float64)
+
+
+def check(out, expected, dtype=None, **tol) -> None:
+    """``out`` (a tensor) has ``expected``'s shape and values within the dtype's tolerance."""
+    expected = np.asarray(expected, dtype=np.float64)
+    assert out.shape == expected.shape, (out.shape, expected.shape)
+    kw = dict(TOL.get(dtype or out.dtype, dict(rtol=0, atol=0)))
+    kw.update(tol)
+    np.testing.assert_allclose(npy(out), expected, equal_nan=True, **kw)
+
+
+def gradcheck(fn, *inputs, **kw) -> None:
+    """corefw's finite-difference gradcheck; raises on a mismatch (never returns False)."""
+    assert corefw.autograd.gradcheck(fn, inputs, **kw) is True
+
+
+def leaf(rng, shape, domain="real", layout="contig"):
+    """A float64 leaf that requires grad, with values from :func:`sample`."""
+    return make(sample(rng, shape, domain), corefw.float64, layout, requires_grad=True)

@@ -1,0 +1,237 @@
+"""Shape and movement ops: forward against the reference, views sharing storage and version
+counter with their base, backward by gradcheck, and the errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import corefw
+from corefw.errors import CorefwIndexError, ShapeError
+
+from . import reference as ref
+from .helpers import check, gradcheck, leaf, make, npy, sample
+
+# name -> (corefw call on one tensor, reference on its float64 values, input shape)
+MOVEMENT = {
+    "reshape": (lambda t: t.reshape(4, -1), lambda a: a.reshape(4, -1), (2, 3, 2)),
+    "reshape_0d": (lambda t: t.reshape(()), lambda a: a.reshape(()), (1, 1)),
+    "view": (lambda t: t.view(-1), lambda a: a.reshape(-1), (2, 3)),
+    "flatten": (lambda t: t.flatten(), lambda a: a.reshape(-1), (2, 3, 2)),
+    "flatten_1": (lambda t: corefw.flatten(t, 1), lambda a: a.reshape(2, -1), (2, 3, 2)),
+    "flatten_mid": (lambda t: t.flatten(0, -2), lambda a: a.reshape(6, 2), (2, 3, 2)),
+    "squeeze": (lambda t: t.squeeze(), lambda a: a.reshape(3, 2), (1, 3, 1, 2)),
+    "squeeze_dim": (lambda t: corefw.squeeze(t, 2), lambda a: a.reshape(1, 3, 2), (1, 3, 1, 2)),
+    "squeeze_tuple": (lambda t: t.squeeze((0, 2)), lambda a: a.reshape(3, 2), (1, 3, 1, 2)),
+    "squeeze_non1": (lambda t: t.squeeze(1), lambda a: a, (1, 3, 1, 2)),
+    "unsqueeze": (lambda t: t.unsqueeze(1), lambda a: a[:, None], (2, 3)),
+    "unsqueeze_neg": (lambda t: corefw.unsqueeze(t, -1), lambda a: a[..., None], (2, 3)),
+    "permute": (lambda t: t.permute(2, 0, 1), lambda a: a.transpose(2, 0, 1), (2, 3, 2)),
+    "permute_neg": (lambda t: corefw.permute(t, (-1, 0, 1)), lambda a: a.transpose(2, 0, 1),
+                    (2, 3, 2)),
+    "transpose": (lambda t: t.transpose(0, -1), lambda a: a.swapaxes(0, 2), (2, 3, 2)),
+    "T": (lambda t: t.T, lambda a: a.T, (2, 3, 2)),
+    "mT": (lambda t: t.mT, lambda a: a.swapaxes(-1, -2), (2, 3, 2)),
+    "movedim": (lambda t: t.movedim(0, -1), lambda a: np.moveaxis(a, 0, -1), (2, 3, 2)),
+    "expand": (lambda t: t.expand(2, -1, 4), lambda a: np.broadcast_to(a, (2, 3, 4)), (3, 1)),
+    "broadcast_to": (lambda t: corefw.broadcast_to(t, (2, 3)),
+                     lambda a: np.broadcast_to(a, (2, 3)), (3,)),
+    "flip": (lambda t: t.flip(0), lambda a: a[::-1], (3, 2)),
+    "flip_dims": (lambda t: corefw.flip(t, (-1, 0)), lambda a: a[::-1, :, ::-1], (2, 3, 2)),
+    "roll": (lambda t: t.roll(2, 1), lambda a: ref.roll(a, 2, 1), (2, 5)),
+    "roll_neg": (lambda t: corefw.roll(t, -1, 0), lambda a: ref.roll(a, -1, 0), (3, 2)),
+    "roll_multi": (lambda t: t.roll((1, -2), (0, 1)),
+                   lambda a: ref.roll(ref.roll(a, 1, 0), -2, 1), (3, 4)),
+    "roll_flat": (lambda t: t.roll(1), lambda a: ref.roll(a.reshape(-1), 1, 0).reshape(2, 3),
+                  (2, 3)),
+    "tril": (lambda t: t.tril(), lambda a: ref.tri(a, 0, False), (3, 4)),
+    "tril_neg": (lambda t: corefw.tril(t, -1), lambda a: ref.tri(a, -1, False), (2, 3, 3)),
+    "triu": (lambda t: t.triu(), lambda a: ref.tri(a, 0, True), (4, 3)),
+    "triu_1": (lambda t: corefw.triu(t, 1), lambda a: ref.tri(a, 1, True), (2, 3, 3)),
+    "unflatten": (lambda t: t.unflatten(1, (2, 3)), lambda a: a.reshape(2, 2, 3), (2, 6)),
+}
+LAYOUTS = {2: "strided", 3: "transposed", 4: "transposed"}
+
+
+@pytest.mark.parametrize("name", sorted(MOVEMENT))
+def test_movement_forward_and_backward(name, rng):
+    fn, reference, shape = MOVEMENT[name]
+    data = sample(rng, shape)
+    for dtype in (corefw.float32, corefw.int64):
+        values = data if dtype is corefw.float32 else np.round(data * 10)
+        x = make(values, dtype, LAYOUTS.get(len(shape), "contig"))
+        out = fn(x)
+        assert out.dtype is dtype
+        check(out, reference(values))
+    gradcheck(fn, leaf(rng, shape, layout=LAYOUTS.get(len(shape), "contig")))
+
+
+@pytest.mark.parametrize("name", ["reshape", "view", "flatten", "squeeze", "unsqueeze",
+                                  "permute", "transpose", "T"])
+def test_views_share_storage_and_version_counter(name):
+    fn, _, shape = MOVEMENT[name]
+    base = corefw.zeros(*shape)
+    v = fn(base)
+    assert v._version == base._version == 0
+    with corefw.no_grad():
+        v.add_(1.0)  # in place on the view changes the base
+    assert base._version == 1 and v._version == 1
+    assert np.all(base.numpy() == 1.0)
+    base.mul_(3.0)  # and the other way round
+    assert v._version == 2 and np.all(v.numpy() == 3.0)
+    w = fn(base)[(0,) * (len(v.shape) - 1)]  # a view of a view
+    w.fill_(7.0)
+    assert base._version == 3 and (base.numpy() == 7.0).sum() == w.numel()
+
+
+def test_in_place_into_an_expanded_tensor_is_a_clear_error():
+    v = corefw.zeros(3, 1).expand(3, 4)
+    with pytest.raises(ShapeError, match="expanded"):
+        v.add_(1.0)
+    v.clone().add_(1.0)  # a clone owns its memory
+
+
+def test_split_and_chunk_are_views():
+    base = corefw.arange(6.0)
+    a, b = base.split(3)
+    b.zero_()
+    assert base.tolist() == [0.0, 1.0, 2.0, 0.0, 0.0, 0.0] and a._version == 1
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_cat_and_stack(dim, rng):
+    parts = [sample(rng, (2, 3)), sample(rng, (2, 3)), sample(rng, (2, 3))]
+    xs = [make(parts[0], layout="strided"), make(parts[1]), make(parts[2], layout="strided")]
+    check(corefw.cat(xs, dim), np.concatenate(parts, axis=dim))
+    check(corefw.stack(xs, dim), np.stack(parts, axis=dim))
+    gradcheck(lambda *ts: corefw.cat(ts, dim), *(leaf(rng, (2, 3)) for _ in range(3)))
+    gradcheck(lambda *ts: corefw.stack(ts, dim), *(leaf(rng, (2, 3)) for _ in range(2)))
+
+
+def test_cat_stack_edge_cases(rng):
+    a = corefw.ones(2, 3)
+    assert corefw.cat([a, corefw.zeros(2, 0)], 1).shape == (2, 3)
+    assert corefw.cat([corefw.zeros(0), a]).shape == (2, 3)  # PyTorch's legacy 1-D empty
+    assert corefw.cat([a, corefw.ones(1, 3)]).shape == (3, 3)
+    assert corefw.cat([a, corefw.ones(2, 3, dtype=corefw.int64)]).dtype is corefw.float32
+    assert corefw.cat([corefw.tensor([1]), corefw.tensor([2.0], dtype=corefw.float64)]).dtype \
+        is corefw.float64
+    assert corefw.stack([corefw.tensor(1.0), corefw.tensor(2.0)]).tolist() == [1.0, 2.0]
+    assert corefw.concat([a, a], -1).shape == (2, 6)
+    with pytest.raises(ShapeError, match=r"tensor 1 has shape \(2, 4\)"):
+        corefw.cat([a, corefw.ones(2, 4)])
+    with pytest.raises(ShapeError, match="zero-dimensional"):
+        corefw.cat([corefw.tensor(1.0), corefw.tensor(2.0)])
+    with pytest.raises(ShapeError, match="equal size"):
+        corefw.stack([a, corefw.ones(3, 2)])
+    with pytest.raises(ShapeError, match="non-empty"):
+        corefw.cat([])
+
+
+@pytest.mark.parametrize("arg,dim,sizes", [(2, 0, [2, 2, 1]), ([1, 4], 0, [1, 4]),
+                                           (3, 1, [3]), (5, 0, [5]), (1, -1, [1, 1, 1])])
+def test_split(arg, dim, sizes, rng):
+    data = sample(rng, (5, 3))
+    parts = corefw.split(make(data, layout="strided"), arg, dim)
+    assert [p.shape[dim] for p in parts] == sizes
+    check(corefw.cat(parts, dim), data)
+    gradcheck(lambda t: corefw.split(t, arg, dim)[-1], leaf(rng, (5, 3)))
+    with pytest.raises(ShapeError, match="sum to"):
+        corefw.split(make(data), [1, 1], 0)
+
+
+@pytest.mark.parametrize("n,chunks,sizes", [(5, 3, [2, 2, 1]), (6, 4, [2, 2, 2]),
+                                            (3, 5, [1, 1, 1]), (4, 1, [4])])
+def test_chunk_follows_torch(n, chunks, sizes):
+    parts = corefw.arange(n).chunk(chunks)
+    assert [p.numel() for p in parts] == sizes
+    assert corefw.cat(parts).tolist() == list(range(n))
+
+
+def test_reshape_view_expand_errors():
+    x = corefw.zeros(2, 3)
+    with pytest.raises(ShapeError, match=r"shape \(4, 2\) is invalid for input of size 6"):
+        x.reshape(4, 2)
+    with pytest.raises(ShapeError, match="only one dimension can be -1"):
+        x.reshape(-1, -1)
+    with pytest.raises(ShapeError, match="must match 4 or be 1"):
+        x.expand(2, 4)
+    with pytest.raises(ShapeError, match="at least the number of dims"):
+        x.expand(3)
+    with pytest.raises(ShapeError, match="not a permutation"):
+        x.permute(0, 0)
+    with pytest.raises(CorefwIndexError, match="out of range"):
+        x.unsqueeze(3)
+    with pytest.raises(ShapeError, match="at least 2 dims"):
+        corefw.tril(corefw.zeros(3))
+
+
+def test_tril_triu_keep_dtype():
+    assert corefw.ones(3, 3, dtype=corefw.bool).tril().tolist() == \
+        [[True, False, False], [True, True, False], [True, True, True]]
+    assert corefw.ones(2, 2, dtype=corefw.int32).triu().dtype is corefw.int32
+
+
+# -- pad -------------------------------------------------------------------------------------
+PADS = [((1, 2), "constant"), ((2, 1, 1, 0), "constant"), ((-1, 1), "constant"),
+        ((2, 1), "reflect"), ((1, 2, 2, 1), "reflect"), ((3, 1), "replicate"),
+        ((1, 1, 2, 0), "replicate"), ((2, 1), "circular"), ((1, 2, 0, 1), "circular")]
+
+
+@pytest.mark.parametrize("pad,mode", PADS, ids=[f"{m}{p}" for p, m in PADS])
+def test_pad(pad, mode, rng):
+    data = sample(rng, (2, 3, 4))
+    x = make(data, corefw.float64, "transposed")
+    value = 0.5 if mode == "constant" else 0.0
+    kw = {"value": value} if mode == "constant" else {}
+    check(corefw.pad(x, pad, mode, **kw), ref.pad(data, pad, mode, value))
+    gradcheck(lambda t: corefw.pad(t, pad, mode, **kw), leaf(rng, (1, 3, 4)))
+
+
+def test_pad_errors_and_dtypes():
+    assert corefw.pad(corefw.arange(3), (1, 1)).tolist() == [0, 0, 1, 2, 0]
+    with pytest.raises(ShapeError, match="even length"):
+        corefw.pad(corefw.zeros(3), (1,))
+    with pytest.raises(ShapeError, match="reflect padding"):
+        corefw.pad(corefw.zeros(1, 3), (3, 0), mode="reflect")
+    with pytest.raises(ValueError, match="mode"):
+        corefw.pad(corefw.zeros(1, 3), (1, 0), mode="wrap")
+
+
+# -- gather / scatter_add ----------------------------------------------------------------------
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_gather_scatter_add(dim, rng):
+    data = sample(rng, (3, 4))
+    d = dim % 2
+    index = rng.integers(0, data.shape[d], (2, 3))
+    x = make(data, layout="strided")
+    idx = corefw.tensor(index)
+    check(corefw.gather(x, dim, idx), ref.gather(data, d, index))
+    check(x.gather(dim, idx), ref.gather(data, d, index))
+    src = sample(rng, (2, 3))
+    check(corefw.scatter_add(x, dim, idx, make(src)), ref.scatter_add(data, d, index, src))
+    gradcheck(lambda t: corefw.gather(t, dim, idx), leaf(rng, (3, 4)))
+    gradcheck(lambda t, s: corefw.scatter_add(t, dim, idx, s), leaf(rng, (3, 4)),
+              leaf(rng, (2, 3)))
+
+
+def test_gather_repeated_indices_accumulate_gradients():
+    x = corefw.tensor([1.0, 2.0, 3.0], dtype=corefw.float64, requires_grad=True)
+    corefw.gather(x, 0, corefw.tensor([0, 0, 2, 0])).sum().backward()
+    assert x.grad.tolist() == [3.0, 0.0, 1.0]
+
+
+def test_gather_errors():
+    x = corefw.zeros(2, 3)
+    with pytest.raises(corefw.errors.DTypeError, match="integer tensor"):
+        corefw.gather(x, 0, corefw.zeros(2, 3))
+    with pytest.raises(ShapeError, match="as many dims"):
+        corefw.gather(x, 0, corefw.tensor([0, 1]))
+
+
+def test_decomposed_views_keep_values(rng):
+    data = sample(rng, (2, 3, 4))
+    x = make(data)
+    v = x.transpose(0, 1).reshape(3, -1)  # a reshape of a non-contiguous view
+    check(v, data.swapaxes(0, 1).reshape(3, -1))
+    assert npy(x.permute(2, 0, 1).contiguous()).shape == (4, 2, 3)

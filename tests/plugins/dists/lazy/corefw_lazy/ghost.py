@@ -1,0 +1,24 @@
+"""Entry point ``ghost``: device type ``ghostdev``, never available here."""
+
+from __future__ import annotations
+
+from corefw.plugins import hookimpl
+
+COREFW_PLUGIN_API = ">=1,<2"
+
+
+class GhostBackend:
+    device_type = "ghostdev"
+    name = "ghost"
+    kernels: dict = {}
+
+    def is_available(self) -> bool:
+        return False
+
+    def unavailable_reason(self) -> str:
+        return "no ghost accelerator in this machine"
+
+
+@hookimpl
+def register_backends(register):
+    register(GhostBackend())
