@@ -107,7 +107,10 @@ def binary(op, a, b):
             req = a._req or b._req
         else:
             if a.__class__ not in _SCALARS:
-                return NotImplemented
+                a = _coerce_other(a, b)
+                if a is NotImplemented:
+                    return a
+                return binary(op, a, b)
             dev = b._dev
             bd = b._data
             if a.__class__ is float and bd.dtype.kind != "f" or bd.dtype.kind == "b" \
@@ -118,11 +121,10 @@ def binary(op, a, b):
             req = b._req
     else:
         if b.__class__ not in _SCALARS:
-            if isinstance(b, (list, tuple)) or hasattr(b, "__array__"):
-                from ._creation import tensor
-
-                return binary(op, a, tensor(b, device=a._dev))
-            return NotImplemented
+            b = _coerce_other(b, a)
+            if b is NotImplemented:
+                return b
+            return binary(op, a, b)
         dev = a._dev
         ad = a._data
         if b.__class__ is float and ad.dtype.kind != "f" or ad.dtype.kind == "b" \
@@ -139,6 +141,20 @@ def binary(op, a, b):
     if req and STATE.enabled and op.differentiable:
         record(op, (a, b), None, out, dev, t)
     return t
+
+
+def _coerce_other(x, like):
+    """NumPy scalars become Python scalars; lists and arrays become tensors on like's
+    device; anything else is NotImplemented (so Python tries the other operand)."""
+    import numpy as np
+
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, (list, tuple)) or hasattr(x, "__array__"):
+        from ._creation import tensor
+
+        return tensor(x, device=like._dev)
+    return NotImplemented
 
 
 def unary(op, a, attrs=None):

@@ -82,6 +82,8 @@ def _native(dev_type: str) -> dict[str, Callable]:
 
 
 def _rebuild(dev_type: str) -> None:
+    if not _DEVICES.get(dev_type):
+        return  # nothing resolved yet: a lazy backend builds its kernels on first use
     native = _native(dev_type)
     for dev in _DEVICES.get(dev_type, ()):
         _fill(dev, native)
@@ -121,6 +123,8 @@ def _resolve_kernel(op: Op, dev: device, native: Mapping[str, Callable]) -> Call
 
 def _on_new_op(op: Op) -> None:
     for dev_type, devs in _DEVICES.items():
+        if not devs:
+            continue
         native = _native(dev_type)
         for dev in devs:
             dev.table[op.name] = _resolve_kernel(op, dev, native)

@@ -25,12 +25,10 @@ def _flat_outputs(fn, inputs):
 
 def _numerical(fn, inputs, idx, eps):
     from .._creation import tensor
-    from .grad_mode import no_grad
 
     x = inputs[idx]
     base = np.array(np.asarray(x.detach()), dtype=np.float64)
-    with no_grad():
-        n_out = [o.numel() for o in _flat_outputs(fn, inputs)]
+    n_out = [o.numel() for o in _flat_outputs(fn, inputs)]
     jac = [np.zeros((base.size, n)) for n in n_out]
     flat = base.reshape(-1)
     for k in range(flat.size):
@@ -39,10 +37,12 @@ def _numerical(fn, inputs, idx, eps):
             pert = flat.copy()
             pert[k] += sign * eps
             xs = list(inputs)
-            xs[idx] = tensor(pert.reshape(base.shape), dtype=x.dtype, device=x.device)
-            with no_grad():
-                vals.append([np.asarray(o.detach(), dtype=np.float64).reshape(-1)
-                             for o in _flat_outputs(fn, xs)])
+            # the perturbed input requires grad like the original: fn may itself call
+            # autograd (gradgradcheck differentiates a first derivative)
+            xs[idx] = tensor(pert.reshape(base.shape), dtype=x.dtype, device=x.device,
+                             requires_grad=x.requires_grad)
+            vals.append([np.asarray(o.detach(), dtype=np.float64).reshape(-1)
+                         for o in _flat_outputs(fn, xs)])
         for j in range(len(n_out)):
             jac[j][k] = (vals[0][j] - vals[1][j]) / (2 * eps)
     return jac

@@ -61,7 +61,7 @@ def transfer(ctx: Context) -> None:
         x = corefw.tensor(values(rng, (4, 5), dtype), dtype=_dt(dtype), device=ctx.device)
         assert x.to(ctx.device) is x, ".to(its own device) must return the tensor itself"
         if cpu is not None and cpu.type == "cpu" and dtype in cpu.backend.dtypes:
-            src = corefw.tensor(values(rng, (5, 4), dtype), dtype=_dt(dtype), device="cpu").t()
+            src = corefw.tensor(values(rng, (5, 4), dtype), dtype=_dt(dtype), device="cpu").transpose(0, 1)
             moved = src.to(ctx.device)
             assert np.array_equal(moved.numpy(), src.numpy()), (
                 f"a non-contiguous cpu tensor of {dtype} changed on its way to {ctx.device}")
@@ -112,7 +112,7 @@ def errors_device(ctx: Context) -> None:
     names = (str(ctx.device), str(other))
     _raises(kinds, lambda: a + b, "add across devices", *names)
     _raises(kinds, lambda: a * b, "mul across devices", *names)
-    _raises(kinds, lambda: a @ b.t(), "matmul across devices", *names)
+    _raises(kinds, lambda: a @ b.transpose(0, 1), "matmul across devices", *names)
     _raises(kinds, lambda: corefw.where(a > 0, a, b), "where across devices")
     _raises(kinds, lambda: corefw.cat([a, b]), "cat across devices")
     scalar = corefw.tensor(2.0, device=other)

@@ -64,6 +64,11 @@ class Kit:
             self.ctx.tolerances, corefw.get_fallback_policy(), list(self.ops),
             set(self.core_ops), check_names=list(CHECKS))
         self.expectations = expectations
+        for op in self.selected_ops:  # dtypes no case defines the op for
+            covered = {d for c in cases_for(op) for d in c.dtypes()}
+            for d in ALL_DTYPES:
+                if covered and d not in covered:
+                    self.report.add(CellResult(op, d, "n/a", reason=f"not defined for {d}"))
 
     # -- what to run ----------------------------------------------------------------------
     def cells(self) -> list[tuple[str, str]]:

@@ -64,6 +64,8 @@ def cast(x, dtype: str):
     x = np.asarray(x)
     if dtype == "bool":
         return x != 0
+    if np.dtype(dtype).kind == "f":  # the exact value; rounding is the tolerance's business
+        return x.astype(np.float64)
     if np.dtype(dtype).kind in "iu" and x.dtype.kind == "f":
         return np.trunc(x).astype(dtype)
     return x.astype(dtype)

@@ -320,7 +320,7 @@ def _backward(ctx, case, sample, grad, noncontig, dtype, rng) -> str | None:
         out = _call(case, inputs, sample, ctx, dtype)
         if not out.requires_grad:
             return "backward: the result does not require grad"
-        v = np.asarray(rng.standard_normal(out.shape)).astype(dtype)
+        v = np.asarray(rng.standard_normal(out.shape)).astype(out.dtype.name)
         out.backward(corefw.tensor(v, dtype=out.dtype, device=out.device))
     except Exception as exc:  # noqa: BLE001
         return f"backward raised {type(exc).__name__}: {exc}"

@@ -112,9 +112,6 @@ def test_binary_second_derivative(name, rng):
     second_derivative_check(lambda t: fn(t, b), leaf(rng, (3,), da), rng)
 
 
-@pytest.mark.xfail(strict=True, reason="corefw/autograd/gradcheck.py: gradgradcheck's "
-                   "numerical pass feeds perturbed inputs that do not require grad, under "
-                   "no_grad, so autograd.grad inside it raises")
 def test_gradgradcheck_itself(rng):
     assert corefw.autograd.gradgradcheck(lambda t: t * t * t, (leaf(rng, (3,)),))
 

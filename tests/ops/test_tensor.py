@@ -215,8 +215,6 @@ def test_operators_with_lists_and_numpy_on_the_right():
     assert (x > np.float32(1.5)).tolist() == [False, True]
 
 
-@pytest.mark.xfail(strict=True, reason="corefw/_call.py binary(): the reflected branch returns "
-                   "NotImplemented for NumPy scalars/arrays on the left (np.float64(2) * t)")
 def test_operators_with_numpy_on_the_left():
     x = corefw.tensor([1.0, 2.0])
     assert (np.float64(2.0) * x).tolist() == [2.0, 4.0]

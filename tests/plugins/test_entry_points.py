@@ -216,8 +216,6 @@ def test_plugin_modules_import_no_heavy_library(snippet):
     assert out["heavy"] == []
 
 
-@pytest.mark.xfail(strict=True, reason="corefw.dispatch._rebuild reads backend.kernels at "
-                   "registration; fixed by returning early when no device of the type exists")
 def test_a_lazy_backend_imports_its_library_on_first_use(snippet):
     out = snippet("""
         import sys

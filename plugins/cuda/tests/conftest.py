@@ -10,7 +10,6 @@ import pytest
 
 import corefw
 
-
 SKIP_PREFIXES = ("cuda unavailable", "corefw-cuda is not installed")
 
 

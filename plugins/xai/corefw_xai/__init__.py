@@ -33,7 +33,7 @@ _LAZY = {
     "DeepLift": "_deeplift", "DeepLiftShap": "_deeplift", "GuidedBackprop": "_deeplift",
     "Deconvolution": "_deeplift",
     "LRP": "_lrp", "Epsilon": "_lrp", "Gamma": "_lrp", "ZPlus": "_lrp", "AlphaBeta": "_lrp",
-    "ZBox": "_lrp", "Pass": "_lrp", "Composite": "_lrp", "merge_batchnorm": "_lrp",
+    "ZBox": "_lrp", "Pass": "_lrp", "WSquare": "_lrp", "Flat": "_lrp", "Composite": "_lrp", "merge_batchnorm": "_lrp",
     "LayerActivation": "_layer", "LayerGradCam": "_layer", "GuidedGradCam": "_layer",
     "LayerIntegratedGradients": "_layer", "GradCamPlusPlus": "_cam", "ScoreCam": "_cam",
     "interpolate": "_layer",
