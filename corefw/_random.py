@@ -69,14 +69,15 @@ _default_generator = Generator()
 
 
 def manual_seed(seed: int) -> Generator:
-    """Seed every registered backend's default stream and the default host generator."""
-    from .dispatch import backends
+    """Seed every backend's default stream and the default host generator.
+
+    Backends already in use are seeded now; the others when their first device is used, so
+    seeding never imports a device library (PyTorch's lazy CUDA seeding)."""
+    from . import dispatch
 
     seed = int(seed)
     _initial_seed[0] = seed
-    for backend in backends().values():
-        if backend.is_available():
-            backend.manual_seed(seed)
+    dispatch.seed_backends(seed)
     return _default_generator.manual_seed(seed)
 
 
@@ -91,28 +92,27 @@ def initial_seed() -> int:
 
 
 def get_rng_state() -> dict[str, Tensor]:
-    """The state of every available backend's stream and the default generator."""
+    """The state of the default generator and of every backend in use (by device type)."""
     from ._creation import from_numpy
-    from .dispatch import backends
+    from .dispatch import active_backends
 
     out = {"generator": _default_generator.get_state()}
-    for name, backend in backends().items():
-        if backend.is_available():
-            out[name] = from_numpy(np.asarray(backend.get_rng_state(), dtype=np.uint8))
+    for name, backend in active_backends().items():
+        out[name] = from_numpy(np.asarray(backend.get_rng_state(), dtype=np.uint8))
     return out
 
 
 def set_rng_state(state: dict) -> None:
-    """Restore a state from :func:`get_rng_state`."""
-    from .dispatch import backends
+    """Restore a state from :func:`get_rng_state` (a backend not in use yet is restored when
+    its first device is used)."""
+    from . import dispatch
 
-    have = backends()
     for name, value in state.items():
         arr = np.asarray(value.detach() if isinstance(value, Tensor) else value, np.uint8)
         if name == "generator":
             _default_generator.set_state(arr)
-        elif name in have:
-            have[name].set_rng_state(arr)
+        else:
+            dispatch.set_backend_rng_state(name, arr)
 
 
 def _random(kind, size, dtype, device, generator, requires_grad, **params):

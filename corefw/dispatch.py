@@ -155,9 +155,10 @@ def _fallback_runner(op: Op, dev: device) -> Callable:
     def run(*operands, **attrs):
         policy = _policy[0]
         if policy == "error" or dev_type == "cpu" or "cpu" not in BACKENDS:
+            backend = BACKENDS.get(dev_type)
             raise KernelNotFoundError(
-                f"backend {_OWNERS.get(dev_type, dev_type)!r} (device type {dev_type!r}) has "
-                f"no kernel for op {op.name!r} and the op has no decomposition; register a "
+                f"backend {getattr(backend, 'name', dev_type)!r} (device type {dev_type!r}, "
+                f"plugin {_OWNERS.get(dev_type)!r}) has no kernel for op {op.name!r} and the op has no decomposition; register a "
                 f"kernel, or set corefw.set_fallback_policy('cpu') to copy through the cpu "
                 f"device (recorded in corefw.fallback_ledger())")
         if policy == "warn":
@@ -176,6 +177,45 @@ def _fallback_runner(op: Op, dev: device) -> Callable:
 
 def _is_array(a) -> bool:
     return hasattr(a, "shape") and hasattr(a, "dtype")
+
+
+_pending_rng: dict[str, tuple] = {}  # device type -> ("seed", n) | ("state", array)
+_global_seed: list = [None]
+
+
+def active_backends() -> dict[str, object]:
+    """Backends with at least one device in use."""
+    return {t: BACKENDS[t] for t, devs in _DEVICES.items() if devs}
+
+
+def seed_backends(seed: int) -> None:
+    """Seed the backends in use now; the rest on their first use."""
+    _global_seed[0] = seed
+    _pending_rng.clear()
+    _ensure_plugins()
+    for dev_type, backend in BACKENDS.items():
+        if _DEVICES.get(dev_type):
+            backend.manual_seed(seed)
+        else:
+            _pending_rng[dev_type] = ("seed", seed)
+
+
+def set_backend_rng_state(dev_type: str, state) -> None:
+    if _DEVICES.get(dev_type):
+        BACKENDS[dev_type].set_rng_state(state)
+    else:
+        _pending_rng[dev_type] = ("state", state)
+
+
+def _apply_pending_rng(dev_type: str, backend) -> None:
+    pending = _pending_rng.pop(dev_type, None)
+    if pending is None:
+        return
+    kind, value = pending
+    if kind == "seed":
+        backend.manual_seed(value)
+    else:
+        backend.set_rng_state(value)
 
 
 def set_fallback_policy(policy: str) -> None:
@@ -229,8 +269,11 @@ def resolve(dev: device) -> device:
         raise BackendUnavailableError(
             f"device {str(dev)!r} does not exist: {backend.name} has {count} "
             f"{dev.type} device(s), indices 0..{count - 1}")
+    first_of_type = not _DEVICES.get(dev.type)
     dev.backend = backend
     dev.ctx = backend.device_context(dev.index)
+    if first_of_type:
+        _apply_pending_rng(dev.type, backend)
     dev.table = {}
     _fill(dev, _native(dev.type))
     _DEVICES.setdefault(dev.type, []).append(dev)

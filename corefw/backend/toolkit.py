@@ -76,7 +76,7 @@ def array_kernels(xp, *, erf: Callable, add_at: Callable) -> dict[str, Callable]
         "clone": lambda x: x.copy(),
         "cast": lambda x, dtype: x.astype(dtype),
         "copy_": copy_,
-        "erf": a(erf),
+        "erf": a(lambda x: erf(x).astype(x.dtype, copy=False)),  # SciPy has no float16 loop
         "sum": reduce(xp.sum), "prod": reduce(xp.prod), "amax": reduce(xp.max),
         "amin": reduce(xp.min),
         "argmax": a(lambda x, dim, keepdim: xp.argmax(x, axis=dim, keepdims=keepdim)),
@@ -131,8 +131,9 @@ def composite_kernels(xp) -> dict[str, Callable]:
         out = xp.log(xp.sum(xp.exp(x - m), axis=dim, keepdims=True)) + m
         return out if keepdim else xp.squeeze(out, axis=dim)
 
-    def sigmoid(x):
-        return a(lambda v: 1 / (1 + xp.exp(-v)))(x)
+    def sigmoid(x):  # exp of -|x| only: no overflow for large negative inputs
+        z = xp.exp(-xp.abs(x))
+        return xp.where(x >= 0, 1 / (1 + z), z / (1 + z)).astype(x.dtype, copy=False)
 
     def clamp(x, min=None, max=None):  # noqa: A002
         return xp.clip(x, min, max)

@@ -98,12 +98,14 @@ def _pow_vjp(ctx, g):
             ga = g * b * pow(a, b - 1) if b != 0 else g * 0
         ga = _unbroadcast(ga, a)
     if isinstance(b, Tensor) and b._req:
-        base = a if isinstance(a, Tensor) else a
-        logs = log(base) if isinstance(base, Tensor) else math.log(base) if base > 0 else \
-            float("nan")
         out = ctx.output
-        gb = _unbroadcast(where(out == 0, 0.0, g * out * logs) if isinstance(base, Tensor)
-                          else g * out * logs, b)
+        if isinstance(a, Tensor):  # d/db a**b = a**b log(a); 0 where a == 0 and b >= 0
+            zero = a == 0
+            gb = where(zero & (b >= 0), 0.0, g * out * log(where(zero, 1.0, a)))
+        else:
+            logs = math.log(a) if a > 0 else 0.0 if a == 0 else float("nan")
+            gb = g * out * logs
+        gb = _unbroadcast(gb, b)
     return ga, gb
 
 

@@ -97,9 +97,15 @@ def reshape(input, *shape):
     if math.prod(shape) != n:
         raise ShapeError(f"reshape: shape {shape} is invalid for input of size {n} "
                          f"(input shape {input.shape})")
-    return _view(_RESHAPE, input, {"shape": shape})
+    out = apply(_RESHAPE, (input,), {"shape": shape})
+    src = input._data
+    root = getattr(src, "base", None)
+    if getattr(out._data, "base", root) is not (src if root is None else root):
+        return out  # the backend had to copy (a non-contiguous input): not a view
+    return _as_view(out, input)
 
 
+# ``view`` is ``reshape``: on a non-contiguous tensor it copies where PyTorch raises.
 view = reshape
 
 
@@ -128,6 +134,9 @@ swapaxes = transpose
 
 def movedim(input, source: int, destination: int):
     nd = input._data.ndim
+    if nd == 0:  # dims 0 / -1 of a 0-d tensor: nothing moves
+        normalize_dims((source, destination), 0, "movedim")
+        return input
     (s,), (d,) = normalize_dims(source, nd, "movedim"), normalize_dims(destination, nd,
                                                                           "movedim")
     dims = [i for i in range(nd) if i != s]
@@ -260,6 +269,7 @@ def split(tensor, split_size_or_sections, dim: int = 0):
     """Split into chunks of a given size, or of the given list of sizes (views)."""
     from .indexing import basic_slice
 
+    _need_dims(tensor, "split")
     (d,) = normalize_dims(dim, tensor._data.ndim, "split")
     n = tensor.shape[d]
     if isinstance(split_size_or_sections, int):
@@ -279,9 +289,16 @@ def split(tensor, split_size_or_sections, dim: int = 0):
     return tuple(out)
 
 
+def _need_dims(x, op):
+    if x._data.ndim == 0:
+        raise ShapeError(f"{op}: expected a tensor with at least one dimension, got a 0-d "
+                         f"tensor")
+
+
 def chunk(input, chunks: int, dim: int = 0):
     if chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    _need_dims(input, "chunk")
     (d,) = normalize_dims(dim, input._data.ndim, "chunk")
     n = input.shape[d]
     return split(input, max(1, -(-n // chunks)), d)

@@ -90,6 +90,9 @@ class OpCase:
     forward_only: tuple[str, ...] = ()
     #: a creation op: ``fn`` also receives ``device=`` and ``dtype=``
     creation: bool = False
+    #: ``vjp_ref(*arrays, v=cotangent, **attrs) -> {input index: gradient}`` for ops whose
+    #: gradient is a rule rather than the derivative of ``ref`` (embedding's padding_idx)
+    vjp_ref: Callable[..., dict] | None = None
     doc: str = ""
 
     def dtypes(self) -> tuple[str, ...]:

@@ -535,3 +535,13 @@ def test_loss_module_weights_are_buffers():
     assert list(nn.BCEWithLogitsLoss(pos_weight=corefw.ones(3)).state_dict()) == ["pos_weight"]
     assert loss.double().weight.dtype == corefw.float64
     assert repr(nn.MSELoss(reduction="sum")) == "MSELoss(reduction='sum')"
+
+
+def test_cpu_runs_the_fused_ops_natively():
+    """corefw-cpu registers fast kernels for every fused op of the layer library (the tests
+    above compare them with the decompositions)."""
+    table = corefw.zeros(1).device.table
+    for op in ("cross_entropy", "nll_loss", "binary_cross_entropy", "embedding", "dropout",
+               "scaled_dot_product_attention"):
+        assert not getattr(table[op], "decomposed", False), op
+        assert not getattr(table[op], "fallback", False), op

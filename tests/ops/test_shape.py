@@ -10,7 +10,7 @@ import corefw
 from corefw.errors import CorefwIndexError, ShapeError
 
 from . import reference as ref
-from .helpers import check, gradcheck, leaf, make, npy, sample
+from .helpers import check, gradcheck, leaf, make, sample
 
 # name -> (corefw call on one tensor, reference on its float64 values, input shape)
 MOVEMENT = {
@@ -64,6 +64,43 @@ def test_movement_forward_and_backward(name, rng):
         assert out.dtype is dtype
         check(out, reference(values))
     gradcheck(fn, leaf(rng, shape, layout=LAYOUTS.get(len(shape), "contig")))
+
+
+EDGES = {  # id -> (call, input shape, output shape): 0-d and empty inputs
+    "reshape_empty": (lambda t: t.reshape(3, 0), (0, 3), (3, 0)),
+    "flatten_0d": (lambda t: t.flatten(), (), (1,)),
+    "unsqueeze_0d": (lambda t: t.unsqueeze(-1), (), (1,)),
+    "squeeze_0d": (lambda t: t.squeeze(0), (), ()),
+    "permute_0d": (lambda t: t.permute(), (), ()),
+    "expand_0d": (lambda t: t.expand(2, 3), (), (2, 3)),
+    "expand_empty": (lambda t: t.expand(0, 4), (0, 1), (0, 4)),
+    "transpose_0d": (lambda t: t.transpose(0, -1), (), ()),
+    "movedim_0d": (lambda t: t.movedim(0, -1), (), ()),
+    "T_empty": (lambda t: t.T, (0, 3), (3, 0)),
+    "flip_empty": (lambda t: t.flip(0), (0, 3), (0, 3)),
+    "roll_empty": (lambda t: t.roll(1, 0), (0, 3), (0, 3)),
+    "roll_0d": (lambda t: t.roll(1), (), ()),
+    "tril_empty": (lambda t: t.tril(), (0, 3), (0, 3)),
+    "pad_empty": (lambda t: corefw.pad(t, (1, 1)), (0, 3), (0, 5)),
+    "cat_empty": (lambda t: corefw.cat([t, t]), (0, 3), (0, 3)),
+    "stack_empty": (lambda t: corefw.stack([t, t], 1), (0, 3), (0, 2, 3)),
+    "split_empty": (lambda t: corefw.split(t, 2, 1)[1], (0, 3), (0, 1)),
+    "unflatten_empty": (lambda t: t.unflatten(1, (3, 1)), (0, 3), (0, 3, 1)),
+    "gather_empty": (lambda t: corefw.gather(t, 1, corefw.zeros(0, 2, dtype=corefw.int64)),
+                     (0, 3), (0, 2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDGES))
+def test_movement_on_0d_and_empty_inputs(name):
+    fn, shape, expected = EDGES[name]
+    x = corefw.full(shape, 2.5)
+    out = fn(x)
+    assert out.shape == expected and out.dtype is corefw.float32
+    if out.numel() and name != "pad_empty":
+        assert np.all(out.numpy() == 2.5)
+    with pytest.raises(ShapeError, match="at least one dimension"):
+        corefw.split(corefw.tensor(1.0), 1)
 
 
 @pytest.mark.parametrize("name", ["reshape", "view", "flatten", "squeeze", "unsqueeze",
@@ -229,9 +266,20 @@ def test_gather_errors():
         corefw.gather(x, 0, corefw.tensor([0, 1]))
 
 
-def test_decomposed_views_keep_values(rng):
+def test_reshape_of_a_non_contiguous_tensor_copies_and_is_not_a_view(rng):
     data = sample(rng, (2, 3, 4))
     x = make(data)
-    v = x.transpose(0, 1).reshape(3, -1)  # a reshape of a non-contiguous view
+    v = x.transpose(0, 1).reshape(3, -1)  # NumPy must copy: PyTorch's reshape copies too
     check(v, data.swapaxes(0, 1).reshape(3, -1))
-    assert npy(x.permute(2, 0, 1).contiguous()).shape == (4, 2, 3)
+    v.add_(1.0)
+    assert x._version == 0 and v._version == 1
+    check(x, data)  # the base did not change
+    c = x.reshape(6, 4)  # contiguous: a view
+    c.add_(1.0)
+    assert x._version == 1
+    check(x, data + 1.0)
+    a = corefw.ones(2, 3, dtype=corefw.float64, requires_grad=True)
+    y = (a * 1.0).T.reshape(-1)
+    y.mul_(2.0)  # a copy, not a view: in place while recording is allowed
+    y.sum().backward()
+    assert a.grad.tolist() == [[2.0] * 3] * 2

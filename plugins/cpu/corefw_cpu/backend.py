@@ -7,12 +7,22 @@ import numpy as np
 from corefw.backend import ArrayModuleBackend
 
 
-def _erf():
-    try:
-        from scipy.special import erf
-    except ImportError:  # the toolkit's exact (slower) math.erf fallback
-        return None
-    return erf
+def _erf(x):
+    """scipy's erf, imported on first use (it costs ~140 ms; most programs never need it)."""
+    global _erf_impl
+    if _erf_impl is None:
+        try:
+            from scipy.special import erf
+        except ImportError:  # exact but slower: math.erf element by element
+            import math
+
+            vec = np.vectorize(math.erf, otypes=[np.float64])
+            erf = lambda v: vec(v).astype(v.dtype)  # noqa: E731
+        _erf_impl = erf
+    return _erf_impl(x)
+
+
+_erf_impl = None
 
 
 class NumpyBackend(ArrayModuleBackend):
@@ -21,7 +31,7 @@ class NumpyBackend(ArrayModuleBackend):
     dlpack_device_type = 1  # kDLCPU
 
     def __init__(self) -> None:
-        super().__init__(np, device_type="cpu", name="numpy", erf=_erf())
+        super().__init__(np, device_type="cpu", name="numpy", erf=_erf)
         from .kernels import fast_kernels
 
         self.kernels.update(fast_kernels())

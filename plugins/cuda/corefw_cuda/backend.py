@@ -43,6 +43,7 @@ class CupyBackend(ArrayModuleBackend):
         self.xp = None
         self.rng = None
         self._kernels: dict | None = None
+        self._setup_error: str | None = None
         self._setup_lock = threading.Lock()
         self._scopes: dict[int, object] = {}
         self._pending: list = []  # (event, host buffer) of asynchronous copies in flight
@@ -62,16 +63,22 @@ class CupyBackend(ArrayModuleBackend):
         if self._kernels is not None:
             return True
         cp, _, reason = probe()
-        if reason is not None:
+        if reason is not None or self._setup_error is not None:
             return False
         with self._setup_lock:
             if self._kernels is None:
-                self._setup(cp)
+                try:
+                    self._setup(cp)
+                except Exception as exc:  # noqa: BLE001 - e.g. a CUDA library that is missing
+                    self._kernels = None
+                    self._setup_error = (f"cupy found {probe()[1]} device(s) but the backend "
+                                         f"could not be built: {type(exc).__name__}: {exc}")
+                    return False
         return True
 
     def unavailable_reason(self) -> str | None:
         """``"cupy is not installed (...)"``, ``"no CUDA device[: <driver error>]"``, or None."""
-        return probe()[2]
+        return probe()[2] or self._setup_error
 
     def _setup(self, cp) -> None:
         from cupyx.scipy.special import erf
@@ -151,7 +158,8 @@ class CupyBackend(ArrayModuleBackend):
         """A copy of ``array`` (on any cuda device) on device ``index``: a device-to-device
         (peer) copy that never goes through host memory."""
         cp = self._cupy()
-        src = cp.ascontiguousarray(array)
+        with self._scope(int(array.device.id)):  # a strided source is compacted where it is
+            src = cp.ascontiguousarray(array)
         with self._scope(index):
             out = cp.empty(src.shape, src.dtype)
             if src.nbytes:

@@ -258,3 +258,22 @@ def test_int64_add_at_handles_negative_values(monkeypatch):
     a = np.array([5, -3], dtype=np.int64)
     _make_add_at(np)(a, np.array([0, 1, 1]), np.array([-10, -2, 7]))
     np.testing.assert_array_equal(a, [-5, 2])
+
+
+def test_a_backend_that_cannot_be_built_is_unavailable_with_the_reason(monkeypatch):
+    import corefw_cuda.backend as backend_module
+
+    monkeypatch.setattr(backend_module, "probe", lambda: (object(), 1, None))
+    backend = CupyBackend()
+
+    def broken(cp):
+        raise OSError("libcublas.so.12: cannot open shared object file")
+
+    monkeypatch.setattr(backend, "_setup", broken)
+    assert backend.is_available() is False
+    assert backend.unavailable_reason() == (
+        "cupy found 1 device(s) but the backend could not be built: OSError: libcublas.so.12: "
+        "cannot open shared object file")
+    assert backend.kernels == {}
+    with pytest.raises(BackendUnavailableError, match="could not be built"):
+        backend.memory_stats()

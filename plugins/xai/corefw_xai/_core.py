@@ -295,6 +295,14 @@ class Attribution:
         """Reset the evaluation counter (called at the start of ``attribute``)."""
         self._evals = 0
 
+    @staticmethod
+    def save_pictures(explanation: Explanation, inputs: Inputs, path_or_dir, **kw) -> list:
+        """Pictures of ``explanation`` (see :func:`corefw_xai.save_pictures`); here so that
+        ``corefw demo`` finds it on any explainer class."""
+        from .viz import save_pictures
+
+        return save_pictures(explanation, inputs, path_or_dir, **kw)
+
 
 def completeness_delta(total: Tensor, f_x: Tensor, f_ref: Tensor) -> Tensor:
     """``sum(phi) - (F(x) - F(x'))`` with ``total`` of shape (n_targets, batch)."""

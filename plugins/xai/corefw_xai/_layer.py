@@ -268,7 +268,7 @@ class LayerIntegratedGradients(_LayerBase):
             act = (take_rows(a_b, ex) + col * take_rows(diff, ex)).detach().requires_grad_()
             xs_rows = tuple(take_rows(x, ex) for x in xs)
             with corefw.enable_grad(), capture(self.layer, attribute_to_layer_input,
-                                               replace=lambda _: act):
+                                               replace=lambda _, a=act: a):
                 out = self.forward(xs_rows, expand_args(args, ex, batch))
                 values = [ts.select(k, out, ex) for k in range(len(ts))]
                 grads = [corefw.autograd.grad(v.sum(), act, retain_graph=k < len(values) - 1,

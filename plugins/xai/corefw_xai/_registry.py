@@ -19,6 +19,20 @@ _SPECS = {
     "guided_backprop": "_deeplift:GuidedBackprop",
     "deconvolution": "_deeplift:Deconvolution",
     "lrp": "_lrp:LRP",
+    "layer_activation": "_layer:LayerActivation",
+    "layer_grad_cam": "_layer:LayerGradCam",
+    "guided_grad_cam": "_layer:GuidedGradCam",
+    "layer_integrated_gradients": "_layer:LayerIntegratedGradients",
+    "grad_cam_plus_plus": "_cam:GradCamPlusPlus",
+    "score_cam": "_cam:ScoreCam",
+    "occlusion": "_perturb:Occlusion",
+    "feature_ablation": "_perturb:FeatureAblation",
+    "feature_permutation": "_perturb:FeaturePermutation",
+    "rise": "_perturb:RISE",
+    "shapley_values": "_shapley:ShapleyValues",
+    "shapley_value_sampling": "_shapley:ShapleyValueSampling",
+    "kernel_shap": "_shapley:KernelShap",
+    "lime": "_shapley:Lime",
 }
 
 

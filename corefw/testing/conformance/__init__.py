@@ -1,0 +1,2 @@
+"""The conformance kit's tests: ``python -m pytest --pyargs corefw.testing.conformance
+--corefw-backend=NAME`` (see :mod:`corefw.testing`)."""
