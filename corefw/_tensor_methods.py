@@ -71,8 +71,7 @@ def _to(self, *args, dtype=None, device=None, non_blocking=False, copy=False):
     if device is not None:
         dev = device_of(device)
         if dev is not out._dev:
-            host = out._dev.backend.to_host(out._data)
-            moved = wrap(dev.backend.from_host(host, dev.index), dev)
+            moved = wrap(_move(out, dev, non_blocking), dev)
             if out._req and _grad_on():
                 moved = _transfer(out, moved)
             out = moved
@@ -81,6 +80,21 @@ def _to(self, *args, dtype=None, device=None, non_blocking=False, copy=False):
     if copy and out is self:
         out = elementwise.clone(self)
     return out
+
+
+def _move(t, dev, non_blocking):
+    """Native array of ``t`` on ``dev``: device to device within one backend where it can,
+    else through host memory."""
+    src = t._dev.backend
+    if src is dev.backend and hasattr(src, "copy_to_device"):
+        return src.copy_to_device(t._data, dev.index, non_blocking=non_blocking)
+    host = src.to_host(t._data)
+    if non_blocking:
+        try:
+            return dev.backend.from_host(host, dev.index, non_blocking=True)
+        except TypeError:  # a backend without asynchronous copies
+            pass
+    return dev.backend.from_host(host, dev.index)
 
 
 def _grad_on():

@@ -21,7 +21,7 @@ def _cuda_reason() -> str | None:
 def pytest_collection_modifyitems(config, items):
     reason = None
     for item in items:
-        if "cuda" in item.keywords:
+        if item.get_closest_marker("cuda") is not None:
             reason = reason or _cuda_reason() or ""
             if reason:
                 item.add_marker(pytest.mark.skip(reason=reason))
@@ -31,6 +31,12 @@ def pytest_collection_modifyitems(config, items):
 def _seed():
     corefw.manual_seed(0)
     yield
+
+
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def device(request):
+    """Run a test on every device: cpu always, cuda where a GPU is present."""
+    return request.param
 
 
 @pytest.fixture

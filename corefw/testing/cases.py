@@ -129,6 +129,10 @@ def cases_for(op: str) -> list[OpCase]:
 
 
 _loaded = [False]
+#: Entry-point group of modules that register cases for a plugin's own ops on import.
+CASE_GROUP = "corefw.conformance"
+#: ``{entry point name: error}`` for case modules that failed to import.
+CASE_ERRORS: dict[str, str] = {}
 
 
 def _load_builtin() -> None:
@@ -136,6 +140,13 @@ def _load_builtin() -> None:
         return
     _loaded[0] = True
     from . import cases_core, cases_nn, cases_random, cases_shape  # noqa: F401 - they register
+    from importlib import metadata
+
+    for ep in metadata.entry_points(group=CASE_GROUP):
+        try:
+            ep.load()
+        except Exception as exc:  # noqa: BLE001 - reported in the matrix, never fatal
+            CASE_ERRORS[ep.name] = f"{type(exc).__name__}: {exc}"
 
 
 # -- input generators ---------------------------------------------------------------------

@@ -111,7 +111,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     """In a backend's own suite, add the kit's tests when a backend is named."""
     if not setting(config, "backend") or any(_is_kit_item(i) for i in items):
         return
-    module = pytest.Module.from_parent(session, path=_MODULE)
+    module = pytest.Module.from_parent(session, path=_MODULE,
+                                       nodeid="corefw.testing.conformance")
     items.extend(session.genitems(module))
 
 

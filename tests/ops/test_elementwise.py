@@ -117,6 +117,20 @@ def test_gradgradcheck_itself(rng):
     assert corefw.autograd.gradgradcheck(lambda t: t * t * t, (leaf(rng, (3,)),))
 
 
+def test_clone_and_cast_backward(rng):
+    x = leaf(rng, (2, 3), "real", "strided")
+    gradcheck(lambda t: corefw.clone(t) * t, x)
+    before = npy(x)
+    y = corefw.clone(x.detach())
+    y.fill_(0.0)  # a clone owns its storage
+    np.testing.assert_array_equal(npy(x), before)
+    h = corefw.tensor([1.5, -2.0], dtype=corefw.float32, requires_grad=True)
+    out = h.to(corefw.float64) * corefw.tensor([2.0, 3.0], dtype=corefw.float64)
+    out.sum().backward()
+    assert h.grad.dtype is corefw.float32 and h.grad.tolist() == [2.0, 3.0]
+    assert corefw.tensor([1.0]).to(corefw.int64).requires_grad is False
+
+
 def test_round_half_to_even_and_decimals():
     x = corefw.tensor([0.5, 1.5, 2.5, -0.5, -1.5, 0.49999997], dtype=corefw.float64)
     assert corefw.round(x).tolist() == [0.0, 2.0, 2.0, -0.0, -2.0, 0.0]

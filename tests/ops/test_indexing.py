@@ -172,6 +172,15 @@ def test_setitem_autograd_on_a_non_leaf(name, rng):
         gradcheck(fn, leaf(rng, (3, 4)))
 
 
+def test_setitem_of_a_value_that_requires_grad_makes_the_target_a_graph_node():
+    v = corefw.tensor([2.0, 3.0], dtype=corefw.float64, requires_grad=True)
+    y = corefw.zeros(4, dtype=corefw.float64)
+    y[1:3] = v
+    assert y.requires_grad and not y.is_leaf
+    (y * y).sum().backward()
+    assert v.grad.tolist() == [4.0, 6.0]
+
+
 def test_setitem_rules_and_errors():
     a = corefw.zeros(3, dtype=corefw.float64, requires_grad=True)
     with pytest.raises(AutogradError, match="leaf tensor that requires grad"):

@@ -59,6 +59,11 @@ def integration_points(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarra
                      f"{', '.join(INTEGRATION_METHODS)}")
 
 
+def _shared(draws: np.ndarray, batch: int) -> np.ndarray:
+    """Draws (n, *shape) used by every example: a read-only view (n, batch, *shape)."""
+    return np.broadcast_to(draws[:, None], (draws.shape[0], batch) + draws.shape[1:])
+
+
 def _scale_col(values: np.ndarray, like: Tensor) -> Tensor:
     return to_device(values.reshape((-1,) + (1,) * (like.ndim - 1)), like)
 
@@ -198,7 +203,8 @@ class GradientShap(_GradientBase):
     uniform on [0, 1] and ``x~ = x + N(0, stdevs^2)``.
 
     ``delta`` is ``sum(phi) - (F(x) - mean F(b))`` over the drawn baselines; ``stderr`` is the
-    standard error over the samples; ``seed`` reproduces the draws.
+    standard error over the samples; ``seed`` reproduces the draws, which are the same for
+    every example of the batch.
     """
 
     name = "gradient_shap"
@@ -223,11 +229,12 @@ class GradientShap(_GradientBase):
         seed = new_seed(seed)
         rng = np.random.default_rng(seed)
         m = dist[0].shape[0]
-        pick = rng.integers(0, m, size=(n_samples, batch))
-        alpha = rng.uniform(0.0, 1.0, size=(n_samples, batch))
+        # the same draws for every example, so an example's result does not depend on the batch
+        pick = np.repeat(rng.integers(0, m, size=(n_samples, 1)), batch, 1)
+        alpha = np.repeat(rng.uniform(0.0, 1.0, size=(n_samples, 1)), batch, 1)
         sd = stdevs if isinstance(stdevs, (tuple, list)) else (stdevs,) * len(xs)
-        noise = [rng.standard_normal((n_samples,) + tuple(x.shape)) * s if s else None
-                 for x, s in zip(xs, sd)]
+        noise = [_shared(rng.standard_normal((n_samples,) + tuple(x.shape[1:])) * s, batch)
+                 if s else None for x, s in zip(xs, sd)]
         cap = internal_batch_size or default_rows(xs, batch, n_samples)
         moments = [Moments(2) for _ in xs]
         for e0, e1, s0, s1 in blocks(batch, n_samples, cap):

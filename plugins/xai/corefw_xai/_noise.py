@@ -9,6 +9,7 @@ from corefw import Tensor
 
 from ._blocks import Moments, block_rows, blocks, fold
 from ._core import Attribution, Explanation, as_tuple, new_seed, take_rows, to_device
+from ._gradient import _shared
 from ._targets import TargetSet
 
 __all__ = ["NoiseTunnel", "expand_target"]
@@ -39,7 +40,8 @@ class NoiseTunnel(Attribution):
     ``NoiseTunnel(IntegratedGradients(model))``, or ``NoiseTunnel(model, base="saliency")``
     (the registered-name form :func:`corefw_xai.explain` uses). ``nt_type``: ``"smoothgrad"``
     (mean), ``"smoothgrad_sq"`` (mean of squares) or ``"vargrad"`` (variance). The noise is
-    ``N(0, stdevs^2)`` (one std per input with a tuple) drawn from ``seed``;
+    ``N(0, stdevs^2)`` (one std per input with a tuple) drawn from ``seed``, the same draws for
+    every example;
     ``nt_samples_batch_size`` samples go to the wrapped method per call and do not change the
     result. ``stderr`` is the standard error of the estimate; ``delta`` the wrapped method's
     residual averaged over the samples (where it has one).
@@ -75,12 +77,12 @@ class NoiseTunnel(Attribution):
         seed = new_seed(seed)
         rng = np.random.default_rng(seed)
         sd = tuple(stdevs) if isinstance(stdevs, (tuple, list)) else (stdevs,) * len(xs)
-        noise = [rng.standard_normal((nt_samples,) + tuple(x.shape)) * float(s)
-                 for x, s in zip(xs, sd)]
+        noise = [_shared(rng.standard_normal((nt_samples,) + tuple(x.shape[1:])) * float(s),
+                         batch) for x, s in zip(xs, sd)]
         dist = kwargs.get("baselines") if draw_baseline_from_distrib else None
         if dist is not None:
             dist = dist if isinstance(dist, tuple) else (dist,)
-            pick = rng.integers(0, dist[0].shape[0], size=(nt_samples, batch))
+            pick = np.repeat(rng.integers(0, dist[0].shape[0], size=(nt_samples, 1)), batch, 1)
         order = 4 if nt_type != "smoothgrad" else 2
         moments = [Moments(order) for _ in xs]
         deltas = []
