@@ -10,6 +10,7 @@ import pytest
 
 import corefw
 
+
 def cuda_reason() -> str | None:
     """Why cuda tests cannot run here, or None when they can."""
     import corefw.dispatch
