@@ -25,7 +25,7 @@ movement       reshape(x, shape)  permute(x, dims)  expand(x, shape)  flip(x, di
                pad(x, pad: ((lo, hi), ...) per dim, value)            cat(*xs, dim)
 indexing       gather(x, index, dim)  scatter_add(x, index, src, dim)  nonzero(x)
                index(x, key)  -- key mixes slices and integer/bool arrays (NumPy semantics)
-               index_put(x, key, values, accumulate)  index_put_(x, key, values, accumulate)
+               index_put(x, values, key=, accumulate=)  index_put_(x, values, key=, accumulate=)
 linalg         matmul(a, b)  -- NumPy matmul semantics, 1-D to N-D batched
 =============  ===========================================================================
 """

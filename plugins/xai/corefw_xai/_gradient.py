@@ -194,6 +194,7 @@ class IntegratedGradients(_GradientBase):
                 part = fold(g, s1 - s0, e1 - e0).sum(1)
                 acc = sums.setdefault(e0, [None] * len(xs))
                 acc[i] = part if acc[i] is None else acc[i] + part
+            del rows_in, grads, g, part, col, w  # free this chunk before the next is built
         return [corefw.cat([sums[e0][i] for e0 in sorted(sums)], 1) for i in range(len(xs))]
 
 
