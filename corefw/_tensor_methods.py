@@ -41,6 +41,7 @@ Tensor.dot = linalg.dot
 Tensor.mm = linalg.mm
 Tensor.bmm = linalg.bmm
 Tensor.T = property(lambda self: shape.permute(self, tuple(reversed(range(self.ndim)))))
+Tensor.t = lambda self: shape.transpose(self, 0, 1) if self.ndim == 2 else self
 Tensor.mT = property(lambda self: shape.transpose(self, -2, -1))
 Tensor.expand_as = lambda self, other: shape.expand(self, other.shape)
 Tensor.view_as = lambda self, other: shape.reshape(self, other.shape)

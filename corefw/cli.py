@@ -31,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     plugins.add_argument("--json", action="store_true", help="print the list as JSON")
     sub.add_parser("version", help="print corefw's version and plugin-API version",
                    description="Print the versions of corefw, its plugin API and Python.")
+    sub.add_parser("new-plugin", help="write a ready plugin package (run 'corefw new-plugin "
+                   "--help')", add_help=False)
     sub.add_parser("demo", help="train a small model (run 'corefw demo --help' for options)",
                    add_help=False)
     return parser
@@ -42,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["demo"]:  # the demo parses its own options
         return _demo(argv[1:])
+    if argv[:1] == ["new-plugin"]:  # so does the plugin-package generator
+        from .new_plugin import main as new_plugin
+
+        return int(new_plugin(argv[1:]) or 0)
     parser = _parser()
     args = parser.parse_args(argv)
     if args.version or args.command == "version":

@@ -81,7 +81,8 @@ def array_kernels(xp, *, erf: Callable, add_at: Callable) -> dict[str, Callable]
         "amin": reduce(xp.min),
         "argmax": a(lambda x, dim, keepdim: xp.argmax(x, axis=dim, keepdims=keepdim)),
         "argmin": a(lambda x, dim, keepdim: xp.argmin(x, axis=dim, keepdims=keepdim)),
-        "cumsum": lambda x, dim: xp.cumsum(x, axis=dim),
+        "cumsum": lambda x, dim: (xp.cumsum(x, axis=dim, dtype=xp.float32).astype(x.dtype)
+                                  if x.dtype == xp.float16 else xp.cumsum(x, axis=dim)),
         "reshape": lambda x, shape: xp.reshape(x, shape),
         "permute": lambda x, dims: xp.transpose(x, dims),
         "expand": lambda x, shape: xp.broadcast_to(x, shape),
@@ -186,7 +187,10 @@ class ArrayModuleBackend:
             out = self.rng.random(shape)
             if low != 0.0 or high != 1.0:
                 out = out * (high - low) + low
-            return xp.asarray(out, dtype=dtype)
+            out = xp.asarray(out, dtype=dtype)
+            # rounding to a narrow dtype can reach `high`; the interval is [low, high)
+            top = xp.nextafter(xp.asarray(high, dtype), xp.asarray(low, dtype))
+            return xp.minimum(out, top)
 
         def normal(shape, mean, std, dtype):
             out = self.rng.standard_normal(shape)

@@ -10,12 +10,14 @@ backward checks for tensors it saved.
 from __future__ import annotations
 
 from .._tensor import Tensor
-from ..errors import DTypeError, ShapeError
+from ..autograd.grad_mode import STATE
+from ..errors import AutogradError, DeviceError, DTypeError, ShapeError
 from . import elementwise as ew
 from .indexing import bump_version, check_inplace
+from .registry import register_op
 
-__all__ = ["add_", "addcdiv_", "addcmul_", "clamp_", "copy_", "div_", "fill_", "mul_", "sub_",
-           "zero_"]
+__all__ = ["adam_step_", "add_", "addcdiv_", "addcmul_", "clamp_", "copy_", "div_", "fill_",
+           "mul_", "sgd_step_", "sub_", "zero_"]
 
 
 def _write(x: Tensor, new: Tensor, op: str, record: bool) -> Tensor:
@@ -142,3 +144,102 @@ def _unary_inplace(name, fn):
 UNARY_INPLACE = {f"{f.__name__}_": _unary_inplace(f"{f.__name__}_", f) for f in (
     ew.exp, ew.log, ew.sqrt, ew.tanh, ew.sigmoid, ew.relu, ew.neg, ew.abs, ew.floor, ew.ceil,
     ew.round, ew.sin, ew.cos, ew.reciprocal, ew.rsqrt, ew.sign)}
+
+
+# -- fused optimizer updates -------------------------------------------------------------------
+# One kernel call per parameter instead of a chain of in-place ops (each a kernel, a temporary
+# and a version bump). The decompositions are the optimizers' step-by-step updates, written
+# with the in-place ops above in the same order, so a backend without a kernel computes the
+# same values; a kernel must match them (the cpu plugin's do, bit for bit).
+def _sgd_step_decomp(param, grad, momentum_buffer, *, lr, momentum, dampening, weight_decay,
+                     nesterov, maximize, is_first_step):
+    g = ew.neg(grad) if maximize else grad
+    if weight_decay != 0:
+        g = g + param * weight_decay
+    if momentum != 0:
+        buf = momentum_buffer
+        if is_first_step:
+            copy_(buf, g)
+        else:
+            add_(mul_(buf, momentum), g, alpha=1 - dampening)
+        g = g + buf * momentum if nesterov else buf
+    return add_(param, g, alpha=-lr)
+
+
+def _adam_step_decomp(param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps,
+                      weight_decay, decoupled, maximize, step):
+    g = ew.neg(grad) if maximize else grad
+    if weight_decay != 0:
+        if decoupled:
+            mul_(param, 1 - lr * weight_decay)
+        else:
+            g = g + param * weight_decay
+    add_(mul_(exp_avg, beta1), g, alpha=1 - beta1)
+    addcmul_(mul_(exp_avg_sq, beta2), g, g, value=1 - beta2)
+    denom = add_(ew.sqrt(exp_avg_sq) / (1 - beta2**step) ** 0.5, eps)
+    return addcdiv_(param, exp_avg, denom, value=-lr / (1 - beta1**step))
+
+
+_SGD_STEP = register_op("sgd_step_", decomposition=_sgd_step_decomp, differentiable=False,
+                        doc="in place: one SGD update of param (and momentum_buffer)")
+_ADAM_STEP = register_op("adam_step_", decomposition=_adam_step_decomp, differentiable=False,
+                         doc="in place: one Adam/AdamW update of param, exp_avg, exp_avg_sq")
+
+
+def _check_fused(op: str, param: Tensor, *others: Tensor | None) -> list:
+    """The native arrays of ``param`` and ``others``, which must match it in shape, dtype and
+    device; refuses a param that autograd would have to record."""
+    if STATE.enabled and param._req:
+        raise AutogradError(f"{op}: the update of a tensor that requires grad is not "
+                            f"differentiable; call it under corefw.no_grad() (as optimizers do)")
+    arrays = [param._data]
+    for t in others:
+        if t is None:
+            arrays.append(None)
+            continue
+        if t._dev is not param._dev:
+            raise DeviceError(f"{op}: every tensor must be on the param's device {param._dev}, "
+                              f"got one on {t._dev}")
+        if t._data.dtype != param._data.dtype or t._data.shape != param._data.shape:
+            raise ShapeError(f"{op}: expected tensors like the param ({param.dtype} "
+                             f"{param.shape}), got {t.dtype} {t.shape}; cast or reshape first")
+        arrays.append(t._data)
+    return arrays
+
+
+def sgd_step_(param: Tensor, grad: Tensor, momentum_buffer: Tensor | None = None, *,
+              lr: float, momentum: float = 0.0, dampening: float = 0.0,
+              weight_decay: float = 0.0, nesterov: bool = False, maximize: bool = False,
+              is_first_step: bool = False) -> Tensor:
+    """One step of :class:`corefw.optim.SGD` on ``param``, in place; returns ``param``.
+
+    ``momentum_buffer`` (needed when ``momentum != 0``) is updated in place too; on the
+    first step (``is_first_step=True``) it is overwritten with the gradient (PyTorch's
+    ``_fused_sgd_`` argument). All tensors share the param's shape, dtype and device.
+    """
+    if momentum != 0 and momentum_buffer is None:
+        raise ValueError("sgd_step_: momentum != 0 needs a momentum_buffer like the param")
+    arrays = _check_fused("sgd_step_", param, grad, momentum_buffer if momentum != 0 else None)
+    param._dev.table["sgd_step_"](
+        *arrays, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+        nesterov=nesterov, maximize=maximize, is_first_step=is_first_step)
+    bump_version(param)
+    if momentum != 0:
+        bump_version(momentum_buffer)
+    return param
+
+
+def adam_step_(param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor, *,
+               lr: float, beta1: float, beta2: float, eps: float, weight_decay: float = 0.0,
+               decoupled: bool = False, maximize: bool = False, step: float) -> Tensor:
+    """One step of :class:`corefw.optim.Adam` (``decoupled=True``: AdamW) on ``param`` at step
+    number ``step`` (1, 2, ...), without AMSGrad, in place; ``exp_avg`` and ``exp_avg_sq`` are
+    updated in place too. Returns ``param``. The signature of the cuda plugin's kernel."""
+    arrays = _check_fused("adam_step_", param, grad, exp_avg, exp_avg_sq)
+    param._dev.table["adam_step_"](
+        *arrays, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+        decoupled=decoupled, maximize=maximize, step=step)
+    bump_version(param)
+    bump_version(exp_avg)
+    bump_version(exp_avg_sq)
+    return param

@@ -6,7 +6,8 @@ from .. import _dtype
 from .._call import apply
 from .._tensor import Tensor
 from ..errors import ShapeError
-from .reduction import sum_to
+from ..autograd.engine import OVERRIDES
+from .reduction import _SUM, sum_to
 from .registry import register_op
 
 __all__ = ["bmm", "dot", "einsum", "linear", "matmul", "mm", "mv", "outer"]
@@ -105,16 +106,64 @@ def outer(input, vec2):
     return reshape(input, (-1, 1)) * reshape(vec2, (1, -1))
 
 
-def linear(input, weight, bias=None):
-    """``input @ weight.T + bias`` (PyTorch's F.linear)."""
+# -- linear: one node for x @ W.T + b --------------------------------------------------------
+def _linear_decomp(input, weight, bias=None):
     from .shape import transpose
 
+    out = matmul(input, transpose(weight, 0, 1))
+    return out if bias is None else out + bias
+
+
+def _rows(t):
+    """``(..., n) -> (M, n)`` (a view for contiguous tensors)."""
+    from .shape import reshape
+
+    return t if t._data.ndim == 2 else reshape(t, (-1, t._data.shape[-1]))
+
+
+def _linear_vjp(ctx, g):
+    """``gx = g @ W``, ``gW = g.T @ x`` (over every leading dim), ``gb = sum of g``."""
+    x, w, b = ctx.inputs
+    gx = apply(_MATMUL, (g, w)) if x._req else None
+    gw = apply(_MATMUL, (_t2(_rows(g)), _rows(x))) if w._req else None
+    gb = None
+    if b is not None and b._req:
+        nd = g._data.ndim
+        gb = apply(_SUM, (g,), {"dim": tuple(range(nd - 1)), "keepdim": False}) if nd > 1 \
+            else g
+    return gx, gw, gb
+
+
+_LINEAR = register_op("linear", vjp=_linear_vjp, decomposition=_linear_decomp,
+                      doc="input @ weight.T + bias (input (*, in), weight (out, in), bias "
+                          "(out,) or None)")
+_LINEAR.needs_input = lambda node, i: i < 2  # the bias's values are never read
+
+
+def linear(input, weight, bias=None):
+    """``input @ weight.T + bias`` (PyTorch's F.linear).
+
+    One graph node (op ``linear``) when input, weight and bias share a dtype and the weight is
+    2-D; otherwise, and while VJP overrides that do not name ``linear`` are active (explainers
+    that give ``matmul`` and ``add`` their own rules), the ``matmul`` + ``add`` decomposition.
+    """
+    try:
+        xd, wd = input._data, weight._data
+        if wd.ndim == 2 and xd.ndim and xd.shape[-1] == wd.shape[1] and xd.dtype == wd.dtype \
+                and (bias is None or bias._data.dtype == wd.dtype
+                     and bias._data.shape == wd.shape[:1]) \
+                and (not OVERRIDES or "linear" in OVERRIDES):
+            return apply(_LINEAR, (input, weight, bias))
+    except AttributeError:
+        pass
     if input.shape[-1] != weight.shape[-1]:
         rows = input.numel() // max(input.shape[-1], 1)
         raise ShapeError(f"linear: mat1 and mat2 shapes cannot be multiplied "
                          f"({rows}x{input.shape[-1]} and {weight.shape[1]}x{weight.shape[0]})")
-    out = matmul(input, transpose(weight, 0, 1) if weight.ndim == 2 else weight)
-    return out + bias if bias is not None else out
+    if weight.ndim != 2:
+        out = matmul(input, weight)
+        return out + bias if bias is not None else out
+    return _linear_decomp(input, weight, bias)
 
 
 def _parse_einsum(equation, shapes):

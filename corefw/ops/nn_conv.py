@@ -111,7 +111,8 @@ def _columns(x, kernel_size, stride, padding, dilation, out_hw, groups):
     xp = pad(x, (pl, pr, pt, pb))
     cols = stack(_windows(xp, kernel_size, stride, dilation, out_hw), 2)  # N, C, kk, Ho, Wo
     n, c = x.shape[:2]
-    return reshape(cols, (n, groups, -1, out_hw[0] * out_hw[1]))
+    kk = kernel_size[0] * kernel_size[1]
+    return reshape(cols, (n, groups, c // groups * kk, out_hw[0] * out_hw[1]))
 
 
 def _conv2d_decomp(x, w, b, stride, padding, dilation, groups):
@@ -263,7 +264,8 @@ def _max_pool2d_grad_input_decomp(x, out, g, kernel_size, stride, padding, dilat
                                             "padding": padding, "dilation": dilation,
                                             "ceil_mode": ceil_mode})
     acc = zeros((n, c, h * w), dtype=g.dtype, device=g.device)
-    acc = scatter_add(acc, 2, reshape(idx, (n, c, -1)), reshape(g, (n, c, -1)))
+    cells = g.shape[2] * g.shape[3]
+    acc = scatter_add(acc, 2, reshape(idx, (n, c, cells)), reshape(g, (n, c, cells)))
     return reshape(acc, (n, c, h, w))
 
 
@@ -278,7 +280,9 @@ def _max_pool2d_grad_input_vjp(ctx, gg):
     x, out, g = ctx.inputs
     n, c = x.shape[:2]
     idx = apply(MAX_POOL2D_INDICES, (x,), ctx.attrs)
-    picked = gather(reshape(gg, (n, c, -1)), 2, reshape(idx, (n, c, -1)))
+    cells = g.shape[2] * g.shape[3]
+    picked = gather(reshape(gg, (n, c, x.shape[2] * x.shape[3])), 2,
+                    reshape(idx, (n, c, cells)))
     return None, None, reshape(picked, g.shape)
 
 

@@ -7,8 +7,9 @@ through corefw on device tensors, and ``ref`` computes the expected result with 
 NumPy written from the op's definition (:mod:`corefw.testing.reference`), never from corefw or
 the backend toolkit. Backward is checked against central differences of ``ref``.
 
-Third parties add cases for the ops they register with :func:`register_case`; a registered op
-without a case shows as "untested" in the kit's matrix.
+Third parties add cases for the ops they register with :func:`register_case`, in a module named
+in the ``corefw.conformance`` entry-point group (the kit imports it); a registered op without a
+case shows as "untested" in the kit's matrix.
 """
 
 from __future__ import annotations
@@ -139,8 +140,9 @@ def _load_builtin() -> None:
     if _loaded[0]:
         return
     _loaded[0] = True
-    from . import cases_core, cases_nn, cases_random, cases_shape  # noqa: F401 - they register
     from importlib import metadata
+
+    from . import cases_core, cases_nn, cases_random, cases_shape  # noqa: F401 - they register
 
     for ep in metadata.entry_points(group=CASE_GROUP):
         try:
@@ -212,5 +214,5 @@ UNARY_SHAPES = {"basic": (3, 4), "0-d": (), "empty": (0, 3), "noncontig": (4, 5)
                 "large": (257, 259)}
 #: Operand shapes for two-operand broadcasting ops.
 BINARY_SHAPES = {"basic": ((3, 4), (3, 4)), "0-d": ((), ()), "empty": ((0, 4), (0, 4)),
-                 "broadcast": ((2, 3, 1), (4,)), "scalar": ((3, 4), None), "noncontig": ((4, 5), (4, 5)),
-                 "large": ((257, 259), (257, 259))}
+                 "broadcast": ((2, 3, 1), (4,)), "scalar": ((3, 4), None),
+                 "noncontig": ((4, 5), (4, 5)), "large": ((257, 259), (257, 259))}

@@ -61,7 +61,8 @@ def transfer(ctx: Context) -> None:
         x = corefw.tensor(values(rng, (4, 5), dtype), dtype=_dt(dtype), device=ctx.device)
         assert x.to(ctx.device) is x, ".to(its own device) must return the tensor itself"
         if cpu is not None and cpu.type == "cpu" and dtype in cpu.backend.dtypes:
-            src = corefw.tensor(values(rng, (5, 4), dtype), dtype=_dt(dtype), device="cpu").transpose(0, 1)
+            src = corefw.tensor(values(rng, (5, 4), dtype), dtype=_dt(dtype),
+                                device="cpu").transpose(0, 1)
             moved = src.to(ctx.device)
             assert np.array_equal(moved.numpy(), src.numpy()), (
                 f"a non-contiguous cpu tensor of {dtype} changed on its way to {ctx.device}")
@@ -130,7 +131,7 @@ def errors_dtype(ctx: Context) -> None:
                                                                    device=ctx.device),
                 f"zeros({dtype}) on {ctx.device_type}", dtype)
         x = corefw.ones(2, device=ctx.device)
-        _raises((errors.DTypeError,), lambda d=dtype: x.to(_dt(d)),
+        _raises((errors.DTypeError,), lambda d=dtype, x=x: x.to(_dt(d)),
                 f".to({dtype}) on {ctx.device_type}", dtype)
     if "float32" in ctx.dtypes:
         f = corefw.ones(3, device=ctx.device)

@@ -64,6 +64,10 @@ class Kit:
             self.ctx.tolerances, corefw.get_fallback_policy(), list(self.ops),
             set(self.core_ops), check_names=list(CHECKS))
         self.expectations = expectations
+        from .cases import CASE_ERRORS
+
+        self.report.notes += [f"conformance cases {name!r} failed to import: {err}"
+                              for name, err in sorted(CASE_ERRORS.items())]
         for op in self.selected_ops:  # dtypes no case defines the op for
             covered = {d for c in cases_for(op) for d in c.dtypes()}
             for d in ALL_DTYPES:

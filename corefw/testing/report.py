@@ -55,6 +55,8 @@ class Report:
     cells: dict[tuple[str, str], CellResult] = field(default_factory=dict)
     checks: dict[str, CheckResult] = field(default_factory=dict)
     check_names: list[str] = field(default_factory=list)
+    #: problems outside the matrix (a plugin's case module that failed to import ...)
+    notes: list[str] = field(default_factory=list)
 
     # -- cells ----------------------------------------------------------------------------
     def add(self, cell: CellResult) -> None:
@@ -120,9 +122,9 @@ class Report:
                 if cell is not None and cell.variants:
                     entry["variants"] = list(cell.variants)
                 cells[d] = entry
-            first = next((c for (o, _), c in self.cells.items() if o == op), None)
-            ops[op] = {"core": op in self.core_ops, "impl": first.impl if first else None,
-                       "cells": cells}
+            impl = next((c.impl for (o, _), c in self.cells.items() if o == op and c.impl),
+                        None)
+            ops[op] = {"core": op in self.core_ops, "impl": impl, "cells": cells}
         return {
             "kit_version": KIT_VERSION, "corefw_version": corefw.__version__,
             "plugin_api": PLUGIN_API_VERSION, "device_type": self.device_type,
@@ -132,6 +134,7 @@ class Report:
             "dtypes": list(ALL_DTYPES), "ops": ops,
             "checks": {n: {"status": self.checks[n].status, "detail": self.checks[n].reason}
                        for n in self.check_names if n in self.checks},
+            "notes": list(self.notes),
             "summary": {"conformant": ok, "reasons": reasons, "counts": self.counts()},
         }
 
@@ -174,6 +177,7 @@ class Report:
             res = self.checks.get(n, CheckResult(n, "not run"))
             lines.append(f"check {n:<14} {res.status}" + (f" ({res.reason})" if res.reason
                                                           else ""))
+        lines += [f"note: {n}" for n in self.notes]
         for (op, d), cell in sorted(self.cells.items()):
             if cell.status == "xpass":
                 lines.append(f"XPASS {op} {d}: passes although listed as xfail "

@@ -20,8 +20,9 @@ import corefw
 
 from .cases import ALL_DTYPES, Env, NotApplicable, OpCase, Sample, cases_for
 
-__all__ = ["DEFAULT_TOLERANCES", "CellResult", "Context", "implementation", "make_context",
-           "run_cell"]
+__all__ = ["ALL_DTYPES", "DEFAULT_TOLERANCES", "CellResult", "Context", "all_ops", "compare",
+           "group_of", "implementation", "make_context", "numeric_vjp", "run_cell",
+           "run_variant"]
 
 #: ``{dtype: {"forward": (rtol, atol), "backward": (rtol, atol)}}``. Forward results are
 #: compared with the float64 reference; gradients computed in the dtype with float64 central
@@ -276,6 +277,8 @@ def run_variant(ctx: Context, case: OpCase, variant: str, dtype: str) -> str | N
     Raises :class:`~corefw.testing.cases.NotApplicable` if the variant does not apply.
     """
     rng = np.random.default_rng(_seed(case.op, variant, dtype))
+    if "random" in case.needs:  # reproducible draws, whatever ran before
+        ctx.backend.manual_seed(_seed(case.op, variant, dtype, "device"))
     sample = case.make(rng, variant, dtype, ctx.env())
     grad = case.grad if sample.grad is None else sample.grad
     noncontig = variant == "noncontig"
@@ -391,5 +394,3 @@ def _import_op_modules() -> None:
     with contextlib.suppress(ImportError):
         importlib.import_module("corefw.nn.functional")
 
-
-__all__ += ["ALL_DTYPES", "all_ops", "compare", "group_of", "numeric_vjp", "run_variant"]

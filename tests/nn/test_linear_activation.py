@@ -17,12 +17,13 @@ def gradcheck(fn, inputs):
     return _gradcheck(fn, inputs, atol=1e-7, rtol=1e-6)
 
 
-def t64(a, requires_grad=False):
-    return corefw.tensor(np.asarray(a, dtype=np.float64), requires_grad=requires_grad)
+def t64(a, requires_grad=False, device=None):
+    return corefw.tensor(np.asarray(a, dtype=np.float64), requires_grad=requires_grad,
+                         device=device)
 
 
 def npy(t):
-    return np.asarray(t.detach().numpy(), dtype=np.float64)
+    return np.asarray(t.detach().cpu().numpy(), dtype=np.float64)
 
 
 _erf = np.vectorize(math.erf)
@@ -44,8 +45,8 @@ def test_linear_parameters_follow_pytorch():
     assert nn.Linear(2, 2, dtype=corefw.float64).weight.dtype == corefw.float64
 
 
-def test_linear_initialisation_is_uniform_within_one_over_sqrt_fan_in():
-    layer = nn.Linear(400, 300)
+def test_linear_initialisation_is_uniform_within_one_over_sqrt_fan_in(device):
+    layer = nn.Linear(400, 300, device=device)
     bound = 1 / math.sqrt(400)
     w, b = npy(layer.weight), npy(layer.bias)
     assert np.abs(w).max() <= bound and np.abs(b).max() <= bound
@@ -57,29 +58,29 @@ def test_linear_initialisation_is_uniform_within_one_over_sqrt_fan_in():
 
 @pytest.mark.parametrize("shape", [(4, 5), (5,), (2, 3, 5)])
 @pytest.mark.parametrize("bias", [True, False])
-def test_linear_forward_matches_numpy(rng, shape, bias):
-    layer = nn.Linear(5, 3, bias=bias).double()
+def test_linear_forward_matches_numpy(rng, shape, bias, device):
+    layer = nn.Linear(5, 3, bias=bias, device=device).double()
     x = rng.normal(size=shape)
     expected = x @ npy(layer.weight).T + (npy(layer.bias) if bias else 0.0)
-    out = layer(t64(x))
+    out = layer(t64(x, device=device))
     assert out.shape == expected.shape
     np.testing.assert_allclose(npy(out), expected, rtol=1e-13)
 
 
-def test_linear_gradcheck(rng):
-    layer = nn.Linear(4, 3).double()
-    x = t64(rng.normal(size=(2, 4)), requires_grad=True)
+def test_linear_gradcheck(rng, device):
+    layer = nn.Linear(4, 3, device=device).double()
+    x = t64(rng.normal(size=(2, 4)), requires_grad=True, device=device)
     assert gradcheck(lambda x, w, b: corefw.nn.functional.linear(x, w, b),
                      (x, layer.weight, layer.bias))
 
 
-def test_linear_shape_error_names_both_shapes():
+def test_linear_shape_error_names_both_shapes(device):
     with pytest.raises(ShapeError, match=r"linear.*2x4 and 5x3"):
-        nn.Linear(5, 3)(corefw.randn(2, 4))
+        nn.Linear(5, 3, device=device)(corefw.randn(2, 4, device=device))
 
 
-def test_identity_flatten_unflatten():
-    x = corefw.randn(2, 3, 4, 5)
+def test_identity_flatten_unflatten(device):
+    x = corefw.randn(2, 3, 4, 5, device=device)
     assert nn.Identity(54, unused="x")(x) is x
     assert nn.Flatten()(x).shape == (2, 60)
     assert nn.Flatten(0, 2)(x).shape == (24, 5)
@@ -125,48 +126,48 @@ def _away_from_kinks(rng, shape):
 
 
 @pytest.mark.parametrize("name", list(ACTIVATIONS))
-def test_activation_forward(rng, name):
+def test_activation_forward(rng, name, device):
     make, ref = ACTIVATIONS[name]
     x = _away_from_kinks(rng, (3, 4, 2))
-    module = make().double()
-    np.testing.assert_allclose(npy(module(t64(x))), ref(x), rtol=1e-12, atol=1e-14)
-    x32 = corefw.tensor(x, dtype=corefw.float32)
-    out32 = make()(x32)
+    module = make().double().to(device)
+    np.testing.assert_allclose(npy(module(t64(x, device=device))), ref(x), rtol=1e-12, atol=1e-14)
+    x32 = corefw.tensor(x, dtype=corefw.float32, device=device)
+    out32 = make().to(device)(x32)
     assert out32.dtype == corefw.float32
     np.testing.assert_allclose(npy(out32), ref(x), rtol=2e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", list(ACTIVATIONS))
-def test_activation_gradcheck(rng, name):
-    module = ACTIVATIONS[name][0]().double()
-    x = t64(_away_from_kinks(rng, (2, 3)), requires_grad=True)
+def test_activation_gradcheck(rng, name, device):
+    module = ACTIVATIONS[name][0]().double().to(device)
+    x = t64(_away_from_kinks(rng, (2, 3)), requires_grad=True, device=device)
     assert gradcheck(lambda x: module(x), (x,))
 
 
-def test_prelu_per_channel_parameters_and_gradient(rng):
-    m = nn.PReLU(3, init=0.1).double()
+def test_prelu_per_channel_parameters_and_gradient(rng, device):
+    m = nn.PReLU(3, init=0.1, device=device).double()
     assert [(k, tuple(v.shape)) for k, v in m.state_dict().items()] == [("weight", (3,))]
     np.testing.assert_allclose(npy(m.weight), [0.1, 0.1, 0.1], rtol=1e-7)
     with corefw.no_grad():
-        m.weight.copy_(t64([0.1, 0.2, 0.3]))
+        m.weight.copy_(t64([0.1, 0.2, 0.3], device=device))
     x = _away_from_kinks(rng, (2, 3, 4))
     expected = np.where(x >= 0, x, np.array([0.1, 0.2, 0.3])[:, None] * x)
-    np.testing.assert_allclose(npy(m(t64(x))), expected, rtol=1e-14)
-    xt = t64(x, requires_grad=True)
+    np.testing.assert_allclose(npy(m(t64(x, device=device))), expected, rtol=1e-14)
+    xt = t64(x, requires_grad=True, device=device)
     assert gradcheck(lambda x: m(x), (xt,))
     m(xt).sum().backward()  # d/dw_c = sum of the negative inputs of channel c
     np.testing.assert_allclose(npy(m.weight.grad), np.where(x < 0, x, 0).sum(axis=(0, 2)),
                                rtol=1e-13)
     with pytest.raises(ShapeError, match="PReLU: 3 parameters"):
-        m(t64(np.ones((2, 4))))
+        m(t64(np.ones((2, 4)), device=device))
 
 
 @pytest.mark.parametrize("module", [nn.ReLU(inplace=True), nn.LeakyReLU(0.1, inplace=True),
                                     nn.ELU(inplace=True), nn.Hardtanh(inplace=True),
                                     nn.SiLU(inplace=True), nn.ReLU6(inplace=True)],
                          ids=lambda m: type(m).__name__)
-def test_inplace_activations_write_into_their_input(rng, module):
-    x = t64(rng.normal(size=(3, 4)) * 3)
+def test_inplace_activations_write_into_their_input(rng, module, device):
+    x = t64(rng.normal(size=(3, 4)) * 3, device=device)
     expected = npy(type(module)()(x)) if not isinstance(module, nn.LeakyReLU) else \
         npy(nn.LeakyReLU(0.1)(x))
     out = module(x)
@@ -174,8 +175,8 @@ def test_inplace_activations_write_into_their_input(rng, module):
     np.testing.assert_allclose(npy(x), expected, rtol=1e-15)
 
 
-def test_inplace_relu_keeps_gradients_on_non_leaves(rng):
-    a = t64(rng.normal(size=(5,)), requires_grad=True)
+def test_inplace_relu_keeps_gradients_on_non_leaves(rng, device):
+    a = t64(rng.normal(size=(5,)), requires_grad=True, device=device)
     y = a * 2
     nn.ReLU(inplace=True)(y)
     y.sum().backward()

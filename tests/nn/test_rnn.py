@@ -20,12 +20,13 @@ def gradcheck(fn, inputs):
     return _gradcheck(fn, inputs, atol=1e-7, rtol=1e-6)
 
 
-def t64(a, requires_grad=False):
-    return corefw.tensor(np.asarray(a, dtype=np.float64), requires_grad=requires_grad)
+def t64(a, requires_grad=False, device=None):
+    return corefw.tensor(np.asarray(a, dtype=np.float64), requires_grad=requires_grad,
+                         device=device)
 
 
 def npy(t):
-    return np.asarray(t.detach().numpy(), dtype=np.float64)
+    return np.asarray(t.detach().cpu().numpy(), dtype=np.float64)
 
 
 def sig(x):
@@ -121,8 +122,8 @@ def test_lstm_parameter_names_and_shapes_follow_pytorch():
 
 
 @pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU, nn.RNN, nn.LSTMCell, nn.GRUCell])
-def test_initialisation_is_uniform_one_over_sqrt_hidden(cls):
-    m = cls(30, 100)
+def test_initialisation_is_uniform_one_over_sqrt_hidden(cls, device):
+    m = cls(30, 100, device=device)
     bound = 1 / math.sqrt(100)
     w = np.concatenate([npy(p).ravel() for p in m.parameters()])
     assert np.abs(w).max() <= bound
@@ -140,13 +141,14 @@ CONFIGS = {
 }
 
 
-def _run(module, kind, x, states):
-    xt = t64(x.transpose(1, 0, 2) if module.batch_first else x)
+def _run(module, kind, x, states, device=None):
+    xt = t64(x.transpose(1, 0, 2) if module.batch_first else x, device=device)
     if kind == "lstm":
-        out, (h, c) = module(xt, None if states is None else tuple(t64(s) for s in states))
+        out, (h, c) = module(xt, None if states is None else
+                             tuple(t64(s, device=device) for s in states))
         finals = (h, c)
     else:
-        out, h = module(xt, None if states is None else t64(states[0]))
+        out, h = module(xt, None if states is None else t64(states[0], device=device))
         finals = (h,)
     out = npy(out)
     return (out.transpose(1, 0, 2) if module.batch_first else out), [npy(f) for f in finals]
@@ -155,7 +157,7 @@ def _run(module, kind, x, states):
 @pytest.mark.parametrize("config", list(CONFIGS))
 @pytest.mark.parametrize("kind", ["lstm", "gru", "tanh", "relu"])
 @pytest.mark.parametrize("with_states", [False, True])
-def test_sequence_forward_matches_step_equations(rng, config, kind, with_states):
+def test_sequence_forward_matches_step_equations(rng, config, kind, with_states, device):
     kw = CONFIGS[config]
     if kind == "lstm":
         module = nn.LSTM(3, 4, **kw)
@@ -163,25 +165,25 @@ def test_sequence_forward_matches_step_equations(rng, config, kind, with_states)
         module = nn.GRU(3, 4, **kw)
     else:
         module = nn.RNN(3, 4, nonlinearity=kind, **kw)
-    module = module.double()
+    module = module.double().to(device)
     x = rng.normal(size=(5, 2, 3))
     n_states = module.num_layers * (2 if module.bidirectional else 1)
     states = None
     if with_states:
         states = [rng.normal(size=(n_states, 2, 4))] * (2 if kind == "lstm" else 1)
         states = [rng.normal(size=s.shape) for s in states]
-    out, finals = _run(module, kind, x, states)
+    out, finals = _run(module, kind, x, states, device=device)
     ref = ref_sequence(kind, module, x, *(states or ()))
     np.testing.assert_allclose(out, ref[0], rtol=1e-12, atol=1e-13)
     for got, want in zip(finals, ref[1:]):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
 
 
-def test_lstm_projection(rng):
-    lstm = nn.LSTM(3, 6, num_layers=2, proj_size=2, bidirectional=True).double()
+def test_lstm_projection(rng, device):
+    lstm = nn.LSTM(3, 6, num_layers=2, proj_size=2, bidirectional=True).double().to(device)
     x = rng.normal(size=(4, 2, 3))
     h0, c0 = rng.normal(size=(4, 2, 2)), rng.normal(size=(4, 2, 6))
-    out, (h, c) = lstm(t64(x), (t64(h0), t64(c0)))
+    out, (h, c) = lstm(t64(x, device=device), (t64(h0, device=device), t64(c0, device=device)))
     ref_out, ref_h, ref_c = ref_sequence("lstm", lstm, x, h0, c0)
     assert out.shape == (4, 2, 4) and h.shape == (4, 2, 2) and c.shape == (4, 2, 6)
     np.testing.assert_allclose(npy(out), ref_out, rtol=1e-12)
@@ -189,64 +191,65 @@ def test_lstm_projection(rng):
     np.testing.assert_allclose(npy(c), ref_c, rtol=1e-12)
 
 
-def test_unbatched_input(rng):
-    lstm = nn.LSTM(3, 4, num_layers=2).double()
+def test_unbatched_input(rng, device):
+    lstm = nn.LSTM(3, 4, num_layers=2).double().to(device)
     x = rng.normal(size=(5, 3))
-    out, (h, c) = lstm(t64(x))
+    out, (h, c) = lstm(t64(x, device=device))
     ref_out, ref_h, ref_c = ref_sequence("lstm", lstm, x[:, None])
     assert out.shape == (5, 4) and h.shape == (2, 4)
     np.testing.assert_allclose(npy(out), ref_out[:, 0], rtol=1e-12)
     np.testing.assert_allclose(npy(c), ref_c[:, 0], rtol=1e-12)
-    gru = nn.GRU(3, 4, batch_first=True).double()  # batch_first does not apply unbatched
+    gru = nn.GRU(3, 4, batch_first=True).double().to(device)  # batch_first does not apply unbatched
     h0 = rng.normal(size=(1, 4))
-    out, h = gru(t64(x), t64(h0))
+    out, h = gru(t64(x, device=device), t64(h0, device=device))
     ref_out, ref_h = ref_sequence("gru", gru, x[:, None], h0[:, None])
     np.testing.assert_allclose(npy(out), ref_out[:, 0], rtol=1e-12)
 
 
-def test_dropout_between_layers_only_while_training(rng):
+def test_dropout_between_layers_only_while_training(rng, device):
     x = rng.normal(size=(4, 2, 3))
     with pytest.warns(UserWarning, match="num_layers greater than 1"):
         nn.LSTM(3, 4, dropout=0.5)
-    lstm = nn.LSTM(3, 4, num_layers=3, dropout=1.0).double()
-    out, (h, _) = lstm(t64(x))  # training: every layer after the first sees zeros
+    lstm = nn.LSTM(3, 4, num_layers=3, dropout=1.0).double().to(device)
+    out, (h, _) = lstm(t64(x, device=device))  # training: every layer after the first sees zeros
     ref_out, ref_h, _ = ref_sequence("lstm", lstm, x, zero_between_layers=True)
     np.testing.assert_allclose(npy(out), ref_out, rtol=1e-12)
     np.testing.assert_allclose(npy(h), ref_h, rtol=1e-12)
     lstm.eval()
-    out, _ = lstm(t64(x))
+    out, _ = lstm(t64(x, device=device))
     np.testing.assert_allclose(npy(out), ref_sequence("lstm", lstm, x)[0], rtol=1e-12)
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru", "tanh", "relu"])
-def test_cells_match_step_equations(rng, kind):
+def test_cells_match_step_equations(rng, kind, device):
     cls = {"lstm": nn.LSTMCell, "gru": nn.GRUCell}.get(kind)
-    cell = (cls(3, 4) if cls else nn.RNNCell(3, 4, nonlinearity=kind)).double()
+    cell = (cls(3, 4) if cls else nn.RNNCell(3, 4, nonlinearity=kind)).double().to(device)
     p = {k + "_l0": npy(v) for k, v in cell.state_dict().items()}
     x, h = rng.normal(size=(2, 3)), rng.normal(size=(2, 4))
+    tx, th = t64(x, device=device), t64(h, device=device)
     if kind == "lstm":
         c = rng.normal(size=(2, 4))
-        got_h, got_c = cell(t64(x), (t64(h), t64(c)))
+        got_h, got_c = cell(tx, (th, t64(c, device=device)))
         want_h, want_c = lstm_step(x, h, c, p, "_l0")
         np.testing.assert_allclose(npy(got_c), want_c, rtol=1e-12)
-        zero_h, _ = cell(t64(x[0]))  # unbatched, zero state
+        zero_h, _ = cell(t64(x[0], device=device))  # unbatched, zero state
         np.testing.assert_allclose(npy(zero_h), lstm_step(x[:1], 0 * h[:1], 0 * c[:1], p,
                                                           "_l0")[0][0], rtol=1e-12)
     elif kind == "gru":
-        got_h, want_h = cell(t64(x), t64(h)), gru_step(x, h, p, "_l0")
+        got_h, want_h = cell(tx, th), gru_step(x, h, p, "_l0")
     else:
-        got_h, want_h = cell(t64(x), t64(h)), rnn_step(x, h, p, "_l0", kind)
+        got_h, want_h = cell(tx, th), rnn_step(x, h, p, "_l0", kind)
     np.testing.assert_allclose(npy(got_h), want_h, rtol=1e-12)
 
 
 # ---- backward -----------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
-def test_sequence_gradcheck(rng, kind):
+def test_sequence_gradcheck(rng, kind, device):
     module = (nn.LSTM if kind == "lstm" else nn.GRU)(2, 2, num_layers=2,
-                                                      bidirectional=True).double()
-    x = t64(rng.normal(size=(3, 1, 2)), requires_grad=True)
-    h0 = t64(rng.normal(size=(4, 1, 2)), requires_grad=True)
-    c0 = t64(rng.normal(size=(4, 1, 2)), requires_grad=True)
+                                                      bidirectional=True).double().to(device)
+    x = t64(rng.normal(size=(3, 1, 2)), requires_grad=True, device=device)
+    h0 = t64(rng.normal(size=(4, 1, 2)), requires_grad=True, device=device)
+    c0 = t64(rng.normal(size=(4, 1, 2)), requires_grad=True, device=device)
     params = module._flat_weights
     w_hh = params[1]
     fn_seq = F.lstm if kind == "lstm" else F.gru
@@ -260,25 +263,26 @@ def test_sequence_gradcheck(rng, kind):
     assert gradcheck(fn, (x, h0, c0, w_hh))
 
 
-def test_lstm_module_backward_reaches_every_parameter(rng):
-    lstm = nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True)
-    out, (h, c) = lstm(corefw.randn(2, 5, 3))
+def test_lstm_module_backward_reaches_every_parameter(rng, device):
+    lstm = nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True, device=device)
+    out, (h, c) = lstm(corefw.randn(2, 5, 3, device=device))
     (out.sum() + h.sum() + c.sum()).backward()
     for name, p in lstm.named_parameters():
         assert p.grad is not None and np.abs(npy(p.grad)).sum() > 0, name
 
 
 # ---- errors -------------------------------------------------------------------------------
-def test_shape_errors():
-    lstm = nn.LSTM(3, 4, num_layers=2)
+def test_shape_errors(device):
+    lstm = nn.LSTM(3, 4, num_layers=2, device=device)
     with pytest.raises(ShapeError, match="input_size. Expected 3, got 5"):
-        lstm(corefw.randn(4, 2, 5))
+        lstm(corefw.randn(4, 2, 5, device=device))
     with pytest.raises(ShapeError, match=r"h_0 of shape \(2, 2, 4\), got \(1, 2, 4\)"):
-        lstm(corefw.randn(4, 2, 3), (corefw.zeros(1, 2, 4), corefw.zeros(2, 2, 4)))
+        lstm(corefw.randn(4, 2, 3, device=device),
+             (corefw.zeros(1, 2, 4, device=device), corefw.zeros(2, 2, 4, device=device)))
     with pytest.raises(ShapeError, match="expected input of 3 dims"):
-        nn.GRU(3, 4)(corefw.randn(4, 2, 3, 1))
+        nn.GRU(3, 4, device=device)(corefw.randn(4, 2, 3, 1, device=device))
     with pytest.raises(ShapeError, match=r"GRUCell: expected input of shape \(N, 3\)"):
-        nn.GRUCell(3, 4)(corefw.randn(2, 5))
+        nn.GRUCell(3, 4, device=device)(corefw.randn(2, 5, device=device))
     with pytest.raises(ValueError, match="proj_size argument is only supported for LSTM"):
         nn.RNNBase("GRU", 3, 4, proj_size=2)
     with pytest.raises(ValueError, match="nonlinearity"):

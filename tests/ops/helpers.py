@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from _tolerance import tol
 
 import corefw
 
@@ -38,20 +39,22 @@ def sample(rng: np.random.Generator, shape, domain: str = "real") -> np.ndarray:
 
 
 def make(data, dtype=corefw.float64, layout: str = "contig",
-         requires_grad: bool = False) -> corefw.Tensor:
-    """A tensor with the values of ``data`` in a given memory layout: ``contig``; ``strided``
-    (every other element of a buffer twice as wide: a non-contiguous slice view);
-    ``transposed`` (a permuted view of the transposed data)."""
+         requires_grad: bool = False, device=None) -> corefw.Tensor:
+    """A tensor on ``device`` (default: the default device) with the values of ``data`` in a
+    given memory layout: ``contig``; ``strided`` (every other element of a buffer twice as
+    wide: a non-contiguous slice view); ``transposed`` (a permuted view of the transposed
+    data)."""
     data = np.asarray(data, dtype=np.float64 if np.asarray(data).dtype.kind == "f" else None)
     if layout == "contig" or data.ndim == 0:
-        t = corefw.tensor(data, dtype=dtype)
+        t = corefw.tensor(data, dtype=dtype, device=device)
     elif layout == "strided":
         big = np.zeros(data.shape[:-1] + (2 * data.shape[-1],), dtype=data.dtype)
         big[..., ::2] = data
-        t = corefw.tensor(big, dtype=dtype)[..., ::2]
+        t = corefw.tensor(big, dtype=dtype, device=device)[..., ::2]
     elif layout == "transposed":
         perm = tuple(reversed(range(data.ndim)))
-        t = corefw.tensor(np.ascontiguousarray(data.transpose(perm)), dtype=dtype).permute(perm)
+        t = corefw.tensor(np.ascontiguousarray(data.transpose(perm)), dtype=dtype,
+                          device=device).permute(perm)
     else:
         raise ValueError(layout)
     if requires_grad:
@@ -60,16 +63,19 @@ def make(data, dtype=corefw.float64, layout: str = "contig",
 
 
 def npy(t) -> np.ndarray:
-    """A tensor's values as float64 NumPy (bools and ints too)."""
-    return np.asarray(t.detach().numpy(), dtype=np.float64)
+    """A tensor's values, read on the host, as float64 NumPy (bools and ints too)."""
+    return np.asarray(t.detach().cpu().numpy(), dtype=np.float64)
 
 
-def check(out, expected, dtype=None, **tol) -> None:
-    """``out`` (a tensor) has ``expected``'s shape and values within the dtype's tolerance."""
+def check(out, expected, dtype=None, **tolerance) -> None:
+    """``out`` (a tensor) has ``expected``'s shape and values within the dtype's tolerance
+    (on ``out``'s device: :func:`_tolerance.tol`)."""
     expected = np.asarray(expected, dtype=np.float64)
     assert out.shape == expected.shape, (out.shape, expected.shape)
-    kw = dict(TOL.get(dtype or out.dtype, dict(rtol=0, atol=0)))
-    kw.update(tol)
+    dtype = dtype or out.dtype
+    kw = dict(TOL.get(dtype, dict(rtol=0, atol=0)))
+    kw.update(tolerance)
+    kw = tol(dtype, out.device, **kw) if kw["rtol"] or kw["atol"] else kw
     np.testing.assert_allclose(npy(out), expected, equal_nan=True, **kw)
 
 
@@ -78,6 +84,7 @@ def gradcheck(fn, *inputs, **kw) -> None:
     assert corefw.autograd.gradcheck(fn, inputs, **kw) is True
 
 
-def leaf(rng, shape, domain="real", layout="contig"):
-    """A float64 leaf that requires grad, with values from :func:`sample`."""
-    return make(sample(rng, shape, domain), corefw.float64, layout, requires_grad=True)
+def leaf(rng, shape, domain="real", layout="contig", device=None):
+    """A float64 leaf on ``device`` that requires grad, with values from :func:`sample`."""
+    return make(sample(rng, shape, domain), corefw.float64, layout, requires_grad=True,
+                device=device)

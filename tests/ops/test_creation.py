@@ -27,10 +27,10 @@ from corefw.errors import AutogradError, DTypeError
     (np.int16(7), corefw.int16, 7),
     ([corefw.tensor(1.0), corefw.tensor(2.0)], corefw.float32, [1.0, 2.0]),
 ])
-def test_tensor_infers_dtype_like_torch(data, dtype, values):
-    t = corefw.tensor(data)
+def test_tensor_infers_dtype_like_torch(data, dtype, values, device):
+    t = corefw.tensor(data, device=device)
     assert t.dtype is dtype and t.tolist() == values
-    assert corefw.tensor(data, dtype=corefw.float64).dtype is corefw.float64
+    assert corefw.tensor(data, dtype=corefw.float64, device=device).dtype is corefw.float64
 
 
 def test_tensor_copies_and_as_tensor_from_numpy_share():
@@ -67,7 +67,7 @@ def test_tensor_errors():
 
 @pytest.mark.parametrize("fn,value", [(corefw.zeros, 0.0), (corefw.ones, 1.0),
                                       (corefw.empty, None)])
-def test_zeros_ones_empty(fn, value):
+def test_zeros_ones_empty(fn, value, device):
     for args in ((2, 3), ((2, 3),), ([2, 3],)):
         t = fn(*args)
         assert t.shape == (2, 3) and t.dtype is corefw.float32
@@ -81,12 +81,13 @@ def test_zeros_ones_empty(fn, value):
         fn(-1)
 
 
-def test_full_infers_dtype_from_the_value():
-    assert corefw.full((2,), 1.5).dtype is corefw.float32
-    assert corefw.full((2,), 3).dtype is corefw.int64 and corefw.full(2, 3).tolist() == [3, 3]
-    assert corefw.full((2,), True).dtype is corefw.bool
-    assert corefw.full((1, 2), 3, dtype=corefw.float64).tolist() == [[3.0, 3.0]]
-    assert corefw.full((), 7.0).item() == 7.0
+def test_full_infers_dtype_from_the_value(device):
+    assert corefw.full((2,), 1.5, device=device).dtype is corefw.float32
+    assert corefw.full((2,), 3, device=device).dtype is corefw.int64
+    assert corefw.full(2, 3, device=device).tolist() == [3, 3]
+    assert corefw.full((2,), True, device=device).dtype is corefw.bool
+    assert corefw.full((1, 2), 3, dtype=corefw.float64, device=device).tolist() == [[3.0, 3.0]]
+    assert corefw.full((), 7.0, device=device).item() == 7.0
 
 
 @pytest.mark.parametrize("args,kwargs,expected,dtype", [
@@ -102,53 +103,53 @@ def test_full_infers_dtype_from_the_value():
     ((3, 0), {}, [], corefw.int64),
     ((0, 3, -1), {}, [], corefw.int64),
 ])
-def test_arange(args, kwargs, expected, dtype):
-    t = corefw.arange(*args, **kwargs)
+def test_arange(args, kwargs, expected, dtype, device):
+    t = corefw.arange(*args, **kwargs, device=device)
     assert t.dtype is dtype
     np.testing.assert_allclose(t.numpy().astype(np.float64), expected, rtol=1e-6)
     assert t.numel() == len(expected)
 
 
-def test_arange_edge_cases():
-    assert corefw.arange(corefw.tensor(3)).tolist() == [0, 1, 2]
-    assert corefw.arange(np.int64(2)).dtype is corefw.int64
+def test_arange_edge_cases(device):
+    assert corefw.arange(corefw.tensor(3, device=device), device=device).tolist() == [0, 1, 2]
+    assert corefw.arange(np.int64(2), device=device).dtype is corefw.int64
     with pytest.raises(ValueError, match="step must be non-zero"):
-        corefw.arange(0, 3, 0)
-    assert corefw.arange(3.0, requires_grad=True).requires_grad
+        corefw.arange(0, 3, 0, device=device)
+    assert corefw.arange(3.0, requires_grad=True, device=device).requires_grad
 
 
 @pytest.mark.parametrize("start,end,steps", [(0, 1, 5), (-2.5, 3, 7), (1, -1, 4), (2, 3, 1),
                                              (0, 1, 0), (0, 10, 6)])
-def test_linspace(start, end, steps):
-    t = corefw.linspace(start, end, steps)
+def test_linspace(start, end, steps, device):
+    t = corefw.linspace(start, end, steps, device=device)
     expected = [start + (end - start) * i / (steps - 1) for i in range(steps)] if steps > 1 \
         else [start] * steps
     assert t.dtype is corefw.float32 and t.shape == (steps,)
     np.testing.assert_allclose(t.numpy(), expected, rtol=1e-6, atol=1e-6)
     if steps > 1:
         assert t.numpy()[-1] == np.float32(end) and t.numpy()[0] == np.float32(start)
-    d = corefw.linspace(start, end, steps, dtype=corefw.float64)
+    d = corefw.linspace(start, end, steps, dtype=corefw.float64, device=device)
     np.testing.assert_allclose(d.numpy(), expected, rtol=1e-14, atol=1e-14)
 
 
-def test_linspace_int_dtype_and_errors():
-    assert corefw.linspace(0, 10, 5, dtype=corefw.int64).tolist() == [0, 2, 5, 7, 10]
+def test_linspace_int_dtype_and_errors(device):
+    assert corefw.linspace(0, 10, 5, dtype=corefw.int64, device=device).tolist() == [0, 2, 5, 7, 10]
     with pytest.raises(ValueError, match="non-negative"):
-        corefw.linspace(0, 1, -1)
+        corefw.linspace(0, 1, -1, device=device)
 
 
 @pytest.mark.parametrize("n,m", [(3, None), (2, 4), (4, 2), (0, None), (1, 1)])
-def test_eye(n, m):
-    t = corefw.eye(n, m)
+def test_eye(n, m, device):
+    t = corefw.eye(n, m, device=device)
     cols = n if m is None else m
     expected = [[1.0 if i == j else 0.0 for j in range(cols)] for i in range(n)]
     assert t.dtype is corefw.float32 and t.shape == (n, cols)
     assert t.tolist() == expected
-    assert corefw.eye(n, m, dtype=corefw.int64).dtype is corefw.int64
+    assert corefw.eye(n, m, dtype=corefw.int64, device=device).dtype is corefw.int64
 
 
-def test_like_functions_keep_shape_dtype_and_device():
-    src = corefw.ones(2, 3, dtype=corefw.int32)
+def test_like_functions_keep_shape_dtype_and_device(device):
+    src = corefw.ones(2, 3, dtype=corefw.int32, device=device)
     for fn, value in ((corefw.zeros_like, 0), (corefw.ones_like, 1), (corefw.empty_like, None)):
         t = fn(src)
         assert t.shape == (2, 3) and t.dtype is corefw.int32 and t.device == src.device
@@ -158,93 +159,94 @@ def test_like_functions_keep_shape_dtype_and_device():
     f = corefw.full_like(src, 7)
     assert f.dtype is corefw.int32 and np.all(f.numpy() == 7)
     assert corefw.full_like(src, 2.9).tolist()[0] == [2, 2, 2]  # cast like torch
-    r = corefw.rand_like(corefw.zeros(4, dtype=corefw.float64))
+    r = corefw.rand_like(corefw.zeros(4, dtype=corefw.float64, device=device))
     assert r.dtype is corefw.float64 and r.shape == (4,)
     assert corefw.randn_like(src.float()).dtype is corefw.float32
-    ri = corefw.randint_like(corefw.zeros(50), 3)
+    ri = corefw.randint_like(corefw.zeros(50, device=device), 3)
     assert ri.dtype is corefw.float32 and set(ri.tolist()) <= {0.0, 1.0, 2.0}
     assert corefw.zeros_like(src, requires_grad=False).requires_grad is False
     assert src.new_zeros(2).dtype is corefw.int32 and src.new_full((1,), 5).tolist() == [5]
 
 
 # -- random ----------------------------------------------------------------------------------
-RANDOM = {
-    "rand": lambda g=None: corefw.rand(3, 4, generator=g),
-    "randn": lambda g=None: corefw.randn((3, 4), generator=g),
-    "randint": lambda g=None: corefw.randint(0, 10, (3, 4), generator=g),
-    "randint_high": lambda g=None: corefw.randint(7, (12,), generator=g),
-    "randperm": lambda g=None: corefw.randperm(12, generator=g),
+RANDOM = {  # name -> draw(generator, device)
+    "rand": lambda g=None, d=None: corefw.rand(3, 4, generator=g, device=d),
+    "randn": lambda g=None, d=None: corefw.randn((3, 4), generator=g, device=d),
+    "randint": lambda g=None, d=None: corefw.randint(0, 10, (3, 4), generator=g, device=d),
+    "randint_high": lambda g=None, d=None: corefw.randint(7, (12,), generator=g, device=d),
+    "randperm": lambda g=None, d=None: corefw.randperm(12, generator=g, device=d),
 }
 
 
 @pytest.mark.parametrize("name", sorted(RANDOM))
-def test_random_is_reproducible_under_manual_seed(name):
+def test_random_is_reproducible_under_manual_seed(name, device):
     fn = RANDOM[name]
     corefw.manual_seed(123)
-    a = fn().tolist()
-    b = fn().tolist()
+    a = fn(d=device).tolist()
+    b = fn(d=device).tolist()
     corefw.manual_seed(123)
-    assert fn().tolist() == a and fn().tolist() == b and a != b
+    assert fn(d=device).tolist() == a and fn(d=device).tolist() == b and a != b
     corefw.manual_seed(124)
-    assert fn().tolist() != a
+    assert fn(d=device).tolist() != a
 
 
 @pytest.mark.parametrize("name", sorted(RANDOM))
-def test_random_with_a_generator(name):
+def test_random_with_a_generator(name, device):
     fn = RANDOM[name]
     g = corefw.Generator().manual_seed(7)
-    a = fn(g).tolist()
+    a = fn(g, device).tolist()
     corefw.manual_seed(0)  # the global seed does not touch an explicit generator
-    b = fn(g).tolist()
-    assert fn(corefw.Generator().manual_seed(7)).tolist() == a and a != b
+    b = fn(g, device).tolist()
+    assert fn(corefw.Generator().manual_seed(7), device).tolist() == a and a != b
     state = g.get_state()
-    c = fn(g).tolist()
+    c = fn(g, device).tolist()
     g.set_state(state)
-    assert fn(g).tolist() == c
+    assert fn(g, device).tolist() == c
     assert g.initial_seed() == 7
 
 
-def test_rng_state_round_trip():
+def test_rng_state_round_trip(device):
     corefw.manual_seed(5)
     state = corefw.get_rng_state()
-    a = corefw.rand(5).tolist()
+    a = corefw.rand(5, device=device).tolist()
     corefw.set_rng_state(state)
-    assert corefw.rand(5).tolist() == a
+    assert corefw.rand(5, device=device).tolist() == a
     assert corefw.initial_seed() == 5
 
 
-def test_random_distributions_and_ranges():
+def test_random_distributions_and_ranges(device):
     corefw.manual_seed(0)
-    u = corefw.rand(20000, dtype=corefw.float64).numpy()
+    u = corefw.rand(20000, dtype=corefw.float64, device=device).numpy()
     assert u.min() >= 0.0 and u.max() < 1.0 and abs(u.mean() - 0.5) < 0.01
     assert abs(u.var() - 1 / 12) < 0.005
-    n = corefw.randn(20000, dtype=corefw.float64).numpy()
+    n = corefw.randn(20000, dtype=corefw.float64, device=device).numpy()
     assert abs(n.mean()) < 0.03 and abs(n.std() - 1.0) < 0.03
-    i = corefw.randint(-3, 4, (5000,))
+    i = corefw.randint(-3, 4, (5000,), device=device)
     assert i.dtype is corefw.int64 and set(i.tolist()) == set(range(-3, 4))
-    p = corefw.randperm(50)
+    p = corefw.randperm(50, device=device)
     assert p.dtype is corefw.int64 and sorted(p.tolist()) == list(range(50))
-    assert corefw.rand(0).shape == (0,) and corefw.randperm(0).shape == (0,)
-    assert corefw.rand(2, requires_grad=True).requires_grad
-    assert corefw.randint(0, 5, (2,), dtype=corefw.int32).dtype is corefw.int32
+    assert corefw.rand(0, device=device).shape == (0,)
+    assert corefw.randperm(0, device=device).shape == (0,)
+    assert corefw.rand(2, requires_grad=True, device=device).requires_grad
+    assert corefw.randint(0, 5, (2,), dtype=corefw.int32, device=device).dtype is corefw.int32
 
 
-def test_random_errors():
+def test_random_errors(device):
     with pytest.raises(DTypeError, match="floating"):
-        corefw.rand(2, dtype=corefw.int64)
+        corefw.rand(2, dtype=corefw.int64, device=device)
     with pytest.raises(DTypeError, match="floating"):
-        corefw.randn(2, dtype=corefw.bool)
+        corefw.randn(2, dtype=corefw.bool, device=device)
     with pytest.raises(ValueError, match="low < high"):
-        corefw.randint(3, 3, (2,))
+        corefw.randint(3, 3, (2,), device=device)
 
 
-def test_multinomial():
+def test_multinomial(device):
     g = corefw.Generator().manual_seed(1)
-    probs = corefw.tensor([0.0, 1.0, 3.0])
+    probs = corefw.tensor([0.0, 1.0, 3.0], device=device)
     draws = corefw.multinomial(probs, 4000, replacement=True, generator=g)
     counts = np.bincount(draws.numpy(), minlength=3)
     assert counts[0] == 0 and math.isclose(counts[2] / counts[1], 3.0, rel_tol=0.15)
-    rows = corefw.multinomial(corefw.ones(2, 5), 5, generator=g)
+    rows = corefw.multinomial(corefw.ones(2, 5, device=device), 5, generator=g)
     assert rows.shape == (2, 5) and all(sorted(r) == list(range(5)) for r in rows.tolist())
     with pytest.raises(ValueError, match="without replacement"):
         corefw.multinomial(probs, 3)

@@ -42,49 +42,53 @@ KEYS = {  # id -> key (numpy form); applied to a (3, 4, 5) tensor
 }
 
 
-def _as_corefw_key(key, kind):
-    """The same key with numpy arrays as corefw tensors ("tensor") or kept ("numpy")."""
+def _as_corefw_key(key, kind, device=None):
+    """The same key with numpy arrays as corefw tensors on ``device`` ("tensor") or kept
+    ("numpy")."""
     if kind == "numpy":
         return key
-    conv = lambda k: corefw.tensor(k) if isinstance(k, np.ndarray) else k  # noqa: E731
+    conv = lambda k: corefw.tensor(k, device=device) \
+        if isinstance(k, np.ndarray) else k  # noqa: E731
     return tuple(conv(k) for k in key) if isinstance(key, tuple) else conv(key)
 
 
 @pytest.mark.parametrize("kind", ["tensor", "numpy"])
 @pytest.mark.parametrize("name", sorted(KEYS))
-def test_getitem_forward_and_backward(name, kind, rng):
+def test_getitem_forward_and_backward(name, kind, rng, device):
     key = KEYS[name]
     data = sample(rng, (3, 4, 5))
-    ckey = _as_corefw_key(key, kind)
-    out = make(data, corefw.float32, "transposed")[ckey]
+    ckey = _as_corefw_key(key, kind, device)
+    out = make(data, corefw.float32, "transposed", device=device)[ckey]
     expected = data[key]
     check(out, expected, corefw.float32)
     if expected.size:
-        gradcheck(lambda t: t[ckey], leaf(rng, (3, 4, 5)))
+        gradcheck(lambda t: t[ckey], leaf(rng, (3, 4, 5), device=device))
 
 
-def test_hand_computed_advanced_indexing():
-    x = corefw.arange(12).reshape(3, 4)
+def test_hand_computed_advanced_indexing(device):
+    x = corefw.arange(12, device=device).reshape(3, 4)
     assert x[[2, 0]].tolist() == [[8, 9, 10, 11], [0, 1, 2, 3]]
     assert x[[0, 2], [1, 3]].tolist() == [1, 11]
     assert x[1:, [0, 0]].tolist() == [[4, 4], [8, 8]]
     assert x[x % 5 == 0].tolist() == [0, 5, 10]
-    assert x[corefw.tensor([True, False, True])].tolist() == [[0, 1, 2, 3], [8, 9, 10, 11]]
+    assert x[corefw.tensor([True, False, True], device=device)].tolist() == \
+        [[0, 1, 2, 3], [8, 9, 10, 11]]
     assert x[..., ::-1][0].tolist() == [3, 2, 1, 0]
     assert x[None].shape == (1, 3, 4) and x[:, None, 1].shape == (3, 1)
-    assert x[corefw.tensor(1)].tolist() == [4, 5, 6, 7]  # a 0-d integer tensor is an int
-    assert x[corefw.tensor(1):corefw.tensor(3), 0].tolist() == [4, 8]
+    # a 0-d integer tensor is an int
+    assert x[corefw.tensor(1, device=device)].tolist() == [4, 5, 6, 7]
+    assert x[corefw.tensor(1, device=device):corefw.tensor(3, device=device), 0].tolist() == [4, 8]
 
 
-def test_0d_indexing():
-    s = corefw.tensor(3.5)
+def test_0d_indexing(device):
+    s = corefw.tensor(3.5, device=device)
     assert s[()].item() == 3.5 and s[...].shape == () and s[None].shape == (1,)
     with pytest.raises(CorefwIndexError, match="too many indices"):
         s[0]
 
 
-def test_basic_indexing_is_a_view_and_negative_steps_too():
-    base = corefw.zeros(3, 4)
+def test_basic_indexing_is_a_view_and_negative_steps_too(device):
+    base = corefw.zeros(3, 4, device=device)
     for key in ((1,), (slice(None), slice(None, None, -1)), (Ellipsis, 0), (None, 2)):
         view = base[key]
         with corefw.no_grad():
@@ -96,18 +100,18 @@ def test_basic_indexing_is_a_view_and_negative_steps_too():
     assert base.min().item() == 1.0
 
 
-def test_repeated_indices_accumulate_gradients():
-    x = corefw.tensor([1.0, 2.0, 3.0, 4.0], dtype=corefw.float64, requires_grad=True)
-    w = corefw.tensor([1.0, 10.0, 100.0, 1000.0, 2.0], dtype=corefw.float64)
-    (x[corefw.tensor([0, 0, 3, 0, 3])] * w).sum().backward()
+def test_repeated_indices_accumulate_gradients(device):
+    x = corefw.tensor([1.0, 2.0, 3.0, 4.0], dtype=corefw.float64, requires_grad=True, device=device)
+    w = corefw.tensor([1.0, 10.0, 100.0, 1000.0, 2.0], dtype=corefw.float64, device=device)
+    (x[corefw.tensor([0, 0, 3, 0, 3], device=device)] * w).sum().backward()
     assert x.grad.tolist() == [1.0 + 10.0 + 1000.0, 0.0, 0.0, 100.0 + 2.0]
-    y = corefw.zeros(2, 3, dtype=corefw.float64, requires_grad=True)
+    y = corefw.zeros(2, 3, dtype=corefw.float64, requires_grad=True, device=device)
     y[[1, 1], [2, 2]].sum().backward()
     assert y.grad.tolist() == [[0.0, 0.0, 0.0], [0.0, 0.0, 2.0]]
 
 
-def test_indexing_errors():
-    x = corefw.zeros(2, 3)
+def test_indexing_errors(device):
+    x = corefw.zeros(2, 3, device=device)
     with pytest.raises(CorefwIndexError, match="index 5 is out of bounds for dim 0"):
         x[5]
     with pytest.raises(IndexError):
@@ -117,7 +121,7 @@ def test_indexing_errors():
     with pytest.raises(CorefwIndexError, match="unsupported index"):
         x[1.5]
     with pytest.raises(CorefwIndexError, match="integer or bool"):
-        x[corefw.tensor([0.0])]
+        x[corefw.tensor([0.0], device=device)]
 
 
 # -- __setitem__ -------------------------------------------------------------------------------
@@ -137,14 +141,14 @@ SETS = {  # id -> (key, value maker(rng) as numpy or a Python scalar)
 
 
 @pytest.mark.parametrize("name", sorted(SETS))
-def test_setitem_values(name, rng):
+def test_setitem_values(name, rng, device):
     key, value = SETS[name]
     value = value(rng) if callable(value) else value
     data = sample(rng, (3, 4))
-    x = make(data, corefw.float32)
+    x = make(data, corefw.float32, device=device)
     v0 = x._version
-    x[_as_corefw_key(key, "tensor")] = make(value, corefw.float32) if isinstance(
-        value, np.ndarray) else value
+    x[_as_corefw_key(key, "tensor", device)] = make(value, corefw.float32, device=device) \
+        if isinstance(value, np.ndarray) else value
     expected = data.copy()
     expected[key] = value
     check(x, expected, corefw.float32)
@@ -153,69 +157,69 @@ def test_setitem_values(name, rng):
 
 @pytest.mark.parametrize("name", ["row_scalar", "col_tensor", "broadcast_row", "neg_step",
                                   "int_array", "bool_mask", "pair"])
-def test_setitem_autograd_on_a_non_leaf(name, rng):
+def test_setitem_autograd_on_a_non_leaf(name, rng, device):
     key, value = SETS[name]
-    ckey = _as_corefw_key(key, "tensor")
+    ckey = _as_corefw_key(key, "tensor", device)
     if callable(value):
         def fn(a, v):
             y = a * 1.0
             y[ckey] = v
             return y * y
 
-        gradcheck(fn, leaf(rng, (3, 4)), leaf(rng, value(rng).shape))
+        gradcheck(fn, leaf(rng, (3, 4), device=device), leaf(rng, value(rng).shape, device=device))
     else:
         def fn(a):
             y = a * 1.0
             y[ckey] = value
             return y * y
 
-        gradcheck(fn, leaf(rng, (3, 4)))
+        gradcheck(fn, leaf(rng, (3, 4), device=device))
 
 
-def test_setitem_of_a_value_that_requires_grad_makes_the_target_a_graph_node():
-    v = corefw.tensor([2.0, 3.0], dtype=corefw.float64, requires_grad=True)
-    y = corefw.zeros(4, dtype=corefw.float64)
+def test_setitem_of_a_value_that_requires_grad_makes_the_target_a_graph_node(device):
+    v = corefw.tensor([2.0, 3.0], dtype=corefw.float64, requires_grad=True, device=device)
+    y = corefw.zeros(4, dtype=corefw.float64, device=device)
     y[1:3] = v
     assert y.requires_grad and not y.is_leaf
     (y * y).sum().backward()
     assert v.grad.tolist() == [4.0, 6.0]
 
 
-def test_setitem_rules_and_errors():
-    a = corefw.zeros(3, dtype=corefw.float64, requires_grad=True)
+def test_setitem_rules_and_errors(device):
+    a = corefw.zeros(3, dtype=corefw.float64, requires_grad=True, device=device)
     with pytest.raises(AutogradError, match="leaf tensor that requires grad"):
         a[0] = 1.0
     with corefw.no_grad():
         a[0] = 1.0  # allowed outside the graph
     assert a.tolist() == [1.0, 0.0, 0.0] and a.is_leaf
-    x = corefw.zeros(2, 3)
+    x = corefw.zeros(2, 3, device=device)
     with pytest.raises(ShapeError, match="cannot assign a value of shape"):
-        x[0] = corefw.ones(4)
-    i = corefw.zeros(3, dtype=corefw.int64)
+        x[0] = corefw.ones(4, device=device)
+    i = corefw.zeros(3, dtype=corefw.int64, device=device)
     with pytest.raises(DTypeError, match="float"):
         i[0] = 2.5  # stricter than PyTorch, which truncates silently
-    i[1] = corefw.tensor(4, dtype=corefw.int32)
+    i[1] = corefw.tensor(4, dtype=corefw.int32, device=device)
     assert i.tolist() == [0, 4, 0] and i.dtype is corefw.int64
 
 
-def test_setitem_through_a_view_changes_the_base():
-    base = corefw.zeros(2, 3)
+def test_setitem_through_a_view_changes_the_base(device):
+    base = corefw.zeros(2, 3, device=device)
     row = base[1]
     row[1:] = 4.0
     assert base.tolist() == [[0.0, 0.0, 0.0], [0.0, 4.0, 4.0]]
     assert base._version == row._version == 1
 
 
-def test_index_select_masked_ops_nonzero(rng):
+def test_index_select_masked_ops_nonzero(rng, device):
     data = sample(rng, (3, 4))
-    x = make(data, layout="strided")
-    idx = corefw.tensor([3, 0, 3])
+    x = make(data, layout="strided", device=device)
+    idx = corefw.tensor([3, 0, 3], device=device)
     check(x.index_select(1, idx), data[:, [3, 0, 3]])
-    check(corefw.index_select(x, 0, corefw.tensor([2])), data[[2]])
+    check(corefw.index_select(x, 0, corefw.tensor([2], device=device)), data[[2]])
     mask = x > 0
     check(corefw.masked_fill(x, mask, 0.5), np.where(data > 0, 0.5, data))
     check(corefw.masked_select(x, mask), data[data > 0])
-    check(corefw.masked_select(x, corefw.tensor([True, False, True, False])),
+    check(corefw.masked_select(x, corefw.tensor([True, False, True, False], device=device)),
           data[:, [0, 2]].reshape(-1))
     nz = corefw.nonzero(mask)
     assert nz.dtype is corefw.int64
@@ -223,8 +227,8 @@ def test_index_select_masked_ops_nonzero(rng):
     rows, cols = corefw.nonzero(mask, as_tuple=True)
     np.testing.assert_array_equal(rows.numpy(), np.nonzero(data > 0)[0])
     np.testing.assert_array_equal(cols.numpy(), np.nonzero(data > 0)[1])
-    check(corefw.take_along_dim(x, corefw.tensor([[1], [0], [3]]), 1),
+    check(corefw.take_along_dim(x, corefw.tensor([[1], [0], [3]], device=device), 1),
           data[[0, 1, 2], [1, 0, 3]][:, None])
-    gradcheck(lambda t: corefw.masked_fill(t, mask, 0.5), leaf(rng, (3, 4)))
-    gradcheck(lambda t: t.index_select(1, idx), leaf(rng, (3, 4)))
-    assert npy(corefw.nonzero(corefw.zeros(2, 2))).shape == (0, 2)
+    gradcheck(lambda t: corefw.masked_fill(t, mask, 0.5), leaf(rng, (3, 4), device=device))
+    gradcheck(lambda t: t.index_select(1, idx), leaf(rng, (3, 4), device=device))
+    assert npy(corefw.nonzero(corefw.zeros(2, 2, device=device))).shape == (0, 2)

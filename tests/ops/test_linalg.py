@@ -22,56 +22,58 @@ MATMUL_IDS = ["dot", "mv", "vm", "mm", "batch-mat", "vec-batch", "broadcast-batc
 
 
 @pytest.mark.parametrize("sa,sb", MATMUL, ids=MATMUL_IDS)
-def test_matmul_forward(sa, sb, rng):
+def test_matmul_forward(sa, sb, rng, device):
     a, b = sample(rng, sa), sample(rng, sb)
     for dtype in (corefw.float32, corefw.float64):
         la = "transposed" if len(sa) >= 2 else "contig"
         lb = "strided" if len(sb) >= 2 else "contig"
-        out = make(a, dtype, la) @ make(b, dtype, lb)
+        out = make(a, dtype, la, device=device) @ make(b, dtype, lb, device=device)
         assert out.dtype is dtype
         check(out, ref.matmul(a, b), dtype, rtol=1e-5 if dtype is corefw.float32 else 1e-10)
-        check(corefw.matmul(make(a, dtype), make(b, dtype)), ref.matmul(a, b), dtype, rtol=1e-5)
+        check(corefw.matmul(make(a, dtype, device=device), make(b, dtype, device=device)),
+              ref.matmul(a, b), dtype, rtol=1e-5)
 
 
 @pytest.mark.parametrize("sa,sb", MATMUL[:8], ids=MATMUL_IDS[:8])
-def test_matmul_backward(sa, sb, rng):
-    gradcheck(corefw.matmul, leaf(rng, sa), leaf(rng, sb))
+def test_matmul_backward(sa, sb, rng, device):
+    gradcheck(corefw.matmul, leaf(rng, sa, device=device), leaf(rng, sb, device=device))
 
 
-def test_matmul_int_and_mixed_dtypes():
-    i = corefw.tensor([[1, 2], [3, 4]])
+def test_matmul_int_and_mixed_dtypes(device):
+    i = corefw.tensor([[1, 2], [3, 4]], device=device)
     assert (i @ i).tolist() == [[7, 10], [15, 22]] and (i @ i).dtype is corefw.int64
-    assert (i @ corefw.ones(2, 2)).dtype is corefw.float32
-    assert (corefw.ones(2, 2) @ corefw.ones(2, 2, dtype=corefw.float64)).dtype is corefw.float64
+    assert (i @ corefw.ones(2, 2, device=device)).dtype is corefw.float32
+    assert (corefw.ones(2, 2, device=device) @ corefw.ones(2, 2, dtype=corefw.float64,
+                                                           device=device)).dtype is corefw.float64
 
 
-def test_matmul_errors_name_the_shapes():
+def test_matmul_errors_name_the_shapes(device):
     with pytest.raises(ShapeError, match=r"mat1 and mat2 shapes cannot be multiplied "
                                          r"\(2x3 and 4x5\)"):
-        corefw.ones(2, 3) @ corefw.ones(4, 5)
+        corefw.ones(2, 3, device=device) @ corefw.ones(4, 5, device=device)
     with pytest.raises(ShapeError, match=r"\(2x3x4 and 3x5\)"):
-        corefw.ones(2, 3, 4) @ corefw.ones(3, 5)
+        corefw.ones(2, 3, 4, device=device) @ corefw.ones(3, 5, device=device)
     with pytest.raises(ShapeError, match=r"\(1x3 and 4x1\)"):
-        corefw.ones(3) @ corefw.ones(4)
+        corefw.ones(3, device=device) @ corefw.ones(4, device=device)
     with pytest.raises(ShapeError, match="at least 1 dimension"):
-        corefw.tensor(2.0) @ corefw.ones(3)
+        corefw.tensor(2.0, device=device) @ corefw.ones(3, device=device)
     with pytest.raises(ShapeError, match="broadcast"):
-        corefw.ones(2, 3, 4) @ corefw.ones(3, 4, 5)
+        corefw.ones(2, 3, 4, device=device) @ corefw.ones(3, 4, 5, device=device)
     with pytest.raises(TypeError, match="tensors"):
-        corefw.matmul(corefw.ones(2, 2), [[1.0, 0.0], [0.0, 1.0]])
+        corefw.matmul(corefw.ones(2, 2, device=device), [[1.0, 0.0], [0.0, 1.0]])
 
 
-def test_matmul_family(rng):
+def test_matmul_family(rng, device):
     a, b, v = sample(rng, (2, 3)), sample(rng, (3, 4)), sample(rng, (3,))
-    check(corefw.mm(make(a), make(b)), ref.matmul(a, b))
-    check(make(a).mm(make(b)), ref.matmul(a, b))
-    check(corefw.mv(make(a), make(v)), ref.matmul(a, v))
-    check(corefw.dot(make(v), make(v)), ref.matmul(v, v))
-    check(corefw.outer(make(v), make(a[0])), v[:, None] * a[0][None, :])
+    ta, tb, tv = (make(x, device=device) for x in (a, b, v))
+    check(corefw.mm(ta, tb), ref.matmul(a, b))
+    check(ta.mm(tb), ref.matmul(a, b))
+    check(corefw.mv(ta, tv), ref.matmul(a, v))
+    check(corefw.dot(tv, tv), ref.matmul(v, v))
+    check(corefw.outer(tv, make(a[0], device=device)), v[:, None] * a[0][None, :])
     ba, bb = sample(rng, (2, 2, 3)), sample(rng, (2, 3, 4))
-    check(corefw.bmm(make(ba), make(bb)), ref.matmul(ba, bb))
-    for fn, args in ((corefw.mm, (make(v), make(b))), (corefw.bmm, (make(a), make(b))),
-                     (corefw.dot, (make(a), make(v)))):
+    check(corefw.bmm(make(ba, device=device), make(bb, device=device)), ref.matmul(ba, bb))
+    for fn, args in ((corefw.mm, (tv, tb)), (corefw.bmm, (ta, tb)), (corefw.dot, (ta, tv))):
         with pytest.raises(ShapeError):
             fn(*args)
 
@@ -106,28 +108,29 @@ def _ref_operands(equation, arrays):
 
 
 @pytest.mark.parametrize("name", sorted(EINSUM))
-def test_einsum_forward_backward_and_decomposition(name, rng):
+def test_einsum_forward_backward_and_decomposition(name, rng, device):
     eq, explicit, shapes = EINSUM[name]
     arrays = _operands(shapes, rng)
     expected = ref.einsum(explicit, *_ref_operands(explicit, arrays))
-    xs = [make(a, layout="strided" if a.ndim == 2 else "contig") for a in arrays]
+    xs = [make(a, layout="strided" if a.ndim == 2 else "contig", device=device) for a in arrays]
     check(corefw.einsum(eq, *xs), expected)
     check(corefw.einsum(eq, xs), expected)  # a list of operands works too
     with corefw.no_grad():
         check(get_op("einsum").decomposition(*xs, equation=eq), expected)
-    gradcheck(lambda *ts: corefw.einsum(eq, *ts), *(leaf(rng, s) for s in shapes))
+    gradcheck(lambda *ts: corefw.einsum(eq, *ts), *(leaf(rng, s, device=device) for s in shapes))
 
 
-def test_einsum_errors():
+def test_einsum_errors(device):
     with pytest.raises(ShapeError, match="subscript 'j' has size 3 in operand 0 but size 4"):
-        corefw.einsum("ij,jk->ik", corefw.ones(2, 3), corefw.ones(4, 5))
+        corefw.einsum("ij,jk->ik", corefw.ones(2, 3, device=device),
+                      corefw.ones(4, 5, device=device))
     with pytest.raises(ShapeError, match="names 2 operands, got 1"):
-        corefw.einsum("ij,jk->ik", corefw.ones(2, 3))
+        corefw.einsum("ij,jk->ik", corefw.ones(2, 3, device=device))
     with pytest.raises(ShapeError, match="do not match operand of shape"):
-        corefw.einsum("ijk->i", corefw.ones(2, 3))
+        corefw.einsum("ijk->i", corefw.ones(2, 3, device=device))
 
 
-def test_einsum_gradient_of_trace_is_the_identity():
-    x = corefw.randn(3, 3, dtype=corefw.float64, requires_grad=True)
+def test_einsum_gradient_of_trace_is_the_identity(device):
+    x = corefw.randn(3, 3, dtype=corefw.float64, requires_grad=True, device=device)
     corefw.einsum("ii->", x).backward()
     np.testing.assert_array_equal(npy(x.grad), np.eye(3))

@@ -42,21 +42,21 @@ REDUCTIONS = {  # name -> (corefw call, reference call)
 @pytest.mark.parametrize("keepdim", [False, True], ids=["drop", "keep"])
 @pytest.mark.parametrize("dim", DIMS, ids=DIM_IDS)
 @pytest.mark.parametrize("name", sorted(REDUCTIONS))
-def test_reduction_forward(name, dim, keepdim, rng):
+def test_reduction_forward(name, dim, keepdim, rng, device):
     fn, reference = REDUCTIONS[name]
     data = sample(rng, (2, 3, 4), "kink")
     for dtype, layout in ((corefw.float64, "transposed"), (corefw.float32, "contig")):
-        out = fn(make(data, dtype, layout), dim, keepdim)
+        out = fn(make(data, dtype, layout, device=device), dim, keepdim)
         assert out.dtype is dtype
         check(out, reference(data, dim, keepdim), dtype)
 
 
 @pytest.mark.parametrize("name", sorted(REDUCTIONS))
-def test_reduction_of_0d_tensor(name):
+def test_reduction_of_0d_tensor(name, device):
     fn, reference = REDUCTIONS[name]
     data = np.asarray(1.5)
     for dim in (None, 0, -1):
-        out = fn(make(data), dim, False)
+        out = fn(make(data, device=device), dim, False)
         if name.startswith(("var", "std")):  # one element: 0 without correction, else nan
             expected = 0.0 if name.endswith(("c0", "false")) else math.nan
             np.testing.assert_array_equal(npy(out), np.asarray(expected))
@@ -66,17 +66,17 @@ def test_reduction_of_0d_tensor(name):
 
 @pytest.mark.parametrize("name,expected", [("sum", 0.0), ("prod", 1.0), ("logsumexp", -math.inf),
                                            ("norm2", 0.0), ("mean", math.nan)])
-def test_reduction_over_an_empty_dim_gives_the_identity(name, expected):
+def test_reduction_over_an_empty_dim_gives_the_identity(name, expected, device):
     fn, _ = REDUCTIONS[name]
-    x = corefw.zeros(0, 3, dtype=corefw.float64)
+    x = corefw.zeros(0, 3, dtype=corefw.float64, device=device)
     out = fn(x, 0, False)
     assert out.shape == (3,)
     np.testing.assert_array_equal(npy(out), np.full(3, expected))
     assert fn(x, 1, False).shape == (0,) and fn(x, 1, True).shape == (0, 1)
 
 
-def test_max_without_identity_raises_only_for_an_empty_reduced_dim():
-    x = corefw.zeros(0, 3)
+def test_max_without_identity_raises_only_for_an_empty_reduced_dim(device):
+    x = corefw.zeros(0, 3, device=device)
     for fn in (corefw.amax, corefw.amin, corefw.argmax, lambda t, d=None: corefw.max(t, d)):
         with pytest.raises(corefw.errors.CorefwIndexError, match="zero-size"):
             fn(x, 0)
@@ -88,35 +88,36 @@ def test_max_without_identity_raises_only_for_an_empty_reduced_dim():
 @pytest.mark.parametrize("dim", [0, 1, -1, None])
 @pytest.mark.parametrize("name", ["sum", "mean", "prod", "var", "var_c0", "std", "amax", "amin",
                                   "logsumexp", "norm2", "norm1", "norm3", "norm_inf"])
-def test_reduction_backward(name, dim, rng):
+def test_reduction_backward(name, dim, rng, device):
     fn, _ = REDUCTIONS[name]
-    x = leaf(rng, (2, 3), "kink", "strided")
+    x = leaf(rng, (2, 3), "kink", "strided", device=device)
     if name in ("amax", "amin", "norm_inf"):  # distinct magnitudes: no ties
         x = make(rng.permutation(6).reshape(2, 3) * 0.3 + 0.1, layout="strided",
-                 requires_grad=True)
+                 requires_grad=True, device=device)
     for keepdim in (False, True):
         gradcheck(lambda t, k=keepdim: fn(t, dim, k), x)
 
 
-def test_reduction_backward_of_0d_and_tuple_dims(rng):
-    gradcheck(lambda t: corefw.sum(t, (0, 2)), leaf(rng, (2, 2, 3), "real", "transposed"))
-    gradcheck(lambda t: corefw.var(t, (-1, 0), keepdim=True), leaf(rng, (2, 2, 3)))
-    gradcheck(lambda t: corefw.logsumexp(t, (0, 1)), leaf(rng, (2, 3)))
+def test_reduction_backward_of_0d_and_tuple_dims(rng, device):
+    gradcheck(lambda t: corefw.sum(t, (0, 2)),
+              leaf(rng, (2, 2, 3), "real", "transposed", device=device))
+    gradcheck(lambda t: corefw.var(t, (-1, 0), keepdim=True), leaf(rng, (2, 2, 3), device=device))
+    gradcheck(lambda t: corefw.logsumexp(t, (0, 1)), leaf(rng, (2, 3), device=device))
     for fn in (corefw.sum, corefw.mean, corefw.prod, lambda t: corefw.logsumexp(t, 0)):
-        gradcheck(fn, leaf(rng, (), "pos"))
+        gradcheck(fn, leaf(rng, (), "pos", device=device))
 
 
-def test_prod_gradient_with_zeros():
+def test_prod_gradient_with_zeros(device):
     x = corefw.tensor([[2.0, 0.0, 3.0], [0.0, 0.0, 5.0], [1.0, 4.0, 2.0]], dtype=corefw.float64,
-                      requires_grad=True)
+                      requires_grad=True, device=device)
     gradcheck(lambda t: corefw.prod(t, 1), x)
     corefw.prod(x, 1).sum().backward()
     assert x.grad.tolist() == [[0.0, 6.0, 0.0], [0.0, 0.0, 0.0], [8.0, 2.0, 4.0]]
 
 
-def test_amax_splits_the_gradient_on_ties_and_max_dim_picks_one():
+def test_amax_splits_the_gradient_on_ties_and_max_dim_picks_one(device):
     x = corefw.tensor([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]], dtype=corefw.float64,
-                      requires_grad=True)
+                      requires_grad=True, device=device)
     corefw.amax(x, 1).sum().backward()
     assert x.grad.tolist() == [[0.0, 0.5, 0.5], [0.5, 0.5, 0.0]]
     x.grad = None
@@ -129,9 +130,9 @@ def test_amax_splits_the_gradient_on_ties_and_max_dim_picks_one():
 @pytest.mark.parametrize("keepdim", [False, True])
 @pytest.mark.parametrize("dim", [0, 1, -1])
 @pytest.mark.parametrize("which", ["max", "min"])
-def test_max_min_with_dim_give_values_and_indices(which, dim, keepdim, rng):
+def test_max_min_with_dim_give_values_and_indices(which, dim, keepdim, rng, device):
     data = rng.permutation(12).reshape(3, 4).astype(float)
-    x = make(data, corefw.float32, "transposed")
+    x = make(data, corefw.float32, "transposed", device=device)
     out = getattr(corefw, which)(x, dim, keepdim)
     values, indices = out
     assert out.values is values and out.indices is indices
@@ -143,69 +144,72 @@ def test_max_min_with_dim_give_values_and_indices(which, dim, keepdim, rng):
     method = getattr(x, which)(dim, keepdim=keepdim)
     np.testing.assert_array_equal(method.values.numpy(), values.numpy())
     gradcheck(lambda t: getattr(corefw, which)(t, dim, keepdim).values,
-              make(data, layout="strided", requires_grad=True))
+              make(data, layout="strided", requires_grad=True, device=device))
 
 
-def test_max_min_forms():
-    x = corefw.tensor([[1.0, 5.0], [4.0, 2.0]])
-    y = corefw.tensor([3.0, 3.0])
+def test_max_min_forms(device):
+    x = corefw.tensor([[1.0, 5.0], [4.0, 2.0]], device=device)
+    y = corefw.tensor([3.0, 3.0], device=device)
     assert corefw.max(x).item() == 5.0 and corefw.min(x).item() == 1.0
     assert corefw.max(x, y).tolist() == [[3.0, 5.0], [4.0, 3.0]]
     assert corefw.min(x, other=y).tolist() == [[1.0, 3.0], [3.0, 2.0]]
-    scalar = corefw.max(corefw.tensor(3.0), 0)
+    scalar = corefw.max(corefw.tensor(3.0, device=device), 0)
     assert scalar.values.item() == 3.0 and scalar.indices.item() == 0
-    assert corefw.tensor([[1, 5], [3, 2]]).max(1).values.tolist() == [5, 3]
-    nan = corefw.tensor([1.0, math.nan, 2.0])
+    assert corefw.tensor([[1, 5], [3, 2]], device=device).max(1).values.tolist() == [5, 3]
+    nan = corefw.tensor([1.0, math.nan, 2.0], device=device)
     assert math.isnan(corefw.max(nan).item()) and corefw.argmax(nan).item() == 1
 
 
 @pytest.mark.parametrize("keepdim", [False, True])
 @pytest.mark.parametrize("dim", [None, 0, 1, -1])
 @pytest.mark.parametrize("which", ["argmax", "argmin"])
-def test_argmax_argmin(which, dim, keepdim, rng):
+def test_argmax_argmin(which, dim, keepdim, rng, device):
     data = rng.integers(0, 4, (3, 4)).astype(float)  # ties: the first occurrence wins
-    out = getattr(corefw, which)(make(data, layout="strided"), dim, keepdim)
+    out = getattr(corefw, which)(make(data, layout="strided", device=device), dim, keepdim)
     expected = getattr(ref, which)(data, None if dim is None else dim % 2, keepdim)
     if dim is None and keepdim:
         expected = expected.reshape(1, 1)
     assert out.dtype is corefw.int64
     np.testing.assert_array_equal(out.numpy(), expected)
-    assert corefw.argmax(corefw.tensor(2.0)).item() == 0
+    assert corefw.argmax(corefw.tensor(2.0, device=device)).item() == 0
 
 
 @pytest.mark.parametrize("keepdim", [False, True])
 @pytest.mark.parametrize("dim", [None, 0, -1, (0, 1)])
-def test_all_any(dim, keepdim, rng):
+def test_all_any(dim, keepdim, rng, device):
     data = rng.integers(0, 2, (3, 4)) * rng.integers(0, 2, (1, 4))
-    for x in (make(data.astype(bool)), make(data.astype(float), layout="strided"),
-              corefw.tensor(data)):
+    for x in (make(data.astype(bool), device=device),
+              make(data.astype(float), layout="strided", device=device),
+              corefw.tensor(data, device=device)):
         a, b = corefw.all(x, dim, keepdim), x.any(dim, keepdim)
         assert a.dtype is corefw.bool and b.dtype is corefw.bool
         check(a, ref.amin(data != 0, dim, keepdim))
         check(b, ref.amax(data != 0, dim, keepdim))
 
 
-def test_all_any_on_empty_tensors_follow_torch():
-    e = corefw.zeros(0, 3)
+def test_all_any_on_empty_tensors_follow_torch(device):
+    e = corefw.zeros(0, 3, device=device)
     assert corefw.all(e).item() is True and corefw.any(e).item() is False
     assert corefw.all(e, 0).tolist() == [True] * 3 and corefw.any(e, 0).tolist() == [False] * 3
     assert corefw.any(e, 1).shape == (0,) and corefw.all(e, 1, keepdim=True).shape == (0, 1)
 
 
 @pytest.mark.parametrize("dim", [0, 1, -1])
-def test_cumsum(dim, rng):
+def test_cumsum(dim, rng, device):
     data = sample(rng, (3, 4), "real")
-    check(corefw.cumsum(make(data, layout="transposed"), dim), ref.cumsum(data, dim % 2))
-    gradcheck(lambda t: corefw.cumsum(t, dim), leaf(rng, (2, 3), "real", "strided"))
-    assert corefw.cumsum(corefw.tensor([1, 2, 3], dtype=corefw.int32), 0).tolist() == [1, 3, 6]
-    assert corefw.cumsum(corefw.tensor([True, True]), 0).dtype is corefw.int64
-    assert corefw.cumsum(corefw.tensor(2.0), 0).item() == 2.0
-    assert corefw.cumsum(corefw.zeros(0), 0).shape == (0,)
+    check(corefw.cumsum(make(data, layout="transposed", device=device), dim),
+          ref.cumsum(data, dim % 2))
+    gradcheck(lambda t: corefw.cumsum(t, dim), leaf(rng, (2, 3), "real", "strided", device=device))
+    assert corefw.cumsum(corefw.tensor([1, 2, 3], dtype=corefw.int32, device=device),
+                         0).tolist() == [1, 3, 6]
+    assert corefw.cumsum(corefw.tensor([True, True], device=device), 0).dtype is corefw.int64
+    assert corefw.cumsum(corefw.tensor(2.0, device=device), 0).item() == 2.0
+    assert corefw.cumsum(corefw.zeros(0, device=device), 0).shape == (0,)
 
 
-def test_norm_variants(rng):
+def test_norm_variants(rng, device):
     data = np.array([[3.0, -4.0, 0.0], [1.0, 0.0, -2.0]])
-    x = make(data)
+    x = make(data, device=device)
     assert x.norm().item() == pytest.approx(math.sqrt(30.0))
     assert x.norm("fro").item() == pytest.approx(math.sqrt(30.0))
     assert x.norm(0).item() == 4.0  # the count of non-zeros
@@ -214,11 +218,11 @@ def test_norm_variants(rng):
     check(x.norm(1, dim=0, keepdim=True), [[4.0, 4.0, 2.0]])
 
 
-def test_dtypes_of_reductions_follow_torch():
-    i = corefw.tensor([[1, 2], [3, 4]], dtype=corefw.int32)
+def test_dtypes_of_reductions_follow_torch(device):
+    i = corefw.tensor([[1, 2], [3, 4]], dtype=corefw.int32, device=device)
     assert corefw.sum(i).dtype is corefw.int64 and corefw.sum(i).item() == 10
     assert corefw.prod(i).dtype is corefw.int64 and corefw.prod(i).item() == 24
-    assert corefw.sum(corefw.tensor([True, True, False])).item() == 2
+    assert corefw.sum(corefw.tensor([True, True, False], device=device)).item() == 2
     assert corefw.sum(i, dtype=corefw.float64).dtype is corefw.float64
     assert corefw.amax(i).dtype is corefw.int32
     assert corefw.logsumexp(i, 0).dtype is corefw.float32
@@ -227,23 +231,24 @@ def test_dtypes_of_reductions_follow_torch():
         corefw.mean(i)
 
 
-def test_reduction_errors_name_the_dim():
-    x = corefw.zeros(2, 3)
+def test_reduction_errors_name_the_dim(device):
+    x = corefw.zeros(2, 3, device=device)
     with pytest.raises(corefw.errors.CorefwIndexError, match="dim 2 is out of range"):
         x.sum(2)
     with pytest.raises(IndexError, match="dim -3"):
         corefw.amax(x, -3)
 
 
-def test_logsumexp_is_stable_and_matches_its_decomposition(rng):
-    big = corefw.tensor([1000.0, 1000.0], dtype=corefw.float64)
+def test_logsumexp_is_stable_and_matches_its_decomposition(rng, device):
+    big = corefw.tensor([1000.0, 1000.0], dtype=corefw.float64, device=device)
     assert corefw.logsumexp(big, 0).item() == pytest.approx(1000.0 + math.log(2.0))
-    assert corefw.logsumexp(corefw.tensor([-math.inf, -math.inf]), 0).item() == -math.inf
+    assert corefw.logsumexp(corefw.tensor([-math.inf, -math.inf], device=device),
+                            0).item() == -math.inf
     op = get_op("logsumexp")
     assert op.decomposition is not None and not op.primitive
     for shape, dim, keepdim in (((3, 4), (1,), False), ((2, 3, 4), (0, 2), True),
                                 ((0, 3), (0,), False), ((), (), False)):
-        x = make(sample(rng, shape, "real"), layout="contig")
+        x = make(sample(rng, shape, "real"), layout="contig", device=device)
         fast = corefw.logsumexp(x, dim, keepdim)
         with corefw.no_grad():
             slow = op.decomposition(x, dim=dim, keepdim=keepdim)

@@ -54,16 +54,16 @@ LAYOUTS = {2: "strided", 3: "transposed", 4: "transposed"}
 
 
 @pytest.mark.parametrize("name", sorted(MOVEMENT))
-def test_movement_forward_and_backward(name, rng):
+def test_movement_forward_and_backward(name, rng, device):
     fn, reference, shape = MOVEMENT[name]
     data = sample(rng, shape)
     for dtype in (corefw.float32, corefw.int64):
         values = data if dtype is corefw.float32 else np.round(data * 10)
-        x = make(values, dtype, LAYOUTS.get(len(shape), "contig"))
+        x = make(values, dtype, LAYOUTS.get(len(shape), "contig"), device=device)
         out = fn(x)
         assert out.dtype is dtype
         check(out, reference(values))
-    gradcheck(fn, leaf(rng, shape, layout=LAYOUTS.get(len(shape), "contig")))
+    gradcheck(fn, leaf(rng, shape, layout=LAYOUTS.get(len(shape), "contig"), device=device))
 
 
 EDGES = {  # id -> (call, input shape, output shape): 0-d and empty inputs
@@ -86,28 +86,29 @@ EDGES = {  # id -> (call, input shape, output shape): 0-d and empty inputs
     "stack_empty": (lambda t: corefw.stack([t, t], 1), (0, 3), (0, 2, 3)),
     "split_empty": (lambda t: corefw.split(t, 2, 1)[1], (0, 3), (0, 1)),
     "unflatten_empty": (lambda t: t.unflatten(1, (3, 1)), (0, 3), (0, 3, 1)),
-    "gather_empty": (lambda t: corefw.gather(t, 1, corefw.zeros(0, 2, dtype=corefw.int64)),
+    "gather_empty": (lambda t: corefw.gather(t, 1, corefw.zeros(0, 2, dtype=corefw.int64,
+                                                                device=t.device)),
                      (0, 3), (0, 2)),
 }
 
 
 @pytest.mark.parametrize("name", sorted(EDGES))
-def test_movement_on_0d_and_empty_inputs(name):
+def test_movement_on_0d_and_empty_inputs(name, device):
     fn, shape, expected = EDGES[name]
-    x = corefw.full(shape, 2.5)
+    x = corefw.full(shape, 2.5, device=device)
     out = fn(x)
     assert out.shape == expected and out.dtype is corefw.float32
     if out.numel() and name != "pad_empty":
         assert np.all(out.numpy() == 2.5)
     with pytest.raises(ShapeError, match="at least one dimension"):
-        corefw.split(corefw.tensor(1.0), 1)
+        corefw.split(corefw.tensor(1.0, device=device), 1)
 
 
 @pytest.mark.parametrize("name", ["reshape", "view", "flatten", "squeeze", "unsqueeze",
                                   "permute", "transpose", "T"])
-def test_views_share_storage_and_version_counter(name):
+def test_views_share_storage_and_version_counter(name, device):
     fn, _, shape = MOVEMENT[name]
-    base = corefw.zeros(*shape)
+    base = corefw.zeros(*shape, device=device)
     v = fn(base)
     assert v._version == base._version == 0
     with corefw.no_grad():
@@ -121,72 +122,79 @@ def test_views_share_storage_and_version_counter(name):
     assert base._version == 3 and (base.numpy() == 7.0).sum() == w.numel()
 
 
-def test_in_place_into_an_expanded_tensor_is_a_clear_error():
-    v = corefw.zeros(3, 1).expand(3, 4)
+def test_in_place_into_an_expanded_tensor_is_a_clear_error(device):
+    v = corefw.zeros(3, 1, device=device).expand(3, 4)
     with pytest.raises(ShapeError, match="expanded"):
         v.add_(1.0)
     v.clone().add_(1.0)  # a clone owns its memory
 
 
-def test_split_and_chunk_are_views():
-    base = corefw.arange(6.0)
+def test_split_and_chunk_are_views(device):
+    base = corefw.arange(6.0, device=device)
     a, b = base.split(3)
     b.zero_()
     assert base.tolist() == [0.0, 1.0, 2.0, 0.0, 0.0, 0.0] and a._version == 1
 
 
 @pytest.mark.parametrize("dim", [0, 1, -1])
-def test_cat_and_stack(dim, rng):
+def test_cat_and_stack(dim, rng, device):
     parts = [sample(rng, (2, 3)), sample(rng, (2, 3)), sample(rng, (2, 3))]
-    xs = [make(parts[0], layout="strided"), make(parts[1]), make(parts[2], layout="strided")]
+    xs = [make(parts[0], layout="strided", device=device), make(parts[1], device=device),
+          make(parts[2], layout="strided", device=device)]
     check(corefw.cat(xs, dim), np.concatenate(parts, axis=dim))
     check(corefw.stack(xs, dim), np.stack(parts, axis=dim))
-    gradcheck(lambda *ts: corefw.cat(ts, dim), *(leaf(rng, (2, 3)) for _ in range(3)))
-    gradcheck(lambda *ts: corefw.stack(ts, dim), *(leaf(rng, (2, 3)) for _ in range(2)))
+    gradcheck(lambda *ts: corefw.cat(ts, dim),
+              *(leaf(rng, (2, 3), device=device) for _ in range(3)))
+    gradcheck(lambda *ts: corefw.stack(ts, dim),
+              *(leaf(rng, (2, 3), device=device) for _ in range(2)))
 
 
-def test_cat_stack_edge_cases(rng):
-    a = corefw.ones(2, 3)
-    assert corefw.cat([a, corefw.zeros(2, 0)], 1).shape == (2, 3)
-    assert corefw.cat([corefw.zeros(0), a]).shape == (2, 3)  # PyTorch's legacy 1-D empty
-    assert corefw.cat([a, corefw.ones(1, 3)]).shape == (3, 3)
-    assert corefw.cat([a, corefw.ones(2, 3, dtype=corefw.int64)]).dtype is corefw.float32
-    assert corefw.cat([corefw.tensor([1]), corefw.tensor([2.0], dtype=corefw.float64)]).dtype \
+def test_cat_stack_edge_cases(rng, device):
+    a = corefw.ones(2, 3, device=device)
+    assert corefw.cat([a, corefw.zeros(2, 0, device=device)], 1).shape == (2, 3)
+    # PyTorch's legacy 1-D empty
+    assert corefw.cat([corefw.zeros(0, device=device), a]).shape == (2, 3)
+    assert corefw.cat([a, corefw.ones(1, 3, device=device)]).shape == (3, 3)
+    assert corefw.cat([a, corefw.ones(2, 3, dtype=corefw.int64, device=device)]).dtype \
+        is corefw.float32
+    assert corefw.cat([corefw.tensor([1], device=device),
+                       corefw.tensor([2.0], dtype=corefw.float64, device=device)]).dtype \
         is corefw.float64
-    assert corefw.stack([corefw.tensor(1.0), corefw.tensor(2.0)]).tolist() == [1.0, 2.0]
+    assert corefw.stack([corefw.tensor(1.0, device=device),
+                         corefw.tensor(2.0, device=device)]).tolist() == [1.0, 2.0]
     assert corefw.concat([a, a], -1).shape == (2, 6)
     with pytest.raises(ShapeError, match=r"tensor 1 has shape \(2, 4\)"):
-        corefw.cat([a, corefw.ones(2, 4)])
+        corefw.cat([a, corefw.ones(2, 4, device=device)])
     with pytest.raises(ShapeError, match="zero-dimensional"):
-        corefw.cat([corefw.tensor(1.0), corefw.tensor(2.0)])
+        corefw.cat([corefw.tensor(1.0, device=device), corefw.tensor(2.0, device=device)])
     with pytest.raises(ShapeError, match="equal size"):
-        corefw.stack([a, corefw.ones(3, 2)])
+        corefw.stack([a, corefw.ones(3, 2, device=device)])
     with pytest.raises(ShapeError, match="non-empty"):
         corefw.cat([])
 
 
 @pytest.mark.parametrize("arg,dim,sizes", [(2, 0, [2, 2, 1]), ([1, 4], 0, [1, 4]),
                                            (3, 1, [3]), (5, 0, [5]), (1, -1, [1, 1, 1])])
-def test_split(arg, dim, sizes, rng):
+def test_split(arg, dim, sizes, rng, device):
     data = sample(rng, (5, 3))
-    parts = corefw.split(make(data, layout="strided"), arg, dim)
+    parts = corefw.split(make(data, layout="strided", device=device), arg, dim)
     assert [p.shape[dim] for p in parts] == sizes
     check(corefw.cat(parts, dim), data)
-    gradcheck(lambda t: corefw.split(t, arg, dim)[-1], leaf(rng, (5, 3)))
+    gradcheck(lambda t: corefw.split(t, arg, dim)[-1], leaf(rng, (5, 3), device=device))
     with pytest.raises(ShapeError, match="sum to"):
-        corefw.split(make(data), [1, 1], 0)
+        corefw.split(make(data, device=device), [1, 1], 0)
 
 
 @pytest.mark.parametrize("n,chunks,sizes", [(5, 3, [2, 2, 1]), (6, 4, [2, 2, 2]),
                                             (3, 5, [1, 1, 1]), (4, 1, [4])])
-def test_chunk_follows_torch(n, chunks, sizes):
-    parts = corefw.arange(n).chunk(chunks)
+def test_chunk_follows_torch(n, chunks, sizes, device):
+    parts = corefw.arange(n, device=device).chunk(chunks)
     assert [p.numel() for p in parts] == sizes
     assert corefw.cat(parts).tolist() == list(range(n))
 
 
-def test_reshape_view_expand_errors():
-    x = corefw.zeros(2, 3)
+def test_reshape_view_expand_errors(device):
+    x = corefw.zeros(2, 3, device=device)
     with pytest.raises(ShapeError, match=r"shape \(4, 2\) is invalid for input of size 6"):
         x.reshape(4, 2)
     with pytest.raises(ShapeError, match="only one dimension can be -1"):
@@ -200,13 +208,13 @@ def test_reshape_view_expand_errors():
     with pytest.raises(CorefwIndexError, match="out of range"):
         x.unsqueeze(3)
     with pytest.raises(ShapeError, match="at least 2 dims"):
-        corefw.tril(corefw.zeros(3))
+        corefw.tril(corefw.zeros(3, device=device))
 
 
-def test_tril_triu_keep_dtype():
-    assert corefw.ones(3, 3, dtype=corefw.bool).tril().tolist() == \
+def test_tril_triu_keep_dtype(device):
+    assert corefw.ones(3, 3, dtype=corefw.bool, device=device).tril().tolist() == \
         [[True, False, False], [True, True, False], [True, True, True]]
-    assert corefw.ones(2, 2, dtype=corefw.int32).triu().dtype is corefw.int32
+    assert corefw.ones(2, 2, dtype=corefw.int32, device=device).triu().dtype is corefw.int32
 
 
 # -- pad -------------------------------------------------------------------------------------
@@ -216,59 +224,60 @@ PADS = [((1, 2), "constant"), ((2, 1, 1, 0), "constant"), ((-1, 1), "constant"),
 
 
 @pytest.mark.parametrize("pad,mode", PADS, ids=[f"{m}{p}" for p, m in PADS])
-def test_pad(pad, mode, rng):
+def test_pad(pad, mode, rng, device):
     data = sample(rng, (2, 3, 4))
-    x = make(data, corefw.float64, "transposed")
+    x = make(data, corefw.float64, "transposed", device=device)
     value = 0.5 if mode == "constant" else 0.0
     kw = {"value": value} if mode == "constant" else {}
     check(corefw.pad(x, pad, mode, **kw), ref.pad(data, pad, mode, value))
-    gradcheck(lambda t: corefw.pad(t, pad, mode, **kw), leaf(rng, (1, 3, 4)))
+    gradcheck(lambda t: corefw.pad(t, pad, mode, **kw), leaf(rng, (1, 3, 4), device=device))
 
 
-def test_pad_errors_and_dtypes():
-    assert corefw.pad(corefw.arange(3), (1, 1)).tolist() == [0, 0, 1, 2, 0]
+def test_pad_errors_and_dtypes(device):
+    assert corefw.pad(corefw.arange(3, device=device), (1, 1)).tolist() == [0, 0, 1, 2, 0]
     with pytest.raises(ShapeError, match="even length"):
-        corefw.pad(corefw.zeros(3), (1,))
+        corefw.pad(corefw.zeros(3, device=device), (1,))
     with pytest.raises(ShapeError, match="reflect padding"):
-        corefw.pad(corefw.zeros(1, 3), (3, 0), mode="reflect")
+        corefw.pad(corefw.zeros(1, 3, device=device), (3, 0), mode="reflect")
     with pytest.raises(ValueError, match="mode"):
-        corefw.pad(corefw.zeros(1, 3), (1, 0), mode="wrap")
+        corefw.pad(corefw.zeros(1, 3, device=device), (1, 0), mode="wrap")
 
 
 # -- gather / scatter_add ----------------------------------------------------------------------
 @pytest.mark.parametrize("dim", [0, 1, -1])
-def test_gather_scatter_add(dim, rng):
+def test_gather_scatter_add(dim, rng, device):
     data = sample(rng, (3, 4))
     d = dim % 2
     index = rng.integers(0, data.shape[d], (2, 3))
-    x = make(data, layout="strided")
-    idx = corefw.tensor(index)
+    x = make(data, layout="strided", device=device)
+    idx = corefw.tensor(index, device=device)
     check(corefw.gather(x, dim, idx), ref.gather(data, d, index))
     check(x.gather(dim, idx), ref.gather(data, d, index))
     src = sample(rng, (2, 3))
-    check(corefw.scatter_add(x, dim, idx, make(src)), ref.scatter_add(data, d, index, src))
-    gradcheck(lambda t: corefw.gather(t, dim, idx), leaf(rng, (3, 4)))
-    gradcheck(lambda t, s: corefw.scatter_add(t, dim, idx, s), leaf(rng, (3, 4)),
-              leaf(rng, (2, 3)))
+    check(corefw.scatter_add(x, dim, idx, make(src, device=device)),
+          ref.scatter_add(data, d, index, src))
+    gradcheck(lambda t: corefw.gather(t, dim, idx), leaf(rng, (3, 4), device=device))
+    gradcheck(lambda t, s: corefw.scatter_add(t, dim, idx, s), leaf(rng, (3, 4), device=device),
+              leaf(rng, (2, 3), device=device))
 
 
-def test_gather_repeated_indices_accumulate_gradients():
-    x = corefw.tensor([1.0, 2.0, 3.0], dtype=corefw.float64, requires_grad=True)
-    corefw.gather(x, 0, corefw.tensor([0, 0, 2, 0])).sum().backward()
+def test_gather_repeated_indices_accumulate_gradients(device):
+    x = corefw.tensor([1.0, 2.0, 3.0], dtype=corefw.float64, requires_grad=True, device=device)
+    corefw.gather(x, 0, corefw.tensor([0, 0, 2, 0], device=device)).sum().backward()
     assert x.grad.tolist() == [3.0, 0.0, 1.0]
 
 
-def test_gather_errors():
-    x = corefw.zeros(2, 3)
+def test_gather_errors(device):
+    x = corefw.zeros(2, 3, device=device)
     with pytest.raises(corefw.errors.DTypeError, match="integer tensor"):
-        corefw.gather(x, 0, corefw.zeros(2, 3))
+        corefw.gather(x, 0, corefw.zeros(2, 3, device=device))
     with pytest.raises(ShapeError, match="as many dims"):
-        corefw.gather(x, 0, corefw.tensor([0, 1]))
+        corefw.gather(x, 0, corefw.tensor([0, 1], device=device))
 
 
-def test_reshape_of_a_non_contiguous_tensor_copies_and_is_not_a_view(rng):
+def test_reshape_of_a_non_contiguous_tensor_copies_and_is_not_a_view(rng, device):
     data = sample(rng, (2, 3, 4))
-    x = make(data)
+    x = make(data, device=device)
     v = x.transpose(0, 1).reshape(3, -1)  # NumPy must copy: PyTorch's reshape copies too
     check(v, data.swapaxes(0, 1).reshape(3, -1))
     v.add_(1.0)
@@ -278,7 +287,7 @@ def test_reshape_of_a_non_contiguous_tensor_copies_and_is_not_a_view(rng):
     c.add_(1.0)
     assert x._version == 1
     check(x, data + 1.0)
-    a = corefw.ones(2, 3, dtype=corefw.float64, requires_grad=True)
+    a = corefw.ones(2, 3, dtype=corefw.float64, requires_grad=True, device=device)
     y = (a * 1.0).T.reshape(-1)
     y.mul_(2.0)  # a copy, not a view: in place while recording is allowed
     y.sum().backward()

@@ -57,18 +57,21 @@ def test_repr_of_a_graph_result_names_its_node():
 
 
 # -- conversions -----------------------------------------------------------------------------
-def test_item_tolist():
-    assert corefw.tensor([2.5]).item() == 2.5 and type(corefw.tensor(2).item()) is int
-    assert type(corefw.tensor(True).item()) is bool
-    assert type(corefw.tensor(1.5, dtype=corefw.float16).item()) is float
-    assert corefw.tensor([[1, 2]]).tolist() == [[1, 2]] and corefw.tensor(2.5).tolist() == 2.5
-    assert corefw.zeros(0, 2).tolist() == []
+def test_item_tolist(device):
+    assert corefw.tensor([2.5], device=device).item() == 2.5
+    assert type(corefw.tensor(2, device=device).item()) is int
+    assert type(corefw.tensor(True, device=device).item()) is bool
+    assert type(corefw.tensor(1.5, dtype=corefw.float16, device=device).item()) is float
+    assert corefw.tensor([[1, 2]], device=device).tolist() == [[1, 2]]
+    assert corefw.tensor(2.5, device=device).tolist() == 2.5
+    assert corefw.zeros(0, 2, device=device).tolist() == []
     with pytest.raises(ValueError, match="2 elements"):
-        corefw.tensor([1, 2]).item()
-    assert float(corefw.tensor([2.5])) == 2.5 and int(corefw.tensor(2.7)) == 2
-    assert [10, 20, 30][corefw.tensor(1)] == 20
+        corefw.tensor([1, 2], device=device).item()
+    assert float(corefw.tensor([2.5], device=device)) == 2.5
+    assert int(corefw.tensor(2.7, device=device)) == 2
+    assert [10, 20, 30][corefw.tensor(1, device=device)] == 20
     with pytest.raises(TypeError):
-        [1, 2][corefw.tensor(1.0)]
+        [1, 2][corefw.tensor(1.0, device=device)]
 
 
 def test_numpy_shares_memory_and_refuses_grad():
@@ -82,15 +85,15 @@ def test_numpy_shares_memory_and_refuses_grad():
     assert isinstance(corefw.tensor(1.0).numpy(), np.ndarray)
 
 
-def test_array_protocol():
-    x = corefw.tensor([1, 2], dtype=corefw.int32)
+def test_array_protocol(device):
+    x = corefw.tensor([1, 2], dtype=corefw.int32, device=device)
     assert np.asarray(x).dtype == np.int32 and np.asarray(x).tolist() == [1, 2]
     assert np.asarray(x, dtype=np.float64).dtype == np.float64
     copy = np.array(x, copy=True)
     copy[0] = 5
     assert x.tolist() == [1, 2]
-    assert np.asarray(corefw.zeros(2, requires_grad=True)).shape == (2,)
-    assert np.add(np.ones(2), np.asarray(corefw.ones(2))).tolist() == [2.0, 2.0]
+    assert np.asarray(corefw.zeros(2, requires_grad=True, device=device)).shape == (2,)
+    assert np.add(np.ones(2), np.asarray(corefw.ones(2, device=device))).tolist() == [2.0, 2.0]
 
 
 def test_dlpack_zero_copy_both_ways():
@@ -112,43 +115,44 @@ def test_dlpack_zero_copy_both_ways():
 
 @pytest.mark.parametrize("target", [corefw.float64, corefw.float16, corefw.int64, corefw.int8,
                                     corefw.uint8, corefw.bool, "float64", float, int])
-def test_to_dtype(target):
-    x = corefw.tensor([1.7, -1.2, 0.0, 3.0])
+def test_to_dtype(target, device):
+    x = corefw.tensor([1.7, -1.2, 0.0, 3.0], device=device)
     y = x.to(target)
     dtype = corefw._dtype.to_dtype(target)
     assert y.dtype is dtype
     np.testing.assert_array_equal(y.numpy(), x.numpy().astype(dtype.np))
 
 
-def test_to_variants():
-    x = corefw.zeros(2)
-    assert x.to(corefw.float32) is x and x.to("cpu") is x
+def test_to_variants(device):
+    x = corefw.zeros(2, device=device)
+    assert x.to(corefw.float32) is x and x.to(device) is x
     assert x.to(corefw.float32, copy=True) is not x
-    assert x.to("cpu", corefw.float64).dtype is corefw.float64
+    assert x.to(device, corefw.float64).dtype is corefw.float64
     assert x.to(dtype=corefw.int32).dtype is corefw.int32
-    assert x.to(corefw.ones(1, dtype=corefw.float16)).dtype is corefw.float16
+    assert x.to(corefw.ones(1, dtype=corefw.float16, device=device)).dtype is corefw.float16
     assert x.double().dtype is corefw.float64 and x.long().dtype is corefw.int64
     assert x.half().dtype is corefw.float16 and x.bool().dtype is corefw.bool
     assert x.int().dtype is corefw.int32 and x.byte().dtype is corefw.uint8
-    a = corefw.tensor([1.0, 2.0], requires_grad=True)
+    a = corefw.tensor([1.0, 2.0], requires_grad=True, device=device)
     a.to(corefw.float64).pow(2).sum().backward()
     assert a.grad.dtype is corefw.float32 and a.grad.tolist() == [2.0, 4.0]
 
 
-def test_bool_and_len_and_iter():
-    assert bool(corefw.tensor([1.0])) is True and bool(corefw.tensor(0)) is False
-    for bad in (corefw.zeros(2), corefw.zeros(0)):
+def test_bool_and_len_and_iter(device):
+    assert bool(corefw.tensor([1.0], device=device)) is True
+    assert bool(corefw.tensor(0, device=device)) is False
+    for bad in (corefw.zeros(2, device=device), corefw.zeros(0, device=device)):
         with pytest.raises(RuntimeError, match="ambiguous"):
             bool(bad)
-    assert len(corefw.zeros(3, 2)) == 3
+    assert len(corefw.zeros(3, 2, device=device)) == 3
     with pytest.raises(TypeError):
-        len(corefw.tensor(1.0))
-    assert [r.tolist() for r in corefw.tensor([[1, 2], [3, 4]])] == [[1, 2], [3, 4]]
+        len(corefw.tensor(1.0, device=device))
+    assert [r.tolist() for r in corefw.tensor([[1, 2], [3, 4]], device=device)] == [[1, 2], [3, 4]]
 
 
-def test_bool_tensor_operators():
-    a = corefw.tensor([True, True, False, False])
-    b = corefw.tensor([True, False, True, False])
+def test_bool_tensor_operators(device):
+    a = corefw.tensor([True, True, False, False], device=device)
+    b = corefw.tensor([True, False, True, False], device=device)
     assert (a & b).tolist() == [True, False, False, False]
     assert (a | b).tolist() == [True, True, True, False]
     assert (a ^ b).tolist() == [False, True, True, False]
@@ -156,13 +160,13 @@ def test_bool_tensor_operators():
     assert (a & True).tolist() == a.tolist() and (False | b).tolist() == b.tolist()
     assert (True ^ a).tolist() == (~a).tolist()
     assert (a & b).dtype is corefw.bool
-    assert corefw.logical_and(corefw.tensor([1, 0]), corefw.tensor([2, 2])).tolist() == \
-        [True, False]
-    assert corefw.logical_not(corefw.tensor([0.0, 2.0])).tolist() == [True, False]
-    i = corefw.tensor([6, 5])
+    assert corefw.logical_and(corefw.tensor([1, 0], device=device),
+                              corefw.tensor([2, 2], device=device)).tolist() == [True, False]
+    assert corefw.logical_not(corefw.tensor([0.0, 2.0], device=device)).tolist() == [True, False]
+    i = corefw.tensor([6, 5], device=device)
     assert (i & 3).tolist() == [2, 1] and (~i).tolist() == [-7, -6]
     with pytest.raises(TypeError):
-        corefw.tensor([1.0]) & corefw.tensor([1.0])
+        corefw.tensor([1.0], device=device) & corefw.tensor([1.0], device=device)
     with pytest.raises(TypeError):
         _ = -a  # PyTorch refuses to negate a bool tensor too
 
@@ -175,9 +179,9 @@ OPERATORS = [operator.add, operator.sub, operator.mul, operator.truediv, operato
 @pytest.mark.parametrize("scalar", [3, 2.5, -2], ids=["int", "float", "negint"])
 @pytest.mark.parametrize("dtype", [corefw.float32, corefw.int64], ids=["f32", "i64"])
 @pytest.mark.parametrize("op", OPERATORS, ids=[o.__name__ for o in OPERATORS])
-def test_operators_with_python_scalars_on_both_sides(op, dtype, scalar):
+def test_operators_with_python_scalars_on_both_sides(op, dtype, scalar, device):
     values = [1, 2, 4] if dtype is corefw.int64 else [0.5, 1.5, 4.0]
-    x = corefw.tensor(values, dtype=dtype)
+    x = corefw.tensor(values, dtype=dtype, device=device)
     for left, right in ((x, scalar), (scalar, x)):
         is_int = dtype is corefw.int64 and isinstance(scalar, int)
         if op is operator.pow and is_int and scalar < 0 and left is x:
@@ -198,30 +202,30 @@ def test_operators_with_python_scalars_on_both_sides(op, dtype, scalar):
         np.testing.assert_allclose(npy(out), expected, rtol=1e-6)
 
 
-def test_unary_operators_and_matmul_operator():
-    x = corefw.tensor([[1.0, -2.0], [3.0, 4.0]])
+def test_unary_operators_and_matmul_operator(device):
+    x = corefw.tensor([[1.0, -2.0], [3.0, 4.0]], device=device)
     assert (-x).tolist() == [[-1.0, 2.0], [-3.0, -4.0]] and (+x) is x
     assert abs(x).tolist() == [[1.0, 2.0], [3.0, 4.0]]
     assert (x @ x).tolist() == [[-5.0, -10.0], [15.0, 10.0]]
-    v = corefw.tensor([1.0, 1.0])
+    v = corefw.tensor([1.0, 1.0], device=device)
     assert (v @ x).tolist() == [4.0, 2.0] and (x @ v).tolist() == [-1.0, 7.0]
 
 
-def test_operators_with_lists_and_numpy_on_the_right():
-    x = corefw.tensor([1.0, 2.0])
+def test_operators_with_lists_and_numpy_on_the_right(device):
+    x = corefw.tensor([1.0, 2.0], device=device)
     assert (x + [1, 2]).tolist() == [2.0, 4.0]
     assert (x * np.array([2.0, 3.0])).tolist() == [2.0, 6.0]
     assert (x * np.float64(2.0)).dtype is corefw.float32
     assert (x > np.float32(1.5)).tolist() == [False, True]
 
 
-def test_operators_with_numpy_on_the_left():
-    x = corefw.tensor([1.0, 2.0])
+def test_operators_with_numpy_on_the_left(device):
+    x = corefw.tensor([1.0, 2.0], device=device)
     assert (np.float64(2.0) * x).tolist() == [2.0, 4.0]
     assert (np.array([1.0, 1.0]) + x).tolist() == [2.0, 3.0]
 
 
-def test_hash_and_identity():
-    a, b = corefw.tensor(1.0), corefw.tensor(1.0)
+def test_hash_and_identity(device):
+    a, b = corefw.tensor(1.0, device=device), corefw.tensor(1.0, device=device)
     assert len({a: 1, b: 2}) == 2  # hashed by identity, == is elementwise
     assert (a == b).item() is True

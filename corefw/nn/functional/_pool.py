@@ -12,7 +12,7 @@ import numpy as np
 
 from ..._call import apply
 from ..._tensor import Tensor
-from ...errors import ShapeError
+from ...errors import DTypeError, ShapeError
 from ...ops.nn_conv import AVG_POOL2D, MAX_POOL2D, MAX_POOL2D_INDICES, pool_output_size
 from ._conv import _fmt, _tuple
 
@@ -92,6 +92,8 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = Fal
     divisor.
     """
     unbatched = _batched("avg_pool2d", input, 2)
+    if not input.dtype.is_floating_point:
+        raise DTypeError(f"avg_pool2d: expected a floating point input, got {input.dtype}")
     x = input.unsqueeze(0) if unbatched else input
     attrs = _pool_attrs("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
     del attrs["dilation"]
@@ -143,8 +145,6 @@ def adaptive_avg_pool2d(input, output_size):
     if ho < 1 or wo < 1:
         raise ValueError(f"adaptive_avg_pool2d: output_size must be positive, got {(ho, wo)}")
     if not x.dtype.is_floating_point:
-        from ...errors import DTypeError
-
         raise DTypeError(f"adaptive_avg_pool2d: expected a floating point input, got {x.dtype}")
     if (ho, wo) == (1, 1):
         y = x.mean((2, 3), keepdim=True)

@@ -13,6 +13,7 @@ def fast_kernels() -> dict:
     kernels.update(_norm_kernels())
     kernels.update(_loss_kernels())
     kernels.update(_layer_kernels())
+    kernels.update(_train_kernels())
     return kernels
 
 
@@ -67,11 +68,16 @@ def _reduction_kernels() -> dict:
 # and return their results as that same view of a C-contiguous (C, N, H, W) array. The GEMMs then
 # see plain 2-D matrices (im2col rows (c, i, j), columns (n, h, w)) with no transposing copies,
 # the weight gradient is one GEMM over the whole batch, and elementwise ops between layers
-# (NumPy keeps the memory order) stay in that layout. Python loops run over kernel offsets only.
-# Temporaries (the im2col matrix) live in per-thread scratch buffers: fresh multi-megabyte
-# arrays cost page faults on every call.
+# (NumPy keeps the memory order) stay in that layout. Python loops run over kernel offsets only;
+# the copies between them run on blocks of channels (or samples) in parallel threads (NumPy
+# releases the GIL), each block writing its own part of the result, so results do not depend on
+# the thread count (``COREFW_CPU_THREADS``, default: the CPUs this process may use). Temporaries
+# (the im2col matrix) live in per-thread scratch buffers: fresh multi-megabyte arrays cost page
+# faults on every call.
 
 _SCRATCH_MAX = 1 << 28  # bigger temporaries are allocated per call
+_PARALLEL_MIN = 1 << 17  # elements; smaller jobs run in the calling thread
+_THREADS: dict = {}
 
 
 def _scratch(slot: str, shape: tuple, dtype):
@@ -85,12 +91,55 @@ def _scratch(slot: str, shape: tuple, dtype):
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes > _SCRATCH_MAX:
         return np.empty(shape, dtype)
-    local = _scratch.__dict__.setdefault("local", threading.local())
+    local = _THREADS.get("local")
+    if local is None:
+        local = _THREADS.setdefault("local", threading.local())
     buf = getattr(local, slot, None)
     if buf is None or buf.nbytes < nbytes:
         buf = np.empty(max(nbytes, 64), np.uint8)
         setattr(local, slot, buf)
     return buf[:nbytes].view(dtype).reshape(shape)
+
+
+def _workers() -> int:
+    n = _THREADS.get("n")
+    if n is None:
+        import os
+
+        try:
+            n = int(os.environ.get("COREFW_CPU_THREADS", "0"))
+        except ValueError:
+            n = 0
+        if n < 1:
+            n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+                os.cpu_count() or 1)
+        _THREADS["n"] = n = max(1, min(n, 16))
+    return n
+
+
+def _blocks(work, c: int, n: int, size: int) -> None:
+    """Run ``work(cs, ns)`` over blocks of the channel (else sample) axis, in parallel."""
+    k = _workers()
+    if k < 2 or size < _PARALLEL_MIN or max(c, n) < 2:
+        work(slice(None), slice(None))
+        return
+    split_c = c >= k or c >= n
+    m = min(k, c if split_c else n)
+    edges = [(c if split_c else n) * i // m for i in range(m + 1)]
+    parts = [(slice(edges[i], edges[i + 1]), slice(None)) if split_c else
+             (slice(None), slice(edges[i], edges[i + 1])) for i in range(m)]
+    pool = _THREADS.get("pool")
+    if pool is None:
+        import os
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = _THREADS.setdefault("pool", ThreadPoolExecutor(k - 1, "corefw-cpu"))
+        if hasattr(os, "register_at_fork"):  # a forked child has no workers: start afresh
+            os.register_at_fork(after_in_child=lambda: _THREADS.pop("pool", None))
+    futures = [pool.submit(work, *part) for part in parts[1:]]
+    work(*parts[0])
+    for f in futures:
+        f.result()
 
 
 def _span(n_out: int, n_in: int, off: int, s: int) -> tuple[int, int]:
@@ -101,9 +150,11 @@ def _span(n_out: int, n_in: int, off: int, s: int) -> tuple[int, int]:
 
 
 def _taps(in_hw, out_hw, kernel_size, stride, dilation, pad_tl):
-    """For each kernel offset (i, j): the output slices it reaches and the input slices read."""
+    """For each kernel offset (i, j): the output rectangle it reaches (None if empty) and the
+    strided input slices it reads."""
     (h, w), (ho, wo), (kh, kw), (sh, sw), (dh, dw), (pt, pl) = (
         in_hw, out_hw, kernel_size, stride, dilation, pad_tl)
+    out = []
     for i in range(kh):
         oh = i * dh - pt
         a, b = _span(ho, h, oh, sh)
@@ -111,34 +162,40 @@ def _taps(in_hw, out_hw, kernel_size, stride, dilation, pad_tl):
             ow = j * dw - pl
             c, e = _span(wo, w, ow, sw)
             if a < b and c < e:
-                src = (slice(a * sh + oh, (b - 1) * sh + oh + 1, sh),
-                       slice(c * sw + ow, (e - 1) * sw + ow + 1, sw))
-                yield i, j, (slice(a, b), slice(c, e)), src
+                out.append((i, j, (a, b, c, e), (
+                    slice(a * sh + oh, (b - 1) * sh + oh + 1, sh),
+                    slice(c * sw + ow, (e - 1) * sw + ow + 1, sw))))
             else:
-                yield i, j, None, None
+                out.append((i, j, None, None))
+    return out
 
 
-def _im2col(xt, kernel_size, stride, padding, dilation, out_hw, slot="cols"):
+def _im2col(xt, kernel_size, stride, padding, dilation, out_hw):
     """(C, N, H, W) -> scratch (C, kh, kw, N, Ho, Wo); padding reads as zeros."""
     c, n, h, w = xt.shape
-    kh, kw = kernel_size
-    cols = _scratch(slot, (c, kh, kw, n) + tuple(out_hw), xt.dtype)
-    for i, j, dst, src in _taps((h, w), out_hw, kernel_size, stride, dilation,
-                                (padding[0][0], padding[1][0])):
-        tap = cols[:, i, j]
-        if dst is None:
-            tap[...] = 0
-            continue
-        (a, b), (c0, e) = (dst[0].start, dst[0].stop), (dst[1].start, dst[1].stop)
-        tap[:, :, a:b, c0:e] = xt[:, :, src[0], src[1]]
-        if a > 0:
-            tap[:, :, :a] = 0
-        if b < out_hw[0]:
-            tap[:, :, b:] = 0
-        if c0 > 0:
-            tap[:, :, a:b, :c0] = 0
-        if e < out_hw[1]:
-            tap[:, :, a:b, e:] = 0
+    ho, wo = out_hw
+    cols = _scratch("cols", (c,) + tuple(kernel_size) + (n, ho, wo), xt.dtype)
+    taps = _taps((h, w), out_hw, kernel_size, stride, dilation, (padding[0][0], padding[1][0]))
+
+    def work(cs, ns):
+        src_x = xt[cs, ns]
+        for i, j, rect, src in taps:
+            tap = cols[cs, i, j, ns]
+            if rect is None:
+                tap[...] = 0
+                continue
+            a, b, c0, e = rect
+            tap[:, :, a:b, c0:e] = src_x[:, :, src[0], src[1]]
+            if a > 0:
+                tap[:, :, :a] = 0
+            if b < ho:
+                tap[:, :, b:] = 0
+            if c0 > 0:
+                tap[:, :, a:b, :c0] = 0
+            if e < wo:
+                tap[:, :, a:b, e:] = 0
+
+    _blocks(work, c, n, cols.size)
     return cols
 
 
@@ -151,15 +208,30 @@ def _gemm(a, b, out=None):
     return np.matmul(a, b, out=out)
 
 
+def _chunks(n: int, per_sample: int) -> list[tuple[int, int]]:
+    """Sample ranges whose im2col matrices fit the scratch limit (one range when all fit)."""
+    step = max(1, _SCRATCH_MAX // max(per_sample, 1))
+    return [(a, min(n, a + step)) for a in range(0, max(n, 1), step)]
+
+
 def _conv2d(x, w, b, stride, padding, dilation, groups):
+    import numpy as np
+
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
     out_hw = tuple((size + lo + hi - d * (k - 1) - 1) // s + 1 for size, k, s, (lo, hi), d in
                    zip((h, wd), (kh, kw), stride, padding, dilation))
-    m = n * out_hw[0] * out_hw[1]
-    cols = _im2col(x.transpose(1, 0, 2, 3), (kh, kw), stride, padding, dilation, out_hw)
-    y = _gemm(w.reshape(groups, o // groups, cg * kh * kw), cols.reshape(groups, -1, m))
-    y = y.reshape(o, n, *out_hw)
+    k, cells = cg * kh * kw, out_hw[0] * out_hw[1]
+    wm, xt = w.reshape(groups, o // groups, k), x.transpose(1, 0, 2, 3)
+    parts = _chunks(n, c * kh * kw * cells * x.itemsize)
+    y = None if len(parts) == 1 else np.empty((o, n) + out_hw, np.result_type(x, w))
+    for a, e in parts:
+        cols = _im2col(xt[:, a:e], (kh, kw), stride, padding, dilation, out_hw)
+        part = _gemm(wm, cols.reshape(groups, k, (e - a) * cells)).reshape(o, e - a, *out_hw)
+        if y is None:
+            y = part
+        else:
+            y[:, a:e] = part
     if b is not None:
         y += b.reshape(o, 1, 1, 1)
     return y.transpose(1, 0, 2, 3)
@@ -172,12 +244,15 @@ def _grad_rows(g, groups):
 
 
 def _conv2d_grad_weight(x, g, kernel_size, stride, padding, dilation, groups):
-    c = x.shape[1]
-    o = g.shape[1]
-    cols = _im2col(x.transpose(1, 0, 2, 3), kernel_size, stride, padding, dilation,
-                   g.shape[2:])
-    cols = cols.reshape(groups, -1, cols.shape[3] * cols.shape[4] * cols.shape[5])
-    gw = _gemm(_grad_rows(g, groups), cols.transpose(0, 2, 1))
+    n, c = x.shape[:2]
+    o, cells = g.shape[1], g.shape[2] * g.shape[3]
+    k = c // groups * kernel_size[0] * kernel_size[1]
+    xt, gw = x.transpose(1, 0, 2, 3), None
+    for a, e in _chunks(n, c * kernel_size[0] * kernel_size[1] * cells * x.itemsize):
+        cols = _im2col(xt[:, a:e], kernel_size, stride, padding, dilation, g.shape[2:])
+        part = _gemm(_grad_rows(g[a:e], groups),
+                     cols.reshape(groups, k, (e - a) * cells).transpose(0, 2, 1))
+        gw = part if gw is None else gw + part
     return gw.reshape(o, c // groups, *kernel_size)
 
 
@@ -186,18 +261,26 @@ def _conv2d_grad_input(g, w, input_size, stride, padding, dilation, groups):
 
     n, o, ho, wo = g.shape
     _, cg, kh, kw = w.shape
-    c = cg * groups
-    rows = _grad_rows(g, groups)
-    wt = w.reshape(groups, o // groups, cg * kh * kw).transpose(0, 2, 1)
-    cols = _gemm(wt, rows, out=_scratch("gcols", (groups, cg * kh * kw, rows.shape[2]),
-                                        np.result_type(g, w)))
-    cols = cols.reshape(c, kh, kw, n, ho, wo)
-    gx = np.zeros((c, n) + tuple(input_size), cols.dtype)
-    for i, j, dst, src in _taps(input_size, (ho, wo), (kh, kw), stride, dilation,
-                                (padding[0][0], padding[1][0])):
-        if dst is not None:
-            view = gx[:, :, src[0], src[1]]
-            view += cols[:, i, j, :, dst[0], dst[1]]
+    c, k = cg * groups, cg * kh * kw
+    wt = w.reshape(groups, o // groups, k).transpose(0, 2, 1)
+    dtype = np.result_type(g, w)
+    gx = np.zeros((c, n) + tuple(input_size), dtype)
+    taps = _taps(input_size, (ho, wo), (kh, kw), stride, dilation, (padding[0][0],
+                                                                  padding[1][0]))
+    for a, e in _chunks(n, groups * k * ho * wo * dtype.itemsize):
+        rows = _grad_rows(g[a:e], groups)
+        cols = _gemm(wt, rows, out=_scratch("gcols", (groups, k, rows.shape[2]), dtype))
+        cols = cols.reshape(c, kh, kw, e - a, ho, wo)
+        chunk = gx[:, a:e]
+
+        def work(cs, ns, cols=cols, chunk=chunk):
+            dst_x = chunk[cs, ns]
+            for i, j, rect, src in taps:
+                if rect is not None:
+                    view = dst_x[:, :, src[0], src[1]]
+                    view += cols[cs, i, j, ns, rect[0]:rect[1], rect[2]:rect[3]]
+
+        _blocks(work, c, e - a, cols.size)
     return gx.transpose(1, 0, 2, 3)
 
 
@@ -228,12 +311,11 @@ def _pool_pad(xt, kernel_size, stride, padding, dilation, out_hw, value):
     return xp
 
 
-def _windows(xp, kernel_size, stride, dilation, out_hw):
+def _windows(kernel_size, stride, dilation, out_hw):
+    """Index keys of the last two dims for each kernel offset, row-major."""
     (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel_size, stride, dilation, out_hw
-    for i in range(kh):
-        for j in range(kw):
-            yield (slice(None), slice(None), slice(i * dh, i * dh + sh * (ho - 1) + 1, sh),
-                   slice(j * dw, j * dw + sw * (wo - 1) + 1, sw))
+    return [(..., slice(i * dh, i * dh + sh * (ho - 1) + 1, sh),
+             slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)) for i in range(kh) for j in range(kw)]
 
 
 def _lowest(dtype):
@@ -248,10 +330,17 @@ def _max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
     out_hw = _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode)
     xp = _pool_pad(x.transpose(1, 0, 2, 3), kernel_size, stride, padding, dilation, out_hw,
                    _lowest(x.dtype))
-    wins = _windows(xp, kernel_size, stride, dilation, out_hw)
-    out = xp[next(wins)].copy()
-    for key in wins:
-        np.maximum(out, xp[key], out=out)
+    c, n = xp.shape[:2]
+    out = np.empty((c, n) + out_hw, x.dtype)
+    keys = _windows(kernel_size, stride, dilation, out_hw)
+
+    def work(cs, ns):
+        src, dst = xp[cs, ns], out[cs, ns]
+        dst[...] = src[keys[0]]
+        for key in keys[1:]:
+            np.maximum(dst, src[key], out=dst)
+
+    _blocks(work, c, n, x.size)
     return out.transpose(1, 0, 2, 3)
 
 
@@ -260,8 +349,8 @@ def _max_pool2d_indices(x, kernel_size, stride, padding, dilation, ceil_mode):
 
     out_hw = _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode)
     xp = _pool_pad(x, kernel_size, stride, padding, dilation, out_hw, _lowest(x.dtype))
-    k = np.stack([xp[key] for key in _windows(xp, kernel_size, stride, dilation, out_hw)],
-                 axis=2).argmax(axis=2)
+    keys = _windows(kernel_size, stride, dilation, out_hw)
+    k = np.stack([xp[key] for key in keys], axis=2).argmax(axis=2)
     kw = kernel_size[1]
     rows = (np.arange(out_hw[0]) * stride[0] - padding[0])[:, None]
     cols = np.arange(out_hw[1]) * stride[1] - padding[1]
@@ -281,21 +370,24 @@ def _max_pool2d_grad_input(x, out, g, kernel_size, stride, padding, dilation, ce
     nan = ot.dtype.kind == "f" and bool(np.isnan(ot).any())
     disjoint = all(s >= d * (k - 1) + 1 for k, s, d in zip(kernel_size, stride, dilation))
     gxp = np.zeros(xp.shape, g.dtype)
-    tmp = _scratch("pool", gt.shape, g.dtype)
-    keys = list(_windows(xp, kernel_size, stride, dilation, out_hw))
-    taken = None
-    for idx, key in enumerate(keys):
-        hit = np.equal(xp[key], ot)
-        if nan:
-            hit |= np.isnan(xp[key])
-        first = hit if taken is None else np.greater(hit, taken)  # hit and not yet taken
-        if idx < len(keys) - 1:
-            taken = hit if taken is None else np.logical_or(taken, hit, out=taken)
-        if disjoint:
-            np.multiply(gt, first, out=gxp[key])
-        else:
-            np.multiply(gt, first, out=tmp)
-            gxp[key] += tmp
+    keys = _windows(kernel_size, stride, dilation, out_hw)
+
+    def work(cs, ns):
+        src, o, gs, dst = xp[cs, ns], ot[cs, ns], gt[cs, ns], gxp[cs, ns]
+        taken = None
+        for idx, key in enumerate(keys):
+            hit = np.equal(src[key], o)
+            if nan:
+                hit |= np.isnan(src[key])
+            first = hit if taken is None else np.greater(hit, taken)  # hit, not yet taken
+            if idx < len(keys) - 1:
+                taken = hit if taken is None else np.logical_or(taken, hit, out=taken)
+            if disjoint:
+                np.multiply(gs, first, out=dst[key])
+            else:
+                dst[key] += gs * first
+
+    _blocks(work, xp.shape[0], xp.shape[1], x.size)
     ph, pw = padding
     return gxp[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3)
 
@@ -310,14 +402,24 @@ def _avg_divisor(in_hw, out_hw, kernel_size, stride, padding, ceil_mode, count_i
 
 def _avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
                 divisor_override):
+    import numpy as np
+
     out_hw = _pool_geometry(x, kernel_size, stride, padding, (1, 1), ceil_mode)
     xp = _pool_pad(x.transpose(1, 0, 2, 3), kernel_size, stride, padding, (1, 1), out_hw, 0)
-    wins = _windows(xp, kernel_size, stride, (1, 1), out_hw)
-    out = xp[next(wins)].copy()
-    for key in wins:
-        out += xp[key]
-    out /= _avg_divisor(x.shape[2:], out_hw, kernel_size, stride, padding, ceil_mode,
-                        count_include_pad, divisor_override, out.dtype)
+    c, n = xp.shape[:2]
+    out = np.empty((c, n) + out_hw, x.dtype)
+    keys = _windows(kernel_size, stride, (1, 1), out_hw)
+    div = _avg_divisor(x.shape[2:], out_hw, kernel_size, stride, padding, ceil_mode,
+                       count_include_pad, divisor_override, out.dtype)
+
+    def work(cs, ns):
+        src, dst = xp[cs, ns], out[cs, ns]
+        dst[...] = src[keys[0]]
+        for key in keys[1:]:
+            dst += src[key]
+        dst /= div
+
+    _blocks(work, c, n, x.size)
     return out.transpose(1, 0, 2, 3)
 
 
@@ -333,8 +435,14 @@ def _avg_pool2d_grad_input(g, input_size, kernel_size, stride, padding, ceil_mod
     hp, wp = (max(need[0], input_size[0] + 2 * padding[0]),
               max(need[1], input_size[1] + 2 * padding[1]))
     gxp = np.zeros((c, n, hp, wp), gd.dtype)
-    for key in _windows(gxp, kernel_size, stride, (1, 1), (ho, wo)):
-        gxp[key] += gd
+    keys = _windows(kernel_size, stride, (1, 1), (ho, wo))
+
+    def work(cs, ns):
+        src, dst = gd[cs, ns], gxp[cs, ns]
+        for key in keys:
+            dst[key] += src
+
+    _blocks(work, c, n, gxp.size)
     (ph, pw), (h, w) = padding, input_size
     return gxp[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3)
 
@@ -472,3 +580,107 @@ def _sdpa(q, k, v, mask, scale, is_causal):
 
 def _layer_kernels() -> dict:
     return {"embedding": _embedding, "dropout": _dropout, "scaled_dot_product_attention": _sdpa}
+
+
+# -- training: linear layers and fused optimizer updates ---------------------------------------
+# The updates follow the decompositions in corefw/ops/inplace.py operation by operation (same
+# order, same scalar operands), so their results are bit-identical; they differ in working in
+# place with at most two scratch temporaries, and in running large tensors in parallel blocks.
+def _linear(x, w, b):
+    import numpy as np
+
+    out = np.matmul(x, w.T)
+    if b is not None:
+        out += b
+    return out
+
+
+def _elementwise_blocks(update, arrays: list) -> None:
+    """Run ``update(*pieces)`` on matching flat blocks of ``arrays`` (None entries pass
+    through), in parallel for large contiguous arrays; elementwise, so results do not depend
+    on the split."""
+    size = arrays[0].size
+    if _workers() < 2 or size < _PARALLEL_MIN or not all(
+            a is None or a.flags.c_contiguous for a in arrays):
+        update(*arrays)
+        return
+    flat = [None if a is None else a.reshape(-1) for a in arrays]
+    _blocks(lambda part, _: update(*(None if a is None else a[part] for a in flat)), size, 1,
+            size)
+
+
+def _sgd_step_(param, grad, buf, *, lr, momentum, dampening, weight_decay, nesterov, maximize,
+               is_first_step):
+    import numpy as np
+
+    def update(p, g, b):
+        tmp = None
+        if maximize:
+            g = tmp = np.negative(g)
+        if weight_decay != 0:
+            tmp = np.multiply(p, weight_decay, out=tmp)
+            g = np.add(g, tmp, out=tmp)
+        if momentum != 0:
+            if is_first_step:
+                b[...] = g
+            else:
+                b *= momentum
+                if dampening != 0:
+                    tmp2 = np.multiply(g, 1 - dampening)
+                    b += tmp2
+                else:
+                    b += g
+            if nesterov:
+                tmp2 = np.multiply(b, momentum)
+                g = np.add(g, tmp2, out=tmp2)
+            else:
+                g = b
+        tmp = np.multiply(g, -lr, out=tmp if tmp is not None and g is not b else None)
+        p += tmp
+
+    _elementwise_blocks(update, [param, grad, buf])
+    return param
+
+
+def _adam_step_(param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, weight_decay,
+                decoupled, maximize, step):
+    import numpy as np
+
+    bc2_sqrt = (1 - beta2**step) ** 0.5
+    value = -lr / (1 - beta1**step)
+    one_b2 = 1 - beta2
+
+    def update(p, g, m, v):
+        if maximize:
+            g = np.negative(g)
+        if weight_decay != 0:
+            if decoupled:
+                p *= 1 - lr * weight_decay
+            else:
+                g = np.add(g, np.multiply(p, weight_decay))
+        m *= beta1
+        tmp = np.multiply(g, 1 - beta1)
+        m += tmp
+        v *= beta2
+        if one_b2 != 1:
+            np.multiply(g, one_b2, out=tmp)
+            tmp *= g
+        else:
+            np.multiply(g, g, out=tmp)
+        v += tmp
+        denom = np.sqrt(v)
+        denom /= bc2_sqrt
+        denom += eps
+        if value != 1:
+            np.multiply(m, value, out=tmp)
+            tmp /= denom
+        else:
+            np.divide(m, denom, out=tmp)
+        p += tmp
+
+    _elementwise_blocks(update, [param, grad, exp_avg, exp_avg_sq])
+    return param
+
+
+def _train_kernels() -> dict:
+    return {"linear": _linear, "sgd_step_": _sgd_step_, "adam_step_": _adam_step_}

@@ -87,19 +87,6 @@ class Moments:
         n = self.n()
         return (self.var() * (n / max(n - 1, 1)) / n).clamp(min=0.0).sqrt()
 
-    def mean_sq(self) -> Tensor:
-        return self.var() + self.mean() * self.mean()
-
-    def stderr_mean_sq(self) -> Tensor:
-        """Standard error of the mean of a^2 (needs order 4)."""
-        def one(e):
-            c, m = self.shift[e], [None] + [self.raw(e, k) for k in range(1, 5)]
-            ea2 = c * c + 2 * c * m[1] + m[2]
-            ea4 = c ** 4 + 4 * c ** 3 * m[1] + 6 * c * c * m[2] + 4 * c * m[3] + m[4]
-            return ea4 - ea2 * ea2
-        n = self.n()
-        return (self._cat(one).clamp(min=0.0) / max(n - 1, 1)).sqrt()
-
     def stderr_var(self) -> Tensor:
         """Standard error of the population variance, sqrt((mu4 - sigma^4) / n)."""
         def one(e):

@@ -23,6 +23,7 @@ from ._core import (
     default_rows,
     expand_args,
     format_baselines,
+    frozen_parameters,
     take_rows,
 )
 from ._gradient import integration_points
@@ -114,15 +115,17 @@ class _LayerBase(Attribution):
 
     def layer_gradients(self, xs, rows, args, ts, to_input=False):
         """(activation, per-target gradients w.r.t. it, target values) at rows ``xs``."""
-        with corefw.enable_grad(), capture(self.layer, to_input) as box:
+        xs = tuple(x.detach().requires_grad_() for x in xs)
+        with corefw.enable_grad(), frozen_parameters(self.model), \
+                capture(self.layer, to_input) as box:
             out = self.forward(xs, args)
             act = box["value"]
             if not isinstance(act, Tensor):
                 raise XaiError(f"layer {type(self.layer).__name__} produced "
                                f"{type(act).__name__}; layer methods need a tensor")
             if not act.requires_grad:
-                raise XaiError("the layer's activation does not depend on anything that "
-                               "requires grad; set requires_grad on the inputs")
+                raise XaiError(f"the activation of layer {type(self.layer).__name__} does not "
+                               f"depend on the inputs; choose a layer the inputs flow through")
             values = [ts.select(k, out, rows) for k in range(len(ts))]
             grads = [corefw.autograd.grad(v.sum(), act, retain_graph=k < len(values) - 1,
                                           allow_unused=True, materialize_grads=True)[0]
@@ -267,8 +270,8 @@ class LayerIntegratedGradients(_LayerBase):
             col = corefw.tensor(alphas[st].reshape(shape), dtype=diff.dtype, device=diff.device)
             act = (take_rows(a_b, ex) + col * take_rows(diff, ex)).detach().requires_grad_()
             xs_rows = tuple(take_rows(x, ex) for x in xs)
-            with corefw.enable_grad(), capture(self.layer, attribute_to_layer_input,
-                                               replace=lambda _, a=act: a):
+            with corefw.enable_grad(), frozen_parameters(self.model), \
+                    capture(self.layer, attribute_to_layer_input, replace=lambda _, a=act: a):
                 out = self.forward(xs_rows, expand_args(args, ex, batch))
                 values = [ts.select(k, out, ex) for k in range(len(ts))]
                 grads = [corefw.autograd.grad(v.sum(), act, retain_graph=k < len(values) - 1,

@@ -130,16 +130,3 @@ class TargetSet:
     def select_all(self, out: Tensor, rows: np.ndarray) -> Tensor:
         """Every target's value: shape (n_targets, rows)."""
         return corefw.stack([it.select(out, rows) for it in self.items], 0)
-
-    def subset(self, examples: np.ndarray) -> TargetSet:
-        """The same targets for a sub-batch (used by per-example loops)."""
-        new = object.__new__(TargetSet)
-        new.items = []
-        for it in self.items:
-            c = object.__new__(_One)
-            c.__dict__.update(it.__dict__)
-            if it.index is not None:
-                c.index = it.index[examples]
-            new.items.append(c)
-        new.multi, new.given, new.batch = self.multi, self.given, len(examples)
-        return new

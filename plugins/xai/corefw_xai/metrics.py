@@ -38,7 +38,7 @@ __all__ = ["CompletenessReport", "aopc", "baseline_perturbation", "completeness"
 
 def _attrs(attributions) -> tuple[Tensor, ...]:
     if isinstance(attributions, Explanation):
-        if isinstance(attributions.targets, list):
+        if attributions.multi_target:
             raise ShapeError("metrics take the attributions of one target; index the target "
                              "axis of a several-target Explanation first")
         attributions = attributions.attributions

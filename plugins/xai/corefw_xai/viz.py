@@ -102,7 +102,7 @@ def _attribution_maps(explanation: Explanation, index: int) -> list[np.ndarray]:
     attrs = explanation.attributions
     first = attrs[0] if isinstance(attrs, tuple) else attrs
     a = _to_np(first)
-    if isinstance(explanation.targets, list):
+    if explanation.multi_target:
         return [a[k, index] for k in range(a.shape[0])]
     return [a[index]]
 
@@ -191,7 +191,7 @@ def html_report(explanation: Explanation, inputs, path=None, labels: Sequence | 
     targets = explanation.targets
     for i in range(n):
         label = esc(str(labels[i])) if labels is not None and i < len(labels) else ""
-        if isinstance(targets, list):
+        if explanation.multi_target:
             tgt = ", ".join(_target_text(t, i) for t in targets)
         else:
             tgt = _target_text(targets, i)

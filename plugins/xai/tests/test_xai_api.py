@@ -211,3 +211,26 @@ def test_results_agree_on_every_backend(mlp):
         moved.tb = [b.to(dev) for b in moved.tb]
         got = N(X.IntegratedGradients(moved).attribute(x.to(dev), target=1, n_steps=8))
         np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-8)
+
+
+def test_parameters_keep_requires_grad_after_attribution_and_errors():
+    """Explainers stop parameter gradients during a call (they are never needed) and give
+    requires_grad back, also when the model raises."""
+    lin = corefw.nn.Linear(5, 3, dtype=corefw.float64)
+    x = T(np.random.default_rng(10).normal(size=(2, 5)))
+    X.IntegratedGradients(lin).attribute(x, target=0, n_steps=4)
+    assert all(p.requires_grad for p in lin.parameters())
+    assert lin.weight.grad is None
+
+    class Broken(corefw.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = lin
+
+        def forward(self, v):
+            self.lin(v)
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        X.Saliency(Broken()).attribute(x, target=0)
+    assert all(p.requires_grad for p in lin.parameters())

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import tracemalloc
 
+import corefw_xai as X
 import numpy as np
 import pytest
 from conftest import MLP, Linear, N, T
 
 import corefw
-import corefw_xai as X
 
 RULES = ["riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid",
          "gausslegendre"]
@@ -270,3 +270,19 @@ def test_float32_inputs_give_float32_attributions(mlp):
     x = corefw.tensor(np.ones((2, 5), np.float32))
     e = X.IntegratedGradients(lambda v: v @ w).attribute(x, target=0, n_steps=4)
     assert e.attributions.dtype == corefw.float32
+
+
+def test_noise_tunnel_draws_baselines_from_a_distribution():
+    """draw_baseline_from_distrib: each sample uses one baseline of the distribution; with no
+    noise on a linear model the result is w (x - mean of the drawn baselines)."""
+    lin = Linear()
+    rng = np.random.default_rng(15)
+    x, dist = rng.normal(size=(2, 6)), rng.normal(size=(5, 6))
+    seed, n = 4, 6
+    e = X.NoiseTunnel(X.IntegratedGradients(lin)).attribute(
+        T(x), nt_samples=n, stdevs=0.0, draw_baseline_from_distrib=True, baselines=T(dist),
+        seed=seed, n_steps=2)
+    r = np.random.default_rng(seed)
+    r.standard_normal((n, 6))  # the (zero) noise is drawn first
+    pick = r.integers(0, 5, size=(n, 1))[:, 0]
+    np.testing.assert_allclose(N(e), lin.w[:, 0] * (x - dist[pick].mean(0)), atol=1e-12)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-import corefw
 from corefw_extralayers import RMSNorm, SwiGLU, rms_norm
 from corefw_extralayers.conformance import reference
+
+import corefw
 
 
 def test_registered():

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from corefw_saliency.explainers import GradientXInput, SmoothGrad
 
 import corefw
-from corefw_saliency.explainers import GradientXInput, SmoothGrad
 
 
 def _linear():
