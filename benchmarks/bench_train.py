@@ -139,6 +139,20 @@ def numpy_step(kind: str, x: np.ndarray, y: np.ndarray, params: list[np.ndarray]
     return step
 
 
+def set_threads(n: int) -> None:
+    """Limit BLAS (through threadpoolctl, when installed), PyTorch and corefw's cpu kernels to
+    ``n`` threads: on a machine shared with other jobs, one thread each gives steadier ratios."""
+    os.environ["COREFW_CPU_THREADS"] = str(n)  # read on the first parallel kernel call
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(n)
+    except ImportError:
+        print("(threadpoolctl is not installed: BLAS keeps its default thread count)")
+    if torch is not None:
+        torch.set_num_threads(n)
+
+
 # ---- timing ---------------------------------------------------------------------------------
 def _block(step, k: int) -> float:
     t0 = time.perf_counter()
@@ -147,7 +161,7 @@ def _block(step, k: int) -> float:
     return (time.perf_counter() - t0) / k
 
 
-def time_interleaved(steps: dict, rounds: int, budget: float = 0.02) -> dict[str, float]:
+def time_interleaved(steps: dict, rounds: int, budget: float = 0.005) -> dict[str, float]:
     """Seconds per step of each ``steps[name]``: best over ``rounds`` rounds, each round one
     block of every implementation in turn (blocks last about ``budget`` seconds)."""
     ks = {}
@@ -277,10 +291,14 @@ def profile(case: str, steps: int = 200) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="threads for BLAS, PyTorch and corefw's cpu kernels (default: all)")
     parser.add_argument("--only", default="", help="comma-separated cases or model kinds")
     parser.add_argument("--profile", default="", help="profile one case, e.g. mlp-64")
     args = parser.parse_args()
+    if args.threads:
+        set_threads(args.threads)
     if args.profile:
         profile(args.profile)
         return

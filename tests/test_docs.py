@@ -161,10 +161,10 @@ def test_readme_commands_install_the_core_and_every_plugin():
     for command in _readme_commands():
         targets = _editable_targets(command)
         assert targets[0].split("[")[0] == ".", targets
-        assert sorted(targets[1:]) == plugins, (
+        assert sorted(t.split("[")[0] for t in targets[1:]) == plugins, (
             f"README: {command!r} must install every plugin under plugins/: {plugins}")
         for target in targets[1:]:
-            assert (ROOT / target / "pyproject.toml").exists()
+            assert (ROOT / target.split("[")[0] / "pyproject.toml").exists()
 
 
 def test_ci_runs_the_readme_test_command():

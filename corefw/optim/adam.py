@@ -7,6 +7,7 @@ from typing import Any
 
 import corefw
 
+from ..ops.inplace import adam_step_
 from .optimizer import Optimizer, ParamsT, _check_unsupported
 
 __all__ = ["Adam", "AdamW"]
@@ -97,7 +98,6 @@ class Adam(Optimizer):
         lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
         beta1, beta2 = group["betas"]
         amsgrad = group["amsgrad"]
-        grad = -p.grad if group["maximize"] else p.grad
         state = self.state[p]
         if len(state) == 0:
             state["step"] = corefw.tensor(0.0, dtype=corefw.float32)
@@ -110,6 +110,13 @@ class Adam(Optimizer):
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         state["step"].add_(1)
         step = state["step"].item()
+        if not amsgrad and p.grad._data.dtype == p._data.dtype:  # one fused update
+            adam_step_(p, p.grad, exp_avg, exp_avg_sq, lr=lr, beta1=beta1, beta2=beta2,
+                       eps=eps, weight_decay=weight_decay,
+                       decoupled=self._decoupled_weight_decay, maximize=group["maximize"],
+                       step=step)
+            return
+        grad = -p.grad if group["maximize"] else p.grad
         if weight_decay != 0:
             if self._decoupled_weight_decay:
                 p.mul_(1 - lr * weight_decay)

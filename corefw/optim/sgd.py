@@ -7,6 +7,7 @@ from typing import Any
 
 import corefw
 
+from ..ops.inplace import sgd_step_
 from .optimizer import Optimizer, ParamsT, _check_unsupported
 
 __all__ = ["SGD"]
@@ -76,27 +77,32 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform one optimization step; return ``closure()``'s loss if a closure is given."""
+        """Perform one optimization step; return ``closure()``'s loss if a closure is given.
+
+        Each parameter takes one fused update (:func:`corefw.ops.inplace.sgd_step_`: the
+        backend's ``sgd_step_`` kernel, or its decomposition into in-place ops).
+        """
         loss = self._run_closure(closure)
         with corefw.no_grad():
             for group in self.param_groups:
-                lr, momentum = group["lr"], group["momentum"]
-                dampening, weight_decay = group["dampening"], group["weight_decay"]
+                opts = dict(lr=group["lr"], momentum=group["momentum"],
+                            dampening=group["dampening"], weight_decay=group["weight_decay"],
+                            nesterov=group["nesterov"], maximize=group["maximize"])
+                momentum = opts["momentum"]
+                state = self.state
                 for p in group["params"]:
-                    if p.grad is None:
+                    grad = p.grad
+                    if grad is None:
                         continue
-                    grad = -p.grad if group["maximize"] else p.grad
-                    if weight_decay != 0:
-                        grad = grad + p * weight_decay
+                    if grad._data.dtype != p._data.dtype:  # as the in-place ops would
+                        grad = grad.to(p.dtype)
+                    buf = None
+                    first = False
                     if momentum != 0:
-                        state = self.state[p]
-                        buf = state.get("momentum_buffer")
+                        pstate = state[p]
+                        buf = pstate.get("momentum_buffer")
                         if buf is None:
-                            buf = grad.detach().clone()
-                            state["momentum_buffer"] = buf
-                        else:
-                            buf.mul_(momentum).add_(grad, alpha=1 - dampening)
-                        grad = grad + buf * momentum if group["nesterov"] else buf
-                    p.add_(grad, alpha=-lr)
+                            buf = pstate["momentum_buffer"] = corefw.empty_like(grad)
+                            first = True
+                    sgd_step_(p, grad, buf, is_first_step=first, **opts)
         return loss
-

@@ -13,10 +13,11 @@ import corefw as cf
 from corefw.errors import AutogradError
 
 
-def test_gradient_of_a_small_graph_matches_closed_form(rng):
+def test_gradient_of_a_small_graph_matches_closed_form(rng, device):
     a = rng.standard_normal((3, 4))
     b = rng.standard_normal((4, 2))
-    ta, tb = cf.tensor(a, requires_grad=True), cf.tensor(b, requires_grad=True)
+    ta = cf.tensor(a, requires_grad=True, device=device)
+    tb = cf.tensor(b, requires_grad=True, device=device)
     y = (ta @ tb).tanh().sum()
     y.backward()
     t = np.tanh(a @ b)
@@ -34,8 +35,8 @@ def test_chain_of_100000_ops_has_no_recursion_limit():
     assert x.grad.item() == 1.0
 
 
-def test_graph_and_saved_tensors_are_freed_after_backward():
-    x = cf.randn(5, requires_grad=True)
+def test_graph_and_saved_tensors_are_freed_after_backward(device):
+    x = cf.randn(5, requires_grad=True, device=device)
     h = x.exp()
     ref = weakref.ref(h)
     y = (h * h).sum()
@@ -59,16 +60,16 @@ def test_second_backward_names_retain_graph():
         y.backward()
 
 
-def test_retain_graph_allows_two_backwards_and_accumulates():
-    x = cf.tensor([1.0, 2.0], requires_grad=True)
+def test_retain_graph_allows_two_backwards_and_accumulates(device):
+    x = cf.tensor([1.0, 2.0], requires_grad=True, device=device)
     y = (x * x).sum()
     y.backward(retain_graph=True)
     y.backward()
     np.testing.assert_allclose(x.grad.numpy(), [4.0, 8.0])
 
 
-def test_inplace_change_of_saved_tensor_is_an_error():
-    x = cf.randn(3, requires_grad=True)
+def test_inplace_change_of_saved_tensor_is_an_error(device):
+    x = cf.randn(3, requires_grad=True, device=device)
     h = x * 2
     y = h * h
     with cf.no_grad():
@@ -77,8 +78,8 @@ def test_inplace_change_of_saved_tensor_is_an_error():
         y.sum().backward()
 
 
-def test_inplace_on_non_leaf_rebases_history():
-    x = cf.tensor([1.0, 2.0], requires_grad=True)
+def test_inplace_on_non_leaf_rebases_history(device):
+    x = cf.tensor([1.0, 2.0], requires_grad=True, device=device)
     y = x * 3
     y.add_(1)
     y.mul_(2)
@@ -86,8 +87,8 @@ def test_inplace_on_non_leaf_rebases_history():
     np.testing.assert_allclose(x.grad.numpy(), [6.0, 6.0])
 
 
-def test_inplace_on_leaf_requiring_grad_is_an_error():
-    x = cf.ones(2, requires_grad=True)
+def test_inplace_on_leaf_requiring_grad_is_an_error(device):
+    x = cf.ones(2, requires_grad=True, device=device)
     with pytest.raises(AutogradError, match="leaf"):
         x.add_(1)
     with cf.no_grad():
@@ -95,12 +96,12 @@ def test_inplace_on_leaf_requiring_grad_is_an_error():
     np.testing.assert_allclose(x.detach().numpy(), [2.0, 2.0])
 
 
-def test_backward_on_non_scalar_needs_a_gradient():
-    x = cf.randn(3, requires_grad=True)
+def test_backward_on_non_scalar_needs_a_gradient(device):
+    x = cf.randn(3, requires_grad=True, device=device)
     y = x * 2
     with pytest.raises(AutogradError, match="scalar"):
         y.backward()
-    y.backward(cf.ones(3))
+    y.backward(cf.ones(3, device=device))
     np.testing.assert_allclose(x.grad.numpy(), [2.0] * 3)
 
 
@@ -135,17 +136,17 @@ def test_no_grad_and_enable_grad_and_thread_locality():
         assert not (x + 1).requires_grad
 
 
-def test_autograd_grad_does_not_touch_dot_grad():
-    x = cf.tensor([1.0, 2.0, 3.0], requires_grad=True)
-    w = cf.tensor([0.5, 0.5, 0.5], requires_grad=True)
+def test_autograd_grad_does_not_touch_dot_grad(device):
+    x = cf.tensor([1.0, 2.0, 3.0], requires_grad=True, device=device)
+    w = cf.tensor([0.5, 0.5, 0.5], requires_grad=True, device=device)
     (g,) = cf.autograd.grad((x * w).sum(), x)
     np.testing.assert_allclose(g.numpy(), [0.5] * 3)
     assert x.grad is None and w.grad is None
 
 
-def test_grad_of_unused_input():
-    x = cf.ones(2, requires_grad=True)
-    z = cf.ones(2, requires_grad=True)
+def test_grad_of_unused_input(device):
+    x = cf.ones(2, requires_grad=True, device=device)
+    z = cf.ones(2, requires_grad=True, device=device)
     y = (x * 2).sum()
     with pytest.raises(AutogradError, match="allow_unused"):
         cf.autograd.grad(y, [x, z], retain_graph=True)
@@ -155,8 +156,8 @@ def test_grad_of_unused_input():
     np.testing.assert_allclose(gz.numpy(), [0.0, 0.0])
 
 
-def test_second_and_third_derivatives():
-    x = cf.tensor(0.7, dtype=cf.float64, requires_grad=True)
+def test_second_and_third_derivatives(device):
+    x = cf.tensor(0.7, dtype=cf.float64, requires_grad=True, device=device)
     y = x.sin() * x * x
     (d1,) = cf.autograd.grad(y, x, create_graph=True)
     (d2,) = cf.autograd.grad(d1, x, create_graph=True)
@@ -168,15 +169,15 @@ def test_second_and_third_derivatives():
     assert d3.item() == pytest.approx(-c * v * v - 6 * v * s + 6 * c)
 
 
-def test_hessian_vector_product_and_gradient_penalty():
+def test_hessian_vector_product_and_gradient_penalty(device):
     rng = np.random.default_rng(1)
     a = rng.standard_normal((3, 3))
-    A = cf.tensor(a + a.T)
-    x = cf.tensor(rng.standard_normal(3), requires_grad=True, dtype=cf.float64)
+    A = cf.tensor(a + a.T, device=device)
+    x = cf.tensor(rng.standard_normal(3), requires_grad=True, dtype=cf.float64, device=device)
     A = A.to(cf.float64)
     f = 0.5 * (x @ (A @ x))
     (g,) = cf.autograd.grad(f, x, create_graph=True)
-    v = cf.tensor([1.0, 0.0, 2.0], dtype=cf.float64)
+    v = cf.tensor([1.0, 0.0, 2.0], dtype=cf.float64, device=device)
     (hv,) = cf.autograd.grad((g * v).sum(), x, retain_graph=True)
     np.testing.assert_allclose(hv.numpy(), (a + a.T) @ v.numpy(), rtol=1e-12)
     penalty = (g * g).sum()
@@ -185,8 +186,8 @@ def test_hessian_vector_product_and_gradient_penalty():
                                rtol=1e-10)
 
 
-def test_tensor_hooks_and_retain_grad():
-    x = cf.tensor([1.0, 2.0], requires_grad=True)
+def test_tensor_hooks_and_retain_grad(device):
+    x = cf.tensor([1.0, 2.0], requires_grad=True, device=device)
     h = x * 3
     h.retain_grad()
     handle = h.register_hook(lambda g: g * 10)
@@ -212,16 +213,16 @@ def test_detach_and_requires_grad_flags():
         cf.ones(2, dtype=cf.int64).requires_grad_()
 
 
-def test_backward_with_inputs_only_accumulates_those():
-    a = cf.ones(2, requires_grad=True)
-    b = cf.ones(2, requires_grad=True)
+def test_backward_with_inputs_only_accumulates_those(device):
+    a = cf.ones(2, requires_grad=True, device=device)
+    b = cf.ones(2, requires_grad=True, device=device)
     (a * b * 2).sum().backward(inputs=[a])
     assert b.grad is None
     np.testing.assert_allclose(a.grad.numpy(), [2.0, 2.0])
 
 
-def test_anomaly_mode_names_the_op_and_where():
-    x = cf.tensor([0.0, 1.0], requires_grad=True)
+def test_anomaly_mode_names_the_op_and_where(device):
+    x = cf.tensor([0.0, 1.0], requires_grad=True, device=device)
     with cf.autograd.detect_anomaly():
         y = x.sqrt()  # d sqrt at 0 is inf; times 0 -> nan
         z = (y * 0).sum()
@@ -230,14 +231,14 @@ def test_anomaly_mode_names_the_op_and_where():
     assert "test_engine.py" in str(info.value)
 
 
-def test_gradcheck_catches_a_wrong_vjp():
+def test_gradcheck_catches_a_wrong_vjp(device):
     from corefw.ops import defvjp, get_op, register_op
 
     op = register_op("test_bad_square", decomposition=lambda x: x * x,
                      vjp=lambda ctx, g: (g * ctx.inputs[0],), override=True)  # should be 2x
     from corefw._call import apply
 
-    x = cf.tensor([0.3, -1.2], dtype=cf.float64, requires_grad=True)
+    x = cf.tensor([0.3, -1.2], dtype=cf.float64, requires_grad=True, device=device)
     with pytest.raises(AutogradError, match="Jacobian mismatch"):
         cf.autograd.gradcheck(lambda t: apply(op, (t,)), (x,))
     defvjp("test_bad_square", lambda ctx, g: (2 * g * ctx.inputs[0],))

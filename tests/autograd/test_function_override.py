@@ -33,8 +33,8 @@ class SplitScale(Function):
         return g1 * 2 + g2 * 3
 
 
-def test_custom_function_forward_backward_and_gradcheck():
-    x = cf.tensor([0.5, -1.5], dtype=cf.float64, requires_grad=True)
+def test_custom_function_forward_backward_and_gradcheck(device):
+    x = cf.tensor([0.5, -1.5], dtype=cf.float64, requires_grad=True, device=device)
     y = Cube.apply(x)
     np.testing.assert_allclose(y.detach().numpy(), [0.125, -3.375])
     y.sum().backward()
@@ -42,8 +42,8 @@ def test_custom_function_forward_backward_and_gradcheck():
     assert cf.autograd.gradcheck(Cube.apply, (x,))
 
 
-def test_custom_function_with_two_outputs():
-    x = cf.tensor([1.0, 2.0], dtype=cf.float64, requires_grad=True)
+def test_custom_function_with_two_outputs(device):
+    x = cf.tensor([1.0, 2.0], dtype=cf.float64, requires_grad=True, device=device)
     a, b = SplitScale.apply(x)
     (a.sum() * 5 + b.sum()).backward()
     np.testing.assert_allclose(x.grad.numpy(), [13.0, 13.0])
@@ -53,24 +53,24 @@ def test_custom_function_with_two_outputs():
     np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])
 
 
-def test_override_vjp_is_scoped_and_exception_safe():
-    x = cf.tensor([-1.0, 2.0], requires_grad=True)
+def test_override_vjp_is_scoped_and_exception_safe(device):
+    x = cf.tensor([-1.0, 2.0], requires_grad=True, device=device)
 
     def guided(ctx, g):  # guided backprop: pass only positive gradients through relu
         return (cf.where((ctx.output > 0) & (g > 0), g, 0.0),)
 
     with override_vjp({"relu": guided}):
         y = x.relu()
-        (y * cf.tensor([-1.0, 3.0])).sum().backward()
+        (y * cf.tensor([-1.0, 3.0], device=device)).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [0.0, 3.0])
     x.grad = None
     with pytest.raises(RuntimeError, match="boom"):
         with override_vjp({"relu": guided}):
             raise RuntimeError("boom")
-    (x.relu() * cf.tensor([-1.0, 3.0])).sum().backward()
+    (x.relu() * cf.tensor([-1.0, 3.0], device=device)).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [0.0, 3.0])  # ordinary rule again
     x.grad = None
-    (x.relu() * cf.tensor([-1.0, -3.0])).sum().backward()
+    (x.relu() * cf.tensor([-1.0, -3.0], device=device)).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [0.0, -3.0])
 
 

@@ -23,12 +23,18 @@ def gradcheck(fn, inputs):
     return _gradcheck(fn, inputs, atol=1e-7, rtol=1e-6)
 
 
-def t64(a, requires_grad=False):
-    return corefw.tensor(np.asarray(a, dtype=np.float64), requires_grad=requires_grad)
+def t64(a, requires_grad=False, device=None):
+    return corefw.tensor(np.asarray(a, dtype=np.float64), requires_grad=requires_grad,
+                         device=device)
+
+
+def t64s(device, *arrays):
+    """float64 tensors on ``device`` with the values of ``arrays``."""
+    return tuple(t64(a, device=device) for a in arrays)
 
 
 def npy(t):
-    return np.asarray(t.detach().numpy(), dtype=np.float64)
+    return np.asarray(t.detach().cpu().numpy(), dtype=np.float64)
 
 
 def np_softmax(x, axis=-1):
@@ -56,69 +62,70 @@ def _qkv(rng, batch=(2, 3), n_q=4, n_k=5, e=6, ev=7):
             rng.normal(size=batch + (n_k, ev)))
 
 
-def test_sdpa_no_mask_and_scale(rng):
+def test_sdpa_no_mask_and_scale(rng, device):
     q, k, v = _qkv(rng)
-    out = F.scaled_dot_product_attention(t64(q), t64(k), t64(v))
+    out = F.scaled_dot_product_attention(*t64s(device, q, k, v))
     np.testing.assert_allclose(npy(out), ref_sdpa(q, k, v), rtol=1e-12)
-    out = F.scaled_dot_product_attention(t64(q), t64(k), t64(v), scale=0.3)
+    out = F.scaled_dot_product_attention(*t64s(device, q, k, v), scale=0.3)
     np.testing.assert_allclose(npy(out), ref_sdpa(q, k, v, scale=0.3), rtol=1e-12)
 
 
-def test_sdpa_bool_mask_keeps_true_positions(rng):
+def test_sdpa_bool_mask_keeps_true_positions(rng, device):
     q, k, v = _qkv(rng)
     mask = rng.uniform(size=(4, 5)) > 0.4
     mask[:, 0] = True  # every query sees at least one key
-    out = F.scaled_dot_product_attention(t64(q), t64(k), t64(v), attn_mask=corefw.tensor(mask))
+    out = F.scaled_dot_product_attention(*t64s(device, q, k, v),
+                                         attn_mask=corefw.tensor(mask, device=device))
     np.testing.assert_allclose(npy(out), ref_sdpa(q, k, v, additive(mask, False)), rtol=1e-12)
 
 
-def test_sdpa_float_mask_broadcasts(rng):
+def test_sdpa_float_mask_broadcasts(rng, device):
     q, k, v = _qkv(rng)
     mask = rng.normal(size=(3, 1, 5))
-    out = F.scaled_dot_product_attention(t64(q), t64(k), t64(v), attn_mask=t64(mask))
+    out = F.scaled_dot_product_attention(*t64s(device, q, k, v), attn_mask=t64(mask, device=device))
     np.testing.assert_allclose(npy(out), ref_sdpa(q, k, v, mask), rtol=1e-12)
 
 
-def test_sdpa_causal_is_top_left_aligned(rng):
+def test_sdpa_causal_is_top_left_aligned(rng, device):
     q, k, v = _qkv(rng, n_q=3, n_k=5)
     allowed = np.tril(np.ones((3, 5), bool))
-    out = F.scaled_dot_product_attention(t64(q), t64(k), t64(v), is_causal=True)
+    out = F.scaled_dot_product_attention(*t64s(device, q, k, v), is_causal=True)
     np.testing.assert_allclose(npy(out), ref_sdpa(q, k, v, additive(allowed, False)),
                                rtol=1e-12)
     np.testing.assert_allclose(npy(out)[..., 0, :], v[..., 0, :], rtol=1e-12)  # sees key 0
 
 
-def test_sdpa_fully_masked_row_is_nan_like_pytorch(rng):
+def test_sdpa_fully_masked_row_is_nan_like_pytorch(rng, device):
     q, k, v = _qkv(rng, batch=(1,), n_q=2, n_k=3)
     mask = np.array([[True, False, True], [False, False, False]])
-    out = npy(F.scaled_dot_product_attention(t64(q), t64(k), t64(v),
-                                             attn_mask=corefw.tensor(mask)))
+    out = npy(F.scaled_dot_product_attention(*t64s(device, q, k, v),
+                                             attn_mask=corefw.tensor(mask, device=device)))
     assert np.isfinite(out[0, 0]).all() and np.isnan(out[0, 1]).all()
 
 
-def test_sdpa_gradcheck(rng):
-    q, k, v = (t64(a, requires_grad=True) for a in _qkv(rng, batch=(2,), n_q=2, n_k=3, e=2,
-                                                          ev=2))
-    mask = t64(rng.normal(size=(2, 3)), requires_grad=True)
+def test_sdpa_gradcheck(rng, device):
+    q, k, v = (t64(a, requires_grad=True, device=device)
+               for a in _qkv(rng, batch=(2,), n_q=2, n_k=3, e=2, ev=2))
+    mask = t64(rng.normal(size=(2, 3)), requires_grad=True, device=device)
     assert gradcheck(lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m),
                      (q, k, v, mask))
     assert gradcheck(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True,
                                                                      scale=0.7), (q, k, v))
-    kb = t64(rng.normal(size=(1, 3, 2)), requires_grad=True)  # broadcast batch dim
+    kb = t64(rng.normal(size=(1, 3, 2)), requires_grad=True, device=device)  # broadcast batch dim
     assert gradcheck(lambda q, k: F.scaled_dot_product_attention(q, k, v.detach()), (q, kb))
 
 
 @pytest.mark.parametrize("dtype", [corefw.float32, corefw.float64])
 @pytest.mark.parametrize("masking", ["none", "bool", "float", "causal"])
-def test_sdpa_kernel_matches_decomposition(rng, dtype, masking):
-    q, k, v = (corefw.tensor(a, dtype=dtype) for a in _qkv(rng))
+def test_sdpa_kernel_matches_decomposition(rng, dtype, masking, device):
+    q, k, v = (corefw.tensor(a, dtype=dtype, device=device) for a in _qkv(rng))
     mask = None
     if masking == "bool":
         m = rng.uniform(size=(4, 5)) > 0.3
         m[:, 1] = True
-        mask = corefw.tensor(m)
+        mask = corefw.tensor(m, device=device)
     elif masking == "float":
-        mask = corefw.tensor(rng.normal(size=(2, 1, 4, 5)), dtype=dtype)
+        mask = corefw.tensor(rng.normal(size=(2, 1, 4, 5)), dtype=dtype, device=device)
     causal = masking == "causal"
     fast = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
     ref = get_op("scaled_dot_product_attention").decomposition(
@@ -128,31 +135,33 @@ def test_sdpa_kernel_matches_decomposition(rng, dtype, masking):
     np.testing.assert_allclose(npy(fast), npy(ref), **tol)
 
 
-def test_sdpa_dropout_draws_its_mask_from_the_device_rng(rng):
+def test_sdpa_dropout_draws_its_mask_from_the_device_rng(rng, device):
     q, k, v = _qkv(rng, batch=(2,), n_q=3, n_k=4, e=2, ev=2)
     corefw.manual_seed(7)
-    out = F.scaled_dot_product_attention(t64(q), t64(k), t64(v), dropout_p=0.5)
+    out = F.scaled_dot_product_attention(*t64s(device, q, k, v), dropout_p=0.5)
     corefw.manual_seed(7)
-    u = npy(corefw.rand(2, 3, 4, dtype=corefw.float64))
+    u = npy(corefw.rand(2, 3, 4, dtype=corefw.float64, device=device))
     p = np_softmax(np.einsum("ble,bse->bls", q, k) / math.sqrt(2))
     expected = np.einsum("bls,bse->ble", np.where(u >= 0.5, p / 0.5, 0.0), v)
     np.testing.assert_allclose(npy(out), expected, rtol=1e-12)
 
 
-def test_sdpa_grouped_query_attention(rng):
+def test_sdpa_grouped_query_attention(rng, device):
     q = rng.normal(size=(1, 4, 3, 2))
     k, v = rng.normal(size=(1, 2, 5, 2)), rng.normal(size=(1, 2, 5, 2))
-    out = F.scaled_dot_product_attention(t64(q), t64(k), t64(v), enable_gqa=True)
+    out = F.scaled_dot_product_attention(*t64s(device, q, k, v), enable_gqa=True)
     rep = lambda a: np.repeat(a, 2, axis=1)  # noqa: E731 - head h uses kv head h // 2
     np.testing.assert_allclose(npy(out), ref_sdpa(q, rep(k), rep(v)), rtol=1e-12)
 
 
-def test_sdpa_errors():
-    q = corefw.randn(2, 3, 4)
+def test_sdpa_errors(device):
+    q = corefw.randn(2, 3, 4, device=device)
     with pytest.raises(ShapeError, match="scaled_dot_product_attention.*do not fit"):
-        F.scaled_dot_product_attention(q, corefw.randn(2, 5, 3), corefw.randn(2, 5, 4))
+        F.scaled_dot_product_attention(q, corefw.randn(2, 5, 3, device=device),
+                                       corefw.randn(2, 5, 4, device=device))
     with pytest.raises(ValueError, match="either attn_mask or is_causal"):
-        F.scaled_dot_product_attention(q, q, q, attn_mask=corefw.ones(3, 3), is_causal=True)
+        F.scaled_dot_product_attention(q, q, q, attn_mask=corefw.ones(3, 3, device=device),
+                                       is_causal=True)
 
 
 # ---- MultiheadAttention -------------------------------------------------------------------
@@ -220,26 +229,27 @@ def test_mha_parameters_follow_pytorch():
         nn.MultiheadAttention(10, 3)
 
 
-def _masks(rng, kind, n_b, h, n_q, n_k):
-    """(corefw masks for forward(), float masks for the reference)."""
+def _masks(rng, kind, n_b, h, n_q, n_k, device=None):
+    """(corefw masks on ``device`` for forward(), float masks for the reference)."""
     if kind == "none":
         return {}, {}
     if kind == "attn_bool":
         m = rng.uniform(size=(n_q, n_k)) > 0.5
         m[:, 0] = False
-        return {"attn_mask": corefw.tensor(m)}, {"attn_mask": additive(m, True)}
+        return {"attn_mask": corefw.tensor(m, device=device)}, {"attn_mask": additive(m, True)}
     if kind == "attn_float3d":
         m = rng.normal(size=(n_b * h, n_q, n_k))
-        return {"attn_mask": t64(m)}, {"attn_mask": m}
+        return {"attn_mask": t64(m, device=device)}, {"attn_mask": m}
     if kind == "kpm_bool":
         m = np.zeros((n_b, n_k), bool)
         m[0, -2:] = True
-        return {"key_padding_mask": corefw.tensor(m)}, {"kpm": additive(m, True)}
+        return {"key_padding_mask": corefw.tensor(m, device=device)}, {"kpm": additive(m, True)}
     if kind == "both":
         a = rng.normal(size=(n_q, n_k))
         p = np.zeros((n_b, n_k), bool)
         p[1, 1] = True
-        return ({"attn_mask": t64(a), "key_padding_mask": corefw.tensor(p)},
+        return ({"attn_mask": t64(a, device=device),
+                 "key_padding_mask": corefw.tensor(p, device=device)},
                 {"attn_mask": a, "kpm": additive(p, True)})
     raise ValueError(kind)
 
@@ -247,23 +257,23 @@ def _masks(rng, kind, n_b, h, n_q, n_k):
 @pytest.mark.parametrize("masks", ["none", "attn_bool", "attn_float3d", "kpm_bool", "both"])
 @pytest.mark.parametrize("config", ["self", "cross_kvdim", "bias_kv_zero_attn", "no_bias"])
 @pytest.mark.parametrize("batch_first", [False, True])
-def test_mha_forward_matches_reference(rng, masks, config, batch_first):
+def test_mha_forward_matches_reference(rng, masks, config, batch_first, device):
     e, h, n_b, n_q, n_k = 6, 2, 2, 3, 4
     kw = {"cross_kvdim": dict(kdim=3, vdim=5), "bias_kv_zero_attn": dict(
         add_bias_kv=True, add_zero_attn=True), "no_bias": dict(bias=False)}.get(config, {})
-    mha = nn.MultiheadAttention(e, h, batch_first=batch_first, **kw).double()
+    mha = nn.MultiheadAttention(e, h, batch_first=batch_first, **kw).double().to(device)
     if config == "self":
         n_k = n_q
     query = rng.normal(size=(n_q, n_b, e))
     key = query if config == "self" else rng.normal(size=(n_k, n_b, mha.kdim))
     value = query if config == "self" else rng.normal(size=(n_k, n_b, mha.vdim))
-    fw_masks, ref_masks = _masks(rng, masks, n_b, h, n_q, n_k)
+    fw_masks, ref_masks = _masks(rng, masks, n_b, h, n_q, n_k, device=device)
     if config == "bias_kv_zero_attn" and masks == "attn_float3d":
         fw_masks, ref_masks = {}, {}  # 3-D masks must already cover the extra keys
     expected, weights = ref_mha(query, key, value, mha, **ref_masks)
 
     def layout(a):
-        return t64(a.transpose(1, 0, 2) if batch_first else a)
+        return t64(a.transpose(1, 0, 2) if batch_first else a, device=device)
 
     q_t = layout(query)
     k_t = q_t if config == "self" else layout(key)
@@ -279,35 +289,35 @@ def test_mha_forward_matches_reference(rng, masks, config, batch_first):
     np.testing.assert_allclose(npy(w3), weights, rtol=1e-11, atol=1e-12)
 
 
-def test_mha_unbatched_and_float_key_padding_mask(rng):
-    mha = nn.MultiheadAttention(4, 2).double()
+def test_mha_unbatched_and_float_key_padding_mask(rng, device):
+    mha = nn.MultiheadAttention(4, 2).double().to(device)
     x = rng.normal(size=(3, 4))
     kpm = np.array([0.0, -1.5, 0.5])
-    out, w = mha(t64(x), t64(x), t64(x), key_padding_mask=t64(kpm))
+    out, w = mha(*t64s(device, x, x, x), key_padding_mask=t64(kpm, device=device))
     expected, weights = ref_mha(x[:, None], x[:, None], x[:, None], mha, kpm=kpm[None])
     assert out.shape == (3, 4) and w.shape == (3, 3)
     np.testing.assert_allclose(npy(out), expected[:, 0], rtol=1e-12)
     np.testing.assert_allclose(npy(w), weights[0].mean(axis=0), rtol=1e-12)
 
 
-def test_mha_is_causal_builds_the_causal_mask(rng):
-    mha = nn.MultiheadAttention(4, 1).double()
+def test_mha_is_causal_builds_the_causal_mask(rng, device):
+    mha = nn.MultiheadAttention(4, 1).double().to(device)
     x = rng.normal(size=(3, 2, 4))
-    out, w = mha(t64(x), t64(x), t64(x), is_causal=True)
+    out, w = mha(*t64s(device, x, x, x), is_causal=True)
     causal = additive(~np.tril(np.ones((3, 3), bool)), True)
     expected, _ = ref_mha(x, x, x, mha, attn_mask=causal)
     np.testing.assert_allclose(npy(out), expected, rtol=1e-12)
     assert (npy(w)[:, 0, 1:] == 0).all()
 
 
-def test_mha_gradcheck(rng):
+def test_mha_gradcheck(rng, device):
     e, h = 4, 2
-    q = t64(rng.normal(size=(2, 2, e)), requires_grad=True)
-    kv = t64(rng.normal(size=(3, 2, e)), requires_grad=True)
-    w_in = t64(rng.normal(size=(3 * e, e)) * 0.5, requires_grad=True)
-    b_in = t64(rng.normal(size=(3 * e,)) * 0.1, requires_grad=True)
-    w_out = t64(rng.normal(size=(e, e)) * 0.5, requires_grad=True)
-    mask = corefw.tensor([[False, False, True], [False, True, False]])
+    q = t64(rng.normal(size=(2, 2, e)), requires_grad=True, device=device)
+    kv = t64(rng.normal(size=(3, 2, e)), requires_grad=True, device=device)
+    w_in = t64(rng.normal(size=(3 * e, e)) * 0.5, requires_grad=True, device=device)
+    b_in = t64(rng.normal(size=(3 * e,)) * 0.1, requires_grad=True, device=device)
+    w_out = t64(rng.normal(size=(e, e)) * 0.5, requires_grad=True, device=device)
+    mask = corefw.tensor([[False, False, True], [False, True, False]], device=device)
 
     def fn(q, kv, w_in, b_in, w_out):
         return F.multi_head_attention_forward(q, kv, kv, e, h, w_in, b_in, None, None, False,
@@ -316,9 +326,9 @@ def test_mha_gradcheck(rng):
     assert gradcheck(fn, (q, kv, w_in, b_in, w_out))
 
 
-def test_mha_dropout_only_in_training(rng):
-    mha = nn.MultiheadAttention(4, 2, dropout=0.5).double()
-    x = t64(rng.normal(size=(5, 2, 4)))
+def test_mha_dropout_only_in_training(rng, device):
+    mha = nn.MultiheadAttention(4, 2, dropout=0.5).double().to(device)
+    x = t64(rng.normal(size=(5, 2, 4)), device=device)
     mha.eval()
     a, _ = mha(x, x, x)
     expected, _ = ref_mha(npy(x), npy(x), npy(x), mha)
@@ -328,15 +338,15 @@ def test_mha_dropout_only_in_training(rng):
     assert not np.allclose(npy(b), expected)
 
 
-def test_mha_mask_errors():
-    mha = nn.MultiheadAttention(4, 2)
-    x = corefw.randn(3, 2, 4)
+def test_mha_mask_errors(device):
+    mha = nn.MultiheadAttention(4, 2, device=device)
+    x = corefw.randn(3, 2, 4, device=device)
     with pytest.raises(ShapeError, match=r"2-D attn_mask is \(2, 2\), but should be \(3, 3\)"):
-        mha(x, x, x, attn_mask=corefw.zeros(2, 2))
+        mha(x, x, x, attn_mask=corefw.zeros(2, 2, device=device))
     with pytest.raises(ShapeError, match=r"key_padding_mask should have shape \(2, 3\)"):
-        mha(x, x, x, key_padding_mask=corefw.zeros(3, 2, dtype=corefw.bool))
+        mha(x, x, x, key_padding_mask=corefw.zeros(3, 2, dtype=corefw.bool, device=device))
     with pytest.raises(ShapeError, match="expecting embedding dimension of 4"):
-        mha(corefw.randn(3, 2, 5), x, x)
+        mha(corefw.randn(3, 2, 5, device=device), x, x)
 
 
 # ---- TransformerEncoderLayer --------------------------------------------------------------
@@ -388,32 +398,32 @@ def test_transformer_encoder_layer_names_follow_pytorch():
 @pytest.mark.parametrize("norm_first", [False, True])
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
 @pytest.mark.parametrize("batch_first", [False, True])
-def test_transformer_encoder_layer_forward(rng, norm_first, activation, batch_first):
+def test_transformer_encoder_layer_forward(rng, norm_first, activation, batch_first, device):
     layer = nn.TransformerEncoderLayer(6, 2, dim_feedforward=10, activation=activation,
                                        norm_first=norm_first, batch_first=batch_first,
-                                       layer_norm_eps=1e-6).double().eval()
+                                       layer_norm_eps=1e-6).double().to(device).eval()
     with corefw.no_grad():  # non-trivial norm parameters
         for norm in (layer.norm1, layer.norm2):
-            norm.weight.copy_(t64(rng.uniform(0.5, 1.5, 6)))
-            norm.bias.copy_(t64(rng.normal(size=6) * 0.1))
+            norm.weight.copy_(t64(rng.uniform(0.5, 1.5, 6), device=device))
+            norm.bias.copy_(t64(rng.normal(size=6) * 0.1, device=device))
     x = rng.normal(size=(4, 3, 6))
     kpm = np.zeros((3, 4), bool)
     kpm[2, 0] = True
     expected = ref_encoder_layer(x, layer, kpm=additive(kpm, True), activation=activation)
-    xt = t64(x.transpose(1, 0, 2) if batch_first else x)
-    out = npy(layer(xt, src_key_padding_mask=corefw.tensor(kpm)))
+    xt = t64(x.transpose(1, 0, 2) if batch_first else x, device=device)
+    out = npy(layer(xt, src_key_padding_mask=corefw.tensor(kpm, device=device)))
     np.testing.assert_allclose(out.transpose(1, 0, 2) if batch_first else out, expected,
                                rtol=1e-10, atol=1e-12)
 
 
-def test_transformer_encoder_stack_and_gradient(rng):
-    layer = nn.TransformerEncoderLayer(4, 2, dim_feedforward=6, dropout=0.0).double()
+def test_transformer_encoder_stack_and_gradient(rng, device):
+    layer = nn.TransformerEncoderLayer(4, 2, dim_feedforward=6, dropout=0.0).double().to(device)
     enc = nn.TransformerEncoder(layer, num_layers=2)
     assert list(enc.state_dict())[:2] == ["layers.0.self_attn.in_proj_weight",
                                          "layers.0.self_attn.in_proj_bias"]
     assert len(enc.state_dict()) == 24
     x = rng.normal(size=(3, 2, 4))
     ref = ref_encoder_layer(ref_encoder_layer(x, enc.layers[0]), enc.layers[1])
-    np.testing.assert_allclose(npy(enc(t64(x))), ref, rtol=1e-10, atol=1e-12)
-    xt = t64(x, requires_grad=True)
+    np.testing.assert_allclose(npy(enc(t64(x, device=device))), ref, rtol=1e-10, atol=1e-12)
+    xt = t64(x, requires_grad=True, device=device)
     assert gradcheck(lambda x: layer(x), (xt,))

@@ -2,6 +2,7 @@
 positions), backward by finite differences (first and second order), the cpu kernels against the
 ops' decompositions, the layers' parameters and initialisation, and the error messages."""
 
+import functools
 import math
 
 import numpy as np
@@ -16,12 +17,13 @@ from corefw.errors import DTypeError, ShapeError
 from corefw.ops.nn_conv import CONV2D, CONV2D_GRAD_INPUT, CONV2D_GRAD_WEIGHT
 
 
-def t64(a, requires_grad=False):
-    return corefw.tensor(np.asarray(a, dtype=np.float64), requires_grad=requires_grad)
+def t64(a, requires_grad=False, device=None):
+    return corefw.tensor(np.asarray(a, dtype=np.float64), requires_grad=requires_grad,
+                         device=device)
 
 
 def npy(t):
-    return np.asarray(t.detach().numpy(), dtype=np.float64)
+    return np.asarray(t.detach().cpu().numpy(), dtype=np.float64)
 
 
 def gradgrad(fn, inputs, seed=0):
@@ -29,7 +31,8 @@ def gradgrad(fn, inputs, seed=0):
     n = len(inputs)
     with corefw.no_grad():
         shape = fn(*inputs).shape
-    g = t64(np.random.default_rng(seed).standard_normal(shape), requires_grad=True)
+    g = t64(np.random.default_rng(seed).standard_normal(shape), requires_grad=True,
+            device=inputs[0].device)
 
     def first(*args):
         with corefw.enable_grad():
@@ -126,57 +129,60 @@ def _case(rng, case):
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_conv2d_forward_matches_definition(rng, case):
+def test_conv2d_forward_matches_definition(rng, case, device):
     x, w, b, st, padding, pads, dl, groups = _case(rng, case)
     expected = ref_conv2d(x, w, b, st, pads, dl, groups)
-    out = F.conv2d(t64(x), t64(w), t64(b), st, padding, dl, groups)
+    tx, tw, tb = (t64(a, device=device) for a in (x, w, b))
+    out = F.conv2d(tx, tw, tb, st, padding, dl, groups)
     np.testing.assert_allclose(npy(out), expected, rtol=1e-10, atol=1e-10)
     attrs = {"stride": st, "padding": pads, "dilation": dl, "groups": groups}
-    dec = CONV2D.decomposition(t64(x), t64(w), t64(b), **attrs)
+    dec = CONV2D.decomposition(tx, tw, tb, **attrs)
     np.testing.assert_allclose(npy(dec), expected, rtol=1e-10, atol=1e-10)
-    out32 = F.conv2d(corefw.tensor(x, dtype=corefw.float32), corefw.tensor(w, dtype=corefw.float32),
-                     None, st, padding, dl, groups)
+    out32 = F.conv2d(tx.to(corefw.float32), tw.to(corefw.float32), None, st, padding, dl,
+                     groups)
     assert out32.dtype == corefw.float32
     np.testing.assert_allclose(npy(out32), expected - b[None, :, None, None], rtol=1e-4,
                                atol=1e-4)
 
 
 @pytest.mark.parametrize("case", CASES[:5])
-def test_conv2d_gradient_ops_kernel_matches_decomposition(rng, case):
+def test_conv2d_gradient_ops_kernel_matches_decomposition(rng, case, device):
     x, w, _, st, _, pads, dl, groups = _case(rng, case)
     attrs = {"stride": st, "padding": pads, "dilation": dl, "groups": groups}
     y = ref_conv2d(x, w, None, st, pads, dl, groups)
-    g = t64(rng.standard_normal(y.shape))
-    gi = apply(CONV2D_GRAD_INPUT, (g, t64(w)), {"input_size": x.shape[2:], **attrs})
-    gi_dec = CONV2D_GRAD_INPUT.decomposition(g, t64(w), input_size=x.shape[2:], **attrs)
+    g = t64(rng.standard_normal(y.shape), device=device)
+    tx, tw = t64(x, device=device), t64(w, device=device)
+    gi = apply(CONV2D_GRAD_INPUT, (g, tw), {"input_size": x.shape[2:], **attrs})
+    gi_dec = CONV2D_GRAD_INPUT.decomposition(g, tw, input_size=x.shape[2:], **attrs)
     np.testing.assert_allclose(npy(gi), npy(gi_dec), rtol=1e-10, atol=1e-10)
-    gw = apply(CONV2D_GRAD_WEIGHT, (t64(x), g), {"kernel_size": w.shape[2:], **attrs})
-    gw_dec = CONV2D_GRAD_WEIGHT.decomposition(t64(x), g, kernel_size=w.shape[2:], **attrs)
+    gw = apply(CONV2D_GRAD_WEIGHT, (tx, g), {"kernel_size": w.shape[2:], **attrs})
+    gw_dec = CONV2D_GRAD_WEIGHT.decomposition(tx, g, kernel_size=w.shape[2:], **attrs)
     np.testing.assert_allclose(npy(gw), npy(gw_dec), rtol=1e-10, atol=1e-10)
     # adjointness: <g, conv(x, w)> = <grad_input(g, w), x> = <grad_weight(x, g), w>
     lhs = np.sum(npy(g) * y)
     assert np.isclose(np.sum(npy(gi) * x), lhs) and np.isclose(np.sum(npy(gw) * w), lhs)
 
 
-def test_conv2d_chained_layout_and_unbatched(rng):
+def test_conv2d_chained_layout_and_unbatched(rng, device):
     """The cpu kernels return a channel-major view; feeding it to the next conv (and pooling,
     relu, flatten) must not change the numbers."""
     x = rng.standard_normal((3, 2, 8, 8))
     w1, w2 = rng.standard_normal((4, 2, 3, 3)), rng.standard_normal((5, 4, 3, 3))
-    h = F.conv2d(t64(x), t64(w1), padding=1)
-    out = F.conv2d(F.relu(h), t64(w2), stride=2)
+    h = F.conv2d(t64(x, device=device), t64(w1, device=device), padding=1)
+    out = F.conv2d(F.relu(h), t64(w2, device=device), stride=2)
     ref = ref_conv2d(np.maximum(ref_conv2d(x, w1, pads=((1, 1), (1, 1))), 0), w2, stride=(2, 2))
     np.testing.assert_allclose(npy(out), ref, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(npy(out.flatten(1)), ref.reshape(3, -1), rtol=1e-10, atol=1e-10)
-    single = F.conv2d(t64(x[0]), t64(w1), padding=1)
+    single = F.conv2d(t64(x[0], device=device), t64(w1, device=device), padding=1)
     assert single.shape == (4, 8, 8)
     np.testing.assert_allclose(npy(single), npy(h)[0], rtol=1e-12, atol=1e-12)
 
 
-def test_conv1d_matches_definition(rng):
+def test_conv1d_matches_definition(rng, device):
     x, w = rng.standard_normal((2, 4, 11)), rng.standard_normal((6, 2, 3))
     b = rng.standard_normal(6)
-    out = F.conv1d(t64(x), t64(w), t64(b), stride=2, padding=2, dilation=2, groups=2)
+    out = F.conv1d(t64(x, device=device), t64(w, device=device), t64(b, device=device), stride=2,
+                   padding=2, dilation=2, groups=2)
     xp = np.pad(x, ((0, 0), (0, 0), (2, 2)))
     lo = (xp.shape[2] - 2 * 2 - 1) // 2 + 1
     ref = np.zeros((2, 6, lo))
@@ -186,19 +192,20 @@ def test_conv1d_matches_definition(rng):
             ref[:, o, t] = np.einsum("nck,ck->n", xp[:, 2 * g:2 * g + 2, 2 * t:2 * t + 5:2], w[o])
     ref += b[None, :, None]
     np.testing.assert_allclose(npy(out), ref, rtol=1e-10, atol=1e-10)
-    same = F.conv1d(t64(x), t64(w[:, :, :2]), None, padding="same", groups=2)
+    same = F.conv1d(t64(x, device=device), t64(w[:, :, :2], device=device), None, padding="same",
+                    groups=2)
     assert same.shape == (2, 6, 11)
 
 
 @pytest.mark.parametrize("stride,padding,output_padding,dilation,groups", [
     (1, 0, 0, 1, 1), (2, 1, 1, 1, 1), ((2, 3), (0, 1), (1, 2), 1, 2), (1, 1, 1, 2, 1)])
 def test_conv_transpose2d_matches_definition(rng, stride, padding, output_padding, dilation,
-                                             groups):
+                                             groups, device):
     x = rng.standard_normal((2, 4, 4, 3))
     w = rng.standard_normal((4, 3, 3, 2))
     b = rng.standard_normal(3 * groups)
-    out = F.conv_transpose2d(t64(x), t64(w), t64(b), stride, padding, output_padding, groups,
-                             dilation)
+    out = F.conv_transpose2d(t64(x, device=device), t64(w, device=device), t64(b, device=device),
+                             stride, padding, output_padding, groups, dilation)
     ref = ref_conv_transpose2d(x, w, b, _pair(stride), _pair(padding), _pair(output_padding),
                                groups, _pair(dilation))
     assert out.shape == ref.shape
@@ -207,39 +214,39 @@ def test_conv_transpose2d_matches_definition(rng, stride, padding, output_paddin
 
 # ---- backward -----------------------------------------------------------------------------
 @pytest.mark.parametrize("case", [CASES[1], CASES[2], CASES[4]])
-def test_conv2d_gradcheck(rng, case):
+def test_conv2d_gradcheck(rng, case, device):
     n, c, h, w, o, kh, kw, stride, padding, dilation, groups = case
-    x = t64(rng.standard_normal((1, c, min(h, 6), min(w, 6))), requires_grad=True)
-    wt = t64(rng.standard_normal((o, c // groups, kh, kw)), requires_grad=True)
-    b = t64(rng.standard_normal(o), requires_grad=True)
+    x = t64(rng.standard_normal((1, c, min(h, 6), min(w, 6))), requires_grad=True, device=device)
+    wt = t64(rng.standard_normal((o, c // groups, kh, kw)), requires_grad=True, device=device)
+    b = t64(rng.standard_normal(o), requires_grad=True, device=device)
     assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride, padding, dilation, groups),
                      (x, wt, b))
 
 
-def test_conv2d_double_backward(rng):
-    x = t64(rng.standard_normal((1, 2, 5, 4)), requires_grad=True)
-    w = t64(rng.standard_normal((2, 1, 3, 2)), requires_grad=True)
+def test_conv2d_double_backward(rng, device):
+    x = t64(rng.standard_normal((1, 2, 5, 4)), requires_grad=True, device=device)
+    w = t64(rng.standard_normal((2, 1, 3, 2)), requires_grad=True, device=device)
     assert gradgrad(lambda x, w: F.conv2d(x, w, None, 2, 1, 1, 2), (x, w))
 
 
-def test_conv_transpose2d_gradcheck_and_double_backward(rng):
-    x = t64(rng.standard_normal((1, 2, 3, 3)), requires_grad=True)
-    w = t64(rng.standard_normal((2, 2, 3, 2)), requires_grad=True)
-    b = t64(rng.standard_normal(2), requires_grad=True)
+def test_conv_transpose2d_gradcheck_and_double_backward(rng, device):
+    x = t64(rng.standard_normal((1, 2, 3, 3)), requires_grad=True, device=device)
+    w = t64(rng.standard_normal((2, 2, 3, 2)), requires_grad=True, device=device)
+    b = t64(rng.standard_normal(2), requires_grad=True, device=device)
     fn = lambda x, w, b: F.conv_transpose2d(x, w, b, 2, 1, (1, 0))  # noqa: E731
     assert gradcheck(fn, (x, w, b))
     assert gradgrad(lambda x, w: F.conv_transpose2d(x, w, None, 1, 1, 1, 1, 2), (x, w))
 
 
-def test_conv1d_gradcheck(rng):
-    x = t64(rng.standard_normal((2, 2, 7)), requires_grad=True)
-    w = t64(rng.standard_normal((3, 2, 3)), requires_grad=True)
+def test_conv1d_gradcheck(rng, device):
+    x = t64(rng.standard_normal((2, 2, 7)), requires_grad=True, device=device)
+    w = t64(rng.standard_normal((3, 2, 3)), requires_grad=True, device=device)
     assert gradcheck(lambda x, w: F.conv1d(x, w, None, 2, 1, 2), (x, w))
 
 
 # ---- layers -------------------------------------------------------------------------------
-def test_conv2d_layer_parameters_and_init():
-    conv = nn.Conv2d(64, 32, 3, padding=1)
+def test_conv2d_layer_parameters_and_init(device):
+    conv = nn.Conv2d(64, 32, 3, padding=1, device=device)
     assert [n for n, _ in conv.named_parameters()] == ["weight", "bias"]
     assert conv.weight.shape == (32, 64, 3, 3) and conv.bias.shape == (32,)
     assert list(conv.state_dict()) == ["weight", "bias"]
@@ -256,59 +263,65 @@ def test_conv2d_layer_parameters_and_init():
     assert repr(conv) == "Conv2d(64, 32, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))"
 
 
-def test_conv_layers_forward_and_shapes(rng):
-    conv = nn.Conv2d(3, 4, 3, stride=2, padding=1, dtype=corefw.float64)
+def test_conv_layers_forward_and_shapes(rng, device):
+    conv = nn.Conv2d(3, 4, 3, stride=2, padding=1, dtype=corefw.float64, device=device)
     x = rng.standard_normal((2, 3, 9, 9))
     ref = ref_conv2d(x, npy(conv.weight), npy(conv.bias), (2, 2), ((1, 1), (1, 1)))
-    np.testing.assert_allclose(npy(conv(t64(x))), ref, rtol=1e-10, atol=1e-10)
-    c1 = nn.Conv1d(3, 5, 4, padding="same")
-    assert c1.weight.shape == (5, 3, 4) and c1(corefw.randn(2, 3, 10)).shape == (2, 5, 10)
-    ct = nn.ConvTranspose2d(3, 6, 3, stride=2, padding=1, output_padding=1, groups=3)
+    np.testing.assert_allclose(npy(conv(t64(x, device=device))), ref, rtol=1e-10, atol=1e-10)
+    c1 = nn.Conv1d(3, 5, 4, padding="same", device=device)
+    assert c1.weight.shape == (5, 3, 4)
+    assert c1(corefw.randn(2, 3, 10, device=device)).shape == (2, 5, 10)
+    ct = nn.ConvTranspose2d(3, 6, 3, stride=2, padding=1, output_padding=1, groups=3,
+                            device=device)
     assert ct.weight.shape == (3, 2, 3, 3) and ct.bias.shape == (6,)
     assert abs(npy(ct.weight)).max() <= 1 / math.sqrt(2 * 9)
-    assert ct(corefw.randn(1, 3, 4, 4)).shape == (1, 6, 8, 8)
-    ct2 = nn.ConvTranspose2d(2, 2, 3, stride=2)
-    assert ct2(corefw.randn(1, 2, 4, 4), output_size=(10, 10)).shape == (1, 2, 10, 10)
+    assert ct(corefw.randn(1, 3, 4, 4, device=device)).shape == (1, 6, 8, 8)
+    ct2 = nn.ConvTranspose2d(2, 2, 3, stride=2, device=device)
+    assert ct2(corefw.randn(1, 2, 4, 4, device=device),
+               output_size=(10, 10)).shape == (1, 2, 10, 10)
     with pytest.raises(ShapeError, match="output_size"):
-        ct2(corefw.randn(1, 2, 4, 4), output_size=(12, 12))
-    ct1 = nn.ConvTranspose1d(2, 3, 3, stride=2)
-    assert ct1.weight.shape == (2, 3, 3) and ct1(corefw.randn(1, 2, 5)).shape == (1, 3, 11)
+        ct2(corefw.randn(1, 2, 4, 4, device=device), output_size=(12, 12))
+    ct1 = nn.ConvTranspose1d(2, 3, 3, stride=2, device=device)
+    assert ct1.weight.shape == (2, 3, 3)
+    assert ct1(corefw.randn(1, 2, 5, device=device)).shape == (1, 3, 11)
 
 
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
-def test_conv2d_padding_modes(rng, mode):
-    conv = nn.Conv2d(2, 3, 3, padding=(1, 2), padding_mode=mode, dtype=corefw.float64)
+def test_conv2d_padding_modes(rng, mode, device):
+    conv = nn.Conv2d(2, 3, 3, padding=(1, 2), padding_mode=mode, dtype=corefw.float64,
+                     device=device)
     x = rng.standard_normal((1, 2, 5, 6))
     np_mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
     xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (2, 2)), mode=np_mode)
     ref = ref_conv2d(xp, npy(conv.weight), npy(conv.bias))
-    np.testing.assert_allclose(npy(conv(t64(x))), ref, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(npy(conv(t64(x, device=device))), ref, rtol=1e-10, atol=1e-10)
     assert f"padding_mode={mode}" in repr(conv)
 
 
 # ---- errors -------------------------------------------------------------------------------
-def test_conv_errors():
-    conv = nn.Conv2d(1, 16, 3)
+def test_conv_errors(device):
+    conv = nn.Conv2d(1, 16, 3, device=device)
+    randn = functools.partial(corefw.randn, device=device)
     with pytest.raises(ShapeError, match=r"Conv2d\(1, 16.*in_channels=1.*\(64, 3, 28, 28\)"):
-        conv(corefw.randn(64, 3, 28, 28))
+        conv(randn(64, 3, 28, 28))
     with pytest.raises(ShapeError, match="4-D input"):
-        conv(corefw.randn(28, 28))
+        conv(randn(28, 28))
     with pytest.raises(ShapeError, match=r"expected input\[2, 3, 8, 8\] to have 4 channels"):
-        F.conv2d(corefw.randn(2, 3, 8, 8), corefw.randn(6, 2, 3, 3), groups=2)
+        F.conv2d(randn(2, 3, 8, 8), randn(6, 2, 3, 3), groups=2)
     with pytest.raises(DTypeError, match="same floating point dtype"):
-        F.conv2d(corefw.randn(1, 1, 4, 4, dtype=corefw.float64), corefw.randn(1, 1, 3, 3))
+        F.conv2d(randn(1, 1, 4, 4, dtype=corefw.float64), randn(1, 1, 3, 3))
     with pytest.raises(ValueError, match="strided"):
-        F.conv2d(corefw.randn(1, 1, 4, 4), corefw.randn(1, 1, 3, 3), stride=2, padding="same")
+        F.conv2d(randn(1, 1, 4, 4), randn(1, 1, 3, 3), stride=2, padding="same")
     with pytest.raises(ShapeError, match="output of size"):
-        F.conv2d(corefw.randn(1, 1, 2, 2), corefw.randn(1, 1, 3, 3))
+        F.conv2d(randn(1, 1, 2, 2), randn(1, 1, 3, 3))
     with pytest.raises(ShapeError, match="bias"):
-        F.conv2d(corefw.randn(1, 1, 4, 4), corefw.randn(2, 1, 3, 3), corefw.randn(3))
+        F.conv2d(randn(1, 1, 4, 4), randn(2, 1, 3, 3), randn(3))
     with pytest.raises(ValueError, match="divisible by groups"):
         nn.Conv2d(3, 4, 3, groups=2)
     with pytest.raises(ValueError, match="padding_mode"):
         nn.Conv2d(3, 3, 3, padding_mode="mirror")
     with pytest.raises(ValueError, match="output_padding"):
-        F.conv_transpose2d(corefw.randn(1, 1, 3, 3), corefw.randn(1, 1, 3, 3), stride=2,
+        F.conv_transpose2d(randn(1, 1, 3, 3), randn(1, 1, 3, 3), stride=2,
                            output_padding=2)
 
 

@@ -57,24 +57,24 @@ def test_fan_needs_two_dims():
 
 
 # ---- distributions ----------------------------------------------------------------------------
-def test_uniform_bounds_and_moments():
+def test_uniform_bounds_and_moments(device):
     corefw.manual_seed(0)
-    t = init.uniform_(corefw.empty(200, 300), -0.5, 1.5)
+    t = init.uniform_(corefw.empty(200, 300, device=device), -0.5, 1.5)
     x = _np(t)
     assert x.min() >= -0.5 and x.max() < 1.5
     assert x.min() < -0.49 and x.max() > 1.49
     _check_moments(x, 0.5, 2.0 / math.sqrt(12))
 
 
-def test_normal_moments():
+def test_normal_moments(device):
     corefw.manual_seed(1)
-    x = _np(init.normal_(corefw.empty(200, 300), 2.0, 0.5))
+    x = _np(init.normal_(corefw.empty(200, 300, device=device), 2.0, 0.5))
     _check_moments(x, 2.0, 0.5)
 
 
-def test_xavier_uniform_bound():
+def test_xavier_uniform_bound(device):
     corefw.manual_seed(2)
-    t = init.xavier_uniform_(corefw.empty(200, 300), gain=2.0)
+    t = init.xavier_uniform_(corefw.empty(200, 300, device=device), gain=2.0)
     bound = 2.0 * math.sqrt(6.0 / 500)
     x = _np(t)
     assert np.abs(x).max() <= bound * (1 + 1e-6)
@@ -82,17 +82,17 @@ def test_xavier_uniform_bound():
     _check_moments(x, 0.0, bound / math.sqrt(3))
 
 
-def test_xavier_normal_std_conv_shape():
+def test_xavier_normal_std_conv_shape(device):
     corefw.manual_seed(3)
-    t = init.xavier_normal_(corefw.empty(32, 16, 5, 5))
+    t = init.xavier_normal_(corefw.empty(32, 16, 5, 5, device=device))
     std = math.sqrt(2.0 / (16 * 25 + 32 * 25))
     _check_moments(_np(t), 0.0, std)
 
 
-def test_kaiming_uniform_default_linear_bound():
+def test_kaiming_uniform_default_linear_bound(device):
     # PyTorch's Linear/Conv default: kaiming_uniform_(w, a=sqrt(5)) -> bound = 1/sqrt(fan_in)
     corefw.manual_seed(4)
-    t = init.kaiming_uniform_(corefw.empty(64, 16, 3, 3), a=math.sqrt(5))
+    t = init.kaiming_uniform_(corefw.empty(64, 16, 3, 3, device=device), a=math.sqrt(5))
     bound = math.sqrt(1 / 3) * math.sqrt(3.0 / 144)
     assert bound == pytest.approx(1 / 12)
     x = _np(t)
@@ -100,24 +100,25 @@ def test_kaiming_uniform_default_linear_bound():
     _check_moments(x, 0.0, bound / math.sqrt(3))
 
 
-def test_kaiming_uniform_fan_out_relu():
+def test_kaiming_uniform_fan_out_relu(device):
     corefw.manual_seed(5)
-    t = init.kaiming_uniform_(corefw.empty(100, 400), mode="fan_out", nonlinearity="relu")
+    t = init.kaiming_uniform_(corefw.empty(100, 400, device=device), mode="fan_out",
+                              nonlinearity="relu")
     bound = math.sqrt(2.0) * math.sqrt(3.0 / 100)
     x = _np(t)
     assert np.abs(x).max() <= bound * (1 + 1e-6) and np.abs(x).max() > 0.99 * bound
 
 
-def test_kaiming_normal_std():
+def test_kaiming_normal_std(device):
     corefw.manual_seed(6)
-    t = init.kaiming_normal_(corefw.empty(300, 200), nonlinearity="relu")
+    t = init.kaiming_normal_(corefw.empty(300, 200, device=device), nonlinearity="relu")
     _check_moments(_np(t), 0.0, math.sqrt(2.0) / math.sqrt(200))
-    t = init.kaiming_normal_(corefw.empty(300, 200), a=0.1, mode="fan_out")
+    t = init.kaiming_normal_(corefw.empty(300, 200, device=device), a=0.1, mode="fan_out")
     _check_moments(_np(t), 0.0, math.sqrt(2.0 / 1.01) / math.sqrt(300))
 
 
-def test_kaiming_zero_element_tensor_is_a_noop():
-    t = corefw.empty(0, 3)
+def test_kaiming_zero_element_tensor_is_a_noop(device):
+    t = corefw.empty(0, 3, device=device)
     with pytest.warns(UserWarning, match="zero-element"):
         assert init.kaiming_uniform_(t) is t
 
@@ -137,49 +138,50 @@ def _trunc_normal_moments(mean, std, a, b):
 @pytest.mark.parametrize("mean, std, a, b", [
     (0.0, 1.0, -2.0, 2.0), (0.5, 2.0, -1.0, 4.0), (0.0, 1.0, 1.5, 3.5), (0.0, 0.02, -2.0, 2.0),
 ])
-def test_trunc_normal_matches_closed_form(mean, std, a, b):
+def test_trunc_normal_matches_closed_form(mean, std, a, b, device):
     corefw.manual_seed(7)
-    x = _np(init.trunc_normal_(corefw.empty(200, 250), mean, std, a, b))
+    x = _np(init.trunc_normal_(corefw.empty(200, 250, device=device), mean, std, a, b))
     assert x.min() >= a and x.max() <= b
     m, s = _trunc_normal_moments(mean, std, a, b)
     _check_moments(x, m, s)
 
 
-def test_trunc_normal_far_tail_interval():
+def test_trunc_normal_far_tail_interval(device):
     # PyTorch warns when [a, b] is far in the tail; inverse-CDF sampling in float64 stays right
     corefw.manual_seed(9)
     with pytest.warns(UserWarning, match="more than 2 std"):
-        t = init.trunc_normal_(corefw.empty(200, 250), mean=0.0, std=1.0, a=4.0, b=5.0)
+        t = init.trunc_normal_(corefw.empty(200, 250, device=device), mean=0.0, std=1.0, a=4.0,
+                               b=5.0)
     x = _np(t)
     assert x.min() >= 4.0 and x.max() <= 5.0
     _check_moments(x, *_trunc_normal_moments(0.0, 1.0, 4.0, 5.0))
 
 
-def test_erfinv_inverts_erf():
+def test_erfinv_inverts_erf(device):
     y = np.concatenate([np.linspace(-0.999999, 0.999999, 2001), [1 - 1e-12, -(1 - 1e-12)]])
-    x = _np(init._erfinv(corefw.tensor(y, dtype=corefw.float64)))
+    x = _np(init._erfinv(corefw.tensor(y, dtype=corefw.float64, device=device)))
     back = np.array([math.erf(v) for v in x])
     np.testing.assert_allclose(back, y, rtol=0, atol=1e-13)
 
 
 # ---- deterministic fills ----------------------------------------------------------------------
-def test_constant_ones_zeros():
-    t = corefw.empty(3, 4)
+def test_constant_ones_zeros(device):
+    t = corefw.empty(3, 4, device=device)
     np.testing.assert_array_equal(_np(init.constant_(t, 0.25)), np.full((3, 4), 0.25))
     np.testing.assert_array_equal(_np(init.ones_(t)), np.ones((3, 4)))
     np.testing.assert_array_equal(_np(init.zeros_(t)), np.zeros((3, 4)))
 
 
-def test_eye():
-    np.testing.assert_array_equal(_np(init.eye_(corefw.empty(3, 5))), np.eye(3, 5))
+def test_eye(device):
+    np.testing.assert_array_equal(_np(init.eye_(corefw.empty(3, 5, device=device))), np.eye(3, 5))
     with pytest.raises(ValueError, match="2-D"):
-        init.eye_(corefw.empty(2, 2, 2))
+        init.eye_(corefw.empty(2, 2, 2, device=device))
 
 
 @pytest.mark.parametrize("shape, groups", [((4, 3, 3, 3), 1), ((6, 2, 5), 2),
                                            ((2, 4, 3, 1, 3), 1)])
-def test_dirac(shape, groups):
-    t = init.dirac_(corefw.randn(*shape), groups=groups)
+def test_dirac(shape, groups, device):
+    t = init.dirac_(corefw.randn(*shape, device=device), groups=groups)
     ref = np.zeros(shape)
     per = shape[0] // groups
     centre = tuple(s // 2 for s in shape[2:])
@@ -190,29 +192,29 @@ def test_dirac(shape, groups):
 
 
 @pytest.mark.parametrize("shape", [(6, 10), (10, 6), (8, 2, 3, 3)])
-def test_orthogonal(shape):
+def test_orthogonal(shape, device):
     corefw.manual_seed(8)
-    w = _np(init.orthogonal_(corefw.empty(*shape), gain=1.5)).reshape(shape[0], -1)
+    w = _np(init.orthogonal_(corefw.empty(*shape, device=device), gain=1.5)).reshape(shape[0], -1)
     rows, cols = w.shape
     gram = w @ w.T if rows <= cols else w.T @ w
     np.testing.assert_allclose(gram, 2.25 * np.eye(min(rows, cols)), atol=1e-5)
 
 
 # ---- generators, grad mode, dtypes ------------------------------------------------------------
-def test_generator_reproducible():
-    a = init.kaiming_uniform_(corefw.empty(5, 7), generator=corefw.Generator().manual_seed(3))
-    b = init.kaiming_uniform_(corefw.empty(5, 7), generator=corefw.Generator().manual_seed(3))
-    c = init.kaiming_uniform_(corefw.empty(5, 7), generator=corefw.Generator().manual_seed(4))
+def test_generator_reproducible(device):
+    a, b, c = (init.kaiming_uniform_(corefw.empty(5, 7, device=device),
+                                     generator=corefw.Generator().manual_seed(s))
+               for s in (3, 3, 4))
     np.testing.assert_array_equal(_np(a), _np(b))
     assert not np.array_equal(_np(a), _np(c))
     corefw.manual_seed(11)
-    d = _np(init.normal_(corefw.empty(4, 4)))
+    d = _np(init.normal_(corefw.empty(4, 4, device=device)))
     corefw.manual_seed(11)
-    np.testing.assert_array_equal(_np(init.normal_(corefw.empty(4, 4))), d)
+    np.testing.assert_array_equal(_np(init.normal_(corefw.empty(4, 4, device=device))), d)
 
 
-def test_init_on_parameter_records_no_graph_and_keeps_dtype():
-    p = corefw.nn.Parameter(corefw.empty(4, 6, dtype=corefw.float64))
+def test_init_on_parameter_records_no_graph_and_keeps_dtype(device):
+    p = corefw.nn.Parameter(corefw.empty(4, 6, dtype=corefw.float64, device=device))
     for fn in (init.xavier_uniform_, init.kaiming_normal_, init.trunc_normal_,
                init.orthogonal_, init.zeros_):
         out = fn(p)

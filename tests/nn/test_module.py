@@ -166,11 +166,11 @@ def test_get_submodule_parameter_buffer():
 
 
 # ---- forward and backward ---------------------------------------------------------------------
-def test_forward_and_gradients_match_numpy():
+def test_forward_and_gradients_match_numpy(device):
     corefw.manual_seed(0)
-    net = Net().double()
+    net = Net().double().to(device)
     x = np.random.default_rng(0).standard_normal((5, 4))
-    out = net(corefw.tensor(x))
+    out = net(corefw.tensor(x, device=device))
     w1, b1 = _np(net.fc.weight), _np(net.fc.bias)
     w2, b2, w3 = _np(net.head[0].weight), _np(net.head[0].bias), _np(net.head[1].weight)
     h = (x @ w1.T + b1) * _np(net.bn.scale)
@@ -205,8 +205,8 @@ def test_state_dict_keys_and_detached_values():
     assert list(net.fc.state_dict(prefix="enc.")) == ["enc.weight", "enc.bias"]
 
 
-def test_load_state_dict_round_trip_keeps_identity():
-    src, dst = Net(), Net()
+def test_load_state_dict_round_trip_keeps_identity(device):
+    src, dst = Net(), Net().to(device)  # a cpu checkpoint into a model on the device
     refs = list(dst.parameters())  # what an optimizer holds
     result = dst.load_state_dict(src.state_dict())
     assert result.missing_keys == [] and result.unexpected_keys == []
@@ -215,14 +215,16 @@ def test_load_state_dict_round_trip_keeps_identity():
     for k, v in _snapshot(src).items():
         np.testing.assert_array_equal(_snapshot(dst)[k], v)
     assert dst.fc.weight.requires_grad and dst.fc.weight.is_leaf
+    assert dst.fc.weight.device == corefw.device(device)
 
 
-def test_load_state_dict_accepts_numpy_and_casts():
-    net = Net()
+def test_load_state_dict_accepts_numpy_and_casts(device):
+    net = Net().to(device)
     sd = {k: _np(v) + 1.0 for k, v in Net().state_dict().items()}  # float64 numpy arrays
     sd["bn.num_batches_tracked"] = np.array(7)
     net.load_state_dict(sd)
     assert net.fc.weight.dtype == corefw.float32
+    assert net.fc.weight.device == net.bn.num_batches_tracked.device == corefw.device(device)
     np.testing.assert_allclose(_np(net.fc.weight), sd["fc.weight"], rtol=1e-6)
     assert net.bn.num_batches_tracked.item() == 7
     assert net.bn.num_batches_tracked.dtype == corefw.int64
@@ -289,9 +291,9 @@ def test_load_ignores_non_persistent_buffers_and_assign():
 
 
 # ---- hooks ------------------------------------------------------------------------------------
-def test_forward_hooks_modify_and_remove():
-    m = Affine(2, 2)
-    x = corefw.ones(1, 2)
+def test_forward_hooks_modify_and_remove(device):
+    m = Affine(2, 2).to(device)
+    x = corefw.ones(1, 2, device=device)
     base = _np(m(x))
     calls = []
     h1 = m.register_forward_pre_hook(lambda mod, args: args[0] * 2)  # single value -> tuple
@@ -386,12 +388,12 @@ def test_train_eval_propagate():
         net.train("no")
 
 
-def test_requires_grad_zero_grad_apply():
-    net = Net()
+def test_requires_grad_zero_grad_apply(device):
+    net = Net().to(device)
     assert net.requires_grad_(False) is net
     assert not any(p.requires_grad for p in net.parameters())
     net.requires_grad_()
-    net(corefw.ones(2, 4)).sum().backward()
+    net(corefw.ones(2, 4, device=device)).sum().backward()
     assert all(p.grad is not None for p in net.parameters())
     net.zero_grad(set_to_none=False)
     assert all(np.all(_np(p.grad) == 0) for p in net.parameters())
@@ -402,9 +404,9 @@ def test_requires_grad_zero_grad_apply():
     assert order == ["Affine", "Norm", "Affine", "Affine", "Sequential", "Net"]
 
 
-def test_to_dtype_keeps_parameter_identity():
-    net = Net()
-    net(corefw.ones(2, 4)).sum().backward()
+def test_to_dtype_keeps_parameter_identity(device):
+    net = Net().to(device)
+    net(corefw.ones(2, 4, device=device)).sum().backward()
     refs = list(net.parameters())
     values = [_np(p) for p in refs]
     assert net.to(corefw.float64) is net
@@ -415,13 +417,13 @@ def test_to_dtype_keeps_parameter_identity():
         np.testing.assert_array_equal(_np(p), v)
     assert net.bn.running_mean.dtype == corefw.float64
     assert net.bn.num_batches_tracked.dtype == corefw.int64  # integers keep their dtype
-    out = net(corefw.ones(2, 4, dtype=corefw.float64))
+    out = net(corefw.ones(2, 4, dtype=corefw.float64, device=device))
     assert out.dtype == corefw.float64
     net.float()
     assert net.fc.weight.dtype == corefw.float32 and net.fc.weight is refs[0]
     net.half()
     assert net.fc.bias.dtype == corefw.float16
-    net.to(corefw.zeros(1, dtype=corefw.float64))
+    net.to(corefw.zeros(1, dtype=corefw.float64, device=device))
     assert net.fc.bias.dtype == corefw.float64
     net.to(device="cpu", dtype=corefw.float32).cpu()
     assert str(net.fc.weight.device) == "cpu" and net.fc.weight.dtype == corefw.float32
@@ -431,8 +433,8 @@ def test_to_dtype_keeps_parameter_identity():
         net.to(memory="x")
 
 
-def test_deepcopy_is_independent():
-    net = Net()
+def test_deepcopy_is_independent(device):
+    net = Net().to(device)
     clone = copy.deepcopy(net)
     assert clone.fc.weight is not net.fc.weight
     np.testing.assert_array_equal(_np(clone.fc.weight), _np(net.fc.weight))

@@ -64,7 +64,7 @@ def _torch_file(tmp_path, keys, rng, name):
 
 
 def _load(model, path):
-    result = model.load_state_dict(corefw.load(path))
+    result = model.load_state_dict(corefw.load(path))  # into the model's device
     assert list(result.missing_keys) == [] and list(result.unexpected_keys) == []
     return model
 
@@ -74,7 +74,7 @@ def _shapes(model):
 
 
 def npy(t):
-    return np.asarray(t.detach().numpy(), dtype=np.float64)
+    return np.asarray(t.detach().cpu().numpy(), dtype=np.float64)
 
 
 def softmax(x):
@@ -98,38 +98,38 @@ def np_mha(x, w, prefix=""):
     return out @ w[prefix + "out_proj.weight"].T + w[prefix + "out_proj.bias"], att.mean(1)
 
 
-def test_sequential_mlp(tmp_path, rng):
+def test_sequential_mlp(tmp_path, rng, device):
     path, w = _torch_file(tmp_path, TORCH_MLP_KEYS, rng, "mlp")
     model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
     assert _shapes(model) == TORCH_MLP_KEYS
-    _load(model, path)
+    _load(model.to(device), path)
     x = rng.normal(size=(5, 4))
     hidden = np.maximum(x @ w["0.weight"].T + w["0.bias"], 0)
     expected = hidden @ w["2.weight"].T + w["2.bias"]
-    out = model(corefw.tensor(x, dtype=corefw.float32))
+    out = model(corefw.tensor(x, dtype=corefw.float32, device=device))
     np.testing.assert_allclose(npy(out), expected, rtol=1e-5, atol=1e-5)
 
 
-def test_multihead_attention(tmp_path, rng):
+def test_multihead_attention(tmp_path, rng, device):
     path, w = _torch_file(tmp_path, TORCH_MHA_KEYS, rng, "mha")
     model = nn.MultiheadAttention(8, 2, batch_first=True)
     assert _shapes(model) == TORCH_MHA_KEYS
-    _load(model, path)
+    _load(model.to(device), path)
     x = rng.normal(size=(2, 5, 8))
-    xt = corefw.tensor(x, dtype=corefw.float32)
+    xt = corefw.tensor(x, dtype=corefw.float32, device=device)
     out, weights = model(xt, xt, xt)
     expected, expected_w = np_mha(x, w)
     np.testing.assert_allclose(npy(out), expected, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(npy(weights), expected_w, rtol=1e-4, atol=1e-6)
 
 
-def test_lstm(tmp_path, rng):
+def test_lstm(tmp_path, rng, device):
     path, w = _torch_file(tmp_path, TORCH_LSTM_KEYS, rng, "lstm")
     model = nn.LSTM(4, 5, num_layers=2, bidirectional=True)
     assert _shapes(model) == TORCH_LSTM_KEYS
-    _load(model, path)
+    _load(model.to(device), path)
     x = rng.normal(size=(6, 2, 4))  # (L, N, H_in): PyTorch's default layout
-    out, (h, c) = model(corefw.tensor(x, dtype=corefw.float32))
+    out, (h, c) = model(corefw.tensor(x, dtype=corefw.float32, device=device))
 
     layer_in, h_n, c_n = x, [], []
     for layer in range(2):
@@ -154,13 +154,13 @@ def test_lstm(tmp_path, rng):
     np.testing.assert_allclose(npy(c), np.stack(c_n), rtol=1e-4, atol=1e-5)
 
 
-def test_gru_batch_first(tmp_path, rng):
+def test_gru_batch_first(tmp_path, rng, device):
     path, w = _torch_file(tmp_path, TORCH_GRU_KEYS, rng, "gru")
     model = nn.GRU(3, 4, batch_first=True)
     assert _shapes(model) == TORCH_GRU_KEYS
-    _load(model, path)
+    _load(model.to(device), path)
     x = rng.normal(size=(2, 5, 3))
-    out, h_n = model(corefw.tensor(x, dtype=corefw.float32))
+    out, h_n = model(corefw.tensor(x, dtype=corefw.float32, device=device))
     h = np.zeros((2, 4))
     seq = []
     for t in range(5):
@@ -174,11 +174,11 @@ def test_gru_batch_first(tmp_path, rng):
     np.testing.assert_allclose(npy(h_n)[0], h, rtol=1e-4, atol=1e-5)
 
 
-def test_transformer_encoder_layer(tmp_path, rng):
+def test_transformer_encoder_layer(tmp_path, rng, device):
     path, w = _torch_file(tmp_path, TORCH_ENCODER_LAYER_KEYS, rng, "encoder")
     model = nn.TransformerEncoderLayer(d_model=8, nhead=2, dim_feedforward=16)
     assert _shapes(model) == TORCH_ENCODER_LAYER_KEYS
-    _load(model, path).eval()
+    _load(model.to(device), path).eval()
     x = rng.normal(size=(5, 2, 8))  # (S, N, E)
 
     def norm(z, name):
@@ -190,15 +190,16 @@ def test_transformer_encoder_layer(tmp_path, rng):
     xb = norm(xb + np_mha(xb, w, "self_attn.")[0], "norm1")
     ff = np.maximum(xb @ w["linear1.weight"].T + w["linear1.bias"], 0)
     xb = norm(xb + ff @ w["linear2.weight"].T + w["linear2.bias"], "norm2")
-    out = model(corefw.tensor(x, dtype=corefw.float32))
+    out = model(corefw.tensor(x, dtype=corefw.float32, device=device))
     np.testing.assert_allclose(npy(out), xb.transpose(1, 0, 2), rtol=1e-4, atol=1e-4)
 
 
-def test_embedding(tmp_path, rng):
+def test_embedding(tmp_path, rng, device):
     path, w = _torch_file(tmp_path, TORCH_EMBEDDING_KEYS, rng, "embedding")
-    model = _load(nn.Embedding(10, 4, padding_idx=0), path)
+    model = _load(nn.Embedding(10, 4, padding_idx=0, device=device), path)
     idx = np.array([[1, 0, 9], [3, 3, 2]])
-    np.testing.assert_allclose(npy(model(corefw.tensor(idx))), w["weight"][idx], rtol=1e-6)
+    np.testing.assert_allclose(npy(model(corefw.tensor(idx, device=device))), w["weight"][idx],
+                               rtol=1e-6)
 
 
 def test_a_wrong_shape_is_refused_naming_the_key(tmp_path, rng):

@@ -377,7 +377,8 @@ def test_composite_kernel_matches_decomposition(name, rng, device):
         check(fast, npy(slow), rtol=1e-12, atol=1e-12)
 
 
-CHECKED_ELSEWHERE = {"logsumexp": "test_reduction.py", "einsum": "test_linalg.py"}
+CHECKED_ELSEWHERE = {"logsumexp": "test_reduction.py", "einsum": "test_linalg.py",
+                     "linear": "test_linalg.py"}
 
 
 def test_every_composite_of_the_core_op_modules_is_checked():

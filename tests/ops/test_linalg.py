@@ -9,6 +9,7 @@ import pytest
 
 import corefw
 from corefw.errors import ShapeError
+from corefw.ops.linalg import linear
 from corefw.ops.registry import get_op
 
 from . import reference as ref
@@ -134,3 +135,20 @@ def test_einsum_gradient_of_trace_is_the_identity(device):
     x = corefw.randn(3, 3, dtype=corefw.float64, requires_grad=True, device=device)
     corefw.einsum("ii->", x).backward()
     np.testing.assert_array_equal(npy(x.grad), np.eye(3))
+
+
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
+@pytest.mark.parametrize("shape", [(4,), (3, 4), (2, 3, 4), (0, 4)],
+                         ids=["1d", "2d", "3d", "empty"])
+def test_linear_forward_backward_and_decomposition(shape, bias, rng, device):
+    x, w, b = sample(rng, shape), sample(rng, (5, 4)), sample(rng, (5,))
+    tx, tw = make(x, device=device), make(w, layout="strided", device=device)
+    tb = make(b, device=device) if bias else None
+    expected = ref.matmul(x, w.T) + (b if bias else 0.0)
+    check(linear(tx, tw, tb), expected)
+    with corefw.no_grad():
+        check(get_op("linear").decomposition(tx, tw, tb), expected)
+    if x.size:
+        args = [leaf(rng, shape, device=device), leaf(rng, (5, 4), device=device)]
+        args += [leaf(rng, (5,), device=device)] if bias else []
+        gradcheck(lambda *ts: linear(*ts) if bias else linear(*ts, None), *args)

@@ -28,24 +28,27 @@ def _run(
     params_np: Sequence[np.ndarray],
     grads_seq: Sequence[Sequence[np.ndarray | None]],
     dtype: Any = None,
+    device: Any = None,
 ):
-    """Build corefw parameters from ``params_np``, then for each gradient list set ``.grad``
-    and call ``opt.step()``. Returns (optimizer, params, list of float64 parameter snapshots)."""
+    """Build corefw parameters on ``device`` from ``params_np``, then for each gradient list set
+    ``.grad`` and call ``opt.step()``. Returns (optimizer, params, list of float64 parameter
+    snapshots read on the host)."""
     dtype = dtype or corefw.float64
-    params = [corefw.tensor(p, dtype=dtype, requires_grad=True) for p in params_np]
+    params = [corefw.tensor(p, dtype=dtype, requires_grad=True, device=device)
+              for p in params_np]
     opt = make_opt(params)
     history = []
     for grads in grads_seq:
         feed(params, grads, dtype)
         opt.step()
-        history.append([p.detach().numpy().astype(np.float64).copy() for p in params])
+        history.append([p.detach().cpu().numpy().astype(np.float64).copy() for p in params])
     return opt, params, history
 
 
 def feed(params: Sequence[Any], grads: Sequence[np.ndarray | None], dtype: Any = None) -> None:
-    """Set each parameter's ``.grad`` (``None`` entries clear it)."""
+    """Set each parameter's ``.grad`` on the parameter's device (``None`` entries clear it)."""
     for p, g in zip(params, grads):
-        p.grad = None if g is None else corefw.tensor(g, dtype=dtype or p.dtype)
+        p.grad = None if g is None else corefw.tensor(g, dtype=dtype or p.dtype, device=p.device)
 
 
 @pytest.fixture
@@ -56,7 +59,8 @@ def problem():
 
 @pytest.fixture
 def run_opt():
-    """``run_opt(make_opt, params_np, grads_seq, dtype=float64) -> (opt, params, history)``."""
+    """``run_opt(make_opt, params_np, grads_seq, dtype=float64, device=None) -> (opt, params,
+    history)``."""
     return _run
 
 

@@ -36,10 +36,10 @@ CONFIGS = [
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
-def test_adagrad_matches_reference(cfg, problem, run_opt):
+def test_adagrad_matches_reference(cfg, problem, run_opt, device):
     params, grads = problem(seed=7, steps=5)
     hp = dict(lr=0.1, eps=1e-3, **cfg)
-    opt, ps, history = run_opt(lambda p: Adagrad(p, **hp), params, grads)
+    opt, ps, history = run_opt(lambda p: Adagrad(p, **hp), params, grads, device=device)
     expected, acc = adagrad_reference(params, grads, **hp)
     for got_step, exp_step in zip(history, expected):
         for got, exp in zip(got_step, exp_step):
@@ -50,20 +50,20 @@ def test_adagrad_matches_reference(cfg, problem, run_opt):
         np.testing.assert_allclose(opt.state[p]["sum"].numpy(), a, rtol=1e-12)
 
 
-def test_adagrad_state_is_created_by_the_constructor():
-    p = corefw.zeros(2, 2, requires_grad=True)
+def test_adagrad_state_is_created_by_the_constructor(device):
+    p = corefw.zeros(2, 2, requires_grad=True, device=device)
     opt = Adagrad([p], initial_accumulator_value=0.25)
     assert opt.state[p]["step"].item() == 0 and opt.state[p]["step"].dtype == corefw.float32
     np.testing.assert_array_equal(opt.state[p]["sum"].numpy(), np.full((2, 2), 0.25))
     assert sorted(opt.state_dict()["state"]) == [0]
 
 
-def test_adagrad_param_group_added_later_is_initialized():
-    a = corefw.zeros(2, dtype=corefw.float64, requires_grad=True)
-    b = corefw.ones(2, dtype=corefw.float64, requires_grad=True)
+def test_adagrad_param_group_added_later_is_initialized(device):
+    a = corefw.zeros(2, dtype=corefw.float64, requires_grad=True, device=device)
+    b = corefw.ones(2, dtype=corefw.float64, requires_grad=True, device=device)
     opt = Adagrad([a], lr=0.5, initial_accumulator_value=1.0)
     opt.add_param_group({"params": [b], "lr": 0.1})
-    b.grad = corefw.tensor([1.0, -2.0], dtype=corefw.float64)
+    b.grad = corefw.tensor([1.0, -2.0], dtype=corefw.float64, device=device)
     opt.step()
     g = np.array([1.0, -2.0])
     np.testing.assert_allclose(b.detach().numpy(), 1 - 0.1 * g / (np.sqrt(1 + g * g) + 1e-10))

@@ -53,10 +53,10 @@ CONFIGS = [
 
 @pytest.mark.parametrize("cls", [Adam, AdamW])
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
-def test_adam_matches_reference(cls, cfg, problem, run_opt):
+def test_adam_matches_reference(cls, cfg, problem, run_opt, device):
     params, grads = problem(seed=4, steps=6)
     hp = dict(lr=0.05, betas=(0.8, 0.95), eps=1e-3, **cfg)
-    opt, ps, history = run_opt(lambda p: cls(p, **hp), params, grads)
+    opt, ps, history = run_opt(lambda p: cls(p, **hp), params, grads, device=device)
     expected, state = adam_reference(params, grads, decoupled=cls is AdamW, **hp)
     for got_step, exp_step in zip(history, expected):
         for got, exp in zip(got_step, exp_step):
@@ -71,18 +71,20 @@ def test_adam_matches_reference(cls, cfg, problem, run_opt):
             np.testing.assert_allclose(st[k].numpy(), state[k][i], rtol=1e-11, atol=1e-14)
 
 
-def test_amsgrad_changes_the_update(problem, run_opt):
+def test_amsgrad_changes_the_update(problem, run_opt, device):
     """The test problem must make AMSGrad differ from Adam, or the tests above prove little."""
     params, grads = problem(seed=4, steps=6)
-    _, _, plain = run_opt(lambda p: Adam(p, lr=0.05, betas=(0.8, 0.95)), params, grads)
-    _, _, ams = run_opt(lambda p: Adam(p, lr=0.05, betas=(0.8, 0.95), amsgrad=True), params, grads)
+    _, _, plain = run_opt(lambda p: Adam(p, lr=0.05, betas=(0.8, 0.95)), params, grads,
+                          device=device)
+    _, _, ams = run_opt(lambda p: Adam(p, lr=0.05, betas=(0.8, 0.95), amsgrad=True), params,
+                        grads, device=device)
     assert not np.allclose(plain[-1][0], ams[-1][0], rtol=1e-6)
 
 
 @pytest.mark.parametrize("cls", [Adam, AdamW])
-def test_adam_float32_with_default_hyperparameters(cls, problem, run_opt):
+def test_adam_float32_with_default_hyperparameters(cls, problem, run_opt, device):
     params, grads = problem(seed=5, steps=5)
-    _, _, history = run_opt(lambda p: cls(p, lr=1e-2), params, grads, corefw.float32)
+    _, _, history = run_opt(lambda p: cls(p, lr=1e-2), params, grads, corefw.float32, device=device)
     wd = 1e-2 if cls is AdamW else 0.0
     expected, _ = adam_reference(params, grads, lr=1e-2, weight_decay=wd, decoupled=cls is AdamW)
     for got, exp in zip(history[-1], expected[-1]):

@@ -13,16 +13,17 @@ from corefw.errors import StateDictError
 from corefw.optim import SGD, Adagrad, Adam, AdamW, Optimizer, OptimizerStateDictError, RMSprop
 
 
-def _params(seed=0, dtype=None):
+def _params(seed=0, dtype=None, device=None):
     rng = np.random.default_rng(seed)
     return [corefw.tensor(rng.standard_normal(s), dtype=dtype or corefw.float64,
-                          requires_grad=True) for s in [(3, 2), (4,)]]
+                          requires_grad=True, device=device) for s in [(3, 2), (4,)]]
 
 
 # ----------------------------------------------------------------------------- parameter groups
-def test_param_groups_with_different_lrs(problem, set_grads):
+def test_param_groups_with_different_lrs(problem, set_grads, device):
     params_np, grads = problem(seed=11, steps=5, shapes=[(3,), (2, 2)])
-    a, b = (corefw.tensor(p, dtype=corefw.float64, requires_grad=True) for p in params_np)
+    a, b = (corefw.tensor(p, dtype=corefw.float64, requires_grad=True, device=device)
+            for p in params_np)
     opt = SGD([{"params": [a]}, {"params": b, "lr": 0.5, "momentum": 0.0}], lr=0.1,
               momentum=0.9)
     assert [g["lr"] for g in opt.param_groups] == [0.1, 0.5]
@@ -38,8 +39,8 @@ def test_param_groups_with_different_lrs(problem, set_grads):
     np.testing.assert_allclose(b.detach().numpy(), tb, rtol=1e-12)
 
 
-def test_adam_param_groups_with_different_lrs():
-    a, b = _params()
+def test_adam_param_groups_with_different_lrs(device):
+    a, b = _params(device=device)
     opt = Adam([{"params": [a], "lr": 0.1}, {"params": [b]}], lr=0.01)
     a0, b0 = a.detach().numpy().copy(), b.detach().numpy().copy()
     a.grad = corefw.ones_like(a)
@@ -76,8 +77,8 @@ def test_param_validation_errors():
         SGD([{"params": [a]}, {"params": [a, b]}])
 
 
-def test_zero_grad():
-    a, b = _params()
+def test_zero_grad(device):
+    a, b = _params(device=device)
     opt = SGD([a, b], lr=0.1)
     a.grad = corefw.ones_like(a)
     opt.zero_grad(set_to_none=False)
@@ -122,17 +123,17 @@ def _grads(seed, n):
 
 
 @pytest.mark.parametrize("name", sorted(MAKERS))
-def test_state_dict_round_trip_continues_identically(name, set_grads):
+def test_state_dict_round_trip_continues_identically(name, set_grads, device):
     make = MAKERS[name]
-    pa = _params(1)
+    pa = _params(1, device=device)
     opt_a = make(pa)
     grads = _grads(2, 6)
     for g in grads[:3]:
         set_grads(pa, g)
         opt_a.step()
     sd = opt_a.state_dict()
-    pb = [corefw.tensor(p.detach().numpy().copy(), dtype=corefw.float64, requires_grad=True)
-          for p in pa]
+    pb = [corefw.tensor(p.detach().numpy().copy(), dtype=corefw.float64, requires_grad=True,
+                        device=device) for p in pa]
     opt_b = make(pb)
     opt_b.load_state_dict(sd)
     for g in grads[3:]:
@@ -151,9 +152,9 @@ def test_state_dict_round_trip_continues_identically(name, set_grads):
             np.testing.assert_array_equal(sb[k][n].numpy(), sd["state"][k][n].numpy())
 
 
-def test_state_dict_layout_matches_pytorch():
-    a, b = _params()
-    c = corefw.zeros(2, dtype=corefw.float64, requires_grad=True)
+def test_state_dict_layout_matches_pytorch(device):
+    a, b = _params(device=device)
+    c = corefw.zeros(2, dtype=corefw.float64, requires_grad=True, device=device)
     opt = Adam([{"params": [a, b]}, {"params": [c], "lr": 0.1}], lr=0.01)
     a.grad, c.grad = corefw.ones_like(a), corefw.ones_like(c)  # b has no grad: no state
     opt.step()
@@ -170,13 +171,13 @@ def test_state_dict_layout_matches_pytorch():
         sd["param_groups"][0])
 
 
-def test_load_state_dict_restores_hyperparameters_and_casts_dtype(set_grads):
-    pa = _params(3, corefw.float64)
+def test_load_state_dict_restores_hyperparameters_and_casts_dtype(set_grads, device):
+    pa = _params(3, corefw.float64, device=device)
     opt_a = Adam(pa, lr=0.03)
     set_grads(pa, _grads(4, 1)[0])
     opt_a.step()
     opt_a.param_groups[0]["lr"] = 0.007
-    pb = _params(3, corefw.float32)
+    pb = _params(3, corefw.float32, device=device)
     opt_b = Adam(pb, lr=1.0)
     opt_b.load_state_dict(opt_a.state_dict())
     assert opt_b.param_groups[0]["lr"] == 0.007
@@ -188,8 +189,8 @@ def test_load_state_dict_restores_hyperparameters_and_casts_dtype(set_grads):
                                rtol=1e-6)
 
 
-def test_load_state_dict_does_not_mutate_the_given_dict(set_grads):
-    pa = _params(5)
+def test_load_state_dict_does_not_mutate_the_given_dict(set_grads, device):
+    pa = _params(5, device=device)
     opt = SGD(pa, lr=0.1, momentum=0.9)
     set_grads(pa, _grads(6, 1)[0])
     opt.step()
@@ -198,7 +199,7 @@ def test_load_state_dict_does_not_mutate_the_given_dict(set_grads):
           "param_groups": copy.deepcopy(sd["param_groups"])}
     before = {k: s["momentum_buffer"].numpy().copy() for k, s in sd["state"].items()}
     groups_before = copy.deepcopy(sd["param_groups"])
-    opt2 = SGD(_params(5), lr=0.5, momentum=0.9)
+    opt2 = SGD(_params(5, device=device), lr=0.5, momentum=0.9)
     opt2.load_state_dict(sd)
     opt2.param_groups[0]["lr"] = 123.0
     for p in opt2.param_groups[0]["params"]:
@@ -227,11 +228,11 @@ def test_load_state_dict_errors(set_grads):
         Adam(swapped).load_state_dict(sd)
 
 
-def test_state_dict_through_save_and_load(tmp_path, set_grads):
+def test_state_dict_through_save_and_load(tmp_path, set_grads, device):
     save = getattr(corefw, "save", None)
     if save is None:
         pytest.skip("corefw.save is not available")
-    pa = _params(9)
+    pa = _params(9, device=device)
     opt = AdamW(pa, lr=0.01, amsgrad=True)
     grads = _grads(10, 4)
     for g in grads[:2]:
@@ -240,8 +241,8 @@ def test_state_dict_through_save_and_load(tmp_path, set_grads):
     path = tmp_path / "opt.safetensors"
     corefw.save(opt.state_dict(), path)
     loaded = corefw.load(path)
-    pb = [corefw.tensor(p.detach().numpy().copy(), dtype=corefw.float64, requires_grad=True)
-          for p in pa]
+    pb = [corefw.tensor(p.detach().numpy().copy(), dtype=corefw.float64, requires_grad=True,
+                        device=device) for p in pa]
     opt_b = AdamW(pb, lr=0.5)
     opt_b.load_state_dict(loaded)
     assert opt_b.param_groups[0]["betas"] == (0.9, 0.999)
@@ -263,11 +264,11 @@ def test_state_dict_through_save_and_load(tmp_path, set_grads):
     lambda p: RMSprop(p, lr=0.05),
     lambda p: Adagrad(p, lr=0.5),
 ])
-def test_optimizers_decrease_a_quadratic_loss(make):
+def test_optimizers_decrease_a_quadratic_loss(make, device):
     rng = np.random.default_rng(0)
-    target = corefw.tensor(rng.standard_normal(5))
-    scale = corefw.tensor(np.linspace(0.5, 2.0, 5))
-    w = corefw.zeros(5, dtype=corefw.float64, requires_grad=True)
+    target = corefw.tensor(rng.standard_normal(5), device=device)
+    scale = corefw.tensor(np.linspace(0.5, 2.0, 5), device=device)
+    w = corefw.zeros(5, dtype=corefw.float64, requires_grad=True, device=device)
     opt = make([w])
 
     def closure():
@@ -281,7 +282,7 @@ def test_optimizers_decrease_a_quadratic_loss(make):
     assert all(np.isfinite(losses))
 
 
-def test_subclass_step_without_hooks_machinery_still_works():
+def test_subclass_step_without_hooks_machinery_still_works(device):
     class Plain(Optimizer):
         def __init__(self, params):
             super().__init__(params, {"lr": 0.5})
@@ -293,7 +294,7 @@ def test_subclass_step_without_hooks_machinery_still_works():
                         if p.grad is not None:
                             p.add_(p.grad, alpha=-group["lr"])
 
-    (a, _) = _params()
+    (a, _) = _params(device=device)
     a0 = a.detach().numpy().copy()
     a.grad = corefw.ones_like(a)
     opt = Plain([a])

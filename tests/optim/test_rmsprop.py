@@ -46,10 +46,10 @@ CONFIGS = [
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
-def test_rmsprop_matches_reference(cfg, problem, run_opt):
+def test_rmsprop_matches_reference(cfg, problem, run_opt, device):
     params, grads = problem(seed=6, steps=5)
     hp = dict(lr=0.01, alpha=0.9, eps=1e-4, **cfg)
-    opt, ps, history = run_opt(lambda p: RMSprop(p, **hp), params, grads)
+    opt, ps, history = run_opt(lambda p: RMSprop(p, **hp), params, grads, device=device)
     expected, state = rmsprop_reference(params, grads, **hp)
     for got_step, exp_step in zip(history, expected):
         for got, exp in zip(got_step, exp_step):

@@ -50,9 +50,9 @@ CONFIGS = [
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
-def test_sgd_matches_reference(cfg, problem, run_opt):
+def test_sgd_matches_reference(cfg, problem, run_opt, device):
     params, grads = problem(seed=1, steps=5)
-    opt, ps, history = run_opt(lambda p: SGD(p, lr=0.1, **cfg), params, grads)
+    opt, ps, history = run_opt(lambda p: SGD(p, lr=0.1, **cfg), params, grads, device=device)
     expected, bufs = sgd_reference(params, grads, lr=0.1, **cfg)
     for got_step, exp_step in zip(history, expected):
         for got, exp in zip(got_step, exp_step):
@@ -64,19 +64,20 @@ def test_sgd_matches_reference(cfg, problem, run_opt):
             assert "momentum_buffer" not in opt.state[p]
 
 
-def test_sgd_float32_close_to_float64_reference(problem, run_opt):
+def test_sgd_float32_close_to_float64_reference(problem, run_opt, device):
     params, grads = problem(seed=2, steps=5)
     cfg = dict(momentum=0.9, nesterov=True, weight_decay=0.01)
-    _, _, history = run_opt(lambda p: SGD(p, lr=0.05, **cfg), params, grads, corefw.float32)
+    _, _, history = run_opt(lambda p: SGD(p, lr=0.05, **cfg), params, grads, corefw.float32,
+                            device=device)
     expected, _ = sgd_reference(params, grads, lr=0.05, **cfg)
     for got, exp in zip(history[-1], expected[-1]):
         np.testing.assert_allclose(got, exp, rtol=1e-5, atol=1e-6)
 
 
-def test_sgd_skips_params_without_grad(problem, run_opt):
+def test_sgd_skips_params_without_grad(problem, run_opt, device):
     params, grads = problem(seed=3, steps=4)
     grads = [[g[0], None, g[2]] for g in grads]
-    opt, ps, history = run_opt(lambda p: SGD(p, lr=0.1, momentum=0.5), params, grads)
+    opt, ps, history = run_opt(lambda p: SGD(p, lr=0.1, momentum=0.5), params, grads, device=device)
     expected, _ = sgd_reference(params, grads, lr=0.1, momentum=0.5)
     np.testing.assert_array_equal(history[-1][1], params[1])
     assert ps[1] not in opt.state or not opt.state[ps[1]]
@@ -105,8 +106,8 @@ def test_sgd_defaults_and_validation():
         SGD([p], fused=True)
 
 
-def test_sgd_closure_runs_with_grad_and_returns_loss():
-    w = corefw.tensor([1.0, -2.0], dtype=corefw.float64, requires_grad=True)
+def test_sgd_closure_runs_with_grad_and_returns_loss(device):
+    w = corefw.tensor([1.0, -2.0], dtype=corefw.float64, requires_grad=True, device=device)
     opt = SGD([w], lr=0.25)
 
     def closure():

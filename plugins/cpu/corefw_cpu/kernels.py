@@ -600,7 +600,7 @@ def _elementwise_blocks(update, arrays: list) -> None:
     through), in parallel for large contiguous arrays; elementwise, so results do not depend
     on the split."""
     size = arrays[0].size
-    if _workers() < 2 or size < _PARALLEL_MIN or not all(
+    if size < _PARALLEL_MIN or _workers() < 2 or not all(
             a is None or a.flags.c_contiguous for a in arrays):
         update(*arrays)
         return
@@ -609,36 +609,63 @@ def _elementwise_blocks(update, arrays: list) -> None:
             size)
 
 
+_AXPY_MIN = 1 << 15  # elements; smaller updates stay in NumPy (and never import SciPy)
+_AXPY: dict = {}
+
+
+def _axpy(x, y, a: float) -> bool:
+    """``y += a * x`` in place with BLAS ``?axpy`` (one pass, no temporary, BLAS threads) for
+    large contiguous float32/float64 arrays of one dtype; False (nothing done) otherwise.
+    The result may differ from NumPy's ``y += a * x`` in the last bit (fused multiply-add)."""
+    if y.size < _AXPY_MIN or x.dtype != y.dtype or y.dtype.char not in "fd" or not (
+            x.flags.c_contiguous and y.flags.c_contiguous and y.flags.writeable):
+        return False
+    fn = _AXPY.get(y.dtype.char)
+    if fn is None:
+        try:
+            from scipy.linalg import blas
+        except ImportError:  # SciPy is optional here: NumPy does the same in two passes
+            _AXPY["f"] = _AXPY["d"] = False
+            return False
+        _AXPY["f"], _AXPY["d"] = blas.saxpy, blas.daxpy
+        fn = _AXPY[y.dtype.char]
+    if fn is False:
+        return False
+    fn(x.reshape(-1), y.reshape(-1), a=a)
+    return True
+
+
 def _sgd_step_(param, grad, buf, *, lr, momentum, dampening, weight_decay, nesterov, maximize,
                is_first_step):
     import numpy as np
 
-    def update(p, g, b):
-        tmp = None
-        if maximize:
-            g = tmp = np.negative(g)
-        if weight_decay != 0:
-            tmp = np.multiply(p, weight_decay, out=tmp)
-            g = np.add(g, tmp, out=tmp)
+    if weight_decay == 0 and not maximize and not nesterov:  # the common cases, with BLAS
         if momentum != 0:
+            if is_first_step:
+                buf[...] = grad
+            else:
+                buf *= momentum
+                if not _axpy(grad, buf, 1 - dampening):
+                    buf += np.multiply(grad, 1 - dampening)
+            grad = buf
+        if _axpy(grad, param, -lr):
+            return param
+
+    def update(p, g, b):
+        if maximize:
+            g = np.negative(g)
+        if weight_decay != 0:
+            g = np.add(g, np.multiply(p, weight_decay))
+        if momentum != 0 and b is not None:
             if is_first_step:
                 b[...] = g
             else:
                 b *= momentum
-                if dampening != 0:
-                    tmp2 = np.multiply(g, 1 - dampening)
-                    b += tmp2
-                else:
-                    b += g
-            if nesterov:
-                tmp2 = np.multiply(b, momentum)
-                g = np.add(g, tmp2, out=tmp2)
-            else:
-                g = b
-        tmp = np.multiply(g, -lr, out=tmp if tmp is not None and g is not b else None)
-        p += tmp
+                b += np.multiply(g, 1 - dampening)
+            g = np.add(g, np.multiply(b, momentum)) if nesterov else b
+        p += np.multiply(g, -lr)
 
-    _elementwise_blocks(update, [param, grad, buf])
+    _elementwise_blocks(update, [param, grad, buf if grad is not buf else None])
     return param
 
 
@@ -648,7 +675,6 @@ def _adam_step_(param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, weig
 
     bc2_sqrt = (1 - beta2**step) ** 0.5
     value = -lr / (1 - beta1**step)
-    one_b2 = 1 - beta2
 
     def update(p, g, m, v):
         if maximize:
@@ -659,28 +685,47 @@ def _adam_step_(param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, weig
             else:
                 g = np.add(g, np.multiply(p, weight_decay))
         m *= beta1
-        tmp = np.multiply(g, 1 - beta1)
+        tmp = np.multiply(g, 1 - beta1, out=...)  # an array also for 0-d tensors
         m += tmp
         v *= beta2
-        if one_b2 != 1:
-            np.multiply(g, one_b2, out=tmp)
-            tmp *= g
-        else:
-            np.multiply(g, g, out=tmp)
+        np.multiply(g, 1 - beta2, out=tmp)
+        tmp *= g
         v += tmp
-        denom = np.sqrt(v)
+        denom = np.sqrt(v, out=...)
         denom /= bc2_sqrt
         denom += eps
-        if value != 1:
-            np.multiply(m, value, out=tmp)
-            tmp /= denom
-        else:
-            np.divide(m, denom, out=tmp)
+        np.multiply(m, value, out=tmp)
+        tmp /= denom
         p += tmp
 
     _elementwise_blocks(update, [param, grad, exp_avg, exp_avg_sq])
     return param
 
 
+def _cross_entropy_grad(x, t, weight, g, ignore_index, label_smoothing, reduction):
+    """d cross_entropy / d x, the arithmetic of ``_ce_grad_decomp`` in corefw/ops/nn_loss.py
+    in one pass over the (M, C) logits instead of fifteen ops."""
+    import numpy as np
+
+    safe, w, keep = _class_weights(t, weight, ignore_index, x.dtype)
+    if reduction == "mean":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            c = g / w.sum()
+    else:
+        c = g
+    p = np.exp(x - x.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    grad = p.copy() if label_smoothing else p
+    grad[np.arange(x.shape[0]), safe] -= 1
+    grad *= ((1 - label_smoothing) * c * w)[:, None]
+    if label_smoothing:
+        n_classes = x.shape[1]
+        b = (np.where(keep, c, 0.0) * (label_smoothing / n_classes)).astype(x.dtype)[:, None]
+        total = n_classes if weight is None else weight.sum()
+        grad += b * (p * total - (1 if weight is None else weight))
+    return grad
+
+
 def _train_kernels() -> dict:
-    return {"linear": _linear, "sgd_step_": _sgd_step_, "adam_step_": _adam_step_}
+    return {"linear": _linear, "sgd_step_": _sgd_step_, "adam_step_": _adam_step_,
+            "cross_entropy_grad": _cross_entropy_grad}
