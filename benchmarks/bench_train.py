@@ -139,6 +139,22 @@ def numpy_step(kind: str, x: np.ndarray, y: np.ndarray, params: list[np.ndarray]
     return step
 
 
+def tune_malloc() -> bool:
+    """glibc only: serve arrays below 64 MiB from the heap and keep up to 512 MiB of it, so
+    freed multi-megabyte arrays are reused instead of being unmapped and faulted in again
+    (this changes the whole process: PyTorch's and NumPy's allocations too)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        return bool(libc.mallopt(m_mmap_threshold, 64 << 20)
+                    and libc.mallopt(m_trim_threshold, 512 << 20))
+    except (OSError, AttributeError):
+        return False
+
+
 def set_threads(n: int) -> None:
     """Limit BLAS (through threadpoolctl, when installed), PyTorch and corefw's cpu kernels to
     ``n`` threads: on a machine shared with other jobs, one thread each gives steadier ratios."""
@@ -154,11 +170,15 @@ def set_threads(n: int) -> None:
 
 
 # ---- timing ---------------------------------------------------------------------------------
+CLOCK = [time.perf_counter]
+
+
 def _block(step, k: int) -> float:
-    t0 = time.perf_counter()
+    clock = CLOCK[0]
+    t0 = clock()
     for _ in range(k):
         step()
-    return (time.perf_counter() - t0) / k
+    return (clock() - t0) / k
 
 
 def time_interleaved(steps: dict, rounds: int, budget: float = 0.005) -> dict[str, float]:
@@ -196,7 +216,7 @@ def machine() -> str:
     except OSError:
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = ", load %.1f" % os.getloadavg()[0] if hasattr(os, "getloadavg") else ""
+    load = f", load {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
     parts = [f"{cpu}, {cores} cores{load}", f"Python {platform.python_version()}",
              f"NumPy {np.__version__}"]
     if torch is not None:
@@ -214,8 +234,8 @@ def _ratio(a: float | None, b: float | None) -> str:
     return "-" if a is None or b is None else f"{a / b:.2f}x"
 
 
-def run_table(cases: list[str], rounds: int) -> None:
-    print(f"Machine: {machine()}\n")
+def run_table(cases: list[str], rounds: int, settings: str = "") -> None:
+    print(f"Machine: {machine()}{settings}\n")
     print("| model | batch | corefw | PyTorch | NumPy (by hand) | corefw / PyTorch "
           "| corefw / NumPy |")
     print("|---|---:|---:|---:|---:|---:|---:|")
@@ -239,8 +259,9 @@ def run_table(cases: list[str], rounds: int) -> None:
 
 
 # ---- profiling ------------------------------------------------------------------------------
-def profile(case: str, steps: int = 200) -> None:
-    """cProfile's top functions, then the time per kernel (op name) over ``steps`` steps."""
+def profile(case: str, steps: int = 200, rounds: int = 10) -> None:
+    """cProfile's top functions over ``steps`` steps, then the time per kernel (op name):
+    each op's best total over ``rounds`` rounds of ``steps // rounds`` steps, per step."""
     import cProfile
     import pstats
 
@@ -256,16 +277,15 @@ def profile(case: str, steps: int = 200) -> None:
     prof.disable()
     pstats.Stats(prof).sort_stats("tottime").print_stats(25)
 
-    dev = corefw.zeros(1)._dev
-    table = dev.table
+    table = corefw.zeros(1)._dev.table
     saved = dict(table)
-    totals: dict[str, list] = {}
+    now: dict[str, list] = {}
 
     def timed(name, fn):
         def run(*args, **kwargs):
             t0 = time.perf_counter()
             out = fn(*args, **kwargs)
-            rec = totals.setdefault(name, [0, 0.0])
+            rec = now.setdefault(name, [0, 0.0])
             rec[0] += 1
             rec[1] += time.perf_counter() - t0
             return out
@@ -273,18 +293,26 @@ def profile(case: str, steps: int = 200) -> None:
 
     for name, fn in saved.items():
         table[name] = timed(name, fn)
+    per = max(1, steps // rounds)
+    best: dict[str, list] = {}
+    wall = float("inf")
     try:
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            step()
-        wall = (time.perf_counter() - t0) / steps
+        for _ in range(rounds):
+            now.clear()
+            t0 = time.perf_counter()
+            for _ in range(per):
+                step()
+            wall = min(wall, (time.perf_counter() - t0) / per)
+            for name, (count, total) in now.items():
+                rec = best.setdefault(name, [count, total])
+                rec[1] = min(rec[1], total)
     finally:
         table.update(saved)
-    print(f"\n{case}: {wall * 1e6:.0f} µs per step; kernels per step:")
+    print(f"\n{case}: {wall * 1e6:.0f} µs per step (best round); kernels per step:")
     kern = 0.0
-    for name, (count, total) in sorted(totals.items(), key=lambda kv: -kv[1][1]):
-        kern += total / steps
-        print(f"  {name:<28}{count / steps:6.1f} calls {total / steps * 1e6:9.1f} µs")
+    for name, (count, total) in sorted(best.items(), key=lambda kv: -kv[1][1]):
+        kern += total / per
+        print(f"  {name:<28}{count / per:6.1f} calls {total / per * 1e6:9.1f} µs")
     print(f"  {'kernels total':<34}{kern * 1e6:15.1f} µs; the rest ({(wall - kern) * 1e6:.0f}"
           f" µs) is Python around them")
 
@@ -294,17 +322,29 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--threads", type=int, default=0,
                         help="threads for BLAS, PyTorch and corefw's cpu kernels (default: all)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="cpu: this process's CPU time (with --threads 1, steadier than "
+                             "wall time on a machine shared with other jobs)")
+    parser.add_argument("--tune-malloc", action="store_true",
+                        help="raise glibc's mmap and trim thresholds first (see tune_malloc)")
     parser.add_argument("--only", default="", help="comma-separated cases or model kinds")
     parser.add_argument("--profile", default="", help="profile one case, e.g. mlp-64")
     args = parser.parse_args()
     if args.threads:
         set_threads(args.threads)
+    if args.clock == "cpu":
+        CLOCK[0] = time.process_time
+    if args.tune_malloc and not tune_malloc():
+        print("(mallopt unavailable: not glibc)")
     if args.profile:
         profile(args.profile)
         return
     wanted = [w for w in args.only.split(",") if w]
     cases = [c for c in CASES if not wanted or c in wanted or CASES[c][0] in wanted]
-    run_table(cases, args.rounds)
+    settings = (f"; {args.threads} thread(s) each" if args.threads else "") + (
+        "; malloc tuned" if args.tune_malloc else "") + (
+        "; CPU time" if args.clock == "cpu" else "")
+    run_table(cases, args.rounds, settings)
 
 
 if __name__ == "__main__":

@@ -134,18 +134,26 @@ def _load_checkpoint(path: str) -> dict:
 
 
 class _Bar:
-    """A tqdm progress bar over one epoch, or nothing when disabled."""
+    """One tqdm progress bar over all the batches of the run (nothing when disabled); per-epoch
+    lines go through :meth:`write`, so they print above the bar."""
 
-    def __init__(self, total: int, desc: str, disable: bool) -> None:
+    def __init__(self, total: int, disable: bool, out: Any) -> None:
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=total, desc=desc, unit="batch", disable=disable, leave=False,
-                        dynamic_ncols=True)
+        self.out = out
+        self.bar = tqdm(total=total, desc="training", unit="batch", disable=disable,
+                        leave=False, dynamic_ncols=True)
 
-    def update(self, loss: float, acc: float, rate: float) -> None:
-        self.bar.set_postfix({"loss": f"{loss:.3f}", "acc": f"{acc:.3f}",
+    def update(self, epoch: str, loss: float, acc: float, rate: float) -> None:
+        self.bar.set_postfix({"epoch": epoch, "loss": f"{loss:.3f}", "acc": f"{acc:.3f}",
                               "samples/s": f"{rate:,.0f}"}, refresh=False)
         self.bar.update(1)
+
+    def write(self, message: str) -> None:
+        if self.bar.disable:
+            print(message, file=self.out)
+        else:
+            self.bar.write(message, file=self.out)
 
     def close(self) -> None:
         self.bar.close()
@@ -165,7 +173,8 @@ def _evaluate(model: corefw.nn.Module, data: Any, device: Any) -> float:
     return correct / len(data)
 
 
-def _train_epoch(model, loader, optimizer, device, bar: _Bar) -> tuple[float, float, int]:
+def _train_epoch(model, loader, optimizer, device, bar: _Bar,
+                 epoch: str) -> tuple[float, float, int]:
     """One pass over ``loader``; returns (mean loss, train accuracy, samples)."""
     F = corefw.nn.functional
     model.train()
@@ -182,7 +191,8 @@ def _train_epoch(model, loader, optimizer, device, bar: _Bar) -> tuple[float, fl
         total_loss += loss.item() * n
         correct += int((logits.detach().argmax(1) == y).sum().item())
         seen += n
-        bar.update(total_loss / seen, correct / seen, seen / (time.perf_counter() - start))
+        bar.update(epoch, total_loss / seen, correct / seen,
+                   seen / (time.perf_counter() - start))
     return total_loss / max(seen, 1), correct / max(seen, 1), seen
 
 
@@ -281,25 +291,26 @@ def _run(args: argparse.Namespace, out) -> int:
     if start_epoch >= args.epochs:
         print(f"the checkpoint has already trained {start_epoch} epochs; pass --epochs N with "
               f"N > {start_epoch} to train more", file=out)
+    bar = _Bar(max(args.epochs - start_epoch, 0) * len(loader), not show_bar, out)
     for epoch in range(start_epoch, args.epochs):
-        bar = _Bar(len(loader), f"epoch {epoch + 1}/{args.epochs}", disable=not show_bar)
         t0 = time.perf_counter()
-        loss, acc, seen = _train_epoch(model, loader, optimizer, device, bar)
+        loss, acc, seen = _train_epoch(model, loader, optimizer, device, bar,
+                                       f"{epoch + 1}/{args.epochs}")
         seconds = time.perf_counter() - t0
-        bar.close()
         scheduler.step()
         train_seconds += seconds
         test_acc = _evaluate(model, test, device)
         if not args.quiet:
-            print(f"epoch {epoch + 1}/{args.epochs}: loss {loss:.4f}, train accuracy {acc:.2%}, "
-                  f"test accuracy {test_acc:.2%}, {seconds:.1f} s ({seen / seconds:,.0f} "
-                  "samples/s)", file=out)
+            bar.write(f"epoch {epoch + 1}/{args.epochs}: loss {loss:.4f}, train accuracy "
+                      f"{acc:.2%}, test accuracy {test_acc:.2%}, {seconds:.1f} s "
+                      f"({seen / seconds:,.0f} samples/s)")
         corefw.save({"format": _FORMAT, "config": config, "epoch": epoch + 1,
                      "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict(),
                      "loader_generator": generator.get_state(), "rng": corefw.get_rng_state(),
                      "metrics": {"test_accuracy": test_acc, "train_seconds": train_seconds}},
                     path)
+    bar.close()
     print(f"test accuracy {test_acc:.2%} on {len(test)} held-out digits after {args.epochs} "
           f"epochs ({train_seconds:.1f} s of training)", file=out)
     print(f"checkpoint saved to {path} (corefw.load it, or continue with "

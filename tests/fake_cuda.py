@@ -2,7 +2,7 @@
 cuda variants on a machine without a GPU.
 
 Never enabled by default; run ``python -m pytest -p tests.fake_cuda tests/ops tests/nn
-tests/optim tests/autograd``. At configure time it registers, with ``override=True``, a backend
+tests/optim tests/autograd plugins/xai/tests`` from the repository root. At configure time it registers, with ``override=True``, a backend
 built by the core's toolkit over ``numpy`` (device type ``cuda``, name ``"fake-cuda (numpy)"``)
 with the cpu backend's fast kernels, so every test that takes the ``device`` fixture runs its
 ``cuda`` variant. What that finds: tensors a test (or an op) creates on the default device

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
 import zlib
 
 import numpy as np
@@ -245,3 +246,20 @@ def test_save_pictures_accepts_an_object_with_attributions(tmp_path):
     # +1 -> pure red, -1 -> pure blue, 0 -> white, +0.5 -> light red
     np.testing.assert_array_equal(img[2:, :2].reshape(4, 3),
                                   [[255, 0, 0], [0, 0, 255], [255, 255, 255], [255, 128, 128]])
+
+
+def test_progress_bar_on_a_terminal_only(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    args = ["--epochs", "2", "--limit", "64", "--no-explain", "--output", str(tmp_path)]
+    assert demo.main(args) == 0
+    captured = capsys.readouterr()
+    for field in ("training:", "epoch=2/2", "loss=", "acc=", "samples/s="):
+        assert field in captured.err, captured.err
+    assert "epoch 1/2: loss" in captured.out
+    assert demo.main([*args, "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and "epoch 1/2" not in captured.out
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert demo.main(args) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and "epoch 2/2: loss" in captured.out

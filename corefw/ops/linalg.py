@@ -5,8 +5,8 @@ from __future__ import annotations
 from .. import _dtype
 from .._call import apply
 from .._tensor import Tensor
-from ..errors import ShapeError
 from ..autograd.engine import OVERRIDES
+from ..errors import ShapeError
 from .reduction import _SUM, sum_to
 from .registry import register_op
 
@@ -116,9 +116,7 @@ def _linear_decomp(input, weight, bias=None):
 
 def _rows(t):
     """``(..., n) -> (M, n)`` (a view for contiguous tensors)."""
-    from .shape import reshape
-
-    return t if t._data.ndim == 2 else reshape(t, (-1, t._data.shape[-1]))
+    return t if t._data.ndim == 2 else _shape.reshape(t, (-1, t._data.shape[-1]))
 
 
 def _linear_vjp(ctx, g):

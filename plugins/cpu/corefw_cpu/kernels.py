@@ -726,6 +726,43 @@ def _cross_entropy_grad(x, t, weight, g, ignore_index, label_smoothing, reductio
     return grad
 
 
+_SELECT_MIN = 1 << 14  # elements; np.where is as fast below this
+_SELECT_INT = {2: "int16", 4: "int32", 8: "int64"}
+
+
+def _is_plus_zero(v) -> bool:
+    import math
+
+    return v.__class__ in (int, float) and v == 0 and math.copysign(1.0, v) > 0
+
+
+def _where(cond, x, y):
+    """``np.where(cond, x, y)``, bit for bit, without branches for large float operands (a
+    relu's backward, masked losses): NumPy's loop branches per element, and a random mask
+    mispredicts half of them (10x slower than a bitwise select on 10^6 elements)."""
+    import numpy as np
+
+    a = x if x.__class__ is np.ndarray else y
+    other = y if a is x else x
+    if not (cond.__class__ is np.ndarray and cond.dtype == np.bool_ and a.__class__ is np.ndarray
+            and a.dtype.kind == "f" and max(a.size, cond.size) >= _SELECT_MIN
+            and (_is_plus_zero(other) or other.__class__ is np.ndarray and other.dtype == a.dtype)):
+        out = np.where(cond, x, y)
+        return out if out.__class__ is np.ndarray else np.asarray(out)
+    it = np.dtype(_SELECT_INT[a.dtype.itemsize])
+    m = cond.astype(it)  # 1 where cond, in cond's memory order
+    np.negative(m, out=m) if a is x else np.subtract(m, 1, out=m)  # all ones where a is taken
+    if other.__class__ is np.ndarray:
+        ob = other.view(it)
+        r = np.bitwise_xor(a.view(it), ob)
+        r &= m
+        r ^= ob
+    else:
+        r = np.bitwise_and(a.view(it), m, out=m if m.shape == np.broadcast_shapes(
+            m.shape, a.shape) else None)
+    return r.view(a.dtype)
+
+
 def _train_kernels() -> dict:
     return {"linear": _linear, "sgd_step_": _sgd_step_, "adam_step_": _adam_step_,
-            "cross_entropy_grad": _cross_entropy_grad}
+            "cross_entropy_grad": _cross_entropy_grad, "where": _where}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,12 +12,44 @@ import corefw
 from corefw.autograd import engine
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+HERE = Path(__file__).parent
 
 
-def T(a, dtype=corefw.float64, requires_grad=False):
-    """A float64 corefw tensor from array-like ``a``."""
+def _cuda_reason() -> str | None:
+    import corefw.dispatch
+
+    backend = corefw.dispatch.backends().get("cuda")
+    if backend is None:
+        return "corefw-cuda is not installed"
+    if not backend.is_available():
+        return f"cuda unavailable: {backend.unavailable_reason()}"
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    """The ``cuda`` marker skips, with the reason, where no GPU is usable (also when these
+    tests run on their own, without tests/conftest.py)."""
+    reason = None
+    for item in items:
+        if HERE not in Path(str(item.path)).parents:
+            continue
+        if item.get_closest_marker("cuda") is not None and \
+                item.get_closest_marker("skip") is None:
+            reason = reason or _cuda_reason() or ""
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def device(request):
+    """Run a test on every device: cpu always, cuda where a GPU is present."""
+    return request.param
+
+
+def T(a, dtype=corefw.float64, requires_grad=False, device=None):
+    """A float64 corefw tensor on ``device`` from array-like ``a``."""
     return corefw.tensor(np.asarray(a, dtype=np.float64), dtype=dtype,
-                         requires_grad=requires_grad)
+                         requires_grad=requires_grad, device=device)
 
 
 def N(t):
@@ -28,14 +61,14 @@ def N(t):
 class MLP:
     """``F(x) = relu(relu(x W1 + b1) W2 + b2) W3 + b3`` as corefw code and as numpy."""
 
-    def __init__(self, sizes=(5, 7, 6, 3), bias=True, seed=0, act="relu") -> None:
+    def __init__(self, sizes=(5, 7, 6, 3), bias=True, seed=0, act="relu", device=None) -> None:
         rng = np.random.default_rng(seed)
         self.W = [rng.normal(size=(a, b)) / np.sqrt(a) for a, b in zip(sizes, sizes[1:])]
         self.b = [rng.normal(size=b) * 0.3 if bias else np.zeros(b) for b in sizes[1:]]
         self.bias = bias
         self.act = act
-        self.tW = [T(w) for w in self.W]
-        self.tb = [T(b) for b in self.b]
+        self.tW = [T(w, device=device) for w in self.W]
+        self.tb = [T(b, device=device) for b in self.b]
 
     def _act(self, h):
         return {"relu": h.relu, "tanh": h.tanh, "sigmoid": h.sigmoid}[self.act]()
@@ -86,19 +119,20 @@ class MLP:
 class Linear:
     """``F(x) = x w + b`` (one output) with its numpy weights."""
 
-    def __init__(self, d=6, seed=1, outputs=1) -> None:
+    def __init__(self, d=6, seed=1, outputs=1, device=None) -> None:
         rng = np.random.default_rng(seed)
         self.w = rng.normal(size=(d, outputs))
         self.b = rng.normal(size=outputs)
-        self.tw, self.tb = T(self.w), T(self.b)
+        self.tw, self.tb = T(self.w, device=device), T(self.b, device=device)
 
     def __call__(self, x):
         return x.reshape(x.shape[0], -1) @ self.tw + self.tb
 
 
 @pytest.fixture
-def mlp():
-    return MLP()
+def mlp(device):
+    """The default MLP on every device (tests taking it run once per device)."""
+    return MLP(device=device)
 
 
 @pytest.fixture(autouse=True)

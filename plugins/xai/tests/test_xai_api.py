@@ -80,8 +80,8 @@ def test_plugin_module_is_light():
     assert out.stdout.strip() == "[]"
 
 
-def test_explain_by_name_matches_the_class(mlp):
-    x = T(np.random.default_rng(0).normal(size=(3, 5)))
+def test_explain_by_name_matches_the_class(mlp, device):
+    x = T(np.random.default_rng(0).normal(size=(3, 5)), device=device)
     a = X.explain(mlp, x, method="integrated_gradients", target=1, n_steps=8,
                   integration="riemann_middle")
     b = X.IntegratedGradients(mlp).attribute(x, target=1, n_steps=8, method="riemann_middle")
@@ -91,14 +91,14 @@ def test_explain_by_name_matches_the_class(mlp):
     assert not np.allclose(N(c), N(a))
 
 
-def test_unknown_method_is_a_typed_error_with_suggestion(mlp):
+def test_unknown_method_is_a_typed_error_with_suggestion(mlp, device):
     with pytest.raises(X.errors.UnknownMethodError, match="integrated_gradients") as info:
-        X.explain(mlp, T(np.zeros((1, 5))), method="integrated_gradient")
+        X.explain(mlp, T(np.zeros((1, 5)), device=device), method="integrated_gradient")
     assert isinstance(info.value, (CorefwError, ValueError))
 
 
-def test_explanation_fields(mlp):
-    x = T(np.random.default_rng(1).normal(size=(4, 5)))
+def test_explanation_fields(mlp, device):
+    x = T(np.random.default_rng(1).normal(size=(4, 5)), device=device)
     e = X.IntegratedGradients(mlp).attribute(x, target=2, n_steps=10)
     assert e.method == "integrated_gradients" and e.targets == 2
     assert e.attributions.shape == x.shape and e.attributions.device == x.device
@@ -108,18 +108,19 @@ def test_explanation_fields(mlp):
     assert e.n_evals == 4 * 2 + 4 * 10
     assert e.seed is None and e.stderr is None
     assert "integrated_gradients" in repr(e) and "max|delta|" in repr(e)
-    g = X.GradientShap(mlp).attribute(x, baselines=T(np.zeros((3, 5))), n_samples=4, target=0)
+    g = X.GradientShap(mlp).attribute(x, baselines=T(np.zeros((3, 5)), device=device), n_samples=4,
+                                      target=0)
     assert isinstance(g.seed, int) and g.stderr.shape == x.shape
-    again = X.GradientShap(mlp).attribute(x, baselines=T(np.zeros((3, 5))), n_samples=4,
-                                          target=0, seed=g.seed)
+    again = X.GradientShap(mlp).attribute(x, baselines=T(np.zeros((3, 5)), device=device),
+                                          n_samples=4, target=0, seed=g.seed)
     assert np.array_equal(N(g), N(again))
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
-def test_batched_equals_single_and_target_forms_agree(name, mlp):
+def test_batched_equals_single_and_target_forms_agree(name, mlp, device):
     """Fact 13: result[i] equals the single-example result; int / list / tensor targets agree;
     several targets in one call equal separate calls."""
-    x = T(np.random.default_rng(4).normal(size=(3, 5)))
+    x = T(np.random.default_rng(4).normal(size=(3, 5)), device=device)
     opts = METHODS[name]
     run = lambda inputs, **kw: X.explain(mlp, inputs, method=name, **opts, **kw)  # noqa: E731
     full = N(run(x, target=1))
@@ -127,7 +128,7 @@ def test_batched_equals_single_and_target_forms_agree(name, mlp):
         single = N(run(x[i:i + 1], target=1))
         np.testing.assert_allclose(single[0], full[i], rtol=1e-9, atol=1e-12)
     as_list = N(run(x, target=[1, 1, 1]))
-    as_tensor = N(run(x, target=corefw.tensor([1, 1, 1])))
+    as_tensor = N(run(x, target=corefw.tensor([1, 1, 1], device=device)))
     np.testing.assert_allclose(as_list, full, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(as_tensor, full, rtol=1e-12, atol=1e-12)
     mixed = N(run(x, target=[0, 2, 1]))
@@ -139,8 +140,8 @@ def test_batched_equals_single_and_target_forms_agree(name, mlp):
         assert several.delta.shape == (3, 3)
 
 
-def test_callable_target_equals_index(mlp):
-    x = T(np.random.default_rng(5).normal(size=(2, 5)))
+def test_callable_target_equals_index(mlp, device):
+    x = T(np.random.default_rng(5).normal(size=(2, 5)), device=device)
     ig = X.IntegratedGradients(mlp)
     by_fn = ig.attribute(x, target=lambda out: out[:, 2] - out[:, 0], n_steps=12)
     a = ig.attribute(x, target=2, n_steps=12)
@@ -148,57 +149,61 @@ def test_callable_target_equals_index(mlp):
     np.testing.assert_allclose(N(by_fn), N(a) - N(b), atol=1e-12)
 
 
-def test_tuple_target_indexes_multi_dim_outputs():
+def test_tuple_target_indexes_multi_dim_outputs(device):
     rng = np.random.default_rng(6)
-    w = T(rng.normal(size=(4, 6)))
+    w = T(rng.normal(size=(4, 6)), device=device)
     model = lambda x: (x @ w).reshape(x.shape[0], 2, 3)  # noqa: E731
-    x = T(rng.normal(size=(2, 4)))
+    x = T(rng.normal(size=(2, 4)), device=device)
     e = X.Saliency(model).attribute(x, target=(1, 2), abs=False)
     np.testing.assert_allclose(N(e), np.tile(N(w)[:, 5], (2, 1)))
     per = X.Saliency(model).attribute(x, target=[(0, 1), (1, 2)], abs=False)
     np.testing.assert_allclose(N(per), np.stack([N(w)[:, 1], N(w)[:, 5]]))
 
 
-def test_tuple_inputs():
+def test_tuple_inputs(device):
     rng = np.random.default_rng(7)
     wa, wb = rng.normal(size=(3, 1)), rng.normal(size=(2, 1))
-    model = lambda a, b: (a @ T(wa) + b @ T(wb)).reshape(-1)  # noqa: E731
-    a, b = T(rng.normal(size=(4, 3))), T(rng.normal(size=(4, 2)))
+    twa, twb = T(wa, device=device), T(wb, device=device)
+    model = lambda a, b: (a @ twa + b @ twb).reshape(-1)  # noqa: E731
+    a, b = T(rng.normal(size=(4, 3)), device=device), T(rng.normal(size=(4, 2)), device=device)
     e = X.IntegratedGradients(model).attribute((a, b), n_steps=3)
     assert isinstance(e.attributions, tuple) and len(e.attributions) == 2
     np.testing.assert_allclose(N(e.attributions[0]), N(a) * wa[:, 0], atol=1e-12)
     np.testing.assert_allclose(N(e.attributions[1]), N(b) * wb[:, 0], atol=1e-12)
 
 
-def test_additional_forward_args_are_passed_and_repeated():
+def test_additional_forward_args_are_passed_and_repeated(device):
     rng = np.random.default_rng(8)
-    w = T(rng.normal(size=(3, 2)))
+    w = T(rng.normal(size=(3, 2)), device=device)
     model = lambda x, scale: (x @ w) * scale  # noqa: E731
-    x = T(rng.normal(size=(2, 3)))
-    scale = T([[2.0], [3.0]])
+    x = T(rng.normal(size=(2, 3)), device=device)
+    scale = T([[2.0], [3.0]], device=device)
     e = X.IntegratedGradients(model).attribute(x, target=0, additional_forward_args=(scale,),
                                                n_steps=5, internal_batch_size=3)
     np.testing.assert_allclose(N(e), N(x) * N(w)[:, 0] * np.array([[2.0], [3.0]]), atol=1e-12)
 
 
-def test_bad_inputs_raise_typed_errors(mlp):
+def test_bad_inputs_raise_typed_errors(mlp, device):
     with pytest.raises(ShapeError, match="per-example target"):
-        X.Saliency(mlp).attribute(T(np.zeros((3, 5))), target=[0, 1])
+        X.Saliency(mlp).attribute(T(np.zeros((3, 5)), device=device), target=[0, 1])
     with pytest.raises(ShapeError, match="out of range"):
-        X.Saliency(mlp).attribute(T(np.zeros((3, 5))), target=7)
+        X.Saliency(mlp).attribute(T(np.zeros((3, 5)), device=device), target=7)
     with pytest.raises(ShapeError, match="baselines"):
-        X.IntegratedGradients(mlp).attribute(T(np.zeros((3, 5))), baselines=T(np.zeros(4)))
+        X.IntegratedGradients(mlp).attribute(T(np.zeros((3, 5)), device=device),
+                                             baselines=T(np.zeros(4), device=device))
     with pytest.raises(TypeError, match="corefw.Tensor"):
         X.Saliency(mlp).attribute(np.zeros((3, 5)))
     with pytest.raises(ValueError, match="gausslegendre"):
-        X.IntegratedGradients(mlp).attribute(T(np.zeros((1, 5))), method="simpson")
+        X.IntegratedGradients(mlp).attribute(T(np.zeros((1, 5)), device=device), method="simpson")
     with pytest.raises(ValueError, match="not both"):
-        X.Saliency(mlp).attribute(T(np.zeros((1, 5))), target=0, targets=[0, 1])
+        X.Saliency(mlp).attribute(T(np.zeros((1, 5)), device=device), target=0, targets=[0, 1])
 
 
-def test_results_agree_on_every_backend(mlp):
+def test_results_agree_on_every_backend():
     """Fact 13: every available device gives the cpu result within tolerance."""
     from corefw import dispatch
+
+    mlp = MLP()  # on cpu: the reference
 
     others = [t for t, b in dispatch.backends().items() if t != "cpu" and b.is_available()]
     if not others:

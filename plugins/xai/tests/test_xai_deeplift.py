@@ -40,11 +40,11 @@ def np_deeplift(mlp: MLP, x, b, k):
 
 
 @pytest.mark.parametrize("act", ["relu", "tanh", "sigmoid"])
-def test_deeplift_matches_the_numpy_rescale_rule(act):
-    m = MLP(act=act, seed=2)
+def test_deeplift_matches_the_numpy_rescale_rule(act, device):
+    m = MLP(act=act, seed=2, device=device)
     rng = np.random.default_rng(0)
     x, b = rng.normal(size=(4, 5)), rng.normal(size=(4, 5))
-    e = X.DeepLift(m).attribute(T(x), baselines=T(b), target=1)
+    e = X.DeepLift(m).attribute(T(x, device=device), baselines=T(b, device=device), target=1)
     np.testing.assert_allclose(N(e), np_deeplift(m, x, b, 1), atol=1e-12)
     # fact 5: summation to delta
     out = m.np_forward(x)[0][:, 1] - m.np_forward(b)[0][:, 1]
@@ -52,33 +52,34 @@ def test_deeplift_matches_the_numpy_rescale_rule(act):
     assert e.max_abs_delta() < 1e-10
 
 
-def test_deeplift_without_multiplying_by_inputs_gives_multipliers(mlp):
+def test_deeplift_without_multiplying_by_inputs_gives_multipliers(mlp, device):
     rng = np.random.default_rng(1)
     x, b = rng.normal(size=(3, 5)), rng.normal(size=(3, 5))
-    e = X.DeepLift(mlp, multiply_by_inputs=False).attribute(T(x), baselines=T(b), target=0)
+    e = X.DeepLift(mlp, multiply_by_inputs=False).attribute(T(x, device=device),
+                                                            baselines=T(b, device=device), target=0)
     np.testing.assert_allclose(N(e) * (x - b), np_deeplift(mlp, x, b, 0), atol=1e-12)
     assert e.max_abs_delta() < 1e-10
 
 
-def test_deeplift_on_a_linear_model_is_w_times_difference():
+def test_deeplift_on_a_linear_model_is_w_times_difference(device):
     """Fact 3 (DeepLift part)."""
-    lin = Linear()
+    lin = Linear(device=device)
     rng = np.random.default_rng(2)
     x, b = rng.normal(size=(3, 6)), rng.normal(size=(3, 6))
-    e = X.DeepLift(lin).attribute(T(x), baselines=T(b))
+    e = X.DeepLift(lin).attribute(T(x, device=device), baselines=T(b, device=device))
     np.testing.assert_allclose(N(e), lin.w[:, 0] * (x - b), atol=1e-12)
 
 
 class ResidualCNN(nn.Module):
     """conv - relu - maxpool - (conv + skip) - relu - linear, with ReLU reused twice."""
 
-    def __init__(self) -> None:
+    def __init__(self, device=None) -> None:
         super().__init__()
         rng = np.random.default_rng(3)
-        self.c1 = nn.Parameter(T(rng.normal(size=(4, 1, 3, 3)) * 0.5))
-        self.b1 = nn.Parameter(T(rng.normal(size=4) * 0.1))
-        self.c2 = nn.Parameter(T(rng.normal(size=(4, 4, 3, 3)) * 0.3))
-        self.fc = nn.Parameter(T(rng.normal(size=(4 * 3 * 3, 3)) * 0.3))
+        self.c1 = nn.Parameter(T(rng.normal(size=(4, 1, 3, 3)) * 0.5, device=device))
+        self.b1 = nn.Parameter(T(rng.normal(size=4) * 0.1, device=device))
+        self.c2 = nn.Parameter(T(rng.normal(size=(4, 4, 3, 3)) * 0.3, device=device))
+        self.fc = nn.Parameter(T(rng.normal(size=(4 * 3 * 3, 3)) * 0.3, device=device))
         self.act = nn.ReLU()
 
     def forward(self, x):
@@ -87,11 +88,12 @@ class ResidualCNN(nn.Module):
         return h.reshape(h.shape[0], -1) @ self.fc
 
 
-def test_deeplift_summation_to_delta_on_cnn_with_maxpool_residual_and_reused_relu():
+def test_deeplift_summation_to_delta_on_cnn_with_maxpool_residual_and_reused_relu(device):
     """Fact 5 with max pooling, a residual addition and one ReLU module used twice."""
-    model = ResidualCNN()
+    model = ResidualCNN(device=device)
     rng = np.random.default_rng(4)
-    x, b = T(rng.normal(size=(3, 1, 6, 6))), T(rng.normal(size=(3, 1, 6, 6)) * 0.3)
+    x = T(rng.normal(size=(3, 1, 6, 6)), device=device)
+    b = T(rng.normal(size=(3, 1, 6, 6)) * 0.3, device=device)
     for t in range(3):
         e = X.DeepLift(model).attribute(x, baselines=b, target=t)
         with corefw.no_grad():
@@ -100,13 +102,13 @@ def test_deeplift_summation_to_delta_on_cnn_with_maxpool_residual_and_reused_rel
         assert e.max_abs_delta() < 1e-10
 
 
-def test_deeplift_on_maxpool_matches_captum_rule_in_numpy():
+def test_deeplift_on_maxpool_matches_captum_rule_in_numpy(device):
     """One max-pool window per output: numpy version of Captum's rule (difference placed at the
     argmax of the input and of the baseline, divided by the input difference there)."""
     model = lambda v: F.max_pool2d(v, 2).reshape(v.shape[0], -1).sum(1)  # noqa: E731
     rng = np.random.default_rng(5)
     x, b = rng.normal(size=(2, 1, 4, 4)), rng.normal(size=(2, 1, 4, 4))
-    e = X.DeepLift(model).attribute(T(x), baselines=T(b))
+    e = X.DeepLift(model).attribute(T(x, device=device), baselines=T(b, device=device))
     ref = np.zeros_like(x)
     for n in range(2):
         for i in range(2):
@@ -121,14 +123,14 @@ def test_deeplift_on_maxpool_matches_captum_rule_in_numpy():
     np.testing.assert_allclose(N(e), ref, atol=1e-12)
 
 
-def test_functional_relu_and_module_relu_agree():
+def test_functional_relu_and_module_relu_agree(device):
     """Rules attach to ops: nn.ReLU, x.relu(), F.relu and maximum(x, 0) give the same result."""
     rng = np.random.default_rng(6)
-    w1, w2 = T(rng.normal(size=(5, 6))), T(rng.normal(size=(6, 2)))
+    w1, w2 = T(rng.normal(size=(5, 6)), device=device), T(rng.normal(size=(6, 2)), device=device)
     relu_mod = nn.ReLU()
     variants = [lambda v: relu_mod(v @ w1) @ w2, lambda v: (v @ w1).relu() @ w2,
                 lambda v: F.relu(v @ w1) @ w2, lambda v: corefw.maximum(v @ w1, 0.0) @ w2]
-    x, b = T(rng.normal(size=(3, 5))), T(rng.normal(size=(3, 5)))
+    x, b = T(rng.normal(size=(3, 5)), device=device), T(rng.normal(size=(3, 5)), device=device)
     for cls, kw in [(X.DeepLift, {"baselines": b}), (X.GuidedBackprop, {}),
                     (X.Deconvolution, {})]:
         results = [N(cls(f).attribute(x, target=1, **kw)) for f in variants]
@@ -136,34 +138,35 @@ def test_functional_relu_and_module_relu_agree():
             np.testing.assert_allclose(r, results[0], atol=1e-12)
 
 
-def test_guided_backprop_and_deconvolution_match_numpy(mlp):
+def test_guided_backprop_and_deconvolution_match_numpy(mlp, device):
     x = np.random.default_rng(7).normal(size=(4, 5))
     guided = np_backprop(mlp, x, 2, lambda i, z, g: np.maximum(g, 0) * (z > 0))
     deconv = np_backprop(mlp, x, 2, lambda i, z, g: np.maximum(g, 0))
-    np.testing.assert_allclose(N(X.GuidedBackprop(mlp).attribute(T(x), target=2)), guided,
-                               atol=1e-12)
-    np.testing.assert_allclose(N(X.Deconvolution(mlp).attribute(T(x), target=2)), deconv,
-                               atol=1e-12)
-    plain = N(X.Saliency(mlp).attribute(T(x), target=2, abs=False))
+    np.testing.assert_allclose(N(X.GuidedBackprop(mlp).attribute(T(x, device=device), target=2)),
+                               guided, atol=1e-12)
+    np.testing.assert_allclose(N(X.Deconvolution(mlp).attribute(T(x, device=device), target=2)),
+                               deconv, atol=1e-12)
+    plain = N(X.Saliency(mlp).attribute(T(x, device=device), target=2, abs=False))
     assert not np.allclose(plain, guided)
 
 
-def test_deeplift_shap_is_the_mean_of_deeplift_over_baselines(mlp):
+def test_deeplift_shap_is_the_mean_of_deeplift_over_baselines(mlp, device):
     rng = np.random.default_rng(8)
     x, dist = rng.normal(size=(3, 5)), rng.normal(size=(4, 5))
-    e = X.DeepLiftShap(mlp).attribute(T(x), baselines=T(dist), target=0)
+    e = X.DeepLiftShap(mlp).attribute(T(x, device=device), baselines=T(dist, device=device),
+                                      target=0)
     each = np.stack([np_deeplift(mlp, x, np.tile(d, (3, 1)), 0) for d in dist])
     np.testing.assert_allclose(N(e), each.mean(0), atol=1e-12)
     np.testing.assert_allclose(N(e.stderr), each.std(0, ddof=1) / 2.0, atol=1e-12)
     f = lambda v: mlp.np_forward(v)[0][:, 0]  # noqa: E731
     np.testing.assert_allclose(N(e).sum(1), f(x) - f(dist).mean(), atol=1e-10)
     for size in (1, 5, 100):
-        got = X.DeepLiftShap(mlp).attribute(T(x), baselines=T(dist), target=0,
-                                            internal_batch_size=size)
+        got = X.DeepLiftShap(mlp).attribute(T(x, device=device), baselines=T(dist, device=device),
+                                            target=0, internal_batch_size=size)
         np.testing.assert_allclose(N(got), N(e), atol=1e-13)
 
 
-def test_an_exception_leaves_no_rule_behind(mlp):
+def test_an_exception_leaves_no_rule_behind(mlp, device):
     """Fact 13: rules and hooks are removed when the model raises, in forward or in the
     target selection."""
     def broken(v):
@@ -172,16 +175,17 @@ def test_an_exception_leaves_no_rule_behind(mlp):
 
     for cls in (X.DeepLift, X.GuidedBackprop, X.Deconvolution, X.LRP):
         with pytest.raises(RuntimeError, match="boom"):
-            cls(broken).attribute(T(np.zeros((2, 5))), target=0)
+            cls(broken).attribute(T(np.zeros((2, 5)), device=device), target=0)
         assert not engine.OVERRIDES
 
     def bad_target(out):
         raise ValueError("bad target")
 
     with pytest.raises(ValueError, match="bad target"):
-        X.DeepLift(mlp).attribute(T(np.zeros((2, 5))), target=bad_target)
+        X.DeepLift(mlp).attribute(T(np.zeros((2, 5)), device=device), target=bad_target)
     assert not engine.OVERRIDES
     # and plain gradients afterwards are the ordinary ones
     x = np.random.default_rng(9).normal(size=(2, 5))
-    np.testing.assert_allclose(N(X.Saliency(mlp).attribute(T(x), target=0, abs=False)),
+    np.testing.assert_allclose(N(X.Saliency(mlp).attribute(T(x, device=device), target=0,
+                                                           abs=False)),
                                mlp.np_grad(x, 0), atol=1e-12)

@@ -23,15 +23,16 @@ def np_ig(mlp: MLP, x, b, k, alphas, weights):
     return (x - b) * total
 
 
-def test_saliency_and_input_x_gradient_match_the_numpy_gradient(mlp):
+def test_saliency_and_input_x_gradient_match_the_numpy_gradient(mlp, device):
     x = np.random.default_rng(0).normal(size=(4, 5))
     g = mlp.np_grad(x, 2)
-    np.testing.assert_allclose(N(X.Saliency(mlp).attribute(T(x), target=2)), np.abs(g),
+    np.testing.assert_allclose(N(X.Saliency(mlp).attribute(T(x, device=device), target=2)),
+                               np.abs(g), atol=1e-12)
+    np.testing.assert_allclose(N(X.Saliency(mlp).attribute(T(x, device=device), target=2,
+                                                           abs=False)), g,
                                atol=1e-12)
-    np.testing.assert_allclose(N(X.Saliency(mlp).attribute(T(x), target=2, abs=False)), g,
-                               atol=1e-12)
-    np.testing.assert_allclose(N(X.InputXGradient(mlp).attribute(T(x), target=2)), x * g,
-                               atol=1e-12)
+    np.testing.assert_allclose(N(X.InputXGradient(mlp).attribute(T(x, device=device), target=2)),
+                               x * g, atol=1e-12)
 
 
 def test_integration_points_are_the_textbook_rules():
@@ -51,21 +52,21 @@ def test_integration_points_are_the_textbook_rules():
 
 
 @pytest.mark.parametrize("rule", RULES)
-def test_integrated_gradients_matches_the_numpy_formula(rule, mlp):
+def test_integrated_gradients_matches_the_numpy_formula(rule, mlp, device):
     rng = np.random.default_rng(1)
     x, b = rng.normal(size=(3, 5)), rng.normal(size=(3, 5))
-    e = X.IntegratedGradients(mlp).attribute(T(x), baselines=T(b), target=1, n_steps=7,
-                                             method=rule)
+    e = X.IntegratedGradients(mlp).attribute(T(x, device=device), baselines=T(b, device=device),
+                                             target=1, n_steps=7, method=rule)
     alphas, weights = X.integration_points(rule, 7)
     np.testing.assert_allclose(N(e), np_ig(mlp, x, b, 1, alphas, weights), atol=1e-12)
     out = mlp.np_forward(x)[0][:, 1] - mlp.np_forward(b)[0][:, 1]
     np.testing.assert_allclose(N(e.delta), N(e).sum(1) - out, atol=1e-12)
 
 
-def test_ig_completeness_residual_shrinks_with_steps():
+def test_ig_completeness_residual_shrinks_with_steps(device):
     """Fact 1: sum(IG) -> F(x) - F(x'); |delta| falls as n_steps grows (smooth model)."""
-    m = MLP(act="tanh", seed=3)
-    x = T(np.random.default_rng(2).normal(size=(4, 5)) * 2)
+    m = MLP(act="tanh", seed=3, device=device)
+    x = T(np.random.default_rng(2).normal(size=(4, 5)) * 2, device=device)
     ig = X.IntegratedGradients(m)
     for rule in ("riemann_middle", "riemann_trapezoid", "gausslegendre"):
         worst = [ig.attribute(x, target=0, n_steps=n, method=rule).max_abs_delta()
@@ -74,9 +75,9 @@ def test_ig_completeness_residual_shrinks_with_steps():
     assert ig.attribute(x, target=0, n_steps=32).max_abs_delta() < 1e-10
 
 
-def test_ig_adaptive_steps_reach_the_tolerance():
-    m = MLP(act="tanh", seed=4)
-    x = T(np.random.default_rng(3).normal(size=(2, 5)) * 2)
+def test_ig_adaptive_steps_reach_the_tolerance(device):
+    m = MLP(act="tanh", seed=4, device=device)
+    x = T(np.random.default_rng(3).normal(size=(2, 5)) * 2, device=device)
     e = X.IntegratedGradients(m).attribute(x, target=0, n_steps=2, method="riemann_middle",
                                            completeness_tol=1e-4)
     history = e.extras["convergence"]
@@ -90,23 +91,23 @@ def relu(v):
 
 
 @pytest.mark.parametrize("form", ["a", "b"])
-def test_ig_closed_form_of_sundararajan(form):
+def test_ig_closed_form_of_sundararajan(form, device):
     """Fact 2: F = ReLU(ReLU(x1) - 1 - ReLU(x2)) and ReLU(ReLU(x1 - 1) - ReLU(x2)) at (3, 1)
     with baseline 0 both give IG = (1.5, -0.5); riemann_middle with an even n is exact."""
     if form == "a":
         f = lambda x: relu(relu(x[:, 0]) - 1 - relu(x[:, 1]))  # noqa: E731
     else:
         f = lambda x: relu(relu(x[:, 0] - 1) - relu(x[:, 1]))  # noqa: E731
-    e = X.IntegratedGradients(f).attribute(T([[3.0, 1.0]]), n_steps=100,
+    e = X.IntegratedGradients(f).attribute(T([[3.0, 1.0]], device=device), n_steps=100,
                                            method="riemann_middle")
     np.testing.assert_allclose(N(e), [[1.5, -0.5]], atol=1e-12)
     assert e.max_abs_delta() < 1e-12
 
 
-def test_ig_is_one_where_the_gradient_is_zero():
+def test_ig_is_one_where_the_gradient_is_zero(device):
     """Fact 2: F = 1 - ReLU(1 - x) at x = 2, x' = 0: IG = 1 while the gradient is 0."""
     f = lambda x: 1 - relu(1 - x[:, 0])  # noqa: E731
-    x = T([[2.0]])
+    x = T([[2.0]], device=device)
     assert N(X.Saliency(f).attribute(x, abs=False))[0, 0] == 0.0
     e = X.IntegratedGradients(f).attribute(x, n_steps=10, method="riemann_middle")
     np.testing.assert_allclose(N(e), [[1.0]], atol=1e-12)
@@ -114,22 +115,22 @@ def test_ig_is_one_where_the_gradient_is_zero():
 
 @pytest.mark.parametrize("n_steps", [1, 2, 5, 50])
 @pytest.mark.parametrize("rule", RULES)
-def test_ig_on_a_linear_model_is_w_times_difference(rule, n_steps):
+def test_ig_on_a_linear_model_is_w_times_difference(rule, n_steps, device):
     """Fact 3 (IG part): for F = w.x + b, IG = w_i (x_i - x'_i) for any n_steps."""
     if rule == "riemann_trapezoid" and n_steps == 1:
         pytest.skip("the trapezoid rule needs two points")
-    lin = Linear()
+    lin = Linear(device=device)
     rng = np.random.default_rng(5)
     x, b = rng.normal(size=(3, 6)), rng.normal(size=(3, 6))
-    e = X.IntegratedGradients(lin).attribute(T(x), baselines=T(b), n_steps=n_steps,
-                                             method=rule)
+    e = X.IntegratedGradients(lin).attribute(T(x, device=device), baselines=T(b, device=device),
+                                             n_steps=n_steps, method=rule)
     np.testing.assert_allclose(N(e), lin.w[:, 0] * (x - b), atol=1e-12)
 
 
-def test_dummy_and_symmetry():
+def test_dummy_and_symmetry(device):
     """Fact 4: an ignored feature gets 0; symmetric features at equal values get equal IG."""
     f = lambda x: (x[:, 0] * x[:, 1]).tanh() + x[:, 0] * x[:, 1]  # noqa: E731  (x2 ignored)
-    x = T([[0.7, 0.7, 5.0], [-1.2, -1.2, 3.0]])
+    x = T([[0.7, 0.7, 5.0], [-1.2, -1.2, 3.0]], device=device)
     e = X.IntegratedGradients(f).attribute(x, n_steps=20)
     a = N(e)
     assert np.all(a[:, 2] == 0.0)
@@ -153,17 +154,17 @@ def test_memory_does_not_grow_with_steps():
     assert peaks[500] <= peaks[50] * 1.1, peaks
 
 
-def test_chunk_sizes_do_not_change_results(mlp):
+def test_chunk_sizes_do_not_change_results(mlp, device):
     """Fact 13: internal_batch_size (rows per call) does not change IG or GradientShap."""
     rng = np.random.default_rng(7)
-    x, b = T(rng.normal(size=(5, 5))), T(rng.normal(size=(5, 5)))
+    x, b = T(rng.normal(size=(5, 5)), device=device), T(rng.normal(size=(5, 5)), device=device)
     ig = X.IntegratedGradients(mlp)
     ref = N(ig.attribute(x, baselines=b, target=2, n_steps=9))
     for size in (1, 3, 5, 7, 45, 1000):
         got = N(ig.attribute(x, baselines=b, target=2, n_steps=9, internal_batch_size=size))
         np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-13)
     gs = X.GradientShap(mlp)
-    dist = T(rng.normal(size=(4, 5)))
+    dist = T(rng.normal(size=(4, 5)), device=device)
     ref = gs.attribute(x, baselines=dist, n_samples=6, stdevs=0.1, target=1, seed=9)
     for size in (1, 4, 30):
         got = gs.attribute(x, baselines=dist, n_samples=6, stdevs=0.1, target=1, seed=9,
@@ -172,14 +173,14 @@ def test_chunk_sizes_do_not_change_results(mlp):
         np.testing.assert_allclose(N(got.stderr), N(ref.stderr), rtol=1e-9, atol=1e-13)
 
 
-def test_gradient_shap_matches_the_numpy_formula(mlp):
+def test_gradient_shap_matches_the_numpy_formula(mlp, device):
     """GradientSHAP = mean_j dF/dx(b_j + a_j (x + e_j - b_j)) * (x + e_j - b_j), with the draws
     documented: seed -> baseline index, alpha, noise (shared by the examples)."""
     rng = np.random.default_rng(8)
     x, dist = rng.normal(size=(3, 5)), rng.normal(size=(4, 5))
     n, sd, seed = 7, 0.2, 123
-    e = X.GradientShap(mlp).attribute(T(x), baselines=T(dist), n_samples=n, stdevs=sd,
-                                      target=0, seed=seed)
+    e = X.GradientShap(mlp).attribute(T(x, device=device), baselines=T(dist, device=device),
+                                      n_samples=n, stdevs=sd, target=0, seed=seed)
     r = np.random.default_rng(seed)
     pick = r.integers(0, 4, size=(n, 1))[:, 0]
     alpha = r.uniform(0.0, 1.0, size=(n, 1))[:, 0]
@@ -197,11 +198,12 @@ def test_gradient_shap_matches_the_numpy_formula(mlp):
     np.testing.assert_allclose(N(e.delta), terms.mean(0).sum(1) - (f(x) - ref), atol=1e-12)
 
 
-def test_gradient_shap_on_linear_model_is_expected_difference():
-    lin = Linear()
+def test_gradient_shap_on_linear_model_is_expected_difference(device):
+    lin = Linear(device=device)
     rng = np.random.default_rng(10)
     x, dist = rng.normal(size=(2, 6)), rng.normal(size=(50, 6))
-    e = X.GradientShap(lin).attribute(T(x), baselines=T(dist), n_samples=50, seed=0)
+    e = X.GradientShap(lin).attribute(T(x, device=device), baselines=T(dist, device=device),
+                                      n_samples=50, seed=0)
     r = np.random.default_rng(0)
     pick = r.integers(0, 50, size=(50, 1))[:, 0]
     np.testing.assert_allclose(N(e), lin.w[:, 0] * (x - dist[pick].mean(0)), atol=1e-12)
@@ -209,19 +211,19 @@ def test_gradient_shap_on_linear_model_is_expected_difference():
 
 
 @pytest.mark.parametrize("n", [1, 4, 9])
-def test_smoothgrad_with_zero_noise_is_the_gradient(n, mlp):
+def test_smoothgrad_with_zero_noise_is_the_gradient(n, mlp, device):
     """Fact 9: sigma = 0 gives the gradient for any number of samples."""
     x = np.random.default_rng(11).normal(size=(3, 5))
-    e = X.NoiseTunnel(X.Saliency(mlp)).attribute(T(x), nt_samples=n, stdevs=0.0, target=1,
-                                                 abs=False)
+    e = X.NoiseTunnel(X.Saliency(mlp)).attribute(T(x, device=device), nt_samples=n, stdevs=0.0,
+                                                 target=1, abs=False)
     np.testing.assert_allclose(N(e), mlp.np_grad(x, 1), atol=1e-12)
 
 
 @pytest.mark.parametrize("sigma", [0.1, 1.0, 10.0])
-def test_smoothgrad_on_linear_model_is_the_gradient_and_vargrad_zero(sigma):
+def test_smoothgrad_on_linear_model_is_the_gradient_and_vargrad_zero(sigma, device):
     """Fact 9: on a linear F SmoothGrad equals the gradient for any sigma; VarGrad is 0."""
-    lin = Linear()
-    x = T(np.random.default_rng(12).normal(size=(2, 6)))
+    lin = Linear(device=device)
+    x = T(np.random.default_rng(12).normal(size=(2, 6)), device=device)
     nt = X.NoiseTunnel(X.Saliency(lin))
     sg = nt.attribute(x, nt_samples=7, stdevs=sigma, abs=False)
     np.testing.assert_allclose(N(sg), np.tile(lin.w[:, 0], (2, 1)), rtol=1e-12)
@@ -231,7 +233,7 @@ def test_smoothgrad_on_linear_model_is_the_gradient_and_vargrad_zero(sigma):
     np.testing.assert_allclose(N(sq), np.tile(lin.w[:, 0] ** 2, (2, 1)), rtol=1e-12)
 
 
-def test_noise_tunnel_matches_numpy_and_batches_do_not_matter(mlp):
+def test_noise_tunnel_matches_numpy_and_batches_do_not_matter(mlp, device):
     x = np.random.default_rng(13).normal(size=(3, 5))
     nt = X.NoiseTunnel(X.Saliency(mlp))
     seed, n, sd = 5, 6, 0.3
@@ -242,20 +244,20 @@ def test_noise_tunnel_matches_numpy_and_batches_do_not_matter(mlp):
             ("smoothgrad_sq", (grads ** 2).mean(0), (grads ** 2).std(0, ddof=1) / np.sqrt(n)),
             ("vargrad", grads.var(0), None)]:
         for bs in (None, 1, 4):
-            e = nt.attribute(T(x), nt_type=kind, nt_samples=n, stdevs=sd, target=2, abs=False,
-                             seed=seed, nt_samples_batch_size=bs)
+            e = nt.attribute(T(x, device=device), nt_type=kind, nt_samples=n, stdevs=sd, target=2,
+                             abs=False, seed=seed, nt_samples_batch_size=bs)
             np.testing.assert_allclose(N(e), ref, atol=1e-12)
             if err is not None:
                 np.testing.assert_allclose(N(e.stderr), err, atol=1e-12)
     mu4 = ((grads - grads.mean(0)) ** 4).mean(0)
-    e = nt.attribute(T(x), nt_type="vargrad", nt_samples=n, stdevs=sd, target=2, abs=False,
-                     seed=seed)
+    e = nt.attribute(T(x, device=device), nt_type="vargrad", nt_samples=n, stdevs=sd, target=2,
+                     abs=False, seed=seed)
     np.testing.assert_allclose(N(e.stderr), np.sqrt((mu4 - grads.var(0) ** 2) / (n - 1)),
                                atol=1e-12)
 
 
-def test_noise_tunnel_over_integrated_gradients_keeps_the_residual(mlp):
-    x = T(np.random.default_rng(14).normal(size=(2, 5)))
+def test_noise_tunnel_over_integrated_gradients_keeps_the_residual(mlp, device):
+    x = T(np.random.default_rng(14).normal(size=(2, 5)), device=device)
     e = X.NoiseTunnel(X.IntegratedGradients(mlp)).attribute(x, nt_samples=3, stdevs=0.1,
                                                             target=0, n_steps=64, seed=1)
     assert e.delta is not None and e.max_abs_delta() < 1e-2
@@ -265,23 +267,23 @@ def test_noise_tunnel_over_integrated_gradients_keeps_the_residual(mlp):
     np.testing.assert_allclose(N(by_name), N(e), atol=1e-14)
 
 
-def test_float32_inputs_give_float32_attributions(mlp):
-    w = corefw.tensor(np.ones((5, 2), np.float32))
-    x = corefw.tensor(np.ones((2, 5), np.float32))
+def test_float32_inputs_give_float32_attributions(mlp, device):
+    w = corefw.tensor(np.ones((5, 2), np.float32), device=device)
+    x = corefw.tensor(np.ones((2, 5), np.float32), device=device)
     e = X.IntegratedGradients(lambda v: v @ w).attribute(x, target=0, n_steps=4)
     assert e.attributions.dtype == corefw.float32
 
 
-def test_noise_tunnel_draws_baselines_from_a_distribution():
+def test_noise_tunnel_draws_baselines_from_a_distribution(device):
     """draw_baseline_from_distrib: each sample uses one baseline of the distribution; with no
     noise on a linear model the result is w (x - mean of the drawn baselines)."""
-    lin = Linear()
+    lin = Linear(device=device)
     rng = np.random.default_rng(15)
     x, dist = rng.normal(size=(2, 6)), rng.normal(size=(5, 6))
     seed, n = 4, 6
     e = X.NoiseTunnel(X.IntegratedGradients(lin)).attribute(
-        T(x), nt_samples=n, stdevs=0.0, draw_baseline_from_distrib=True, baselines=T(dist),
-        seed=seed, n_steps=2)
+        T(x, device=device), nt_samples=n, stdevs=0.0, draw_baseline_from_distrib=True,
+        baselines=T(dist, device=device), seed=seed, n_steps=2)
     r = np.random.default_rng(seed)
     r.standard_normal((n, 6))  # the (zero) noise is drawn first
     pick = r.integers(0, 5, size=(n, 1))[:, 0]

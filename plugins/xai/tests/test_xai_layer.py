@@ -27,9 +27,9 @@ def np_conv(x, w, b, pad):
 
 
 class Conv(nn.Module):
-    def __init__(self, w, b) -> None:
+    def __init__(self, w, b, device=None) -> None:
         super().__init__()
-        self.w, self.b = nn.Parameter(T(w)), nn.Parameter(T(b))
+        self.w, self.b = nn.Parameter(T(w, device=device)), nn.Parameter(T(b, device=device))
 
     def forward(self, x):
         return F.conv2d(x, self.w, self.b, padding=1)
@@ -38,13 +38,13 @@ class Conv(nn.Module):
 class TanhHead(nn.Module):
     """A = conv(x); F = tanh(A).flatten() @ V  (dF/dA in closed form)."""
 
-    def __init__(self, seed=0, c=3, hw=5) -> None:
+    def __init__(self, seed=0, c=3, hw=5, device=None) -> None:
         super().__init__()
         rng = np.random.default_rng(seed)
         self.kw, self.kb = rng.normal(size=(c, 2, 3, 3)) * 0.4, rng.normal(size=c) * 0.1
         self.V = rng.normal(size=(c * hw * hw, 4))
-        self.conv = Conv(self.kw, self.kb)
-        self.tV = T(self.V)
+        self.conv = Conv(self.kw, self.kb, device=device)
+        self.tV = T(self.V, device=device)
 
     def forward(self, x):
         a = self.conv(x)
@@ -61,8 +61,8 @@ class TanhHead(nn.Module):
 
 
 @pytest.fixture
-def head():
-    return TanhHead()
+def head(device):
+    return TanhHead(device=device)
 
 
 @pytest.fixture
@@ -70,31 +70,32 @@ def xin():
     return np.random.default_rng(1).normal(size=(3, 2, 5, 5))
 
 
-def test_layer_activation(head, xin):
-    e = X.LayerActivation(head, head.conv).attribute(T(xin))
+def test_layer_activation(head, xin, device):
+    e = X.LayerActivation(head, head.conv).attribute(T(xin, device=device))
     np.testing.assert_allclose(N(e), head.np_act(xin), atol=1e-12)
-    e2 = X.LayerActivation(head, "conv").attribute(T(xin))
+    e2 = X.LayerActivation(head, "conv").attribute(T(xin, device=device))
     np.testing.assert_allclose(N(e2), N(e))
 
 
 @pytest.mark.parametrize("relu", [False, True])
-def test_layer_grad_cam_matches_numpy(head, xin, relu):
+def test_layer_grad_cam_matches_numpy(head, xin, relu, device):
     a = head.np_act(xin)
     g = head.np_grad_act(a, 2)
     cam = (g.mean((2, 3), keepdims=True) * a).sum(1, keepdims=True)
     if relu:
         cam = np.maximum(cam, 0)
-    e = X.LayerGradCam(head, head.conv).attribute(T(xin), target=2, relu_attributions=relu)
+    e = X.LayerGradCam(head, head.conv).attribute(T(xin, device=device), target=2,
+                                                  relu_attributions=relu)
     np.testing.assert_allclose(N(e), cam, atol=1e-12)
     assert e.params["relu_attributions"] is relu
 
 
-def test_grad_cam_is_relu_cam_over_z_on_gap_linear():
+def test_grad_cam_is_relu_cam_over_z_on_gap_linear(device):
     """Fact 8: on conv -> global average pool -> linear, Grad-CAM with the ReLU equals
     ReLU(CAM) / Z exactly, CAM = sum_c W[t, c] A_c and Z the number of positions."""
     rng = np.random.default_rng(2)
-    conv = Conv(rng.normal(size=(4, 1, 3, 3)), rng.normal(size=4))
-    fc = nn.Linear(4, 3, dtype=corefw.float64)
+    conv = Conv(rng.normal(size=(4, 1, 3, 3)), rng.normal(size=4), device=device)
+    fc = nn.Linear(4, 3, dtype=corefw.float64, device=device)
 
     class Net(nn.Module):
         def __init__(self):
@@ -109,7 +110,8 @@ def test_grad_cam_is_relu_cam_over_z_on_gap_linear():
     a = np_conv(x, N(conv.w), N(conv.b), 1)
     for t in range(3):
         cam = np.einsum("c,nchw->nhw", N(fc.weight)[t], a)[:, None]
-        e = X.LayerGradCam(net, net.conv).attribute(T(x), target=t, relu_attributions=True)
+        e = X.LayerGradCam(net, net.conv).attribute(T(x, device=device), target=t,
+                                                    relu_attributions=True)
         np.testing.assert_allclose(N(e), np.maximum(cam, 0) / (6 * 7), rtol=1e-12, atol=1e-14)
 
 
@@ -135,16 +137,16 @@ def np_resize(a, size, mode):
 
 @pytest.mark.parametrize("mode", ["nearest", "bilinear"])
 @pytest.mark.parametrize("size", [(8, 8), (5, 11), (2, 3)])
-def test_interpolate_matches_numpy(mode, size):
+def test_interpolate_matches_numpy(mode, size, device):
     a = np.random.default_rng(3).normal(size=(2, 3, 4, 6))
-    np.testing.assert_allclose(N(X.interpolate(T(a), size, mode)), np_resize(a, size, mode),
-                               atol=1e-12)
+    np.testing.assert_allclose(N(X.interpolate(T(a, device=device), size, mode)),
+                               np_resize(a, size, mode), atol=1e-12)
 
 
-def test_guided_grad_cam_is_guided_backprop_times_upsampled_cam():
+def test_guided_grad_cam_is_guided_backprop_times_upsampled_cam(device):
     rng = np.random.default_rng(4)
-    conv = Conv(rng.normal(size=(3, 1, 3, 3)), rng.normal(size=3))
-    lin = T(rng.normal(size=(3 * 3 * 3, 2)))
+    conv = Conv(rng.normal(size=(3, 1, 3, 3)), rng.normal(size=3), device=device)
+    lin = T(rng.normal(size=(3 * 3 * 3, 2)), device=device)
 
     class Net(nn.Module):
         def __init__(self):
@@ -156,16 +158,17 @@ def test_guided_grad_cam_is_guided_backprop_times_upsampled_cam():
             return h.reshape(h.shape[0], -1) @ lin
 
     net = Net()
-    x = T(rng.normal(size=(2, 1, 6, 6)))
+    x = T(rng.normal(size=(2, 1, 6, 6)), device=device)
     gbp = N(X.GuidedBackprop(net).attribute(x, target=1))
     cam = N(X.LayerGradCam(net, net.conv).attribute(x, target=1, relu_attributions=True))
     e = X.GuidedGradCam(net, net.conv).attribute(x, target=1)
     np.testing.assert_allclose(N(e), gbp * np_resize(cam, (6, 6), "nearest"), atol=1e-12)
 
 
-def test_layer_integrated_gradients_matches_numpy_and_is_complete(head, xin):
+def test_layer_integrated_gradients_matches_numpy_and_is_complete(head, xin, device):
     base = np.random.default_rng(5).normal(size=xin.shape) * 0.1
-    e = X.LayerIntegratedGradients(head, head.conv).attribute(T(xin), baselines=T(base),
+    e = X.LayerIntegratedGradients(head, head.conv).attribute(T(xin, device=device),
+                                                              baselines=T(base, device=device),
                                                               target=1, n_steps=20)
     ax, ab = head.np_act(xin), head.np_act(base)
     alphas, weights = X.integration_points("gausslegendre", 20)
@@ -175,11 +178,12 @@ def test_layer_integrated_gradients_matches_numpy_and_is_complete(head, xin):
     np.testing.assert_allclose(N(e.delta), N(e).reshape(3, -1).sum(1) - diff, atol=1e-12)
     assert e.max_abs_delta() < 1e-6
     chunked = X.LayerIntegratedGradients(head, head.conv).attribute(
-        T(xin), baselines=T(base), target=1, n_steps=20, internal_batch_size=7)
+        T(xin, device=device), baselines=T(base, device=device), target=1, n_steps=20,
+        internal_batch_size=7)
     np.testing.assert_allclose(N(chunked), N(e), atol=1e-13)
 
 
-def test_grad_cam_plus_plus_matches_numpy(head, xin):
+def test_grad_cam_plus_plus_matches_numpy(head, xin, device):
     a = np.maximum(head.np_act(xin), 0)
 
     class Relu(nn.Module):
@@ -203,12 +207,12 @@ def test_grad_cam_plus_plus_matches_numpy(head, xin):
     alpha = np.where(g != 0, alpha, 0)
     w = (alpha * np.maximum(g, 0)).sum((2, 3), keepdims=True)
     ref = np.maximum((w * a).sum(1, keepdims=True), 0)
-    e = X.GradCamPlusPlus(net, net.act).attribute(T(xin), target=0)
+    e = X.GradCamPlusPlus(net, net.act).attribute(T(xin, device=device), target=0)
     np.testing.assert_allclose(N(e), ref, rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("weights", ["cic", "softmax"])
-def test_score_cam_matches_numpy(head, xin, weights):
+def test_score_cam_matches_numpy(head, xin, weights, device):
     a = head.np_act(xin)
     up = np_resize(a, (5, 5), "bilinear")
     lo, hi = up.min((2, 3), keepdims=True), up.max((2, 3), keepdims=True)
@@ -224,12 +228,12 @@ def test_score_cam_matches_numpy(head, xin, weights):
         w = w / w.sum(1, keepdims=True)
     ref = np.maximum((w[:, :, None, None] * a).sum(1, keepdims=True), 0)
     for bs in (1, 4, 64):
-        e = X.ScoreCam(head, head.conv).attribute(T(xin), target=2, weights=weights,
+        e = X.ScoreCam(head, head.conv).attribute(T(xin, device=device), target=2, weights=weights,
                                                   batch_size=bs)
         np.testing.assert_allclose(N(e), ref, atol=1e-12)
 
 
-def test_hooks_are_removed_after_errors_and_reuse_is_refused(head, xin):
+def test_hooks_are_removed_after_errors_and_reuse_is_refused(head, xin, device):
     class Broken(nn.Module):
         def __init__(self):
             super().__init__()
@@ -243,34 +247,35 @@ def test_hooks_are_removed_after_errors_and_reuse_is_refused(head, xin):
     for cls in (X.LayerGradCam, X.LayerIntegratedGradients, X.LayerActivation,
                 X.GradCamPlusPlus):
         with pytest.raises(RuntimeError, match="boom"):
-            cls(broken, broken.conv).attribute(T(xin), **({} if cls is X.LayerActivation
+            cls(broken, broken.conv).attribute(T(xin, device=device),
+                                               **({} if cls is X.LayerActivation
                                                         else {"target": 0}))
         assert not head.conv._forward_hooks and not head.conv._forward_pre_hooks
 
     class Twice(nn.Module):
         def __init__(self):
             super().__init__()
-            self.conv = Conv(np.ones((2, 2, 3, 3)) * 0.1, np.zeros(2))
+            self.conv = Conv(np.ones((2, 2, 3, 3)) * 0.1, np.zeros(2), device=device)
 
         def forward(self, x):
             return self.conv(self.conv(x)).mean((1, 2, 3)).reshape(-1, 1)
 
     twice = Twice()
     with pytest.raises(XaiError, match="more than once"):
-        X.LayerGradCam(twice, twice.conv).attribute(T(xin), target=0)
+        X.LayerGradCam(twice, twice.conv).attribute(T(xin, device=device), target=0)
     assert not twice.conv._forward_hooks
     with pytest.raises(XaiError, match="not a submodule"):
         X.LayerGradCam(twice, "nope")
 
 
-def test_layer_methods_take_several_targets(head, xin):
-    e = X.LayerGradCam(head, head.conv).attribute(T(xin), targets=[0, 3])
+def test_layer_methods_take_several_targets(head, xin, device):
+    e = X.LayerGradCam(head, head.conv).attribute(T(xin, device=device), targets=[0, 3])
     assert e.attributions.shape == (2, 3, 1, 5, 5)
     np.testing.assert_allclose(N(e)[1], N(X.LayerGradCam(head, head.conv).attribute(
-        T(xin), target=3)), atol=1e-14)
+        T(xin, device=device), target=3)), atol=1e-14)
 
 
-def test_attribution_to_the_layer_input(head, xin):
+def test_attribution_to_the_layer_input(head, xin, device):
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
@@ -280,9 +285,10 @@ def test_attribution_to_the_layer_input(head, xin):
             return head(2.0 * x)
 
     net = Net()
-    act = X.LayerActivation(net, net.conv).attribute(T(xin), attribute_to_layer_input=True)
+    act = X.LayerActivation(net, net.conv).attribute(T(xin, device=device),
+                                                     attribute_to_layer_input=True)
     np.testing.assert_allclose(N(act), 2.0 * xin)
     lig = X.LayerIntegratedGradients(net, net.conv).attribute(
-        T(xin), target=1, n_steps=30, attribute_to_layer_input=True)
-    ig = X.IntegratedGradients(head).attribute(T(2.0 * xin), target=1, n_steps=30)
+        T(xin, device=device), target=1, n_steps=30, attribute_to_layer_input=True)
+    ig = X.IntegratedGradients(head).attribute(T(2.0 * xin, device=device), target=1, n_steps=30)
     np.testing.assert_allclose(N(lig), N(ig), atol=1e-12)

@@ -32,12 +32,12 @@ def np_shapley(f, x, b, groups):
     return phi / math.factorial(m)
 
 
-def test_occlusion_matches_numpy_windows(mlp):
+def test_occlusion_matches_numpy_windows(mlp, device):
     model = lambda v: mlp(v.reshape(v.shape[0], -1)[:, :5])  # noqa: E731
     x = np.random.default_rng(0).normal(size=(2, 2, 3))
     for win, stride in [((1, 1), 1), ((2, 2), 1), ((2, 2), (1, 2)), ((2, 3), 1)]:
-        e = X.Occlusion(model).attribute(T(x), sliding_window_shapes=win, strides=stride,
-                                         baselines=0.5, target=1)
+        e = X.Occlusion(model).attribute(T(x, device=device), sliding_window_shapes=win,
+                                         strides=stride, baselines=0.5, target=1)
         st = stride if isinstance(stride, tuple) else (stride, stride)
         acc, cnt = np.zeros_like(x), np.zeros(x.shape[1:])
         f0 = np_f(mlp, x[:, :].reshape(2, -1)[:, :5], 1)
@@ -51,24 +51,29 @@ def test_occlusion_matches_numpy_windows(mlp):
         np.testing.assert_allclose(N(e), acc / np.maximum(cnt, 1), atol=1e-12)
 
 
-def test_linear_model_occlusion_ablation_kernelshap_equal_w_times_difference():
+def test_linear_model_occlusion_ablation_kernelshap_equal_w_times_difference(device):
     """Fact 3: on F = w.x + b, single-feature occlusion = feature ablation = KernelSHAP (exact
     and sampled) = Shapley sampling = w_i (x_i - x'_i)."""
-    lin = Linear(d=12)
+    lin = Linear(d=12, device=device)
     rng = np.random.default_rng(1)
     x, b = rng.normal(size=(3, 12)), rng.normal(size=(3, 12))
     want = lin.w[:, 0] * (x - b)
     got = {
-        "occlusion": X.Occlusion(lin).attribute(T(x), sliding_window_shapes=(1,),
-                                                baselines=T(b)),
-        "ablation": X.FeatureAblation(lin).attribute(T(x), baselines=T(b)),
-        "kernel_shap_sampled": X.KernelShap(lin).attribute(T(x), baselines=T(b),
-                                                            n_samples=60, seed=0),
-        "kernel_shap_exact": X.KernelShap(lin).attribute(T(x), baselines=T(b), n_samples=5000),
-        "shapley_sampling": X.ShapleyValueSampling(lin).attribute(T(x), baselines=T(b),
+        "occlusion": X.Occlusion(lin).attribute(T(x, device=device), sliding_window_shapes=(1,),
+                                                baselines=T(b, device=device)),
+        "ablation": X.FeatureAblation(lin).attribute(T(x, device=device),
+                                                     baselines=T(b, device=device)),
+        "kernel_shap_sampled": X.KernelShap(lin).attribute(T(x, device=device),
+                                                           baselines=T(b, device=device),
+                                                           n_samples=60, seed=0),
+        "kernel_shap_exact": X.KernelShap(lin).attribute(T(x, device=device),
+                                                         baselines=T(b, device=device),
+                                                         n_samples=5000),
+        "shapley_sampling": X.ShapleyValueSampling(lin).attribute(T(x, device=device),
+                                                                  baselines=T(b, device=device),
                                                                   n_samples=3, seed=0),
         "lime_linear": X.Lime(lin, interpretable_model="linear").attribute(
-            T(x), baselines=T(b), n_samples=80, seed=0),
+            T(x, device=device), baselines=T(b, device=device), n_samples=80, seed=0),
     }
     for name, e in got.items():
         np.testing.assert_allclose(N(e), want, atol=1e-9, err_msg=name)
@@ -76,11 +81,11 @@ def test_linear_model_occlusion_ablation_kernelshap_equal_w_times_difference():
     assert got["kernel_shap_sampled"].params["exact"] is False
 
 
-def test_feature_ablation_with_groups_matches_numpy(mlp):
+def test_feature_ablation_with_groups_matches_numpy(mlp, device):
     x = np.random.default_rng(2).normal(size=(3, 5))
     mask = np.array([[0, 0, 1, 2, 2]])
-    e = X.FeatureAblation(mlp).attribute(T(x), target=2, feature_mask=T(mask).long(),
-                                         baselines=-1.0)
+    e = X.FeatureAblation(mlp).attribute(T(x, device=device), target=2,
+                                         feature_mask=T(mask, device=device).long(), baselines=-1.0)
     f0 = np_f(mlp, x, 2)
     ref = np.zeros_like(x)
     for g in range(3):
@@ -91,23 +96,23 @@ def test_feature_ablation_with_groups_matches_numpy(mlp):
 
 
 @pytest.mark.parametrize("with_background", [False, True])
-def test_exact_shapley_matches_brute_force_and_is_efficient(with_background, mlp):
+def test_exact_shapley_matches_brute_force_and_is_efficient(with_background, mlp, device):
     """Fact 6: efficiency sum(phi) = F(x) - E_b F(b); exact values by brute force."""
     rng = np.random.default_rng(3)
     x = rng.normal(size=(2, 5))
     groups = [[0], [1, 2], [3], [4]]
-    mask = T(np.array([[0, 1, 1, 2, 3]])).long()
+    mask = T(np.array([[0, 1, 1, 2, 3]]), device=device).long()
     f = lambda v: np_f(mlp, v, 0)  # noqa: E731
     if with_background:
         bg = rng.normal(size=(4, 5))
-        e = X.ShapleyValues(mlp).attribute(T(x), target=0, feature_mask=mask,
-                                           background=T(bg))
+        e = X.ShapleyValues(mlp).attribute(T(x, device=device), target=0, feature_mask=mask,
+                                           background=T(bg, device=device))
         ref = np.mean([np_shapley(f, x, np.tile(r, (2, 1)), groups) for r in bg], 0)
         expected = f(x) - f(bg).mean()
     else:
         b = rng.normal(size=(2, 5))
-        e = X.ShapleyValues(mlp).attribute(T(x), target=0, feature_mask=mask,
-                                           baselines=T(b))
+        e = X.ShapleyValues(mlp).attribute(T(x, device=device), target=0, feature_mask=mask,
+                                           baselines=T(b, device=device))
         ref = np_shapley(f, x, b.copy(), groups)
         expected = f(x) - f(b)
     got = N(e)
@@ -117,23 +122,23 @@ def test_exact_shapley_matches_brute_force_and_is_efficient(with_background, mlp
     assert e.max_abs_delta() < 1e-12
 
 
-def test_dummy_feature_gets_zero_shapley():
+def test_dummy_feature_gets_zero_shapley(device):
     """Fact 4 for the Shapley methods: a feature the model ignores gets exactly 0."""
-    w = T(np.array([[1.0], [2.0], [0.0], [-1.0]]))
+    w = T(np.array([[1.0], [2.0], [0.0], [-1.0]]), device=device)
     f = lambda v: (v @ w).tanh() * (v[:, 0:1] + 1)  # noqa: E731  (feature 2 ignored)
-    x = T(np.random.default_rng(4).normal(size=(2, 4)))
+    x = T(np.random.default_rng(4).normal(size=(2, 4)), device=device)
     for e in (X.ShapleyValues(f).attribute(x),
               X.ShapleyValueSampling(f).attribute(x, n_samples=7, seed=1),
               X.KernelShap(f).attribute(x, n_samples=100)):
         assert np.all(np.abs(N(e)[:, 2]) < 1e-12), e.method
 
 
-def test_shapley_sampling_error_falls_as_one_over_sqrt_n():
+def test_shapley_sampling_error_falls_as_one_over_sqrt_n(device):
     """Fact 6: exact Shapley on <= 10 features is the reference; the sampling error shrinks
     as 1/sqrt(n) and the reported standard error is calibrated."""
-    m = MLP(sizes=(8, 6, 2), seed=5, act="tanh")
+    m = MLP(sizes=(8, 6, 2), seed=5, act="tanh", device=device)
     rng = np.random.default_rng(5)
-    x, bg = T(rng.normal(size=(2, 8)) * 2), T(rng.normal(size=(3, 8)))
+    x, bg = T(rng.normal(size=(2, 8)) * 2, device=device), T(rng.normal(size=(3, 8)), device=device)
     exact = N(X.ShapleyValues(m).attribute(x, target=1, background=bg))
     rms, covered = {}, []
     for n in (16, 256):
@@ -150,15 +155,15 @@ def test_shapley_sampling_error_falls_as_one_over_sqrt_n():
     assert np.mean(covered) > 0.9
 
 
-def test_kernel_shap_exact_enumeration_is_shapley_and_sampling_converges(mlp):
+def test_kernel_shap_exact_enumeration_is_shapley_and_sampling_converges(mlp, device):
     rng = np.random.default_rng(6)
-    x, bg = T(rng.normal(size=(2, 5))), T(rng.normal(size=(3, 5)))
+    x, bg = T(rng.normal(size=(2, 5)), device=device), T(rng.normal(size=(3, 5)), device=device)
     exact = N(X.ShapleyValues(mlp).attribute(x, target=0, background=bg))
     ks = X.KernelShap(mlp).attribute(x, target=0, background=bg, n_samples=30)
     assert ks.params["exact"]
     np.testing.assert_allclose(N(ks), exact, atol=1e-10)
-    big = MLP(sizes=(10, 8, 2), seed=7, act="tanh")
-    x10 = T(rng.normal(size=(2, 10)))
+    big = MLP(sizes=(10, 8, 2), seed=7, act="tanh", device=device)
+    x10 = T(rng.normal(size=(2, 10)), device=device)
     ref = N(X.ShapleyValues(big).attribute(x10, target=1))
     errs = {}
     for n in (100, 1000):
@@ -169,14 +174,14 @@ def test_kernel_shap_exact_enumeration_is_shapley_and_sampling_converges(mlp):
     assert errs[1000] < errs[100] and errs[1000] < 0.02 * np.abs(ref).max() + 1e-3
 
 
-def test_lime_matches_numpy_surrogate(mlp):
+def test_lime_matches_numpy_surrogate(mlp, device):
     rng = np.random.default_rng(8)
     x = rng.normal(size=(2, 5))
     n, seed, width, alpha = 60, 4, 0.7, 0.05
     z = (np.random.default_rng(seed).random((n, 5)) < 0.5).astype(float)
     for model in ("ridge", "linear"):
         lime = X.Lime(mlp, interpretable_model=model, alpha=alpha, kernel_width=width)
-        e = lime.attribute(T(x), target=1, n_samples=n, seed=seed)
+        e = lime.attribute(T(x, device=device), target=1, n_samples=n, seed=seed)
         for i in range(2):
             pert = z * x[i]
             y = np_f(mlp, pert, 1)
@@ -190,7 +195,7 @@ def test_lime_matches_numpy_surrogate(mlp):
             np.testing.assert_allclose(N(e)[i], coef, rtol=1e-8, atol=1e-10)
 
 
-def test_weighted_lasso_satisfies_kkt():
+def test_weighted_lasso_satisfies_kkt(device):
     rng = np.random.default_rng(9)
     x = rng.normal(size=(40, 6))
     y = x @ np.array([1.5, 0.0, -2.0, 0.0, 0.3, 0.0]) + 0.1 * rng.normal(size=40)
@@ -206,12 +211,13 @@ def test_weighted_lasso_satisfies_kkt():
     assert active.sum() < 6
 
 
-def test_rise_matches_the_formula_with_its_masks():
-    lin = Linear(d=36, outputs=2)
+def test_rise_matches_the_formula_with_its_masks(device):
+    lin = Linear(d=36, outputs=2, device=device)
     model = lambda v: lin(v)  # noqa: E731
     x = np.random.default_rng(10).normal(size=(2, 1, 6, 6))
     seed, n, p, cells = 3, 50, 0.4, 3
-    e = X.RISE(model).attribute(T(x), target=1, n_masks=n, p=p, mask_cells=cells, seed=seed)
+    e = X.RISE(model).attribute(T(x, device=device), target=1, n_masks=n, p=p, mask_cells=cells,
+                                seed=seed)
     grids, shifts = rise_masks(n, (6, 6), cells, p, np.random.default_rng(seed))
     masks = upsample_masks(grids, shifts, (6, 6))
     assert masks.shape == (n, 6, 6) and masks.min() >= 0 and masks.max() <= 1
@@ -224,15 +230,15 @@ def test_rise_matches_the_formula_with_its_masks():
     np.testing.assert_allclose(N(e)[:, 0], ref, atol=1e-12)
     np.testing.assert_allclose(N(e.stderr)[:, 0], np.std(terms, 0, ddof=1) / np.sqrt(n),
                                atol=1e-12)
-    again = X.RISE(model).attribute(T(x), target=1, n_masks=n, p=p, mask_cells=cells,
+    again = X.RISE(model).attribute(T(x, device=device), target=1, n_masks=n, p=p, mask_cells=cells,
                                     seed=seed, perturbations_per_eval=7)
     np.testing.assert_allclose(N(again), N(e), atol=1e-13)
 
 
-def test_feature_permutation_permutes_within_the_batch():
-    lin = Linear(d=4)
+def test_feature_permutation_permutes_within_the_batch(device):
+    lin = Linear(d=4, device=device)
     x = np.random.default_rng(11).normal(size=(6, 4))
-    e = X.FeaturePermutation(lin).attribute(T(x), seed=2)
+    e = X.FeaturePermutation(lin).attribute(T(x, device=device), seed=2)
     donor = x - N(e) / lin.w[:, 0]  # F(x) - F(x with feature i from another row)
     perms = e.extras["permutations"]
     for i in range(4):
@@ -249,9 +255,9 @@ def test_feature_permutation_permutes_within_the_batch():
     ("kernel_shap", {"n_samples": 20, "seed": 1}),
     ("lime", {"n_samples": 20, "seed": 1}),
 ])
-def test_perturbations_per_eval_does_not_change_results(name, opts, mlp):
+def test_perturbations_per_eval_does_not_change_results(name, opts, mlp, device):
     """Fact 13: the batch-size option of every sampling method leaves the result unchanged."""
-    x = T(np.random.default_rng(12).normal(size=(3, 5)))
+    x = T(np.random.default_rng(12).normal(size=(3, 5)), device=device)
     ref = X.explain(mlp, x, method=name, target=0, **opts)
     for ppe in (1, 2, 13):
         got = X.explain(mlp, x, method=name, target=0, perturbations_per_eval=ppe, **opts)
@@ -259,16 +265,17 @@ def test_perturbations_per_eval_does_not_change_results(name, opts, mlp):
         assert got.n_evals == ref.n_evals
 
 
-def test_kernel_shap_sampled_solution_is_the_constrained_least_squares(mlp):
+def test_kernel_shap_sampled_solution_is_the_constrained_least_squares(mlp, device):
     """The sampled KernelSHAP estimate solves min sum (v(S) - v(0) - z.phi)^2 subject to
     sum(phi) = v(1) - v(0): checked with the Lagrangian (KKT) system in numpy, on the same
     coalitions (paired draws from the kernel distribution, documented in kernel_coalitions)."""
     from corefw_xai._shapley import kernel_coalitions
 
-    big = MLP(sizes=(7, 5, 2), seed=13, act="tanh")
+    big = MLP(sizes=(7, 5, 2), seed=13, act="tanh", device=device)
     rng = np.random.default_rng(14)
     x, b = rng.normal(size=(2, 7)), rng.normal(size=(2, 7))
-    e = X.KernelShap(big).attribute(T(x), baselines=T(b), target=1, n_samples=40, seed=5)
+    e = X.KernelShap(big).attribute(T(x, device=device), baselines=T(b, device=device), target=1,
+                                    n_samples=40, seed=5)
     z, w, exact = kernel_coalitions(7, 40, np.random.default_rng(5))
     assert not exact and len(z) == 40 and np.all(z[:20] + z[20:] == 1)
     f = lambda v: big.np_forward(v)[0][:, 1]  # noqa: E731
