@@ -122,11 +122,11 @@ def _config(args: argparse.Namespace, saved: dict | None) -> dict[str, Any]:
     return config
 
 
-def _load_checkpoint(path: str) -> dict:
+def _load_checkpoint(path: str, device: corefw.device) -> dict:
     if not os.path.isfile(path):
         raise CheckpointError(f"corefw demo --resume: no checkpoint at {path!r}; pass the file "
                               "a previous run printed (e.g. corefw-output/demo_cnn.safetensors)")
-    ckpt = corefw.load(path, map_location="cpu")
+    ckpt = corefw.load(path, map_location=device)
     if not isinstance(ckpt, dict) or ckpt.get("format") != _FORMAT:
         raise CheckpointError(f"corefw demo --resume: {path!r} is not a demo checkpoint (no "
                               f"'format': {_FORMAT!r} entry); resume from a file the demo wrote")
@@ -257,9 +257,9 @@ def save_pictures(explanation: Any, inputs: corefw.Tensor, path: str, scale: int
 def _run(args: argparse.Namespace, out) -> int:
     from corefw.data import DataLoader
 
-    ckpt = _load_checkpoint(args.resume) if args.resume else None
-    config = _config(args, ckpt["config"] if ckpt is not None else None)
     device = corefw.device(args.device) if args.device else corefw.get_default_device()
+    ckpt = _load_checkpoint(args.resume, device) if args.resume else None
+    config = _config(args, ckpt["config"] if ckpt is not None else None)
     train, test = make_splits(config["limit"])
 
     corefw.manual_seed(config["seed"])
@@ -289,8 +289,9 @@ def _run(args: argparse.Namespace, out) -> int:
     path = os.path.join(args.output, f"demo_{config['model']}.safetensors")
     test_acc = ckpt["metrics"]["test_accuracy"] if ckpt is not None else float("nan")
     if start_epoch >= args.epochs:
-        print(f"the checkpoint has already trained {start_epoch} epochs; pass --epochs N with "
-              f"N > {start_epoch} to train more", file=out)
+        print(f"the checkpoint has already trained {start_epoch} epochs (test accuracy "
+              f"{test_acc:.2%}); pass --epochs N with N > {start_epoch} to train more", file=out)
+        return 0
     bar = _Bar(max(args.epochs - start_epoch, 0) * len(loader), not show_bar, out)
     for epoch in range(start_epoch, args.epochs):
         t0 = time.perf_counter()

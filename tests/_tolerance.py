@@ -11,8 +11,6 @@ Import it as ``from _tolerance import tol`` (``tests/`` is on ``sys.path`` throu
 
 from __future__ import annotations
 
-import numpy as np
-
 import corefw
 
 #: The loosest float32 tolerance a non-cpu device is allowed: rtol, atol.
@@ -34,18 +32,3 @@ def tol(dtype, device=None, *, rtol: float = 1e-7, atol: float = 0.0) -> dict[st
         rtol, atol = max(rtol, floor[0]), max(atol, floor[1])
     return dict(rtol=rtol, atol=atol)
 
-
-def assert_close(actual, expected, dtype=None, device=None, *, rtol: float = 1e-7,
-                 atol: float = 0.0, **kw) -> None:
-    """``np.testing.assert_allclose`` of a tensor (read on the host) or array against the
-    float64 reference, with :func:`tol`'s tolerance for ``dtype`` (default ``actual.dtype``)
-    on ``device`` (default ``actual.device``)."""
-    if isinstance(actual, corefw.Tensor):
-        dtype = actual.dtype if dtype is None else dtype
-        device = actual.device if device is None else device
-        actual = actual.detach().cpu().numpy()
-    if isinstance(expected, corefw.Tensor):
-        expected = expected.detach().cpu().numpy()
-    np.testing.assert_allclose(np.asarray(actual, dtype=np.float64),
-                               np.asarray(expected, dtype=np.float64),
-                               **tol(dtype, device, rtol=rtol, atol=atol), **kw)

@@ -2,13 +2,14 @@
 cuda variants on a machine without a GPU.
 
 Never enabled by default; run ``python -m pytest -p tests.fake_cuda tests/ops tests/nn
-tests/optim tests/autograd plugins/xai/tests`` from the repository root. At configure time it registers, with ``override=True``, a backend
-built by the core's toolkit over ``numpy`` (device type ``cuda``, name ``"fake-cuda (numpy)"``)
-with the cpu backend's fast kernels, so every test that takes the ``device`` fixture runs its
-``cuda`` variant. What that finds: tensors a test (or an op) creates on the default device
-instead of its inputs' device (the dispatcher's mixed-device error), results read without going
-through host memory, device-dependent code paths. What it cannot find: numerics or kernels of
-the real cupy backend (run ``python -m pytest -m cuda`` on a GPU for those).
+tests/optim tests/autograd plugins/xai/tests`` from the repository root. At configure time it
+registers, with ``override=True``, a backend built by the core's toolkit over ``numpy`` (device
+type ``cuda``, name ``"fake-cuda (numpy)"``) with the cpu backend's fast kernels, so every test
+that takes the ``device`` fixture runs its ``cuda`` variant. What that finds: tensors a test (or
+an op) creates on the default device instead of its inputs' device (the dispatcher's
+mixed-device error), results read without going through host memory, device-dependent code
+paths. What it cannot find: numerics or kernels of the real cupy backend (run
+``python -m pytest -m cuda`` on a GPU for those).
 
 Unlike the cpu backend, transfers copy (as cupy's do), so a test that relies on a cpu tensor
 sharing memory with its device copy fails here as it would on a GPU.

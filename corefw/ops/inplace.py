@@ -189,21 +189,26 @@ _ADAM_STEP = register_op("adam_step_", decomposition=_adam_step_decomp, differen
 def _check_fused(op: str, param: Tensor, *others: Tensor | None) -> list:
     """The native arrays of ``param`` and ``others``, which must match it in shape, dtype and
     device; refuses a param that autograd would have to record."""
-    if STATE.enabled and param._req:
+    if param._req and STATE.enabled:
         raise AutogradError(f"{op}: the update of a tensor that requires grad is not "
                             f"differentiable; call it under corefw.no_grad() (as optimizers do)")
-    arrays = [param._data]
+    pd = param._data
+    arrays = [pd]
     for t in others:
         if t is None:
             arrays.append(None)
             continue
+        td = t._data
         if t._dev is not param._dev:
             raise DeviceError(f"{op}: every tensor must be on the param's device {param._dev}, "
-                              f"got one on {t._dev}")
-        if t._data.dtype != param._data.dtype or t._data.shape != param._data.shape:
-            raise ShapeError(f"{op}: expected tensors like the param ({param.dtype} "
-                             f"{param.shape}), got {t.dtype} {t.shape}; cast or reshape first")
-        arrays.append(t._data)
+                              f"got one on {t._dev}; move it with .to({str(param._dev)!r})")
+        if td.dtype != pd.dtype:
+            raise DTypeError(f"{op}: expected tensors of the param's dtype {param.dtype}, got "
+                             f"{t.dtype}; cast it with .to({param.dtype})")
+        if td.shape != pd.shape:
+            raise ShapeError(f"{op}: expected tensors of the param's shape {param.shape}, got "
+                             f"{t.shape}")
+        arrays.append(td)
     return arrays
 
 

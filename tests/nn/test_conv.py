@@ -352,3 +352,28 @@ def test_cpu_kernels_split_into_thread_blocks_exactly(rng, monkeypatch):
     monkeypatch.setattr(kernels, "_SCRATCH_MAX", 2000)  # im2col in batch chunks too
     for a, b in zip(serial, run()):  # chunked weight gradients add partial GEMMs: rounding
         np.testing.assert_allclose(a, npy(b), rtol=1e-13, atol=1e-13)
+
+
+def test_pytorch_style_state_dict_carries_over(rng):
+    """A state dict keyed and shaped as PyTorch's (plain arrays) loads into the same layers and
+    gives the reference outputs: names, shapes and the int64 batch counter all line up."""
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(),
+                          nn.ConvTranspose2d(3, 2, 2, stride=2))
+    state = {"0.weight": rng.standard_normal((3, 2, 3, 3)), "0.bias": rng.standard_normal(3),
+             "1.weight": rng.standard_normal(3), "1.bias": rng.standard_normal(3),
+             "1.running_mean": rng.standard_normal(3), "1.running_var": rng.uniform(1, 2, 3),
+             "1.num_batches_tracked": np.array(7, dtype=np.int64),
+             "3.weight": rng.standard_normal((3, 2, 2, 2)), "3.bias": rng.standard_normal(2)}
+    assert list(model.state_dict()) == list(state)
+    model.load_state_dict({k: corefw.tensor(v) for k, v in state.items()})
+    model.eval()
+    x = rng.standard_normal((1, 2, 4, 4)).astype(np.float32)
+    h = ref_conv2d(x, state["0.weight"], state["0.bias"], pads=((1, 1), (1, 1)))
+    s = (1, 3, 1, 1)
+    h = (h - state["1.running_mean"].reshape(s)) / np.sqrt(state["1.running_var"].reshape(s)
+                                                          + 1e-5)
+    h = np.maximum(h * state["1.weight"].reshape(s) + state["1.bias"].reshape(s), 0)
+    ref = ref_conv_transpose2d(h, state["3.weight"], state["3.bias"], stride=(2, 2))
+    np.testing.assert_allclose(npy(model(corefw.tensor(x))), ref, rtol=1e-4, atol=1e-4)
+    assert model[1].num_batches_tracked.dtype == corefw.int64
+    assert int(model[1].num_batches_tracked.item()) == 7

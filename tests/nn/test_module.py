@@ -5,6 +5,7 @@ from collections import OrderedDict
 
 import numpy as np
 import pytest
+from _tolerance import tol
 
 import corefw
 from corefw import nn
@@ -301,7 +302,8 @@ def test_forward_hooks_modify_and_remove(device):
     h3 = m.register_forward_hook(lambda mod, args, out: calls.append(("late", _np(args[0]))))
     m.register_forward_hook(lambda mod, args, out: calls.append(("first",)), prepend=True)
     w, b = _np(m.weight), _np(m.bias)
-    np.testing.assert_allclose(_np(m(x)), 2 * np.ones((1, 2)) @ w.T + b + 1, rtol=1e-6)
+    np.testing.assert_allclose(_np(m(x)), 2 * np.ones((1, 2)) @ w.T + b + 1,
+                               **tol(corefw.float32, device, rtol=1e-6))
     assert [c[0] for c in calls] == ["first", "late"]
     np.testing.assert_array_equal(calls[1][1], 2 * np.ones((1, 2)))
     h1.remove()
@@ -309,7 +311,7 @@ def test_forward_hooks_modify_and_remove(device):
     h3.remove()
     h3.remove()  # removing twice is harmless
     calls.clear()
-    np.testing.assert_allclose(_np(m(x)), base, rtol=1e-6)
+    np.testing.assert_allclose(_np(m(x)), base, **tol(corefw.float32, device, rtol=1e-6))
     assert calls == [("first",)]
 
 

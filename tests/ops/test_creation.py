@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from _tolerance import tol
 
 import corefw
 from corefw.errors import AutogradError, DTypeError
@@ -106,7 +107,8 @@ def test_full_infers_dtype_from_the_value(device):
 def test_arange(args, kwargs, expected, dtype, device):
     t = corefw.arange(*args, **kwargs, device=device)
     assert t.dtype is dtype
-    np.testing.assert_allclose(t.numpy().astype(np.float64), expected, rtol=1e-6)
+    np.testing.assert_allclose(t.numpy().astype(np.float64), expected,
+                               **tol(dtype, device, rtol=1e-6))
     assert t.numel() == len(expected)
 
 
@@ -125,7 +127,8 @@ def test_linspace(start, end, steps, device):
     expected = [start + (end - start) * i / (steps - 1) for i in range(steps)] if steps > 1 \
         else [start] * steps
     assert t.dtype is corefw.float32 and t.shape == (steps,)
-    np.testing.assert_allclose(t.numpy(), expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(t.numpy(), expected,
+                               **tol(corefw.float32, device, rtol=1e-6, atol=1e-6))
     if steps > 1:
         assert t.numpy()[-1] == np.float32(end) and t.numpy()[0] == np.float32(start)
     d = corefw.linspace(start, end, steps, dtype=corefw.float64, device=device)

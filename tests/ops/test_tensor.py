@@ -9,6 +9,7 @@ import operator
 
 import numpy as np
 import pytest
+from _tolerance import tol
 
 import corefw
 from corefw.errors import AutogradError
@@ -199,7 +200,7 @@ def test_operators_with_python_scalars_on_both_sides(op, dtype, scalar, device):
         else:
             assert out.dtype is corefw.int64
             expected = [op(a, b) for a, b in pairs]  # exact integer semantics
-        np.testing.assert_allclose(npy(out), expected, rtol=1e-6)
+        np.testing.assert_allclose(npy(out), expected, **tol(out.dtype, device, rtol=1e-6))
 
 
 def test_unary_operators_and_matmul_operator(device):

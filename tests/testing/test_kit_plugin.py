@@ -90,9 +90,16 @@ def test_unknown_backend_names_the_installed_ones(tmp_path):
 
 
 def test_without_the_plugin_the_kit_says_how_to_load_it(tmp_path):
-    proc = _pytest([*KIT], tmp_path)
+    # with the pytest11 entry point blocked, as where corefw is not installed as a package
+    proc = _pytest(["-p", "no:corefw-conformance", *KIT], tmp_path)
     assert proc.returncode != 0
     assert "-p corefw.testing.plugin" in proc.stdout + proc.stderr
+
+
+def test_with_the_entry_point_a_missing_backend_option_is_named(tmp_path):
+    proc = _pytest([*KIT], tmp_path)
+    assert proc.returncode != 0
+    assert "--corefw-backend=NAME" in proc.stdout + proc.stderr
 
 
 def test_documented_command_with_the_entry_point(tmp_path, bootstrap_site):

@@ -585,7 +585,9 @@ def _layer_kernels() -> dict:
 # -- training: linear layers and fused optimizer updates ---------------------------------------
 # The updates follow the decompositions in corefw/ops/inplace.py operation by operation (same
 # order, same scalar operands), so their results are bit-identical; they differ in working in
-# place with at most two scratch temporaries, and in running large tensors in parallel blocks.
+# place (no version bumps or copies between the steps) and in running large tensors in parallel
+# blocks of the thread pool above. (SciPy's BLAS ``axpy`` would do SGD's update in one pass, but
+# it brings a second OpenBLAS thread pool whose idle workers spin beside NumPy's.)
 def _linear(x, w, b):
     import numpy as np
 
@@ -609,54 +611,20 @@ def _elementwise_blocks(update, arrays: list) -> None:
             size)
 
 
-_AXPY_MIN = 1 << 15  # elements; smaller updates stay in NumPy (and never import SciPy)
-_AXPY: dict = {}
-
-
-def _axpy(x, y, a: float) -> bool:
-    """``y += a * x`` in place with BLAS ``?axpy`` (one pass, no temporary, BLAS threads) for
-    large contiguous float32/float64 arrays of one dtype; False (nothing done) otherwise.
-    The result may differ from NumPy's ``y += a * x`` in the last bit (fused multiply-add)."""
-    if y.size < _AXPY_MIN or x.dtype != y.dtype or y.dtype.char not in "fd" or not (
-            x.flags.c_contiguous and y.flags.c_contiguous and y.flags.writeable):
-        return False
-    fn = _AXPY.get(y.dtype.char)
-    if fn is None:
-        try:
-            from scipy.linalg import blas
-        except ImportError:  # SciPy is optional here: NumPy does the same in two passes
-            _AXPY["f"] = _AXPY["d"] = False
-            return False
-        _AXPY["f"], _AXPY["d"] = blas.saxpy, blas.daxpy
-        fn = _AXPY[y.dtype.char]
-    if fn is False:
-        return False
-    fn(x.reshape(-1), y.reshape(-1), a=a)
-    return True
-
-
 def _sgd_step_(param, grad, buf, *, lr, momentum, dampening, weight_decay, nesterov, maximize,
                is_first_step):
     import numpy as np
 
-    if weight_decay == 0 and not maximize and not nesterov:  # the common cases, with BLAS
-        if momentum != 0:
-            if is_first_step:
-                buf[...] = grad
-            else:
-                buf *= momentum
-                if not _axpy(grad, buf, 1 - dampening):
-                    buf += np.multiply(grad, 1 - dampening)
-            grad = buf
-        if _axpy(grad, param, -lr):
-            return param
+    if param.size < _PARALLEL_MIN and momentum == 0 and weight_decay == 0 and not maximize:
+        param += np.multiply(grad, -lr)  # the common small case, without a closure
+        return param
 
     def update(p, g, b):
         if maximize:
             g = np.negative(g)
         if weight_decay != 0:
             g = np.add(g, np.multiply(p, weight_decay))
-        if momentum != 0 and b is not None:
+        if momentum != 0:
             if is_first_step:
                 b[...] = g
             else:
@@ -665,7 +633,7 @@ def _sgd_step_(param, grad, buf, *, lr, momentum, dampening, weight_decay, neste
             g = np.add(g, np.multiply(b, momentum)) if nesterov else b
         p += np.multiply(g, -lr)
 
-    _elementwise_blocks(update, [param, grad, buf if grad is not buf else None])
+    _elementwise_blocks(update, [param, grad, buf])
     return param
 
 
@@ -726,14 +694,18 @@ def _cross_entropy_grad(x, t, weight, g, ignore_index, label_smoothing, reductio
     return grad
 
 
-_SELECT_MIN = 1 << 14  # elements; np.where is as fast below this
+_SELECT_MIN = 1 << 13  # elements; np.where is as fast below this
 _SELECT_INT = {2: "int16", 4: "int32", 8: "int64"}
 
 
 def _is_plus_zero(v) -> bool:
-    import math
+    if v.__class__ is int:
+        return v == 0
+    if v.__class__ is float and v == 0:
+        import math
 
-    return v.__class__ in (int, float) and v == 0 and math.copysign(1.0, v) > 0
+        return math.copysign(1.0, v) > 0
+    return False
 
 
 def _where(cond, x, y):
@@ -749,7 +721,7 @@ def _where(cond, x, y):
             and (_is_plus_zero(other) or other.__class__ is np.ndarray and other.dtype == a.dtype)):
         out = np.where(cond, x, y)
         return out if out.__class__ is np.ndarray else np.asarray(out)
-    it = np.dtype(_SELECT_INT[a.dtype.itemsize])
+    it = _SELECT_INT[a.dtype.itemsize]
     m = cond.astype(it)  # 1 where cond, in cond's memory order
     np.negative(m, out=m) if a is x else np.subtract(m, 1, out=m)  # all ones where a is taken
     if other.__class__ is np.ndarray:
@@ -758,8 +730,7 @@ def _where(cond, x, y):
         r &= m
         r ^= ob
     else:
-        r = np.bitwise_and(a.view(it), m, out=m if m.shape == np.broadcast_shapes(
-            m.shape, a.shape) else None)
+        r = np.bitwise_and(a.view(it), m, out=m if m.shape == a.shape else None)
     return r.view(a.dtype)
 
 

@@ -23,7 +23,7 @@ INSTALL_HINT = "pip install 'corefw-cuda[cuda12]' (or [cuda13], matching the NVI
 #: where cupy is installed, that each one exists.
 CUPY_NAMES: tuple[str, ...] = (
     # module layout, dtypes, devices, streams, memory
-    "cupy.ndarray", "cupy.ndarray.get", "cupy.ndarray.set", "cupy.asarray",
+    "cupy.ndarray", "cupy.ndarray.get", "cupy.ndarray.set", "cupy.asarray", "cupy.nextafter",
     "cupy.ascontiguousarray", "cupy.empty", "cupy.float16", "cupy.float32", "cupy.float64",
     "cupy.int32", "cupy.int64", "cupy.uint64", "cupy.iinfo",
     "cupy.cuda.runtime.getDeviceCount", "cupy.cuda.runtime.getDevice",
