@@ -263,3 +263,16 @@ def test_progress_bar_on_a_terminal_only(tmp_path, monkeypatch, capsys):
     assert demo.main(args) == 0
     captured = capsys.readouterr()
     assert captured.err == "" and "epoch 2/2: loss" in captured.out
+
+
+@pytest.mark.slow
+def test_default_run_reaches_97_percent(tmp_path):
+    """The README's promise, with the default options (about 2 s of training on 2 idle cores;
+    the time is reported, not asserted, since shared machines vary tenfold)."""
+    assert demo.main(["--quiet", "--no-explain", "--output", str(tmp_path)]) == 0
+    ckpt = corefw.load(tmp_path / "demo_cnn.safetensors")
+    assert ckpt["epoch"] == demo.DEFAULTS["epochs"]
+    assert ckpt["metrics"]["test_accuracy"] >= 0.97
+    model = demo.build_model("cnn")
+    model.load_state_dict(ckpt["model"])
+    assert _accuracy(model, demo.make_splits()[1]) >= 0.97
