@@ -124,6 +124,9 @@ class Tensor:
         if value is not None and tuple(value.shape) != self.shape:
             raise AutogradError(f"assigned grad has shape {tuple(value.shape)}, but the tensor "
                                 f"has shape {self.shape}")
+        if value is not None and value._dev is not self._dev:
+            raise DeviceError(f"assigned grad is on {value._dev}, but the tensor is on "
+                              f"{self._dev}; move it with .to({str(self._dev)!r})")
         self._grad = value
 
     @property

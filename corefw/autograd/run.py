@@ -31,6 +31,11 @@ def _root_grads(outputs, grad_outputs, create_graph):
         elif tuple(g.shape) != tuple(out.shape):
             raise AutogradError(f"mismatch in shape: grad_output[{i}] has shape "
                                 f"{tuple(g.shape)} and output[{i}] has shape {out.shape}")
+        elif g._dev is not out._dev:
+            from ..errors import DeviceError
+
+            raise DeviceError(f"grad_output[{i}] is on {g._dev} but output[{i}] is on "
+                              f"{out._dev}; move it with .to({str(out._dev)!r})")
         elif not create_graph:
             g = g.detach()
         grads.append(g)

@@ -121,3 +121,55 @@ def _adam_ref(p, g, m, v, *, lr, beta1, beta2, eps, weight_decay, decoupled, max
 
 register_case(OpCase("adam_step_", _adam_make, _adam_fn, _adam_ref, variants=tuple(_ADAM),
                      grad=(), tol=2.0, doc="in place; the case returns stack([param, m, v])"))
+
+# -- cross_entropy_grad (a case for when the op is registered) -------------------------------
+_CE_GRAD = {  # reduction, class weights, ignore_index used, label smoothing
+    "mean": ("mean", False, False, 0.0), "sum": ("sum", False, False, 0.0),
+    "none": ("none", False, False, 0.0), "weight-ignore": ("mean", True, True, 0.0),
+    "smoothing": ("mean", False, False, 0.1), "smoothing-weight": ("sum", True, True, 0.2),
+    "empty": ("mean", False, False, 0.0),
+}
+
+
+def _ce_grad_make(rng, variant, dtype, env):
+    reduction, weighted, ignore, smoothing = _CE_GRAD[variant]
+    m, c = (0 if variant == "empty" else 6), 4
+    target = rng.integers(0, c, size=m)
+    target[:2] = 1
+    g = V(rng, (m,), dtype) if reduction == "none" else np.asarray(V(rng, (), dtype), dtype)
+    arrays = (V(rng, (m, c), dtype), target, V(rng, (c,), dtype, "pos") if weighted else None, g)
+    return Sample(arrays, dict(ignore_index=1 if ignore else -100, label_smoothing=smoothing,
+                               reduction=reduction), grad=(0, 3))
+
+
+def _ce_grad_ref(x, target, weight, g, *, ignore_index, label_smoothing, reduction):
+    """d/dx of PyTorch's cross entropy (log-softmax, class weights, ignored samples, label
+    smoothing), times the upstream gradient ``g``."""
+    m, c = x.shape
+    p = np.exp(x - x.max(1, keepdims=True)) if m else x
+    p = p / p.sum(1, keepdims=True) if m else p
+    wc = np.ones(c) if weight is None else weight
+    keep = target != ignore_index
+    safe = np.where(keep, target, 0)
+    w = np.where(keep, wc[safe], 0.0)
+    coef = np.broadcast_to(g, (m,)) / (w.sum() if reduction == "mean" and m else 1.0)
+    grad = ((1 - label_smoothing) * coef * w)[:, None] * (p - np.eye(c)[safe])
+    if label_smoothing:
+        grad = grad + (keep * coef * label_smoothing / c)[:, None] * (p * wc.sum() - wc)
+    return grad
+
+
+def _register_ce_grad() -> None:
+    import corefw.ops.nn_loss  # noqa: F401 - registers the loss ops
+    from corefw.ops import OPS
+    from corefw.plugins import call_op
+
+    if "cross_entropy_grad" in OPS:
+        register_case(OpCase(
+            "cross_entropy_grad", _ce_grad_make,
+            lambda *ops, **attrs: call_op("cross_entropy_grad", *ops, **attrs), _ce_grad_ref,
+            variants=tuple(_CE_GRAD), grad=(0, 3),
+            forward_only=("empty",)))  # d/dg of g / sum(w) over no samples is 0 / 0
+
+
+_register_ce_grad()

@@ -244,3 +244,24 @@ def test_gradcheck_catches_a_wrong_vjp(device):
     defvjp("test_bad_square", lambda ctx, g: (2 * g * ctx.inputs[0],))
     assert cf.autograd.gradcheck(lambda t: apply(op, (t,)), (x,))
     assert get_op("test_bad_square") is op
+
+
+def test_gradient_on_another_device_is_refused():
+    import types
+
+    from corefw.backend import ArrayModuleBackend
+    from corefw.errors import DeviceError
+    from corefw.plugins import hookimpl, register_plugin
+
+    mod = types.ModuleType("second_device_plugin")
+    mod.COREFW_PLUGIN_API = ">=1,<2"
+    mod.register_backends = hookimpl(lambda register: register(
+        ArrayModuleBackend(np, device_type="seconddev", name="numpy-second")))
+    register_plugin(mod, name="second_device_plugin")
+    x = cf.ones(3, device="seconddev", requires_grad=True)
+    with pytest.raises(DeviceError, match="seconddev"):
+        (x * 2).backward(cf.ones(3))
+    with pytest.raises(DeviceError, match="seconddev"):
+        x.grad = cf.ones(3)
+    (x * 2).backward(cf.ones(3, device="seconddev"))
+    assert x.grad.device == "seconddev"
