@@ -77,6 +77,7 @@ from .dispatch import (  # noqa: E402
 )
 from .errors import CorefwError  # noqa: E402
 from .ops import activation, elementwise, indexing, inplace, linalg, reduction, shape  # noqa: E402,F401,I001
+from .ops import nn_conv, nn_norm  # noqa: E402,F401,I001  (register the layer ops)
 from .ops.activation import log_softmax, softmax  # noqa: E402
 from .ops.elementwise import *  # noqa: E402,F403
 from .ops.indexing import (  # noqa: E402

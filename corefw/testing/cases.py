@@ -142,7 +142,7 @@ def _load_builtin() -> None:
     _loaded[0] = True
     from importlib import metadata
 
-    from . import cases_core, cases_nn, cases_random, cases_shape  # noqa: F401 - they register
+    from . import cases_core, cases_nn, cases_random, cases_shape, cases_train  # noqa: F401
 
     for ep in metadata.entry_points(group=CASE_GROUP):
         try:

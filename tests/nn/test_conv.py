@@ -326,9 +326,10 @@ def test_conv_errors(device):
 
 
 def test_cpu_kernels_split_into_thread_blocks_exactly(rng, monkeypatch):
-    """The corefw-cpu kernels run channel (or sample) blocks on worker threads, and convolve
-    big batches in chunks; forcing both on small inputs (3 workers, uneven blocks, a tiny
-    scratch limit) must give the single-thread, single-chunk results."""
+    """The corefw-cpu kernels run channel (or sample) blocks on worker threads, convolve big
+    batches in chunks and reuse idle result buffers; forcing all three on small inputs (3
+    workers, uneven blocks, a tiny scratch limit, every result cached) must give the plain
+    single-thread results."""
     kernels = pytest.importorskip("corefw_cpu.kernels")
     x = t64(rng.standard_normal((2, 5, 7, 6)))
     w = t64(rng.standard_normal((4, 5, 3, 3)))
@@ -339,7 +340,8 @@ def test_cpu_kernels_split_into_thread_blocks_exactly(rng, monkeypatch):
         xs, ws = x.detach().requires_grad_(), w.detach().requires_grad_()
         outs = [F.conv2d(xs, ws, None, 2, 1), F.conv2d(one, w1, padding=1),
                 F.max_pool2d(xs, 3, 2, 1, ceil_mode=True), F.avg_pool2d(xs, 2, 1, 1),
-                F.max_pool2d(one, 2), F.avg_pool2d(xs, 3, 2, 1, ceil_mode=True)]
+                F.max_pool2d(one, 2), F.avg_pool2d(xs, 3, 2, 1, ceil_mode=True),
+                F.max_pool2d(xs, 2, 3, dilation=2), F.max_pool2d(xs, (1, 2), (1, 2))]
         total = sum((o * t64(np.cos(np.arange(o.numel())).reshape(o.shape))).sum()
                     for o in outs)
         total.backward()
@@ -349,7 +351,11 @@ def test_cpu_kernels_split_into_thread_blocks_exactly(rng, monkeypatch):
     serial = [npy(t) for t in run()]
     monkeypatch.setitem(kernels._THREADS, "n", 3)
     monkeypatch.setattr(kernels, "_PARALLEL_MIN", 0)
+    monkeypatch.setattr(kernels, "_CONV_PARALLEL_MIN", 0)
     monkeypatch.setattr(kernels, "_SCRATCH_MAX", 2000)  # im2col in batch chunks too
+    monkeypatch.setattr(kernels, "_OUTPUT_MIN", 0)  # results from reused (dirty) buffers
+    monkeypatch.setitem(kernels._THREADS, "outputs", [])
+    run()
     for a, b in zip(serial, run()):  # chunked weight gradients add partial GEMMs: rounding
         np.testing.assert_allclose(a, npy(b), rtol=1e-13, atol=1e-13)
 

@@ -69,11 +69,12 @@ def _reduction_kernels() -> dict:
 # see plain 2-D matrices (im2col rows (c, i, j), columns (n, h, w)) with no transposing copies,
 # the weight gradient is one GEMM over the whole batch, and elementwise ops between layers
 # (NumPy keeps the memory order) stay in that layout. Python loops run over kernel offsets only;
-# the copies between them run on blocks of channels (or samples) in parallel threads (NumPy
-# releases the GIL), each block writing its own part of the result, so results do not depend on
-# the thread count (``COREFW_CPU_THREADS``, default: the CPUs this process may use). Temporaries
-# (the im2col matrix) live in per-thread scratch buffers: fresh multi-megabyte arrays cost page
-# faults on every call.
+# on big inputs the copies between them run on blocks of channels (or samples) in parallel
+# threads (NumPy releases the GIL), each block writing its own part of the result, so results
+# do not depend on the thread count (``COREFW_CPU_THREADS``, default: the CPUs this process may
+# use). Fresh multi-megabyte arrays cost page faults on every call (glibc returns freed ones to
+# the kernel), so temporaries (the im2col matrix) live in per-thread scratch buffers and
+# results come from a small cache of buffers reused once nothing refers to them (``_output``).
 
 _SCRATCH_MAX = 1 << 28  # bigger temporaries are allocated per call
 _PARALLEL_MIN = 1 << 17  # elements; smaller jobs run in the calling thread
@@ -99,6 +100,45 @@ def _scratch(slot: str, shape: tuple, dtype):
         buf = np.empty(max(nbytes, 64), np.uint8)
         setattr(local, slot, buf)
     return buf[:nbytes].view(dtype).reshape(shape)
+
+
+_OUTPUT_MIN = 1 << 18  # bytes; smaller results come from malloc directly
+_OUTPUT_CACHE = 1 << 28  # bytes of idle result buffers kept for reuse
+
+
+def _output(shape: tuple, dtype, zero: bool = False):
+    """A new array for a kernel's result. Big ones reuse a cached buffer that no array refers
+    to any more (its reference count says so): a caching allocator, as PyTorch's for CUDA."""
+    import math
+    import sys
+    import threading
+
+    import numpy as np
+
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes < _OUTPUT_MIN:
+        return (np.zeros if zero else np.empty)(shape, dtype)
+    lock = _THREADS.get("lock") or _THREADS.setdefault("lock", threading.Lock())
+    with lock:
+        bases = _THREADS.setdefault("outputs", [])
+        for base in bases:  # referenced here by the list, `base` and getrefcount's argument
+            if base.nbytes == nbytes and sys.getrefcount(base) <= 3:
+                break
+        else:
+            idle = [b for b in bases if sys.getrefcount(b) <= 3]
+            total = sum(b.nbytes for b in idle)
+            while idle and total + nbytes > _OUTPUT_CACHE:
+                drop = idle.pop(0)
+                total -= drop.nbytes
+                bases.remove(drop)
+            del idle
+            base = np.empty(nbytes, np.uint8)
+            bases.append(base)
+        out = base.view(dtype).reshape(shape)
+    if zero:
+        out.fill(0)
+    return out
 
 
 def _workers() -> int:
@@ -140,6 +180,19 @@ def _blocks(work, c: int, n: int, size: int) -> None:
     work(*parts[0])
     for f in futures:
         f.result()
+
+
+_CONV_PARALLEL_MIN = 1 << 22  # elements; measured on 2 cores, OpenBLAS's spinning workers
+
+
+def _split(work, c: int, n: int, size: int) -> None:
+    """:func:`_blocks` for the conv and pooling kernels, which gain from threads only on big
+    jobs: right after a GEMM, OpenBLAS's idle workers still spin on the other cores (the batch-64
+    CNN step ran 6% slower with two threads on a 2-core machine)."""
+    if size < _CONV_PARALLEL_MIN:
+        work(slice(None), slice(None))
+    else:
+        _blocks(work, c, n, size)
 
 
 def _span(n_out: int, n_in: int, off: int, s: int) -> tuple[int, int]:
@@ -195,7 +248,7 @@ def _im2col(xt, kernel_size, stride, padding, dilation, out_hw):
             if e < wo:
                 tap[:, :, a:b, e:] = 0
 
-    _blocks(work, c, n, cols.size)
+    _split(work, c, n, cols.size)
     return cols
 
 
@@ -224,14 +277,14 @@ def _conv2d(x, w, b, stride, padding, dilation, groups):
     k, cells = cg * kh * kw, out_hw[0] * out_hw[1]
     wm, xt = w.reshape(groups, o // groups, k), x.transpose(1, 0, 2, 3)
     parts = _chunks(n, c * kh * kw * cells * x.itemsize)
-    y = None if len(parts) == 1 else np.empty((o, n) + out_hw, np.result_type(x, w))
+    y = _output((o, n) + out_hw, np.result_type(x, w))
     for a, e in parts:
         cols = _im2col(xt[:, a:e], (kh, kw), stride, padding, dilation, out_hw)
-        part = _gemm(wm, cols.reshape(groups, k, (e - a) * cells)).reshape(o, e - a, *out_hw)
-        if y is None:
-            y = part
+        if len(parts) == 1:
+            _gemm(wm, cols.reshape(groups, k, n * cells), out=y.reshape(groups, o // groups, -1))
         else:
-            y[:, a:e] = part
+            y[:, a:e] = _gemm(wm, cols.reshape(groups, k, (e - a) * cells)).reshape(
+                o, e - a, *out_hw)
     if b is not None:
         y += b.reshape(o, 1, 1, 1)
     return y.transpose(1, 0, 2, 3)
@@ -264,7 +317,7 @@ def _conv2d_grad_input(g, w, input_size, stride, padding, dilation, groups):
     c, k = cg * groups, cg * kh * kw
     wt = w.reshape(groups, o // groups, k).transpose(0, 2, 1)
     dtype = np.result_type(g, w)
-    gx = np.zeros((c, n) + tuple(input_size), dtype)
+    gx = _output((c, n) + tuple(input_size), dtype, zero=True)
     taps = _taps(input_size, (ho, wo), (kh, kw), stride, dilation, (padding[0][0],
                                                                   padding[1][0]))
     for a, e in _chunks(n, groups * k * ho * wo * dtype.itemsize):
@@ -280,7 +333,7 @@ def _conv2d_grad_input(g, w, input_size, stride, padding, dilation, groups):
                     view = dst_x[:, :, src[0], src[1]]
                     view += cols[cs, i, j, ns, rect[0]:rect[1], rect[2]:rect[3]]
 
-        _blocks(work, c, e - a, cols.size)
+        _split(work, c, e - a, cols.size)
     return gx.transpose(1, 0, 2, 3)
 
 
@@ -331,7 +384,7 @@ def _max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
     xp = _pool_pad(x.transpose(1, 0, 2, 3), kernel_size, stride, padding, dilation, out_hw,
                    _lowest(x.dtype))
     c, n = xp.shape[:2]
-    out = np.empty((c, n) + out_hw, x.dtype)
+    out = _output((c, n) + out_hw, x.dtype)
     keys = _windows(kernel_size, stride, dilation, out_hw)
 
     def work(cs, ns):
@@ -340,7 +393,7 @@ def _max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
         for key in keys[1:]:
             np.maximum(dst, src[key], out=dst)
 
-    _blocks(work, c, n, x.size)
+    _split(work, c, n, x.size)
     return out.transpose(1, 0, 2, 3)
 
 
@@ -369,7 +422,9 @@ def _max_pool2d_grad_input(x, out, g, kernel_size, stride, padding, dilation, ce
     ot, gt = out.transpose(1, 0, 2, 3), g.transpose(1, 0, 2, 3)
     nan = ot.dtype.kind == "f" and bool(np.isnan(ot).any())
     disjoint = all(s >= d * (k - 1) + 1 for k, s, d in zip(kernel_size, stride, dilation))
-    gxp = np.zeros(xp.shape, g.dtype)
+    tiled = all((k == 1 or d == 1) and s == d * (k - 1) + 1 and o * s == n for o, k, s, d, n
+                in zip(out_hw, kernel_size, stride, dilation, xp.shape[2:]))  # xp covered once
+    gxp = _output(xp.shape, g.dtype, zero=not tiled)
     keys = _windows(kernel_size, stride, dilation, out_hw)
 
     def work(cs, ns):
@@ -387,7 +442,7 @@ def _max_pool2d_grad_input(x, out, g, kernel_size, stride, padding, dilation, ce
             else:
                 dst[key] += gs * first
 
-    _blocks(work, xp.shape[0], xp.shape[1], x.size)
+    _split(work, xp.shape[0], xp.shape[1], x.size)
     ph, pw = padding
     return gxp[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3)
 
@@ -402,12 +457,11 @@ def _avg_divisor(in_hw, out_hw, kernel_size, stride, padding, ceil_mode, count_i
 
 def _avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
                 divisor_override):
-    import numpy as np
 
     out_hw = _pool_geometry(x, kernel_size, stride, padding, (1, 1), ceil_mode)
     xp = _pool_pad(x.transpose(1, 0, 2, 3), kernel_size, stride, padding, (1, 1), out_hw, 0)
     c, n = xp.shape[:2]
-    out = np.empty((c, n) + out_hw, x.dtype)
+    out = _output((c, n) + out_hw, x.dtype)
     keys = _windows(kernel_size, stride, (1, 1), out_hw)
     div = _avg_divisor(x.shape[2:], out_hw, kernel_size, stride, padding, ceil_mode,
                        count_include_pad, divisor_override, out.dtype)
@@ -419,13 +473,12 @@ def _avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
             dst += src[key]
         dst /= div
 
-    _blocks(work, c, n, x.size)
+    _split(work, c, n, x.size)
     return out.transpose(1, 0, 2, 3)
 
 
 def _avg_pool2d_grad_input(g, input_size, kernel_size, stride, padding, ceil_mode,
                            count_include_pad, divisor_override):
-    import numpy as np
 
     n, c, ho, wo = g.shape
     gd = g.transpose(1, 0, 2, 3) / _avg_divisor(input_size, (ho, wo), kernel_size, stride,
@@ -434,7 +487,7 @@ def _avg_pool2d_grad_input(g, input_size, kernel_size, stride, padding, ceil_mod
     need = [(o - 1) * s + k for o, k, s in zip((ho, wo), kernel_size, stride)]
     hp, wp = (max(need[0], input_size[0] + 2 * padding[0]),
               max(need[1], input_size[1] + 2 * padding[1]))
-    gxp = np.zeros((c, n, hp, wp), gd.dtype)
+    gxp = _output((c, n, hp, wp), gd.dtype, zero=True)
     keys = _windows(kernel_size, stride, (1, 1), (ho, wo))
 
     def work(cs, ns):
@@ -442,7 +495,7 @@ def _avg_pool2d_grad_input(g, input_size, kernel_size, stride, padding, ceil_mod
         for key in keys:
             dst[key] += src
 
-    _blocks(work, c, n, gxp.size)
+    _split(work, c, n, gxp.size)
     (ph, pw), (h, w) = padding, input_size
     return gxp[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3)
 
@@ -597,25 +650,30 @@ def _linear(x, w, b):
     return out
 
 
+_ELEMENTWISE_PARALLEL_MIN = 1 << 20  # elements; below, a pool round trip (~50 µs) costs more
+# than half a memory-bound pass saves
+
+
 def _elementwise_blocks(update, arrays: list) -> None:
     """Run ``update(*pieces)`` on matching flat blocks of ``arrays`` (None entries pass
     through), in parallel for large contiguous arrays; elementwise, so results do not depend
     on the split."""
     size = arrays[0].size
-    if size < _PARALLEL_MIN or _workers() < 2 or not all(
+    if size < _ELEMENTWISE_PARALLEL_MIN or _workers() < 2 or not all(
             a is None or a.flags.c_contiguous for a in arrays):
         update(*arrays)
         return
     flat = [None if a is None else a.reshape(-1) for a in arrays]
     _blocks(lambda part, _: update(*(None if a is None else a[part] for a in flat)), size, 1,
-            size)
+            size)  # (_blocks splits above its own, lower, threshold)
 
 
 def _sgd_step_(param, grad, buf, *, lr, momentum, dampening, weight_decay, nesterov, maximize,
                is_first_step):
     import numpy as np
 
-    if param.size < _PARALLEL_MIN and momentum == 0 and weight_decay == 0 and not maximize:
+    if momentum == 0 and weight_decay == 0 and not maximize and (
+            param.size < _ELEMENTWISE_PARALLEL_MIN):
         param += np.multiply(grad, -lr)  # the common small case, without a closure
         return param
 
@@ -726,8 +784,7 @@ def _where(cond, x, y):
     np.negative(m, out=m) if a is x else np.subtract(m, 1, out=m)  # all ones where a is taken
     if other.__class__ is np.ndarray:
         ob = other.view(it)
-        r = np.bitwise_xor(a.view(it), ob)
-        r &= m
+        r = np.bitwise_and(np.bitwise_xor(a.view(it), ob), m)  # every operand may broadcast
         r ^= ob
     else:
         r = np.bitwise_and(a.view(it), m, out=m if m.shape == a.shape else None)

@@ -8,10 +8,10 @@ import itertools
 
 import numpy as np
 import pytest
+from corefw_cpu import kernels as K
 
 import corefw
 from corefw.ops.nn_loss import cross_entropy_indices
-from corefw_cpu import kernels as K
 
 INT = {2: np.int16, 4: np.int32, 8: np.int64}
 
@@ -24,6 +24,7 @@ def _bits(a):
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 @pytest.mark.parametrize("shapes", [((200, 100), (200, 100), (200, 100)),
                                     ((200, 100), (100,), (200, 100)),
+                                    ((200, 100), (100,), (100,)), ((200, 1), (1, 100), (100,)),
                                     ((200, 1), (200, 100), None), ((200, 100), (1, 100), None),
                                     ((5,), (5,), None), ((), (), None)], ids=str)
 def test_where_is_np_where_bit_for_bit(shapes, dtype):
