@@ -158,9 +158,10 @@ def _fallback_runner(op: Op, dev: device) -> Callable:
             backend = BACKENDS.get(dev_type)
             raise KernelNotFoundError(
                 f"backend {getattr(backend, 'name', dev_type)!r} (device type {dev_type!r}, "
-                f"plugin {_OWNERS.get(dev_type)!r}) has no kernel for op {op.name!r} and the op has no decomposition; register a "
-                f"kernel, or set corefw.set_fallback_policy('cpu') to copy through the cpu "
-                f"device (recorded in corefw.fallback_ledger())")
+                f"plugin {_OWNERS.get(dev_type)!r}) has no kernel for op {op.name!r} and the "
+                f"op has no decomposition; register a kernel, or set "
+                f"corefw.set_fallback_policy('cpu') to copy through the cpu device (recorded "
+                f"in corefw.fallback_ledger())")
         if policy == "warn":
             warnings.warn(f"op {op.name!r} has no kernel on {dev_type!r}: running on cpu",
                           stacklevel=3)

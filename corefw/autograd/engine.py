@@ -246,21 +246,3 @@ def _check_versions(node):
             f"the output of {node.name()} is needed for its gradient but was modified by an "
             f"in-place operation (version {node.out_vc[0]}; expected 0). Use an out-of-place "
             f"op or .clone() it first.")
-
-
-def _call_vjp(node, g):
-    op = node.op
-    rule = OVERRIDES.get(op.name) if OVERRIDES else None
-    if rule is None:
-        rule = op.vjp
-        if op.uses_inputs or node.out_vc is not None:
-            _check_versions(node)
-    if rule is None:
-        raise AutogradError(f"op {op.name!r} has no VJP rule; register one with "
-                            f"corefw.ops.defvjp({op.name!r}, rule)")
-    grads = rule(node, g)
-    if ANOMALY[0]:
-        from .anomaly import check_grads
-
-        check_grads(node, grads)
-    return grads
