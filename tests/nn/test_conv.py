@@ -330,7 +330,7 @@ def test_cpu_kernels_split_into_thread_blocks_exactly(rng, monkeypatch):
     batches in chunks and reuse idle result buffers; forcing all three on small inputs (3
     workers, uneven blocks, a tiny scratch limit, every result cached) must give the plain
     single-thread results."""
-    kernels = pytest.importorskip("corefw_cpu.kernels")
+    kernels = pytest.importorskip("corefw_cpu._conv")
     x = t64(rng.standard_normal((2, 5, 7, 6)))
     w = t64(rng.standard_normal((4, 5, 3, 3)))
     one = t64(rng.standard_normal((7, 1, 6, 5)))  # one channel: split over samples

@@ -24,10 +24,11 @@ SMALL, LARGE = (3, 5), (300, 600)  # LARGE: updated in parallel blocks (see _par
 def _parallel(monkeypatch):
     """The cpu kernels split tensors of 2**20 elements or more between two threads; lower the
     thresholds so that LARGE takes that path too (and force two workers on one-CPU machines)."""
-    kernels = pytest.importorskip("corefw_cpu.kernels")
-    monkeypatch.setattr(kernels, "_ELEMENTWISE_PARALLEL_MIN", 1 << 15)
-    monkeypatch.setattr(kernels, "_PARALLEL_MIN", 1 << 15)
-    monkeypatch.setattr(kernels, "_workers", lambda: 2)
+    train = pytest.importorskip("corefw_cpu._train")
+    conv = pytest.importorskip("corefw_cpu._conv")
+    monkeypatch.setattr(train, "_ELEMENTWISE_PARALLEL_MIN", 1 << 15)
+    monkeypatch.setattr(conv, "_PARALLEL_MIN", 1 << 15)
+    monkeypatch.setattr(conv, "_workers", lambda: 2)
 
 
 def sgd_ref(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize, first):

@@ -1,4 +1,4 @@
-"""The cpu plugin's training kernels (``_train_kernels`` in corefw_cpu/kernels.py): the
+"""The cpu plugin's training kernels (corefw_cpu/_train.py): the
 branch-free ``where`` bit for bit against ``np.where``, ``cross_entropy_grad`` against the
 gradient corefw's cross_entropy VJP computes and against the closed form in float64."""
 
@@ -8,7 +8,7 @@ import itertools
 
 import numpy as np
 import pytest
-from corefw_cpu import kernels as K
+from corefw_cpu import _train as K
 
 import corefw
 from corefw.ops.nn_loss import cross_entropy_indices
