@@ -7,39 +7,15 @@ import math
 
 import numpy as np
 import pytest
+from nn_helpers import gradgrad, npy, t64
 
 import corefw
 import corefw.nn.functional as F
 from corefw import nn
 from corefw._call import apply
-from corefw.autograd import grad, gradcheck
+from corefw.autograd import gradcheck
 from corefw.errors import DTypeError, ShapeError
 from corefw.ops.nn_conv import CONV2D, CONV2D_GRAD_INPUT, CONV2D_GRAD_WEIGHT
-
-
-def t64(a, requires_grad=False, device=None):
-    return corefw.tensor(np.asarray(a, dtype=np.float64), requires_grad=requires_grad,
-                         device=device)
-
-
-def npy(t):
-    return np.asarray(t.detach().cpu().numpy(), dtype=np.float64)
-
-
-def gradgrad(fn, inputs, seed=0):
-    """gradcheck of ``x -> grad(fn(x), x, g)`` (also w.r.t. g): checks double backward."""
-    n = len(inputs)
-    with corefw.no_grad():
-        shape = fn(*inputs).shape
-    g = t64(np.random.default_rng(seed).standard_normal(shape), requires_grad=True,
-            device=inputs[0].device)
-
-    def first(*args):
-        with corefw.enable_grad():
-            xs = [a if a.requires_grad else a.detach().requires_grad_() for a in args]
-            return grad(fn(*xs[:n]), xs[:n], xs[n], create_graph=True, allow_unused=True)
-
-    return gradcheck(first, tuple(inputs) + (g,))
 
 
 # ---- references ---------------------------------------------------------------------------
