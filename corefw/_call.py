@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import _dtype
 from ._device import device
+from ._rules import spec
 from .autograd.engine import OVERRIDES
 from .autograd.grad_mode import STATE
 from .autograd.node import EXTRAS, Node
@@ -18,6 +19,7 @@ _SCALARS = (int, float, bool)
 _FLOAT_KINDS = "f"
 _Tensor = None  # set by _tensor.py (avoids an import cycle)
 _new = object.__new__
+META = device("meta")  # shape-only stand-ins for operands a VJP does not read
 
 
 def wrap(data, dev):
@@ -39,26 +41,47 @@ def _edge(t):
 
 
 def record(op, operands, attrs, out, dev, t):
-    """Attach a graph node for ``op`` to the result ``t``."""
+    """Attach a graph node for ``op`` to the result ``t``. Operands the op's VJP does not read
+    (its declared ``saves``) are kept as shape-only meta tensors, so their storage can go."""
+    saves = op.saves
+    saved = None if saves is None else (
+        [i in saves for i in range(len(operands))] if saves.__class__ is frozenset
+        else saves(operands))
+    keep = operands if saved is None else list(operands)
     versions = None
     edges = []
-    for x in operands:
+    for i, x in enumerate(operands):
         if isinstance(x, _Tensor):
             edges.append(_edge(x))
-            if x._vc is not None:
+            if saved is not None and not saved[i]:
+                keep[i] = shape_only(x)
+            elif x._vc is not None:
                 versions = True
         else:
             edges.append(None)
     if versions:
         versions = tuple(x._vc[0] if isinstance(x, _Tensor) and x._vc is not None else 0
-                         for x in operands)
-    node = Node(op, operands, tuple(edges), attrs, out, dev, versions)
+                         for x in keep)
+    node = Node(op, keep if saved is None else tuple(keep), tuple(edges), attrs,
+                out if op.save_output or saves is None else None, dev, versions)
     if op.save_output:
         node.out_vc = t._vc = [0]
     if EXTRAS[0] is not None:
         EXTRAS[0](node)
     t._node = node
     t._req = True
+
+
+def shape_only(x):
+    """A storage-free stand-in for ``x`` on the meta device: shape, dtype, requires_grad."""
+    d = x._data
+    t = _new(_Tensor)
+    t._data = spec(d.shape, d.dtype)
+    t._dev = META
+    t._node = None
+    t._req = x._req
+    t._vc = None
+    return t
 
 
 def apply(op, operands, attrs=None):
@@ -93,46 +116,35 @@ def apply(op, operands, attrs=None):
 
 def binary(op, a, b):
     """``op(a, b)`` for an operator: one of a, b is a Tensor, the other may be a scalar."""
-    if isinstance(b, _Tensor):
-        if isinstance(a, _Tensor):
-            dev = a._dev
-            if b._dev is not dev:
-                a, b = _mix_devices(op, (a, b))
-                return binary(op, a, b)
-            ad = a._data
-            bd = b._data
-            if ad.dtype is not bd.dtype and ad.dtype != bd.dtype:
-                a, b = _promote(op, a, b)
-                ad, bd = a._data, b._data
-            req = a._req or b._req
-        else:
-            if a.__class__ not in _SCALARS:
-                a = _coerce_other(a, b)
-                if a is NotImplemented:
-                    return a
-                return binary(op, a, b)
-            dev = b._dev
-            bd = b._data
-            if a.__class__ is float and bd.dtype.kind != "f" or bd.dtype.kind == "b" \
-                    and a.__class__ is int:
-                b = _cast_for_scalar(b, a)
-                bd = b._data
-            ad = a
-            req = b._req
-    else:
-        if b.__class__ not in _SCALARS:
-            b = _coerce_other(b, a)
-            if b is NotImplemented:
-                return b
-            return binary(op, a, b)
+    if isinstance(b, _Tensor) and isinstance(a, _Tensor):
         dev = a._dev
+        if b._dev is not dev:
+            a, b = _mix_devices(op, (a, b))
+            return binary(op, a, b)
         ad = a._data
-        if b.__class__ is float and ad.dtype.kind != "f" or ad.dtype.kind == "b" \
-                and b.__class__ is int:
-            a = _cast_for_scalar(a, b)
-            ad = a._data
-        bd = b
-        req = a._req
+        bd = b._data
+        if ad.dtype is not bd.dtype and ad.dtype != bd.dtype:
+            a, b = _promote(op, a, b)
+            ad, bd = a._data, b._data
+        req = a._req or b._req
+    else:  # a tensor and a scalar, in either order
+        tensor_first = isinstance(a, _Tensor)
+        t, scalar = (a, b) if tensor_first else (b, a)
+        if scalar.__class__ not in _SCALARS:
+            scalar = _coerce_other(scalar, t)
+            if scalar is NotImplemented:
+                return scalar
+            return binary(op, t, scalar) if tensor_first else binary(op, scalar, t)
+        kind = t._data.dtype.kind
+        if scalar.__class__ is float and kind != "f" or kind == "b" and \
+                scalar.__class__ is int:
+            t = _cast_for_scalar(t, scalar)
+        if tensor_first:
+            a, ad, bd = t, t._data, scalar
+        else:
+            b, ad, bd = t, scalar, t._data
+        dev = t._dev
+        req = t._req
     try:
         out = dev.table[op.name](ad, bd)
     except Exception as exc:
@@ -208,7 +220,9 @@ def _mix_devices(op, operands):
 
 
 def diagnose(op, operands, attrs, exc):
-    """Turn a kernel's exception into a typed corefw error naming op, shapes and dtypes."""
+    """Turn a kernel's exception into a typed corefw error naming op, shapes and dtypes: the
+    op's shape/dtype rule says what does not fit; if the rule accepts the operands, the
+    exception's builtin type decides (TypeError: dtype, IndexError: index, else kernel)."""
     if isinstance(exc, CorefwError):
         return exc
     parts = []
@@ -219,8 +233,16 @@ def diagnose(op, operands, attrs, exc):
         elif x is not None:
             parts.append(f"operand {i}: {type(x).__name__} {x!r}"[:80])
     what = "; ".join(parts)
-    backend = getattr(operands[0]._dev.backend, "name", "?") if operands and isinstance(
-        operands[0], _Tensor) else "?"
+    first = next((x for x in operands if isinstance(x, _Tensor)), None)
+    backend = getattr(first._dev.backend, "name", "?") if first is not None else "?"
+    if op.rule is not None:
+        try:
+            op.rule(*(x._data if isinstance(x, _Tensor) else x for x in operands),
+                    **(attrs or {}))
+        except CorefwError as err:
+            return type(err)(f"{op.name}: {err} ({what})")
+        except Exception:  # noqa: BLE001 - a rule that cannot judge these operands
+            pass
     msg = f"{op.name}: {exc} ({what}; backend {backend})"
     if isinstance(exc, TypeError):
         return DTypeError(msg)
@@ -228,11 +250,6 @@ def diagnose(op, operands, attrs, exc):
         from .errors import CorefwIndexError
 
         return CorefwIndexError(msg)
-    if isinstance(exc, (ValueError, RuntimeError)) and "broadcast" in str(exc):
-        shapes = " and ".join(str(tuple(x._data.shape)) for x in operands
-                              if isinstance(x, _Tensor))
-        return ShapeError(f"{op.name}: shapes {shapes} cannot be broadcast together "
-                          f"(backend {backend})")
     if isinstance(exc, ValueError):
         return ShapeError(msg)
     return KernelError(msg)

@@ -7,6 +7,8 @@ import math
 import numpy as np
 
 from . import _dtype
+from . import _rules as R
+from ._registry import declare
 from ._call import device_of, wrap
 from ._device import get_default_device
 from ._tensor import Tensor
@@ -100,6 +102,12 @@ def from_dlpack(ext) -> Tensor:
             dev = device_of(f"{backend.device_type}:{index}")
             return wrap(imp(ext), dev)
     raise DTypeError(f"from_dlpack: no registered backend accepts DLPack device type {kind}")
+
+
+# Creation primitives: their operands are attributes (kernels ``full(shape, fill_value,
+# dtype=)`` and ``arange(start, end, step, dtype=)``); not differentiable.
+declare("full", rule=R.creation, differentiable=False, saves=(), primitive=True)
+declare("arange", rule=R.arange, differentiable=False, saves=(), primitive=True)
 
 
 def _size(size) -> tuple[int, ...]:

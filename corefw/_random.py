@@ -12,6 +12,8 @@ import json
 import numpy as np
 
 from . import _dtype
+from . import _rules as R
+from ._registry import declare
 from ._call import wrap
 from ._creation import _dev, _size
 from ._tensor import Tensor
@@ -113,6 +115,13 @@ def set_rng_state(state: dict) -> None:
             _default_generator.set_state(arr)
         else:
             dispatch.set_backend_rng_state(name, arr)
+
+
+# Random primitives (kernels ``uniform(shape, low=, high=, dtype=)``, ``normal(shape, mean=,
+# std=, dtype=)``, ``randint(shape, low=, high=, dtype=)``, ``randperm(n, dtype=)``).
+for _name in ("uniform", "normal", "randint"):
+    declare(_name, rule=R.creation, differentiable=False, saves=(), primitive=True)
+declare("randperm", rule=R.randperm, differentiable=False, saves=(), primitive=True)
 
 
 def _random(kind, size, dtype, device, generator, requires_grad, **params):

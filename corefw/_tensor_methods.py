@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from . import _dtype
+from . import _rules as R
+from ._registry import declare
 from ._tensor import Tensor
 from .ops import activation, elementwise, indexing, inplace, linalg, reduction, shape
 
@@ -107,14 +109,13 @@ def _grad_on():
 def _transfer(src, moved):
     """Record a device transfer so gradients flow back to the source device."""
     from ._call import record
-    from .ops.registry import OPS, register_op
-
-    op = OPS.get("to_device") or register_op(
-        "to_device", vjp=lambda ctx, g: (g.to(ctx.inputs[0].device),), uses_inputs=False)
-    record(op, (src,), None, moved._data, moved._dev, moved)
+    record(_TO_DEVICE, (src,), {"device": src._dev}, moved._data, moved._dev, moved)
     return moved
 
 
+_TO_DEVICE = declare("to_device", rule=lambda x, device: R.same(x), saves=(),
+                     vjp=lambda ctx, g: (g.to(ctx.attrs["device"]),),
+                     doc="a differentiable copy to another device (Tensor.to)")
 Tensor.to = _to
 for _name, _d in (("float", _dtype.float32), ("double", _dtype.float64), ("half", _dtype.float16),
                   ("long", _dtype.int64), ("int", _dtype.int32), ("bool", _dtype.bool_),

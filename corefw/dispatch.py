@@ -21,7 +21,8 @@ import numpy as np
 
 from ._device import device
 from .errors import BackendUnavailableError, KernelNotFoundError, NoBackendError, PluginError
-from .ops.registry import OPS, Op, on_register
+from ._meta import MetaBackend
+from ._registry import OPS, OpDef, on_register
 
 __all__ = [
     "backends", "fallback_ledger", "get_fallback_policy", "print_fallback_ledger",
@@ -112,7 +113,7 @@ def _in_context(fn: Callable, dev: device) -> Callable:
     return run
 
 
-def _resolve_kernel(op: Op, dev: device, native: Mapping[str, Callable]) -> Callable:
+def _resolve_kernel(op: OpDef, dev: device, native: Mapping[str, Callable]) -> Callable:
     fn = native.get(op.name)
     if fn is not None:
         return _in_context(fn, dev)
@@ -121,7 +122,7 @@ def _resolve_kernel(op: Op, dev: device, native: Mapping[str, Callable]) -> Call
     return _fallback_runner(op, dev)
 
 
-def _on_new_op(op: Op) -> None:
+def _on_new_op(op: OpDef) -> None:
     for dev_type, devs in _DEVICES.items():
         if not devs:
             continue
@@ -133,7 +134,7 @@ def _on_new_op(op: Op) -> None:
 on_register(_on_new_op)
 
 
-def _decomposition_runner(op: Op, dev: device) -> Callable:
+def _decomposition_runner(op: OpDef, dev: device) -> Callable:
     from . import autograd
     from ._tensor import Tensor, wrap
 
@@ -149,7 +150,7 @@ def _decomposition_runner(op: Op, dev: device) -> Callable:
     return run
 
 
-def _fallback_runner(op: Op, dev: device) -> Callable:
+def _fallback_runner(op: OpDef, dev: device) -> Callable:
     dev_type = dev.type
 
     def run(*operands, **attrs):
@@ -285,3 +286,8 @@ def _ensure_plugins() -> None:
     from .plugins import manager
 
     manager.load()
+
+
+# The core's own storage-free device: kernels are the ops' shape/dtype rules (corefw._meta).
+BACKENDS["meta"] = MetaBackend()
+_OWNERS["meta"] = "corefw"

@@ -132,11 +132,10 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
             rule = overrides.get(op.name) if overrides else None
             if rule is None:
                 rule = op.vjp
-                if op.uses_inputs or node.out_vc is not None:
-                    _check_versions(node)
                 if rule is None:
                     raise AutogradError(f"op {op.name!r} has no VJP rule; register one with "
                                         f"corefw.ops.defvjp({op.name!r}, rule)")
+            _check_versions(node)  # also under an override: saved values must be intact
             grads_in = rule(node, g)
             if ANOMALY[0]:
                 from .anomaly import check_grads
@@ -229,10 +228,9 @@ def _accumulate(leaf, g, create_graph):
 
 def _check_versions(node):
     versions = node.versions
-    needs = node.op.needs_input
     for i, t in enumerate(node.inputs):
         vc = getattr(t, "_vc", None)
-        if vc is None or (needs is not None and not needs(node, i)):
+        if vc is None:  # not a tensor, or a shape-only stand-in the VJP does not read
             continue
         expected = versions[i] if versions is not None else 0
         if vc[0] != expected:

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 from ..errors import AutogradError
-from ..ops.registry import Op
+from .._registry import anonymous
 from .grad_mode import STATE, no_grad
 from .node import Node, OutputRef
 
@@ -84,8 +84,8 @@ class Function:
         outs = out if multi else (out,)
         if not (STATE.enabled and any(t._req for t in tensors)):
             return out
-        op = Op(cls.__name__, owner="autograd.Function")
-        op.vjp = _make_vjp(cls, multi, len(args))
+        op = anonymous(cls.__name__, vjp=_make_vjp(cls, multi, len(args)),
+                       owner="autograd.Function")
         edges = tuple((a._node if a._node is not None else (a if a._req else None))
                       if isinstance(a, Tensor) else None for a in args)
         node = MultiNode(op, args, edges, None, None, None, None)

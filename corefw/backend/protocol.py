@@ -22,6 +22,7 @@ CAPABILITIES = frozenset({
     "views",      # movement kernels (reshape, permute, slice, expand...) return views
     "random",     # implements the random primitives
     "float16",    # informational; dtypes are listed in Backend.dtypes
+    "abstract",   # no storage: kernels compute shapes and dtypes only (the core's meta device)
 })
 
 

@@ -1,7 +1,8 @@
-"""The op registry. The op modules (elementwise, reduction, shape, indexing, linalg,
-activation, inplace) register their ops when ``corefw`` is imported."""
+"""The ops layer: every op's declaration (corefw/ops/*.py) and its public function. Backends
+implement the primitives listed in :mod:`corefw.ops.primitives`."""
 
 from .primitives import GROUPS, PRIMITIVES
-from .registry import OPS, Op, defvjp, get_op, register_op
+from .registry import OPS, OpDef, declare, defvjp, get_op, register_op
 
-__all__ = ["GROUPS", "OPS", "PRIMITIVES", "Op", "defvjp", "get_op", "register_op"]
+__all__ = ["GROUPS", "OPS", "PRIMITIVES", "OpDef", "declare", "defvjp", "get_op",
+           "register_op"]

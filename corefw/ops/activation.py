@@ -5,7 +5,8 @@ from __future__ import annotations
 from .._call import apply
 from .elementwise import _to_float, exp
 from .reduction import amax, normalize_dims, sum
-from .registry import register_op
+from .. import _rules as R
+from .registry import declare
 
 __all__ = ["log_softmax", "softmax"]
 
@@ -25,11 +26,11 @@ def _log_softmax_decomp(x, dim):
     return x - logsumexp(x, dim, keepdim=True)
 
 
-_SOFTMAX = register_op("softmax", decomposition=_softmax_decomp, save_output=True,
-                       uses_inputs=False, vjp=lambda ctx, g: (ctx.output * (
+_SOFTMAX = declare("softmax", rule=R.along_dim, decomposition=_softmax_decomp,
+                   saves=("output",), vjp=lambda ctx, g: (ctx.output * (
                            g - sum(g * ctx.output, ctx.attrs["dim"], keepdim=True)),))
-_LOG_SOFTMAX = register_op("log_softmax", decomposition=_log_softmax_decomp, save_output=True,
-                           uses_inputs=False, vjp=lambda ctx, g: (
+_LOG_SOFTMAX = declare("log_softmax", rule=R.along_dim, decomposition=_log_softmax_decomp,
+                       saves=("output",), vjp=lambda ctx, g: (
                                g - exp(ctx.output) * sum(g, ctx.attrs["dim"], keepdim=True),))
 
 

@@ -11,7 +11,8 @@ import math
 from .. import _dtype
 from .._call import apply, binary, unary
 from .._tensor import Tensor
-from .registry import register_op
+from .. import _rules as R
+from .registry import cross, declare
 
 __all__ = [
     "abs", "add", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor", "cast", "ceil",
@@ -41,8 +42,9 @@ def _cast_vjp(ctx, g):
     return (cast(g, x.dtype),) if x._data.dtype.kind == "f" else (None,)
 
 
-_CAST = register_op("cast", vjp=_cast_vjp, uses_inputs=False)
-_CLONE = register_op("clone", vjp=lambda ctx, g: (g,), uses_inputs=False)
+_CAST = declare("cast", rule=lambda x, dtype: R.spec(tuple(x.shape), dtype), vjp=_cast_vjp,
+                saves=(), primitive=True)
+_CLONE = declare("clone", rule=R.same, vjp=lambda ctx, g: (g,), saves=(), primitive=True)
 
 
 def cast(x: Tensor, dtype) -> Tensor:
@@ -121,34 +123,35 @@ def _minmax_vjp(pick_first):
     return vjp
 
 
-_ADD = register_op("add", vjp=_add_vjp, uses_inputs=False)
-_SUB = register_op("sub", vjp=_sub_vjp, uses_inputs=False)
-_MUL = register_op("mul", vjp=_mul_vjp)
-_DIV = register_op("div", vjp=_div_vjp)
-_POW = register_op("pow", vjp=_pow_vjp, save_output=True)
-_MAX = register_op("maximum", vjp=_minmax_vjp(lambda a, b: a > b))
-_MIN = register_op("minimum", vjp=_minmax_vjp(lambda a, b: a < b))
+def _binary(name, vjp, saves=(0, 1), rule=R.elementwise):
+    return declare(name, rule=rule, vjp=vjp, saves=saves, primitive=True)
+
+
+def _div_saves(operands):  # a / b: b for both gradients, a only for b's
+    return getattr(operands[1], "_req", False), True
+
+
+_ADD = _binary("add", _add_vjp, saves=())
+_SUB = _binary("sub", _sub_vjp, saves=())
+_MUL = _binary("mul", _mul_vjp, saves=cross)
+_DIV = _binary("div", _div_vjp, saves=_div_saves)
+_POW = _binary("pow", _pow_vjp, saves=(0, 1, "output"))
+_MAX = _binary("maximum", _minmax_vjp(lambda a, b: a > b))
+_MIN = _binary("minimum", _minmax_vjp(lambda a, b: a < b))
 
 
 def _zero_vjp(ctx, g):
     return tuple(_unbroadcast(g * 0, x) for x in ctx.inputs)
 
 
-def _other_requires_grad(node, i):
-    other = node.inputs[1 - i]
-    return isinstance(other, Tensor) and other._req
-
-
-_MUL.needs_input = _other_requires_grad
-_DIV.needs_input = lambda node, i: i == 1 or _other_requires_grad(node, i)
-
-_FLOORDIV = register_op("floor_divide", vjp=_zero_vjp, uses_inputs=False)
-_REM = register_op("remainder", vjp=lambda ctx, g: (_unbroadcast(g, ctx.inputs[0]), (
+_FLOORDIV = _binary("floor_divide", _zero_vjp, saves=())
+_REM = _binary("remainder", lambda ctx, g: (_unbroadcast(g, ctx.inputs[0]), (
     _unbroadcast(-g * floor_divide(ctx.inputs[0], ctx.inputs[1]), ctx.inputs[1])
     if isinstance(ctx.inputs[1], Tensor) else None)))
-_CMP = {name: register_op(name, differentiable=False)
+_CMP = {name: declare(name, rule=R.compare, differentiable=False, saves=(), primitive=True)
         for name in ("eq", "ne", "lt", "le", "gt", "ge")}
-_BIT = {name: register_op(name, differentiable=False)
+_BIT = {name: declare(name, rule=R.integral if name == "bitwise_not" else R.bitwise,
+                      differentiable=False, saves=(), primitive=True)
         for name in ("bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not")}
 
 
@@ -345,7 +348,7 @@ def _where_vjp(ctx, g):
             _unbroadcast(where(cond, 0.0, g), b) if isinstance(b, Tensor) else None)
 
 
-_WHERE = register_op("where", vjp=_where_vjp)
+_WHERE = declare("where", rule=R.where, vjp=_where_vjp, saves=(0,), primitive=True)
 
 
 def where(condition, input=None, other=None):
@@ -370,23 +373,22 @@ def where(condition, input=None, other=None):
 
 
 # -- unary primitives -----------------------------------------------------------------------
-def _unary_op(name, vjp, save_output=False, uses_inputs=True):
-    return register_op(name, vjp=vjp, save_output=save_output, uses_inputs=uses_inputs)
+def _unary_op(name, vjp, saves=(0,), rule=R.floating):
+    return declare(name, rule=rule, vjp=vjp, saves=saves, primitive=True)
 
 
-_NEG = _unary_op("neg", lambda ctx, g: (-g,), uses_inputs=False)
-_EXP = _unary_op("exp", lambda ctx, g: (g * ctx.output,), save_output=True, uses_inputs=False)
+_NEG = _unary_op("neg", lambda ctx, g: (-g,), saves=(), rule=R.same)
+_EXP = _unary_op("exp", lambda ctx, g: (g * ctx.output,), saves=("output",))
 _LOG = _unary_op("log", lambda ctx, g: (g / ctx.inputs[0],))
-_SQRT = _unary_op("sqrt", lambda ctx, g: (g / (2 * ctx.output),), save_output=True,
-                  uses_inputs=False)
+_SQRT = _unary_op("sqrt", lambda ctx, g: (g / (2 * ctx.output),), saves=("output",))
 _TANH = _unary_op("tanh", lambda ctx, g: (g * (1 - ctx.output * ctx.output),),
-                  save_output=True, uses_inputs=False)
+                  saves=("output",))
 _SIN = _unary_op("sin", lambda ctx, g: (g * cos(ctx.inputs[0]),))
 _COS = _unary_op("cos", lambda ctx, g: (-g * sin(ctx.inputs[0]),))
-_ABS = _unary_op("abs", lambda ctx, g: (g * sign(ctx.inputs[0]),))
+_ABS = _unary_op("abs", lambda ctx, g: (g * sign(ctx.inputs[0]),), rule=R.same)
 _ERF = _unary_op("erf", lambda ctx, g: (
     g * (2 / math.sqrt(math.pi)) * exp(-(ctx.inputs[0] * ctx.inputs[0])),))
-_STEP = {name: _unary_op(name, lambda ctx, g: (g * 0,), uses_inputs=False)
+_STEP = {name: _unary_op(name, lambda ctx, g: (g * 0,), saves=(), rule=R.same)
          for name in ("sign", "floor", "ceil", "round")}
 
 

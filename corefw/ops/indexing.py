@@ -9,20 +9,23 @@ from .._tensor import Tensor
 from ..autograd.grad_mode import STATE
 from ..errors import AutogradError, CorefwIndexError, DeviceError, DTypeError, ShapeError
 from .reduction import normalize_dims, sum_to
-from .registry import register_op
+from .. import _rules as R
+from .registry import declare
 
 __all__ = ["gather", "getitem", "index_select", "masked_fill", "nonzero", "scatter_add",
            "setitem", "take_along_dim"]
 
 
-def _zeros_like(x):
+def _zeros_like(x, like):
+    """Zeros of ``x``'s shape and dtype on ``like``'s device (``x`` may be a saved-shape-only
+    meta tensor)."""
     from .._creation import zeros
 
-    return zeros(x.shape, dtype=x.dtype, device=x.device)
+    return zeros(x.shape, dtype=x.dtype, device=like.device)
 
 
 def _slice_vjp(ctx, g):
-    return (index_put(_zeros_like(ctx.inputs[0]), ctx.attrs["key"], g, accumulate=True),)
+    return (index_put(_zeros_like(ctx.inputs[0], g), ctx.attrs["key"], g, accumulate=True),)
 
 
 def _index_put_vjp(ctx, g):
@@ -36,16 +39,19 @@ def _index_put_vjp(ctx, g):
     return gx, gv
 
 
-_SLICE = register_op("slice", vjp=_slice_vjp, uses_inputs=False)
-_INDEX = register_op("index", vjp=_slice_vjp, uses_inputs=False)
-_INDEX_PUT = register_op("index_put", vjp=_index_put_vjp, uses_inputs=False)
-_GATHER = register_op("gather", vjp=lambda ctx, g: (scatter_add(
-    _zeros_like(ctx.inputs[0]), ctx.attrs["dim"], ctx.inputs[1], g), None))
-_SCATTER_ADD = register_op("scatter_add", vjp=lambda ctx, g: (
-    g, None, gather(g, ctx.attrs["dim"], ctx.inputs[1])))
-_NONZERO = register_op("nonzero", differentiable=False)
-register_op("index_put_", differentiable=False)
-register_op("copy_", differentiable=False)
+_SLICE = declare("slice", rule=R.index, vjp=_slice_vjp, saves=(), view=True, primitive=True)
+_INDEX = declare("index", rule=R.index, vjp=_slice_vjp, saves=(), primitive=True)
+_INDEX_PUT = declare("index_put", rule=R.index_put, vjp=_index_put_vjp, saves=(),
+                     primitive=True)
+_GATHER = declare("gather", rule=R.gather, vjp=lambda ctx, g: (scatter_add(
+    _zeros_like(ctx.inputs[0], g), ctx.attrs["dim"], ctx.inputs[1], g), None), saves=(1,),
+    primitive=True)
+_SCATTER_ADD = declare("scatter_add", rule=R.scatter_add, vjp=lambda ctx, g: (
+    g, None, gather(g, ctx.attrs["dim"], ctx.inputs[1])), saves=(1,), primitive=True)
+_NONZERO = declare("nonzero", rule=R.nonzero, differentiable=False, saves=(), primitive=True)
+declare("index_put_", rule=R.index_put, differentiable=False, inplace=True, saves=(),
+        primitive=True)
+declare("copy_", rule=R.copy_, differentiable=False, inplace=True, saves=(), primitive=True)
 
 
 def _normalize_key(x: Tensor, key):

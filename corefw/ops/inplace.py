@@ -14,7 +14,7 @@ from ..autograd.grad_mode import STATE
 from ..errors import AutogradError, DeviceError, DTypeError, ShapeError
 from . import elementwise as ew
 from .indexing import bump_version, check_inplace
-from .registry import register_op
+from .registry import declare
 
 __all__ = ["adam_step_", "add_", "addcdiv_", "addcmul_", "clamp_", "copy_", "div_", "fill_",
            "mul_", "sgd_step_", "sub_", "zero_"]
@@ -180,9 +180,9 @@ def _adam_step_decomp(param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps
     return addcdiv_(param, exp_avg, denom, value=-lr / (1 - beta1**step))
 
 
-_SGD_STEP = register_op("sgd_step_", decomposition=_sgd_step_decomp, differentiable=False,
+_SGD_STEP = declare("sgd_step_", decomposition=_sgd_step_decomp, differentiable=False, inplace=True,
                         doc="in place: one SGD update of param (and momentum_buffer)")
-_ADAM_STEP = register_op("adam_step_", decomposition=_adam_step_decomp, differentiable=False,
+_ADAM_STEP = declare("adam_step_", decomposition=_adam_step_decomp, differentiable=False, inplace=True,
                          doc="in place: one Adam/AdamW update of param, exp_avg, exp_avg_sq")
 
 

@@ -8,7 +8,8 @@ from .._tensor import Tensor
 from ..autograd.engine import OVERRIDES
 from ..errors import ShapeError
 from .reduction import _SUM, sum_to
-from .registry import register_op
+from .. import _rules as R
+from .registry import cross, declare
 
 __all__ = ["bmm", "dot", "einsum", "linear", "matmul", "mm", "mv", "outer"]
 
@@ -20,17 +21,17 @@ def _matmul_vjp(ctx, g):
     if a._data.ndim == 2 and b._data.ndim == 2:  # the common case, without reshapes
         return (apply(_MATMUL, (g, _t2(b))) if a._req else None,
                 apply(_MATMUL, (_t2(a), g)) if b._req else None)
-    a2 = a if a.ndim > 1 else reshape(a, (1, a.shape[0]))
-    b2 = b if b.ndim > 1 else reshape(b, (b.shape[0], 1))
-    out_shape = _out_shape(a2.shape, b2.shape)
-    g2 = reshape(g, out_shape)
+    # 1-D operands as matrices; only the operand a gradient reads is touched (saves=cross)
+    sa = a.shape if a.ndim > 1 else (1, a.shape[0])
+    sb = b.shape if b.ndim > 1 else (b.shape[0], 1)
+    g2 = reshape(g, _out_shape(sa, sb))
     ga = gb = None
     if a._req:
-        ga = g2 @ transpose(b2, -1, -2)
-        ga = reshape(sum_to(ga, a2.shape), a.shape)
+        ga = g2 @ transpose(reshape(b, sb), -1, -2)
+        ga = reshape(sum_to(ga, sa), a.shape)
     if b._req:
-        gb = transpose(a2, -1, -2) @ g2
-        gb = reshape(sum_to(gb, b2.shape), b.shape)
+        gb = transpose(reshape(a, sa), -1, -2) @ g2
+        gb = reshape(sum_to(gb, sb), b.shape)
     return ga, gb
 
 
@@ -45,7 +46,7 @@ def _out_shape(sa, sb):
     return tuple(batch) + (sa[-2], sb[-1])
 
 
-_MATMUL = register_op("matmul", vjp=_matmul_vjp)
+_MATMUL = declare("matmul", rule=R.matmul, vjp=_matmul_vjp, saves=cross, primitive=True)
 
 
 def matmul(input, other):
@@ -132,10 +133,10 @@ def _linear_vjp(ctx, g):
     return gx, gw, gb
 
 
-_LINEAR = register_op("linear", vjp=_linear_vjp, decomposition=_linear_decomp,
-                      doc="input @ weight.T + bias (input (*, in), weight (out, in), bias "
-                          "(out,) or None)")
-_LINEAR.needs_input = lambda node, i: i < 2  # the bias's values are never read
+_LINEAR = declare("linear", rule=R.linear, vjp=_linear_vjp, decomposition=_linear_decomp,
+                  saves=lambda ops: cross(ops)[:2] + (False,) * (len(ops) - 2),
+                  doc="input @ weight.T + bias (input (*, in), weight (out, in), bias "
+                      "(out,) or None)")
 
 
 def linear(input, weight, bias=None):
@@ -246,7 +247,7 @@ def _diagonal(x, i, j):
     return movedim(out, 0, i)
 
 
-_EINSUM = register_op("einsum", decomposition=_einsum_decomp)
+_EINSUM = declare("einsum", decomposition=_einsum_decomp)
 
 
 def einsum(equation: str, *operands):

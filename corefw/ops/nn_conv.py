@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._call import apply
-from .registry import register_op
+from .registry import declare
 
 __all__ = ["conv_output_size", "pool_divisor", "pool_output_size"]
 
@@ -195,12 +195,12 @@ def _conv2d_grad_weight_vjp(ctx, gg):
     return dx, dg
 
 
-CONV2D = register_op("conv2d", vjp=_conv2d_vjp, decomposition=_conv2d_decomp,
+CONV2D = declare("conv2d", vjp=_conv2d_vjp, decomposition=_conv2d_decomp,
                      doc="2-D cross-correlation (N, C, H, W) x (O, C/groups, kh, kw) + bias")
-CONV2D_GRAD_INPUT = register_op(
+CONV2D_GRAD_INPUT = declare(
     "conv2d_grad_input", vjp=_conv2d_grad_input_vjp, decomposition=_conv2d_grad_input_decomp,
     doc="gradient of conv2d with respect to its input (= the transposed convolution)")
-CONV2D_GRAD_WEIGHT = register_op(
+CONV2D_GRAD_WEIGHT = declare(
     "conv2d_grad_weight", vjp=_conv2d_grad_weight_vjp,
     decomposition=_conv2d_grad_weight_decomp, doc="gradient of conv2d w.r.t. its weight")
 
@@ -286,12 +286,12 @@ def _max_pool2d_grad_input_vjp(ctx, gg):
     return None, None, reshape(picked, g.shape)
 
 
-MAX_POOL2D = register_op("max_pool2d", vjp=_max_pool2d_vjp, decomposition=_max_pool2d_decomp,
-                         save_output=True, doc="2-D max pooling (NCHW)")
-MAX_POOL2D_INDICES = register_op(
+MAX_POOL2D = declare("max_pool2d", vjp=_max_pool2d_vjp, decomposition=_max_pool2d_decomp,
+                         saves=(0, "output"), doc="2-D max pooling (NCHW)")
+MAX_POOL2D_INDICES = declare(
     "max_pool2d_indices", decomposition=_max_pool2d_indices_decomp, differentiable=False,
     doc="flat index (h * W + w) of each window's first maximum, as PyTorch's return_indices")
-MAX_POOL2D_GRAD_INPUT = register_op(
+MAX_POOL2D_GRAD_INPUT = declare(
     "max_pool2d_grad_input", vjp=_max_pool2d_grad_input_vjp,
     decomposition=_max_pool2d_grad_input_decomp,
     doc="gradient of max_pool2d: each window's grad goes to its first maximum")
@@ -343,8 +343,8 @@ def _avg_pool2d_grad_input_vjp(ctx, gg):
     return (apply(AVG_POOL2D, (gg,), attrs),)
 
 
-AVG_POOL2D = register_op("avg_pool2d", vjp=_avg_pool2d_vjp, decomposition=_avg_pool2d_decomp,
-                         uses_inputs=False, doc="2-D average pooling (NCHW)")
-AVG_POOL2D_GRAD_INPUT = register_op(
-    "avg_pool2d_grad_input", vjp=_avg_pool2d_grad_input_vjp, uses_inputs=False,
+AVG_POOL2D = declare("avg_pool2d", vjp=_avg_pool2d_vjp, decomposition=_avg_pool2d_decomp,
+                         saves=(), doc="2-D average pooling (NCHW)")
+AVG_POOL2D_GRAD_INPUT = declare(
+    "avg_pool2d_grad_input", vjp=_avg_pool2d_grad_input_vjp, saves=(),
     decomposition=_avg_pool2d_grad_input_decomp, doc="gradient of avg_pool2d (its adjoint)")

@@ -26,7 +26,7 @@ from .activation import log_softmax, softmax
 from .elementwise import clamp, log, where
 from .indexing import gather, scatter_add
 from .reduction import sum as rsum
-from .registry import register_op
+from .registry import declare
 
 __all__ = ["binary_cross_entropy_elementwise", "cross_entropy_indices", "nll_loss_indices"]
 
@@ -104,9 +104,9 @@ def _ce_vjp(ctx, g):
     return grad, None, None
 
 
-_NLL = register_op("nll_loss", decomposition=_nll_decomp, vjp=_nll_vjp,
+_NLL = declare("nll_loss", decomposition=_nll_decomp, vjp=_nll_vjp,
                    doc="negative log likelihood over class indices (input (M, C), target (M,))")
-_CE = register_op("cross_entropy", decomposition=_ce_decomp, vjp=_ce_vjp,
+_CE = declare("cross_entropy", decomposition=_ce_decomp, vjp=_ce_vjp,
                   doc="log_softmax + nll_loss with label smoothing (input (M, C), target (M,))")
 
 
@@ -155,7 +155,7 @@ def _bce_vjp(ctx, g):
     return gx, gt
 
 
-_BCE = register_op("binary_cross_entropy", decomposition=_bce_decomp, vjp=_bce_vjp,
+_BCE = declare("binary_cross_entropy", decomposition=_bce_decomp, vjp=_bce_vjp,
                    doc="elementwise -(t*log(x) + (1-t)*log(1-x)), logs clamped at -100")
 
 

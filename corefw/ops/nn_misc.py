@@ -27,7 +27,7 @@ from .elementwise import where
 from .indexing import index_put
 from .reduction import sum as rsum
 from .reduction import sum_to
-from .registry import register_op
+from .registry import declare
 from .shape import reshape, transpose
 
 __all__ = ["causal_mask", "dropout_op", "embedding_op", "sdpa_op"]
@@ -54,7 +54,7 @@ def _embedding_vjp(ctx, g):
     return gw, None
 
 
-_EMBEDDING = register_op("embedding", decomposition=_embedding_decomp, vjp=_embedding_vjp,
+_EMBEDDING = declare("embedding", decomposition=_embedding_decomp, vjp=_embedding_vjp,
                          doc="weight[indices], gradient accumulated into the looked-up rows")
 
 
@@ -75,7 +75,7 @@ def _dropout_vjp(ctx, g):
     return sum_to(where(noise >= p, g * (1.0 / (1.0 - p)), 0.0), x.shape), None
 
 
-_DROPOUT = register_op("dropout", decomposition=_dropout_decomp, vjp=_dropout_vjp,
+_DROPOUT = declare("dropout", decomposition=_dropout_decomp, vjp=_dropout_vjp,
                        doc="x / (1 - p) where noise >= p else 0 (noise: uniform [0, 1))")
 
 
@@ -119,7 +119,7 @@ def _sdpa_vjp(ctx, g):
     return gq, gk, gv, gm
 
 
-_SDPA = register_op("scaled_dot_product_attention", decomposition=_sdpa_decomp, vjp=_sdpa_vjp,
+_SDPA = declare("scaled_dot_product_attention", decomposition=_sdpa_decomp, vjp=_sdpa_vjp,
                     doc="softmax(q @ k^T * scale + mask) @ v")
 
 

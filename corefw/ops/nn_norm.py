@@ -14,7 +14,7 @@ variance over some dims, then apply a per-channel (or per-element) affine map:
 
 from __future__ import annotations
 
-from .registry import register_op
+from .registry import declare
 
 __all__: list[str] = []
 
@@ -82,10 +82,10 @@ def _vjp(kind):
     return vjp
 
 
-BATCH_NORM = register_op("batch_norm", decomposition=_decomp("batch_norm"),
+BATCH_NORM = declare("batch_norm", decomposition=_decomp("batch_norm"),
                          vjp=_vjp("batch_norm"),
                          doc="batch normalisation with batch statistics (training mode)")
-LAYER_NORM = register_op("layer_norm", decomposition=_decomp("layer_norm"),
+LAYER_NORM = declare("layer_norm", decomposition=_decomp("layer_norm"),
                          vjp=_vjp("layer_norm"), doc="layer normalisation over the last dims")
-GROUP_NORM = register_op("group_norm", decomposition=_decomp("group_norm"),
+GROUP_NORM = declare("group_norm", decomposition=_decomp("group_norm"),
                          vjp=_vjp("group_norm"), doc="group normalisation over channel groups")

@@ -26,7 +26,8 @@ from .elementwise import (  # noqa: F401
     tanh,
     where,
 )
-from .registry import register_op
+from .. import _rules as R
+from .registry import declare
 
 __all__ = [
     "clamp", "clip", "elu", "expm1", "gelu", "isfinite", "isinf", "isnan", "leaky_relu",
@@ -36,26 +37,24 @@ __all__ = [
 
 
 # -- composites -----------------------------------------------------------------------------
-def _composite(name, decomposition, vjp=None, save_output=False, uses_inputs=True):
-    return register_op(name, decomposition=decomposition, vjp=vjp, save_output=save_output,
-                       uses_inputs=uses_inputs)
+def _composite(name, decomposition, vjp=None, saves=(0,), rule=R.floating):
+    return declare(name, rule=rule, decomposition=decomposition, vjp=vjp, saves=saves)
 
 
 _SIGMOID = _composite("sigmoid", lambda x: 1 / (1 + exp(-x)),
-                      lambda ctx, g: (g * ctx.output * (1 - ctx.output),), save_output=True,
-                      uses_inputs=False)
+                      lambda ctx, g: (g * ctx.output * (1 - ctx.output),), saves=("output",))
 _RELU = _composite("relu", lambda x: where(x > 0, x, 0.0),
                    lambda ctx, g: (apply(_WHERE, (binary(_CMP["gt"], ctx.output, 0), g, 0.0)),),
-                   save_output=True, uses_inputs=False)
+                   saves=("output",), rule=R.same)
 _LOG1P = _composite("log1p", lambda x: log(1 + x), lambda ctx, g: (g / (1 + ctx.inputs[0]),))
 _EXPM1 = _composite("expm1", lambda x: exp(x) - 1, lambda ctx, g: (g * (ctx.output + 1),),
-                    save_output=True, uses_inputs=False)
+                    saves=("output",))
 _RSQRT = _composite("rsqrt", lambda x: 1 / sqrt(x), lambda ctx, g: (
-    -0.5 * g * ctx.output * ctx.output * ctx.output,), save_output=True, uses_inputs=False)
+    -0.5 * g * ctx.output * ctx.output * ctx.output,), saves=("output",))
 _TAN = _composite("tan", lambda x: sin(x) / cos(x), lambda ctx, g: (
-    g * (1 + ctx.output * ctx.output),), save_output=True, uses_inputs=False)
+    g * (1 + ctx.output * ctx.output),), saves=("output",))
 _RECIP = _composite("reciprocal", lambda x: 1 / x, lambda ctx, g: (
-    -g * ctx.output * ctx.output,), save_output=True, uses_inputs=False)
+    -g * ctx.output * ctx.output,), saves=("output",))
 _SOFTPLUS = _composite("softplus", lambda x, beta=1.0, threshold=20.0: where(
     x * beta > threshold, x, log1p(exp(-abs(x * beta))) / beta + relu(x)),
     lambda ctx, g: (where(ctx.inputs[0] * ctx.attrs.get("beta", 1.0) > ctx.attrs.get(
@@ -113,7 +112,7 @@ def _clamp_vjp(ctx, g):
     return (where(keep, g, 0.0),)
 
 
-_CLAMP = _composite("clamp", _clamp_decomp, _clamp_vjp)
+_CLAMP = _composite("clamp", _clamp_decomp, _clamp_vjp, rule=R.same)
 
 
 def sigmoid(input):

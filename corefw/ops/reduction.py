@@ -9,7 +9,8 @@ from .. import _dtype
 from .._call import apply
 from .._tensor import Tensor
 from ..errors import CorefwIndexError
-from .registry import register_op
+from .. import _rules as R
+from .registry import declare
 
 __all__ = ["all", "amax", "amin", "any", "argmax", "argmin", "cumsum", "logsumexp", "max",
            "mean", "min", "prod", "std", "sum", "sum_to", "var", "norm"]
@@ -91,13 +92,15 @@ def _cumsum_vjp(ctx, g):
     return (flip(cumsum(flip(g, (d,)), d), (d,)),)
 
 
-_SUM = register_op("sum", vjp=_sum_vjp, uses_inputs=False)
-_PROD = register_op("prod", vjp=_prod_vjp, save_output=True)
-_AMAX = register_op("amax", vjp=_amax_vjp, save_output=True)
-_AMIN = register_op("amin", vjp=_amax_vjp, save_output=True)
-_ARGMAX = register_op("argmax", differentiable=False)
-_ARGMIN = register_op("argmin", differentiable=False)
-_CUMSUM = register_op("cumsum", vjp=_cumsum_vjp, uses_inputs=False)
+_SUM = declare("sum", rule=R.reduction, vjp=_sum_vjp, saves=(), primitive=True)
+_PROD = declare("prod", rule=R.reduction, vjp=_prod_vjp, saves=(0, "output"), primitive=True)
+_AMAX = declare("amax", rule=R.reduction, vjp=_amax_vjp, saves=(0, "output"), primitive=True)
+_AMIN = declare("amin", rule=R.reduction, vjp=_amax_vjp, saves=(0, "output"), primitive=True)
+_ARGMAX = declare("argmax", rule=R.index_reduction, differentiable=False, saves=(),
+                  primitive=True)
+_ARGMIN = declare("argmin", rule=R.index_reduction, differentiable=False, saves=(),
+                  primitive=True)
+_CUMSUM = declare("cumsum", rule=R.cumulative, vjp=_cumsum_vjp, saves=(), primitive=True)
 
 
 def _reduce(op, input, dim, keepdim, dtype=None):
@@ -286,7 +289,8 @@ def _lse_vjp(ctx, g):
     return (g * exp(x - out),)
 
 
-_LSE = register_op("logsumexp", decomposition=_lse_decomp, vjp=_lse_vjp, save_output=True)
+_LSE = declare("logsumexp", rule=R.reduction, decomposition=_lse_decomp, vjp=_lse_vjp,
+               saves=(0, "output"))
 
 
 def logsumexp(input, dim, keepdim: bool = False):
@@ -331,11 +335,45 @@ def norm(input, p=2, dim=None, keepdim: bool = False):
         return amin(abs(input), () if dim is None else dim, keepdim)
     if p == 0:
         return cast(sum(input != 0, dim, keepdim), input.dtype)
-    if p == 2:
-        from .elementwise import sqrt
+    if input._data.dtype.kind != "f":
+        from ..errors import DTypeError
 
-        return sqrt(sum(input * input, dim, keepdim))
-    return pow(sum(pow(abs(input), p), dim, keepdim), 1.0 / p)
+        raise DTypeError(f"norm: expected a floating-point tensor, got {input.dtype}")
+    dims = normalize_dims(dim, input._data.ndim, "norm")
+    return apply(_NORM, (input,), {"ord": float(p), "dim": dims, "keepdim": bool(keepdim)})
+
+
+def _norm_decomp(x, ord, dim, keepdim):
+    from .elementwise import abs, pow, sqrt
+
+    if ord == 2:
+        return sqrt(sum(x * x, dim, keepdim))
+    return pow(sum(pow(abs(x), ord), dim, keepdim), 1.0 / ord)
+
+
+def _norm_vjp(ctx, g):
+    """d||x||_p / dx = sign(x) |x|^(p-1) / ||x||^(p-1); 0 where the norm is 0 (PyTorch's
+    subgradient), not the NaN of differentiating sqrt at 0."""
+    from .elementwise import abs, pow, sign, where
+
+    x, out = ctx.inputs[0], ctx.output
+    p = ctx.attrs["ord"]
+    if not ctx.attrs["keepdim"]:
+        shape = _keep_shape(x._data.shape, ctx.attrs["dim"])
+        out, g = out.reshape(shape), g.reshape(shape)
+    zero = out == 0
+    safe = where(zero, 1.0, out)
+    if p == 2:
+        scale = x / safe
+    elif p == 1:
+        scale = sign(x)
+    else:
+        scale = sign(x) * pow(abs(x), p - 1) / pow(safe, p - 1)
+    return (where(zero, 0.0, g * scale),)
+
+
+_NORM = declare("vector_norm", rule=lambda x, ord, dim, keepdim: R.reduction(x, dim, keepdim),
+                decomposition=_norm_decomp, vjp=_norm_vjp, saves=(0, "output"))
 
 
 def sum_to(g: Tensor, shape: tuple[int, ...]) -> Tensor:

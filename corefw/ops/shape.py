@@ -9,7 +9,8 @@ from .._call import apply
 from .._tensor import Tensor
 from ..errors import CorefwIndexError, ShapeError
 from .reduction import normalize_dims, sum_to
-from .registry import register_op
+from .. import _rules as R
+from .registry import declare
 
 __all__ = ["broadcast_to", "cat", "chunk", "concat", "concatenate", "expand", "flatten", "flip",
            "movedim", "pad", "permute", "reshape", "roll", "split", "squeeze", "stack",
@@ -37,13 +38,14 @@ def _invperm(dims):
     return tuple(inv)
 
 
-_RESHAPE = register_op("reshape", vjp=lambda ctx, g: (reshape(g, ctx.inputs[0].shape),),
-                       uses_inputs=False)
-_PERMUTE = register_op("permute", vjp=lambda ctx, g: (
-    permute(g, _invperm(ctx.attrs["dims"])),), uses_inputs=False)
-_EXPAND = register_op("expand", vjp=lambda ctx, g: (sum_to(g, ctx.inputs[0].shape),),
-                      uses_inputs=False)
-_FLIP = register_op("flip", vjp=lambda ctx, g: (flip(g, ctx.attrs["dims"]),), uses_inputs=False)
+_RESHAPE = declare("reshape", rule=R.reshape, vjp=lambda ctx, g: (
+    reshape(g, ctx.inputs[0].shape),), saves=(), view=True, primitive=True)
+_PERMUTE = declare("permute", rule=R.permute, vjp=lambda ctx, g: (
+    permute(g, _invperm(ctx.attrs["dims"])),), saves=(), view=True, primitive=True)
+_EXPAND = declare("expand", rule=R.expand, vjp=lambda ctx, g: (
+    sum_to(g, ctx.inputs[0].shape),), saves=(), view=True, primitive=True)
+_FLIP = declare("flip", rule=R.flip, vjp=lambda ctx, g: (flip(g, ctx.attrs["dims"]),), saves=(),
+                primitive=True)
 
 
 def _pad_vjp(ctx, g):
@@ -53,7 +55,7 @@ def _pad_vjp(ctx, g):
     return (basic_slice(g, key),)
 
 
-_PAD = register_op("pad", vjp=_pad_vjp, uses_inputs=False)
+_PAD = declare("pad", rule=R.pad, vjp=_pad_vjp, saves=(), primitive=True)
 
 
 def _cat_vjp(ctx, g):
@@ -69,7 +71,7 @@ def _cat_vjp(ctx, g):
     return tuple(out)
 
 
-_CAT = register_op("cat", vjp=_cat_vjp, uses_inputs=False)
+_CAT = declare("cat", rule=R.cat, vjp=_cat_vjp, saves=(), primitive=True)
 
 
 def _shape_arg(shape):

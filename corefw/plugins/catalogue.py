@@ -61,17 +61,25 @@ def collector(rec, hook: str) -> Callable[..., None]:
             raise TypeError(f"{hook}: override must be True or False, got {override!r}")
         rec.requests.append(Request(kind, name, obj, override, options))
 
-    def register_ops(name: str, *, vjp: Callable | None = None,
-                     decomposition: Callable | None = None, save_output: bool = False,
-                     differentiable: bool = True, uses_inputs: bool = True, doc: str = "",
-                     override: bool = False) -> None:
+    def register_ops(name: str, *, override: bool = False, **declaration: Any) -> None:
+        """:func:`corefw.ops.declare`'s keywords, checked now, applied with the plugin."""
+        import inspect
+
+        from .._registry import declare
+
         _check_name(hook, "op name", name)
-        for what, fn in (("vjp", vjp), ("decomposition", decomposition)):
+        try:
+            inspect.signature(declare).bind(name, **declaration)
+        except TypeError as exc:
+            raise TypeError(f"{hook}: op {name!r}: {exc} (the keywords are those of "
+                            f"corefw.ops.declare)") from None
+        for what in ("rule", "vjp", "decomposition"):
+            fn = declaration.get(what)
             if fn is not None and not callable(fn):
                 raise TypeError(f"{hook}: {what} of op {name!r} must be callable, got {fn!r}")
-        add(name, None, override, vjp=vjp, decomposition=decomposition,
-            save_output=save_output, differentiable=differentiable, uses_inputs=uses_inputs,
-            doc=doc)
+        if "owner" in declaration:
+            raise TypeError(f"{hook}: op {name!r}: the owner is the plugin; do not pass owner")
+        add(name, None, override, **declaration)
 
     def register_backends(backend: Any, *, override: bool = False) -> None:
         dev_type = getattr(backend, "device_type", None)
@@ -177,7 +185,7 @@ def _taken(req: Request) -> tuple[bool, str | None]:
 
 def _apply_one(rec, req: Request, records: Mapping[str, Any]) -> None:
     from .. import dispatch
-    from ..ops.registry import register_op
+    from .._registry import declare
 
     what = f"{_SINGULAR[req.kind]} {req.name!r}"
     taken, prev = _taken(req)
@@ -190,7 +198,7 @@ def _apply_one(rec, req: Request, records: Mapping[str, Any]) -> None:
                       PluginWarning, stacklevel=2)
         return
     if req.kind == "ops":
-        register_op(req.name, owner=rec.name, override=True, **req.options)
+        declare(req.name, owner=rec.name, override=True, **req.options)
     elif req.kind == "device_types":
         dispatch.register_backend(req.obj, owner=rec.name, override=True)
     elif req.kind == "kernels":

@@ -57,12 +57,11 @@ class RegisterKernels(Protocol):
 
 
 class RegisterOp(Protocol):
-    """``register(name, *, vjp=None, decomposition=None, ..., override=False)``."""
+    """``register(name, *, rule=None, vjp=None, saves=..., decomposition=None, ...,
+    override=False)``: the keywords of :func:`corefw.ops.declare` (except ``owner``, which is
+    the plugin), checked when the hook calls it."""
 
-    def __call__(self, name: str, *, vjp: Callable[..., tuple] | None = None,
-                 decomposition: Callable[..., Any] | None = None, save_output: bool = False,
-                 differentiable: bool = True, uses_inputs: bool = True, doc: str = "",
-                 override: bool = False) -> None: ...
+    def __call__(self, name: str, *, override: bool = False, **declaration: Any) -> None: ...
 
 
 class RegisterLayer(Protocol):
@@ -80,10 +79,12 @@ class RegisterExplainer(Protocol):
 
 @hookspec
 def register_ops(register: RegisterOp) -> None:
-    """Register new ops: ``register(name, *, vjp=None, decomposition=None, save_output=False,
-    differentiable=True, uses_inputs=True, doc="", override=False)``.
+    """Register new ops: ``register(name, *, rule=None, vjp=None, saves=..., decomposition=None,
+    view=False, inplace=False, differentiable=True, doc="", override=False)``.
 
-    The keywords are those of :func:`corefw.ops.register_op`. ``vjp(ctx, grad)`` returns one
+    The keywords are those of :func:`corefw.ops.declare`: ``rule`` gives output shapes and
+    dtypes (the ``meta`` device and error messages use it; without one the decomposition
+    serves), ``saves`` what the VJP reads. ``vjp(ctx, grad)`` returns one
     gradient (or None) per operand, written with corefw ops so that autograd works on every
     device (``ctx.inputs``, ``ctx.output``, ``ctx.attrs``). ``decomposition(*operands,
     **attrs)`` writes the op with existing ops, so every backend runs it; a backend may add a

@@ -125,6 +125,14 @@ _reduction("amax", lambda x, dim, keepdim: corefw.amax(x, () if dim is None else
                                                 "noncontig", "large"))
 _reduction("amin", lambda x, dim, keepdim: corefw.amin(x, () if dim is None else dim, keepdim),
            R.amin, domain="distinct")
+_NORM = {"basic": ((3, 4), None, False, 2.0), "dim": ((2, 3, 4), (1,), False, 2.0),
+         "keepdim": ((2, 3, 4), (0, 2), True, 2.0), "p1": ((3, 4), (1,), False, 1.0),
+         "p3": ((3, 4), None, False, 3.0), "noncontig": ((4, 5), (0,), False, 2.0)}
+case("vector_norm", lambda rng, variant, dtype: Sample(
+    (V(rng, _NORM[variant][0], dtype, "distinct"),),
+    {"dim": _NORM[variant][1], "keepdim": _NORM[variant][2], "ord": _NORM[variant][3]}),
+    lambda x, dim, keepdim, ord: corefw.norm(x, ord, dim, keepdim), R.vector_norm, kinds="f",
+    variants=tuple(_NORM))
 _ARG = {"basic": ((3, 4), None, False), "dim": ((2, 3, 4), 1, False),
         "keepdim": ((2, 3, 4), 2, True), "0-d": ((), None, False),
         "noncontig": ((4, 5), 0, False), "large": ((257, 259), 1, False)}

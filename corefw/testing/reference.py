@@ -17,7 +17,7 @@ __all__ = [
     "amax", "amin", "arange", "argmax", "argmin", "cast", "cumsum", "einsum", "elu", "erf",
     "floor_divide", "gather", "gelu", "index_put", "leaky_relu", "log_softmax", "logsumexp",
     "matmul", "nonzero", "pad", "prod", "remainder", "round_half_even", "scatter_add",
-    "sigmoid", "silu", "softmax", "softplus", "sum",
+    "sigmoid", "silu", "softmax", "softplus", "sum", "vector_norm",
 ]
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
@@ -115,6 +115,12 @@ def sum(x, dim=None, keepdim=False):  # noqa: A001 - the op's name
     """Sum over ``dim`` (all dims when None); integers and bools sum in int64."""
     x = _acc(x)
     return np.sum(x, axis=_dims(dim, x.ndim), keepdims=keepdim)
+
+
+def vector_norm(x, ord=2.0, dim=None, keepdim=False):
+    """The p-norm ``(sum |x_i|^p)^(1/p)`` over ``dim`` (all dims when None)."""
+    mags = np.abs(f64(x)) ** ord
+    return np.sum(mags, axis=_dims(dim, np.ndim(x)), keepdims=keepdim) ** (1.0 / ord)
 
 
 def prod(x, dim=None, keepdim=False):

@@ -101,7 +101,8 @@ def make_context(device_type: str, *, tolerances: Mapping | None = None,
             tol.setdefault(dtype, {}).update({k: tuple(v) for k, v in kinds.items()})
     other = None
     for name in (["cpu"] if device_type != "cpu" else []) + sorted(have):
-        if name != device_type and have[name].is_available():
+        if (name != device_type and have[name].is_available()
+                and "abstract" not in have[name].capabilities):
             other = device_of(name)
             break
     groups = getattr(backend, "op_groups", None)

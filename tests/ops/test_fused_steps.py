@@ -187,9 +187,10 @@ def test_errors():
 
 
 def test_an_update_between_forward_and_backward_is_detected():
-    """The version bump makes backward refuse a weight changed after it was saved."""
+    """The version bump makes backward refuse a weight changed after it was saved (matmul
+    saves w because the other operand needs its gradient, as in PyTorch)."""
     w = corefw.ones(2, 2, requires_grad=True)
-    loss = (corefw.ones(1, 2) @ w).sum()
+    loss = (corefw.ones(1, 2, requires_grad=True) @ w).sum()
     with corefw.no_grad():
         sgd_step_(w, corefw.ones(2, 2), lr=0.1)
     with pytest.raises(AutogradError, match="modified by an in-place operation"):

@@ -15,7 +15,7 @@ def register_ops(register):
     from .ops import softclip_decomposition, softclip_vjp
 
     register("toy_softclip", vjp=softclip_vjp, decomposition=softclip_decomposition,
-             save_output=True, doc="limit * tanh(x / limit)")
+             saves=("output",), doc="limit * tanh(x / limit)")
 
 
 @hookimpl
