@@ -10,9 +10,8 @@ from __future__ import annotations
 from . import _dtype
 from ._device import device
 from ._rules import spec
-from .autograd.engine import OVERRIDES
 from .autograd.grad_mode import STATE
-from .autograd.node import EXTRAS, Node
+from .autograd.node import EXTRAS, Node, record_module
 from .errors import CorefwError, DeviceError, DTypeError, KernelError, ShapeError
 
 _SCALARS = (int, float, bool)
@@ -68,6 +67,8 @@ def record(op, operands, attrs, out, dev, t):
         node.out_vc = t._vc = [0]
     if EXTRAS[0] is not None:
         EXTRAS[0](node)
+    if STATE.provenance:
+        record_module(node)
     t._node = node
     t._req = True
 
@@ -100,7 +101,7 @@ def apply(op, operands, attrs=None):
         else:
             arrays.append(x)
     req = req and STATE.enabled and op.differentiable
-    if req and op.vjp is None and op.name not in OVERRIDES and op.decomposition is not None:
+    if req and op.vjp is None and op.name not in STATE.overrides and op.decomposition is not None:
         return op.decomposition(*operands, **(attrs or {}))  # differentiate the decomposition
     try:
         out = dev.table[op.name](*arrays, **attrs) if attrs else dev.table[op.name](*arrays)

@@ -78,6 +78,11 @@ class Tensor:
         return self._dev
 
     @property
+    def is_meta(self) -> bool:
+        """Whether this tensor lives on the storage-free ``meta`` device."""
+        return self._dev.type == "meta"
+
+    @property
     def is_cuda(self) -> bool:
         return self._dev.type == "cuda"
 

@@ -37,9 +37,7 @@ class detect_anomaly:  # noqa: N801
 
 def set_detect_anomaly(mode: bool) -> None:
     engine.ANOMALY[0] = bool(mode)
-    from .override import refresh_extras
-
-    refresh_extras()
+    EXTRAS[0] = record_stack if mode else None
 
 
 def is_anomaly_enabled() -> bool:

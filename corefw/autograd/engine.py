@@ -10,8 +10,6 @@ from ..errors import AutogradError
 from .grad_mode import STATE
 from .node import Node, OutputRef, _freed_error
 
-# Active VJP overrides, op name -> rule (see override.py); empty dict when none.
-OVERRIDES: dict = {}
 ANOMALY = [False]
 
 
@@ -110,7 +108,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
 
     prev_mode = STATE.enabled
     STATE.enabled = create_graph
-    overrides = OVERRIDES
+    overrides = STATE.overrides  # this thread's (override.py)
     try:
         for node in order:
             if want is not None and node not in want:

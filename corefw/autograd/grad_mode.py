@@ -13,8 +13,16 @@ __all__ = ["enable_grad", "inference_mode", "is_grad_enabled", "is_inference_mod
 
 
 class _State(threading.local):
+    """Per-thread autograd state. ``overrides`` (op name -> VJP rule, see
+    :func:`~corefw.autograd.override_vjp`) and ``provenance`` (module provenance depth) are
+    scoped to the thread that entered them, like grad mode."""
+
     enabled = True
     inference = False
+    overrides: dict = {}  # never mutated: each change installs a new dict
+    override_stack: tuple = ()
+    provenance = 0
+    modules: list | None = None  # the module stack while provenance is recorded
 
 
 STATE = _State()

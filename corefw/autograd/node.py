@@ -8,11 +8,20 @@ inputs and output. Everything is dropped once backward has run without ``retain_
 from __future__ import annotations
 
 from ..errors import AutogradError
+from .grad_mode import STATE
 
 __all__ = ["Node", "OutputRef"]
 
-# Set while anomaly detection, module provenance or VJP overrides need extra per-node records.
+# Set while anomaly detection records where each node was created (global, as in PyTorch).
 EXTRAS = [None]
+
+
+def record_module(node) -> None:
+    """While module provenance is recorded in this thread: the module that made ``node``."""
+    stack = STATE.modules
+    if node.meta is None:
+        node.meta = {}
+    node.meta["module"] = stack[-1] if stack else None
 
 
 class Node:

@@ -1,105 +1,77 @@
 """Scoped VJP overrides and module provenance, for explainers (DeepLift, LRP, guided backprop).
 
 ``with override_vjp({"relu": rule}):`` replaces the named ops' derivative rules inside the block
-only -- also when it exits by an exception. A rule is called like an op's VJP: ``rule(ctx,
-grad)`` with ``ctx.inputs``, ``ctx.output`` and ``ctx.attrs``, and returns one gradient per
-operand. ``with record_module_provenance():`` makes each node remember the module that was
-running (``node.module``); off by default and free when off.
+only -- also when it exits by an exception -- and only in the thread that entered it (an
+explainer in one thread never changes the gradients another thread computes). A rule is called
+like an op's VJP: ``rule(ctx, grad)`` with ``ctx.inputs``, ``ctx.output`` and ``ctx.attrs``,
+and returns one gradient per operand; the engine still checks that the values the op saved
+were not changed in place. ``with record_module_provenance():`` makes each node remember the
+module that was running (``node.module``), in this thread; off by default and free when off.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
-from . import engine
-from .node import EXTRAS
+from .._registry import get_op
+from .grad_mode import STATE
 
-__all__ = ["current_module", "override_vjp", "record_module_provenance"]
-
-_stack: list[dict] = []
-_provenance = [0]
-_local = threading.local()
+__all__ = ["active_overrides", "current_module", "override_vjp", "record_module_provenance"]
 
 
 class override_vjp:  # noqa: N801
-    """Replace the VJP rules of the named ops inside a ``with`` block (nestable)."""
+    """Replace the VJP rules of the named ops inside a ``with`` block (nestable; the innermost
+    block wins for an op named twice)."""
 
     def __init__(self, rules: dict[str, Callable]) -> None:
-        from ..ops.registry import get_op
-
         for name in rules:
             get_op(name)  # a typo raises here, naming close matches
         self.rules = dict(rules)
+        self._saved: list = []
 
     def __enter__(self):
-        _stack.append(self.rules)
-        _rebuild()
+        self._saved.append((STATE.override_stack, STATE.overrides))
+        stack = STATE.override_stack + (self.rules,)
+        merged: dict = {}
+        for rules in stack:
+            merged.update(rules)
+        STATE.override_stack, STATE.overrides = stack, merged
         return self
 
     def __exit__(self, *exc):
-        _stack.remove(self.rules)
-        _rebuild()
+        STATE.override_stack, STATE.overrides = self._saved.pop()
         return False
 
 
-def _rebuild() -> None:
-    engine.OVERRIDES.clear()
-    for rules in _stack:
-        engine.OVERRIDES.update(rules)
+def active_overrides() -> dict[str, Callable]:
+    """The VJP overrides in force in this thread (op name -> rule); empty outside blocks."""
+    return dict(STATE.overrides)
 
 
 class record_module_provenance:  # noqa: N801
-    """Inside the block, nodes record the innermost ``corefw.nn.Module`` being called."""
+    """Inside the block, nodes recorded in this thread remember the innermost
+    ``corefw.nn.Module`` being called (``node.module``)."""
 
     def __enter__(self):
-        _provenance[0] += 1
-        _tell_modules()
-        refresh_extras()
+        STATE.provenance += 1
         return self
 
     def __exit__(self, *exc):
-        _provenance[0] -= 1
-        _tell_modules()
-        refresh_extras()
+        STATE.provenance -= 1
         return False
 
 
-def _tell_modules() -> None:
-    """Switch ``Module.__call__``'s push/pop on or off (one bool check there when off)."""
-    import sys
-
-    mod = sys.modules.get("corefw.nn.module")
-    if mod is not None:
-        mod._set_provenance_enabled(_provenance[0] > 0)
-
-
 def provenance_enabled() -> bool:
-    return _provenance[0] > 0
+    return STATE.provenance > 0
 
 
 def module_stack() -> list:
-    stack = getattr(_local, "stack", None)
+    stack = STATE.modules
     if stack is None:
-        stack = _local.stack = []
+        stack = STATE.modules = []
     return stack
 
 
 def current_module():
-    stack = module_stack()
+    stack = STATE.modules
     return stack[-1] if stack else None
-
-
-def _extras(node) -> None:
-    if engine.ANOMALY[0]:
-        from .anomaly import record_stack
-
-        record_stack(node)
-    if _provenance[0]:
-        if node.meta is None:
-            node.meta = {}
-        node.meta["module"] = current_module()
-
-
-def refresh_extras() -> None:
-    EXTRAS[0] = _extras if (engine.ANOMALY[0] or _provenance[0]) else None

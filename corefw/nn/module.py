@@ -14,6 +14,8 @@ from typing import Any
 
 import corefw
 from corefw import Tensor
+from corefw.autograd.grad_mode import STATE as _STATE
+from corefw.autograd.override import module_stack
 from corefw.errors import DTypeError
 
 from ._module_helpers import (
@@ -31,41 +33,8 @@ from .parameter import Parameter
 __all__ = ["Module", "RemovableHandle"]
 
 
-# ---- module provenance (corefw.autograd.provenance) -----------------------------------------
-# corefw.autograd.record_module_provenance() calls _set_provenance_enabled(True) on entry; while
-# it is off, __call__ pays one global bool check and nothing else.
-_provenance_enabled = False
-
-
-def _set_provenance_enabled(flag: bool) -> None:
-    """Called by ``corefw.autograd.provenance`` when module provenance is switched on/off."""
-    global _provenance_enabled
-    _provenance_enabled = bool(flag)
-
-
-def _sync_provenance() -> None:
-    """Pick up a provenance block entered before this module was imported."""
-    prov = getattr(getattr(corefw, "autograd", None), "provenance", None)
-    is_on = getattr(prov, "provenance_enabled", None)
-    _set_provenance_enabled(bool(is_on()) if is_on is not None else False)
-
-
-def _provenance_enter(module: Module) -> None:
-    """Push ``module`` on the autograd module-provenance stack, if that feature exists."""
-    prov = getattr(corefw.autograd, "provenance", None)
-    if prov is not None:
-        prov.push_module(module)
-
-
-def _provenance_exit() -> None:
-    """Pop the module pushed by :func:`_provenance_enter`, if that feature exists."""
-    prov = getattr(corefw.autograd, "provenance", None)
-    if prov is not None:
-        prov.pop_module()
-
-
-_sync_provenance()
-# ----------------------------------------------------------------------------------------------
+# Module provenance (corefw.autograd.record_module_provenance) is per thread: while it is off,
+# __call__ pays one thread-local int check and nothing else.
 
 
 class Module:
@@ -385,6 +354,12 @@ class Module:
                     self._buffers[key] = fn(buf)
         return self
 
+    def to_empty(self, *, device: Any, recurse: bool = True) -> Module:
+        """Give every parameter and buffer uninitialised storage on ``device`` (PyTorch's way
+        to materialise a model built on the ``meta`` device); initialise it afterwards, e.g.
+        with each submodule's ``reset_parameters()``."""
+        return self._apply(lambda t: corefw.empty(t.shape, dtype=t.dtype, device=device))
+
     def to(self, *args: Any, **kwargs: Any) -> Module:
         """Move and/or cast parameters and buffers in place; returns ``self``.
 
@@ -514,15 +489,17 @@ class Module:
         return handle
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not (self._forward_pre_hooks or self._forward_hooks or _provenance_enabled):
+        provenance = _STATE.provenance
+        if not (self._forward_pre_hooks or self._forward_hooks or provenance):
             return self.forward(*args, **kwargs)
-        if not _provenance_enabled:
+        if not provenance:
             return run_hooked_forward(self, args, kwargs)
-        _provenance_enter(self)
+        stack = module_stack()
+        stack.append(self)
         try:
             return run_hooked_forward(self, args, kwargs)
         finally:
-            _provenance_exit()
+            stack.pop()
 
     # ---- repr --------------------------------------------------------------------------------
     def _get_name(self) -> str:

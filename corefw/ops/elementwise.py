@@ -17,7 +17,7 @@ from .registry import cross, declare
 __all__ = [
     "abs", "add", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor", "cast", "ceil",
     "clamp", "clone", "cos", "div", "elu", "eq", "erf", "exp", "expm1", "floor",
-    "floor_divide", "ge", "gelu", "gt", "isfinite", "isinf", "isnan", "le", "leaky_relu",
+    "floor_divide", "fmod", "ge", "gelu", "gt", "isfinite", "isinf", "isnan", "le", "leaky_relu",
     "lerp", "log", "log1p", "log2", "logical_and", "logical_not", "logical_or", "lt", "maximum",
     "minimum", "mul", "ne", "neg", "pow", "reciprocal", "relu", "remainder", "result_type",
     "round", "rsqrt", "sigmoid", "sign", "silu", "sin", "softplus", "sqrt", "square", "sub",
@@ -273,7 +273,13 @@ def remainder(input, other):
     return binary(_REM, input, other)
 
 
-fmod = remainder
+def fmod(input, other):
+    """C's ``fmod``: ``input - trunc(input / other) * other``, with the sign of ``input``
+    (PyTorch's meaning; :func:`remainder` takes the sign of ``other``)."""
+    r = remainder(input, other)
+    # where remainder's sign disagrees with the dividend's, step back by one divisor
+    fix = (r != 0) & ((r < 0) != (input < 0))
+    return where(fix, r - other, r)
 
 
 def eq(input, other):

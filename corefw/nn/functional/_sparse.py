@@ -19,7 +19,7 @@ def _check_indices(fn: str, input, n: int) -> None:
         what = input.dtype if isinstance(input, Tensor) else type(input).__name__
         raise DTypeError(f"{fn}: expected indices of an integer dtype (int64 or int32), got "
                          f"{what}; cast with .long()")
-    if input.numel():
+    if input.numel() and not input.is_meta:
         lo, hi = int(input.amin().item()), int(input.amax().item())
         if lo < 0 or hi >= n:
             bad = lo if lo < 0 else hi
