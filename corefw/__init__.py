@@ -69,11 +69,13 @@ from .autograd import (  # noqa: E402
     set_grad_enabled,
 )
 from .dispatch import (  # noqa: E402
+    are_deterministic_algorithms_enabled,
     fallback_ledger,
     get_fallback_policy,
     print_fallback_ledger,
     reset_fallback_ledger,
     set_fallback_policy,
+    use_deterministic_algorithms,
 )
 from .errors import CorefwError  # noqa: E402
 from .ops import activation, elementwise, indexing, inplace, linalg, reduction, shape  # noqa: E402,F401,I001
@@ -101,16 +103,6 @@ __version__ = "0.1.0"
 globals().update({"bool": bool_, "float": float32, "double": float64, "half": float16,
                   "long": int64, "int": int32, "short": int16})
 
-_deterministic = [False]
-
-
-def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
-    """Ask backends for deterministic kernels (NumPy's are; see docs/backends.md)."""
-    _deterministic[0] = bool(mode)
-
-
-def are_deterministic_algorithms_enabled() -> bool:
-    return _deterministic[0]
 
 
 def is_tensor(obj) -> bool:

@@ -8,9 +8,9 @@ import numpy as np
 
 from . import _dtype
 from . import _rules as R
-from ._registry import declare
 from ._call import device_of, wrap
 from ._device import get_default_device
+from ._registry import declare
 from ._tensor import Tensor
 from .errors import DTypeError
 

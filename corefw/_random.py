@@ -13,9 +13,9 @@ import numpy as np
 
 from . import _dtype
 from . import _rules as R
-from ._registry import declare
 from ._call import wrap
 from ._creation import _dev, _size
+from ._registry import declare
 from ._tensor import Tensor
 from .errors import DTypeError
 

@@ -425,11 +425,6 @@ def _node_nr(node):
     return node, 0
 
 
-def _check_device(t: Tensor, dev) -> None:
-    if t._dev is not dev:
-        raise DeviceError(f"expected a tensor on {dev}, got one on {t._dev}")
-
-
 _call._Tensor = Tensor
 _OPS: dict = {}
 _FN: dict = {}  # functions the operators call, bound once the op modules exist

@@ -13,7 +13,8 @@ for module in (elementwise, reduction, shape, linalg, activation):
     for name in module.__all__:
         _FUNCTIONS[name] = getattr(module, name)
 
-_METHOD_NAMES = """abs add sub mul div pow maximum minimum floor_divide remainder fmod eq ne lt le gt ge
+_METHOD_NAMES = """abs add sub mul div pow maximum minimum floor_divide remainder fmod
+eq ne lt le gt ge
 exp log log1p log2 expm1 sqrt rsqrt sin cos tan tanh sigmoid relu sign floor ceil round erf
 reciprocal clamp where softmax log_softmax logsumexp square lerp isnan isinf isfinite
 bitwise_not bitwise_and bitwise_or bitwise_xor logical_not logical_and logical_or

@@ -20,9 +20,15 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from ._device import device
-from .errors import BackendUnavailableError, KernelNotFoundError, NoBackendError, PluginError
 from ._meta import MetaBackend
 from ._registry import OPS, OpDef, on_register
+from .errors import (
+    BackendUnavailableError,
+    KernelError,
+    KernelNotFoundError,
+    NoBackendError,
+    PluginError,
+)
 
 __all__ = [
     "backends", "fallback_ledger", "get_fallback_policy", "print_fallback_ledger",
@@ -116,10 +122,46 @@ def _in_context(fn: Callable, dev: device) -> Callable:
 def _resolve_kernel(op: OpDef, dev: device, native: Mapping[str, Callable]) -> Callable:
     fn = native.get(op.name)
     if fn is not None:
+        if _deterministic[0] and getattr(fn, "nondeterministic", False):
+            return _nondeterministic_runner(op, dev, fn)
         return _in_context(fn, dev)
     if op.decomposition is not None:
         return _decomposition_runner(op, dev)
     return _fallback_runner(op, dev)
+
+
+_deterministic = [False, False]  # required, warn_only
+
+
+def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
+    """Require deterministic kernels (PyTorch's API). Kernels a backend marks
+    ``nondeterministic`` (e.g. atomic-add scatters on GPUs) then raise -- or warn, with
+    ``warn_only=True`` -- naming the op and the backend; resolved into the kernel tables now,
+    so the hot path pays nothing."""
+    _deterministic[:] = [bool(mode), bool(warn_only)]
+    for dev_type in list(_DEVICES):
+        _rebuild(dev_type)
+
+
+def are_deterministic_algorithms_enabled() -> bool:
+    """Whether :func:`use_deterministic_algorithms` is on."""
+    return _deterministic[0]
+
+
+def _nondeterministic_runner(op: OpDef, dev: device, fn: Callable) -> Callable:
+    backend = getattr(dev.backend, "name", dev.type)
+    msg = (f"{op.name} on {dev} (backend {backend!r}) does not have a deterministic "
+           f"implementation, but corefw.use_deterministic_algorithms(True) was set; turn it "
+           f"off for this op or pass warn_only=True")
+    inner = _in_context(fn, dev)
+
+    def run(*operands, **attrs):
+        if not _deterministic[1]:
+            raise KernelError(msg)
+        warnings.warn(msg, stacklevel=3)
+        return inner(*operands, **attrs)
+
+    return run
 
 
 def _on_new_op(op: OpDef) -> None:

@@ -14,10 +14,15 @@ from .grad_mode import (
     set_grad_enabled,
 )
 from .gradcheck import gradcheck, gradgradcheck
-from .override import active_overrides, override_vjp, record_module_provenance
+from .override import (
+    active_overrides,
+    override_vjp,
+    record_module_provenance,
+)
 from .run import backward, grad
 
-__all__ = ["Function", "FunctionCtx", "active_overrides", "backward", "detect_anomaly", "enable_grad", "grad",
+__all__ = ["Function", "FunctionCtx", "active_overrides", "backward", "detect_anomaly",
+           "enable_grad", "grad",
            "gradcheck", "gradgradcheck", "inference_mode", "is_anomaly_enabled",
            "is_grad_enabled", "is_inference_mode_enabled", "no_grad", "override_vjp",
            "record_module_provenance", "set_detect_anomaly", "set_grad_enabled"]

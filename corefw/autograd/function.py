@@ -15,10 +15,10 @@
 
 from __future__ import annotations
 
-from ..errors import AutogradError
 from .._registry import anonymous
+from ..errors import AutogradError
 from .grad_mode import STATE, no_grad
-from .node import Node, OutputRef
+from .node import OutputRef
 
 __all__ = ["Function", "FunctionCtx"]
 
@@ -48,14 +48,6 @@ class FunctionCtx:
 
     def set_materialize_grads(self, value: bool) -> None:
         self.materialize_grads = value
-
-
-class _FunctionNode(Node):
-    __slots__ = ("n_out", "fn", "ctx", "out_meta")
-
-
-def _node_name(self):
-    return f"{self.fn.__name__}Backward"
 
 
 class Function:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from .. import _rules as R
 from .._call import apply
 from .elementwise import _to_float, exp
 from .reduction import amax, normalize_dims, sum
-from .. import _rules as R
 from .registry import declare
 
 __all__ = ["log_softmax", "softmax"]

@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 
 from .. import _dtype
+from .. import _rules as R
 from .._call import apply, binary, unary
 from .._tensor import Tensor
-from .. import _rules as R
 from .registry import cross, declare
 
 __all__ = [

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _rules as R
 from .._call import apply, wrap
 from .._tensor import Tensor
 from ..autograd.grad_mode import STATE
 from ..errors import AutogradError, CorefwIndexError, DeviceError, DTypeError, ShapeError
 from .reduction import normalize_dims, sum_to
-from .. import _rules as R
 from .registry import declare
 
 __all__ = ["gather", "getitem", "index_select", "masked_fill", "nonzero", "scatter_add",

@@ -180,10 +180,11 @@ def _adam_step_decomp(param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps
     return addcdiv_(param, exp_avg, denom, value=-lr / (1 - beta1**step))
 
 
-_SGD_STEP = declare("sgd_step_", decomposition=_sgd_step_decomp, differentiable=False, inplace=True,
-                        doc="in place: one SGD update of param (and momentum_buffer)")
-_ADAM_STEP = declare("adam_step_", decomposition=_adam_step_decomp, differentiable=False, inplace=True,
-                         doc="in place: one Adam/AdamW update of param, exp_avg, exp_avg_sq")
+_SGD_STEP = declare("sgd_step_", decomposition=_sgd_step_decomp, differentiable=False,
+                    inplace=True, doc="in place: one SGD update of param (and momentum_buffer)")
+_ADAM_STEP = declare("adam_step_", decomposition=_adam_step_decomp, differentiable=False,
+                     inplace=True,
+                     doc="in place: one Adam/AdamW update of param, exp_avg, exp_avg_sq")
 
 
 def _check_fused(op: str, param: Tensor, *others: Tensor | None) -> list:

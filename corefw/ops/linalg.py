@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from .. import _dtype
+from .. import _rules as R
 from .._call import apply
 from .._tensor import Tensor
 from ..autograd.grad_mode import STATE
 from ..errors import ShapeError
 from .reduction import _SUM, sum_to
-from .. import _rules as R
 from .registry import cross, declare
 
 __all__ = ["bmm", "dot", "einsum", "linear", "matmul", "mm", "mv", "outer"]

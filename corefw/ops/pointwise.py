@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from .. import _dtype  # noqa: F401
+from .. import _rules as R
 from .._call import apply, binary, unary  # noqa: F401
 from .._tensor import Tensor  # noqa: F401
 from .elementwise import (  # noqa: F401
@@ -26,7 +27,6 @@ from .elementwise import (  # noqa: F401
     tanh,
     where,
 )
-from .. import _rules as R
 from .registry import declare
 
 __all__ = [

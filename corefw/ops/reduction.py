@@ -6,10 +6,10 @@ import builtins
 from collections import namedtuple
 
 from .. import _dtype
+from .. import _rules as R
 from .._call import apply
 from .._tensor import Tensor
 from ..errors import CorefwIndexError
-from .. import _rules as R
 from .registry import declare
 
 __all__ = ["all", "amax", "amin", "any", "argmax", "argmin", "cumsum", "logsumexp", "max",
@@ -325,7 +325,7 @@ def any(input, dim=None, keepdim: bool = False):  # noqa: A001
 def norm(input, p=2, dim=None, keepdim: bool = False):
     """Vector p-norm over ``dim`` (``p`` a number or ``"fro"``; ``inf`` for the largest
     magnitude, ``-inf`` for the smallest, ``0`` for the count of non-zeros)."""
-    from .elementwise import abs, cast, pow
+    from .elementwise import abs, cast
 
     if p == "fro":
         p = 2

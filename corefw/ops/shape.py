@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import math
 
+from .. import _rules as R
 from .._call import apply
 from .._tensor import Tensor
 from ..errors import CorefwIndexError, ShapeError
 from .reduction import normalize_dims, sum_to
-from .. import _rules as R
 from .registry import declare
 
 __all__ = ["broadcast_to", "cat", "chunk", "concat", "concatenate", "expand", "flatten", "flip",

@@ -89,6 +89,9 @@ class CupyBackend(ArrayModuleBackend):
                                     add_at=_make_add_at(cp),
                                     rng_factory=lambda seed: PhiloxStream(cp, seed))
         self.kernels.update(fast_kernels(cp))
+        # atomic adds: the order of float additions differs from run to run
+        for name in ("scatter_add", "index_put", "index_put_"):
+            self.kernels[name] = _nondeterministic(self.kernels[name])
 
     def _cupy(self):
         if not self.is_available():
@@ -288,6 +291,17 @@ class _DeviceScope:
 def _pinned_like(cp, arr: np.ndarray) -> np.ndarray:
     mem = cp.cuda.alloc_pinned_memory(max(arr.nbytes, 1))
     return np.frombuffer(mem, arr.dtype, arr.size).reshape(arr.shape)
+
+
+def _nondeterministic(fn):
+    """Mark a kernel for ``corefw.use_deterministic_algorithms`` (the dispatcher refuses it
+    while deterministic algorithms are required)."""
+    def kernel(*args, **kwargs):
+        return fn(*args, **kwargs)
+
+    kernel.__name__ = getattr(fn, "__name__", "kernel")
+    kernel.nondeterministic = True
+    return kernel
 
 
 def _make_add_at(cp):
