@@ -6,11 +6,7 @@ and explainers are plugins (see ``corefw plugins``); the core names none of them
 
 from __future__ import annotations
 
-from . import (
-    _dtype,
-    _tensor_methods,  # noqa: E402,F401
-    errors,
-)
+from . import _dtype, errors
 from ._creation import (  # noqa: E402
     arange,
     as_tensor,
@@ -60,7 +56,7 @@ from ._random import (  # noqa: E402
     seed,
     set_rng_state,
 )
-from ._tensor import Tensor, _bind_ops
+from ._tensor import Tensor
 from .autograd import (  # noqa: E402
     enable_grad,
     inference_mode,
@@ -78,8 +74,9 @@ from .dispatch import (  # noqa: E402
     use_deterministic_algorithms,
 )
 from .errors import CorefwError  # noqa: E402
+from .plugins import manager as _plugin_manager  # noqa: E402,F401  (hands dispatch its loader)
 from .ops import activation, elementwise, indexing, inplace, linalg, reduction, shape  # noqa: E402,F401,I001
-from .ops import nn_conv, nn_norm  # noqa: E402,F401,I001  (register the layer ops)
+from .ops import nn_conv, nn_norm, tensor_extras  # noqa: E402,F401,I001  (layer ops, methods)
 from .ops.activation import log_softmax, softmax  # noqa: E402
 from .ops.elementwise import *  # noqa: E402,F403
 from .ops.indexing import (  # noqa: E402
@@ -95,9 +92,7 @@ from .ops.linalg import bmm, dot, einsum, matmul, mm, mv, outer  # noqa: E402
 from .ops.reduction import *  # noqa: E402,F403
 from .ops.shape import *  # noqa: E402,F403
 
-_bind_ops()
-
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402
 
 # PyTorch's dtype aliases (defined last: they shadow builtins inside this module only)
 globals().update({"bool": bool_, "float": float32, "double": float64, "half": float16,

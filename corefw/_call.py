@@ -9,27 +9,18 @@ from __future__ import annotations
 
 from . import _dtype
 from ._device import device
+from ._graph.grad_mode import STATE
+from ._graph.node import EXTRAS, Node, record_module
+from ._registry import FN
 from ._rules import spec
-from .autograd.grad_mode import STATE
-from .autograd.node import EXTRAS, Node, record_module
+from ._tensor import Tensor as _Tensor
+from ._tensor import wrap
 from .errors import CorefwError, DeviceError, DTypeError, KernelError, ShapeError
 
 _SCALARS = (int, float, bool)
 _FLOAT_KINDS = "f"
-_Tensor = None  # set by _tensor.py (avoids an import cycle)
 _new = object.__new__
 META = device("meta")  # shape-only stand-ins for operands a VJP does not read
-
-
-def wrap(data, dev):
-    """A new Tensor around a native array (no graph)."""
-    t = _new(_Tensor)
-    t._data = data
-    t._dev = dev
-    t._node = None
-    t._req = False
-    t._vc = None
-    return t
 
 
 def _edge(t):
@@ -164,9 +155,7 @@ def _coerce_other(x, like):
     if isinstance(x, np.generic):
         return x.item()
     if isinstance(x, (list, tuple)) or hasattr(x, "__array__"):
-        from ._creation import tensor
-
-        return tensor(x, device=like._dev)
+        return FN.tensor(x, device=like._dev)
     return NotImplemented
 
 
@@ -188,14 +177,11 @@ def _cast_for_scalar(t, scalar):
     target = _dtype.default_for_category(cat)
     if _dtype.FROM_NP[t._data.dtype].category >= cat:
         return t
-    from .ops.elementwise import cast
-
-    return cast(t, target)
+    return FN.cast(t, target)
 
 
 def _promote(op, a, b):
-    from .ops.elementwise import cast
-
+    cast = FN.cast
     da, db = _dtype.FROM_NP[a._data.dtype], _dtype.FROM_NP[b._data.dtype]
     a_dim, b_dim = a._data.ndim > 0, b._data.ndim > 0
     if a_dim == b_dim:
@@ -254,9 +240,3 @@ def diagnose(op, operands, attrs, exc):
     if isinstance(exc, ValueError):
         return ShapeError(msg)
     return KernelError(msg)
-
-
-def device_of(dev) -> device:
-    from .dispatch import resolve
-
-    return resolve(device(dev))

@@ -8,10 +8,11 @@ import numpy as np
 
 from . import _dtype
 from . import _rules as R
-from ._call import device_of, wrap
+from ._call import wrap
 from ._device import get_default_device
-from ._registry import declare
+from ._registry import FN, declare, publish
 from ._tensor import Tensor
+from .dispatch import device_of
 from .errors import DTypeError
 
 __all__ = ["arange", "as_tensor", "empty", "empty_like", "eye", "from_dlpack", "from_numpy",
@@ -202,7 +203,7 @@ def linspace(start, end, steps: int, *, dtype=None, device=None,
     step = (end - start) / (steps - 1) if steps > 1 else 0.0
     # the second half counts back from end, as numpy and PyTorch do, so end is exact
     half = steps // 2 if steps > 1 else 1  # one step: just ``start``, as PyTorch
-    from .ops.elementwise import where
+    where = FN.where
 
     vals = where(i < half, start + i * step, end - (steps - 1 - i) * step)
     out = vals.to(d)
@@ -220,3 +221,6 @@ def eye(n: int, m: int | None = None, *, dtype=None, device=None,
 
 def _isclose_int(x) -> bool:
     return isinstance(x, int) or (isinstance(x, float) and math.isfinite(x) and x.is_integer())
+
+
+publish(globals(), __all__)

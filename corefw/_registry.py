@@ -28,7 +28,8 @@ from typing import Any
 
 from .errors import PluginError
 
-__all__ = ["OPS", "OpDef", "anonymous", "cross", "declare", "get_op", "on_register"]
+__all__ = ["FN", "METHODS", "OPS", "OpDef", "anonymous", "cross", "declare", "get_op",
+           "on_register", "publish"]
 
 ALL = None  # ``saves=ALL``: every operand (the default for ops that declare nothing)
 
@@ -140,3 +141,39 @@ def get_op(name: str) -> OpDef:
 def on_register(listener: Callable[[OpDef], Any]) -> None:
     """Call ``listener(op)`` for every op declared from now on (the dispatcher uses it)."""
     _listeners.append(listener)
+
+
+class Functions:
+    """The public op functions by name (``FN.add``, ``FN.sum`` ...). Tensor's methods and
+    operators call through this table, so the Tensor layer imports nothing from the ops layer
+    above it; the ops modules fill it with :func:`publish` as they are imported."""
+
+    def __getattr__(self, name: str):
+        raise AttributeError(f"corefw has no op function {name!r} (the ops layer publishes "
+                             f"its functions when corefw is imported)")
+
+
+FN = Functions()
+#: Tensor method name -> the ``FN`` function it calls (``"clip": "clamp"``); read by the
+#: generator of :mod:`corefw._tensor_methods`.
+METHODS: dict[str, str] = {}
+
+
+#: Tensor properties among :data:`METHODS` (``T``, ``mT``).
+PROPERTIES: set[str] = set()
+
+
+def publish(namespace: dict[str, Any], names: Sequence[str], methods: str = "",
+            aliases: dict[str, str] | None = None, properties: str = "") -> None:
+    """Enter the functions ``names`` of an ops module into :data:`FN`; ``methods`` (a
+    whitespace-separated list) are also Tensor methods, and ``aliases`` maps extra method
+    names to function names. Called once at the end of each ops module, beside its ops'
+    declarations."""
+    for name in names:
+        setattr(FN, name, namespace[name])
+    for name in methods.split():
+        METHODS[name] = name
+    METHODS.update(aliases or {})
+    for name in properties.split():
+        METHODS[name] = name
+        PROPERTIES.add(name)

@@ -3,7 +3,9 @@
 Slots, not a dict: ``_data`` (the backend's array), ``_dev`` (an interned device), ``_node``
 (the graph node that produced it, None for leaves), ``_req`` (requires grad), ``_vc`` (the
 version counter shared with views, created on first need), and lazily ``_grad``, ``_base``,
-``_hooks``. Math, reduction and shape methods are attached by :mod:`corefw._tensor_methods`.
+``_hooks``. Math, reduction and shape methods come from the generated mixin
+:mod:`corefw._tensor_methods`; they and the operators call the ops layer's functions through
+:data:`corefw._registry.FN`, so this module imports nothing above the op registry.
 """
 
 from __future__ import annotations
@@ -13,14 +15,30 @@ import weakref
 
 import numpy as np
 
-from . import _call, _dtype
-from ._call import binary, unary, wrap
+from . import _dtype
+from ._format import tensor_repr
+from ._registry import FN
+from ._tensor_methods import TensorMethods
 from .errors import AutogradError, DeviceError
 
 __all__ = ["Tensor"]
 
 
-class Tensor:
+_new = object.__new__
+
+
+def wrap(data, dev) -> Tensor:
+    """A new Tensor around a native array (no graph)."""
+    t = _new(Tensor)
+    t._data = data
+    t._dev = dev
+    t._node = None
+    t._req = False
+    t._vc = None
+    return t
+
+
+class Tensor(TensorMethods):
     """A multi-dimensional array on a device, recorded by autograd when it requires grad."""
 
     __slots__ = ("_data", "_dev", "_node", "_req", "_vc", "_grad", "_base", "_hooks",
@@ -29,9 +47,7 @@ class Tensor:
 
     def __new__(cls, *args, **kwargs):
         if cls is Tensor and args:
-            from ._creation import tensor
-
-            return tensor(*args, **kwargs)
+            return FN.tensor(*args, **kwargs)
         return object.__new__(cls)
 
     def __init__(self, *args, **kwargs) -> None:
@@ -165,9 +181,7 @@ class Tensor:
     def backward(self, gradient: Tensor | None = None, retain_graph: bool | None = None,
                  create_graph: bool = False, inputs=None) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
-        from .autograd import backward
-
-        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph,
+        FN.backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph,
                  inputs=inputs)
 
     def register_hook(self, hook):
@@ -261,8 +275,6 @@ class Tensor:
         return id(self)
 
     def __repr__(self) -> str:
-        from ._format import tensor_repr
-
         return tensor_repr(self)
 
     def __format__(self, spec: str) -> str:
@@ -291,99 +303,103 @@ class Tensor:
 
     # -- operators ------------------------------------------------------------------------
     def __add__(self, other):
-        return binary(_ADD, self, other)
+        return FN.add(self, other)
 
     def __radd__(self, other):
-        return binary(_ADD, other, self)
+        return FN.add(other, self)
 
     def __sub__(self, other):
-        return binary(_SUB, self, other)
+        return FN.sub(self, other)
 
     def __rsub__(self, other):
-        return binary(_SUB, other, self)
+        return FN.sub(other, self)
 
     def __mul__(self, other):
-        return binary(_MUL, self, other)
+        return FN.mul(self, other)
 
     def __rmul__(self, other):
-        return binary(_MUL, other, self)
+        return FN.mul(other, self)
 
     def __truediv__(self, other):
-        return _FN["div"](self, other)
+        return FN.div(self, other)
 
     def __rtruediv__(self, other):
-        return _FN["div"](other, self)
+        return FN.div(other, self)
 
     def __floordiv__(self, other):
-        return binary(_OPS["floor_divide"], self, other)
+        return FN.floor_divide(self, other)
 
     def __rfloordiv__(self, other):
-        return binary(_OPS["floor_divide"], other, self)
+        return FN.floor_divide(other, self)
 
     def __mod__(self, other):
-        return binary(_OPS["remainder"], self, other)
+        return FN.remainder(self, other)
 
     def __rmod__(self, other):
-        return binary(_OPS["remainder"], other, self)
+        return FN.remainder(other, self)
 
     def __pow__(self, other):
-        return _FN["pow"](self, other)
+        return FN.pow(self, other)
 
     def __rpow__(self, other):
-        return _FN["pow"](other, self)
+        return FN.pow(other, self)
 
     def __matmul__(self, other):
-        return _FN["matmul"](self, other)
+        return FN.matmul(self, other)
 
     def __rmatmul__(self, other):
-        return _FN["matmul"](other, self)
+        return FN.matmul(other, self)
 
     def __neg__(self):
-        return unary(_NEG, self)
+        return FN.neg(self)
 
     def __pos__(self):
         return self
 
     def __abs__(self):
-        return unary(_OPS["abs"], self)
+        return FN.abs(self)
 
     def __invert__(self):
-        from .ops.elementwise import bitwise_not
-
-        return bitwise_not(self)
+        return FN.bitwise_not(self)
 
     def __and__(self, other):
-        return binary(_OPS["bitwise_and"], self, other)
+        return FN.bitwise_and(self, other)
 
     __rand__ = __and__
 
     def __or__(self, other):
-        return binary(_OPS["bitwise_or"], self, other)
+        return FN.bitwise_or(self, other)
 
     __ror__ = __or__
 
     def __xor__(self, other):
-        return binary(_OPS["bitwise_xor"], self, other)
+        return FN.bitwise_xor(self, other)
 
     __rxor__ = __xor__
 
     def __eq__(self, other):
-        return binary(_OPS["eq"], self, other)
+        return FN.eq(self, other)
 
     def __ne__(self, other):
-        return binary(_OPS["ne"], self, other)
+        return FN.ne(self, other)
 
     def __lt__(self, other):
-        return binary(_OPS["lt"], self, other)
+        return FN.lt(self, other)
 
     def __le__(self, other):
-        return binary(_OPS["le"], self, other)
+        return FN.le(self, other)
 
     def __gt__(self, other):
-        return binary(_OPS["gt"], self, other)
+        return FN.gt(self, other)
 
     def __ge__(self, other):
-        return binary(_OPS["ge"], self, other)
+        return FN.ge(self, other)
+
+    def __getitem__(self, key):
+        return FN.getitem(self, key)
+
+    def __setitem__(self, key, value) -> None:
+        FN.setitem(self, key, value)
 
     def __iadd__(self, other):
         return self.add_(other)
@@ -418,25 +434,6 @@ class _HookHandle:
 
 
 def _node_nr(node):
-    from .autograd.node import OutputRef
-
-    if type(node) is OutputRef:
-        return node.node, node.nr
-    return node, 0
-
-
-_call._Tensor = Tensor
-_OPS: dict = {}
-_FN: dict = {}  # functions the operators call, bound once the op modules exist
-_ADD = _SUB = _MUL = _NEG = None
-
-
-def _bind_ops() -> None:
-    """Called once the op modules are imported: cache the Op objects the operators use."""
-    global _ADD, _SUB, _MUL, _NEG
-    from .ops import elementwise, linalg
-    from .ops.registry import OPS
-
-    _OPS.update(OPS)
-    _FN.update(div=elementwise.div, pow=elementwise.pow, matmul=linalg.matmul)
-    _ADD, _SUB, _MUL, _NEG = OPS["add"], OPS["sub"], OPS["mul"], OPS["neg"]
+    """(node, output index) of a graph edge: an OutputRef (a custom Function's output
+    ``nr``) or a node (output 0)."""
+    return (node.node, node.nr) if hasattr(node, "nr") else (node, 0)

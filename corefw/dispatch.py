@@ -20,8 +20,10 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from ._device import device
+from ._graph.grad_mode import no_grad
 from ._meta import MetaBackend
 from ._registry import OPS, OpDef, on_register
+from ._tensor import Tensor, wrap
 from .errors import (
     BackendUnavailableError,
     KernelError,
@@ -177,13 +179,10 @@ on_register(_on_new_op)
 
 
 def _decomposition_runner(op: OpDef, dev: device) -> Callable:
-    from . import autograd
-    from ._tensor import Tensor, wrap
-
     def run(*operands, **attrs):
         args = [wrap(a, dev) if not isinstance(a, (int, float, bool, type(None), tuple, list))
                 else a for a in operands]
-        with autograd.no_grad():
+        with no_grad():
             out = op.decomposition(*args, **attrs)
         return out._data if isinstance(out, Tensor) else out
 
@@ -293,6 +292,11 @@ def print_fallback_ledger(file=None) -> None:
     print("\n".join(lines), file=file)
 
 
+def device_of(dev) -> device:
+    """The resolved device for a name or device (backend and kernel table attached)."""
+    return resolve(device(dev))
+
+
 def resolve(dev: device) -> device:
     """Attach backend, kernel table and context to an interned device (first use only)."""
     if dev.table is not None:
@@ -324,10 +328,19 @@ def resolve(dev: device) -> device:
     return dev
 
 
-def _ensure_plugins() -> None:
-    from .plugins import manager
+_plugin_loader: list[Callable[[], None] | None] = [None]
 
-    manager.load()
+
+def set_plugin_loader(load: Callable[[], None]) -> None:
+    """Called by the plugin manager: how to load plugins on first need (dispatch itself
+    never imports the plugin layer above it)."""
+    _plugin_loader[0] = load
+
+
+def _ensure_plugins() -> None:
+    load = _plugin_loader[0]
+    if load is not None:
+        load()
 
 
 # The core's own storage-free device: kernels are the ops' shape/dtype rules (corefw._meta).

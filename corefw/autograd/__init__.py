@@ -3,9 +3,9 @@ Functions, gradcheck, anomaly detection, scoped VJP overrides and module provena
 
 from __future__ import annotations
 
-from .anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
+from .._graph.anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .function import Function, FunctionCtx
-from .grad_mode import (
+from .._graph.grad_mode import (
     enable_grad,
     inference_mode,
     is_grad_enabled,

@@ -15,10 +15,10 @@
 
 from __future__ import annotations
 
+from .._graph.grad_mode import STATE, no_grad
+from .._graph.node import OutputRef
 from .._registry import anonymous
 from ..errors import AutogradError
-from .grad_mode import STATE, no_grad
-from .node import OutputRef
 
 __all__ = ["Function", "FunctionCtx"]
 
@@ -64,8 +64,8 @@ class Function:
 
     @classmethod
     def apply(cls, *args):
+        from .._graph.engine import MultiNode
         from .._tensor import Tensor
-        from .engine import MultiNode
 
         ctx = FunctionCtx()
         tensors = [a for a in args if isinstance(a, Tensor)]

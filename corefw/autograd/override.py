@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .._graph.grad_mode import STATE
 from .._registry import get_op
-from .grad_mode import STATE
 
 __all__ = ["active_overrides", "current_module", "override_vjp", "record_module_provenance"]
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from .._graph.engine import run_backward
+from .._registry import publish
 from ..errors import AutogradError
-from .engine import run_backward
 
 
 def _as_list(x):
@@ -24,7 +25,7 @@ def _root_grads(outputs, grad_outputs, create_graph):
                     f"grad can be implicitly created only for scalar outputs; output {i} has "
                     f"shape {out.shape}: pass a gradient of that shape (e.g. "
                     f"out.backward(corefw.ones_like(out))) or reduce it first (out.sum())")
-            from .._call import wrap
+            from .._tensor import wrap
 
             g = wrap(out._dev.table["full"](out._data.shape, 1, dtype=out._data.dtype),
                      out._dev)
@@ -57,7 +58,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
         inputs = _as_list(inputs)
         found = run_backward(outputs, grads, retain_graph=retain, create_graph=create_graph,
                              inputs=inputs)
-        from .engine import _accumulate
+        from .._graph.engine import _accumulate
 
         for t, g in zip(inputs, found):
             if g is not None:
@@ -93,3 +94,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                                     f"outputs; pass allow_unused=True if this is expected")
         result.append(g)
     return tuple(result)
+
+
+publish(globals(), ["backward"])  # Tensor.backward calls it

@@ -6,7 +6,7 @@ from .. import _rules as R
 from .._call import apply
 from .elementwise import _to_float, exp
 from .reduction import amax, normalize_dims, sum
-from .registry import declare
+from .registry import declare, publish
 
 __all__ = ["log_softmax", "softmax"]
 
@@ -55,3 +55,6 @@ def log_softmax(input, dim=None, dtype=None):
     if x._data.size == 0:
         return _log_softmax_decomp(x, _dim(x, dim, "log_softmax"))
     return apply(_LOG_SOFTMAX, (x,), {"dim": _dim(x, dim, "log_softmax")})
+
+
+publish(globals(), __all__, methods="""softmax log_softmax""")

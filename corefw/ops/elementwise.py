@@ -11,8 +11,30 @@ import math
 from .. import _dtype
 from .. import _rules as R
 from .._call import apply, binary, unary
+from .._registry import FN
 from .._tensor import Tensor
-from .registry import cross, declare
+from .pointwise import (  # the composites, re-exported
+    clamp,
+    elu,
+    expm1,
+    gelu,
+    isfinite,
+    isinf,
+    isnan,
+    leaky_relu,
+    lerp,
+    log1p,
+    log2,
+    reciprocal,
+    relu,
+    rsqrt,
+    sigmoid,
+    silu,
+    softplus,
+    square,
+    tan,
+)
+from .registry import cross, declare, publish
 
 __all__ = [
     "abs", "add", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor", "cast", "ceil",
@@ -24,13 +46,14 @@ __all__ = [
     "tan", "tanh", "where",
 ]
 
+
 def _unbroadcast(g: Tensor, x) -> Tensor | None:
     """Reduce ``g`` to ``x``'s shape (summing broadcast dims) and dtype; None for scalars."""
     if not isinstance(x, Tensor):
         return None
     shape = x._data.shape
     if g._data.shape != shape:
-        g = _reduction.sum_to(g, tuple(shape))
+        g = FN.sum_to(g, tuple(shape))
     if g._data.dtype != x._data.dtype:
         g = cast(g, _dtype.FROM_NP[x._data.dtype])
     return g
@@ -361,9 +384,7 @@ def where(condition, input=None, other=None):
     """``input`` where ``condition`` else ``other`` (scalars allowed); with one argument,
     the indices of non-zero elements (``nonzero(as_tuple=True)``)."""
     if input is None and other is None:
-        from .indexing import nonzero
-
-        return nonzero(condition, as_tuple=True)
+        return FN.nonzero(condition, as_tuple=True)
     common = result_type(input, other)
     if isinstance(input, Tensor):
         input = cast(input, common)
@@ -466,25 +487,8 @@ def trunc(input):
     return where(input < 0, ceil(input), floor(input))
 
 
-from . import reduction as _reduction  # noqa: E402
-from .pointwise import (  # noqa: E402  (the composites, re-exported)
-    clamp,
-    elu,
-    expm1,
-    gelu,
-    isfinite,
-    isinf,
-    isnan,
-    leaky_relu,
-    lerp,
-    log1p,
-    log2,
-    reciprocal,
-    relu,
-    rsqrt,
-    sigmoid,
-    silu,
-    softplus,
-    square,
-    tan,
-)
+publish(globals(), __all__, methods="""abs add sub mul div pow maximum minimum floor_divide
+remainder fmod eq ne lt le gt ge exp log log1p log2 expm1 sqrt rsqrt sin cos tan tanh sigmoid
+relu sign floor ceil round erf reciprocal clamp where square lerp isnan isinf isfinite
+bitwise_not bitwise_and bitwise_or bitwise_xor logical_not logical_and logical_or neg""",
+        aliases={"negative": "neg", "clip": "clamp", "true_divide": "div"})

@@ -6,13 +6,14 @@ import numpy as np
 
 from .. import _rules as R
 from .._call import apply, wrap
+from .._graph.grad_mode import STATE
 from .._tensor import Tensor
-from ..autograd.grad_mode import STATE
 from ..errors import AutogradError, CorefwIndexError, DeviceError, DTypeError, ShapeError
 from .reduction import normalize_dims, sum_to
-from .registry import declare
+from .registry import declare, publish
 
-__all__ = ["gather", "getitem", "index_select", "masked_fill", "nonzero", "scatter_add",
+__all__ = ["gather", "getitem", "index_select", "masked_fill", "masked_select", "nonzero",
+           "scatter_add",
            "setitem", "take_along_dim"]
 
 
@@ -265,3 +266,7 @@ def masked_select(input, mask):
 
 def _wrap_like(data, x):
     return wrap(data, x._dev)
+
+
+publish(globals(), __all__ + ["basic_slice", "bump_version", "check_inplace", "index_put"],
+        methods="gather scatter_add index_select masked_fill masked_select nonzero")

@@ -9,12 +9,12 @@ backward checks for tensors it saved.
 
 from __future__ import annotations
 
+from .._graph.grad_mode import STATE
 from .._tensor import Tensor
-from ..autograd.grad_mode import STATE
 from ..errors import AutogradError, DeviceError, DTypeError, ShapeError
 from . import elementwise as ew
 from .indexing import bump_version, check_inplace
-from .registry import declare
+from .registry import declare, publish
 
 __all__ = ["adam_step_", "add_", "addcdiv_", "addcmul_", "clamp_", "copy_", "div_", "fill_",
            "mul_", "sgd_step_", "sub_", "zero_"]
@@ -52,7 +52,7 @@ def _inplace(x: Tensor, op: str, fn, *args, **kwargs) -> Tensor:
         old = ew.clone(x)
         args = tuple(old if a is x else a for a in args)
         return _write(x, fn(old, *args, **kwargs), op, True)
-    from ..autograd.grad_mode import no_grad
+    from .._graph.grad_mode import no_grad
 
     with no_grad():
         return _write(x, fn(x, *args, **kwargs), op, False)
@@ -249,3 +249,9 @@ def adam_step_(param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor,
     bump_version(exp_avg)
     bump_version(exp_avg_sq)
     return param
+
+
+publish(globals(), __all__ + ["lerp_", "pow_"], methods=" ".join(__all__) + " lerp_ pow_")
+for _name, _fn in UNARY_INPLACE.items():
+    globals()[_name] = _fn
+publish(globals(), list(UNARY_INPLACE), methods=" ".join(UNARY_INPLACE))

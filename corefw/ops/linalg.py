@@ -5,11 +5,11 @@ from __future__ import annotations
 from .. import _dtype
 from .. import _rules as R
 from .._call import apply
+from .._graph.grad_mode import STATE
 from .._tensor import Tensor
-from ..autograd.grad_mode import STATE
 from ..errors import ShapeError
 from .reduction import _SUM, sum_to
-from .registry import cross, declare
+from .registry import cross, declare, publish
 
 __all__ = ["bmm", "dot", "einsum", "linear", "matmul", "mm", "mv", "outer"]
 
@@ -259,3 +259,5 @@ def einsum(equation: str, *operands):
 
 
 from . import shape as _shape  # noqa: E402
+
+publish(globals(), __all__, methods="""matmul dot mm bmm""")

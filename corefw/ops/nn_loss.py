@@ -113,7 +113,7 @@ _CE = declare("cross_entropy", decomposition=_ce_decomp, vjp=_ce_vjp,
 def _weight_needs_grad(weight) -> bool:
     if weight is None or not weight.requires_grad:
         return False
-    from ..autograd.grad_mode import is_grad_enabled
+    from .._graph.grad_mode import is_grad_enabled
 
     return is_grad_enabled()
 

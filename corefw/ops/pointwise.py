@@ -1,32 +1,17 @@
 """Pointwise composites (sigmoid, relu, gelu, softplus, clamp ...): each with a decomposition
-into elementwise primitives and its own VJP. Re-exported by :mod:`corefw.ops.elementwise`."""
+into elementwise primitives and its own VJP. Re-exported by :mod:`corefw.ops.elementwise`; the
+primitives they are written with are called through :data:`~corefw._registry.FN` (this module
+sits below elementwise)."""
 
 from __future__ import annotations
 
 import math
 
-from .. import _dtype  # noqa: F401
+from .. import _dtype
 from .. import _rules as R
-from .._call import apply, binary, unary  # noqa: F401
-from .._tensor import Tensor  # noqa: F401
-from .elementwise import (  # noqa: F401
-    _CMP,
-    _WHERE,
-    _to_float,
-    abs,
-    cast,
-    cos,
-    erf,
-    exp,
-    log,
-    logical_not,
-    maximum,
-    minimum,
-    sin,
-    sqrt,
-    tanh,
-    where,
-)
+from .._call import apply, binary, unary
+from .._registry import FN, OPS
+from .._tensor import Tensor
 from .registry import declare
 
 __all__ = [
@@ -41,23 +26,24 @@ def _composite(name, decomposition, vjp=None, saves=(0,), rule=R.floating):
     return declare(name, rule=rule, decomposition=decomposition, vjp=vjp, saves=saves)
 
 
-_SIGMOID = _composite("sigmoid", lambda x: 1 / (1 + exp(-x)),
+_SIGMOID = _composite("sigmoid", lambda x: 1 / (1 + FN.exp(-x)),
                       lambda ctx, g: (g * ctx.output * (1 - ctx.output),), saves=("output",))
-_RELU = _composite("relu", lambda x: where(x > 0, x, 0.0),
-                   lambda ctx, g: (apply(_WHERE, (binary(_CMP["gt"], ctx.output, 0), g, 0.0)),),
+_RELU = _composite("relu", lambda x: FN.where(x > 0, x, 0.0),
+                   lambda ctx, g: (
+                       apply(OPS["where"], (binary(OPS["gt"], ctx.output, 0), g, 0.0)),),
                    saves=("output",), rule=R.same)
-_LOG1P = _composite("log1p", lambda x: log(1 + x), lambda ctx, g: (g / (1 + ctx.inputs[0]),))
-_EXPM1 = _composite("expm1", lambda x: exp(x) - 1, lambda ctx, g: (g * (ctx.output + 1),),
+_LOG1P = _composite("log1p", lambda x: FN.log(1 + x), lambda ctx, g: (g / (1 + ctx.inputs[0]),))
+_EXPM1 = _composite("expm1", lambda x: FN.exp(x) - 1, lambda ctx, g: (g * (ctx.output + 1),),
                     saves=("output",))
-_RSQRT = _composite("rsqrt", lambda x: 1 / sqrt(x), lambda ctx, g: (
+_RSQRT = _composite("rsqrt", lambda x: 1 / FN.sqrt(x), lambda ctx, g: (
     -0.5 * g * ctx.output * ctx.output * ctx.output,), saves=("output",))
-_TAN = _composite("tan", lambda x: sin(x) / cos(x), lambda ctx, g: (
+_TAN = _composite("tan", lambda x: FN.sin(x) / FN.cos(x), lambda ctx, g: (
     g * (1 + ctx.output * ctx.output),), saves=("output",))
 _RECIP = _composite("reciprocal", lambda x: 1 / x, lambda ctx, g: (
     -g * ctx.output * ctx.output,), saves=("output",))
-_SOFTPLUS = _composite("softplus", lambda x, beta=1.0, threshold=20.0: where(
-    x * beta > threshold, x, log1p(exp(-abs(x * beta))) / beta + relu(x)),
-    lambda ctx, g: (where(ctx.inputs[0] * ctx.attrs.get("beta", 1.0) > ctx.attrs.get(
+_SOFTPLUS = _composite("softplus", lambda x, beta=1.0, threshold=20.0: FN.where(
+    x * beta > threshold, x, log1p(FN.exp(-FN.abs(x * beta))) / beta + relu(x)),
+    lambda ctx, g: (FN.where(ctx.inputs[0] * ctx.attrs.get("beta", 1.0) > ctx.attrs.get(
         "threshold", 20.0), g, g * sigmoid(ctx.inputs[0] * ctx.attrs.get("beta", 1.0))),))
 _SILU = _composite("silu", lambda x: x * sigmoid(x), lambda ctx, g: (
     g * (sigmoid(ctx.inputs[0]) * (1 + ctx.inputs[0] * (1 - sigmoid(ctx.inputs[0])))),))
@@ -67,8 +53,8 @@ _SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 def _gelu_decomp(x, approximate="none"):
     if approximate == "tanh":
-        return 0.5 * x * (1 + tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)))
-    return 0.5 * x * (1 + erf(x / _SQRT_2))
+        return 0.5 * x * (1 + FN.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)))
+    return 0.5 * x * (1 + FN.erf(x / _SQRT_2))
 
 
 def _gelu_vjp(ctx, g):
@@ -76,28 +62,28 @@ def _gelu_vjp(ctx, g):
     if ctx.attrs and ctx.attrs.get("approximate", "none") == "tanh":
         k = math.sqrt(2 / math.pi)
         inner = k * (x + 0.044715 * x * x * x)
-        t = tanh(inner)
+        t = FN.tanh(inner)
         d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
         return (g * d,)
-    cdf = 0.5 * (1 + erf(x / _SQRT_2))
-    pdf = exp(-0.5 * x * x) / _SQRT_2PI
+    cdf = 0.5 * (1 + FN.erf(x / _SQRT_2))
+    pdf = FN.exp(-0.5 * x * x) / _SQRT_2PI
     return (g * (cdf + x * pdf),)
 
 
 _GELU = _composite("gelu", _gelu_decomp, _gelu_vjp)
-_LEAKY = _composite("leaky_relu", lambda x, negative_slope=0.01: where(
+_LEAKY = _composite("leaky_relu", lambda x, negative_slope=0.01: FN.where(
     x > 0, x, x * negative_slope), lambda ctx, g: (
-    where(ctx.inputs[0] > 0, g, g * ctx.attrs.get("negative_slope", 0.01)),))
-_ELU = _composite("elu", lambda x, alpha=1.0: where(x > 0, x, alpha * expm1(x)),
-                  lambda ctx, g: (where(ctx.inputs[0] > 0, g, g * ctx.attrs.get(
-                      "alpha", 1.0) * exp(ctx.inputs[0])),))
+    FN.where(ctx.inputs[0] > 0, g, g * ctx.attrs.get("negative_slope", 0.01)),))
+_ELU = _composite("elu", lambda x, alpha=1.0: FN.where(x > 0, x, alpha * expm1(x)),
+                  lambda ctx, g: (FN.where(ctx.inputs[0] > 0, g, g * ctx.attrs.get(
+                      "alpha", 1.0) * FN.exp(ctx.inputs[0])),))
 
 
 def _clamp_decomp(x, min=None, max=None):  # noqa: A002
     if min is not None:
-        x = maximum(x, min) if isinstance(min, Tensor) else where(x < min, min, x)
+        x = FN.maximum(x, min) if isinstance(min, Tensor) else FN.where(x < min, min, x)
     if max is not None:
-        x = minimum(x, max) if isinstance(max, Tensor) else where(x > max, max, x)
+        x = FN.minimum(x, max) if isinstance(max, Tensor) else FN.where(x > max, max, x)
     return x
 
 
@@ -109,10 +95,15 @@ def _clamp_vjp(ctx, g):
         keep = keep & (x >= lo)
     if hi is not None:
         keep = keep & (x <= hi)
-    return (where(keep, g, 0.0),)
+    return (FN.where(keep, g, 0.0),)
 
 
 _CLAMP = _composite("clamp", _clamp_decomp, _clamp_vjp, rule=R.same)
+
+
+def _to_float(x):
+    """Integer and bool tensors as the default float dtype (PyTorch's unary float ops)."""
+    return FN.cast(x, _dtype.get_default_dtype()) if x._data.dtype.kind != "f" else x
 
 
 def sigmoid(input):
@@ -144,11 +135,11 @@ def reciprocal(input):
 
 
 def log2(input):
-    return log(input) / math.log(2.0)
+    return FN.log(input) / math.log(2.0)
 
 
 def log10(input):
-    return log(input) / math.log(10.0)
+    return FN.log(input) / math.log(10.0)
 
 
 def square(input):
@@ -186,7 +177,7 @@ def clamp(input, min=None, max=None):  # noqa: A002
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         return _clamp_decomp(input, min, max)
     if input._data.dtype.kind != "f" and (isinstance(min, float) or isinstance(max, float)):
-        input = cast(input, _dtype.get_default_dtype())  # int tensor, float bound: float
+        input = FN.cast(input, _dtype.get_default_dtype())  # int tensor, float bound: float
     attrs = {}
     if min is not None:
         attrs["min"] = min
@@ -207,10 +198,10 @@ def isnan(input):
 
 
 def isinf(input):
-    return abs(input) == float("inf") if input._data.dtype.kind == "f" else input != input
+    return FN.abs(input) == float("inf") if input._data.dtype.kind == "f" else input != input
 
 
 def isfinite(input):
-    return logical_not(isnan(input) | isinf(input))
+    return FN.logical_not(isnan(input) | isinf(input))
 
 

@@ -8,29 +8,17 @@ from collections import namedtuple
 from .. import _dtype
 from .. import _rules as R
 from .._call import apply
+from .._registry import FN
 from .._tensor import Tensor
 from ..errors import CorefwIndexError
-from .registry import declare
+from . import shape as _shape
+from ._dims import normalize_dims
+from .registry import declare, publish
 
 __all__ = ["all", "amax", "amin", "any", "argmax", "argmin", "cumsum", "logsumexp", "max",
            "mean", "min", "prod", "std", "sum", "sum_to", "var", "norm"]
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
-
-
-def normalize_dims(dim, ndim: int, op: str) -> tuple[int, ...]:
-    """``dim`` as a sorted tuple of non-negative ints (None -> every dim)."""
-    if dim is None:
-        return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
-    out = []
-    for d in dims:
-        rank = builtins.max(ndim, 1)
-        if not -rank <= d < rank:
-            raise CorefwIndexError(f"{op}: dim {d} is out of range for a tensor of {ndim} "
-                                   f"dimension(s) (expected -{rank}..{rank - 1})")
-        out.append(d % rank if ndim else 0)
-    return tuple(sorted(set(out))) if ndim else ()
 
 
 def _keep_shape(shape, dims):
@@ -56,7 +44,7 @@ def _amax_vjp(ctx, g):
     x = ctx.inputs[0]
     out = ctx.output
     if not ctx.attrs["keepdim"]:
-        from .shape import reshape
+        reshape = _shape.reshape
 
         out = reshape(out, _keep_shape(x._data.shape, ctx.attrs["dim"]))
     mask = x == out
@@ -75,7 +63,7 @@ def _prod_vjp(ctx, g):
     out = ctx.output
     dims = ctx.attrs["dim"]
     if not ctx.attrs["keepdim"]:
-        from .shape import reshape
+        reshape = _shape.reshape
 
         out = reshape(out, _keep_shape(x._data.shape, dims))
     zero = x == 0
@@ -86,7 +74,7 @@ def _prod_vjp(ctx, g):
 
 
 def _cumsum_vjp(ctx, g):
-    from .shape import flip
+    flip = _shape.flip
 
     d = ctx.attrs["dim"]
     return (flip(cumsum(flip(g, (d,)), d), (d,)),)
@@ -184,8 +172,8 @@ def _minmax(arg_fn, red_fn, input, dim, keepdim, other):
 
         normalize_dims(dim, 0, "max" if red_fn is amax else "min")
         return values_indices(input.clone(), zeros((), dtype=_dtype.int64, device=input.device))
-    from .indexing import gather
-    from .shape import squeeze
+    gather = FN.gather
+    squeeze = _shape.squeeze
 
     idx = arg_fn(input, dim, keepdim=True)
     values = gather(input, dim, idx)
@@ -271,7 +259,7 @@ def _lse_decomp(x, dim, keepdim):
     m = where(m.abs() == float("inf"), 0.0, m)
     out = log(sum(exp(x - m), dim, keepdim=True)) + m
     if not keepdim:
-        from .shape import reshape
+        reshape = _shape.reshape
 
         out = reshape(out, tuple(s for i, s in enumerate(x._data.shape) if i not in dim))
     return out
@@ -279,7 +267,7 @@ def _lse_decomp(x, dim, keepdim):
 
 def _lse_vjp(ctx, g):
     from .elementwise import exp
-    from .shape import reshape
+    reshape = _shape.reshape
 
     x = ctx.inputs[0]
     out = ctx.output
@@ -384,10 +372,13 @@ def sum_to(g: Tensor, shape: tuple[int, ...]) -> Tensor:
     if dims:
         g = sum(g, dims, keepdim=True)
     if lead or g._data.shape != shape:
-        from .shape import reshape
+        reshape = _shape.reshape
 
         g = reshape(g, shape)
     return g
 
 
-from . import shape as _shape  # noqa: E402  (import cycle: shape uses normalize_dims)
+
+
+publish(globals(), __all__ + ["normalize_dims"], methods="""sum mean var std prod amax amin max
+min argmax argmin all any cumsum norm logsumexp""")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .._registry import ALL, OPS, OpDef, cross, declare, get_op, on_register
+from .._registry import FN, OPS, OpDef, cross, declare, get_op, on_register, publish
 
-__all__ = ["ALL", "OPS", "OpDef", "cross", "declare", "defvjp", "get_op", "on_register",
-           "register_op"]
+__all__ = ["FN", "OPS", "OpDef", "cross", "declare", "defvjp", "get_op", "on_register",
+           "publish", "register_op"]
 
 #: The name corefw 0.1 used for :func:`declare`.
 register_op = declare

@@ -7,10 +7,11 @@ import math
 
 from .. import _rules as R
 from .._call import apply
+from .._registry import FN
 from .._tensor import Tensor
 from ..errors import CorefwIndexError, ShapeError
-from .reduction import normalize_dims, sum_to
-from .registry import declare
+from ._dims import normalize_dims
+from .registry import declare, publish
 
 __all__ = ["broadcast_to", "cat", "chunk", "concat", "concatenate", "expand", "flatten", "flip",
            "movedim", "pad", "permute", "reshape", "roll", "split", "squeeze", "stack",
@@ -43,13 +44,13 @@ _RESHAPE = declare("reshape", rule=R.reshape, vjp=lambda ctx, g: (
 _PERMUTE = declare("permute", rule=R.permute, vjp=lambda ctx, g: (
     permute(g, _invperm(ctx.attrs["dims"])),), saves=(), view=True, primitive=True)
 _EXPAND = declare("expand", rule=R.expand, vjp=lambda ctx, g: (
-    sum_to(g, ctx.inputs[0].shape),), saves=(), view=True, primitive=True)
+    FN.sum_to(g, ctx.inputs[0].shape),), saves=(), view=True, primitive=True)
 _FLIP = declare("flip", rule=R.flip, vjp=lambda ctx, g: (flip(g, ctx.attrs["dims"]),), saves=(),
                 primitive=True)
 
 
 def _pad_vjp(ctx, g):
-    from .indexing import basic_slice
+    basic_slice = FN.basic_slice
 
     key = tuple(slice(lo, g.shape[i] - hi) for i, (lo, hi) in enumerate(ctx.attrs["pad"]))
     return (basic_slice(g, key),)
@@ -59,7 +60,7 @@ _PAD = declare("pad", rule=R.pad, vjp=_pad_vjp, saves=(), primitive=True)
 
 
 def _cat_vjp(ctx, g):
-    from .indexing import basic_slice
+    basic_slice = FN.basic_slice
 
     d = ctx.attrs["dim"]
     out, start = [], 0
@@ -269,7 +270,7 @@ def stack(tensors, dim: int = 0):
 
 def split(tensor, split_size_or_sections, dim: int = 0):
     """Split into chunks of a given size, or of the given list of sizes (views)."""
-    from .indexing import basic_slice
+    basic_slice = FN.basic_slice
 
     _need_dims(tensor, "split")
     (d,) = normalize_dims(dim, tensor._data.ndim, "split")
@@ -358,7 +359,7 @@ def pad(input, pad, mode: str = "constant", value: float = 0.0):
     if mode != "constant":
         return _pad_nonconstant(input, pairs, mode)
     if any(lo < 0 or hi < 0 for lo, hi in pairs):
-        from .indexing import basic_slice
+        basic_slice = FN.basic_slice
 
         key = tuple(slice(-lo if lo < 0 else 0, s + hi if hi < 0 else s)
                     for (lo, hi), s in zip(pairs, input.shape))
@@ -370,7 +371,7 @@ def pad(input, pad, mode: str = "constant", value: float = 0.0):
 
 
 def _pad_nonconstant(x, pairs, mode):
-    from .indexing import basic_slice
+    basic_slice = FN.basic_slice
 
     for d, (lo, hi) in enumerate(pairs):
         if not (lo or hi):
@@ -396,3 +397,7 @@ def _pad_nonconstant(x, pairs, mode):
                              f"got {mode!r}")
         x = cat([left, x, right], d)
     return x
+
+
+publish(globals(), __all__, methods="""reshape view permute transpose expand flatten unflatten
+squeeze unsqueeze flip roll tril triu split chunk movedim broadcast_to swapaxes""")

@@ -327,7 +327,7 @@ def _env_list(name: str) -> set[str] | None:
 
 
 def _corefw_version() -> str:
-    from .. import __version__
+    from .._version import __version__
 
     return __version__
 
@@ -368,3 +368,8 @@ def _cmp(a: tuple[int, ...], b: tuple[int, ...]) -> int:
     n = max(len(a), len(b))
     a, b = a + (0,) * (n - len(a)), b + (0,) * (n - len(b))
     return (a > b) - (a < b)
+
+
+from .. import dispatch as _dispatch  # noqa: E402 - the kernel tables load plugins through us
+
+_dispatch.set_plugin_loader(load)

@@ -82,8 +82,7 @@ def make_context(device_type: str, *, tolerances: Mapping | None = None,
     Tolerances: the kit's defaults, updated by the backend's ``conformance_tolerances``
     attribute (same shape as :data:`DEFAULT_TOLERANCES`), then by ``tolerances``.
     """
-    from corefw._call import device_of
-    from corefw.dispatch import backends
+    from corefw.dispatch import backends, device_of
 
     have = backends()
     if device_type not in have:

@@ -1,0 +1,241 @@
+"""The backward engine: an iterative topological walk (no recursion limit), as in micrograd.
+
+Order: reversed DFS post-order from the roots, so every node runs after all its consumers have
+contributed their gradients. Leaf gradients are summed per leaf, hooks run once on the sum.
+"""
+
+from __future__ import annotations
+
+from ..errors import AutogradError
+from .anomaly import check_grads
+from .grad_mode import STATE
+from .node import ANOMALY, Node, OutputRef, _freed_error
+
+
+class MultiNode(Node):
+    """Node of a custom Function with several outputs; its VJP receives a tuple of grads."""
+
+    __slots__ = ("n_out",)
+
+
+def _target(edge):
+    """(node, output index) for an edge to a non-leaf, (tensor, None) for a leaf."""
+    if type(edge) is OutputRef:
+        return edge.node, edge.nr
+    if isinstance(edge, Node):
+        return edge, 0
+    return edge, None
+
+
+def _topo_order(roots):
+    order, visited = [], set()
+    for root in roots:
+        if root in visited:
+            continue
+        visited.add(root)
+        stack = [(root, iter(root.next))]
+        while stack:
+            node, it = stack[-1]
+            for edge in it:
+                if edge is None:
+                    continue
+                child = edge.node if type(edge) is OutputRef else edge
+                if isinstance(child, Node) and child not in visited:
+                    visited.add(child)
+                    stack.append((child, iter(child.next)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    order.reverse()
+    return order
+
+
+def _needed(order, want_nodes, want_leaves):
+    """Nodes from which some requested input is reachable (others are skipped)."""
+    needed = set()
+    for node in reversed(order):  # inputs before consumers
+        if node in want_nodes:
+            needed.add(node)
+            continue
+        for edge in node.next:
+            if edge is None:
+                continue
+            target, nr = _target(edge)
+            if (nr is None and target in want_leaves) or (nr is not None and target in needed):
+                needed.add(node)
+                break
+    return needed
+
+
+def _add(a, b):
+    return b if a is None else (a if b is None else a + b)
+
+
+def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs=None,
+                 accumulate: bool = True):
+    """Propagate ``grads`` from ``roots`` (tensors). With ``inputs``, return their gradients
+    instead of accumulating into leaves' ``.grad`` (``accumulate=False``)."""
+    buffer: dict = {}
+    leaf_grads: dict = {}
+    root_nodes = []
+    for t, g in zip(roots, grads):
+        node = t._node
+        if node is None:
+            if t._req:
+                leaf_grads[t] = _add(leaf_grads.get(t), g)
+                continue
+            raise AutogradError(
+                "element 0 of tensors does not require grad and does not have a grad_fn: "
+                "backward() needs an output computed from a tensor with requires_grad=True")
+        target, nr = _target(node)
+        _buffer_add(buffer, target, nr, g)
+        root_nodes.append(target)
+
+    order = _topo_order(root_nodes)
+    want = None
+    if inputs is not None:
+        want_nodes = {t._node if type(t._node) is not OutputRef else t._node.node
+                      for t in inputs if t._node is not None}
+        want_leaves = {t for t in inputs if t._node is None}
+        want = _needed(order, want_nodes, want_leaves)
+        captured = {}
+        nonleaf_inputs = {}
+        for t in inputs:
+            if t._node is not None:
+                nonleaf_inputs.setdefault(_target(t._node), []).append(t)
+
+    prev_mode = STATE.enabled
+    STATE.enabled = create_graph
+    overrides = STATE.overrides  # this thread's (override.py)
+    try:
+        for node in order:
+            if want is not None and node not in want:
+                continue
+            g = buffer.pop(node, None)
+            if g is None:
+                continue
+            if node.freed:
+                raise _freed_error(node)
+            if node.hooks is not None or node.retain is not None:
+                g = _run_tensor_hooks(node, g)
+            if want is not None:
+                for key, ts in nonleaf_inputs.items():
+                    if key[0] is node:
+                        gi = g[key[1]] if type(node) is MultiNode else g
+                        for t in ts:
+                            captured[t] = gi
+            op = node.op
+            rule = overrides.get(op.name) if overrides else None
+            if rule is None:
+                rule = op.vjp
+                if rule is None:
+                    raise AutogradError(f"op {op.name!r} has no VJP rule; register one with "
+                                        f"corefw.ops.defvjp({op.name!r}, rule)")
+            _check_versions(node)  # also under an override: saved values must be intact
+            grads_in = rule(node, g)
+            if ANOMALY[0]:
+                check_grads(node, grads_in)
+            if not retain_graph:
+                node.inputs = None
+                node.out = None
+                node.freed = True
+            for edge, gi in zip(node.next, grads_in):
+                if edge is None or gi is None:
+                    continue
+                if type(edge) is Node:
+                    if want is None or edge in want:
+                        prev = buffer.get(edge)
+                        buffer[edge] = gi if prev is None else prev + gi
+                    continue
+                target, nr = _target(edge)
+                if nr is None:
+                    prev = leaf_grads.get(target)
+                    leaf_grads[target] = gi if prev is None else prev + gi
+                elif want is None or target in want:
+                    _buffer_add(buffer, target, nr, gi)
+    finally:
+        STATE.enabled = prev_mode
+
+    if inputs is not None:
+        for t in inputs:
+            if t._node is None and t in leaf_grads:
+                captured[t] = _run_leaf_hooks(t, leaf_grads[t])
+        return [captured.get(t) for t in inputs]
+    if accumulate:
+        for leaf, g in leaf_grads.items():
+            _accumulate(leaf, _run_leaf_hooks(leaf, g), create_graph)
+    return None
+
+
+def _buffer_add(buffer, node, nr, g):
+    if type(node) is MultiNode:
+        slot = buffer.get(node)
+        if slot is None:
+            slot = buffer[node] = [None] * node.n_out
+        slot[nr] = _add(slot[nr], g)
+    else:
+        buffer[node] = _add(buffer.get(node), g)
+
+
+def _run_tensor_hooks(node, g):
+    if node.hooks is None and node.retain is None:
+        return g
+    multi = type(node) is MultiNode
+    grads = list(g) if multi else [g]
+    for nr, fns in (node.hooks or {}).items():
+        for fn in fns:
+            new = fn(grads[nr])
+            if new is not None:
+                grads[nr] = new
+    for nr, ref in (node.retain or {}).items():
+        t = ref()
+        if t is not None and grads[nr] is not None:
+            g_nr = grads[nr] if STATE.enabled else grads[nr].detach()
+            t._grad = g_nr if getattr(t, "_grad", None) is None else t._grad + g_nr
+    return grads if multi else grads[0]
+
+
+def _run_leaf_hooks(leaf, g):
+    for fn in (getattr(leaf, "_hooks", None) or ()):
+        new = fn(g)
+        if new is not None:
+            g = new
+    return g
+
+
+def _accumulate(leaf, g, create_graph):
+    if g._data.shape != leaf._data.shape:
+        raise AutogradError(f"gradient of shape {g.shape} does not match the leaf's shape "
+                            f"{leaf.shape}")
+    if not create_graph and g._node is not None:
+        g = g.detach()
+    old = getattr(leaf, "_grad", None)
+    if old is None:
+        leaf._grad = g
+    elif create_graph or old._node is not None or old._data.dtype != g._data.dtype:
+        leaf._grad = old + g
+    else:  # the common case: one kernel call, no graph
+        from .._tensor import wrap
+
+        leaf._grad = wrap(old._dev.table["add"](old._data, g._data), old._dev)
+
+
+def _check_versions(node):
+    versions = node.versions
+    for i, t in enumerate(node.inputs):
+        vc = getattr(t, "_vc", None)
+        if vc is None:  # not a tensor, or a shape-only stand-in the VJP does not read
+            continue
+        expected = versions[i] if versions is not None else 0
+        if vc[0] != expected:
+            raise AutogradError(
+                f"one of the tensors needed for gradient computation has been modified by an "
+                f"in-place operation: input {i} of {node.name()} ({t.dtype.name} "
+                f"{tuple(t.shape)}) is at version {vc[0]}; expected version {expected}. "
+                f"Use an out-of-place op or .clone() the tensor before changing it.")
+    if node.out_vc is not None and node.out_vc[0] != 0:
+        raise AutogradError(
+            f"the output of {node.name()} is needed for its gradient but was modified by an "
+            f"in-place operation (version {node.out_vc[0]}; expected 0). Use an out-of-place "
+            f"op or .clone() it first.")
