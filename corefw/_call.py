@@ -34,6 +34,8 @@ def record(op, operands, attrs, out, dev, t):
     """Attach a graph node for ``op`` to the result ``t``. Operands the op's VJP does not read
     (its declared ``saves``) are kept as shape-only meta tensors, so their storage can go."""
     saves = op.saves
+    if saves is not None and STATE.overrides:
+        saves = None  # override_vjp rules (DeepLift, LRP) may read any node's inputs and output
     saved = None if saves is None else (
         [i in saves for i in range(len(operands))] if saves.__class__ is frozenset
         else saves(operands))

@@ -47,10 +47,12 @@ _ledger: Counter = Counter()
 KNOWN_BACKEND_PACKAGES = "corefw-cpu (numpy, device 'cpu'), corefw-cuda (cupy, device 'cuda')"
 
 
-def backends() -> dict[str, object]:
-    """Registered backends by device type (loads plugins on first use)."""
+def backends(*, include_abstract: bool = False) -> dict[str, object]:
+    """Registered backends by device type (loads plugins on first use); the storage-free
+    ``meta`` device (capability ``"abstract"``) only with ``include_abstract=True``."""
     _ensure_plugins()
-    return dict(BACKENDS)
+    return {t: b for t, b in BACKENDS.items()
+            if include_abstract or "abstract" not in b.capabilities}
 
 
 def register_backend(backend, owner: str = "?", override: bool = False) -> None:

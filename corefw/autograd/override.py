@@ -5,7 +5,8 @@ only -- also when it exits by an exception -- and only in the thread that entere
 explainer in one thread never changes the gradients another thread computes). A rule is called
 like an op's VJP: ``rule(ctx, grad)`` with ``ctx.inputs``, ``ctx.output`` and ``ctx.attrs``,
 and returns one gradient per operand; the engine still checks that the values the op saved
-were not changed in place. ``with record_module_provenance():`` makes each node remember the
+were not changed in place. Inside the block every recorded node keeps all its operands and
+its output (not only what its own VJP declares), since rules may read any of them. ``with record_module_provenance():`` makes each node remember the
 module that was running (``node.module``), in this thread; off by default and free when off.
 """
 

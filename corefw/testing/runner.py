@@ -84,7 +84,7 @@ def make_context(device_type: str, *, tolerances: Mapping | None = None,
     """
     from corefw.dispatch import backends, device_of
 
-    have = backends()
+    have = backends(include_abstract=True)
     if device_type not in have:
         raise corefw.errors.NoBackendError(
             f"corefw.testing: no backend serves device type {device_type!r}; installed: "

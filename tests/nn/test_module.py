@@ -355,27 +355,13 @@ def test_always_call_hook_runs_when_forward_raises():
     assert seen == ["always"]
 
 
-def test_provenance_placeholder(monkeypatch):
-    from corefw.nn import module as module_mod
-
-    events = []
-
-    class FakeProvenance:
-        @staticmethod
-        def push_module(mod):
-            events.append(("push", type(mod).__name__))
-
-        @staticmethod
-        def pop_module():
-            events.append(("pop",))
-
+def test_provenance_records_the_innermost_module():
     net = nn.Sequential(Affine(2, 2))
-    monkeypatch.setattr(module_mod, "_provenance_enabled", True)
-    if getattr(corefw.autograd, "provenance", None) is None:
-        net(corefw.ones(1, 2))  # no provenance feature: the placeholder does nothing
-    monkeypatch.setattr(corefw.autograd, "provenance", FakeProvenance, raising=False)
-    net(corefw.ones(1, 2))
-    assert events == [("push", "Sequential"), ("push", "Affine"), ("pop",), ("pop",)]
+    x = corefw.ones(1, 2, requires_grad=True)
+    assert net(x).grad_fn.module is None  # off by default
+    with corefw.autograd.record_module_provenance():
+        out = net(x)
+    assert isinstance(out.grad_fn.module, Affine)
 
 
 # ---- modes, grads, apply, to ------------------------------------------------------------------

@@ -378,7 +378,7 @@ def test_composite_kernel_matches_decomposition(name, rng, device):
 
 
 CHECKED_ELSEWHERE = {"logsumexp": "test_reduction.py", "einsum": "test_linalg.py",
-                     "linear": "test_linalg.py"}
+                     "linear": "test_linalg.py", "vector_norm": "test_declarations.py and the kit"}
 
 
 def test_every_composite_of_the_core_op_modules_is_checked():
