@@ -7,7 +7,8 @@ like an op's VJP: ``rule(ctx, grad)`` with ``ctx.inputs``, ``ctx.output`` and ``
 and returns one gradient per operand; the engine still checks that the values the op saved
 were not changed in place. Inside the block every recorded node keeps all its operands and
 its output (not only what its own VJP declares), since rules may read any of them.
-``with record_module_provenance():`` makes each node remember the module that was running (``node.module``), in this thread; off by default and free when off.
+``with record_module_provenance():`` makes each node remember the module that was running
+(``node.module``), in this thread; off by default and free when off.
 """
 
 from __future__ import annotations
