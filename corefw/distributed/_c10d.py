@@ -116,8 +116,10 @@ def _excepthook(tp, value, tb) -> None:
     prev(tp, value, tb)
     world = _STATE["world"]
     if world is not None:
-        peer = isinstance(value, DistBackendError) and getattr(value, "from_peer", False)
-        world.pg.abort(None if peer else f"{tp.__name__}: {value}")
+        # Ctrl-C reaches every rank at once, and a peer's failure is already known: stop now.
+        quiet = issubclass(tp, KeyboardInterrupt) or (
+            isinstance(value, DistBackendError) and getattr(value, "from_peer", False))
+        world.pg.abort(None if quiet else f"{tp.__name__}: {value}")
 
 
 def _seconds(timeout: datetime.timedelta | float) -> float:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import corefw
 
 from ...autograd import Function
-from ...errors import ShapeError
 from ..module import Module
 from .normalization import _BatchNorm
 
@@ -24,7 +23,7 @@ class _SyncBatchNormFn(Function):
     weight and bias gradients stay local (DDP averages them)."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, running_mean, running_var, eps, momentum, group):
+    def forward(ctx, x, weight, bias, running, eps, momentum, group):
         dims = (0, *range(2, x.ndim))
         view = (1, -1) + (1,) * (x.ndim - 2)
         c = x.shape[1]
@@ -37,7 +36,8 @@ class _SyncBatchNormFn(Function):
         _allreduce(sq, group)
         var = sq / count
         invstd = 1.0 / (var + eps).sqrt()
-        if running_mean is not None:
+        if running is not None:  # a tuple, so that autograd does not record the buffers
+            running_mean, running_var = running
             running_mean.mul_(1 - momentum).add_(mean * momentum)
             unbiased = var * (count / max(count - 1.0, 1.0))
             running_var.mul_(1 - momentum).add_(unbiased * momentum)
@@ -65,7 +65,7 @@ class _SyncBatchNormFn(Function):
         if weight is not None:
             scale = scale * weight.reshape(view)
         dx = (dy - mean_dy - xmu * (invstd * invstd).reshape(view) * mean_dy_xmu) * scale
-        return dx, grad_w, grad_b, None, None, None, None, None
+        return dx, grad_w, grad_b, None, None, None, None
 
 
 class SyncBatchNorm(_BatchNorm):
@@ -82,12 +82,6 @@ class SyncBatchNorm(_BatchNorm):
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
         self.process_group = process_group
 
-    def _check_input(self, input) -> None:
-        if isinstance(input, corefw.Tensor) and input.ndim < 2:
-            raise ShapeError(f"{self!r}: expected at least 2D input (N, C, ...), got "
-                             f"{input.ndim}D input")
-        super()._check_input(input)
-
     def forward(self, input):
         from ... import distributed as dist
 
@@ -103,9 +97,8 @@ class SyncBatchNorm(_BatchNorm):
         group = dist._c10d._group(self.process_group, "SyncBatchNorm")
         track = self.track_running_stats
         return _SyncBatchNormFn.apply(input, self.weight, self.bias,
-                                      self.running_mean if track else None,
-                                      self.running_var if track else None, self.eps, factor,
-                                      group)
+                                      (self.running_mean, self.running_var) if track else None,
+                                      self.eps, factor, group)
 
     @classmethod
     def convert_sync_batchnorm(cls, module: Module, process_group=None) -> Module:

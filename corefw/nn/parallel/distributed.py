@@ -57,11 +57,12 @@ class DistributedDataParallel(Module):
         self._broadcast([p for _, p in module.named_parameters()] + [b for _, b in buffers])
         self.reducer = Reducer(named, group, bucket_cap_mb, find_unused_parameters)
 
-    def _broadcast(self, tensors: list) -> None:
-        """Copy rank 0's values of ``tensors`` to every rank (one broadcast per dtype)."""
+    def _broadcast(self, tensors: list, src: int | None = None) -> None:
+        """Copy rank ``src``'s (default: the group's first) values of ``tensors`` to every
+        rank (one broadcast per dtype)."""
         if self.process_group.size() == 1 or not tensors:
             return
-        src = self.process_group.ranks[0]
+        src = self.process_group.ranks[0] if src is None else src
         with corefw.no_grad():
             for dtype in dict.fromkeys(t.dtype for t in tensors):
                 same = [t for t in tensors if t.dtype == dtype]
@@ -115,11 +116,21 @@ class DistributedDataParallel(Module):
             self._joined = False
             raise
         self._joined = False
+        rounds = 0
         while True:
             active = corefw.tensor([0], dtype=corefw.int64)
             c10d.all_reduce(active, ReduceOp.SUM, group=self.process_group)
             if int(active.item()) == 0:
                 break
+            rounds += 1
             if self.broadcast_buffers:
                 self._broadcast(list(self.module.buffers()))
             self.reducer.shadow()
+        # Ranks that joined early skipped their optimizer's last steps: copy the model of a
+        # rank that trained to the end (one that shadowed no round), as PyTorch does.
+        shadowed = corefw.empty((self.process_group.size(),), dtype=corefw.int64)
+        c10d.all_gather_into_tensor(shadowed, corefw.tensor([rounds], dtype=corefw.int64),
+                                    group=self.process_group)
+        last = self.process_group.ranks[shadowed.tolist().index(0)]
+        self._broadcast([p for p in self.module.parameters()] + list(self.module.buffers()),
+                        src=last)
