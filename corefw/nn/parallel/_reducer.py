@@ -63,8 +63,8 @@ class Reducer:
         """Called by the forward pass whose backward must be synchronised."""
         started = [b for b in self.buckets if b.ready]
         if self.armed and started:
-            missing = [self.names[id(p)] for b in self.buckets for p in b.params
-                       if id(p) not in b.ready]
+            missing = [self.names[id(p)] for p in self.params
+                       if id(p) not in self.where[id(p)].ready]
             raise DistError(
                 "DistributedDataParallel: expected to have finished reduction in the prior "
                 "iteration before starting a new one: parameters "
