@@ -59,6 +59,9 @@ class ProcessGroup(Protocol):
 
     rank: int
     size: int
+    #: optional: the device of the small buffers the core exchanges (object collectives,
+    #: debug checks); "cpu" when absent, "cuda:N" for NCCL.
+    buffer_device: str
 
     def allreduce(self, tensor: Any, op: ReduceOp) -> Work: ...
     def broadcast(self, tensor: Any, src: int) -> Work: ...

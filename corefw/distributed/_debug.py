@@ -37,10 +37,12 @@ def check_same(group: Any, fn: str, tensors: Sequence[Any],
     """Raise :class:`DistError` if the ranks of ``group`` pass different tensors to ``fn``."""
     lines = [fn] + describe(tensors, names)
     digest = hashlib.sha256("\n".join(lines).encode()).digest()[:8]
-    mine = corefw.tensor([int.from_bytes(digest, "little", signed=True)], dtype=corefw.int64)
-    every = corefw.empty((group.size(),), dtype=corefw.int64)
+    dev = getattr(group.pg, "buffer_device", "cpu")  # nccl: a GPU
+    mine = corefw.tensor([int.from_bytes(digest, "little", signed=True)], dtype=corefw.int64,
+                         device=dev)
+    every = corefw.empty((group.size(),), dtype=corefw.int64, device=dev)
     group.pg.allgather(every, mine).wait()
-    values = every.tolist()
+    values = every.cpu().tolist()
     if len(set(values)) == 1:
         return
     from ._objects import all_gather_object

@@ -81,14 +81,16 @@ def broadcast_object_list(object_list: list, src: int = 0, group: Any = None,
     from ._c10d import _grank
 
     g = _group(group)
+    dev = getattr(g.pg, "buffer_device", "cpu")  # nccl: a GPU
     root = _grank(g, src, "broadcast_object_list", "src")
     payload = dumps(list(object_list), "broadcast_object_list") if g.rank() == root else b""
-    size = corefw.tensor([len(payload)], dtype=corefw.int64)
+    size = corefw.tensor([len(payload)], dtype=corefw.int64, device=dev)
     g.pg.broadcast(size, root).wait()
-    buf = corefw.tensor(np.frombuffer(payload, np.uint8).copy()) if g.rank() == root else \
-        corefw.zeros((int(size.item()),), dtype=corefw.uint8)
+    buf = corefw.tensor(np.frombuffer(payload, np.uint8).copy(), device=dev) \
+        if g.rank() == root else corefw.zeros((int(size.item()),), dtype=corefw.uint8,
+                                               device=dev)
     g.pg.broadcast(buf, root).wait()
-    got = loads(buf.numpy().tobytes())
+    got = loads(buf.cpu().numpy().tobytes())
     if len(got) != len(object_list):
         raise DistError(f"broadcast_object_list: rank {src} sent {len(got)} objects, but this "
                         f"rank's list has {len(object_list)} entries; make the lists equal")
@@ -102,13 +104,14 @@ def all_gather_object(object_list: list, obj: Any, group: Any = None) -> None:
         raise DistError(f"all_gather_object: object_list must be a list of world_size="
                         f"{g.size()} entries")
     payload = dumps(obj, "all_gather_object")
-    sizes = corefw.empty((g.size(),), dtype=corefw.int64)
-    g.pg.allgather(sizes, corefw.tensor([len(payload)], dtype=corefw.int64)).wait()
-    lengths = [int(n) for n in sizes.tolist()]
+    dev = getattr(g.pg, "buffer_device", "cpu")  # nccl: a GPU
+    sizes = corefw.empty((g.size(),), dtype=corefw.int64, device=dev)
+    g.pg.allgather(sizes, corefw.tensor([len(payload)], dtype=corefw.int64, device=dev)).wait()
+    lengths = [int(n) for n in sizes.cpu().tolist()]
     width = max(lengths)
     mine = np.zeros(width, np.uint8)
     mine[:len(payload)] = np.frombuffer(payload, np.uint8)
-    out = corefw.zeros((g.size() * width,), dtype=corefw.uint8)
-    g.pg.allgather(out, corefw.tensor(mine)).wait()
-    raw = out.numpy().tobytes()
+    out = corefw.zeros((g.size() * width,), dtype=corefw.uint8, device=dev)
+    g.pg.allgather(out, corefw.tensor(mine, device=dev)).wait()
+    raw = out.cpu().numpy().tobytes()
     object_list[:] = [loads(raw[i * width:i * width + n]) for i, n in enumerate(lengths)]

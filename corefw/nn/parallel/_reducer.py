@@ -35,6 +35,7 @@ class Reducer:
     def __init__(self, named_params: list[tuple[str, Any]], group: Any, bucket_cap_mb: float,
                  find_unused: bool) -> None:
         self.group, self.find_unused = group, find_unused
+        self.flag_device = getattr(group.pg, "buffer_device", "cpu")
         self.names = {id(p): n for n, p in named_params}
         params = [p for _, p in named_params]
         cap = max(1, int(bucket_cap_mb * 1024 * 1024))
@@ -115,9 +116,9 @@ class Reducer:
         globally_used = None
         if self.find_unused:
             flags = corefw.tensor([1 if id(p) in self.used else 0 for p in self.params],
-                                  dtype=corefw.int64)
+                                  dtype=corefw.int64, device=self.flag_device)
             c10d.all_reduce(flags, ReduceOp.MAX, group=self.group)
-            globally_used = flags.tolist()
+            globally_used = flags.cpu().tolist()
         index = {id(p): i for i, p in enumerate(self.params)}
         with corefw.no_grad():
             for b in self.buckets:
@@ -137,7 +138,8 @@ class Reducer:
         for b in self.buckets:
             self._launch(b, zeros=True)
         if self.find_unused:
-            flags = corefw.zeros((len(self.params),), dtype=corefw.int64)
+            flags = corefw.zeros((len(self.params),), dtype=corefw.int64,
+                                 device=self.flag_device)
             c10d.all_reduce(flags, ReduceOp.MAX, group=self.group)
         for b in self.buckets:
             b.work.wait()

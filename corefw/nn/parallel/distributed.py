@@ -49,6 +49,8 @@ class DistributedDataParallel(Module):
         self.bucket_cap_mb = bucket_cap_mb
         self.require_backward_grad_sync = True
         self._joined = False
+        # where DDP's own small flags live (the process group may need them on a GPU)
+        self._flag_device = getattr(group.pg, "buffer_device", "cpu")
         named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
         buffers = list(module.named_buffers())
         # The first collective always checks the ranks agree (a mismatch would hang later).
@@ -76,8 +78,8 @@ class DistributedDataParallel(Module):
 
     def forward(self, *inputs: Any, **kwargs: Any) -> Any:
         if self._joined:  # tell ranks that ran out of data that this one has not
-            c10d.all_reduce(corefw.tensor([1], dtype=corefw.int64), ReduceOp.SUM,
-                            group=self.process_group)
+            c10d.all_reduce(corefw.tensor([1], dtype=corefw.int64, device=self._flag_device),
+                            ReduceOp.SUM, group=self.process_group)
         if self.broadcast_buffers:
             self._broadcast(list(self.module.buffers()))
         out = self.module(*inputs, **kwargs)
@@ -118,7 +120,7 @@ class DistributedDataParallel(Module):
         self._joined = False
         rounds = 0
         while True:
-            active = corefw.tensor([0], dtype=corefw.int64)
+            active = corefw.tensor([0], dtype=corefw.int64, device=self._flag_device)
             c10d.all_reduce(active, ReduceOp.SUM, group=self.process_group)
             if int(active.item()) == 0:
                 break
@@ -128,9 +130,11 @@ class DistributedDataParallel(Module):
             self.reducer.shadow()
         # Ranks that joined early skipped their optimizer's last steps: copy the model of a
         # rank that trained to the end (one that shadowed no round), as PyTorch does.
-        shadowed = corefw.empty((self.process_group.size(),), dtype=corefw.int64)
-        c10d.all_gather_into_tensor(shadowed, corefw.tensor([rounds], dtype=corefw.int64),
+        dev = self._flag_device
+        shadowed = corefw.empty((self.process_group.size(),), dtype=corefw.int64, device=dev)
+        c10d.all_gather_into_tensor(shadowed, corefw.tensor([rounds], dtype=corefw.int64,
+                                                            device=dev),
                                     group=self.process_group)
-        last = self.process_group.ranks[shadowed.tolist().index(0)]
+        last = self.process_group.ranks[shadowed.cpu().tolist().index(0)]
         self._broadcast([p for p in self.module.parameters()] + list(self.module.buffers()),
                         src=last)
