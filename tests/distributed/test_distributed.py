@@ -256,3 +256,19 @@ def test_distributed_sampler_partitions(shuffle, drop_last):
     assert list(s) == first
     s.set_epoch(1)
     assert list(s) != first
+
+
+def test_demo_data_parallel_reaches_the_single_process_accuracy(tmp_path):
+    args = ["--model", "mlp", "--epochs", "3", "--quiet", "--no-explain"]
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    accs = []
+    for nproc in (1, 2):
+        out = tmp_path / f"n{nproc}"
+        proc = subprocess.run([sys.executable, "-m", "corefw", "demo", "--nproc", str(nproc),
+                               *args, "--output", str(out)], capture_output=True, text=True,
+                              env=env, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert proc.stdout.count("test accuracy") == 1  # rank 0 alone reports
+        ckpt = corefw.load(str(out / "demo_mlp.safetensors"))
+        accs.append(ckpt["metrics"]["test_accuracy"])
+    assert accs[1] >= 0.9 and abs(accs[1] - accs[0]) <= 0.03, accs
