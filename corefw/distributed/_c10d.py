@@ -273,7 +273,7 @@ def _unstack(src: Any, targets: Sequence[Any]) -> Callable[[], None]:
 def barrier(group: ProcessGroup | None = None, async_op: bool = False, device_ids=None):
     """Wait until every rank of the group has called barrier."""
     g = _group(group, "barrier")
-    return _finish(g.pg.barrier(), async_op)
+    return _finish(g.pg.barrier(async_op=async_op), async_op)
 
 
 def broadcast(tensor, src: int, group: ProcessGroup | None = None, async_op: bool = False):
@@ -281,7 +281,8 @@ def broadcast(tensor, src: int, group: ProcessGroup | None = None, async_op: boo
     g = _group(group, "broadcast")
     t = _tensor("broadcast", tensor)
     _check(g, "broadcast", t)
-    return _finish(g.pg.broadcast(t, _grank(g, src, "broadcast", "src")), async_op)
+    return _finish(g.pg.broadcast(t, _grank(g, src, "broadcast", "src"),
+                                   async_op=async_op), async_op)
 
 
 def all_reduce(tensor, op: ReduceOp = ReduceOp.SUM, group: ProcessGroup | None = None,
@@ -290,7 +291,7 @@ def all_reduce(tensor, op: ReduceOp = ReduceOp.SUM, group: ProcessGroup | None =
     g = _group(group, "all_reduce")
     t = _tensor("all_reduce", tensor)
     _check(g, "all_reduce", t)
-    return _finish(g.pg.allreduce(t, _op(op, t, "all_reduce")), async_op)
+    return _finish(g.pg.allreduce(t, _op(op, t, "all_reduce"), async_op=async_op), async_op)
 
 
 def reduce(tensor, dst: int, op: ReduceOp = ReduceOp.SUM, group: ProcessGroup | None = None,
@@ -299,7 +300,8 @@ def reduce(tensor, dst: int, op: ReduceOp = ReduceOp.SUM, group: ProcessGroup | 
     g = _group(group, "reduce")
     t = _tensor("reduce", tensor)
     _check(g, "reduce", t)
-    return _finish(g.pg.reduce(t, _grank(g, dst, "reduce", "dst"), _op(op, t, "reduce")),
+    return _finish(g.pg.reduce(t, _grank(g, dst, "reduce", "dst"), _op(op, t, "reduce"),
+                               async_op=async_op),
                    async_op)
 
 
@@ -312,7 +314,7 @@ def all_gather_into_tensor(output_tensor, input_tensor, group: ProcessGroup | No
     t = _tensor("all_gather_into_tensor", input_tensor, "input_tensor")
     _need_numel(out, t.numel() * g.size(), "all_gather_into_tensor", "output_tensor", t)
     _check(g, "all_gather_into_tensor", t)
-    return _finish(g.pg.allgather(out, t), async_op)
+    return _finish(g.pg.allgather(out, t, async_op=async_op), async_op)
 
 
 def all_gather(tensor_list: list, tensor, group: ProcessGroup | None = None,
@@ -324,7 +326,8 @@ def all_gather(tensor_list: list, tensor, group: ProcessGroup | None = None,
     _flat(tensor_list, "all_gather", like=t)
     _check(g, "all_gather", t)
     out = corefw.empty((g.size(), *t.shape), dtype=t.dtype, device=t.device)
-    return _finish(g.pg.allgather(out, t), async_op, _unstack(out, tensor_list))
+    return _finish(g.pg.allgather(out, t, async_op=async_op), async_op,
+                   _unstack(out, tensor_list))
 
 
 def reduce_scatter_tensor(output, input, op: ReduceOp = ReduceOp.SUM,
@@ -335,7 +338,8 @@ def reduce_scatter_tensor(output, input, op: ReduceOp = ReduceOp.SUM,
     t = _tensor("reduce_scatter_tensor", input, "input")
     _need_numel(t, out.numel() * g.size(), "reduce_scatter_tensor", "input", out)
     _check(g, "reduce_scatter_tensor", t)
-    return _finish(g.pg.reduce_scatter(out, t, _op(op, t, "reduce_scatter_tensor")), async_op)
+    return _finish(g.pg.reduce_scatter(out, t, _op(op, t, "reduce_scatter_tensor"),
+                                       async_op=async_op), async_op)
 
 
 def reduce_scatter(output, input_list: list, op: ReduceOp = ReduceOp.SUM,
@@ -346,7 +350,8 @@ def reduce_scatter(output, input_list: list, op: ReduceOp = ReduceOp.SUM,
     _need_len(input_list, g.size(), "reduce_scatter", "input_list")
     flat = _flat(input_list, "reduce_scatter", like=out)
     _check(g, "reduce_scatter", flat)
-    return _finish(g.pg.reduce_scatter(out, flat, _op(op, out, "reduce_scatter")), async_op)
+    return _finish(g.pg.reduce_scatter(out, flat, _op(op, out, "reduce_scatter"),
+                                       async_op=async_op), async_op)
 
 
 def gather(tensor, gather_list: list | None = None, dst: int = 0,
@@ -362,7 +367,7 @@ def gather(tensor, gather_list: list | None = None, dst: int = 0,
         out = corefw.empty((g.size(), *t.shape), dtype=t.dtype, device=t.device)
         then = _unstack(out, gather_list)
     _check(g, "gather", t)
-    return _finish(g.pg.gather(out, t, root), async_op, then)
+    return _finish(g.pg.gather(out, t, root, async_op=async_op), async_op, then)
 
 
 def scatter(tensor, scatter_list: list | None = None, src: int = 0,
@@ -376,7 +381,7 @@ def scatter(tensor, scatter_list: list | None = None, src: int = 0,
         _need_len(scatter_list, g.size(), "scatter", "scatter_list on the src rank")
         flat = _flat(scatter_list, "scatter", like=t)
     _check(g, "scatter", t)
-    return _finish(g.pg.scatter(t, flat, root), async_op)
+    return _finish(g.pg.scatter(t, flat, root, async_op=async_op), async_op)
 
 
 def all_to_all_single(output, input, group: ProcessGroup | None = None,
@@ -390,7 +395,7 @@ def all_to_all_single(output, input, group: ProcessGroup | None = None,
                         f"{g.size()} equal chunks along dim 0 and match output {out.dtype} "
                         f"{tuple(out.shape)}")
     _check(g, "all_to_all_single", t)
-    return _finish(g.pg.alltoall(out, t), async_op)
+    return _finish(g.pg.alltoall(out, t, async_op=async_op), async_op)
 
 
 def all_to_all(output_tensor_list: list, input_tensor_list: list,
@@ -404,7 +409,8 @@ def all_to_all(output_tensor_list: list, input_tensor_list: list,
     _flat(output_tensor_list, "all_to_all", like=input_tensor_list[0])
     out = corefw.empty(tuple(flat.shape), dtype=flat.dtype, device=flat.device)
     _check(g, "all_to_all", flat)
-    return _finish(g.pg.alltoall(out, flat), async_op, _unstack(out, output_tensor_list))
+    return _finish(g.pg.alltoall(out, flat, async_op=async_op), async_op,
+                   _unstack(out, output_tensor_list))
 
 
 def isend(tensor, dst: int, group: ProcessGroup | None = None, tag: int = 0):

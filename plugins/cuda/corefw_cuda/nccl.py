@@ -187,28 +187,28 @@ class NcclProcessGroup:
         return None
 
     # -- collectives --------------------------------------------------------------------------
-    def allreduce(self, tensor, op):
+    def allreduce(self, tensor, op, async_op=False):
         a = self._arr(tensor)
         return self._start("all_reduce", lambda s: self.comm.allReduce(
             a.data.ptr, a.data.ptr, a.size, self._dtype(a), self._op(op), s), self._avg(a, op))
 
-    def broadcast(self, tensor, src):
+    def broadcast(self, tensor, src, async_op=False):
         a = self._arr(tensor)
         return self._start("broadcast", lambda s: self.comm.broadcast(
             a.data.ptr, a.data.ptr, a.size, self._dtype(a), src, s))
 
-    def reduce(self, tensor, dst, op):
+    def reduce(self, tensor, dst, op, async_op=False):
         a = self._arr(tensor)
         return self._start("reduce", lambda s: self.comm.reduce(
             a.data.ptr, a.data.ptr, a.size, self._dtype(a), self._op(op), dst, s),
             self._avg(a, op) if self.rank == dst else None)
 
-    def allgather(self, out, tensor):
+    def allgather(self, out, tensor, async_op=False):
         o, a = self._arr(out), self._arr(tensor)
         return self._start("all_gather", lambda s: self.comm.allGather(
             a.data.ptr, o.data.ptr, a.size, self._dtype(a), s))
 
-    def reduce_scatter(self, out, tensor, op):
+    def reduce_scatter(self, out, tensor, op, async_op=False):
         o, a = self._arr(out), self._arr(tensor)
         return self._start("reduce_scatter", lambda s: self.comm.reduceScatter(
             a.data.ptr, o.data.ptr, o.size, self._dtype(a), self._op(op), s), self._avg(o, op))
@@ -226,7 +226,7 @@ class NcclProcessGroup:
             nccl.groupEnd()
         return self._start(name, body)
 
-    def gather(self, out, tensor, dst):
+    def gather(self, out, tensor, dst, async_op=False):
         a = self._arr(tensor)
         if self.rank != dst:
             return self._exchange("gather", [(a, dst)], [])
@@ -235,7 +235,7 @@ class NcclProcessGroup:
         o.reshape(self.size, -1)[dst][...] = a.reshape(-1)
         return self._exchange("gather", [], chunks)
 
-    def scatter(self, out, tensor, src):
+    def scatter(self, out, tensor, src, async_op=False):
         o = self._arr(out)
         if self.rank != src:
             return self._exchange("scatter", [], [(o, src)])
@@ -243,7 +243,7 @@ class NcclProcessGroup:
         o.reshape(-1)[...] = a[src]
         return self._exchange("scatter", [(a[r], r) for r in range(self.size) if r != src], [])
 
-    def alltoall(self, out, tensor):
+    def alltoall(self, out, tensor, async_op=False):
         o = self._arr(out).reshape(self.size, -1)
         a = self._arr(tensor).reshape(self.size, -1)
         return self._exchange("all_to_all", [(a[r], r) for r in range(self.size)],
@@ -259,7 +259,7 @@ class NcclProcessGroup:
         work.source = src
         return work
 
-    def barrier(self):
+    def barrier(self, async_op=False):
         import cupy as cp
 
         with cp.cuda.Device(self.device):

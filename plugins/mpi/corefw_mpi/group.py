@@ -100,6 +100,8 @@ class MPIProcessGroup:
         self.timeout = timeout
         self.broken: str | None = None
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.pending = 0             # collectives queued on the worker, not finished yet
+        self.count_lock = threading.Lock()
         self.thread = threading.Thread(target=self._worker, name="corefw-mpi", daemon=True)
         self.thread.start()
         atexit.register(self.shutdown)
@@ -116,6 +118,8 @@ class MPIProcessGroup:
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
                 work.error = exc
             finally:
+                with self.count_lock:
+                    self.pending -= 1
                 work.event.set()
 
     def _submit(self, name: str, fn, finish=None) -> MPIWork:
@@ -126,31 +130,43 @@ class MPIProcessGroup:
             raise DistError(f"{name}: the process group was destroyed")
         work = MPIWork(self, name)
         work.finish = finish
+        with self.count_lock:
+            self.pending += 1
         self.queue.put((work, fn))
         return work
 
     def wait(self, work: MPIWork, timeout: float | None) -> None:
         """Wait for ``work``, watching for failure notices and the deadline."""
         limit = self.timeout if timeout is None else timeout
-        deadline = time.monotonic() + limit
-        while not work.event.wait(0 if work.request is not None else _POLL_S):
-            if work.request is not None and work.poll():
-                break
-            self._check_alarm(work.name)
-            if time.monotonic() > deadline:
-                self.broken = f"{work.name} timed out"
-                raise DistBackendError(
-                    f"{work.name} on rank {self.world_ranks[self.rank]} timed out after "
-                    f"{limit:g} s waiting for the other ranks of {self.size}: a rank is stuck, "
-                    f"has exited, or the ranks called different collectives (run with "
-                    f"COREFW_DISTRIBUTED_DEBUG=DETAIL to check); see docs/distributed.md, "
-                    f"'Debugging a hang'")
-            if work.request is not None:
-                time.sleep(_POLL_S / 10)
+        start = time.monotonic()
+        deadline, check = start + limit, start + _POLL_S
+        if work.request is not None:  # started in this thread: spin on it, as MPI_Wait does
+            while not work.poll():
+                now = time.monotonic()
+                if now >= check:
+                    self._check_alarm(work.name)
+                    self._check_deadline(work, now, deadline, limit)
+                    check = now + _POLL_S
+                if now - start > 0.01:  # a long wait: leave the core to others in between
+                    time.sleep(0.0001)
+        else:
+            while not work.event.wait(_POLL_S):
+                self._check_alarm(work.name)
+                self._check_deadline(work, time.monotonic(), deadline, limit)
         if work.error is not None:
             err = work.error
             raise DistBackendError(f"{work.name} failed on rank {self.world_ranks[self.rank]}: "
                                    f"{type(err).__name__}: {err}") from err
+
+    def _check_deadline(self, work: MPIWork, now: float, deadline: float, limit: float) -> None:
+        if now <= deadline:
+            return
+        self.broken = f"{work.name} timed out"
+        raise DistBackendError(
+            f"{work.name} on rank {self.world_ranks[self.rank]} timed out after {limit:g} s "
+            f"waiting for the other ranks of {self.size}: a rank is stuck, has exited, or the "
+            f"ranks called different collectives (run with COREFW_DISTRIBUTED_DEBUG=DETAIL to "
+            f"check); see docs/distributed.md, 'Debugging a hang'")
 
     def _check_alarm(self, name: str) -> None:
         MPI = self.MPI
@@ -210,72 +226,96 @@ class MPIProcessGroup:
         return {ReduceOp.SUM: MPI.SUM, ReduceOp.AVG: MPI.SUM, ReduceOp.PRODUCT: MPI.PROD,
                 ReduceOp.MIN: MPI.MIN, ReduceOp.MAX: MPI.MAX}[op]
 
-    def _run(self, name: str, tensors, body, avg: bool = False) -> MPIWork:
-        """Queue ``body(*arrays)`` over host arrays of ``tensors``; copy back (and divide for
-        AVG, on the first tensor) when it is done."""
+    def _run(self, name: str, tensors, blocking, start, post=None,
+             async_op: bool = False) -> MPIWork:
+        """Run a collective over host arrays of ``tensors``: ``blocking(*arrays)`` on the worker
+        thread for ``async_op`` (so it progresses while the caller computes) or while earlier
+        ones are queued there (to keep the order); otherwise ``start(*arrays)`` (an MPI
+        non-blocking call returning a request) right here, which spares two thread switches.
+        ``post(*arrays)`` runs once it is done (AVG's division), then the copies back."""
         pairs = [self._host(t) if t is not None else (None, None) for t in tensors]
         arrays = [a for a, _ in pairs]
         backs = [b for _, b in pairs if b is not None]
 
-        def fn() -> None:
-            body(*arrays)
-            if avg:
-                np.divide(arrays[0], self.size, out=arrays[0], casting="unsafe")
-
         def finish() -> None:
+            if inline and post is not None:
+                post(*arrays)
             for back in backs:
                 back()
+        inline = not async_op and self.pending == 0 and not self.broken
+        if inline:
+            work = MPIWork(self, name)
+            work.keep, work.finish = arrays, finish
+            work.request = start(*arrays)
+            return work
+
+        def fn() -> None:
+            blocking(*arrays)
+            if post is not None:
+                post(*arrays)
         return self._submit(name, fn, finish if backs else None)
 
+    def _avg(self, op: ReduceOp, index: int = 0):
+        """The division of ReduceOp.AVG, on array ``index``."""
+        if op is not ReduceOp.AVG:
+            return None
+        return lambda *arrays: np.divide(arrays[index], self.size, out=arrays[index],
+                                         casting="unsafe")
+
     # -- collectives --------------------------------------------------------------------------
-    def allreduce(self, tensor, op):
-        mop, MPI = self._mpi_op(op), self.MPI
-        return self._run("all_reduce", [tensor],
-                         lambda a: self.comm.Allreduce(MPI.IN_PLACE, a, mop),
-                         avg=op is ReduceOp.AVG)
+    def allreduce(self, tensor, op, async_op=False):
+        mop, inplace, c = self._mpi_op(op), self.MPI.IN_PLACE, self.comm
+        return self._run("all_reduce", [tensor], lambda a: c.Allreduce(inplace, a, mop),
+                         lambda a: c.Iallreduce(inplace, a, mop), self._avg(op), async_op)
 
-    def broadcast(self, tensor, src):
-        return self._run("broadcast", [tensor], lambda a: self.comm.Bcast(a, root=src))
+    def broadcast(self, tensor, src, async_op=False):
+        c = self.comm
+        return self._run("broadcast", [tensor], lambda a: c.Bcast(a, root=src),
+                         lambda a: c.Ibcast(a, root=src), None, async_op)
 
-    def reduce(self, tensor, dst, op):
-        mop, MPI = self._mpi_op(op), self.MPI
+    def reduce(self, tensor, dst, op, async_op=False):
+        mop, c = self._mpi_op(op), self.comm
+        if self.rank == dst:
+            inplace = self.MPI.IN_PLACE
+            return self._run("reduce", [tensor], lambda a: c.Reduce(inplace, a, mop, root=dst),
+                             lambda a: c.Ireduce(inplace, a, mop, root=dst), self._avg(op),
+                             async_op)
+        return self._run("reduce", [tensor], lambda a: c.Reduce(a, None, mop, root=dst),
+                         lambda a: c.Ireduce(a, None, mop, root=dst), None, async_op)
 
-        def body(a):
-            if self.rank == dst:
-                self.comm.Reduce(MPI.IN_PLACE, a, mop, root=dst)
-                if op is ReduceOp.AVG:
-                    np.divide(a, self.size, out=a, casting="unsafe")
-            else:
-                self.comm.Reduce(a, None, mop, root=dst)
-        return self._run("reduce", [tensor], body)
+    def allgather(self, out, tensor, async_op=False):
+        c = self.comm
+        return self._run("all_gather", [out, tensor], lambda o, a: c.Allgather(a, o),
+                         lambda o, a: c.Iallgather(a, o), None, async_op)
 
-    def allgather(self, out, tensor):
-        return self._run("all_gather", [out, tensor], lambda o, a: self.comm.Allgather(a, o))
+    def reduce_scatter(self, out, tensor, op, async_op=False):
+        mop, c = self._mpi_op(op), self.comm
+        return self._run("reduce_scatter", [out, tensor],
+                         lambda o, a: c.Reduce_scatter_block(a, o, mop),
+                         lambda o, a: c.Ireduce_scatter_block(a, o, mop), self._avg(op),
+                         async_op)
 
-    def reduce_scatter(self, out, tensor, op):
-        mop = self._mpi_op(op)
-
-        def body(o, a):
-            self.comm.Reduce_scatter_block(a, o, mop)
-            if op is ReduceOp.AVG:
-                np.divide(o, self.size, out=o, casting="unsafe")
-        return self._run("reduce_scatter", [out, tensor], body)
-
-    def gather(self, out, tensor, dst):
+    def gather(self, out, tensor, dst, async_op=False):
+        c, me = self.comm, self.rank == dst
         return self._run("gather", [out, tensor],
-                         lambda o, a: self.comm.Gather(a, o if self.rank == dst else None,
-                                                       root=dst))
+                         lambda o, a: c.Gather(a, o if me else None, root=dst),
+                         lambda o, a: c.Igather(a, o if me else None, root=dst), None, async_op)
 
-    def scatter(self, out, tensor, src):
+    def scatter(self, out, tensor, src, async_op=False):
+        c, me = self.comm, self.rank == src
         return self._run("scatter", [out, tensor],
-                         lambda o, a: self.comm.Scatter(a if self.rank == src else None, o,
-                                                        root=src))
+                         lambda o, a: c.Scatter(a if me else None, o, root=src),
+                         lambda o, a: c.Iscatter(a if me else None, o, root=src), None,
+                         async_op)
 
-    def alltoall(self, out, tensor):
-        return self._run("all_to_all", [out, tensor], lambda o, a: self.comm.Alltoall(a, o))
+    def alltoall(self, out, tensor, async_op=False):
+        c = self.comm
+        return self._run("all_to_all", [out, tensor], lambda o, a: c.Alltoall(a, o),
+                         lambda o, a: c.Ialltoall(a, o), None, async_op)
 
-    def barrier(self):
-        return self._submit("barrier", self.comm.Barrier)
+    def barrier(self, async_op=False):
+        c = self.comm
+        return self._run("barrier", [], c.Barrier, c.Ibarrier, None, async_op)
 
     def split(self, ranks):
         MPI = self.MPI

@@ -84,9 +84,9 @@ pg = dist._c10d._STATE["world"].pg
 orig = pg.allreduce
 
 
-def logged(tensor, op):
+def logged(tensor, op, async_op=False):
     events.append(f"all_reduce start ({tensor.numel()} values)")
-    return orig(tensor, op)
+    return orig(tensor, op, async_op=async_op)
 
 
 pg.allreduce = logged
