@@ -109,7 +109,9 @@ class Reducer:
                       corefw.zeros(tuple(p.shape), dtype=p.dtype, device=p.device)).reshape(-1)
                      for p in b.params]
             b.flat = corefw.cat(parts) / float(self.group.size())
-        b.work = c10d.all_reduce(b.flat, ReduceOp.SUM, group=self.group, async_op=True)
+        # The last bucket is waited for at once: a blocking call spares a thread switch.
+        last = b.index == len(self.buckets) - 1
+        b.work = c10d.all_reduce(b.flat, ReduceOp.SUM, group=self.group, async_op=not last)
 
     def _finish(self) -> None:
         self.armed = False
@@ -122,7 +124,8 @@ class Reducer:
         index = {id(p): i for i, p in enumerate(self.params)}
         with corefw.no_grad():
             for b in self.buckets:
-                b.work.wait()
+                if b.work is not None:
+                    b.work.wait()
                 offset = 0
                 for p, n in zip(b.params, b.numels):
                     if globally_used is None or globally_used[index[id(p)]]:
@@ -142,7 +145,8 @@ class Reducer:
                                  device=self.flag_device)
             c10d.all_reduce(flags, ReduceOp.MAX, group=self.group)
         for b in self.buckets:
-            b.work.wait()
+            if b.work is not None:
+                b.work.wait()
             b.flat = b.work = None
 
 

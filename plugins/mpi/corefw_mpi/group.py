@@ -1,8 +1,10 @@
 """An MPI communicator as a corefw process group.
 
-Collectives run one at a time, in call order, on a worker thread (as PyTorch's
-ProcessGroupMPI does), so ``async_op=True`` overlaps communication with the caller's compute:
-mpi4py releases the GIL inside MPI. The caller waits on the work with a deadline and, while
+Every collective is an MPI non-blocking call, started in call order. One the caller waits for
+at once starts in the caller's thread (no thread switch); one started with ``async_op=True``
+(DDP's gradient buckets), or behind such ones, goes to a worker thread (as in PyTorch's
+ProcessGroupMPI) which starts it and waits for it inside MPI, so it progresses while the
+caller computes: mpi4py releases the GIL inside MPI. The caller waits on the work with a deadline and, while
 waiting, watches a second communicator on which a failing rank announces its error; so a
 rank that raises makes the others raise a DistBackendError naming it at once, and a rank
 that hangs or vanishes makes them raise when the group's timeout runs out. Point-to-point
@@ -226,23 +228,24 @@ class MPIProcessGroup:
         return {ReduceOp.SUM: MPI.SUM, ReduceOp.AVG: MPI.SUM, ReduceOp.PRODUCT: MPI.PROD,
                 ReduceOp.MIN: MPI.MIN, ReduceOp.MAX: MPI.MAX}[op]
 
-    def _run(self, name: str, tensors, blocking, start, post=None,
-             async_op: bool = False) -> MPIWork:
-        """Run a collective over host arrays of ``tensors``: ``blocking(*arrays)`` on the worker
-        thread for ``async_op`` (so it progresses while the caller computes) or while earlier
-        ones are queued there (to keep the order); otherwise ``start(*arrays)`` (an MPI
-        non-blocking call returning a request) right here, which spares two thread switches.
-        ``post(*arrays)`` runs once it is done (AVG's division), then the copies back."""
+    def _run(self, name: str, tensors, start, post=None, async_op: bool = False) -> MPIWork:
+        """Run a collective over host arrays of ``tensors``. ``start(*arrays)`` is an MPI
+        non-blocking call returning a request (always non-blocking: MPI does not match blocking
+        and non-blocking collectives across ranks). It starts right here when nothing is queued
+        on the worker and the caller waits at once (no thread switch); otherwise it is queued
+        on the worker thread, which starts it in order and waits for it, so that it progresses
+        while the caller computes. ``post(*arrays)`` runs once it is done (AVG's division),
+        then the copies back."""
         pairs = [self._host(t) if t is not None else (None, None) for t in tensors]
         arrays = [a for a, _ in pairs]
         backs = [b for _, b in pairs if b is not None]
+        inline = not async_op and self.pending == 0 and not self.broken
 
         def finish() -> None:
             if inline and post is not None:
                 post(*arrays)
             for back in backs:
                 back()
-        inline = not async_op and self.pending == 0 and not self.broken
         if inline:
             work = MPIWork(self, name)
             work.keep, work.finish = arrays, finish
@@ -250,7 +253,7 @@ class MPIProcessGroup:
             return work
 
         def fn() -> None:
-            blocking(*arrays)
+            start(*arrays).Wait()
             if post is not None:
                 post(*arrays)
         return self._submit(name, fn, finish if backs else None)
@@ -265,57 +268,50 @@ class MPIProcessGroup:
     # -- collectives --------------------------------------------------------------------------
     def allreduce(self, tensor, op, async_op=False):
         mop, inplace, c = self._mpi_op(op), self.MPI.IN_PLACE, self.comm
-        return self._run("all_reduce", [tensor], lambda a: c.Allreduce(inplace, a, mop),
-                         lambda a: c.Iallreduce(inplace, a, mop), self._avg(op), async_op)
+        return self._run("all_reduce", [tensor], lambda a: c.Iallreduce(inplace, a, mop),
+                         self._avg(op), async_op)
 
     def broadcast(self, tensor, src, async_op=False):
         c = self.comm
-        return self._run("broadcast", [tensor], lambda a: c.Bcast(a, root=src),
-                         lambda a: c.Ibcast(a, root=src), None, async_op)
+        return self._run("broadcast", [tensor], lambda a: c.Ibcast(a, root=src), None, async_op)
 
     def reduce(self, tensor, dst, op, async_op=False):
-        mop, c = self._mpi_op(op), self.comm
-        if self.rank == dst:
-            inplace = self.MPI.IN_PLACE
-            return self._run("reduce", [tensor], lambda a: c.Reduce(inplace, a, mop, root=dst),
-                             lambda a: c.Ireduce(inplace, a, mop, root=dst), self._avg(op),
-                             async_op)
-        return self._run("reduce", [tensor], lambda a: c.Reduce(a, None, mop, root=dst),
-                         lambda a: c.Ireduce(a, None, mop, root=dst), None, async_op)
+        mop, c, me = self._mpi_op(op), self.comm, self.rank == dst
+        send = self.MPI.IN_PLACE if me else None
+        return self._run("reduce", [tensor],
+                         lambda a: c.Ireduce(send, a, mop, root=dst) if me else
+                         c.Ireduce(a, None, mop, root=dst),
+                         self._avg(op) if me else None, async_op)
 
     def allgather(self, out, tensor, async_op=False):
         c = self.comm
-        return self._run("all_gather", [out, tensor], lambda o, a: c.Allgather(a, o),
-                         lambda o, a: c.Iallgather(a, o), None, async_op)
+        return self._run("all_gather", [out, tensor], lambda o, a: c.Iallgather(a, o), None,
+                         async_op)
 
     def reduce_scatter(self, out, tensor, op, async_op=False):
         mop, c = self._mpi_op(op), self.comm
         return self._run("reduce_scatter", [out, tensor],
-                         lambda o, a: c.Reduce_scatter_block(a, o, mop),
                          lambda o, a: c.Ireduce_scatter_block(a, o, mop), self._avg(op),
                          async_op)
 
     def gather(self, out, tensor, dst, async_op=False):
         c, me = self.comm, self.rank == dst
         return self._run("gather", [out, tensor],
-                         lambda o, a: c.Gather(a, o if me else None, root=dst),
                          lambda o, a: c.Igather(a, o if me else None, root=dst), None, async_op)
 
     def scatter(self, out, tensor, src, async_op=False):
         c, me = self.comm, self.rank == src
         return self._run("scatter", [out, tensor],
-                         lambda o, a: c.Scatter(a if me else None, o, root=src),
                          lambda o, a: c.Iscatter(a if me else None, o, root=src), None,
                          async_op)
 
     def alltoall(self, out, tensor, async_op=False):
         c = self.comm
-        return self._run("all_to_all", [out, tensor], lambda o, a: c.Alltoall(a, o),
-                         lambda o, a: c.Ialltoall(a, o), None, async_op)
+        return self._run("all_to_all", [out, tensor], lambda o, a: c.Ialltoall(a, o), None,
+                         async_op)
 
     def barrier(self, async_op=False):
-        c = self.comm
-        return self._run("barrier", [], c.Barrier, c.Ibarrier, None, async_op)
+        return self._run("barrier", [], self.comm.Ibarrier, None, async_op)
 
     def split(self, ranks):
         MPI = self.MPI
