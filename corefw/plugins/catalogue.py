@@ -19,7 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["EXPLAINERS", "KINDS", "LAYERS", "OWNERS", "PROCESS_GROUPS", "PluginWarning", "Request", "apply",
+__all__ = ["EXPLAINERS", "KINDS", "LAYERS", "OWNERS", "PROCESS_GROUPS", "PluginWarning", "Request",
+           "apply",
            "collector", "describe"]
 
 #: Layer classes by name (builtin ``corefw.nn`` layers and plugins' layers).
@@ -120,9 +121,10 @@ def collector(rec, hook: str) -> Callable[..., None]:
                             f"corefw.distributed.ProcessGroupBackend), got {backend!r}")
         add(name, backend, override)
 
-    return {"register_process_groups": register_process_groups, "register_ops": register_ops, "register_backends": register_backends,
+    return {"register_ops": register_ops, "register_backends": register_backends,
             "register_kernels": register_kernels, "register_layers": register_layers,
-            "register_explainers": register_explainers}[hook]
+            "register_explainers": register_explainers,
+            "register_process_groups": register_process_groups}[hook]
 
 
 def _check_name(hook: str, what: str, name: Any) -> None:

@@ -4,10 +4,10 @@ Every collective is an MPI non-blocking call, started in call order. One the cal
 at once starts in the caller's thread (no thread switch); one started with ``async_op=True``
 (DDP's gradient buckets), or behind such ones, goes to a worker thread (as in PyTorch's
 ProcessGroupMPI) which starts it and waits for it inside MPI, so it progresses while the
-caller computes: mpi4py releases the GIL inside MPI. The caller waits on the work with a deadline and, while
-waiting, watches a second communicator on which a failing rank announces its error; so a
-rank that raises makes the others raise a DistBackendError naming it at once, and a rank
-that hangs or vanishes makes them raise when the group's timeout runs out. Point-to-point
+caller computes: mpi4py releases the GIL inside MPI. The caller waits on the work with a
+deadline and, while waiting, watches a second communicator on which a failing rank announces
+its error; so a rank that raises makes the others raise a DistBackendError naming it at once,
+and a rank that hangs or vanishes makes them raise when the group's timeout runs out. Point-to-point
 messages use MPI's own non-blocking calls on a third communicator.
 
 Tensors are used in place through DLPack (host memory); a tensor on another device is copied
