@@ -18,6 +18,7 @@ from typing import Any
 import corefw
 
 from ._backend import PROVIDERS, DistBackendError, DistError, ReduceOp
+from ._debug import check_same, detail
 
 __all__ = ["GroupMember", "ProcessGroup", "all_gather", "all_gather_into_tensor", "all_reduce",
            "all_to_all", "all_to_all_single", "barrier", "broadcast", "destroy_process_group",
@@ -246,8 +247,6 @@ def _op(op: Any, t: Any, fn: str) -> ReduceOp:
 
 
 def _check(g: ProcessGroup, fn: str, *tensors: Any, force: bool = False) -> None:
-    from ._debug import check_same, detail
-
     if force or detail():
         check_same(g, fn, tensors)
 

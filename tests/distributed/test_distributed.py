@@ -181,13 +181,12 @@ def test_sync_batchnorm_equals_batchnorm_over_whole_batch(ddp):
 
 # -- faults ---------------------------------------------------------------------------------
 def test_a_rank_that_raises_stops_the_others_naming_it(tmp_path):
-    start = time.monotonic()
     proc = launch("faults.py", 2, "raise", str(tmp_path), timeout=60)
     assert proc.returncode != 0
     assert "ValueError: rank one broke on purpose" in proc.stderr
     assert "rank 1 failed: ValueError: rank one broke on purpose" in proc.stderr
     assert "unreachable" not in proc.stdout
-    assert time.monotonic() - start < 20  # long before the 20 s group timeout + start-up
+    assert "timed out" not in proc.stderr  # told by rank 1 at once, not by the 20 s timeout
 
 
 def test_a_rank_that_dies_stops_the_others(tmp_path):
