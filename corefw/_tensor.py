@@ -25,6 +25,9 @@ __all__ = ["Tensor"]
 
 
 _new = object.__new__
+#: How many post-accumulate-grad hooks were ever registered: 0 lets the backward engine skip
+#: their bookkeeping (corefw._graph.engine reads it).
+POST_HOOKS = [0]
 
 
 def wrap(data, dev) -> Tensor:
@@ -42,7 +45,7 @@ class Tensor(TensorMethods):
     """A multi-dimensional array on a device, recorded by autograd when it requires grad."""
 
     __slots__ = ("_data", "_dev", "_node", "_req", "_vc", "_grad", "_base", "_hooks",
-                 "_retain", "__weakref__")
+                 "_retain", "_post_hooks", "__weakref__")
     __array_priority__ = 1000  # numpy defers to our reflected operators
 
     def __new__(cls, *args, **kwargs):
@@ -200,6 +203,21 @@ class Tensor(TensorMethods):
             hooks = node.hooks.setdefault(nr, [])
         hooks.append(hook)
         return _HookHandle(hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(self)`` during backward as soon as this leaf's ``.grad`` has been
+        accumulated (once no remaining node can add to it), as PyTorch does; DDP launches its
+        gradient all-reduces from here. Returns a handle with ``remove()``."""
+        if not self._req or self._node is not None:
+            raise AutogradError("register_post_accumulate_grad_hook: only a leaf tensor that "
+                                "requires grad accumulates a .grad; this one "
+                                + ("is not a leaf" if self._node is not None else
+                                   "does not require grad"))
+        if getattr(self, "_post_hooks", None) is None:
+            self._post_hooks = []
+        POST_HOOKS[0] += 1
+        self._post_hooks.append(hook)
+        return _HookHandle(self._post_hooks, hook)
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` for this non-leaf tensor after backward."""

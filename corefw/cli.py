@@ -2,7 +2,8 @@
 
 ``corefw plugins [--json]`` lists every plugin with its distribution, version, status and what it
 registers; ``corefw version`` prints the versions; ``corefw demo ...`` runs the training demo
-(:func:`corefw.demo.main`). The module imports nothing heavy, so ``corefw plugins`` costs one
+(:func:`corefw.demo.main`); ``corefw run --nproc N script.py`` starts N ranks
+(:mod:`corefw.distributed.run`). The module imports nothing heavy, so ``corefw plugins`` costs one
 ``import corefw`` plus loading the plugins.
 """
 
@@ -33,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
                    description="Print the versions of corefw, its plugin API and Python.")
     sub.add_parser("new-plugin", help="write a ready plugin package (run 'corefw new-plugin "
                    "--help')", add_help=False)
+    sub.add_parser("run", help="start N ranks of a script with mpiexec (run 'corefw run "
+                   "--help')", add_help=False)
     sub.add_parser("demo", help="train a small model (run 'corefw demo --help' for options)",
                    add_help=False)
     return parser
@@ -44,6 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["demo"]:  # the demo parses its own options
         return _demo(argv[1:])
+    if argv[:1] == ["run"]:  # the distributed launcher parses its own options
+        from .distributed.run import main as run
+
+        return int(run(argv[1:]) or 0)
     if argv[:1] == ["new-plugin"]:  # so does the plugin-package generator
         from .new_plugin import main as new_plugin
 
@@ -99,7 +106,8 @@ def _table(records) -> str:
         reg = rec.registered
         parts = [f"{label}: {_names(reg[key])}" for key, label in
                  (("device_types", "device types"), ("ops", "ops"), ("layers", "layers"),
-                  ("explainers", "explainers")) if reg[key]]
+                  ("explainers", "explainers"), ("process_groups", "process groups"))
+                 if reg[key]]
         if reg["kernels"]:
             parts.insert(1, f"kernels: {len(reg['kernels'])}")
         if parts:

@@ -101,6 +101,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="skip the attribution pictures even if an explainer is installed")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar or per-epoch lines, only the summary")
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="train data-parallel on N processes (corefw run; needs corefw-mpi): "
+                   "each rank takes 1/N of every batch")
     return p
 
 
@@ -269,6 +272,10 @@ def _run(args: argparse.Namespace, out) -> int:
     generator = corefw.Generator().manual_seed(config["seed"])
     loader = DataLoader(train, batch_size=config["batch_size"], shuffle=True,
                         generator=generator)
+    trained, sampler, rank = model, None, 0
+    if args.nproc > 1:  # one rank of `corefw demo --nproc N` (see _spawn)
+        trained, loader, sampler, rank = _data_parallel(model, train, config, args)
+        args.quiet = args.quiet or rank != 0
     start_epoch, train_seconds = 0, 0.0
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
@@ -295,11 +302,15 @@ def _run(args: argparse.Namespace, out) -> int:
     bar = _Bar(max(args.epochs - start_epoch, 0) * len(loader), not show_bar, out)
     for epoch in range(start_epoch, args.epochs):
         t0 = time.perf_counter()
-        loss, acc, seen = _train_epoch(model, loader, optimizer, device, bar,
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        loss, acc, seen = _train_epoch(trained, loader, optimizer, device, bar,
                                        f"{epoch + 1}/{args.epochs}")
         seconds = time.perf_counter() - t0
         scheduler.step()
         train_seconds += seconds
+        if rank != 0:  # rank 0 evaluates, saves and explains
+            continue
         test_acc = _evaluate(model, test, device)
         if not args.quiet:
             bar.write(f"epoch {epoch + 1}/{args.epochs}: loss {loss:.4f}, train accuracy "
@@ -312,6 +323,8 @@ def _run(args: argparse.Namespace, out) -> int:
                      "metrics": {"test_accuracy": test_acc, "train_seconds": train_seconds}},
                     path)
     bar.close()
+    if rank != 0:
+        return _finish_rank()
     print(f"test accuracy {test_acc:.2%} on {len(test)} held-out digits after {args.epochs} "
           f"epochs ({train_seconds:.1f} s of training)", file=out)
     print(f"checkpoint saved to {path} (corefw.load it, or continue with "
@@ -322,7 +335,7 @@ def _run(args: argparse.Namespace, out) -> int:
         except Exception as e:  # a broken plugin must not spoil the demo's result
             print(f"corefw demo: warning: the explainer failed ({type(e).__name__}: {e}); "
                   "no attribution pictures written", file=sys.stderr)
-    return 0
+    return _finish_rank() if args.nproc > 1 else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -337,11 +350,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         value = getattr(args, flag)
         if value is not None and value < 1:
             parser.error(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
+    if args.nproc > 1 and os.environ.get("COREFW_DEMO_RANK") is None:
+        return _spawn(args, list(argv) if argv is not None else sys.argv[1:])
     try:
         return _run(args, sys.stdout)
     except CheckpointError as e:
         print(f"corefw demo: error: {e}", file=sys.stderr)
         return 1
+
+
+# -- data-parallel (`--nproc N`) --------------------------------------------------------------
+def _spawn(args: argparse.Namespace, argv: list[str]) -> int:
+    """Start ``args.nproc`` ranks of this demo through the launcher (``corefw run``)."""
+    if args.resume:
+        print("corefw demo: error: --resume with --nproc > 1 is not supported; resume on one "
+              "process", file=sys.stderr)
+        return 1
+    from corefw.distributed.run import main as run
+
+    os.environ["COREFW_DEMO_RANK"] = "1"  # the ranks train instead of spawning again
+    return run(["--nproc", str(args.nproc), __file__, *argv])
+
+
+def _data_parallel(model, train, config: dict, args: argparse.Namespace):
+    """DDP over the model and a DistributedSampler: each rank takes batch_size / N samples of
+    every global batch, so the run matches the single-process one's batch size."""
+    from corefw import distributed as dist
+    from corefw.data import DataLoader, DistributedSampler
+    from corefw.nn.parallel import DistributedDataParallel
+
+    if not dist.is_initialized():
+        dist.init_process_group("mpi")
+    n = dist.get_world_size()
+    sampler = DistributedSampler(train, shuffle=True, seed=config["seed"])
+    loader = DataLoader(train, batch_size=max(1, config["batch_size"] // n), sampler=sampler)
+    return DistributedDataParallel(model), loader, sampler, dist.get_rank()
+
+
+def _finish_rank() -> int:
+    """Rank 0 has saved the checkpoint; the others wait for it, then all leave."""
+    from corefw import distributed as dist
+
+    dist.barrier()
+    dist.destroy_process_group()
+    return 0
 
 
 if __name__ == "__main__":

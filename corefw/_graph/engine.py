@@ -2,6 +2,8 @@
 
 Order: reversed DFS post-order from the roots, so every node runs after all its consumers have
 contributed their gradients. Leaf gradients are summed per leaf, hooks run once on the sum.
+A leaf with post-accumulate-grad hooks gets its ``.grad`` as soon as the last node with an edge
+to it has run (so DDP can all-reduce it while the rest of backward runs); others at the end.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from ..errors import AutogradError
 from .anomaly import check_grads
 from .grad_mode import STATE
+from .._tensor import POST_HOOKS
 from .node import ANOMALY, Node, OutputRef, _freed_error
 
 
@@ -105,6 +108,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
             if t._node is not None:
                 nonleaf_inputs.setdefault(_target(t._node), []).append(t)
 
+    post = _post_counts(order) if POST_HOOKS[0] and accumulate and inputs is None else None
     prev_mode = STATE.enabled
     STATE.enabled = create_graph
     overrides = STATE.overrides  # this thread's (override.py)
@@ -114,6 +118,8 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                 continue
             g = buffer.pop(node, None)
             if g is None:
+                if post:
+                    _release(node, post, leaf_grads, create_graph)
                 continue
             if node.freed:
                 raise _freed_error(node)
@@ -154,6 +160,8 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                     leaf_grads[target] = gi if prev is None else prev + gi
                 elif want is None or target in want:
                     _buffer_add(buffer, target, nr, gi)
+            if post:
+                _release(node, post, leaf_grads, create_graph)
     finally:
         STATE.enabled = prev_mode
 
@@ -165,7 +173,38 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
     if accumulate:
         for leaf, g in leaf_grads.items():
             _accumulate(leaf, _run_leaf_hooks(leaf, g), create_graph)
+            for fn in tuple(getattr(leaf, "_post_hooks", None) or ()):
+                fn(leaf)
     return None
+
+
+def _post_counts(order):
+    """leaf -> number of edges into it, for leaves with post-accumulate-grad hooks."""
+    counts: dict = {}
+    for node in order:
+        for edge in node.next:
+            if edge is not None and not isinstance(edge, (Node, OutputRef)) and \
+                    getattr(edge, "_post_hooks", None):
+                counts[edge] = counts.get(edge, 0) + 1
+    return counts
+
+
+def _release(node, post, leaf_grads, create_graph):
+    """``node`` has run: a hooked leaf no remaining node feeds gets its .grad and hooks now."""
+    for edge in node.next:
+        left = post.get(edge) if edge is not None and not isinstance(edge, (Node, OutputRef)) \
+            else None
+        if left is None:
+            continue
+        if left > 1:
+            post[edge] = left - 1
+            continue
+        del post[edge]
+        g = leaf_grads.pop(edge, None)
+        if g is not None:
+            _accumulate(edge, _run_leaf_hooks(edge, g), create_graph)
+            for fn in tuple(edge._post_hooks):
+                fn(edge)
 
 
 def _buffer_add(buffer, node, nr, g):

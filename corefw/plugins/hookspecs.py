@@ -20,7 +20,8 @@ replaces an entry of the same name on purpose (and wins whatever the loading ord
 a second registration of a name is refused with a warning that names both plugins.
 
 Hooks run in this order, for every plugin in turn: ``register_ops``, ``register_backends``,
-``register_kernels``, ``register_layers``, ``register_explainers``. Plugin modules must be
+``register_kernels``, ``register_layers``, ``register_explainers``,
+``register_process_groups``. Plugin modules must be
 cheap to import and to register: import heavy libraries (cupy, scipy ...) inside the objects
 they register, on first use. docs/hooks.md documents each hook with an example; a test checks
 that every hook here has a docstring and a section there.
@@ -75,6 +76,12 @@ class RegisterExplainer(Protocol):
     """``register(name, cls, *, override=False)``."""
 
     def __call__(self, name: str, cls: Callable[..., Any], *, override: bool = False) -> None: ...
+
+
+class RegisterProcessGroup(Protocol):
+    """``register(name, backend, *, override=False)``."""
+
+    def __call__(self, name: str, backend: Any, *, override: bool = False) -> None: ...
 
 
 @hookspec
@@ -141,6 +148,20 @@ def register_explainers(register: RegisterExplainer) -> None:
     """
 
 
+@hookspec
+def register_process_groups(register: RegisterProcessGroup) -> None:
+    """Register process-group backends for :mod:`corefw.distributed`: ``register(name,
+    backend, *, override=False)``.
+
+    ``backend`` implements :class:`corefw.distributed.ProcessGroupBackend`: ``is_available()``,
+    ``unavailable_reason()`` and ``create(rank, world_size, timeout, init_method)`` returning a
+    process group whose collectives work on tensors. ``init_process_group(name)`` picks it.
+    Registering must not import the communication library (mpi4py, cupy): do that in
+    ``create``. A name registered twice is refused unless ``override=True``.
+    """
+
+
 #: The order in which the hooks run (ops before the backends whose kernels may serve them).
 HOOK_ORDER: tuple[str, ...] = ("register_ops", "register_backends", "register_kernels",
-                               "register_layers", "register_explainers")
+                               "register_layers", "register_explainers",
+                               "register_process_groups")

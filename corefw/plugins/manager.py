@@ -93,7 +93,8 @@ class PluginRecord:
                               "kernels": len(reg["kernels"]),
                               "kernel_names": list(reg["kernels"]), "ops": list(reg["ops"]),
                               "layers": list(reg["layers"]),
-                              "explainers": list(reg["explainers"])},
+                              "explainers": list(reg["explainers"]),
+                              "process_groups": list(reg["process_groups"])},
                 "notes": list(self.notes)}
 
 

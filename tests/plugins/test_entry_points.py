@@ -30,7 +30,8 @@ def test_listing_shows_every_plugin_with_its_status(everything):
                                                                     "corefw_toy")
     assert toy["registers"] == {"device_types": ["toydev"], "kernels": 1,
                                 "kernel_names": ["cpu:toy_softclip"], "ops": ["toy_softclip"],
-                                "layers": ["ToyScale"], "explainers": ["toy_saliency"]}
+                                "layers": ["ToyScale"], "explainers": ["toy_saliency"],
+                                "process_groups": []}
     assert everything["toylite"]["distribution"] == "corefw-toy"
     assert everything["cpu"]["registers"]["device_types"] == ["cpu"]
     assert everything["corefw.nn"]["builtin"] is True

@@ -52,8 +52,14 @@ try:
     from .normalization import __all__ as _normalization_all
 except ModuleNotFoundError as _e:
     _normalization_all = _missing(_e, "normalization")
+try:
+    from .sync_batchnorm import *  # noqa: F403
+    from .sync_batchnorm import __all__ as _sync_batchnorm_all
+except ModuleNotFoundError as _e:
+    _sync_batchnorm_all = _missing(_e, "sync_batchnorm")
 
 __all__ = [name for group in (
     _linear_all, _conv_all, _pooling_all, _normalization_all, _activation_all, _dropout_all,
     _sparse_all, _flatten_all, _attention_all, _transformer_all, _rnn_all, _loss_all,
+    _sync_batchnorm_all,
 ) for name in group]

@@ -46,6 +46,13 @@ def register_backends(register):
     register(get_backend())
 
 
+@hookimpl
+def register_process_groups(register):
+    from .nccl import NcclBackend  # light: cupy is imported by create()
+
+    register("nccl", NcclBackend())
+
+
 def is_available() -> bool:
     """Whether cupy is installed and a CUDA device is present (imports cupy on first call)."""
     return get_backend().is_available()

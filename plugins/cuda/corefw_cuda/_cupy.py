@@ -31,6 +31,7 @@ CUPY_NAMES: tuple[str, ...] = (
     "cupy.cuda.runtime.getDeviceProperties", "cupy.cuda.runtime.memGetInfo",
     "cupy.cuda.runtime.deviceSynchronize", "cupy.cuda.runtime.runtimeGetVersion",
     "cupy.cuda.runtime.driverGetVersion",
+    "cupy.cuda.nccl",  # the nccl process group (nccl.py); its names are checked where NCCL is
     "cupy.cuda.Device", "cupy.cuda.Stream", "cupy.cuda.Stream.synchronize", "cupy.cuda.Event",
     "cupy.cuda.Event.record", "cupy.cuda.Event.done", "cupy.cuda.get_current_stream",
     "cupy.cuda.alloc_pinned_memory", "cupy.cuda.MemoryPointer.copy_from_device_async",

@@ -1,0 +1,342 @@
+"""An MPI communicator as a corefw process group.
+
+Every collective is an MPI non-blocking call, started in call order. One the caller waits for
+at once starts in the caller's thread (no thread switch); one started with ``async_op=True``
+(DDP's gradient buckets), or behind such ones, goes to a worker thread (as in PyTorch's
+ProcessGroupMPI) which starts it and waits for it inside MPI, so it progresses while the
+caller computes: mpi4py releases the GIL inside MPI. The caller waits on the work with a
+deadline and, while waiting, watches a second communicator on which a failing rank announces
+its error; so a rank that raises makes the others raise a DistBackendError naming it at once,
+and a rank that hangs or vanishes makes them raise when the group's timeout runs out. Point-to-point
+messages use MPI's own non-blocking calls on a third communicator.
+
+Tensors are used in place through DLPack (host memory); a tensor on another device is copied
+to the host and back.
+"""
+
+from __future__ import annotations
+
+import atexit
+import queue
+import sys
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+import corefw
+from corefw.distributed import DistBackendError, DistError, ReduceOp
+
+_ALARM_TAG = 77
+_POLL_S = 0.02
+
+
+def create(rank, world_size, timeout, init_method):
+    """The world group of this MPI job."""
+    if init_method not in (None, "", "env://"):
+        raise DistError(f"init_process_group('mpi'): init_method={init_method!r} is not used "
+                        f"by MPI (mpiexec, srun or mpirun start and connect the ranks); pass "
+                        f"None or 'env://'")
+    from mpi4py import MPI
+
+    world = MPI.COMM_WORLD
+    for what, want, have in (("rank", rank, world.Get_rank()),
+                             ("world_size", world_size, world.Get_size())):
+        if want is not None and want != have:
+            raise DistError(f"init_process_group('mpi'): {what}={want}, but MPI says this "
+                            f"process is {what} {have} (start the ranks with `corefw run "
+                            f"--nproc N`, mpiexec, srun or mpirun, and leave {what} unset)")
+    if MPI.Query_thread() < MPI.THREAD_MULTIPLE:
+        raise DistError("init_process_group('mpi'): this MPI build does not provide "
+                        "MPI_THREAD_MULTIPLE, which the mpi backend needs")
+    return MPIProcessGroup(world, timeout, list(range(world.Get_size())))
+
+
+class MPIWork:
+    """A collective queued on the worker thread (or a non-blocking point-to-point request)."""
+
+    def __init__(self, pg: MPIProcessGroup, name: str) -> None:
+        self.pg, self.name = pg, name
+        self.event = threading.Event()
+        self.error: BaseException | None = None
+        self.source: int | None = None
+        self.request = self.status = self.keep = None  # point-to-point
+        self.finish = None   # copy back, run by wait()
+
+    def is_completed(self) -> bool:
+        """Whether it has finished."""
+        if self.request is not None:
+            self.poll()
+        return self.event.is_set()
+
+    def poll(self) -> bool:
+        """Point-to-point: test the MPI request; True once it is complete."""
+        if not self.event.is_set() and self.request.Test(self.status):
+            if self.status is not None:
+                self.source = self.status.Get_source()
+            self.event.set()
+        return self.event.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for it; DistBackendError on a peer's failure or after the timeout."""
+        self.pg.wait(self, timeout)
+        if self.finish is not None:
+            finish, self.finish = self.finish, None
+            finish()
+        return True
+
+
+class MPIProcessGroup:
+    """One MPI communicator (the world, or a sub-group from :meth:`split`)."""
+
+    def __init__(self, comm: Any, timeout: float, world_ranks: list[int]) -> None:
+        from mpi4py import MPI
+
+        self.MPI = MPI
+        self.comm = comm.Dup()       # collectives, on the worker thread only
+        self.p2p = comm.Dup()        # send/recv from the caller's thread
+        self.alarm = comm.Dup()      # failure notices
+        self.rank, self.size = comm.Get_rank(), comm.Get_size()
+        self.world_ranks = world_ranks
+        self.timeout = timeout
+        self.broken: str | None = None
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.pending = 0             # collectives queued on the worker, not finished yet
+        self.count_lock = threading.Lock()
+        self.thread = threading.Thread(target=self._worker, name="corefw-mpi", daemon=True)
+        self.thread.start()
+        atexit.register(self.shutdown)
+
+    # -- machinery ----------------------------------------------------------------------------
+    def _worker(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            work, fn = item
+            try:
+                fn()
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+                work.error = exc
+            finally:
+                with self.count_lock:
+                    self.pending -= 1
+                work.event.set()
+
+    def _submit(self, name: str, fn, finish=None) -> MPIWork:
+        if self.broken:
+            raise DistBackendError(f"{name}: the process group is broken ({self.broken}); "
+                                   f"restart the job")
+        if not self.thread.is_alive():
+            raise DistError(f"{name}: the process group was destroyed")
+        work = MPIWork(self, name)
+        work.finish = finish
+        with self.count_lock:
+            self.pending += 1
+        self.queue.put((work, fn))
+        return work
+
+    def wait(self, work: MPIWork, timeout: float | None) -> None:
+        """Wait for ``work``, watching for failure notices and the deadline."""
+        limit = self.timeout if timeout is None else timeout
+        start = time.monotonic()
+        deadline, check = start + limit, start + _POLL_S
+        if work.request is not None:  # started in this thread: spin on it, as MPI_Wait does
+            while not work.poll():
+                now = time.monotonic()
+                if now >= check:
+                    self._check_alarm(work.name)
+                    self._check_deadline(work, now, deadline, limit)
+                    check = now + _POLL_S
+                if now - start > 0.01:  # a long wait: leave the core to others in between
+                    time.sleep(0.0001)
+        else:
+            while not work.event.wait(_POLL_S):
+                self._check_alarm(work.name)
+                self._check_deadline(work, time.monotonic(), deadline, limit)
+        if work.error is not None:
+            err = work.error
+            raise DistBackendError(f"{work.name} failed on rank {self.world_ranks[self.rank]}: "
+                                   f"{type(err).__name__}: {err}") from err
+
+    def _check_deadline(self, work: MPIWork, now: float, deadline: float, limit: float) -> None:
+        if now <= deadline:
+            return
+        self.broken = f"{work.name} timed out"
+        raise DistBackendError(
+            f"{work.name} on rank {self.world_ranks[self.rank]} timed out after {limit:g} s "
+            f"waiting for the other ranks of {self.size}: a rank is stuck, has exited, or the "
+            f"ranks called different collectives (run with COREFW_DISTRIBUTED_DEBUG=DETAIL to "
+            f"check); see docs/distributed.md, 'Debugging a hang'")
+
+    def _check_alarm(self, name: str) -> None:
+        MPI = self.MPI
+        status = MPI.Status()
+        if not self.alarm.Iprobe(source=MPI.ANY_SOURCE, tag=_ALARM_TAG, status=status):
+            return
+        buf = np.empty(status.Get_count(MPI.BYTE), np.uint8)
+        self.alarm.Recv([buf, MPI.BYTE], source=status.Get_source(), tag=_ALARM_TAG)
+        who = self.world_ranks[status.Get_source()]
+        self.broken = f"rank {who} failed"
+        err = DistBackendError(f"{name} on rank {self.world_ranks[self.rank]}: rank {who} "
+                               f"failed: {buf.tobytes().decode(errors='replace')}")
+        err.from_peer = True
+        raise err
+
+    def abort(self, message: str | None) -> None:
+        """Tell the other ranks this one failed (with ``message``), then stop the MPI job."""
+        MPI = self.MPI
+        if message is not None and not self.broken:
+            data = np.frombuffer(message.encode()[:4000], np.uint8).copy()
+            reqs = [self.alarm.Isend([data, MPI.BYTE], dest=r, tag=_ALARM_TAG)
+                    for r in range(self.size) if r != self.rank]
+            end = time.monotonic() + 2.0  # let them print the error before the job stops
+            while time.monotonic() < end and not MPI.Request.Testall(reqs):
+                time.sleep(0.01)
+            time.sleep(0.5)
+        sys.stderr.flush()
+        MPI.COMM_WORLD.Abort(1)
+
+    def shutdown(self) -> None:
+        """Stop the worker thread (after the queued collectives) and free the communicators."""
+        if self.thread.is_alive():
+            self.queue.put(None)
+            if not self.broken:
+                self.thread.join()
+        if not self.broken and not self.MPI.Is_finalized():
+            for comm in (self.comm, self.p2p, self.alarm):
+                if comm != self.MPI.COMM_NULL:
+                    comm.Free()
+            self.comm = self.p2p = self.alarm = self.MPI.COMM_NULL
+
+    # -- buffers ------------------------------------------------------------------------------
+    @staticmethod
+    def _host(t: Any):
+        """A C-contiguous host array for tensor ``t`` and a function that writes it back."""
+        if t.device.type == "cpu":
+            arr = np.from_dlpack(t)
+            if arr.flags.c_contiguous:
+                return arr, None
+            tmp = np.ascontiguousarray(arr)
+            return tmp, lambda: arr.__setitem__(Ellipsis, tmp)
+        tmp = np.ascontiguousarray(t.cpu().numpy())
+        return tmp, lambda: t.copy_(corefw.tensor(tmp).to(t.device))
+
+    def _mpi_op(self, op: ReduceOp):
+        MPI = self.MPI
+        return {ReduceOp.SUM: MPI.SUM, ReduceOp.AVG: MPI.SUM, ReduceOp.PRODUCT: MPI.PROD,
+                ReduceOp.MIN: MPI.MIN, ReduceOp.MAX: MPI.MAX}[op]
+
+    def _run(self, name: str, tensors, start, post=None, async_op: bool = False) -> MPIWork:
+        """Run a collective over host arrays of ``tensors``. ``start(*arrays)`` is an MPI
+        non-blocking call returning a request (always non-blocking: MPI does not match blocking
+        and non-blocking collectives across ranks). It starts right here when nothing is queued
+        on the worker and the caller waits at once (no thread switch); otherwise it is queued
+        on the worker thread, which starts it in order and waits for it, so that it progresses
+        while the caller computes. ``post(*arrays)`` runs once it is done (AVG's division),
+        then the copies back."""
+        pairs = [self._host(t) if t is not None else (None, None) for t in tensors]
+        arrays = [a for a, _ in pairs]
+        backs = [b for _, b in pairs if b is not None]
+        inline = not async_op and self.pending == 0 and not self.broken
+
+        def finish() -> None:
+            if inline and post is not None:
+                post(*arrays)
+            for back in backs:
+                back()
+        if inline:
+            work = MPIWork(self, name)
+            work.keep, work.finish = arrays, finish
+            work.request = start(*arrays)
+            return work
+
+        def fn() -> None:
+            start(*arrays).Wait()
+            if post is not None:
+                post(*arrays)
+        return self._submit(name, fn, finish if backs else None)
+
+    def _avg(self, op: ReduceOp, index: int = 0):
+        """The division of ReduceOp.AVG, on array ``index``."""
+        if op is not ReduceOp.AVG:
+            return None
+        return lambda *arrays: np.divide(arrays[index], self.size, out=arrays[index],
+                                         casting="unsafe")
+
+    # -- collectives --------------------------------------------------------------------------
+    def allreduce(self, tensor, op, async_op=False):
+        mop, inplace, c = self._mpi_op(op), self.MPI.IN_PLACE, self.comm
+        return self._run("all_reduce", [tensor], lambda a: c.Iallreduce(inplace, a, mop),
+                         self._avg(op), async_op)
+
+    def broadcast(self, tensor, src, async_op=False):
+        c = self.comm
+        return self._run("broadcast", [tensor], lambda a: c.Ibcast(a, root=src), None, async_op)
+
+    def reduce(self, tensor, dst, op, async_op=False):
+        mop, c, me = self._mpi_op(op), self.comm, self.rank == dst
+        send = self.MPI.IN_PLACE if me else None
+        return self._run("reduce", [tensor],
+                         lambda a: c.Ireduce(send, a, mop, root=dst) if me else
+                         c.Ireduce(a, None, mop, root=dst),
+                         self._avg(op) if me else None, async_op)
+
+    def allgather(self, out, tensor, async_op=False):
+        c = self.comm
+        return self._run("all_gather", [out, tensor], lambda o, a: c.Iallgather(a, o), None,
+                         async_op)
+
+    def reduce_scatter(self, out, tensor, op, async_op=False):
+        mop, c = self._mpi_op(op), self.comm
+        return self._run("reduce_scatter", [out, tensor],
+                         lambda o, a: c.Ireduce_scatter_block(a, o, mop), self._avg(op),
+                         async_op)
+
+    def gather(self, out, tensor, dst, async_op=False):
+        c, me = self.comm, self.rank == dst
+        return self._run("gather", [out, tensor],
+                         lambda o, a: c.Igather(a, o if me else None, root=dst), None, async_op)
+
+    def scatter(self, out, tensor, src, async_op=False):
+        c, me = self.comm, self.rank == src
+        return self._run("scatter", [out, tensor],
+                         lambda o, a: c.Iscatter(a if me else None, o, root=src), None,
+                         async_op)
+
+    def alltoall(self, out, tensor, async_op=False):
+        c = self.comm
+        return self._run("all_to_all", [out, tensor], lambda o, a: c.Ialltoall(a, o), None,
+                         async_op)
+
+    def barrier(self, async_op=False):
+        return self._run("barrier", [], self.comm.Ibarrier, None, async_op)
+
+    def split(self, ranks):
+        MPI = self.MPI
+        color = 0 if self.rank in ranks else MPI.UNDEFINED
+        holder: dict = {}
+        work = self._submit("new_group", lambda: holder.update(c=self.comm.Split(color,
+                                                                                  self.rank)))
+        work.wait()
+        if holder["c"] == MPI.COMM_NULL:
+            return None
+        return MPIProcessGroup(holder["c"], self.timeout, [self.world_ranks[r] for r in ranks])
+
+    # -- point to point -----------------------------------------------------------------------
+    def send(self, tensor, dst, tag):
+        arr, _ = self._host(tensor)
+        work = MPIWork(self, "send")
+        work.keep = arr  # the buffer must live until the send completes
+        work.request = self.p2p.Isend(arr, dest=dst, tag=tag)
+        return work
+
+    def recv(self, tensor, src, tag):
+        MPI = self.MPI
+        arr, back = self._host(tensor)
+        work = MPIWork(self, "recv")
+        work.status, work.keep, work.finish = MPI.Status(), arr, back
+        work.request = self.p2p.Irecv(arr, source=MPI.ANY_SOURCE if src is None else src,
+                                      tag=tag)
+        return work
