@@ -7,6 +7,8 @@ evaluates in chunks (``internal_batch_size`` rows per model call), so memory doe
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 import corefw
@@ -27,6 +29,7 @@ from ._core import (
     to_device,
 )
 from ._targets import TargetSet
+from .errors import CompletenessWarning
 
 __all__ = ["GradientShap", "InputXGradient", "IntegratedGradients", "Saliency",
            "integration_points"]
@@ -165,7 +168,13 @@ class IntegratedGradients(_GradientBase):
             delta = sum_per_example(glob) - (f_x - f_ref)
             worst = float(np.max(np.abs(delta.detach().cpu().numpy())))
             history.append((n, worst))
-            if completeness_tol is None or worst <= completeness_tol or 2 * n > max_steps:
+            if completeness_tol is None or worst <= completeness_tol:
+                break
+            if 2 * n > max_steps:
+                warnings.warn(f"integrated_gradients: completeness_tol={completeness_tol:g} "
+                              f"not reached: max |delta| = {worst:.3g} at n_steps={n} "
+                              f"(max_steps={max_steps}); raise max_steps or the tolerance, or "
+                              f"try method='gausslegendre'", CompletenessWarning, stacklevel=2)
                 break
             n *= 2
         out = glob if self.multiply_by_inputs else avg
