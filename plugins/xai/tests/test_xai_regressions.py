@@ -8,9 +8,9 @@ import corefw_xai as X
 import numpy as np
 import pytest
 from conftest import N, T
+from corefw_xai.errors import CompletenessWarning
 
 import corefw
-from corefw_xai.errors import CompletenessWarning
 
 
 def _sum(x):
