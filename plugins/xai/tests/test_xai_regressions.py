@@ -124,3 +124,40 @@ def test_results_are_detached_even_when_inputs_require_grad():
     e = X.IntegratedGradients(f).attribute(x, n_steps=4)
     assert np.allclose(N(e), N(x) ** 2) and np.allclose(e.delta.numpy(), 0.0, atol=1e-12)
     assert isinstance(e.delta, corefw.Tensor)
+
+
+def _twins():
+    f64 = corefw.float64
+    corefw.manual_seed(11)
+    mlp = corefw.nn.Sequential(corefw.nn.Linear(6, 3, dtype=f64), corefw.nn.Tanh(),
+                               corefw.nn.Linear(3, 2, dtype=f64))
+    cnn = corefw.nn.Sequential(corefw.nn.Conv2d(4, 2, 3, padding=1, dtype=f64),
+                               corefw.nn.ReLU(), corefw.nn.Flatten(),
+                               corefw.nn.Linear(2 * 5 * 5, 2, dtype=f64))
+    rng = np.random.default_rng(12)
+    return [(mlp, rng.normal(size=(3, 6))), (cnn, rng.normal(size=(3, 4, 5, 5)))]
+
+
+@pytest.mark.parametrize("case", [0, 1])
+def test_ig_through_the_first_affine_layer_equals_the_input_space_path(case):
+    # a Sequential starting with a Linear / Conv2d no wider than its input integrates at that
+    # layer's output and pulls back once; a plain function of the same model walks the path
+    # in input space: the same integral
+    model, x = _twins()[case]
+    plain = lambda v: model(v)  # noqa: E731 - not a Sequential: the input-space path
+    opts = {"baselines": T(x * 0.3), "targets": [0, 1], "n_steps": 9,
+            "internal_batch_size": 7}
+    seen = []
+    handle = model[0].register_forward_hook(lambda m, i, o: seen.append(o.shape[0]))
+    a = X.IntegratedGradients(model).attribute(T(x), **opts)
+    assert max(seen) == 3  # the first layer never ran on the chunks of steps (6 rows)
+    seen.clear()
+    b = X.IntegratedGradients(plain).attribute(T(x), **opts)
+    assert max(seen) == 6
+    handle.remove()
+    np.testing.assert_allclose(N(a), N(b), atol=1e-12)
+    np.testing.assert_allclose(N(a.delta), N(b.delta), atol=1e-12)
+    assert a.n_evals == b.n_evals
+    m = X.IntegratedGradients(model, multiply_by_inputs=False).attribute(T(x), **opts)
+    np.testing.assert_allclose(N(m), N(X.IntegratedGradients(plain, multiply_by_inputs=False)
+                                       .attribute(T(x), **opts)), atol=1e-12)
