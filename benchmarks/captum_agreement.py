@@ -165,6 +165,30 @@ def cases(cm, tm, x, b, dist, A, torch):
            lambda: A.NeuronFeatureAblation(tm, tlay).attribute(tx, (1,), tb))
 
 
+def rule_cases(cm, tm, x, A, torch):
+    """Captum's rule names set as ``module.rule`` on both models (Captum's convention)."""
+    from captum.attr._utils import lrp_rules as R
+
+    tx, cx = torch.from_numpy(x), corefw.tensor(x)
+    for name, kw in (("GammaRule", {"gamma": 0.5}), ("Alpha1_Beta0_Rule", {}),
+                     ("EpsilonRule", {"epsilon": 0.1}),
+                     ("GammaRule", {"gamma": 0.5, "set_bias_to_zero": True})):
+        def ours(name=name, kw=kw):
+            for i in (0, 2):
+                cm[i].rule = getattr(X, name)(**kw)
+            try:
+                return X.LRP(cm).attribute(cx, target=1)
+            finally:
+                for i in (0, 2):
+                    del cm[i].rule
+
+        def theirs(name=name, kw=kw):
+            for i in (0, 2):
+                tm[i].rule = getattr(R, name)(**kw)
+            return A.LRP(tm).attribute(tx, target=1)
+        yield f"LRP {name} {kw}", ours, theirs
+
+
 def cnn_cases(cm, tm, x, A, torch):
     tx, cx = torch.from_numpy(x), corefw.tensor(x)
 
@@ -207,10 +231,11 @@ def main() -> int:
     dist = rng.normal(size=(3, 5)) * 0.5
     mlp = corefw_mlp()
     rows = list(cases(mlp, torch_twin(mlp, torch), x, b, dist, A, torch))
+    rows += list(rule_cases(mlp, torch_twin(mlp, torch), x, A, torch))
     cnn = corefw_cnn()
     rows += list(cnn_cases(cnn, torch_twin(cnn, torch), rng.uniform(size=(3, 1, 8, 8)), A,
                            torch))
-    print(f"{'method':<42}{'max|corefw - captum|':>22}{'max|captum|':>14}")
+    print(f"{'method':<56}{'max|corefw - captum|':>22}{'max|captum|':>14}")
     worst = 0.0
     for name, ours, theirs in rows:
         a = ours().numpy()
@@ -218,7 +243,7 @@ def main() -> int:
         t = (t[0] if isinstance(t, tuple) else t).detach().numpy()
         diff = float(np.max(np.abs(a - t)))
         worst = max(worst, diff)
-        print(f"{name:<42}{diff:>22.2e}{float(np.max(np.abs(t))):>14.3g}")
+        print(f"{name:<56}{diff:>22.2e}{float(np.max(np.abs(t))):>14.3g}")
     print(f"largest difference: {worst:.2e}")
     return 0
 
