@@ -279,3 +279,22 @@ def test_layer_deeplift_custom_attribution_func_gets_layer_activations():
         T(XS), T(BS), target=0,
         custom_attribution_func=lambda m, ax, ab: (m[0] * (ax[0] + ab[0]),))
     np.testing.assert_allclose(N(e), V[0] * (a_x + a_b), atol=1e-12)
+
+
+def test_layer_and_neuron_methods_agree_on_every_backend(device):
+    """Fact 13: on every available device the results equal the cpu ones (cpu always runs,
+    cuda where a GPU is present)."""
+    ref_net, net = relu_net(), relu_net().to(device)
+    x = T(XS)
+    for name, opts in list(LAYER.items()) + list(NEURON.items()):
+        cls = X.lookup(name)
+        moved = {k: (v.to(device) if isinstance(v, corefw.Tensor) else v)
+                 for k, v in opts.items()}
+        if name in LAYER:
+            want = N(cls(ref_net, ref_net[2]).attribute(x, target=1, **opts))
+            got = cls(net, net[2]).attribute(x.to(device), target=1, **moved)
+        else:
+            want = N(cls(ref_net, ref_net[2]).attribute(x, 2, **opts))
+            got = cls(net, net[2]).attribute(x.to(device), 2, **moved)
+        assert got.attributions.device == x.to(device).device
+        np.testing.assert_allclose(N(got), want, rtol=1e-6, atol=1e-9, err_msg=name)
