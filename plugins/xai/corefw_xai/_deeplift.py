@@ -73,15 +73,26 @@ class DeepLift(Attribution):
         for e0 in range(0, batch, cap):
             rows = np.arange(e0, min(batch, e0 + cap))
             xr, br = tuple(take_rows(x, rows) for x in xs), tuple(take_rows(b, rows) for b in bs)
-            mults, f_x, f_ref = self.paired(xr, br, rows, expand_args(args, rows, batch), ts)
-            attrs, glob = self.finish(mults, xr, br, custom_attribution_func)
+            attrs, glob, f_x, f_ref = self.pair(xr, br, rows, expand_args(args, rows, batch),
+                                                ts, custom_attribution_func)
             parts.append(attrs)
             deltas.append(sum_per_example(glob) - (f_x - f_ref))
-        per_input = [corefw.cat([p[i] for p in parts], 1) for i in range(len(xs))]
-        return self.result(per_input, is_tuple, ts, delta=corefw.cat(deltas, 1),
+        per_input = [corefw.cat([p[i] for p in parts], 1) for i in range(len(parts[0]))]
+        return self.result(per_input, is_tuple and not self.at_layer, ts,
+                           delta=corefw.cat(deltas, 1),
                            params={"multiply_by_inputs": self.multiply_by_inputs,
                                    "internal_batch_size": internal_batch_size,
                                    "custom_attribution_func": custom_attribution_func})
+
+    #: whether attributions are to a layer (one tensor) rather than to the inputs
+    at_layer = False
+
+    def pair(self, xs, bs, rows, args, ts, custom):
+        """(attributions, global attributions, F(xs), F(bs)) of rows ``xs`` against ``bs``;
+        the layer methods override it."""
+        mults, f_x, f_ref = self.paired(xs, bs, rows, args, ts)
+        attrs, glob = self.finish(mults, xs, bs, custom)
+        return attrs, glob, f_x, f_ref
 
     def paired(self, xs, bs, rows: np.ndarray, args: tuple, ts: TargetSet):
         """DeepLift for rows ``xs`` against the same number of baseline rows ``bs``:
@@ -152,19 +163,21 @@ class DeepLiftShap(DeepLift):
         dist = format_distribution(baselines, xs)
         m = dist[0].shape[0]
         cap = internal_batch_size or default_rows(xs, batch, m)
-        moments = [Moments(2) for _ in xs]
+        moments: dict[int, Moments] = {}
         dsum = {}
         for e0, e1, s0, s1 in blocks(batch, m, cap):
             ex, st = block_rows(e0, e1, s0, s1)
             xr, dr = tuple(take_rows(x, ex) for x in xs), tuple(take_rows(d, st) for d in dist)
-            mults, f_x, f_ref = self.paired(xr, dr, ex, expand_args(args, ex, batch), ts)
-            attrs, glob = self.finish(mults, xr, dr, custom_attribution_func)
+            attrs, glob, f_x, f_ref = self.pair(xr, dr, ex, expand_args(args, ex, batch), ts,
+                                                custom_attribution_func)
             for i, a in enumerate(attrs):
-                moments[i].add(e0, fold(a, s1 - s0, e1 - e0))
+                moments.setdefault(i, Moments(2)).add(e0, fold(a, s1 - s0, e1 - e0))
             d = fold(sum_per_example(glob) - (f_x - f_ref), s1 - s0, e1 - e0).sum(1)
             dsum[e0] = d if e0 not in dsum else dsum[e0] + d
         delta = corefw.cat([dsum[e0] for e0 in sorted(dsum)], 1) / m
-        return self.result([mo.mean() for mo in moments], is_tuple, ts, delta=delta,
+        moments = [moments[i] for i in sorted(moments)]
+        return self.result([mo.mean() for mo in moments], is_tuple and not self.at_layer, ts,
+                           delta=delta,
                            stderr=[mo.stderr_mean() for mo in moments],
                            params={"multiply_by_inputs": self.multiply_by_inputs,
                                    "n_baselines": m, "internal_batch_size": internal_batch_size})

@@ -85,14 +85,18 @@ class _GradientBase(Attribution):
         return xs, is_tuple, batch, ts, args
 
     def _values(self, xs, args, ts, rows_cap) -> Tensor:
-        """F for every target at each example of ``xs`` (no grad), in chunks: (K, B)."""
-        batch = xs[0].shape[0]
-        parts = []
-        for e0 in range(0, batch, max(1, rows_cap)):
-            rows = np.arange(e0, min(batch, e0 + rows_cap))
-            parts.append(self.target_values(tuple(take_rows(x, rows) for x in xs),
-                                            expand_args(args, rows, batch), ts, rows))
-        return corefw.cat(parts, 1)
+        return chunked_values(self, xs, args, ts, rows_cap)
+
+
+def chunked_values(expl: Attribution, xs, args, ts, rows_cap: int) -> Tensor:
+    """F for every target at each example of ``xs`` (no grad), in chunks: (K, B)."""
+    batch = xs[0].shape[0]
+    parts = []
+    for e0 in range(0, batch, max(1, rows_cap)):
+        rows = np.arange(e0, min(batch, e0 + rows_cap))
+        parts.append(expl.target_values(tuple(take_rows(x, rows) for x in xs),
+                                        expand_args(args, rows, batch), ts, rows))
+    return corefw.cat(parts, 1)
 
 
 class Saliency(_GradientBase):
@@ -277,24 +281,14 @@ class GradientShap(_GradientBase):
         if n_samples < 1:
             raise ValueError(f"gradient_shap: n_samples must be >= 1, got {n_samples}")
         seed = new_seed(seed)
-        rng = np.random.default_rng(seed)
-        m = dist[0].shape[0]
-        # the same draws for every example, so an example's result does not depend on the batch
-        pick = np.repeat(rng.integers(0, m, size=(n_samples, 1)), batch, 1)
-        alpha = np.repeat(rng.uniform(0.0, 1.0, size=(n_samples, 1)), batch, 1)
-        sd = stdevs if isinstance(stdevs, (tuple, list)) else (stdevs,) * len(xs)
-        noise = [_shared(rng.standard_normal((n_samples,) + tuple(x.shape[1:])) * s, batch)
-                 if s else None for x, s in zip(xs, sd)]
+        draws = ShapDraws(np.random.default_rng(seed), dist, xs, n_samples, stdevs)
+        pick = draws.pick
         cap = internal_batch_size or default_rows(xs, batch, n_samples)
         moments = [Moments(2) for _ in xs]
         for e0, e1, s0, s1 in blocks(batch, n_samples, cap):
             ex, st = block_rows(e0, e1, s0, s1)
-            base = tuple(take_rows(d, pick[st, ex]) for d in dist)
-            noisy = tuple(take_rows(x, ex) + (to_device(nz[st, ex], x) if nz is not None else 0)
-                          for x, nz in zip(xs, noise))
+            base, noisy, rows_in = draws.rows(dist, xs, ex, st)
             diff = tuple(n_ - b for n_, b in zip(noisy, base))
-            col = [_scale_col(alpha[st, ex], x) for x in xs]
-            rows_in = tuple(b + c * d for b, c, d in zip(base, col, diff))
             grads, _ = self.gradients(rows_in, ex, expand_args(args, ex, batch), ts)
             for i in range(len(xs)):
                 g = corefw.stack([gk[i] for gk in grads], 0)
@@ -313,6 +307,29 @@ class GradientShap(_GradientBase):
                   "multiply_by_inputs": self.multiply_by_inputs}
         return self.result(attrs, is_tuple, ts, params=params, delta=delta, stderr=stderr,
                            seed=seed)
+
+
+class ShapDraws:
+    """GradientSHAP's random draws, made up front and shared by every example (so an example's
+    result does not depend on the batch): per sample a baseline row ``pick``, a point
+    ``alpha`` on the path and, per input with ``stdevs > 0``, Gaussian noise."""
+
+    def __init__(self, rng: np.random.Generator, dist, xs, n_samples: int, stdevs) -> None:
+        batch, m = xs[0].shape[0], dist[0].shape[0]
+        self.pick = np.repeat(rng.integers(0, m, size=(n_samples, 1)), batch, 1)
+        self.alpha = np.repeat(rng.uniform(0.0, 1.0, size=(n_samples, 1)), batch, 1)
+        sd = stdevs if isinstance(stdevs, (tuple, list)) else (stdevs,) * len(xs)
+        self.noise = [_shared(rng.standard_normal((n_samples,) + tuple(x.shape[1:])) * s, batch)
+                      if s else None for x, s in zip(xs, sd)]
+
+    def rows(self, dist, xs, ex: np.ndarray, st: np.ndarray):
+        """(baselines, noisy inputs, points on the path) for the rows of a block."""
+        base = tuple(take_rows(d, self.pick[st, ex]) for d in dist)
+        noisy = tuple(take_rows(x, ex) + (to_device(nz[st, ex], x) if nz is not None else 0)
+                      for x, nz in zip(xs, self.noise))
+        points = tuple(b + _scale_col(self.alpha[st, ex], b) * (n_ - b)
+                       for b, n_ in zip(base, noisy))
+        return base, noisy, points
 
 
 def picked_values(explainer: Attribution, dist, pick: np.ndarray, args, ts: TargetSet,

@@ -27,7 +27,7 @@ from ._core import (
     take_rows,
     to_device,
 )
-from ._gradient import integration_points
+from ._gradient import chunked_values, integration_points
 from ._layer import _LayerBase, capture
 from ._targets import TargetSet
 from .errors import XaiError
@@ -206,8 +206,8 @@ class LayerConductance(_PathBase):
         xs, batch, ts, args = self._setup(inputs, target, targets, additional_forward_args)
         bs = format_baselines(baselines, xs)
         cap = internal_batch_size or default_rows(xs, batch, n_steps + 1)
-        f_x = self._targets_at(xs, args, ts, cap)
-        f_ref = self._targets_at(bs, args, ts, cap)
+        f_x = chunked_values(self, xs, args, ts, cap)
+        f_ref = chunked_values(self, bs, args, ts, cap)
         sums: dict[int, Tensor] = {}
         last: dict[int, tuple] = {}
 
@@ -227,15 +227,6 @@ class LayerConductance(_PathBase):
         return self.result([attrs], False, ts, delta=_delta(attrs, f_x, f_ref), params={
             "n_steps": n_steps, "method": method, "internal_batch_size": internal_batch_size,
             "attribute_to_layer_input": attribute_to_layer_input})
-
-    def _targets_at(self, xs, args, ts, cap):
-        batch = xs[0].shape[0]
-        parts = []
-        for e0 in range(0, batch, max(1, cap)):
-            rows = np.arange(e0, min(batch, e0 + cap))
-            parts.append(self.target_values(tuple(take_rows(x, rows) for x in xs),
-                                            expand_args(args, rows, batch), ts, rows))
-        return corefw.cat(parts, 1)
 
 
 class LayerGradientShap(_LayerGrad):
@@ -258,30 +249,22 @@ class LayerGradientShap(_LayerGrad):
                   internal_batch_size: int | None = None, seed: int | None = None
                   ) -> Explanation:
         """Expected-gradient attributions of the layer, shape (B, *layer dims)."""
-        from ._gradient import _shared, picked_values
+        from ._gradient import ShapDraws, picked_values
 
         xs, batch, ts, args = self._setup(inputs, target, targets, additional_forward_args)
         dist = format_distribution(baselines, xs)
         if n_samples < 1:
             raise ValueError(f"layer_gradient_shap: n_samples must be >= 1, got {n_samples}")
         seed = new_seed(seed)
-        rng = np.random.default_rng(seed)
-        m = dist[0].shape[0]
-        pick = np.repeat(rng.integers(0, m, size=(n_samples, 1)), batch, 1)
-        alpha = np.repeat(rng.uniform(0.0, 1.0, size=(n_samples, 1)), batch, 1)
-        sd = stdevs if isinstance(stdevs, (tuple, list)) else (stdevs,) * len(xs)
-        noise = [_shared(rng.standard_normal((n_samples,) + tuple(x.shape[1:])) * s, batch)
-                 if s else None for x, s in zip(xs, sd)]
+        draws = ShapDraws(np.random.default_rng(seed), dist, xs, n_samples, stdevs)
+        pick = draws.pick
         cap = internal_batch_size or default_rows(xs, batch, n_samples)
         moments = Moments(2)
         to_in = attribute_to_layer_input
         for e0, e1, s0, s1 in blocks(batch, n_samples, cap):
             ex, st = block_rows(e0, e1, s0, s1)
             a_args = expand_args(args, ex, batch)
-            base = tuple(take_rows(d, pick[st, ex]) for d in dist)
-            noisy = tuple(take_rows(x, ex) + (to_device(nz[st, ex], x) if nz is not None else 0)
-                          for x, nz in zip(xs, noise))
-            rows_in = tuple(b + _col(alpha[st, ex], b) * (n_ - b) for b, n_ in zip(base, noisy))
+            base, noisy, rows_in = draws.rows(dist, xs, ex, st)
             _, grads, _ = act_gradients(self, rows_in, ex, a_args, ts, to_in)
             g = corefw.stack(grads, 0)
             if self.multiply_by_inputs:

@@ -371,13 +371,7 @@ class LRP(Attribution):
         ts = TargetSet(target, batch, targets)
         args = additional_forward_args
         args = () if args is None else (tuple(args) if isinstance(args, tuple) else (args,))
-        self.composite.bind(self.model)
-        state = _State(self.composite, self)
-        with contextlib.ExitStack() as stack:
-            for canon in self.composite.canonizers:
-                stack.enter_context(canon(self.model))
-            stack.enter_context(record_module_provenance())
-            stack.enter_context(rule_scope(lrp_rules(state)))
+        with self.scope() as state:
             grads, vals = self.gradients(xs, np.arange(batch), args, ts,
                                          grad_scale=lambda v, k: v.detach())
         per_input = [corefw.stack([g[i] for g in grads], 0) for i in range(len(xs))]
@@ -386,6 +380,21 @@ class LRP(Attribution):
                            params={"composite": repr(self.composite.layer_map),
                                    "default": repr(self.composite.default)},
                            extras={"layers": state.layers})
+
+
+    @contextlib.contextmanager
+    def scope(self):
+        """The canonizers, module provenance and op rules of one LRP run around its forward
+        and backward passes; yields the run's state (``state.layers``). Left, rules removed,
+        also after an exception."""
+        self.composite.bind(self.model)
+        state = _State(self.composite, self)
+        with contextlib.ExitStack() as stack:
+            for canon in self.composite.canonizers:
+                stack.enter_context(canon(self.model))
+            stack.enter_context(record_module_provenance())
+            stack.enter_context(rule_scope(lrp_rules(state)))
+            yield state
 
 
 # -- canonizer -----------------------------------------------------------------------------
