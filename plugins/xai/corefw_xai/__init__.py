@@ -45,6 +45,20 @@ _LAZY = {
     "save_pictures": "viz", "html_report": "viz", "heatmap_rgb": "viz", "write_png": "_png",
     "metrics": None, "sanity": None, "viz": None, "errors": None,
 }
+# Captum's layer and neuron methods and LRP rule names (round 2, part A)
+_LAZY.update({
+    "LayerConductance": "_layer2", "InternalInfluence": "_layer2",
+    "LayerGradientXActivation": "_layer2", "LayerGradientShap": "_layer2",
+    "LayerDeepLift": "_layer_rules", "LayerDeepLiftShap": "_layer_rules",
+    "LayerLRP": "_layer_rules",
+    "LayerFeatureAblation": "_layer_perturb", "LayerFeaturePermutation": "_layer_perturb",
+    "NeuronGradient": "_neuron", "NeuronIntegratedGradients": "_neuron",
+    "NeuronConductance": "_neuron", "NeuronDeepLift": "_neuron", "NeuronDeepLiftShap": "_neuron",
+    "NeuronGradientShap": "_neuron", "NeuronGuidedBackprop": "_neuron",
+    "NeuronDeconvolution": "_neuron", "NeuronFeatureAblation": "_neuron",
+    "EpsilonRule": "_lrp", "GammaRule": "_lrp", "Alpha1_Beta0_Rule": "_lrp",
+    "IdentityRule": "_lrp", "WinnerTakesAll": "_lrp", "Norm": "_lrp",
+})
 
 __all__ = ["Attribution", "Explanation", "explain", "lookup", "methods", *_LAZY]
 

@@ -282,11 +282,13 @@ class Attribution:
         def shape(ts):
             if ts is None:
                 return None
-            ts = [t if targets.multi else t[0] for t in ts]
+            ts = [(t if targets.multi else t[0]).detach() for t in ts]
             return tuple(ts) if is_tuple else ts[0]
 
-        if delta is not None and not targets.multi:
-            delta = delta[0]
+        # results come back detached (as Captum's): ``.numpy()`` works even when the inputs
+        # require grad
+        if delta is not None:
+            delta = (delta if targets.multi else delta[0]).detach()
         return Explanation(attributions=shape(per_input), targets=targets.given,
                            method=self.name, params=params, delta=delta,
                            stderr=shape(stderr), seed=seed, n_evals=self._evals,

@@ -6,9 +6,12 @@ they are right with functional activations, reused modules and residual addition
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 import corefw
+from corefw.errors import ShapeError
 
 from ._blocks import Moments, block_rows, blocks, fold
 from ._core import (
@@ -42,6 +45,10 @@ class DeepLift(Attribution):
     networks of linear ops (matmul, conv, pooling, sums, reshapes), elementwise activations and
     max pooling. Inputs and baselines run as one batch ``cat([x, x'])``; the model must treat
     batch rows independently (eval-mode BatchNorm, no batch statistics).
+
+    ``custom_attribution_func(multipliers, inputs, baselines)`` (Captum's; it may take only the
+    first one or two) turns the tuples of multipliers into the attributions; ``delta`` is then
+    computed from what it returns.
     """
 
     name = "deeplift"
@@ -65,18 +72,27 @@ class DeepLift(Attribution):
         parts, deltas = [], []
         for e0 in range(0, batch, cap):
             rows = np.arange(e0, min(batch, e0 + cap))
-            attrs, f_x, f_ref = self.paired(tuple(take_rows(x, rows) for x in xs),
-                                            tuple(take_rows(b, rows) for b in bs),
-                                            rows, expand_args(args, rows, batch), ts)
+            xr, br = tuple(take_rows(x, rows) for x in xs), tuple(take_rows(b, rows) for b in bs)
+            attrs, glob, f_x, f_ref = self.pair(xr, br, rows, expand_args(args, rows, batch),
+                                                ts, custom_attribution_func)
             parts.append(attrs)
-            glob = attrs if self.multiply_by_inputs else [
-                a * (take_rows(x, rows) - take_rows(b, rows)).unsqueeze(0)
-                for a, x, b in zip(attrs, xs, bs)]
             deltas.append(sum_per_example(glob) - (f_x - f_ref))
-        per_input = [corefw.cat([p[i] for p in parts], 1) for i in range(len(xs))]
-        return self.result(per_input, is_tuple, ts, delta=corefw.cat(deltas, 1),
+        per_input = [corefw.cat([p[i] for p in parts], 1) for i in range(len(parts[0]))]
+        return self.result(per_input, is_tuple and not self.at_layer, ts,
+                           delta=corefw.cat(deltas, 1),
                            params={"multiply_by_inputs": self.multiply_by_inputs,
-                                   "internal_batch_size": internal_batch_size})
+                                   "internal_batch_size": internal_batch_size,
+                                   "custom_attribution_func": custom_attribution_func})
+
+    #: whether attributions are to a layer (one tensor) rather than to the inputs
+    at_layer = False
+
+    def pair(self, xs, bs, rows, args, ts, custom):
+        """(attributions, global attributions, F(xs), F(bs)) of rows ``xs`` against ``bs``;
+        the layer methods override it."""
+        mults, f_x, f_ref = self.paired(xs, bs, rows, args, ts)
+        attrs, glob = self.finish(mults, xs, bs, custom)
+        return attrs, glob, f_x, f_ref
 
     def paired(self, xs, bs, rows: np.ndarray, args: tuple, ts: TargetSet):
         """DeepLift for rows ``xs`` against the same number of baseline rows ``bs``:
@@ -92,11 +108,40 @@ class DeepLift(Attribution):
         with rule_scope(deeplift_rules(pair)):
             grads, vals = self.gradients(both, rows2, args2, ts,
                                          grad_scale=lambda v, k: seed_rows.to(v.dtype))
-        attrs = []
-        for i in range(len(xs)):
-            m = corefw.stack([g[i][:n] for g in grads], 0)
-            attrs.append(m * (xs[i] - bs[i]).unsqueeze(0) if self.multiply_by_inputs else m)
-        return attrs, vals[:, :n], vals[:, n:]
+        mults = [corefw.stack([g[i][:n] for g in grads], 0) for i in range(len(xs))]
+        return mults, vals[:, :n], vals[:, n:]
+
+    def finish(self, mults, xs, bs, custom) -> tuple[list, list]:
+        """(attributions, global attributions whose sum is compared with F(x) - F(x')) of
+        the multipliers (K, R, ...) of rows ``xs`` against ``bs``."""
+        if custom is not None:
+            attrs = custom_attributions(custom, mults, xs, bs)
+            return attrs, attrs
+        glob = [m * (x - b).unsqueeze(0) for m, x, b in zip(mults, xs, bs)]
+        return (glob if self.multiply_by_inputs else mults), glob
+
+
+def custom_attributions(func, mults, xs, bs) -> list:
+    """Captum's ``custom_attribution_func``: called per target with the tuples of multipliers,
+    inputs and baselines (as many of them as the function takes: 1, 2 or 3); returns the
+    attributions per input, (K, R, ...)."""
+    n_args = len(inspect.signature(func).parameters)
+    if n_args not in (1, 2, 3):
+        raise TypeError(f"custom_attribution_func must take 1 to 3 arguments (multipliers, "
+                        f"inputs, baselines), it takes {n_args}")
+    per_target = []
+    for k in range(mults[0].shape[0]):
+        args = (tuple(m[k] for m in mults), tuple(xs), tuple(bs))[:n_args]
+        out = func(*args)
+        out = tuple(out) if isinstance(out, (tuple, list)) else (out,)
+        if len(out) != len(xs) or any(tuple(o.shape) != tuple(x.shape)
+                                      for o, x in zip(out, xs)):
+            raise ShapeError(f"custom_attribution_func returned shapes "
+                             f"{[tuple(getattr(o, 'shape', ())) for o in out]}; it must "
+                             f"return one tensor per input shaped like it: "
+                             f"{[tuple(x.shape) for x in xs]}")
+        per_target.append(out)
+    return [corefw.stack([o[i] for o in per_target], 0) for i in range(len(xs))]
 
 
 class DeepLiftShap(DeepLift):
@@ -118,22 +163,21 @@ class DeepLiftShap(DeepLift):
         dist = format_distribution(baselines, xs)
         m = dist[0].shape[0]
         cap = internal_batch_size or default_rows(xs, batch, m)
-        moments = [Moments(2) for _ in xs]
+        moments: dict[int, Moments] = {}
         dsum = {}
         for e0, e1, s0, s1 in blocks(batch, m, cap):
             ex, st = block_rows(e0, e1, s0, s1)
-            attrs, f_x, f_ref = self.paired(tuple(take_rows(x, ex) for x in xs),
-                                            tuple(take_rows(d, st) for d in dist), ex,
-                                            expand_args(args, ex, batch), ts)
-            glob = attrs if self.multiply_by_inputs else [
-                a * (take_rows(x, ex) - take_rows(d, st)).unsqueeze(0)
-                for a, x, d in zip(attrs, xs, dist)]
+            xr, dr = tuple(take_rows(x, ex) for x in xs), tuple(take_rows(d, st) for d in dist)
+            attrs, glob, f_x, f_ref = self.pair(xr, dr, ex, expand_args(args, ex, batch), ts,
+                                                custom_attribution_func)
             for i, a in enumerate(attrs):
-                moments[i].add(e0, fold(a, s1 - s0, e1 - e0))
+                moments.setdefault(i, Moments(2)).add(e0, fold(a, s1 - s0, e1 - e0))
             d = fold(sum_per_example(glob) - (f_x - f_ref), s1 - s0, e1 - e0).sum(1)
             dsum[e0] = d if e0 not in dsum else dsum[e0] + d
         delta = corefw.cat([dsum[e0] for e0 in sorted(dsum)], 1) / m
-        return self.result([mo.mean() for mo in moments], is_tuple, ts, delta=delta,
+        moments = [moments[i] for i in sorted(moments)]
+        return self.result([mo.mean() for mo in moments], is_tuple and not self.at_layer, ts,
+                           delta=delta,
                            stderr=[mo.stderr_mean() for mo in moments],
                            params={"multiply_by_inputs": self.multiply_by_inputs,
                                    "n_baselines": m, "internal_batch_size": internal_batch_size})

@@ -7,6 +7,8 @@ evaluates in chunks (``internal_batch_size`` rows per model call), so memory doe
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 import corefw
@@ -21,12 +23,14 @@ from ._core import (
     expand_args,
     format_baselines,
     format_distribution,
+    frozen_parameters,
     new_seed,
     sum_per_example,
     take_rows,
     to_device,
 )
 from ._targets import TargetSet
+from .errors import CompletenessWarning
 
 __all__ = ["GradientShap", "InputXGradient", "IntegratedGradients", "Saliency",
            "integration_points"]
@@ -81,14 +85,18 @@ class _GradientBase(Attribution):
         return xs, is_tuple, batch, ts, args
 
     def _values(self, xs, args, ts, rows_cap) -> Tensor:
-        """F for every target at each example of ``xs`` (no grad), in chunks: (K, B)."""
-        batch = xs[0].shape[0]
-        parts = []
-        for e0 in range(0, batch, max(1, rows_cap)):
-            rows = np.arange(e0, min(batch, e0 + rows_cap))
-            parts.append(self.target_values(tuple(take_rows(x, rows) for x in xs),
-                                            expand_args(args, rows, batch), ts, rows))
-        return corefw.cat(parts, 1)
+        return chunked_values(self, xs, args, ts, rows_cap)
+
+
+def chunked_values(expl: Attribution, xs, args, ts, rows_cap: int) -> Tensor:
+    """F for every target at each example of ``xs`` (no grad), in chunks: (K, B)."""
+    batch = xs[0].shape[0]
+    parts = []
+    for e0 in range(0, batch, max(1, rows_cap)):
+        rows = np.arange(e0, min(batch, e0 + rows_cap))
+        parts.append(expl.target_values(tuple(take_rows(x, rows) for x in xs),
+                                        expand_args(args, rows, batch), ts, rows))
+    return corefw.cat(parts, 1)
 
 
 class Saliency(_GradientBase):
@@ -160,12 +168,18 @@ class IntegratedGradients(_GradientBase):
         history = []
         n = int(n_steps)
         while True:
-            avg = self.path_integral(xs, bs, args, ts, n, method, cap)
+            avg = self.integral(xs, bs, args, ts, n, method, cap)
             glob = [g * (x - b).unsqueeze(0) for g, x, b in zip(avg, xs, bs)]
             delta = sum_per_example(glob) - (f_x - f_ref)
             worst = float(np.max(np.abs(delta.detach().cpu().numpy())))
             history.append((n, worst))
-            if completeness_tol is None or worst <= completeness_tol or 2 * n > max_steps:
+            if completeness_tol is None or worst <= completeness_tol:
+                break
+            if 2 * n > max_steps:
+                warnings.warn(f"integrated_gradients: completeness_tol={completeness_tol:g} "
+                              f"not reached: max |delta| = {worst:.3g} at n_steps={n} "
+                              f"(max_steps={max_steps}); raise max_steps or the tolerance, or "
+                              f"try method='gausslegendre'", CompletenessWarning, stacklevel=2)
                 break
             n *= 2
         out = glob if self.multiply_by_inputs else avg
@@ -175,6 +189,33 @@ class IntegratedGradients(_GradientBase):
         return self.result(out, is_tuple, ts, params=params, delta=delta,
                            extras={"convergence": history, "f_inputs": f_x,
                                    "f_baselines": f_ref})
+
+    def integral(self, xs, bs, args, ts, n_steps, method, cap) -> list[Tensor]:
+        """:meth:`path_integral`, through the first layer's output where the model is a
+        ``Sequential`` that starts with a Linear or Conv2d layer ``L`` no wider than its input:
+        ``L`` is affine, so the path's image is the straight path from ``L(x')`` to ``L(x)``
+        and the weighted gradient sum pulls back through ``L`` once (``L`` runs on 2 B rows
+        instead of n_steps B; 3.5x faster for a 784 -> 256 -> 10 MLP). Where ``L`` widens the
+        input (a convolution with more output than input channels) interpolating its output
+        would cost more than it saves, and the path is walked in input space."""
+        split = _affine_first(self.model, xs, args)
+        if split is None:
+            return self.path_integral(xs, bs, args, ts, n_steps, method, cap)
+        first, rest = split
+        with corefw.no_grad():
+            zs, zbs = (first(xs[0]),), (first(bs[0]),)
+        if zs[0].numel() > xs[0].numel():
+            return self.path_integral(xs, bs, args, ts, n_steps, method, cap)
+        inner = IntegratedGradients(rest)
+        avg_z = inner.path_integral(zs, zbs, args, ts, n_steps, method, cap)[0]
+        self._evals += inner._evals
+        leaf = xs[0].detach().requires_grad_()
+        with corefw.enable_grad(), frozen_parameters(first):
+            z = first(leaf)
+            pulled = [corefw.autograd.grad((z,), (leaf,), grad_outputs=(avg_z[k],),
+                                           retain_graph=k < avg_z.shape[0] - 1)[0].detach()
+                      for k in range(avg_z.shape[0])]
+        return [corefw.stack(pulled, 0)]
 
     def path_integral(self, xs, bs, args, ts, n_steps, method, cap) -> list[Tensor]:
         """Per input, the weighted average gradient along the path: (K, B, ...)."""
@@ -196,6 +237,18 @@ class IntegratedGradients(_GradientBase):
                 acc[i] = part if acc[i] is None else acc[i] + part
             del rows_in, grads, g, part, col, w  # free this chunk before the next is built
         return [corefw.cat([sums[e0][i] for e0 in sorted(sums)], 1) for i in range(len(xs))]
+
+
+def _affine_first(model, xs, args):
+    """(first layer, the rest as a Sequential) when ``model`` is exactly a
+    ``corefw.nn.Sequential`` of 2+ modules whose first is a Linear or Conv2d layer (affine in
+    the single input), else None."""
+    nn = corefw.nn
+    if type(model) is not nn.Sequential or len(xs) != 1 or args or len(model) < 2:
+        return None
+    if type(model[0]) not in (nn.Linear, nn.Conv2d):
+        return None
+    return model[0], model[1:]
 
 
 class GradientShap(_GradientBase):
@@ -228,24 +281,14 @@ class GradientShap(_GradientBase):
         if n_samples < 1:
             raise ValueError(f"gradient_shap: n_samples must be >= 1, got {n_samples}")
         seed = new_seed(seed)
-        rng = np.random.default_rng(seed)
-        m = dist[0].shape[0]
-        # the same draws for every example, so an example's result does not depend on the batch
-        pick = np.repeat(rng.integers(0, m, size=(n_samples, 1)), batch, 1)
-        alpha = np.repeat(rng.uniform(0.0, 1.0, size=(n_samples, 1)), batch, 1)
-        sd = stdevs if isinstance(stdevs, (tuple, list)) else (stdevs,) * len(xs)
-        noise = [_shared(rng.standard_normal((n_samples,) + tuple(x.shape[1:])) * s, batch)
-                 if s else None for x, s in zip(xs, sd)]
+        draws = ShapDraws(np.random.default_rng(seed), dist, xs, n_samples, stdevs)
+        pick = draws.pick
         cap = internal_batch_size or default_rows(xs, batch, n_samples)
         moments = [Moments(2) for _ in xs]
         for e0, e1, s0, s1 in blocks(batch, n_samples, cap):
             ex, st = block_rows(e0, e1, s0, s1)
-            base = tuple(take_rows(d, pick[st, ex]) for d in dist)
-            noisy = tuple(take_rows(x, ex) + (to_device(nz[st, ex], x) if nz is not None else 0)
-                          for x, nz in zip(xs, noise))
+            base, noisy, rows_in = draws.rows(dist, xs, ex, st)
             diff = tuple(n_ - b for n_, b in zip(noisy, base))
-            col = [_scale_col(alpha[st, ex], x) for x in xs]
-            rows_in = tuple(b + c * d for b, c, d in zip(base, col, diff))
             grads, _ = self.gradients(rows_in, ex, expand_args(args, ex, batch), ts)
             for i in range(len(xs)):
                 g = corefw.stack([gk[i] for gk in grads], 0)
@@ -264,6 +307,29 @@ class GradientShap(_GradientBase):
                   "multiply_by_inputs": self.multiply_by_inputs}
         return self.result(attrs, is_tuple, ts, params=params, delta=delta, stderr=stderr,
                            seed=seed)
+
+
+class ShapDraws:
+    """GradientSHAP's random draws, made up front and shared by every example (so an example's
+    result does not depend on the batch): per sample a baseline row ``pick``, a point
+    ``alpha`` on the path and, per input with ``stdevs > 0``, Gaussian noise."""
+
+    def __init__(self, rng: np.random.Generator, dist, xs, n_samples: int, stdevs) -> None:
+        batch, m = xs[0].shape[0], dist[0].shape[0]
+        self.pick = np.repeat(rng.integers(0, m, size=(n_samples, 1)), batch, 1)
+        self.alpha = np.repeat(rng.uniform(0.0, 1.0, size=(n_samples, 1)), batch, 1)
+        sd = stdevs if isinstance(stdevs, (tuple, list)) else (stdevs,) * len(xs)
+        self.noise = [_shared(rng.standard_normal((n_samples,) + tuple(x.shape[1:])) * s, batch)
+                      if s else None for x, s in zip(xs, sd)]
+
+    def rows(self, dist, xs, ex: np.ndarray, st: np.ndarray):
+        """(baselines, noisy inputs, points on the path) for the rows of a block."""
+        base = tuple(take_rows(d, self.pick[st, ex]) for d in dist)
+        noisy = tuple(take_rows(x, ex) + (to_device(nz[st, ex], x) if nz is not None else 0)
+                      for x, nz in zip(xs, self.noise))
+        points = tuple(b + _scale_col(self.alpha[st, ex], b) * (n_ - b)
+                       for b, n_ in zip(base, noisy))
+        return base, noisy, points
 
 
 def picked_values(explainer: Attribution, dist, pick: np.ndarray, args, ts: TargetSet,

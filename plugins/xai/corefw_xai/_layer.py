@@ -115,22 +115,9 @@ class _LayerBase(Attribution):
 
     def layer_gradients(self, xs, rows, args, ts, to_input=False):
         """(activation, per-target gradients w.r.t. it, target values) at rows ``xs``."""
-        xs = tuple(x.detach().requires_grad_() for x in xs)
-        with corefw.enable_grad(), frozen_parameters(self.model), \
-                capture(self.layer, to_input) as box:
-            out = self.forward(xs, args)
-            act = box["value"]
-            if not isinstance(act, Tensor):
-                raise XaiError(f"layer {type(self.layer).__name__} produced "
-                               f"{type(act).__name__}; layer methods need a tensor")
-            if not act.requires_grad:
-                raise XaiError(f"the activation of layer {type(self.layer).__name__} does not "
-                               f"depend on the inputs; choose a layer the inputs flow through")
-            values = [ts.select(k, out, rows) for k in range(len(ts))]
-            grads = [corefw.autograd.grad(v.sum(), act, retain_graph=k < len(values) - 1,
-                                          allow_unused=True, materialize_grads=True)[0]
-                     .detach() for k, v in enumerate(values)]
-        return act.detach(), grads, corefw.stack([v.detach() for v in values], 0)
+        from ._layer2 import act_gradients
+
+        return act_gradients(self, xs, rows, args, ts, to_input)
 
 
 class LayerActivation(_LayerBase):

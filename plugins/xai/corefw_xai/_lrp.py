@@ -7,10 +7,17 @@ scoped VJP override:
 * ``matmul`` and ``conv2d`` (with a bias ``add`` right after a matmul folded into the layer):
   the layer rule -- :class:`Epsilon` (``epsilon=0`` is LRP-0), :class:`Gamma`, :class:`ZPlus`,
   :class:`AlphaBeta`, :class:`ZBox`, :class:`WSquare`, :class:`Flat`;
-* additions of two activations (residual connections), sums, means and average pooling: split
-  in proportion to the operands' values;
+* ``max_pool2d`` and ``avg_pool2d``: a pooling rule -- :class:`WinnerTakesAll` (each window's
+  relevance to its maximum; the default for max pooling) or :class:`Norm` (split in proportion
+  to the window's inputs; the default for average pooling), as zennit;
+* additions of two activations (residual connections), sums and means: split in proportion to
+  the operands' values;
 * elementwise activations, multiplication and division by constants, reshapes and indexing:
-  passed through; max pooling: to the maximum.
+  passed through.
+
+Captum's rule names are accepted: :class:`EpsilonRule`, :class:`GammaRule`,
+:class:`Alpha1_Beta0_Rule` (Captum's bias handling) and :class:`IdentityRule`, given as
+``rule=``, in a Composite, or as Captum's ``module.rule`` attribute.
 
 A :class:`Composite` chooses the layer rule per module type or name (``node.module`` is
 recorded by ``corefw.autograd.record_module_provenance``), per op name, and for the layer that
@@ -33,13 +40,19 @@ from corefw.ops import OPS, get_op
 
 from ._core import Attribution, Explanation, as_tuple, sum_per_example
 from ._lrp_rules import (
+    Alpha1_Beta0_Rule,
     AlphaBeta,
     Composite,
     Epsilon,
+    EpsilonRule,
     Flat,
     Gamma,
+    GammaRule,
+    IdentityRule,
+    Norm,
     Pass,
     Rule,
+    WinnerTakesAll,
     WSquare,
     ZBox,
     ZPlus,
@@ -49,8 +62,9 @@ from ._lrp_rules import (
 from ._rules import RESCALE_OPS, rule_scope
 from ._targets import TargetSet
 
-__all__ = ["LRP", "AlphaBeta", "Composite", "Epsilon", "Flat", "Gamma", "Pass", "WSquare",
-           "ZBox", "ZPlus", "merge_batchnorm"]
+__all__ = ["LRP", "Alpha1_Beta0_Rule", "AlphaBeta", "Composite", "Epsilon", "EpsilonRule",
+           "Flat", "Gamma", "GammaRule", "IdentityRule", "Norm", "Pass", "WSquare",
+           "WinnerTakesAll", "ZBox", "ZPlus", "merge_batchnorm"]
 
 
 
@@ -264,6 +278,47 @@ def _binary_pass_rule(state: _State, name: str):
     return rule
 
 
+class _Pool:
+    """One pooling op seen by a pooling rule (windows of ``max_pool2d`` or ``avg_pool2d``)."""
+
+    def __init__(self, op_name: str, x: Tensor, attrs: dict) -> None:
+        self.x, self.attrs = x.detach(), dict(attrs or {})
+        if op_name == "max_pool2d":
+            if tuple(self.attrs.get("dilation", (1, 1))) != (1, 1):
+                raise ValueError("LRP: pooling rules need max_pool2d without dilation")
+            self.max_attrs = self.attrs
+        else:
+            self.max_attrs = {"kernel_size": self.attrs["kernel_size"],
+                              "stride": self.attrs["stride"], "padding": self.attrs["padding"],
+                              "dilation": (1, 1), "ceil_mode": self.attrs["ceil_mode"]}
+        # window sums: average pooling with divisor 1 over the same windows
+        self.sum_attrs = {"kernel_size": self.max_attrs["kernel_size"],
+                          "stride": self.max_attrs["stride"],
+                          "padding": self.max_attrs["padding"],
+                          "ceil_mode": self.max_attrs["ceil_mode"], "count_include_pad": True,
+                          "divisor_override": 1}
+
+    def route_max(self, r: Tensor) -> Tensor:
+        out = apply(get_op("max_pool2d"), (self.x,), self.max_attrs)
+        return apply(get_op("max_pool2d_grad_input"), (self.x, out, r), self.max_attrs)
+
+    def share(self, r: Tensor) -> Tensor:
+        op = get_op("avg_pool2d")
+        z = apply(op, (self.x,), self.sum_attrs)
+        return self.x * op.vjp(_Ctx((self.x,), self.sum_attrs, z), r / stabilize(z, 0.0))[0]
+
+
+def _pool_rule(state: _State, name: str):
+    def rule(ctx, r):
+        rule_obj = state.composite.pool_rule_for(ctx.module, name)
+        rel = rule_obj.pool_relevance(_Pool(name, ctx.inputs[0], ctx.attrs), r)
+        state.layers.append({"op": name, "module": state.composite._names.get(id(ctx.module)),
+                             "rule": repr(rule_obj), "relevance_out": _rows(r),
+                             "relevance_in": _rows(rel)})
+        return (rel,)
+    return rule
+
+
 def lrp_rules(state: _State) -> dict[str, Callable]:
     """The op -> rule table of one LRP run."""
     rules: dict[str, Callable] = {}
@@ -272,9 +327,11 @@ def lrp_rules(state: _State) -> dict[str, Callable]:
             rules[name] = _linear_rule(state, name)
     rules["add"] = _add_rule(state, 1.0)
     rules["sub"] = _add_rule(state, -1.0)
-    for name in ("sum", "avg_pool2d"):
+    if "sum" in OPS:
+        rules["sum"] = _proportional_rule(state, "sum")
+    for name in ("max_pool2d", "avg_pool2d"):
         if name in OPS:
-            rules[name] = _proportional_rule(state, name)
+            rules[name] = _pool_rule(state, name)
     rules["mul"] = _scale_rule(state, "mul")
     rules["div"] = _scale_rule(state, "div")
     for name in RESCALE_OPS + ("neg", "abs", "sign"):
@@ -314,13 +371,7 @@ class LRP(Attribution):
         ts = TargetSet(target, batch, targets)
         args = additional_forward_args
         args = () if args is None else (tuple(args) if isinstance(args, tuple) else (args,))
-        self.composite.bind(self.model)
-        state = _State(self.composite, self)
-        with contextlib.ExitStack() as stack:
-            for canon in self.composite.canonizers:
-                stack.enter_context(canon(self.model))
-            stack.enter_context(record_module_provenance())
-            stack.enter_context(rule_scope(lrp_rules(state)))
+        with self.scope() as state:
             grads, vals = self.gradients(xs, np.arange(batch), args, ts,
                                          grad_scale=lambda v, k: v.detach())
         per_input = [corefw.stack([g[i] for g in grads], 0) for i in range(len(xs))]
@@ -329,6 +380,21 @@ class LRP(Attribution):
                            params={"composite": repr(self.composite.layer_map),
                                    "default": repr(self.composite.default)},
                            extras={"layers": state.layers})
+
+
+    @contextlib.contextmanager
+    def scope(self):
+        """The canonizers, module provenance and op rules of one LRP run around its forward
+        and backward passes; yields the run's state (``state.layers``). Left, rules removed,
+        also after an exception."""
+        self.composite.bind(self.model)
+        state = _State(self.composite, self)
+        with contextlib.ExitStack() as stack:
+            for canon in self.composite.canonizers:
+                stack.enter_context(canon(self.model))
+            stack.enter_context(record_module_provenance())
+            stack.enter_context(rule_scope(lrp_rules(state)))
+            yield state
 
 
 # -- canonizer -----------------------------------------------------------------------------

@@ -6,8 +6,9 @@ from __future__ import annotations
 import corefw
 from corefw import Tensor
 
-__all__ = ["AlphaBeta", "Composite", "Epsilon", "Flat", "Gamma", "Pass", "Rule", "WSquare",
-           "ZBox", "ZPlus", "stabilize"]
+__all__ = ["Alpha1_Beta0_Rule", "AlphaBeta", "Composite", "Epsilon", "EpsilonRule", "Flat",
+           "Gamma", "GammaRule", "IdentityRule", "Norm", "Pass", "PoolRule", "Rule", "WSquare",
+           "WinnerTakesAll", "ZBox", "ZPlus", "stabilize"]
 
 _STAB = 1e-12
 
@@ -150,6 +151,77 @@ class Pass(Rule):
         return r
 
 
+# -- Captum's rule names ---------------------------------------------------------------------
+class EpsilonRule(Epsilon):
+    """Captum's ``EpsilonRule(epsilon=1e-9)``: :class:`Epsilon` with Captum's default."""
+
+    def __init__(self, epsilon: float = 1e-9) -> None:
+        super().__init__(epsilon)
+
+
+class GammaRule(Rule):
+    """Captum's ``GammaRule(gamma=0.25, set_bias_to_zero=False)``: weights
+    ``w + gamma * max(w, 0)`` with the bias left as it is (zero with ``set_bias_to_zero``);
+    zennit's :class:`Gamma` raises the bias as well."""
+
+    def __init__(self, gamma: float = 0.25, set_bias_to_zero: bool = False) -> None:
+        self.gamma, self.set_bias_to_zero = float(gamma), bool(set_bias_to_zero)
+
+    def relevance(self, layer, r):
+        w = layer.w + self.gamma * layer.w.clamp(min=0.0)
+        z = layer.z(layer.x, w, None if self.set_bias_to_zero else layer.bias)
+        return layer.x * layer.back(layer.x, w, r / stabilize(z, 1e-9))
+
+
+class Alpha1_Beta0_Rule(Rule):  # noqa: N801 - Captum's name
+    """Captum's ``Alpha1_Beta0_Rule(set_bias_to_zero=False)``: the positive weights only,
+    ``z = x w+ + b`` (the bias kept unless ``set_bias_to_zero``). On non-negative inputs
+    without bias it equals zennit's :class:`ZPlus`, which drops the bias and pairs negative
+    inputs with negative weights."""
+
+    def __init__(self, set_bias_to_zero: bool = False) -> None:
+        self.set_bias_to_zero = bool(set_bias_to_zero)
+
+    def relevance(self, layer, r):
+        wp = layer.w.clamp(min=0.0)
+        z = layer.z(layer.x, wp, None if self.set_bias_to_zero else layer.bias)
+        return layer.x * layer.back(layer.x, wp, r / stabilize(z, 1e-9))
+
+
+class IdentityRule(Pass):
+    """Captum's ``IdentityRule``: relevance passes unchanged (:class:`Pass`)."""
+
+
+# -- pooling rules ---------------------------------------------------------------------------
+class PoolRule(Rule):
+    """A rule for ``max_pool2d`` / ``avg_pool2d``: ``pool_relevance(pool, R)`` where ``pool``
+    gives the op's input ``x`` and ``route_max(R)`` (each window's R to its maximum) and
+    ``share(R)`` (each window's R split in proportion to its inputs)."""
+
+    def pool_relevance(self, pool, r):
+        raise NotImplementedError
+
+    def relevance(self, layer, r):
+        raise TypeError(f"{type(self).__name__} is a pooling rule; use it for MaxPool2d / "
+                        f"AvgPool2d (or 'max_pool2d' / 'avg_pool2d') in a Composite")
+
+
+class WinnerTakesAll(PoolRule):
+    """Each window's relevance goes to its (first) maximum: the gradient of max pooling, the
+    default for ``max_pool2d`` (zennit, Captum); conserves relevance exactly."""
+
+    def pool_relevance(self, pool, r):
+        return pool.route_max(r)
+
+
+class Norm(PoolRule):
+    """zennit's ``Norm``: each window's relevance is split in proportion to its inputs,
+    ``R_i = sum_j x_i R_j / sum_(k in window j) x_k``; the default for ``avg_pool2d``."""
+
+    def pool_relevance(self, pool, r):
+        return pool.share(r)
+
+
 class Composite:
     """Which rule each layer gets: by module name, module type, op name (``"matmul"``,
     ``"conv2d"``), then ``first`` for the layer that reads an input, then ``default``.
@@ -175,6 +247,8 @@ class Composite:
             name = self._names.get(id(module))
             if name is not None and name in self.layer_map:
                 return self.layer_map[name]
+            if isinstance(getattr(module, "rule", None), Rule):  # Captum's ``module.rule``
+                return module.rule
         if is_first and self.first is not None:
             return self.first
         if module is not None:
@@ -182,6 +256,14 @@ class Composite:
                 if isinstance(key, type) and isinstance(module, key):
                     return rule
         return self.layer_map.get(op_name, self.default)
+
+    def pool_rule_for(self, module, op_name: str) -> PoolRule:
+        """The pooling rule of ``max_pool2d`` / ``avg_pool2d`` (a non-pooling rule mapped there
+        means the default: WinnerTakesAll for max, Norm for average pooling)."""
+        rule = self.rule_for(module, op_name, False)
+        if isinstance(rule, PoolRule):
+            return rule
+        return WinnerTakesAll() if op_name == "max_pool2d" else Norm()
 
     @classmethod
     def epsilon_plus(cls, epsilon: float = 1e-6, canonizers=()) -> Composite:

@@ -185,8 +185,10 @@ class Occlusion(_Perturbation):
             if len(win) != len(s) or len(st) != len(s) or any(w > n for w, n in zip(win, s)):
                 raise ShapeError(f"occlusion: window {win} / strides {st} do not fit input "
                                  f"{i}'s shape {s} (one size per non-batch dim)")
-            starts = list(itertools.product(*[range(0, n - w + 1, t) for n, w, t in
-                                              zip(s, win, st)]))
+            # Captum's windows: ceil((n - w) / t) + 1 starts per dim, the last one cut off
+            # at the edge where the stride does not land on n - w
+            starts = list(itertools.product(*[range(0, t * math.ceil((n - w) / t) + 1, t)
+                                              for n, w, t in zip(s, win, st)]))
             acc = np.zeros((len(ts), batch, math.prod(s)))
             count = np.zeros(math.prod(s))
             cap = self._cap(xs, batch, perturbations_per_eval, len(starts))
@@ -231,7 +233,7 @@ class FeaturePermutation(_Perturbation):
         seed = new_seed(seed)
         rng = np.random.default_rng(seed)
         m = fs.n_features
-        perms = np.stack([rng.permutation(batch) for _ in range(m)])
+        perms = np.stack([_permutation(rng, batch) for _ in range(m)])
         f_x = self.target_values(xs, args, ts, np.arange(batch)).cpu().numpy()
         phi = np.zeros((len(ts), batch, m))
         for e0, e1, s0, s1 in blocks(batch, m, self._cap(xs, batch, perturbations_per_eval, m)):
@@ -249,6 +251,15 @@ class FeaturePermutation(_Perturbation):
         return self.result(fs.expand(phi, xs), is_tuple, ts, seed=seed,
                            params={"perturbations_per_eval": perturbations_per_eval},
                            extras={"permutations": perms})
+
+
+def _permutation(rng: np.random.Generator, n: int) -> np.ndarray:
+    """A random permutation of ``range(n)`` other than the identity (Captum redraws it: the
+    identity would leave the feature in place and give it exactly 0)."""
+    while True:
+        perm = rng.permutation(n)
+        if not np.array_equal(perm, np.arange(n)):
+            return perm
 
 
 def rise_masks(n_masks: int, size: tuple[int, int], mask_cells: int, p: float,

@@ -34,6 +34,27 @@ _SPECS = {
     "kernel_shap": "_shapley:KernelShap",
     "lime": "_shapley:Lime",
 }
+# Captum's layer and neuron methods (round 2, part A)
+_SPECS.update({
+    "layer_conductance": "_layer2:LayerConductance",
+    "internal_influence": "_layer2:InternalInfluence",
+    "layer_gradient_x_activation": "_layer2:LayerGradientXActivation",
+    "layer_gradient_shap": "_layer2:LayerGradientShap",
+    "layer_deeplift": "_layer_rules:LayerDeepLift",
+    "layer_deeplift_shap": "_layer_rules:LayerDeepLiftShap",
+    "layer_lrp": "_layer_rules:LayerLRP",
+    "layer_feature_ablation": "_layer_perturb:LayerFeatureAblation",
+    "layer_feature_permutation": "_layer_perturb:LayerFeaturePermutation",
+    "neuron_gradient": "_neuron:NeuronGradient",
+    "neuron_integrated_gradients": "_neuron:NeuronIntegratedGradients",
+    "neuron_conductance": "_neuron:NeuronConductance",
+    "neuron_deeplift": "_neuron:NeuronDeepLift",
+    "neuron_deeplift_shap": "_neuron:NeuronDeepLiftShap",
+    "neuron_gradient_shap": "_neuron:NeuronGradientShap",
+    "neuron_guided_backprop": "_neuron:NeuronGuidedBackprop",
+    "neuron_deconvolution": "_neuron:NeuronDeconvolution",
+    "neuron_feature_ablation": "_neuron:NeuronFeatureAblation",
+})
 
 
 def explainer_classes() -> dict[str, type]:

@@ -49,6 +49,9 @@ class _One:
                 raise ShapeError(f"target: a per-example target needs one entry per example; "
                                  f"got {arr.shape[0]} for a batch of {batch} (for several "
                                  f"targets in one call use targets=[...])")
+            if arr.dtype.kind in "iu":  # an int array: no per-example Python loop
+                self.index = arr.astype(np.int64).reshape(batch, -1)
+                return
             rows = [tuple(int(v) for v in (r if np.ndim(r) else (r,))) for r in arr]
             if len({len(r) for r in rows}) != 1:
                 raise ShapeError("target: per-example tuples must all have the same length")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from corefw.errors import CorefwError
 
-__all__ = ["UnknownMethodError", "XaiError"]
+__all__ = ["CompletenessWarning", "UnknownMethodError", "XaiError"]
 
 
 class XaiError(CorefwError, RuntimeError):
@@ -13,3 +13,7 @@ class XaiError(CorefwError, RuntimeError):
 
 class UnknownMethodError(CorefwError, ValueError):
     """No explainer is registered under the given name."""
+
+
+class CompletenessWarning(UserWarning):
+    """A completeness tolerance was not reached within the allowed number of steps."""

@@ -41,8 +41,9 @@ def test_occlusion_matches_numpy_windows(mlp, device):
         st = stride if isinstance(stride, tuple) else (stride, stride)
         acc, cnt = np.zeros_like(x), np.zeros(x.shape[1:])
         f0 = np_f(mlp, x[:, :].reshape(2, -1)[:, :5], 1)
-        for i in range(0, 2 - win[0] + 1, st[0]):
-            for j in range(0, 3 - win[1] + 1, st[1]):
+        # Captum's starts: ceil((n - w) / s) + 1 per dim, the last window cut off at the edge
+        for i in range(0, st[0] * math.ceil((2 - win[0]) / st[0]) + 1, st[0]):
+            for j in range(0, st[1] * math.ceil((3 - win[1]) / st[1]) + 1, st[1]):
                 xo = x.copy()
                 xo[:, i:i + win[0], j:j + win[1]] = 0.5
                 d = f0 - np_f(mlp, xo.reshape(2, -1)[:, :5], 1)
