@@ -45,6 +45,14 @@ _LAZY = {
     "save_pictures": "viz", "html_report": "viz", "heatmap_rgb": "viz", "write_png": "_png",
     "metrics": None, "sanity": None, "viz": None, "errors": None,
 }
+# concept, text and data attribution (not in the explainer registry: their results are not
+# per-feature Explanations)
+_LAZY.update({
+    "TCAV": "_tcav", "Concept": "_tcav", "tcav_significance": "_tcav",
+    "TextTokenInput": "_text", "TextTemplateInput": "_text", "LLMAttribution": "_text",
+    "LLMGradientAttribution": "_text", "CharTokenizer": "_text",
+    "TracInCP": "_tracin",
+})
 
 __all__ = ["Attribution", "Explanation", "explain", "lookup", "methods", *_LAZY]
 

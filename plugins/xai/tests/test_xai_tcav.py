@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from corefw_xai import _tcav
+from corefw_xai._tcav import TCAV, Concept, DefaultClassifier, tcav_significance, welch_t_test
 
 import corefw
 from corefw import nn
-from corefw_xai import _tcav
-from corefw_xai._tcav import TCAV, Concept, DefaultClassifier, tcav_significance, welch_t_test
 
 
 def _model():

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from corefw_xai._tracin import TracInCP
+from corefw_xai.errors import XaiError
 
 import corefw
 from corefw import nn
-from corefw_xai._tracin import TracInCP
-from corefw_xai.errors import XaiError
 
 
 def _setup(tmp_path):
