@@ -5,8 +5,9 @@ activations at a layer are separated from another concept's (often a random set)
 classifier; the classifier's weight vector is the *concept activation vector* (CAV). The TCAV
 score of a concept for a class is the fraction of the class's inputs whose target output
 increases when the layer activation moves along the CAV (``sign_count``: the sign of the
-directional derivative ``grad_h F . v``), and ``magnitude`` the share of positive directional
-derivative in the total ``sum(max(d, 0)) / sum(|d|)``. A score means something only when it
+directional derivative ``d = grad_h F . v``), and ``magnitude`` the mean of ``d`` over the
+inputs (Captum's definition; it scales with the CAV's norm, so compare it only between
+CAVs of one classifier). A score means something only when it
 differs from the scores of random concepts: :func:`tcav_significance` runs a two-sided Welch
 t-test of the concept's scores (against several random sets) against random-vs-random scores.
 """
@@ -256,9 +257,7 @@ class TCAV(Attribution):
                 cav = self.cavs[key][layer].stats["weights"]  # (n_concepts, n_features)
                 d = grads @ cav.T  # directional derivatives (batch, n_concepts)
                 sign = np.mean(d > 0, 0)
-                den = np.sum(np.abs(d), 0)
-                mag = np.where(den > 0, np.sum(np.maximum(d, 0), 0) / np.where(den > 0, den, 1),
-                               0.0)
+                mag = np.mean(d, 0)
                 scores.setdefault(key, {})[layer] = {
                     "sign_count": corefw.tensor(sign, dtype=corefw.float64),
                     "magnitude": corefw.tensor(mag, dtype=corefw.float64)}

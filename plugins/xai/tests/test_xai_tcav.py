@@ -55,7 +55,8 @@ def test_cav_points_along_the_concept_and_scores_are_exact():
     # grad of class 0 w.r.t. the layer is u everywhere: d = u . cav > 0 for every input
     sc = scores["0-1"]["1"]
     np.testing.assert_array_equal(sc["sign_count"].numpy(), [1.0, 0.0])
-    np.testing.assert_array_equal(sc["magnitude"].numpy(), [1.0, 0.0])
+    # magnitude: the mean directional derivative, here u . cav for both concepts' CAVs
+    np.testing.assert_allclose(sc["magnitude"].numpy(), [w[0] @ u, w[1] @ u], rtol=1e-12)
     sc1 = tcav.interpret(inputs, [[stripes, rnd]], target=1)["0-1"]["1"]
     np.testing.assert_array_equal(sc1["sign_count"].numpy(), [0.0, 1.0])
 
@@ -80,8 +81,7 @@ def test_scores_match_hand_computed_directional_derivatives():
     d = grad @ cav.T
     sc = res["5-7"]["1"]
     np.testing.assert_allclose(sc["sign_count"].numpy(), np.mean(d > 0, 0))
-    np.testing.assert_allclose(sc["magnitude"].numpy(),
-                               np.maximum(d, 0).sum(0) / np.abs(d).sum(0), rtol=1e-12)
+    np.testing.assert_allclose(sc["magnitude"].numpy(), d.mean(0), rtol=1e-12)
 
 
 def test_logistic_classifier_reaches_the_regularised_optimum():
