@@ -258,8 +258,8 @@ def tracin() -> None:
             model.load_state_dict(ck["model_state_dict"])
             return ck["learning_rate"]
 
-        theirs = cinfl.TracInCP(tm, ds, tpaths, checkpoints_load_func=load, loss_fn=torch.nn.MSELoss(reduction="none"),
-                                batch_size=4)
+        theirs = cinfl.TracInCP(tm, ds, tpaths, checkpoints_load_func=load,
+                                loss_fn=torch.nn.MSELoss(reduction="none"), batch_size=4)
         ref = theirs.influence((torch.tensor(xt), torch.tensor(yt))).numpy()
         report("TracInCP", "influence, 3 checkpoints, 12 train x 3 test", float(
             np.max(np.abs(got - ref))))
