@@ -116,6 +116,11 @@ def _ticks(top: float, signed: bool) -> list[str]:
     return [f"{top:.3g}", f"{top / 2:.3g}", "0"]
 
 
+def _colour_words(signed: bool) -> str:
+    return ("red: raises the target, blue: lowers it" if signed else
+            "bright: large attribution")
+
+
 def render_numpy(lay: Layout, side: int = 144, font: int = 2) -> np.ndarray:
     """The picture as uint8 RGB, drawn with numpy and the bitmap font."""
     from .viz import _resize, heatmap_rgb, overlay
@@ -126,8 +131,7 @@ def render_numpy(lay: Layout, side: int = 144, font: int = 2) -> np.ndarray:
     bar_w = 14
     n_cols = len(lay.headings)
     width = label_w + n_cols * (side + gap) + bar_w + gap + tick_w + gap
-    title_lines = [lay.title, lay.scale_note, "red: raises the target, blue: lowers it" if
-                   lay.signed else "bright: large attribution"]
+    title_lines = [lay.title, lay.scale_note, _colour_words(lay.signed)]
     width = max(width, max(text_size(s, font)[1] for s in title_lines) + 2 * gap)
     head_h = gap + line * len(title_lines) + gap + line * 2 + gap
     row_h = max(side, line * max(len(r) for r in lay.row_labels)) + gap
@@ -171,9 +175,10 @@ def render_matplotlib(lay: Layout):
     from .viz import heatmap_rgb, overlay
 
     n, cols = len(lay.images), len(lay.headings)
-    fig = Figure(figsize=(2.2 * cols + 1.6, 2.2 * n + 1.0), layout="constrained")
-    axes = fig.subplots(n, cols, squeeze=False)
-    fig.suptitle(f"{lay.title}\n{lay.scale_note}", fontsize=10)
+    fig = Figure(figsize=(2.2 * cols + 2.6, 2.2 * n + 1.0), layout="constrained")
+    grid = fig.subplots(n, cols + 1, squeeze=False, width_ratios=[0.55] + [1.0] * cols)
+    axes = grid[:, 1:]
+    fig.suptitle(f"{lay.title}\n{lay.scale_note}\n{_colour_words(lay.signed)}", fontsize=10)
     cmap = "bwr" if lay.signed else "inferno"
     for r in range(n):
         top = lay.tops[r] or 1.0
@@ -191,8 +196,9 @@ def render_matplotlib(lay: Layout):
             axes[r, c].set_yticks([])
             if r == 0:
                 axes[r, c].set_title("\n".join(s for s in lay.headings[c] if s), fontsize=9)
-        axes[r, 0].set_ylabel("\n".join(lay.row_labels[r]), fontsize=8, rotation=0,
-                              ha="right", va="center")
+        grid[r, 0].axis("off")  # the row's labels, in a column of their own
+        grid[r, 0].text(0.0, 0.5, "\n".join(lay.row_labels[r]), fontsize=8, ha="left",
+                        va="center", transform=grid[r, 0].transAxes)
     return fig
 
 

@@ -218,8 +218,9 @@ def _log_probs(model, ids: Tensor, target_ids: list[int], attr_target: str) -> T
 
 class LLMAttribution:
     """Perturbation attribution (FeatureAblation, ShapleyValues, ShapleyValueSampling,
-    KernelShap, Lime, FeaturePermutation) over the features of an interpretable text input,
-    for the log-probability of a target continuation.
+    KernelShap, Lime) over the features of an interpretable text input, for the
+    log-probability of a target continuation. (FeaturePermutation permutes features across
+    the batch, and a text is one example, so it does not apply.)
 
     ``attr_method`` is built on the language model (``FeatureAblation(model)``); its model is
     replaced, for the call, by the function from feature presence to log-probabilities.

@@ -77,7 +77,7 @@ def test_save_pictures_to_a_file_and_to_a_directory(tmp_path):
     panel = read_png(out[0])
     assert panel.shape[0] == 96 and panel.shape[1] == 3 * 96 + 2 * 4  # input | heat | overlay
     # the same function is reachable from every explainer class and from the Explanation
-    assert X.IntegratedGradients.save_pictures(e, x, tmp_path / "c.png")
+    assert X.IntegratedGradients.save_pictures(e, x, tmp_path / "c.png", backend="numpy")
     assert e.save_pictures(x, tmp_path / "d.png")
     multi, _ = _explanation(targets=[0, 2])
     single = read_png(X.save_pictures(e, x, tmp_path / "s.png", backend="numpy")[0])
@@ -117,9 +117,10 @@ def test_pictures_of_layer_maps_and_vectors(tmp_path):
     net = Net()
     x = T(np.random.default_rng(3).uniform(size=(2, 1, 6, 6)))
     cam = X.LayerGradCam(net, net.conv).attribute(x, target=1)
-    assert X.save_pictures(cam, x, tmp_path / "cam.png")
+    assert X.save_pictures(cam, x, tmp_path / "cam.png", backend="numpy")
     vec = X.Saliency(lambda v: v.sum(1)).attribute(T(np.ones((2, 5))))
-    assert read_png(X.save_pictures(vec, T(np.ones((2, 5))), tmp_path / "v.png")[0]).size
+    assert read_png(X.save_pictures(vec, T(np.ones((2, 5))), tmp_path / "v.png",
+                                    backend="numpy")[0]).size
 
 
 def test_plot_returns_a_figure():
