@@ -174,6 +174,23 @@ class LLMAttributionResult:
                             f"{text_html(self.input_tokens, row, scale=top)}</div>")
         return "\n".join(rows)
 
+    def save_html(self, path, title: str | None = None) -> str:
+        """Write a self-contained page (colour legend, nothing loaded from the network) with
+        :meth:`html`; returns the path."""
+        import html as _html
+        import os
+
+        from .viz import _CSP, _STYLE, _legend
+
+        head = _html.escape(title or "attribution of the continuation")
+        page = "\n".join(["<!DOCTYPE html>", "<html><head><meta charset='utf-8'>", _CSP,
+                          f"<title>{head}</title>", _STYLE, "</head><body>",
+                          self.html(title), _legend(True, None), "</body></html>"])
+        path = os.fspath(path)
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(page)
+        return path
+
 
 def _logits(out) -> Tensor:
     out = getattr(out, "logits", out)

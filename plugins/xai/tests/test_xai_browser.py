@@ -66,6 +66,27 @@ def test_report_renders_without_console_errors(chromium, tmp_path):
     assert reds.sum() > 50 and blues.sum() > 50  # the heatmaps and the legend were decoded
 
 
+def test_text_report_renders_highlighted_tokens(chromium, tmp_path):
+    from corefw_xai._text import CharTokenizer, LLMAttribution, TextTokenInput
+
+    import corefw
+
+    tok = CharTokenizer("_ab<&c")
+    emb = corefw.tensor(np.random.default_rng(0).normal(size=(6, 6)))
+
+    def lm(ids):  # next-token logits from the sum of embeddings
+        return emb.index_select(0, ids.reshape(-1)).reshape(*ids.shape, 6).sum(1, keepdim=True)
+
+    res = LLMAttribution(X.FeatureAblation(lm), tok).attribute(TextTokenInput("ab<&c", tok),
+                                                                target="ca")
+    page = res.save_html(tmp_path / "text.html", title="<i>tokens</i>")
+    img, console = _shoot(chromium, page, tmp_path)
+    assert console == [], console
+    rgb = img[..., :3].reshape(-1, 3).astype(int)
+    coloured = (np.abs(rgb[:, 0] - rgb[:, 2]) > 60).sum()
+    assert coloured > 200  # highlighted token backgrounds were drawn
+
+
 def test_the_console_check_catches_errors(chromium, tmp_path):
     """The detector itself: a page with a script error and a blocked load is reported."""
     page = tmp_path / "bad.html"

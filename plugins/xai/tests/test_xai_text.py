@@ -177,3 +177,47 @@ def test_errors(bag):
     with pytest.raises(XaiError, match="logits of shape"):
         LLMAttribution(FeatureAblation(lambda ids: ids.double()), tok).attribute(
             TextTokenInput("ab", tok), target="a")
+
+
+def test_the_char_transformer_example():
+    """The repository's causal char transformer (examples/char_transformer.py), tiny: feature
+    ablation and Shapley values against log-probabilities read off the model directly, and
+    LayerIntegratedGradients on its token embedding adding up to the change of log p."""
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "..", "examples",
+                        "char_transformer.py")
+    if not os.path.exists(path):
+        pytest.skip("examples/char_transformer.py is not in this checkout")
+    spec = importlib.util.spec_from_file_location("char_transformer", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    corefw.manual_seed(0)
+    model = mod.CharTransformer(vocab=8, block=12, d_model=8, nhead=2, layers=1).double().eval()
+    tok = CharTokenizer("_abcdefg")
+    inp = TextTokenInput("abcdef", tok)
+
+    def logp(text, target):
+        ids, out = tok.encode(text), []
+        for t in tok.encode(target):
+            with corefw.no_grad():
+                z = model(corefw.tensor([ids]))[0, -1].numpy()
+            out.append(z[t] - np.log(np.exp(z - z.max()).sum()) - z.max())
+            ids.append(t)
+        return np.array(out)
+
+    fa = LLMAttribution(FeatureAblation(model), tok).attribute(inp, target="ga")
+    full = logp("abcdef", "ga")
+    want = np.stack([full - logp("abcdef"[:j] + "_" + "abcdef"[j + 1:], "ga")
+                     for j in range(6)], 1)
+    np.testing.assert_allclose(fa.token_attr.numpy(), want, atol=1e-12)
+    sv = LLMAttribution(ShapleyValues(model), tok).attribute(inp, target="ga")
+    np.testing.assert_allclose(sv.seq_attr.numpy().sum(),
+                               full.sum() - logp("______", "ga").sum(), atol=1e-12)
+    lig = LayerIntegratedGradients(model, model.tokens)
+    res = [LLMGradientAttribution(lig, tok).attribute(inp, target="ga", n_steps=n)
+           for n in (8, 64)]
+    np.testing.assert_allclose(res[1].token_attr.numpy().sum(1),
+                               full - logp("______", "ga"), atol=1e-3)
+    assert np.abs(res[1].delta.numpy()).max() < np.abs(res[0].delta.numpy()).max()
