@@ -200,14 +200,17 @@ def _similarity(measure: str, a: np.ndarray, b: np.ndarray, mask: np.ndarray) ->
 
 @dataclass
 class Verdict:
-    """One method's outcome: similarity of its explanations of the trained model to those of
-    the fully randomised and of an untrained (re-initialised) model, means over examples."""
+    """One method's outcome, means over the examples: ``vs_randomised`` is the similarity of
+    its explanations of the trained model to those after cascading randomisation, averaged
+    over the stages (``cascade``: the output layer randomised, then also the layer below, ...,
+    down to every layer); ``vs_untrained`` the similarity to an untrained model's."""
 
     method: str
     measure: str
     vs_randomised: float
     vs_untrained: float
     threshold: float
+    cascade: list[float] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -262,10 +265,13 @@ def sanity_check(model, methods, inputs, target=None, untrained=None,
                  restrict_to_nonzero: bool = True, seed: int = 0) -> SanityReport:
     """Decide, per method, whether its explanations depend on the model's learnt weights.
 
-    Each method explains ``inputs`` three times: with the trained model, with every layer's
-    weights re-drawn ``N(0, std(w)^2)`` (cascading randomisation to the input), and with an
-    untrained model (``untrained``: a module of the same architecture; default the model's own
-    ``reset_parameters()`` under ``seed``). The absolute attributions are compared: Spearman
+    Each method explains ``inputs`` with the trained model, after each stage of cascading
+    randomisation (the layers' weights re-drawn ``N(0, std(w)^2)`` from the output backwards,
+    each staying random, down to the input; the similarities are averaged over the stages, so
+    a method that ignores the top layers is caught even if randomising everything finally
+    changes its maps), and with an untrained model (``untrained``: a module of the same
+    architecture; default the model's own ``reset_parameters()`` under ``seed``). The
+    absolute attributions are compared: Spearman
     rank correlation over the positions where the input is non-zero (``restrict_to_nonzero``:
     zero pixels tie at 0 for input-times-gradient methods and would make any two maps look
     alike), or SSIM of the maps scaled to [0, 1] (``measure="ssim"``, as in the paper). A method
@@ -287,12 +293,14 @@ def sanity_check(model, methods, inputs, target=None, untrained=None,
     try:
         fns = [(_method_name(m), _as_fn(m)) for m in methods]
         trained = [_maps(fn, model, inputs, target) for _, fn in fns]
-        with corefw.no_grad():
-            for p, _ in saved.values():
-                std = float(np.std(p.detach().cpu().numpy())) or 0.05
-                p.copy_(corefw.tensor(rng.standard_normal(tuple(p.shape)) * std,
-                                      dtype=p.dtype, device=p.device))
-        randomised = [_maps(fn, model, inputs, target) for _, fn in fns]
+        stages: list[list[np.ndarray]] = []  # per cascade stage, per method
+        for _, mod in _layers(model):  # from the output backwards, cumulatively
+            with corefw.no_grad():
+                for p in mod.parameters(recurse=False):
+                    std = float(np.std(p.detach().cpu().numpy())) or 0.05
+                    p.copy_(corefw.tensor(rng.standard_normal(tuple(p.shape)) * std,
+                                          dtype=p.dtype, device=p.device))
+            stages.append([_maps(fn, model, inputs, target) for _, fn in fns])
         _restore(saved)
         if untrained is None:
             with corefw.no_grad():
@@ -303,7 +311,9 @@ def sanity_check(model, methods, inputs, target=None, untrained=None,
         fresh = [_maps(fn, other, inputs, target) for _, fn in fns]
     finally:
         _restore(saved)
-    for (name, _), t, r, u in zip(fns, trained, randomised, fresh):
-        verdicts.append(Verdict(name, measure, float(_similarity(measure, t, r, mask).mean()),
-                                float(_similarity(measure, t, u, mask).mean()), threshold))
+    for k, ((name, _), t, u) in enumerate(zip(fns, trained, fresh)):
+        cascade = [float(_similarity(measure, t, st[k], mask).mean()) for st in stages]
+        verdicts.append(Verdict(name, measure, float(np.mean(cascade)),
+                                float(_similarity(measure, t, u, mask).mean()), threshold,
+                                cascade))
     return SanityReport(verdicts, restrict_to_nonzero)

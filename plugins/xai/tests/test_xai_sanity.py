@@ -23,6 +23,15 @@ def test_gradient_passes_and_guided_backprop_is_flagged(digits_cnn):
     assert rep["input_x_gradient"].vs_randomised < ties["input_x_gradient"].vs_randomised - 0.3
 
 
+@pytest.mark.parametrize("seed", [1, 4])
+def test_the_verdicts_do_not_hang_on_the_random_draw(digits_cnn, seed):
+    model, x, y = digits_cnn
+    rep = sanity.sanity_check(model, ["saliency", "guided_backprop"], x, y, seed=seed)
+    assert rep["saliency"].passed and not rep["guided_backprop"].passed, rep.summary()
+    assert len(rep["saliency"].cascade) == 3  # logits, conv 2, conv 1 randomised in turn
+    assert rep["saliency"].vs_randomised == pytest.approx(np.mean(rep["saliency"].cascade))
+
+
 def test_ssim_measure_and_an_explicit_untrained_model(digits_cnn):
     from conftest import build_digits_cnn
 
