@@ -271,12 +271,12 @@ def sanity_check(model, methods, inputs, target=None, untrained=None,
     a method that ignores the top layers is caught even if randomising everything finally
     changes its maps), and with an untrained model (``untrained``: a module of the same
     architecture; default the model's own ``reset_parameters()`` under ``seed``). The
-    absolute attributions are compared: Spearman
-    rank correlation over the positions where the input is non-zero (``restrict_to_nonzero``:
-    zero pixels tie at 0 for input-times-gradient methods and would make any two maps look
-    alike), or SSIM of the maps scaled to [0, 1] (``measure="ssim"``, as in the paper). A method
-    passes when both similarities stay below ``threshold`` (default 0.5 for Spearman, 0.5 for
-    SSIM). The model's parameters are restored afterwards, also on error.
+    absolute attributions are compared: Spearman rank correlation over the positions where
+    the input is non-zero (``restrict_to_nonzero``: zero pixels tie at 0 for
+    input-times-gradient methods and would make any two maps look alike), or SSIM of the maps
+    scaled to [0, 1] (``measure="ssim"``, as in the paper). A method passes when both
+    similarities stay below ``threshold`` (default 0.5). The model's parameters are restored
+    afterwards, also on error.
     """
     if measure not in ("spearman", "ssim"):
         raise ValueError(f"sanity_check: measure must be 'spearman' or 'ssim', got {measure!r}")
