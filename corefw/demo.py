@@ -199,8 +199,9 @@ def _train_epoch(model, loader, optimizer, device, bar: _Bar,
     return total_loss / max(seen, 1), correct / max(seen, 1), seen
 
 
-def _explain(model, test, device, output: str, out) -> list[str]:
-    """Attribution pictures through ``corefw.explainers()``; [] when no explainer is installed."""
+def _explain(model, test, device, output: str, out, model_name: str = "") -> list[str]:
+    """Attribution pictures through ``corefw.explainers()``; [] when no explainer is installed.
+    File names carry ``model_name`` so that runs of different models do not overwrite them."""
     registry = corefw.explainers()
     if not registry:
         return []
@@ -211,14 +212,31 @@ def _explain(model, test, device, output: str, out) -> list[str]:
     with corefw.no_grad():
         target = model(x).argmax(1)
     explanation = cls(model).attribute(x, target=target)
-    path = os.path.join(output, f"attributions_{name}.png")
+    stem = f"attributions_{model_name}_{name}" if model_name else f"attributions_{name}"
+    path = os.path.join(output, f"{stem}.png")
     hook = getattr(cls, "save_pictures", None)
     if not callable(hook):
         hook = getattr(sys.modules.get(cls.__module__), "save_pictures", None)
-    written = hook(explanation, x, path) if callable(hook) else save_pictures(explanation, x, path)
+    extra = {}
+    if callable(hook) and _takes_keywords(hook):  # labels and title for hooks that take them
+        extra = {"labels": [int(test[i][1]) for i in range(8)],
+                 "predictions": [int(v) for v in target.tolist()],
+                 "model": f"demo {model_name.upper()}" if model_name else None}
+    written = hook(explanation, x, path, **extra) if callable(hook) else \
+        save_pictures(explanation, x, path)
     paths = [str(p) for p in written] if isinstance(written, (list, tuple)) else [path]
     print(f"attributions ({name}) of 8 test digits written to {', '.join(paths)}", file=out)
     return paths
+
+
+def _takes_keywords(fn) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
 def _png(path: str, rgb: np.ndarray) -> None:
@@ -331,7 +349,7 @@ def _run(args: argparse.Namespace, out) -> int:
           f"corefw demo --resume {path} --epochs N)", file=out)
     if not args.no_explain:
         try:
-            _explain(model, test, device, args.output, out)
+            _explain(model, test, device, args.output, out, config["model"])
         except Exception as e:  # a broken plugin must not spoil the demo's result
             print(f"corefw demo: warning: the explainer failed ({type(e).__name__}: {e}); "
                   "no attribution pictures written", file=sys.stderr)

@@ -192,7 +192,7 @@ def test_pictures_through_the_registry(tmp_path, monkeypatch, capsys):
     registry = {"other": Other, "integrated_gradients": _GradTimesInput}
     monkeypatch.setattr(corefw, "explainers", lambda: dict(registry))
     assert demo.main([*QUICK[:-1], "--output", str(tmp_path)]) == 0
-    path = tmp_path / "attributions_integrated_gradients.png"
+    path = tmp_path / "attributions_cnn_integrated_gradients.png"  # model name: no clashes
     assert str(path) in capsys.readouterr().out
     img = _read_png(path)
     assert img.shape == (16 * 8, 8 * 9 * 8, 3)  # 2 rows of 8x8 tiles, 1-pixel gaps, x8
@@ -220,7 +220,7 @@ def test_plugin_picture_hook_is_used(tmp_path, monkeypatch):
     monkeypatch.setattr(corefw, "explainers", lambda: {"saliency": WithHook})
     assert demo.main([*QUICK[:-1], "--output", str(tmp_path)]) == 0
     assert calls == [((8, 1, 8, 8), (8, 1, 8, 8),
-                      os.path.join(str(tmp_path), "attributions_saliency.png"))]
+                      os.path.join(str(tmp_path), "attributions_cnn_saliency.png"))]
 
 
 def test_a_failing_explainer_is_a_warning(tmp_path, monkeypatch, capsys):

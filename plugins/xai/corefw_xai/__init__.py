@@ -59,6 +59,14 @@ _LAZY.update({
     "EpsilonRule": "_lrp", "GammaRule": "_lrp", "Alpha1_Beta0_Rule": "_lrp",
     "IdentityRule": "_lrp", "WinnerTakesAll": "_lrp", "Norm": "_lrp",
 })
+# concept, text and data attribution (not in the explainer registry: their results are not
+# per-feature Explanations)
+_LAZY.update({
+    "TCAV": "_tcav", "Concept": "_tcav", "tcav_significance": "_tcav",
+    "TextTokenInput": "_text", "TextTemplateInput": "_text", "LLMAttribution": "_text",
+    "LLMGradientAttribution": "_text", "CharTokenizer": "_text",
+    "TracInCP": "_tracin",
+})
 
 __all__ = ["Attribution", "Explanation", "explain", "lookup", "methods", *_LAZY]
 

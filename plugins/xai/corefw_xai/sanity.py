@@ -20,7 +20,8 @@ from corefw import Tensor
 
 from ._core import Explanation
 
-__all__ = ["RandomisationReport", "model_parameter_randomisation", "spearman"]
+__all__ = ["RandomisationReport", "SanityReport", "Verdict", "model_parameter_randomisation",
+           "sanity_check", "spearman", "ssim"]
 
 
 def _ranks(a: np.ndarray) -> np.ndarray:
@@ -148,3 +149,171 @@ def _restore(saved: dict[int, tuple[Tensor, Tensor]]) -> None:
     with corefw.no_grad():
         for p, value in saved.values():
             p.copy_(value)
+
+
+# -- a check that decides ------------------------------------------------------------------
+def ssim(a: np.ndarray, b: np.ndarray, win_size: int = 7, data_range: float = 1.0) -> float:
+    """Structural similarity of two 2-D maps (Wang et al. 2004) with scikit-image's defaults:
+    a uniform ``win_size`` window (shrunk to the map's smaller side when larger; odd), sample
+    covariances, K1 = 0.01, K2 = 0.03, averaged over the valid window positions."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    w = min(win_size, *a.shape)
+    w -= 1 - w % 2
+    view = np.lib.stride_tricks.sliding_window_view
+    pa, pb = view(a, (w, w)), view(b, (w, w))
+    n = w * w
+    ma, mb = pa.mean((-2, -1)), pb.mean((-2, -1))
+    cov = n / (n - 1) if n > 1 else 1.0
+    va = pa.var((-2, -1)) * cov
+    vb = pb.var((-2, -1)) * cov
+    vab = ((pa - ma[..., None, None]) * (pb - mb[..., None, None])).mean((-2, -1)) * cov
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    s = ((2 * ma * mb + c1) * (2 * vab + c2)) / ((ma ** 2 + mb ** 2 + c1) * (va + vb + c2))
+    return float(s.mean())
+
+
+def _maps(fn, model, inputs, target) -> np.ndarray:
+    """|phi| per example as (B, H, W) maps (channels summed) or (B, 1, n) vectors."""
+    res = fn(model, inputs, target)
+    if isinstance(res, Explanation):
+        res = res.attributions
+    a = (res[0] if isinstance(res, tuple) else res).detach().cpu().numpy().astype(np.float64)
+    a = np.abs(a)
+    if a.ndim >= 4:
+        return a.reshape(a.shape[0], -1, *a.shape[-2:]).sum(1)
+    return a.reshape(a.shape[0], 1, -1)
+
+
+def _similarity(measure: str, a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per example: Spearman of |phi| over the masked positions, or SSIM of |phi| / max."""
+    out = np.zeros(a.shape[0])
+    for i in range(a.shape[0]):
+        if measure == "spearman":
+            m = mask[i].reshape(-1)
+            out[i] = spearman(a[i].reshape(1, -1)[:, m], b[i].reshape(1, -1)[:, m])[0]
+        else:
+            na = a[i] / (a[i].max() or 1.0)
+            nb = b[i] / (b[i].max() or 1.0)
+            out[i] = ssim(na, nb)
+    return out
+
+
+@dataclass
+class Verdict:
+    """One method's outcome, means over the examples: ``vs_randomised`` is the similarity of
+    its explanations of the trained model to those after cascading randomisation, averaged
+    over the stages (``cascade``: the output layer randomised, then also the layer below, ...,
+    down to every layer); ``vs_untrained`` the similarity to an untrained model's."""
+
+    method: str
+    measure: str
+    vs_randomised: float
+    vs_untrained: float
+    threshold: float
+    cascade: list[float] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """Both similarities below the threshold: the explanation depends on what was learnt."""
+        return max(self.vs_randomised, self.vs_untrained) < self.threshold
+
+
+@dataclass
+class SanityReport:
+    """The verdicts of :func:`sanity_check`; ``summary()`` prints a table."""
+
+    verdicts: list[Verdict]
+    restricted_to_nonzero: bool
+
+    def __getitem__(self, method: str) -> Verdict:
+        for v in self.verdicts:
+            if v.method == method:
+                return v
+        raise KeyError(method)
+
+    def summary(self) -> str:
+        width = max([len(v.method) for v in self.verdicts] + [6])
+        scope = "non-zero input positions" if self.restricted_to_nonzero else "all positions"
+        rows = [f"model-parameter randomisation (Adebayo et al. 2018); |attributions| compared "
+                f"on {scope}",
+                f"{'method':<{width}}  measure   vs random  vs untrained  threshold  verdict"]
+        for v in self.verdicts:
+            verdict = "PASS (depends on the weights)" if v.passed else \
+                "FAIL (insensitive to the weights)"
+            rows.append(f"{v.method:<{width}}  {v.measure:<8}  {v.vs_randomised:+9.3f}  "
+                        f"{v.vs_untrained:+12.3f}  {'< ' + format(v.threshold, '.2f'):>9}  "
+                        f"{verdict}")
+        return "\n".join(rows)
+
+
+def _method_name(method) -> str:
+    if isinstance(method, str):
+        return method
+    return getattr(method, "name", "") or getattr(method, "__name__", type(method).__name__)
+
+
+def _reinitialise(model, seed: int) -> None:
+    corefw.manual_seed(seed)
+    for mod in model.modules():
+        reset = getattr(mod, "reset_parameters", None)
+        if callable(reset) and any(True for _ in mod.parameters(recurse=False)):
+            reset()
+
+
+def sanity_check(model, methods, inputs, target=None, untrained=None,
+                 measure: str = "spearman", threshold: float | None = None,
+                 restrict_to_nonzero: bool = True, seed: int = 0) -> SanityReport:
+    """Decide, per method, whether its explanations depend on the model's learnt weights.
+
+    Each method explains ``inputs`` with the trained model, after each stage of cascading
+    randomisation (the layers' weights re-drawn ``N(0, std(w)^2)`` from the output backwards,
+    each staying random, down to the input; the similarities are averaged over the stages, so
+    a method that ignores the top layers is caught even if randomising everything finally
+    changes its maps), and with an untrained model (``untrained``: a module of the same
+    architecture; default the model's own ``reset_parameters()`` under ``seed``). The
+    absolute attributions are compared: Spearman rank correlation over the positions where
+    the input is non-zero (``restrict_to_nonzero``: zero pixels tie at 0 for
+    input-times-gradient methods and would make any two maps look alike), or SSIM of the maps
+    scaled to [0, 1] (``measure="ssim"``, as in the paper). A method passes when both
+    similarities stay below ``threshold`` (default 0.5). The model's parameters are restored
+    afterwards, also on error.
+    """
+    if measure not in ("spearman", "ssim"):
+        raise ValueError(f"sanity_check: measure must be 'spearman' or 'ssim', got {measure!r}")
+    threshold = 0.5 if threshold is None else float(threshold)
+    methods = methods if isinstance(methods, (list, tuple)) else [methods]
+    x = inputs[0] if isinstance(inputs, tuple) else inputs
+    xn = x.detach().cpu().numpy()
+    nz = np.abs(xn.reshape(xn.shape[0], -1, *xn.shape[-2:]).sum(1)) if xn.ndim >= 4 else \
+        np.abs(xn.reshape(xn.shape[0], 1, -1))
+    mask = nz > 0 if restrict_to_nonzero else np.ones(nz.shape, bool)
+    rng = np.random.default_rng(seed)
+    saved = {id(p): (p, p.detach().clone()) for p in model.parameters()}
+    verdicts = []
+    try:
+        fns = [(_method_name(m), _as_fn(m)) for m in methods]
+        trained = [_maps(fn, model, inputs, target) for _, fn in fns]
+        stages: list[list[np.ndarray]] = []  # per cascade stage, per method
+        for _, mod in _layers(model):  # from the output backwards, cumulatively
+            with corefw.no_grad():
+                for p in mod.parameters(recurse=False):
+                    std = float(np.std(p.detach().cpu().numpy())) or 0.05
+                    p.copy_(corefw.tensor(rng.standard_normal(tuple(p.shape)) * std,
+                                          dtype=p.dtype, device=p.device))
+            stages.append([_maps(fn, model, inputs, target) for _, fn in fns])
+        _restore(saved)
+        if untrained is None:
+            with corefw.no_grad():
+                _reinitialise(model, seed)
+            other = model
+        else:
+            other = untrained
+        fresh = [_maps(fn, other, inputs, target) for _, fn in fns]
+    finally:
+        _restore(saved)
+    for k, ((name, _), t, u) in enumerate(zip(fns, trained, fresh)):
+        cascade = [float(_similarity(measure, t, st[k], mask).mean()) for st in stages]
+        verdicts.append(Verdict(name, measure, float(np.mean(cascade)),
+                                float(_similarity(measure, t, u, mask).mean()), threshold,
+                                cascade))
+    return SanityReport(verdicts, restrict_to_nonzero)

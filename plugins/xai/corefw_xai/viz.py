@@ -108,14 +108,17 @@ def _attribution_maps(explanation: Explanation, index: int) -> list[np.ndarray]:
 
 
 def panels(explanation: Explanation, inputs, index: int = 0, min_side: int = 96,
-           gap: int = 4) -> np.ndarray:
-    """One example's row of panels (input, heatmap per target, overlay) as uint8 RGB."""
+           gap: int = 4, scale: float | None = None, signed: bool | None = None
+           ) -> np.ndarray:
+    """One example's row of panels (input, heatmap per target, overlay) as uint8 RGB;
+    ``scale`` fixes the value of full colour (default each map's own max |a|)."""
     x = inputs[0] if isinstance(inputs, tuple) else inputs
     image = _image_rgb(x[index])
     maps = _attribution_maps(explanation, index)
     size = image.shape[:2]
-    tiles = [image] + [_resize(heatmap_rgb(m), size) for m in maps]
-    tiles.append(overlay(image, heatmap_rgb(maps[0])))
+    heats = [heatmap_rgb(m, signed=signed, scale=scale) for m in maps]
+    tiles = [image] + [_resize(h, size) for h in heats]
+    tiles.append(overlay(image, heats[0]))
     tiles = [_upscale(t, min_side) for t in tiles]
     h = max(t.shape[0] for t in tiles)
     sep = np.full((h, gap, 3), 255, np.uint8)
@@ -127,34 +130,49 @@ def panels(explanation: Explanation, inputs, index: int = 0, min_side: int = 96,
 
 
 def save_pictures(explanation: Explanation, inputs, path_or_dir, labels: Sequence | None = None,
-                  max_examples: int = 16, title: str | None = None) -> list[str]:
+                  max_examples: int = 16, title: str | None = None, *,
+                  predictions: Sequence | None = None, model: str | None = None,
+                  scale: str = "row", backend: str = "auto",
+                  class_names: Sequence[str] | None = None, report: bool = True) -> list[str]:
     """Write pictures of an explanation; returns the paths written.
 
-    A path ending in ``.png`` gets one picture with a row per example (input, heatmap per
-    target, overlay). Otherwise ``path_or_dir`` is a directory (created) that receives
-    ``example_<i>.png`` per example and ``index.html``, the report of :func:`html_report`.
+    A path ending in ``.png`` gets one labelled picture (see :mod:`corefw_xai._figure`): a
+    title (``title`` or the method, and ``model``), column headings (input, attribution per
+    target, overlay), per row the example's number, true label (``labels``), prediction
+    (``predictions``) and target, and a colour bar with its numbers. ``scale="row"`` gives each
+    row its own colour scale, ``"shared"`` one for all rows (the picture says which).
+    ``backend`` is ``"auto"`` (matplotlib when installed, else numpy), ``"matplotlib"`` or
+    ``"numpy"``. With ``report`` the HTML report is written beside it (same name, ``.html``).
+
+    Otherwise ``path_or_dir`` is a directory (created) that receives ``example_<i>.png`` per
+    example and ``index.html``, the report of :func:`html_report`.
     """
+    from ._figure import layout, save_figure
+
     x = inputs[0] if isinstance(inputs, tuple) else inputs
     n = min(int(x.shape[0]), max_examples)
     path = os.fspath(path_or_dir)
     if path.lower().endswith(".png"):
-        rows = [panels(explanation, inputs, i) for i in range(n)]
-        width = max(r.shape[1] for r in rows)
-        rows = [np.concatenate([r, np.full((r.shape[0], width - r.shape[1], 3), 255,
-                                            np.uint8)], 1) for r in rows]
-        gap = np.full((4, width, 3), 255, np.uint8)
-        grid = np.concatenate([p for r in rows for p in (r, gap)][:-1], 0)
+        lay = layout(explanation, inputs, labels=labels, predictions=predictions, title=title,
+                     model=model, scale=scale, max_examples=max_examples,
+                     class_names=class_names)
         parent = os.path.dirname(path)
         if parent:
             os.makedirs(parent, exist_ok=True)
-        return [write_png(path, grid)]
+        out = [save_figure(path, lay, backend)]
+        if report:
+            page = path[:-4] + ".html"
+            html_report(explanation, inputs, page, labels=labels, predictions=predictions,
+                        max_examples=max_examples, title=lay.title, scale=scale)
+            out.append(page)
+        return out
     os.makedirs(path, exist_ok=True)
     out = [write_png(os.path.join(path, f"example_{i}.png"), panels(explanation, inputs, i))
            for i in range(n)]
-    report = os.path.join(path, "index.html")
-    html_report(explanation, inputs, report, labels=labels, max_examples=max_examples,
-                title=title)
-    return out + [report]
+    report_path = os.path.join(path, "index.html")
+    html_report(explanation, inputs, report_path, labels=labels, predictions=predictions,
+                max_examples=max_examples, title=title, scale=scale)
+    return out + [report_path]
 
 
 def _data_uri(img: np.ndarray) -> str:
@@ -167,41 +185,92 @@ def _fmt(v) -> str:
     return str(v)
 
 
+_DELTA_TEXT = ("delta is the completeness residual: the sum of the attributions minus the "
+               "change of the target output between the input and the baseline, "
+               "sum(phi) - (F(x) - F(x')). Near 0 means the attributions account for the whole "
+               "change; a large |delta| means too few steps or samples, or a model the method "
+               "does not fit.")
+# nothing may be fetched: no scripts, images only from data: URIs, inline styles
+_CSP = ("<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
+        "img-src data:; style-src 'unsafe-inline'\">")
+_STYLE = ("<style>body{font-family:sans-serif;margin:1em}td,th{padding:4px;vertical-align:top;"
+          "text-align:left}table{border-collapse:collapse}tr{border-bottom:1px solid #ddd}"
+          ".legend span{display:inline-block;padding:2px 8px;margin-right:4px}"
+          ".note{color:#444;max-width:60em}</style>")
+
+
+def _legend(signed: bool, top: float | None) -> str:
+    """A colour legend: a gradient strip with its end values."""
+    vals = np.linspace(-1.0, 1.0, 9) if signed else np.linspace(0.0, 1.0, 9)
+    rgb = heatmap_rgb(vals[None, :], signed=signed, scale=1.0)[0]
+    cells = "".join(f"<span style='background:rgb({r},{g},{b})'>&nbsp;</span>"
+                    for r, g, b in rgb)
+    lo, hi = ("-max", "+max") if signed else ("0", "max")
+    if top is not None:
+        lo, hi = (f"{-top:.3g}", f"{top:.3g}") if signed else ("0", f"{top:.3g}")
+    words = ("red: the feature raises the target output; blue: it lowers it; white: no "
+             "effect" if signed else "bright: large attribution; dark: none")
+    return (f"<p class='legend'>colour legend: {html.escape(lo)} {cells} {html.escape(hi)}"
+            f" &mdash; {html.escape(words)}</p>")
+
+
 def html_report(explanation: Explanation, inputs, path=None, labels: Sequence | None = None,
                 captions: Sequence | None = None, max_examples: int = 16,
-                title: str | None = None) -> str:
-    """A self-contained HTML page (pictures embedded) for a batch: method, parameters, and per
-    example its label, target, completeness residual and panels. Every text is escaped.
-    Returns the HTML; writes it to ``path`` when given."""
+                title: str | None = None, *, predictions: Sequence | None = None,
+                scale: str = "row", tokens: Sequence | None = None) -> str:
+    """A self-contained HTML page (pictures embedded, nothing loaded from the network: a
+    Content-Security-Policy forbids it) for a batch: the method and its parameters (the seed
+    only for stochastic methods), a colour legend, what delta means, and per example its label,
+    prediction, target, delta and panels. With ``tokens`` (one list of strings per example,
+    or one list for all) the attributions are shown as highlighted tokens instead of pictures.
+    ``scale``: ``"row"`` (each example's own colour scale) or ``"shared"``. Every text is
+    escaped. Returns the HTML; writes it to ``path`` when given."""
+    from ._figure import layout
+
     esc = html.escape
     x = inputs[0] if isinstance(inputs, tuple) else inputs
     n = min(int(x.shape[0]), max_examples)
+    lay = layout(explanation, inputs, scale=scale, max_examples=max_examples)
     delta = None if explanation.delta is None else _to_np(explanation.delta)
     params = "".join(f"<li><b>{esc(str(k))}</b>: {esc(_fmt(v))}</li>"
                      for k, v in explanation.params.items())
     head = esc(title or f"{explanation.method} attributions")
-    parts = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'>",
-             f"<title>{head}</title>",
-             "<style>body{font-family:sans-serif}td{padding:4px;vertical-align:top}"
-             "</style></head><body>", f"<h1>{head}</h1>",
-             f"<p>method <b>{esc(explanation.method)}</b>; model evaluations "
-             f"{explanation.n_evals}; seed {esc(str(explanation.seed))}</p>",
-             f"<ul>{params}</ul>", "<table><tr><th>#</th><th>label</th><th>target</th>"
-             "<th>delta</th><th>input | attribution | overlay</th></tr>"]
+    info = f"method <b>{esc(explanation.method)}</b>; model evaluations {explanation.n_evals}"
+    if explanation.seed is not None:  # only stochastic methods have one
+        info += f"; seed {esc(str(explanation.seed))} (pass it back to reproduce the samples)"
+    shared = lay.tops[0] if scale == "shared" and lay.tops else None
+    parts = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'>", _CSP,
+             f"<title>{head}</title>", _STYLE, "</head><body>", f"<h1>{head}</h1>",
+             f"<p>{info}</p>", f"<ul>{params}</ul>", _legend(lay.signed, shared),
+             f"<p class='note'>{esc(lay.scale_note)}.</p>"]
+    if delta is not None:
+        parts.append(f"<p class='note'>{esc(_DELTA_TEXT)}</p>")
+    what = "tokens" if tokens is not None else "input | attribution | overlay"
+    parts.append("<table><tr><th>#</th><th>label</th><th>prediction</th><th>target</th>"
+                 f"{'<th>delta</th>' if delta is not None else ''}<th>{esc(what)}</th></tr>")
     targets = explanation.targets
     for i in range(n):
         label = esc(str(labels[i])) if labels is not None and i < len(labels) else ""
+        pred = esc(str(_plain(predictions[i]))) if predictions is not None and \
+            i < len(predictions) else ""
         if explanation.multi_target:
             tgt = ", ".join(_target_text(t, i) for t in targets)
         else:
             tgt = _target_text(targets, i)
-        d = "" if delta is None else esc(", ".join(f"{v:.3g}" for v in np.atleast_1d(
-            delta[..., i])))
+        d = "" if delta is None else "<td>" + esc(", ".join(
+            f"{v:.3g}" for v in np.atleast_1d(delta[..., i]))) + "</td>"
         cap = f"<br>{esc(str(captions[i]))}" if captions is not None and i < len(captions) \
             else ""
-        img = _data_uri(panels(explanation, inputs, i))
-        parts.append(f"<tr><td>{i}</td><td>{label}</td><td>{esc(tgt)}</td><td>{d}</td>"
-                     f"<td><img src='{img}' alt='example {i}'>{cap}</td></tr>")
+        if tokens is not None:
+            toks = tokens[i] if tokens and isinstance(tokens[0], (list, tuple)) else tokens
+            body = "".join(text_html(toks, m, scale=lay.tops[i] or None)
+                           for m in lay.maps[i])
+        else:
+            img = _data_uri(panels(explanation, inputs, i, scale=lay.tops[i] or None,
+                                   signed=lay.signed))
+            body = f"<img src='{img}' alt='example {i}'>"
+        parts.append(f"<tr><td>{i}</td><td>{label}</td><td>{pred}</td><td>{esc(tgt)}</td>{d}"
+                     f"<td>{body}{cap}</td></tr>")
     parts.append("</table></body></html>")
     page = "\n".join(parts)
     if path is not None:
@@ -210,6 +279,10 @@ def html_report(explanation: Explanation, inputs, path=None, labels: Sequence | 
             fh.write(page)
         os.replace(tmp, os.fspath(path))
     return page
+
+
+def _plain(v):
+    return v.item() if hasattr(v, "item") else v
 
 
 def _target_text(target, i: int) -> str:
