@@ -7,7 +7,7 @@ from typing import Any
 
 import corefw
 
-from .optimizer import Optimizer, ParamsT, _check_unsupported
+from .optimizer import Optimizer, ParamsT, _check_unsupported, _scalar_state
 
 __all__ = ["Adagrad"]
 
@@ -79,34 +79,26 @@ class Adagrad(Optimizer):
         super().__init__(params, defaults)
         for group in self.param_groups:
             for p in group["params"]:
-                self._init_state(p, group)
+                state = self.state[p]
+                if not state:
+                    self._init_state(p, group, state)
 
-    def _init_state(self, p: Any, group: dict[str, Any]) -> dict[str, Any]:
-        state = self.state[p]
-        if len(state) == 0:
-            state["step"] = corefw.tensor(0.0, dtype=corefw.float32)
-            state["sum"] = corefw.full_like(p, group["initial_accumulator_value"])
-        return state
+    def _init_state(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
+        state["step"] = _scalar_state()
+        state["sum"] = corefw.full_like(p, group["initial_accumulator_value"])
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Perform one optimization step; return ``closure()``'s loss if a closure is given."""
-        loss = self._run_closure(closure)
-        with corefw.no_grad():
-            for group in self.param_groups:
-                lr, lr_decay = group["lr"], group["lr_decay"]
-                weight_decay, eps = group["weight_decay"], group["eps"]
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    grad = -p.grad if group["maximize"] else p.grad
-                    state = self._init_state(p, group)  # groups added after construction
-                    state["step"].add_(1)
-                    step = state["step"].item()
-                    if weight_decay != 0:
-                        grad = grad + p * weight_decay
-                    clr = lr / (1 + (step - 1) * lr_decay)
-                    state_sum = state["sum"]
-                    state_sum.addcmul_(grad, grad, value=1)
-                    std = state_sum.sqrt().add_(eps)
-                    p.addcdiv_(grad, std, value=-clr)
-        return loss
+        return self._step_each(closure, self._update)
+
+    def _update(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
+        grad = self._grad(p, group)
+        state["step"].add_(1)
+        step = state["step"].item()
+        if group["weight_decay"] != 0:
+            grad = grad + p * group["weight_decay"]
+        clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
+        state_sum = state["sum"]
+        state_sum.addcmul_(grad, grad, value=1)
+        std = state_sum.sqrt().add_(group["eps"])
+        p.addcdiv_(grad, std, value=-clr)

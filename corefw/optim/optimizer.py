@@ -34,6 +34,11 @@ class OptimizerStateDictError(StateDictError, ValueError):
     """
 
 
+def _scalar_state(value: float = 0.0) -> Any:
+    """A 0-d float32 tensor, as PyTorch keeps ``step`` and other scalar state."""
+    return corefw.tensor(float(value), dtype=corefw.float32)
+
+
 class _RequiredParameter:
     """Singleton marking a hyperparameter with no default (it must be given per group)."""
 
@@ -274,6 +279,38 @@ class Optimizer:
             return None
         with corefw.enable_grad():
             return closure()
+
+    def _step_each(self, closure: Callable[[], Any] | None,
+                   update: Callable[[Any, dict[str, Any], dict[str, Any]], None]) -> Any:
+        """The step loop every per-parameter optimizer shares.
+
+        Runs ``closure`` under grad mode, then, under :func:`corefw.no_grad`, for each
+        parameter of each group whose ``.grad`` is not ``None``: creates its state with
+        :meth:`_init_state` when it is still empty, and calls ``update(p, group, state)``.
+        Returns the closure's loss (``None`` without a closure).
+        """
+        loss = self._run_closure(closure)
+        states = self.state
+        with corefw.no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    state = states[p]
+                    if not state:
+                        self._init_state(p, group, state)
+                    update(p, group, state)
+                    if not state:  # stateless (SGD without momentum): no empty entry
+                        del states[p]
+        return loss
+
+    def _init_state(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
+        """Fill the empty ``state`` of parameter ``p`` before its first update (none here)."""
+
+    @staticmethod
+    def _grad(p: Any, group: dict[str, Any]) -> Any:
+        """``p.grad``, negated when the group maximizes."""
+        return -p.grad if group.get("maximize", False) else p.grad
 
     def register_step_pre_hook(self, hook: Callable) -> _HookHandle:
         """Register ``hook(optimizer, args, kwargs)`` to run before each ``step``.

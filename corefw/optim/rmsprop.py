@@ -7,7 +7,7 @@ from typing import Any
 
 import corefw
 
-from .optimizer import Optimizer, ParamsT, _check_unsupported
+from .optimizer import Optimizer, ParamsT, _check_unsupported, _scalar_state
 
 __all__ = ["RMSprop"]
 
@@ -86,22 +86,16 @@ class RMSprop(Optimizer):
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Perform one optimization step; return ``closure()``'s loss if a closure is given."""
-        loss = self._run_closure(closure)
-        with corefw.no_grad():
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is not None:
-                        self._update(p, group)
-        return loss
+        return self._step_each(closure, self._update)
 
-    def _update(self, p: Any, group: dict[str, Any]) -> None:
+    def _init_state(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
+        state["step"] = _scalar_state()
+        state["square_avg"] = corefw.zeros_like(p)
+
+    def _update(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
         lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
         weight_decay, momentum = group["weight_decay"], group["momentum"]
-        grad = -p.grad if group["maximize"] else p.grad
-        state = self.state[p]
-        if len(state) == 0:
-            state["step"] = corefw.tensor(0.0, dtype=corefw.float32)
-            state["square_avg"] = corefw.zeros_like(p)
+        grad = self._grad(p, group)
         if momentum > 0 and "momentum_buffer" not in state:
             state["momentum_buffer"] = corefw.zeros_like(p)
         if group["centered"] and "grad_avg" not in state:
