@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import corefw
 
-from .optimizer import Optimizer, ParamsT, _check_unsupported, _scalar_state
+from .optimizer import Optimizer, ParamsT, _check_non_negative, _check_unsupported, _scalar_state
 
 __all__ = ["Adadelta"]
 
@@ -55,24 +54,16 @@ class Adadelta(Optimizer):
         maximize: bool = False,
         differentiable: bool = False,
     ) -> None:
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
+        _check_non_negative(lr=lr)
         if not 0.0 <= rho <= 1.0:
             raise ValueError(f"Invalid rho value: {rho}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _check_non_negative(eps=eps, weight_decay=weight_decay)
         _check_unsupported("Adadelta", capturable=capturable, differentiable=differentiable)
         defaults = dict(
             lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize,
             capturable=capturable, foreach=foreach, differentiable=differentiable,
         )
         super().__init__(params, defaults)
-
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform one optimization step; return ``closure()``'s loss if a closure is given."""
-        return self._step_each(closure, self._update)
 
     def _init_state(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
         state["step"] = _scalar_state()

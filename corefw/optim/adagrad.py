@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import corefw
 
-from .optimizer import Optimizer, ParamsT, _check_unsupported, _scalar_state
+from .optimizer import Optimizer, ParamsT, _check_non_negative, _check_unsupported, _scalar_state
 
 __all__ = ["Adagrad"]
 
@@ -58,18 +57,8 @@ class Adagrad(Optimizer):
         differentiable: bool = False,
         fused: bool | None = None,
     ) -> None:
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= lr_decay:
-            raise ValueError(f"Invalid lr_decay value: {lr_decay}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if not 0.0 <= initial_accumulator_value:
-            raise ValueError(
-                f"Invalid initial_accumulator_value value: {initial_accumulator_value}"
-            )
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
+        _check_non_negative(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                            initial_accumulator_value=initial_accumulator_value, eps=eps)
         _check_unsupported("Adagrad", differentiable=differentiable, fused=fused)
         defaults = dict(
             lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
@@ -86,10 +75,6 @@ class Adagrad(Optimizer):
     def _init_state(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
         state["step"] = _scalar_state()
         state["sum"] = corefw.full_like(p, group["initial_accumulator_value"])
-
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform one optimization step; return ``closure()``'s loss if a closure is given."""
-        return self._step_each(closure, self._update)
 
     def _update(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
         grad = self._grad(p, group)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import corefw
 
 from ..ops.inplace import adam_step_
-from .optimizer import Optimizer, ParamsT, _check_unsupported, _scalar_state
+from .optimizer import (
+    Optimizer,
+    ParamsT,
+    _check_non_negative,
+    _check_unsupported,
+    _scalar_state,
+)
 
 __all__ = ["Adam", "AdamW"]
 
@@ -74,10 +79,6 @@ class Adam(Optimizer):
             differentiable=differentiable, fused=fused,
         )
         super().__init__(params, defaults)
-
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform one optimization step; return ``closure()``'s loss if a closure is given."""
-        return self._step_each(closure, self._update)
 
     def _init_state(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
         state["step"] = _scalar_state()
@@ -156,13 +157,8 @@ class AdamW(Adam):
 def _check_adam_like(lr: float, betas: tuple[float, float], eps: float,
                      weight_decay: float) -> None:
     """PyTorch's argument checks of the Adam family (same messages)."""
-    if not 0.0 <= lr:
-        raise ValueError(f"Invalid learning rate: {lr}")
-    if not 0.0 <= eps:
-        raise ValueError(f"Invalid epsilon value: {eps}")
-    if not 0.0 <= betas[0] < 1.0:
-        raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-    if not 0.0 <= betas[1] < 1.0:
-        raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-    if not 0.0 <= weight_decay:
-        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+    _check_non_negative(lr=lr, eps=eps)
+    for i, beta in enumerate(betas[:2]):
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+    _check_non_negative(weight_decay=weight_decay)

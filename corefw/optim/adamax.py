@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import corefw
@@ -63,10 +62,6 @@ class Adamax(Optimizer):
             maximize=maximize, differentiable=differentiable, capturable=capturable,
         )
         super().__init__(params, defaults)
-
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform one optimization step; return ``closure()``'s loss if a closure is given."""
-        return self._step_each(closure, self._update)
 
     def _init_state(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
         state["step"] = _scalar_state()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import corefw
 
-from .optimizer import Optimizer, ParamsT, _check_unsupported, _scalar_state
+from .optimizer import Optimizer, ParamsT, _check_non_negative, _check_unsupported, _scalar_state
 
 __all__ = ["ASGD", "Rprop"]
 
@@ -59,20 +58,13 @@ class ASGD(Optimizer):
         differentiable: bool = False,
         capturable: bool = False,
     ) -> None:
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _check_non_negative(lr=lr, weight_decay=weight_decay)
         _check_unsupported("ASGD", capturable=capturable, differentiable=differentiable)
         defaults = dict(
             lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay, foreach=foreach,
             maximize=maximize, differentiable=differentiable, capturable=capturable,
         )
         super().__init__(params, defaults)
-
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform one optimization step; return ``closure()``'s loss if a closure is given."""
-        return self._step_each(closure, self._update)
 
     def _init_state(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
         state["step"] = _scalar_state()
@@ -142,8 +134,7 @@ class Rprop(Optimizer):
         maximize: bool = False,
         differentiable: bool = False,
     ) -> None:
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
+        _check_non_negative(lr=lr)
         if not 0.0 < etas[0] < 1.0 < etas[1]:
             raise ValueError(f"Invalid eta values: {etas[0]}, {etas[1]}")
         _check_unsupported("Rprop", capturable=capturable, differentiable=differentiable)
@@ -152,10 +143,6 @@ class Rprop(Optimizer):
             differentiable=differentiable, capturable=capturable,
         )
         super().__init__(params, defaults)
-
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform one optimization step; return ``closure()``'s loss if a closure is given."""
-        return self._step_each(closure, self._update)
 
     def _init_state(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
         state["step"] = _scalar_state()

@@ -9,7 +9,7 @@ from typing import Any
 
 import corefw
 
-from .optimizer import Optimizer, ParamsT
+from .optimizer import Optimizer, ParamsT, _check_non_negative
 
 __all__ = ["LBFGS"]
 
@@ -157,8 +157,7 @@ class LBFGS(Optimizer):
         history_size: int = 100,
         line_search_fn: str | None = None,
     ) -> None:
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
+        _check_non_negative(lr=lr)
         if line_search_fn not in (None, "strong_wolfe"):
             raise ValueError(
                 f"LBFGS: line_search_fn={line_search_fn!r} is not supported; pass None or "

@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import corefw
 
 from .adam import _check_adam_like
-from .optimizer import Optimizer, ParamsT, _check_unsupported, _scalar_state
+from .optimizer import Optimizer, ParamsT, _check_non_negative, _check_unsupported, _scalar_state
 
 __all__ = ["NAdam", "RAdam"]
 
@@ -24,10 +23,6 @@ class _AdamFamily(Optimizer):
         _check_unsupported(type(self).__name__, capturable=defaults["capturable"],
                            differentiable=defaults["differentiable"])
         Optimizer.__init__(self, params, defaults)
-
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform one optimization step; return ``closure()``'s loss if a closure is given."""
-        return self._step_each(closure, self._update)
 
     def _init_state(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
         state["step"] = _scalar_state()
@@ -49,9 +44,6 @@ class _AdamFamily(Optimizer):
         state["exp_avg"].lerp_(grad, 1 - beta1)
         state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         return grad, step
-
-    def _update(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
-        raise NotImplementedError
 
 
 class NAdam(_AdamFamily):
@@ -106,8 +98,7 @@ class NAdam(_AdamFamily):
         capturable: bool = False,
         differentiable: bool = False,
     ) -> None:
-        if not 0.0 <= momentum_decay:
-            raise ValueError(f"Invalid momentum_decay value: {momentum_decay}")
+        _check_non_negative(momentum_decay=momentum_decay)
         self._setup(params, dict(
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
             momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay,

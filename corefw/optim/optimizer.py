@@ -102,6 +102,16 @@ def _check_unsupported(name: str, **flags: Any) -> None:
             )
 
 
+_VALUE_NAMES = {"lr": "learning rate", "eps": "epsilon value"}
+
+
+def _check_non_negative(**values: float) -> None:
+    """PyTorch's ``ValueError("Invalid <name> value: <v>")`` for a negative (or NaN) option."""
+    for name, value in values.items():
+        if not 0.0 <= value:
+            raise ValueError(f"Invalid {_VALUE_NAMES.get(name, name + ' value')}: {value}")
+
+
 def _copy_value(value: Any) -> Any:
     """A copy of a state-dict value that shares no tensor or container with the original."""
     if isinstance(value, corefw.Tensor):
@@ -268,8 +278,14 @@ class Optimizer:
             closure: a function that re-evaluates the model and returns the loss; called
                 under grad mode before the update.
         """
+        return self._step_each(closure, self._update)
+
+    def _update(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
+        """Update parameter ``p`` in place (under no_grad) from ``p.grad``, ``group``'s
+        options and its ``state``; a per-parameter optimizer implements this (or ``step``)."""
         raise NotImplementedError(
-            f"{type(self).__name__} does not implement step(); an Optimizer subclass must"
+            f"{type(self).__name__} does not implement step(); an Optimizer subclass must "
+            "implement step() or _update(p, group, state)"
         )
 
     @staticmethod
@@ -437,3 +453,6 @@ class Optimizer:
         if param.dtype.is_floating_point and out.dtype != param.dtype:
             out, copied = out.to(param.dtype), True
         return out if copied else out.clone()
+
+
+Optimizer.step = _wrap_step(Optimizer.step)  # type: ignore[method-assign]
