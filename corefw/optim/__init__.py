@@ -8,7 +8,7 @@ See docs/optim.md.
 
 from __future__ import annotations
 
-from . import lr_scheduler
+from . import lr_scheduler, swa_utils
 from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
@@ -23,4 +23,5 @@ from .sgd import SGD
 __all__ = [
     "ASGD", "LBFGS", "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "NAdam",
     "Optimizer", "OptimizerStateDictError", "RAdam", "RMSprop", "Rprop", "lr_scheduler",
+    "swa_utils",
 ]
