@@ -148,6 +148,8 @@ class MultiProcessingDataLoaderIter:
         self._send_idx += 1
 
     def __next__(self) -> Any:
+        if self._shutdown:
+            raise StopIteration
         while True:
             while self._rcvd_idx < self._send_idx:  # skip tasks of exhausted workers
                 info = self._task_info[self._rcvd_idx]
@@ -176,8 +178,7 @@ class MultiProcessingDataLoaderIter:
     def _process(self, data: Any) -> Any:
         self._rcvd_idx += 1
         self._try_put_index()
-        if isinstance(data, ExceptionWrapper):
-            self._shutdown_workers()
+        if isinstance(data, ExceptionWrapper):  # the iterator goes on, as PyTorch's
             data.reraise()
         self._num_yielded += 1
         return from_wire(data)

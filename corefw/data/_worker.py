@@ -195,9 +195,8 @@ def worker_loop(dataset: Any, index_queue: Any, data_queue: Any, done_event: Any
             if done_event.is_set() or iteration_end:
                 continue
             idx, index = task
-            if init_error is not None:
-                data, init_error = init_error, None
-                iteration_end = True
+            if init_error is not None:  # every task answers with the setup's error
+                data = init_error
             else:
                 data = _fetch(fetcher, index, worker_id)
                 if isinstance(data, _IterableDatasetStopIteration):

@@ -280,7 +280,7 @@ class DataLoader(Generic[T_co]):
 
         if not self.persistent_workers:
             return MultiProcessingDataLoaderIter(self)
-        if self._iterator is None:
+        if self._iterator is None or self._iterator._shutdown:
             self._iterator = MultiProcessingDataLoaderIter(self)
         else:
             self._iterator._reset()

@@ -200,12 +200,23 @@ def test_worker_exception_reraised_with_traceback():
         list(DataLoader(Failing(TwoArgError(1, 2)), num_workers=1))
 
 
+def test_iteration_goes_on_after_a_worker_exception():
+    it = iter(DataLoader(Failing(IndexError("no 5")), batch_size=2, num_workers=2))
+    got = [next(it).tolist(), next(it).tolist()]
+    with pytest.raises(IndexError, match="no 5"):
+        next(it)
+    got += [b.tolist() for b in it]  # the batches after the failing one still come
+    assert got == [[0, 1], [2, 3], [6, 7], [8, 9]]
+
+
 def test_worker_init_fn_exception():
     def init(wid):
         raise OSError(f"no data for worker {wid}")
 
-    with pytest.raises(OSError, match="no data for worker 0"):
-        list(DataLoader(Mixed(), num_workers=1, worker_init_fn=init))
+    it = iter(DataLoader(Mixed(), num_workers=1, worker_init_fn=init))
+    for _ in range(2):  # each batch raises it; the iterator never hangs
+        with pytest.raises(OSError, match="no data for worker 0"):
+            next(it)
 
 
 def test_dead_worker_raises_with_exit_code():
