@@ -78,6 +78,9 @@ class MultiProcessingDataLoaderIter:
         self._index_queues: list[Any] = []
         self._workers: list[Any] = []
         self._shutdown = False
+        import corefw
+
+        corefw.empty(0)  # load the plugins once here, so forked workers inherit them
         seed = _base_seed(loader, self._epoch)
         make_fetcher = _fetcher_factory(loader)
         try:

@@ -181,7 +181,9 @@ def worker_loop(dataset: Any, index_queue: Any, data_queue: Any, done_event: Any
             try:
                 task = index_queue.get(timeout=_POLL_S)
             except queue.Empty:
-                if os.getppid() != parent:  # orphaned: the main process died
+                # Shut down (the None task may never come when the iterator is garbage-
+                # collected with its queues), or orphaned: the main process died.
+                if done_event.is_set() or os.getppid() != parent:
                     break
                 continue
             if task is None:

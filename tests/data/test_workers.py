@@ -5,6 +5,7 @@ prefetch, start methods."""
 from __future__ import annotations
 
 import collections
+import gc
 import os
 import time
 
@@ -207,6 +208,17 @@ def test_iteration_goes_on_after_a_worker_exception():
         next(it)
     got += [b.tolist() for b in it]  # the batches after the failing one still come
     assert got == [[0, 1], [2, 3], [6, 7], [8, 9]]
+
+
+def test_abandoned_iterator_workers_exit_cleanly():
+    it = iter(DataLoader(Mixed(), batch_size=2, num_workers=2))
+    next(it)
+    workers = list(it._workers)
+    del it
+    gc.collect()  # __del__ shuts the workers down; they leave their loop (exit code 0),
+    for w in workers:  # rather than being terminated after the join timeout (-15)
+        w.join()
+        assert w.exitcode == 0
 
 
 def test_worker_init_fn_exception():
