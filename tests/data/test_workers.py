@@ -214,6 +214,7 @@ def test_abandoned_iterator_workers_exit_cleanly():
     it = iter(DataLoader(Mixed(), batch_size=2, num_workers=2))
     next(it)
     workers = list(it._workers)
+    it.cycle = it  # as an exception's traceback does: collected with its queues by gc
     del it
     gc.collect()  # __del__ shuts the workers down; they leave their loop (exit code 0),
     for w in workers:  # rather than being terminated after the join timeout (-15)
