@@ -8,7 +8,7 @@ See docs/optim.md.
 
 from __future__ import annotations
 
-from . import lr_scheduler, swa_utils
+from . import lr_scheduler
 from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
@@ -25,3 +25,11 @@ __all__ = [
     "Optimizer", "OptimizerStateDictError", "RAdam", "RMSprop", "Rprop", "lr_scheduler",
     "swa_utils",
 ]
+
+
+def __getattr__(name: str):
+    if name == "swa_utils":  # imports corefw.nn: loaded on first use
+        import importlib
+
+        return importlib.import_module(f"{__name__}.swa_utils")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
