@@ -60,19 +60,24 @@ class PackedSequence(_PackedFields):
                           move(self.unsorted_indices))
 
     def cpu(self) -> PackedSequence:
+        """On the host device."""
         return self.to("cpu")
 
     def float(self) -> PackedSequence:
+        """``data`` as float32."""
         return self.to(corefw.float32)
 
     def double(self) -> PackedSequence:
+        """``data`` as float64."""
         return self.to(corefw.float64)
 
     @property
     def is_cuda(self) -> bool:
+        """Whether ``data`` is on a ``cuda`` device."""
         return self.data.device.type == "cuda"
 
     def is_pinned(self) -> bool:
+        """Always False (corefw has no pinned host memory)."""
         return False
 
 
