@@ -183,11 +183,18 @@ class DeviceTypeAPI:
             fn()
 
 
+def _holds_data(backend: Any) -> bool:
+    """False for a backend with the ``abstract`` capability (shapes only, like ``meta``)."""
+    return "abstract" not in getattr(backend, "capabilities", ())
+
+
 def accelerator_type(check_available: bool = False) -> str | None:
-    """The accelerator's device type: the first registered non-host backend that is
-    available; without one, and unless ``check_available``, the first registered non-host
-    backend (as PyTorch names its build's accelerator on a machine without the device)."""
-    others = [(t, b) for t, b in registered_backends().items() if t != HOST_TYPE]
+    """The accelerator's device type: the first registered backend, other than the host's
+    and those that hold no data (``abstract``), that is available; without one, and unless
+    ``check_available``, the first such backend registered (as PyTorch names its build's
+    accelerator on a machine without the device)."""
+    others = [(t, b) for t, b in registered_backends().items()
+              if t != HOST_TYPE and _holds_data(b)]
     for dev_type, backend in others:
         if _available(backend):
             return dev_type

@@ -1,7 +1,8 @@
 """``corefw.accelerator``: PyTorch's vendor-neutral device API (``torch.accelerator``).
 
-The accelerator is the first installed backend plugin, other than the host's (``"cpu"``),
-that can run here; the core names none. Without one, ``is_available()`` is False,
+The accelerator is the first installed backend plugin, other than the host's (``"cpu"``)
+and shape-only ones (capability ``abstract``, like ``meta``), that can run here; the core
+names none. Without one, ``is_available()`` is False,
 ``device_count()`` 0 and ``current_accelerator()`` the first installed non-host backend's type
 (``None`` if there is none, or with ``check_available=True``).
 
