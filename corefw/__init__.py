@@ -125,7 +125,8 @@ def explainers() -> dict:
 
 
 def __getattr__(name):
-    if name in ("nn", "optim", "data", "autograd", "testing", "plugins", "backend"):
+    if name in ("nn", "optim", "data", "autograd", "testing", "plugins", "backend", "utils",
+                "cuda", "accelerator", "backends", "distributed"):
         import importlib
 
         return importlib.import_module(f"corefw.{name}")

@@ -3,12 +3,15 @@
 >>> from corefw.data import DataLoader, datasets
 >>> loader = DataLoader(datasets.digits(), batch_size=64, shuffle=True)
 
-Everything runs in the calling process (``num_workers=0``). :mod:`corefw.data.datasets` holds
-datasets shipped inside the package (``digits()``). See docs/data.md.
+Batches load in the calling process (``num_workers=0``) or in worker processes
+(``num_workers > 0``). :mod:`corefw.data.datasets` holds datasets shipped inside the package
+(``digits()``). PyTorch's path ``corefw.utils.data`` re-exports this package. See docs/data.md.
 """
 
 from . import datasets
+from ._multiprocess import DataLoaderWorkerError
 from .dataloader import DataLoader, default_collate, default_convert, get_worker_info
+from ._worker import WorkerInfo
 from .dataset import (
     ChainDataset,
     ConcatDataset,
@@ -16,6 +19,7 @@ from .dataset import (
     Dataset,
     DataUnsupportedError,
     IterableDataset,
+    StackDataset,
     Subset,
     TensorDataset,
     random_split,
@@ -36,6 +40,7 @@ __all__ = [
     "ConcatDataset",
     "DataError",
     "DataLoader",
+    "DataLoaderWorkerError",
     "DataUnsupportedError",
     "Dataset",
     "DistributedSampler",
@@ -43,10 +48,12 @@ __all__ = [
     "RandomSampler",
     "Sampler",
     "SequentialSampler",
+    "StackDataset",
     "Subset",
     "SubsetRandomSampler",
     "TensorDataset",
     "WeightedRandomSampler",
+    "WorkerInfo",
     "datasets",
     "default_collate",
     "default_convert",

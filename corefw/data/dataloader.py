@@ -1,15 +1,17 @@
 """``DataLoader``: batches of a dataset, in sampler order, assembled by a collate function.
 
-Follows ``torch.utils.data.DataLoader`` (same arguments, defaults, errors and batch structure)
-with one difference: data is loaded in the calling process, so ``num_workers`` must be 0 (a
-larger value raises :class:`DataUnsupportedError`). See docs/data.md, which also shows how to
-resume a shuffled epoch bit-identically from a checkpoint.
+Follows ``torch.utils.data.DataLoader`` (same arguments, defaults, errors and batch structure).
+``num_workers=0`` loads in the calling process; ``num_workers > 0`` in worker processes
+(:mod:`corefw.data._multiprocess`), whose batches cross back as NumPy arrays because corefw
+tensors do not pickle. See docs/data.md, which also shows how to resume a shuffled epoch
+bit-identically from a checkpoint.
 """
 
 from __future__ import annotations
 
 import collections.abc
 import copy
+import functools
 import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -20,26 +22,21 @@ import numpy as np
 import corefw
 from corefw.errors import DTypeError, ShapeError
 
+from ._worker import WorkerInfo, get_worker_info
 from .dataset import (
     DataError,
     Dataset,
-    DataUnsupportedError,
     IterableDataset,
     Subset,
     TensorDataset,
 )
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 
-__all__ = ["DataLoader", "default_collate", "default_convert", "get_worker_info"]
+__all__ = ["DataLoader", "WorkerInfo", "default_collate", "default_convert", "get_worker_info"]
 
 T_co = TypeVar("T_co", covariant=True)
 
 _NP_STR_OR_OBJECT = re.compile("[SaUO]")  # numpy dtype.str kinds that cannot become tensors
-
-
-def get_worker_info() -> None:
-    """Always ``None``: corefw loads data in the main process (torch's answer there)."""
-    return None
 
 
 def _convert_mapping(data: collections.abc.Mapping, fn: Callable[[Any], Any]) -> Any:
@@ -177,18 +174,31 @@ class DataLoader(Generic[T_co]):
         sampler: the order of indices (any iterable of indices).
         batch_sampler: yields whole lists of indices; exclusive with ``batch_size``,
             ``shuffle``, ``sampler`` and ``drop_last``.
-        num_workers: must be 0; corefw loads in the calling process.
+        num_workers: how many worker processes load batches; 0 loads in the calling
+            process. Workers start with the ``fork`` method where the platform has it (else
+            ``spawn``); batches come back in sampler order, so they are the same as with 0.
         collate_fn: merges a list of samples into a batch (default :func:`default_collate`).
-        pin_memory: accepted for compatibility and ignored (batches are host memory already).
+            With workers it runs in the worker; its tensors cross back as NumPy arrays, and
+            anything else in the batch must pickle.
+        pin_memory: accepted and ignored (there is no page-locked host memory to use).
         drop_last: drop the last batch when it is smaller than ``batch_size``.
-        timeout, worker_init_fn, multiprocessing_context, prefetch_factor,
-            persistent_workers: worker options, accepted with their defaults only.
+        timeout: seconds to wait for a batch from the workers before raising
+            :class:`DataLoaderWorkerError` (0: wait as long as the workers are alive).
+        worker_init_fn: called as ``worker_init_fn(worker_id)`` in each worker after its
+            seeding and before it loads anything.
+        multiprocessing_context: a start-method name (``"fork"``, ``"spawn"``,
+            ``"forkserver"``) or a ``multiprocessing`` context. Under ``spawn`` the dataset
+            is pickled: it must hold NumPy arrays, not corefw tensors.
         generator: the random source of ``shuffle``; save its ``get_state()`` at the start of
             an epoch to resume that epoch exactly (docs/data.md).
+        prefetch_factor: batches requested ahead per worker (default 2 with workers).
+        persistent_workers: keep the workers (and their dataset copies) between epochs.
+        pin_memory_device, in_order: accepted for PyTorch compatibility; batches are always
+            returned in order.
 
     Raises:
-        DataError: contradictory options (as torch's ValueErrors), a negative ``num_workers``.
-        DataUnsupportedError: ``num_workers > 0`` or other multi-process options.
+        DataError: contradictory options (as torch's ValueErrors), a negative ``num_workers``,
+            worker options with ``num_workers=0``.
     """
 
     def __init__(self, dataset: Dataset[T_co], batch_size: int | None = 1,
@@ -199,7 +209,8 @@ class DataLoader(Generic[T_co]):
                  worker_init_fn: Callable[[int], None] | None = None,
                  multiprocessing_context: Any = None,
                  generator: corefw.Generator | None = None, *,
-                 prefetch_factor: int | None = None, persistent_workers: bool = False) -> None:
+                 prefetch_factor: int | None = None, persistent_workers: bool = False,
+                 pin_memory_device: str = "", in_order: bool = True) -> None:
         _check_worker_options(num_workers, timeout, worker_init_fn, multiprocessing_context,
                               prefetch_factor, persistent_workers)
         shuffle = bool(shuffle)
@@ -242,6 +253,11 @@ class DataLoader(Generic[T_co]):
         self.worker_init_fn = worker_init_fn
         self.prefetch_factor = prefetch_factor
         self.persistent_workers = persistent_workers
+        self.multiprocessing_context = multiprocessing_context
+        self.pin_memory_device = pin_memory_device
+        self.in_order = in_order
+        self._iterator: Any = None
+        self._epochs_started = 0
         self.generator = generator
         if collate_fn is None:
             collate_fn = default_collate if batch_sampler is not None else default_convert
@@ -255,8 +271,20 @@ class DataLoader(Generic[T_co]):
     def _index_sampler(self) -> Iterable:
         return self.batch_sampler if self._auto_collation else self.sampler
 
-    def __iter__(self) -> _DataLoaderIter:
-        return _DataLoaderIter(self)
+    def __iter__(self) -> Iterator[Any]:
+        """A pass over the data (with ``persistent_workers``, the same workers each time)."""
+        self._epochs_started += 1
+        if self.num_workers == 0:
+            return _DataLoaderIter(self)
+        from ._multiprocess import MultiProcessingDataLoaderIter
+
+        if not self.persistent_workers:
+            return MultiProcessingDataLoaderIter(self)
+        if self._iterator is None or self._iterator._shutdown:
+            self._iterator = MultiProcessingDataLoaderIter(self)
+        else:
+            self._iterator._reset()
+        return self._iterator
 
     def __len__(self) -> int:
         """Batches per epoch (for an IterableDataset, from ``len(dataset)`` if it has one)."""
@@ -276,17 +304,21 @@ def _check_worker_options(num_workers: int, timeout: float, worker_init_fn: Any,
     if not isinstance(num_workers, int) or isinstance(num_workers, bool) or num_workers < 0:
         raise DataError(f"DataLoader: num_workers should be a non-negative integer, got "
                         f"{num_workers!r}; use num_workers=0")
-    if num_workers > 0:
-        raise DataUnsupportedError(
-            f"DataLoader: num_workers={num_workers} is not supported; corefw loads batches in "
-            "the calling process, so pass num_workers=0 (keep decoded data in memory, e.g. a "
-            "TensorDataset, so batches are cheap to assemble)")
     if timeout < 0:
         raise DataError(f"DataLoader: timeout option should be non-negative, got {timeout}")
-    if prefetch_factor is not None or persistent_workers or multiprocessing_context is not None:
-        raise DataError("DataLoader: prefetch_factor, persistent_workers and "
-                        "multiprocessing_context need num_workers > 0, which corefw does not "
-                        "support; leave them at their defaults")
+    if num_workers == 0:
+        if prefetch_factor is not None:
+            raise DataError("DataLoader: prefetch_factor option could only be specified in "
+                            "multiprocessing; let num_workers > 0 to enable multiprocessing, "
+                            "otherwise set prefetch_factor to None")
+        if persistent_workers:
+            raise DataError("DataLoader: persistent_workers option needs num_workers > 0")
+        if multiprocessing_context is not None:
+            raise DataError("DataLoader: multiprocessing_context can only be used with "
+                            "multi-process loading (num_workers > 0), but got num_workers=0")
+    elif prefetch_factor is not None and prefetch_factor < 1:
+        raise DataError(f"DataLoader: prefetch_factor option should be a positive integer, "
+                        f"got {prefetch_factor}")
     del worker_init_fn  # never called without workers, as in torch
 
 
@@ -304,17 +336,63 @@ def _tensor_rows(dataset: Any, index: list[int]) -> list | None:
     return [t[rows] for t in dataset.tensors]
 
 
+class _Fetcher:
+    """Turns one entry of the index sampler into a batch (in the main process or a worker)."""
+
+    def __init__(self, dataset: Any, auto_collation: bool, collate_fn: Callable,
+                 drop_last: bool, is_iterable: bool) -> None:
+        self.dataset = dataset
+        self.auto_collation = auto_collation
+        self.collate_fn = collate_fn
+        self.drop_last = drop_last
+        self.is_iterable = is_iterable
+        self.dataset_iter = iter(dataset) if is_iterable else None
+
+    def fetch(self, index: Any) -> Any:
+        """The batch for ``index``; StopIteration when an iterable dataset is exhausted."""
+        if self.dataset_iter is not None:
+            return self._fetch_iterable(index)
+        return self._fetch_map(index)
+
+    def _fetch_map(self, index: Any) -> Any:
+        if self.auto_collation and self.collate_fn is default_collate:
+            rows = _tensor_rows(self.dataset, index)
+            if rows is not None:
+                return rows
+        if self.auto_collation:
+            getitems = getattr(self.dataset, "__getitems__", None)
+            if callable(getitems):
+                samples = getitems(index)
+            else:
+                samples = [self.dataset[i] for i in index]
+            return self.collate_fn(samples)
+        return self.collate_fn(self.dataset[index])
+
+    def _fetch_iterable(self, index: Any) -> Any:
+        assert self.dataset_iter is not None
+        if self.auto_collation:
+            samples = list(itertools.islice(self.dataset_iter, len(index)))
+            if not samples or (self.drop_last and len(samples) < len(index)):
+                raise StopIteration
+            return self.collate_fn(samples)
+        return self.collate_fn(next(self.dataset_iter))
+
+
+def _fetcher_factory(loader: DataLoader) -> Callable[[Any], _Fetcher]:
+    """``make(dataset) -> _Fetcher`` with the loader's options (picklable for workers)."""
+    return functools.partial(_Fetcher, auto_collation=loader._auto_collation,
+                             collate_fn=loader.collate_fn, drop_last=loader.drop_last,
+                             is_iterable=loader._is_iterable)
+
+
 class _DataLoaderIter:
-    """One pass over a DataLoader (torch's ``_SingleProcessDataLoaderIter``)."""
+    """One pass over a DataLoader in the calling process (torch's
+    ``_SingleProcessDataLoaderIter``)."""
 
     def __init__(self, loader: DataLoader) -> None:
         self._loader = loader
-        self._dataset = loader.dataset
-        self._auto_collation = loader._auto_collation
-        self._collate_fn = loader.collate_fn
-        self._drop_last = loader.drop_last
         self._index_iter = iter(loader._index_sampler)
-        self._dataset_iter = iter(loader.dataset) if loader._is_iterable else None
+        self._fetcher = _fetcher_factory(loader)(loader.dataset)
         self._num_yielded = 0
 
     def __iter__(self) -> _DataLoaderIter:
@@ -324,31 +402,6 @@ class _DataLoaderIter:
         return len(self._loader)
 
     def __next__(self) -> Any:
-        index = next(self._index_iter)
-        data = self._fetch_iterable(index) if self._dataset_iter is not None \
-            else self._fetch_map(index)
+        data = self._fetcher.fetch(next(self._index_iter))
         self._num_yielded += 1
         return data
-
-    def _fetch_map(self, index: Any) -> Any:
-        if self._auto_collation and self._collate_fn is default_collate:
-            rows = _tensor_rows(self._dataset, index)
-            if rows is not None:
-                return rows
-        if self._auto_collation:
-            getitems = getattr(self._dataset, "__getitems__", None)
-            if callable(getitems):
-                samples = getitems(index)
-            else:
-                samples = [self._dataset[i] for i in index]
-            return self._collate_fn(samples)
-        return self._collate_fn(self._dataset[index])
-
-    def _fetch_iterable(self, index: Any) -> Any:
-        assert self._dataset_iter is not None
-        if self._auto_collation:
-            samples = list(itertools.islice(self._dataset_iter, len(index)))
-            if not samples or (self._drop_last and len(samples) < len(index)):
-                raise StopIteration
-            return self._collate_fn(samples)
-        return self._collate_fn(next(self._dataset_iter))

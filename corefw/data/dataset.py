@@ -13,7 +13,7 @@ import itertools
 import math
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import corefw
 from corefw.errors import CorefwError, DTypeError, ShapeError
@@ -25,6 +25,7 @@ __all__ = [
     "DataUnsupportedError",
     "Dataset",
     "IterableDataset",
+    "StackDataset",
     "Subset",
     "TensorDataset",
     "random_split",
@@ -102,6 +103,36 @@ class TensorDataset(Dataset[tuple]):
 
     def __len__(self) -> int:
         return self.tensors[0].shape[0]
+
+
+class StackDataset(Dataset):
+    """Samples of several equal-length datasets side by side: ``StackDataset(a, b)[i]`` is
+    ``(a[i], b[i])``, ``StackDataset(x=a, y=b)[i]`` is ``{"x": a[i], "y": b[i]}``.
+
+    Raises:
+        DataError: both positional and keyword datasets, none, or different lengths.
+    """
+
+    def __init__(self, *args: Dataset, **kwargs: Dataset) -> None:
+        if args and kwargs:
+            raise DataError("StackDataset: supported either tuple- (via args) or dict- (via "
+                            "kwargs) like input/output, but both types are given")
+        datasets: Any = args or kwargs
+        if not datasets:
+            raise DataError("StackDataset: at least one dataset should be passed")
+        lengths = [len(d) for d in (args or kwargs.values())]  # type: ignore[arg-type]
+        if len(set(lengths)) != 1:
+            raise DataError(f"StackDataset: size mismatch between datasets (lengths {lengths})")
+        self._length = lengths[0]
+        self.datasets = datasets
+
+    def __getitem__(self, index: int) -> Any:
+        if isinstance(self.datasets, dict):
+            return {k: d[index] for k, d in self.datasets.items()}
+        return tuple(d[index] for d in self.datasets)
+
+    def __len__(self) -> int:
+        return self._length
 
 
 class ConcatDataset(Dataset[T_co]):

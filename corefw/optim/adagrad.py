@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import corefw
 
-from .optimizer import Optimizer, ParamsT, _check_unsupported
+from .optimizer import Optimizer, ParamsT, _check_non_negative, _check_unsupported, _scalar_state
 
 __all__ = ["Adagrad"]
 
@@ -58,18 +57,8 @@ class Adagrad(Optimizer):
         differentiable: bool = False,
         fused: bool | None = None,
     ) -> None:
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= lr_decay:
-            raise ValueError(f"Invalid lr_decay value: {lr_decay}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if not 0.0 <= initial_accumulator_value:
-            raise ValueError(
-                f"Invalid initial_accumulator_value value: {initial_accumulator_value}"
-            )
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
+        _check_non_negative(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                            initial_accumulator_value=initial_accumulator_value, eps=eps)
         _check_unsupported("Adagrad", differentiable=differentiable, fused=fused)
         defaults = dict(
             lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
@@ -79,34 +68,22 @@ class Adagrad(Optimizer):
         super().__init__(params, defaults)
         for group in self.param_groups:
             for p in group["params"]:
-                self._init_state(p, group)
+                state = self.state[p]
+                if not state:
+                    self._init_state(p, group, state)
 
-    def _init_state(self, p: Any, group: dict[str, Any]) -> dict[str, Any]:
-        state = self.state[p]
-        if len(state) == 0:
-            state["step"] = corefw.tensor(0.0, dtype=corefw.float32)
-            state["sum"] = corefw.full_like(p, group["initial_accumulator_value"])
-        return state
+    def _init_state(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
+        state["step"] = _scalar_state()
+        state["sum"] = corefw.full_like(p, group["initial_accumulator_value"])
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform one optimization step; return ``closure()``'s loss if a closure is given."""
-        loss = self._run_closure(closure)
-        with corefw.no_grad():
-            for group in self.param_groups:
-                lr, lr_decay = group["lr"], group["lr_decay"]
-                weight_decay, eps = group["weight_decay"], group["eps"]
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    grad = -p.grad if group["maximize"] else p.grad
-                    state = self._init_state(p, group)  # groups added after construction
-                    state["step"].add_(1)
-                    step = state["step"].item()
-                    if weight_decay != 0:
-                        grad = grad + p * weight_decay
-                    clr = lr / (1 + (step - 1) * lr_decay)
-                    state_sum = state["sum"]
-                    state_sum.addcmul_(grad, grad, value=1)
-                    std = state_sum.sqrt().add_(eps)
-                    p.addcdiv_(grad, std, value=-clr)
-        return loss
+    def _update(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
+        grad = self._grad(p, group)
+        state["step"].add_(1)
+        step = state["step"].item()
+        if group["weight_decay"] != 0:
+            grad = grad + p * group["weight_decay"]
+        clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
+        state_sum = state["sum"]
+        state_sum.addcmul_(grad, grad, value=1)
+        std = state_sum.sqrt().add_(group["eps"])
+        p.addcdiv_(grad, std, value=-clr)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import corefw
 
 from ..ops.inplace import adam_step_
-from .optimizer import Optimizer, ParamsT, _check_unsupported
+from .optimizer import (
+    Optimizer,
+    ParamsT,
+    _check_non_negative,
+    _check_unsupported,
+    _scalar_state,
+)
 
 __all__ = ["Adam", "AdamW"]
 
@@ -63,16 +68,7 @@ class Adam(Optimizer):
         differentiable: bool = False,
         fused: bool | None = None,
     ) -> None:
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= betas[0] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _check_adam_like(lr, betas, eps, weight_decay)
         _check_unsupported(
             type(self).__name__, capturable=capturable, differentiable=differentiable,
             fused=fused,
@@ -84,39 +80,29 @@ class Adam(Optimizer):
         )
         super().__init__(params, defaults)
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform one optimization step; return ``closure()``'s loss if a closure is given."""
-        loss = self._run_closure(closure)
-        with corefw.no_grad():
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is not None:
-                        self._update(p, group)
-        return loss
+    def _init_state(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
+        state["step"] = _scalar_state()
+        state["exp_avg"] = corefw.zeros_like(p)
+        state["exp_avg_sq"] = corefw.zeros_like(p)
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = corefw.zeros_like(p)
 
-    def _update(self, p: Any, group: dict[str, Any]) -> None:
+    def _update(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
         lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
         beta1, beta2 = group["betas"]
         amsgrad = group["amsgrad"]
-        state = self.state[p]
-        if len(state) == 0:
-            state["step"] = corefw.tensor(0.0, dtype=corefw.float32)
-            state["exp_avg"] = corefw.zeros_like(p)
-            state["exp_avg_sq"] = corefw.zeros_like(p)
-            if amsgrad:
-                state["max_exp_avg_sq"] = corefw.zeros_like(p)
-        elif amsgrad and "max_exp_avg_sq" not in state:  # amsgrad switched on later
+        if amsgrad and "max_exp_avg_sq" not in state:  # amsgrad switched on later
             state["max_exp_avg_sq"] = corefw.zeros_like(p)
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         state["step"].add_(1)
         step = state["step"].item()
-        if not amsgrad and p.grad._data.dtype == p._data.dtype:  # one fused update
+        if not amsgrad and p.grad.dtype == p.dtype:  # one fused update
             adam_step_(p, p.grad, exp_avg, exp_avg_sq, lr=lr, beta1=beta1, beta2=beta2,
                        eps=eps, weight_decay=weight_decay,
                        decoupled=self._decoupled_weight_decay, maximize=group["maximize"],
                        step=step)
             return
-        grad = -p.grad if group["maximize"] else p.grad
+        grad = self._grad(p, group)
         if weight_decay != 0:
             if self._decoupled_weight_decay:
                 p.mul_(1 - lr * weight_decay)
@@ -166,3 +152,13 @@ class AdamW(Adam):
             foreach=foreach, maximize=maximize, capturable=capturable,
             differentiable=differentiable, fused=fused,
         )
+
+
+def _check_adam_like(lr: float, betas: tuple[float, float], eps: float,
+                     weight_decay: float) -> None:
+    """PyTorch's argument checks of the Adam family (same messages)."""
+    _check_non_negative(lr=lr, eps=eps)
+    for i, beta in enumerate(betas[:2]):
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+    _check_non_negative(weight_decay=weight_decay)

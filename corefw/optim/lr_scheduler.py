@@ -18,11 +18,14 @@ from typing import Any
 
 from ._lr_base import LRScheduler, _LRScheduler  # noqa: F401 - PyTorch's old name
 from ._lr_cycle import OneCycleLR, ReduceLROnPlateau
+from ._lr_more import ChainedScheduler, CosineAnnealingWarmRestarts, CyclicLR, SequentialLR
 from .optimizer import Optimizer
 
 __all__ = [
-    "CosineAnnealingLR", "ExponentialLR", "LRScheduler", "LambdaLR", "LinearLR", "MultiStepLR",
-    "OneCycleLR", "ReduceLROnPlateau", "StepLR",
+    "ChainedScheduler", "ConstantLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts",
+    "CyclicLR", "ExponentialLR", "LRScheduler", "LambdaLR", "LinearLR", "MultiStepLR",
+    "MultiplicativeLR", "OneCycleLR", "PolynomialLR", "ReduceLROnPlateau", "SequentialLR",
+    "StepLR",
 ]
 
 
@@ -72,6 +75,23 @@ class LambdaLR(LRScheduler):
     def get_lr(self) -> list[float]:
         self._warn_get_lr()
         return [base * fn(self.last_epoch) for fn, base in zip(self.lr_lambdas, self.base_lrs)]
+
+
+class MultiplicativeLR(LambdaLR):
+    """Multiply the lr by ``lr_lambda(epoch)`` at every epoch after the first.
+
+    Args:
+        optimizer: the wrapped optimizer.
+        lr_lambda: a function of the epoch giving the factor, or one per parameter group.
+        last_epoch: see :class:`LRScheduler`.
+    """
+
+    def get_lr(self) -> list[float]:
+        self._warn_get_lr()
+        groups = self.optimizer.param_groups
+        if self.last_epoch > 0:
+            return [group["lr"] * fn(self.last_epoch) for fn, group in zip(self.lr_lambdas, groups)]
+        return [group["lr"] for group in groups]
 
 
 class StepLR(LRScheduler):
@@ -240,3 +260,70 @@ class LinearLR(LRScheduler):
         return [base * (start + (end - start) * frac) for base in self.base_lrs]
 
 
+
+
+class ConstantLR(LRScheduler):
+    """Multiply the lr by ``factor`` until epoch ``total_iters``, then restore it.
+
+    Closed form: ``base_lr * (factor if epoch < total_iters else 1)``.
+
+    Raises:
+        ValueError: ``factor`` outside [0, 1].
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        factor: float = 1.0 / 3,
+        total_iters: int = 5,
+        last_epoch: int = -1,
+    ) -> None:
+        if factor > 1.0 or factor < 0:
+            raise ValueError("Constant multiplicative factor expected to be between 0 and 1.")
+        self.factor = factor
+        self.total_iters = total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        self._warn_get_lr()
+        groups = self.optimizer.param_groups
+        if self.last_epoch == 0:
+            return [group["lr"] * self.factor for group in groups]
+        if self.last_epoch != self.total_iters:
+            return [group["lr"] for group in groups]
+        return [group["lr"] * (1.0 / self.factor) for group in groups]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        done = self.last_epoch >= self.total_iters
+        return [base * (self.factor + done * (1 - self.factor)) for base in self.base_lrs]
+
+
+class PolynomialLR(LRScheduler):
+    """Decay the lr polynomially to 0 over ``total_iters`` epochs, then keep it.
+
+    Closed form: ``base_lr * (1 - min(total_iters, epoch) / total_iters) ** power``.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        total_iters: int = 5,
+        power: float = 1.0,
+        last_epoch: int = -1,
+    ) -> None:
+        self.total_iters = total_iters
+        self.power = power
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        self._warn_get_lr()
+        groups = self.optimizer.param_groups
+        e, total = self.last_epoch, self.total_iters
+        if e == 0 or e > total:
+            return [group["lr"] for group in groups]
+        factor = ((1.0 - e / total) / (1.0 - (e - 1) / total)) ** self.power
+        return [group["lr"] * factor for group in groups]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        frac = min(self.total_iters, self.last_epoch) / self.total_iters
+        return [base * (1.0 - frac) ** self.power for base in self.base_lrs]

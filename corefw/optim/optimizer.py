@@ -34,6 +34,11 @@ class OptimizerStateDictError(StateDictError, ValueError):
     """
 
 
+def _scalar_state(value: float = 0.0) -> Any:
+    """A 0-d float32 tensor, as PyTorch keeps ``step`` and other scalar state."""
+    return corefw.tensor(float(value), dtype=corefw.float32)
+
+
 class _RequiredParameter:
     """Singleton marking a hyperparameter with no default (it must be given per group)."""
 
@@ -95,6 +100,16 @@ def _check_unsupported(name: str, **flags: Any) -> None:
                 f"{name}({flag}={value!r}) is not supported by corefw; leave {flag} unset "
                 "(corefw runs one per-parameter implementation on every backend)"
             )
+
+
+_VALUE_NAMES = {"lr": "learning rate", "eps": "epsilon value"}
+
+
+def _check_non_negative(**values: float) -> None:
+    """PyTorch's ``ValueError("Invalid <name> value: <v>")`` for a negative (or NaN) option."""
+    for name, value in values.items():
+        if not 0.0 <= value:
+            raise ValueError(f"Invalid {_VALUE_NAMES.get(name, name + ' value')}: {value}")
 
 
 def _copy_value(value: Any) -> Any:
@@ -263,8 +278,14 @@ class Optimizer:
             closure: a function that re-evaluates the model and returns the loss; called
                 under grad mode before the update.
         """
+        return self._step_each(closure, self._update)
+
+    def _update(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
+        """Update parameter ``p`` in place (under no_grad) from ``p.grad``, ``group``'s
+        options and its ``state``; a per-parameter optimizer implements this (or ``step``)."""
         raise NotImplementedError(
-            f"{type(self).__name__} does not implement step(); an Optimizer subclass must"
+            f"{type(self).__name__} does not implement step(); an Optimizer subclass must "
+            "implement step() or _update(p, group, state)"
         )
 
     @staticmethod
@@ -274,6 +295,38 @@ class Optimizer:
             return None
         with corefw.enable_grad():
             return closure()
+
+    def _step_each(self, closure: Callable[[], Any] | None,
+                   update: Callable[[Any, dict[str, Any], dict[str, Any]], None]) -> Any:
+        """The step loop every per-parameter optimizer shares.
+
+        Runs ``closure`` under grad mode, then, under :func:`corefw.no_grad`, for each
+        parameter of each group whose ``.grad`` is not ``None``: creates its state with
+        :meth:`_init_state` when it is still empty, and calls ``update(p, group, state)``.
+        Returns the closure's loss (``None`` without a closure).
+        """
+        loss = self._run_closure(closure)
+        states = self.state
+        with corefw.no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    state = states[p]
+                    if not state:
+                        self._init_state(p, group, state)
+                    update(p, group, state)
+                    if not state:  # stateless (SGD without momentum): no empty entry
+                        del states[p]
+        return loss
+
+    def _init_state(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
+        """Fill the empty ``state`` of parameter ``p`` before its first update (none here)."""
+
+    @staticmethod
+    def _grad(p: Any, group: dict[str, Any]) -> Any:
+        """``p.grad``, negated when the group maximizes."""
+        return -p.grad if group.get("maximize", False) else p.grad
 
     def register_step_pre_hook(self, hook: Callable) -> _HookHandle:
         """Register ``hook(optimizer, args, kwargs)`` to run before each ``step``.
@@ -400,3 +453,6 @@ class Optimizer:
         if param.dtype.is_floating_point and out.dtype != param.dtype:
             out, copied = out.to(param.dtype), True
         return out if copied else out.clone()
+
+
+Optimizer.step = _wrap_step(Optimizer.step)  # type: ignore[method-assign]

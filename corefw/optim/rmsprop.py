@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import corefw
 
-from .optimizer import Optimizer, ParamsT, _check_unsupported
+from .optimizer import Optimizer, ParamsT, _check_non_negative, _check_unsupported, _scalar_state
 
 __all__ = ["RMSprop"]
 
@@ -66,16 +65,8 @@ class RMSprop(Optimizer):
         maximize: bool = False,
         differentiable: bool = False,
     ) -> None:
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= momentum:
-            raise ValueError(f"Invalid momentum value: {momentum}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if not 0.0 <= alpha:
-            raise ValueError(f"Invalid alpha value: {alpha}")
+        _check_non_negative(lr=lr, eps=eps, momentum=momentum, weight_decay=weight_decay,
+                            alpha=alpha)
         _check_unsupported("RMSprop", capturable=capturable, differentiable=differentiable)
         defaults = dict(
             lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
@@ -84,24 +75,14 @@ class RMSprop(Optimizer):
         )
         super().__init__(params, defaults)
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform one optimization step; return ``closure()``'s loss if a closure is given."""
-        loss = self._run_closure(closure)
-        with corefw.no_grad():
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is not None:
-                        self._update(p, group)
-        return loss
+    def _init_state(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
+        state["step"] = _scalar_state()
+        state["square_avg"] = corefw.zeros_like(p)
 
-    def _update(self, p: Any, group: dict[str, Any]) -> None:
+    def _update(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
         lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
         weight_decay, momentum = group["weight_decay"], group["momentum"]
-        grad = -p.grad if group["maximize"] else p.grad
-        state = self.state[p]
-        if len(state) == 0:
-            state["step"] = corefw.tensor(0.0, dtype=corefw.float32)
-            state["square_avg"] = corefw.zeros_like(p)
+        grad = self._grad(p, group)
         if momentum > 0 and "momentum_buffer" not in state:
             state["momentum_buffer"] = corefw.zeros_like(p)
         if group["centered"] and "grad_avg" not in state:

@@ -82,27 +82,20 @@ class SGD(Optimizer):
         Each parameter takes one fused update (:func:`corefw.ops.inplace.sgd_step_`: the
         backend's ``sgd_step_`` kernel, or its decomposition into in-place ops).
         """
-        loss = self._run_closure(closure)
-        with corefw.no_grad():
-            for group in self.param_groups:
-                opts = dict(lr=group["lr"], momentum=group["momentum"],
-                            dampening=group["dampening"], weight_decay=group["weight_decay"],
-                            nesterov=group["nesterov"], maximize=group["maximize"])
-                momentum = opts["momentum"]
-                state = self.state
-                for p in group["params"]:
-                    grad = p.grad
-                    if grad is None:
-                        continue
-                    if grad._data.dtype != p._data.dtype:  # as the in-place ops would
-                        grad = grad.to(p.dtype)
-                    buf = None
-                    first = False
-                    if momentum != 0:
-                        pstate = state[p]
-                        buf = pstate.get("momentum_buffer")
-                        if buf is None:
-                            buf = pstate["momentum_buffer"] = corefw.empty_like(grad)
-                            first = True
-                    sgd_step_(p, grad, buf, is_first_step=first, **opts)
-        return loss
+        return self._step_each(closure, self._update)
+
+    def _update(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
+        grad = p.grad
+        if grad.dtype != p.dtype:  # as the in-place ops would
+            grad = grad.to(p.dtype)
+        buf = None
+        first = False
+        momentum = group["momentum"]
+        if momentum != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = corefw.empty_like(grad)
+                first = True
+        sgd_step_(p, grad, buf, is_first_step=first, lr=group["lr"], momentum=momentum,
+                  dampening=group["dampening"], weight_decay=group["weight_decay"],
+                  nesterov=group["nesterov"], maximize=group["maximize"])

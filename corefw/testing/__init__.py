@@ -18,10 +18,14 @@ dtype the backend declares, over edge shapes (0-d, empty, broadcast, non-contigu
 then transfers, seeded reproducibility and error behaviour. The result is an op x dtype matrix
 (native / decomposed / fallback / missing / failing) and a verdict: see docs/conformance.md.
 :func:`run_conformance` does the same in-process, without pytest.
+
+It also holds PyTorch's ``torch.testing.assert_close`` (:func:`assert_close`), with PyTorch's
+tolerances per dtype.
 """
 
 from __future__ import annotations
 
+from ._comparison import assert_close
 from .cases import CASES, NotApplicable, OpCase, Sample, register_case, values
 from .expectations import load_expectations, parse_expectations
 from .kit import Kit, run_conformance
@@ -29,5 +33,5 @@ from .report import KIT_VERSION, Report
 from .runner import DEFAULT_TOLERANCES, numeric_vjp
 
 __all__ = ["CASES", "DEFAULT_TOLERANCES", "KIT_VERSION", "Kit", "NotApplicable", "OpCase",
-           "Report", "Sample", "load_expectations", "numeric_vjp", "parse_expectations",
-           "register_case", "run_conformance", "values"]
+           "Report", "Sample", "assert_close", "load_expectations", "numeric_vjp",
+           "parse_expectations", "register_case", "run_conformance", "values"]

@@ -14,7 +14,6 @@ from corefw.data import (
     DataError,
     DataLoader,
     Dataset,
-    DataUnsupportedError,
     IterableDataset,
     SequentialSampler,
     Subset,
@@ -25,7 +24,7 @@ from corefw.data import (
     get_worker_info,
     random_split,
 )
-from corefw.errors import CorefwError, DTypeError, ShapeError
+from corefw.errors import DTypeError, ShapeError
 
 N = 10
 
@@ -285,13 +284,10 @@ def test_contradictory_options_raise(kwargs):
     assert isinstance(info.value, ValueError) and "DataLoader" in str(info.value)
 
 
-def test_num_workers_not_supported():
-    with pytest.raises(DataUnsupportedError, match="num_workers=0") as info:
-        DataLoader(Ids(3), num_workers=2)
-    assert isinstance(info.value, NotImplementedError) and isinstance(info.value, CorefwError)
+def test_worker_options_without_workers():
     loader = DataLoader(Ids(3), num_workers=0, pin_memory=True, worker_init_fn=print)
     assert _order(DataLoader(Ids(3))) == _order(loader) == [0, 1, 2]
-    assert get_worker_info() is None
+    assert get_worker_info() is None  # worker processes: tests/data/test_workers.py
 
 
 # ----------------------------------------------------------------------------- iterable

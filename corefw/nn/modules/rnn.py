@@ -22,6 +22,7 @@ from .. import functional as F
 from .. import init
 from ..module import Module
 from ..parameter import Parameter
+from ..utils.rnn import PackedSequence, run_packed
 
 __all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "RNNCellBase"]
 
@@ -106,8 +107,11 @@ class RNNBase(Module):
         """No-op (PyTorch compacts cuDNN weights here)."""
 
     def _run(self, fn, input, hx):
-        return fn(input, hx, self._flat_weights, self.bias, self.num_layers, self.dropout,
-                  self.training, self.bidirectional, self.batch_first)
+        args = (self._flat_weights, self.bias, self.num_layers, self.dropout, self.training,
+                self.bidirectional)
+        if isinstance(input, PackedSequence):  # one run per sequence over its own length
+            return run_packed(fn, input, hx, args)
+        return fn(input, hx, *args, self.batch_first)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
