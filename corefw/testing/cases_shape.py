@@ -101,8 +101,10 @@ case("copy_", _copy_make, _copy_fn, lambda x, src: np.broadcast_to(src, x.shape)
 
 # -- reductions -------------------------------------------------------------------------------
 _RED = {"basic": ((3, 4), None, False), "dim": ((2, 3, 4), (1,), False),
-        "keepdim": ((2, 3, 4), (0, 2), True), "0-d": ((), None, False),
-        "empty": ((0, 3), (1,), False), "noncontig": ((4, 5), (0,), False),
+        "keepdim": ((2, 3, 4), (0, 2), True), "neg-dims": ((2, 3, 4), (-1, 1), False),
+        "all-keep": ((2, 3, 4), (0, 1, 2), True), "0-d": ((), None, False),
+        "empty": ((0, 3), (1,), False), "empty-dim": ((0, 3), (0,), False),
+        "noncontig": ((4, 5), (0,), False), "strided": ((3, 4), (-1,), True),
         "large": ((257, 259), (1,), False)}
 
 
@@ -118,13 +120,14 @@ def _reduction(op, fn, ref, domain="any", kinds="fib", variants=tuple(_RED), out
 _reduction("sum", lambda x, dim, keepdim: corefw.sum(x, dim, keepdim), R.sum,
            out_dtype=_int64_for_ints, tol=4.0)
 _reduction("prod", lambda x, dim, keepdim: corefw.prod(x, dim, keepdim), R.prod, domain="pos",
-           out_dtype=_int64_for_ints, variants=("basic", "dim", "keepdim", "0-d", "empty",
-                                                "noncontig"))
+           out_dtype=_int64_for_ints, variants=("basic", "dim", "keepdim", "neg-dims",
+                                                "all-keep", "0-d", "empty", "empty-dim",
+                                                "noncontig", "strided"))
+_NO_EMPTY_DIM = tuple(v for v in _RED if v != "empty-dim")  # max of nothing is an error
 _reduction("amax", lambda x, dim, keepdim: corefw.amax(x, () if dim is None else dim, keepdim),
-           R.amax, domain="distinct", variants=("basic", "dim", "keepdim", "0-d", "empty",
-                                                "noncontig", "large"))
+           R.amax, domain="distinct", variants=_NO_EMPTY_DIM)
 _reduction("amin", lambda x, dim, keepdim: corefw.amin(x, () if dim is None else dim, keepdim),
-           R.amin, domain="distinct")
+           R.amin, domain="distinct", variants=_NO_EMPTY_DIM)
 _ARG = {"basic": ((3, 4), None, False), "dim": ((2, 3, 4), 1, False),
         "keepdim": ((2, 3, 4), 2, True), "0-d": ((), None, False),
         "noncontig": ((4, 5), 0, False), "large": ((257, 259), 1, False)}
@@ -149,9 +152,11 @@ case("cumsum", lambda rng, variant, dtype: Sample((V(rng, _CUM[variant][0], dtyp
 _reduction("logsumexp", lambda x, dim, keepdim: corefw.logsumexp(
     x, tuple(range(x.ndim)) if dim is None else dim, keepdim),
     lambda x, dim, keepdim: R.logsumexp(x, dim, keepdim), kinds="f",
-    variants=("basic", "dim", "keepdim", "noncontig", "large"))
-_SOFT = {"basic": ((3, 4), 1), "dim0": ((3, 4), 0), "3d": ((2, 3, 4), 1), "0-d": ((), 0),
-         "empty": ((0, 3), 1), "noncontig": ((4, 5), 1), "large": ((257, 259), 1)}
+    variants=("basic", "dim", "keepdim", "neg-dims", "all-keep", "noncontig", "strided",
+              "large"))
+_SOFT = {"basic": ((3, 4), 1), "dim0": ((3, 4), 0), "neg-dim": ((3, 4), -1),
+         "3d": ((2, 3, 4), 1), "0-d": ((), 0), "empty": ((0, 3), 1), "noncontig": ((4, 5), 1),
+         "strided": ((3, 4), 0), "large": ((257, 259), 1)}
 for _op, _ref in (("softmax", R.softmax), ("log_softmax", R.log_softmax)):
     case(_op, lambda rng, variant, dtype: Sample((V(rng, _SOFT[variant][0], dtype),),
                                                  {"dim": _SOFT[variant][1]}),
