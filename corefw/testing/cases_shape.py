@@ -143,7 +143,8 @@ def _arg_case(op, fn, ref):
 
 _arg_case("argmax", lambda x, dim, keepdim: corefw.argmax(x, dim, keepdim), R.argmax)
 _arg_case("argmin", lambda x, dim, keepdim: corefw.argmin(x, dim, keepdim), R.argmin)
-_CUM = {"basic": ((3, 4), 1), "dim0": ((3, 4), 0), "empty": ((0, 3), 0),
+_CUM = {"basic": ((3, 4), 1), "dim0": ((3, 4), 0), "neg-dim": ((3, 4), -1),
+        "empty": ((0, 3), 0), "strided": ((3, 4), 0),
         "noncontig": ((4, 5), 1), "large": ((257, 259), 0)}
 case("cumsum", lambda rng, variant, dtype: Sample((V(rng, _CUM[variant][0], dtype),),
                                                   {"dim": _CUM[variant][1]}),
@@ -152,7 +153,7 @@ case("cumsum", lambda rng, variant, dtype: Sample((V(rng, _CUM[variant][0], dtyp
 _reduction("logsumexp", lambda x, dim, keepdim: corefw.logsumexp(
     x, tuple(range(x.ndim)) if dim is None else dim, keepdim),
     lambda x, dim, keepdim: R.logsumexp(x, dim, keepdim), kinds="f",
-    variants=("basic", "dim", "keepdim", "neg-dims", "all-keep", "noncontig", "strided",
+    variants=("basic", "dim", "keepdim", "neg-dims", "all-keep", "0-d", "noncontig", "strided",
               "large"))
 _SOFT = {"basic": ((3, 4), 1), "dim0": ((3, 4), 0), "neg-dim": ((3, 4), -1),
          "3d": ((2, 3, 4), 1), "0-d": ((), 0), "empty": ((0, 3), 1), "noncontig": ((4, 5), 1),

@@ -314,9 +314,12 @@ def mean(x, dim=None, keepdim=False):
 
 
 def var(x, dim=None, correction=1, keepdim=False):
-    """``sum((x - mean)^2) / (n - correction)`` over ``dim``."""
+    """``sum((x - mean)^2) / max(0, n - correction)`` over ``dim`` (PyTorch's degrees of
+    freedom: none left gives inf or nan)."""
     x = f64(x)
-    return sum((x - mean(x, dim, True)) ** 2, dim, keepdim) / (_count(x, dim) - correction)
+    dof = max(0, _count(x, dim) - correction)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return sum((x - mean(x, dim, True)) ** 2, dim, keepdim) / dof
 
 
 def std(x, dim=None, correction=1, keepdim=False):

@@ -73,7 +73,7 @@ def rows(*, ops: Iterable[str] | None = None, dtypes: Iterable[str] | None = Non
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def context(device_type: str = "cpu") -> Context:
     """The backend under test, described once per device type (see
     :func:`corefw.testing.runner.make_context`)."""

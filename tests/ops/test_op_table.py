@@ -26,27 +26,41 @@ def _devices() -> list:
 
 
 DEVICES = _devices()
-ROWS = [(d, r) for d in DEVICES for r in table.rows()]
 
 
-def _id(item) -> str:
-    device, row = item
-    return f"{device}-{row.id}"
+def _groups(rows) -> list:
+    """Rows grouped by (device, case, dtype): one test each, its variants inside (a pytest item
+    per row would cost more in overhead than the checks themselves)."""
+    groups: dict = {}
+    for device in DEVICES:
+        for row in rows:
+            groups.setdefault((device, id(row.case), row.dtype), []).append(row)
+    return [pytest.param(device, group, id=f"{device}-{group[0].case.name}-{dtype}")
+            for (device, _, dtype), group in groups.items()]
 
 
-def _run(check, device, *args):
-    try:
-        check(table.context(device), *args)
-    except NotApplicable as why:
-        pytest.skip(str(why))
+def _run_all(check, device, group) -> None:
+    """Run ``check`` on every row of the group; fail naming every failing variant."""
+    ctx = table.context(device)
+    if group[0].dtype not in ctx.dtypes:
+        pytest.skip(f"{device} does not declare {group[0].dtype}")
+    failures, ran = [], 0
+    for row in group:
+        try:
+            check(ctx, row)
+        except NotApplicable:
+            continue
+        except AssertionError as exc:
+            failures.append(str(exc))
+        ran += 1
+    assert not failures, "\n".join(failures)
+    if not ran:
+        pytest.skip("no variant applies: " + ", ".join(r.id for r in group))
 
 
-@pytest.mark.parametrize("item", ROWS, ids=_id)
-def test_row(item):
-    device, row = item
-    if row.dtype not in table.context(device).dtypes:
-        pytest.skip(f"{device} does not declare {row.dtype}")
-    _run(table.check_row, device, row)
+@pytest.mark.parametrize("device,group", _groups(table.rows()))
+def test_rows(device, group):
+    _run_all(table.check_row, device, group)
 
 
 GRADGRAD = [(d, c, v) for d in DEVICES for c in table.all_cases() if c.gradgrad
@@ -56,23 +70,25 @@ GRADGRAD = [(d, c, v) for d in DEVICES for c in table.all_cases() if c.gradgrad
 @pytest.mark.parametrize("item", GRADGRAD, ids=lambda i: f"{i[0]}-{i[1].name}-{i[2]}")
 def test_second_derivative(item):
     device, case, variant = item
-    _run(table.check_gradgrad, device, case, variant)
+    try:
+        table.check_gradgrad(table.context(device), case, variant)
+    except NotApplicable as why:
+        pytest.skip(str(why))
 
 
-DECOMPOSED = [(d, r) for d, r in ROWS if r.dtype == "float64" and r.variant != "large"
+DECOMPOSED = [r for r in table.rows(dtypes=["float64"]) if r.variant != "large"
               and r.case.op in OPS and OPS[r.case.op].decomposition is not None]
 
 
-@pytest.mark.parametrize("item", DECOMPOSED, ids=_id)
-def test_composite_through_its_decomposition(item):
-    device, row = item
-    _run(table.check_decomposition, device, row)
+@pytest.mark.parametrize("device,group", _groups(DECOMPOSED))
+def test_composite_through_its_decomposition(device, group):
+    _run_all(table.check_decomposition, device, group)
 
 
 def test_cuda_rows_run_where_a_gpu_is():
     if "cuda" not in DEVICES:
         pytest.skip("no available cuda backend: the table ran on cpu only")
-    assert any(d == "cuda" for d, _ in ROWS)
+    assert table.context("cuda").device.type == "cuda"
 
 
 def test_every_op_has_rows_in_every_kind_it_is_tested():
@@ -91,3 +107,12 @@ def test_samples_iterates_the_rows_that_apply():
     case, variant, dtype, sample = seen[0]
     assert case.op == "add" and dtype == "float32"
     assert all(a.dtype.name == "float32" for a in sample.arrays if hasattr(a, "dtype"))
+
+
+def test_layout_variants_really_are_views():
+    ctx = table.context("cpu")
+    for variant in ("noncontig", "strided"):
+        for case, _, _, sample in table.samples("cpu", ops=["add"], dtypes=["float32"],
+                                                variants=[variant]):
+            x = table.tensors(ctx, sample, variant)[0]
+            assert not x.numpy().flags.c_contiguous, (case.name, variant)
