@@ -209,3 +209,7 @@ for _name, (_fn, _sa, _sb) in _MM.items():
         "matmul", (lambda sa, sb: lambda rng, variant, dtype, env: Sample(
             (V(rng, sa, dtype), V(rng, sb, dtype))))(_sa, _sb), _fn, R.matmul, kinds="fi",
         variants=("basic", "noncontig"), grad=(0, 1), name=_name, tol=4.0))
+register_case(OpCase(
+    "mul", lambda rng, variant, dtype, env: Sample((V(rng, (3,), dtype), V(rng, (4,), dtype))),
+    corefw.outer, lambda a, b: a[:, None] * b[None, :], kinds="fi", variants=("basic",),
+    grad=(0, 1), name="outer"))

@@ -231,6 +231,7 @@ case("cat", lambda rng, variant, dtype: Sample(
 
 # -- indexing ---------------------------------------------------------------------------------
 _GATHER = {"basic": ((3, 4), (3, 5), 1), "dim0": ((3, 4), (2, 4), 0),
+           "neg-dim": ((3, 4), (2, 3), -1),
            "empty": ((3, 4), (3, 0), 1), "noncontig": ((4, 5), (4, 3), 1)}
 
 
@@ -310,7 +311,10 @@ case("index_put_", lambda rng, variant, dtype: _index_put_make(rng, "basic", dty
 _MATMUL = {"basic": ((3, 4), (4, 5)), "vector": ((4,), (4,)), "matvec": ((3, 4), (4,)),
            "vecmat": ((4,), (4, 5)), "batched": ((2, 1, 3, 4), (3, 4, 2)),
            "empty": ((0, 4), (4, 5)), "empty-k": ((3, 0), (0, 5)),
-           "noncontig": ((4, 5), (5, 4)), "large": ((64, 128), (128, 96))}
+           "batch-mat": ((2, 2, 3), (3, 4)), "vec-batch": ((3,), (2, 3, 4)),
+           "batch-vec": ((2, 2, 3), (3,)), "empty-batch": ((0, 2, 3), (3, 1)),
+           "noncontig": ((4, 5), (5, 4)), "strided": ((2, 3), (3, 4)),
+           "large": ((64, 128), (128, 96))}
 
 
 def _matmul_make(rng, variant, dtype):
@@ -322,18 +326,33 @@ def _matmul_make(rng, variant, dtype):
 
 case("matmul", _matmul_make, lambda a, b: a @ b, R.matmul, kinds="fi", variants=tuple(_MATMUL),
      tol=4.0)
-_EINSUM = {"basic": ("ij,jk->ik", (3, 4), (4, 5)), "batched": ("bij,bjk->bik", (2, 3, 4),
-                                                                (2, 4, 2)),
-           "outer": ("i,j->ij", (3,), (4,)), "trace": ("ii->", (3, 3)),
-           "diagonal": ("ii->i", (4, 4)), "sum": ("ij->", (3, 4)),
-           "transpose": ("ij->ji", (3, 4))}
+_EINSUM = {  # id -> (equation, the explicit equation of the reference, operand shapes)
+    "basic": ("ij,jk->ik", None, (3, 4), (4, 5)),
+    "batched": ("bij,bjk->bik", None, (2, 3, 4), (2, 4, 2)),
+    "outer": ("i,j->ij", None, (3,), (4,)), "trace": ("ii->", None, (3, 3)),
+    "trace-implicit": ("ii", "ii->", (3, 3)), "diagonal": ("ii->i", None, (4, 4)),
+    "sum": ("ij->", None, (3, 4)), "transpose": ("ij->ji", None, (3, 4)),
+    "implicit": ("ij,jk", "ij,jk->ik", (2, 3), (3, 4)),
+    "implicit-sorted": ("ba", "ba->ab", (2, 3)),
+    "ellipsis": ("...ij,...jk->...ik", "zij,zjk->zik", (2, 2, 3), (2, 3, 2)),
+    "ellipsis-broadcast": ("...ij,...jk->...ik", "yzij,yzjk->yzik", (2, 1, 2, 3), (3, 3, 2)),
+    "bilinear": ("bn,anm,bm->ba", None, (2, 3), (2, 3, 4), (2, 4)),
+    "dot": ("i,i->", None, (4,), (4,)), "noncontig": ("ij,jk->ik", None, (3, 4), (4, 5)),
+}
 
 
 def _einsum_make(rng, variant, dtype):
-    eq, *shapes = _EINSUM[variant]
-    return Sample(tuple(V(rng, s, dtype) for s in shapes), {"equation": eq},
-                  grad=tuple(range(len(shapes))))
+    eq, explicit, *shapes = _EINSUM[variant]
+    return Sample(tuple(V(rng, s, dtype) for s in shapes),
+                  {"equation": eq, "explicit": explicit or eq}, grad=tuple(range(len(shapes))))
 
 
-case("einsum", _einsum_make, lambda *ops, equation: corefw.einsum(equation, *ops),
-     lambda *ops, equation: R.einsum(equation, *ops), variants=tuple(_EINSUM))
+def _einsum_ref(*ops, equation, explicit):
+    """Operands of a broadcast ellipsis get leading 1s up to the explicit letters."""
+    terms = explicit.split("->")[0].split(",")
+    return R.einsum(explicit, *(np.reshape(a, (1,) * (len(t) - np.ndim(a)) + np.shape(a))
+                                for t, a in zip(terms, ops)))
+
+
+case("einsum", _einsum_make, lambda *ops, equation, explicit: corefw.einsum(equation, *ops),
+     _einsum_ref, variants=tuple(_EINSUM), gradgrad=True)

@@ -285,20 +285,22 @@ def matmul(a, b):
 
 
 def einsum(equation, *operands):
-    """Einstein summation by explicit loops over every index letter."""
+    """Einstein summation by explicit loops over every index letter (explicit ``->`` only; a
+    letter of size 1 in one operand broadcasts against the others)."""
     lhs, rhs = equation.replace(" ", "").split("->")
     terms = lhs.split(",")
     sizes: dict[str, int] = {}
     for term, op in zip(terms, operands):
         for letter, size in zip(term, np.shape(op)):
-            sizes[letter] = size
+            sizes[letter] = max(sizes.get(letter, 1), size)
     letters = sorted(sizes)
     out = np.zeros(tuple(sizes[c] for c in rhs))
     for combo in np.ndindex(*(sizes[c] for c in letters)):
         at = dict(zip(letters, combo))
         val = 1.0
         for term, op in zip(terms, operands):
-            val *= float(np.asarray(op)[tuple(at[c] for c in term)])
+            op = np.asarray(op)
+            val *= float(op[tuple(at[c] if n > 1 else 0 for c, n in zip(term, op.shape))])
         out[tuple(at[c] for c in rhs)] += val
     return out
 
