@@ -156,6 +156,7 @@ def _load_builtin() -> None:
     from . import (  # noqa: F401
         cases_core,
         cases_functions,
+        cases_indexing,
         cases_nn,
         cases_nn_functions,
         cases_random,

@@ -213,3 +213,58 @@ register_case(OpCase(
     "mul", lambda rng, variant, dtype, env: Sample((V(rng, (3,), dtype), V(rng, (4,), dtype))),
     corefw.outer, lambda a, b: a[:, None] * b[None, :], kinds="fi", variants=("basic",),
     grad=(0, 1), name="outer"))
+
+
+# -- in-place methods (they all end in copy_) -------------------------------------------------
+#: in-place methods: name -> (call on (x, a, b) changing x, reference on float64 (x, a, b))
+INPLACE = {
+    "add_": (lambda x, a, b: x.add_(a), lambda x, a, b: x + a),
+    "add_alpha": (lambda x, a, b: x.add_(a, alpha=-2.5), lambda x, a, b: x - 2.5 * a),
+    "add_scalar": (lambda x, a, b: x.add_(1.5), lambda x, a, b: x + 1.5),
+    "sub_": (lambda x, a, b: x.sub_(a), lambda x, a, b: x - a),
+    "sub_alpha": (lambda x, a, b: x.sub_(a, alpha=3), lambda x, a, b: x - 3 * a),
+    "mul_": (lambda x, a, b: x.mul_(a), lambda x, a, b: x * a),
+    "mul_scalar": (lambda x, a, b: x.mul_(-2), lambda x, a, b: x * -2),
+    "div_": (lambda x, a, b: x.div_(b), lambda x, a, b: x / b),
+    "div_scalar": (lambda x, a, b: x.div_(4.0), lambda x, a, b: x / 4.0),
+    "zero_": (lambda x, a, b: x.zero_(), lambda x, a, b: x * 0),
+    "fill_": (lambda x, a, b: x.fill_(2.5), lambda x, a, b: np.full_like(x, 2.5)),
+    "fill_tensor": (lambda x, a, b: x.fill_(corefw.tensor(-1.0, device=x.device)),
+                    lambda x, a, b: np.full_like(x, -1.0)),
+    "copy_": (lambda x, a, b: x.copy_(a), lambda x, a, b: np.broadcast_to(a, x.shape).copy()),
+    "addcmul_": (lambda x, a, b: x.addcmul_(a, b), lambda x, a, b: x + a * b),
+    "addcmul_value": (lambda x, a, b: x.addcmul_(a, b, value=-0.5),
+                      lambda x, a, b: x - 0.5 * a * b),
+    "addcdiv_": (lambda x, a, b: x.addcdiv_(a, b), lambda x, a, b: x + a / b),
+    "addcdiv_value": (lambda x, a, b: x.addcdiv_(a, b, value=2.0),
+                      lambda x, a, b: x + 2.0 * a / b),
+    "clamp_": (lambda x, a, b: x.clamp_(-0.5, 0.5),
+               lambda x, a, b: np.minimum(np.maximum(x, -0.5), 0.5)),
+    "clamp_min": (lambda x, a, b: x.clamp_(min=0.2), lambda x, a, b: np.maximum(x, 0.2)),
+    "clamp_max_tensor": (lambda x, a, b: x.clamp_(max=a), lambda x, a, b: np.minimum(x, a)),
+    "iadd": (lambda x, a, b: x.__iadd__(a), lambda x, a, b: x + a),
+    "isub": (lambda x, a, b: x.__isub__(2), lambda x, a, b: x - 2),
+    "imul": (lambda x, a, b: x.__imul__(b), lambda x, a, b: x * b),
+    "itruediv": (lambda x, a, b: x.__itruediv__(b), lambda x, a, b: x / b),
+    "exp_": (lambda x, a, b: x.exp_(), lambda x, a, b: np.exp(x)),
+    "sqrt_": (lambda x, a, b: x.abs_().sqrt_(), lambda x, a, b: np.sqrt(np.abs(x))),
+    "neg_": (lambda x, a, b: x.neg_(), lambda x, a, b: -x),
+}
+
+
+def _inplace_make(rng, variant, dtype, env):
+    return Sample((V(rng, (3, 4), dtype, "nonzero"), V(rng, (4,), dtype, "nonzero"),
+                   V(rng, (3, 4), dtype, "pos")), grad=(0, 1, 2))
+
+
+def _inplace_fn(call):
+    def fn(x, a, b):
+        y = x * 1.0  # a non-leaf, changed in place: gradients flow through the change
+        call(y, a, b)
+        return y
+    return fn
+
+
+for _name, (_call, _ref) in INPLACE.items():
+    register_case(OpCase("copy_", _inplace_make, _inplace_fn(_call), _ref,
+                         variants=("basic", "strided"), grad=(0, 1, 2), name=_name))
