@@ -14,11 +14,11 @@ import math
 import numpy as np
 
 __all__ = [
-    "CATEGORY", "amax", "amin", "arange", "argmax", "argmin", "cast", "cumsum", "einsum", "elu",
-    "erf", "floor_divide", "gather", "gelu", "index_put", "leaky_relu", "log_softmax",
-    "logsumexp", "matmul", "mean", "nonzero", "norm", "pad", "pad_mode", "prod",
+    "CATEGORY", "adam_step", "amax", "amin", "arange", "argmax", "argmin", "cast", "cumsum",
+    "einsum", "elu", "erf", "floor_divide", "gather", "gelu", "index_put", "leaky_relu",
+    "log_softmax", "logsumexp", "matmul", "mean", "nonzero", "norm", "pad", "pad_mode", "prod",
     "promote_names", "remainder", "result_type", "roll", "round_half_even", "scatter_add",
-    "sigmoid", "silu", "softmax", "softplus", "std", "sum", "tri", "var",
+    "sgd_step", "sigmoid", "silu", "softmax", "softplus", "std", "sum", "tri", "var",
 ]
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
@@ -398,6 +398,32 @@ def pad_mode(x, pad, mode="constant", value=0.0):
         if None not in src:
             out[idx] = x[src]
     return out
+
+
+# -- optimizer updates (PyTorch's single-tensor loops) ----------------------------------------
+def sgd_step(p, g, buf, *, lr, momentum, dampening, weight_decay, nesterov, maximize,
+             is_first_step):
+    """One SGD step: ``(param, momentum buffer)`` after it."""
+    g = -g if maximize else g
+    if weight_decay:
+        g = g + weight_decay * p
+    if momentum:
+        buf = np.array(g, copy=True) if is_first_step else momentum * buf + (1 - dampening) * g
+        g = g + momentum * buf if nesterov else buf
+    return p - lr * g, buf
+
+
+def adam_step(p, g, m, v, *, lr, beta1, beta2, eps, weight_decay, decoupled, maximize, step):
+    """One Adam (``decoupled``: AdamW) step: ``(param, m, v)`` after it."""
+    g = -g if maximize else g
+    if weight_decay and decoupled:
+        p = p * (1 - lr * weight_decay)
+    elif weight_decay:
+        g = g + weight_decay * p
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    denom = np.sqrt(v) / np.sqrt(1 - beta2**step) + eps
+    return p - lr / (1 - beta1**step) * m / denom, m, v
 
 
 # -- type promotion (PyTorch's documented rules) ----------------------------------------------
