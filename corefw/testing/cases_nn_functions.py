@@ -1,0 +1,218 @@
+"""Cases for the layer library's public functions (``F.conv2d`` with ``"same"``/``"valid"``/int
+padding, ``F.conv1d``, ``F.conv_transpose2d``, the 1-D/2-D/adaptive pools, ``F.batch_norm`` in
+training, ``F.layer_norm``, ``F.group_norm``): their argument handling on top of the ops of
+:mod:`corefw.testing.cases_nn`, against the same float64 references. Checked in float32 and
+float64 (the ops' own rows cover float16).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import corefw.nn.functional as F
+
+from . import reference_nn as RN
+from .cases import OpCase, Sample, register_case
+from .cases import values as V
+
+_F = ("float32", "float64")
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def fcase(op, name, specs, make, fn, ref, **kw):
+    """A case of ``F.<name>`` reaching ``op``; ``make(rng, spec, dtype) -> Sample``."""
+    return register_case(OpCase(
+        op, lambda rng, variant, dtype, env: make(rng, specs[variant], dtype), fn, ref,
+        kinds=kw.pop("kinds", _F), variants=tuple(specs), name=name, **kw))
+
+
+# -- convolution ------------------------------------------------------------------------------
+_CONV = {  # x shape, weight shape, stride, padding, dilation, groups
+    "basic": ((2, 2, 5, 4), (3, 2, 3, 3), 1, 0, 1, 1),
+    "stride-pad": ((1, 3, 7, 6), (2, 3, 3, 2), 2, 1, 1, 1),
+    "groups-dilation": ((1, 4, 7, 6), (4, 2, 3, 3), (2, 1), (1, 2), (2, 1), 2),
+    "depthwise": ((1, 4, 5, 5), (4, 1, 3, 3), 1, 1, 1, 4),
+    "same-even-kernel": ((1, 2, 6, 7), (3, 2, 2, 4), 1, "same", (1, 2), 1),
+    "valid": ((1, 2, 6, 7), (3, 2, 3, 3), 1, "valid", 1, 1),
+    "1x1-stride": ((1, 2, 5, 5), (2, 2, 1, 1), 3, 0, 1, 1),
+    "kernel-over-input": ((2, 1, 4, 4), (2, 1, 5, 5), 1, 2, 1, 1),
+    "noncontig": ((1, 2, 4, 5), (2, 2, 3, 3), 1, 1, 1, 1),
+}
+
+
+def _conv_pads(padding, kernel, dilation):
+    """F.conv2d's ``padding`` argument as the op's ((top, bottom), (left, right))."""
+    if padding == "valid":
+        return ((0, 0), (0, 0))
+    if padding == "same":  # PyTorch puts the odd pixel at the end
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        return tuple((t // 2, t - t // 2) for t in totals)
+    return tuple((p, p) for p in _pair(padding))
+
+
+def _conv_make(rng, spec, dtype):
+    xs, ws, stride, padding, dilation, groups = spec
+    return Sample((V(rng, xs, dtype), V(rng, ws, dtype) * np.asarray(0.5, dtype),
+                   V(rng, (ws[0],), dtype)),
+                  {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups},
+                  grad=(0, 1, 2))
+
+
+def _conv_ref(x, w, b, *, stride, padding, dilation, groups):
+    return RN.conv2d(x, w, b, _pair(stride), _conv_pads(padding, w.shape[2:], _pair(dilation)),
+                     _pair(dilation), groups)
+
+
+fcase("conv2d", "F.conv2d", _CONV, _conv_make,
+      lambda x, w, b, **a: F.conv2d(x, w, b, a["stride"], a["padding"], a["dilation"],
+                                    a["groups"]), _conv_ref, grad=(0, 1, 2), tol=4.0,
+      gradgrad=True)
+_CONV1D = {"basic": ((2, 4, 11), (6, 2, 3), 2, 2, 2, 2), "same": ((2, 4, 11), (6, 2, 2), 1,
+                                                                   "same", 1, 2)}
+
+
+def _conv1d_ref(x, w, b, *, stride, padding, dilation, groups):
+    pads = _conv_pads(padding, (1,) + w.shape[2:], (1, dilation))
+    return RN.conv2d(x[:, :, None], w[:, :, None], b, (1, stride), ((0, 0), pads[1]),
+                     (1, dilation), groups)[:, :, 0]
+
+
+fcase("conv2d", "F.conv1d", _CONV1D, _conv_make,
+      lambda x, w, b, **a: F.conv1d(x, w, b, a["stride"], a["padding"], a["dilation"],
+                                    a["groups"]), _conv1d_ref, grad=(0, 1, 2), tol=4.0)
+_CONVT = {  # stride, padding, output_padding, dilation, groups
+    "basic": (1, 0, 0, 1, 1), "stride-pad": (2, 1, 1, 1, 1),
+    "groups": ((2, 3), (0, 1), (1, 2), 1, 2), "dilation": (1, 1, 1, 2, 1),
+}
+
+
+def _convt_make(rng, spec, dtype):
+    stride, padding, output_padding, dilation, groups = spec
+    return Sample((V(rng, (1, 4, 3, 3), dtype), V(rng, (4, 3, 3, 2), dtype) * np.asarray(
+        0.5, dtype), V(rng, (3 * groups,), dtype)),
+        {"stride": stride, "padding": padding, "output_padding": output_padding,
+         "dilation": dilation, "groups": groups}, grad=(0, 1, 2))
+
+
+fcase("conv2d_grad_input", "F.conv_transpose2d", _CONVT, _convt_make,
+      lambda x, w, b, **a: F.conv_transpose2d(x, w, b, a["stride"], a["padding"],
+                                              a["output_padding"], a["groups"], a["dilation"]),
+      lambda x, w, b, **a: RN.conv_transpose2d(
+          x, w, b, _pair(a["stride"]), _pair(a["padding"]), _pair(a["output_padding"]),
+          a["groups"], _pair(a["dilation"])), grad=(0, 1, 2), tol=4.0, gradgrad=True)
+
+# -- pooling ----------------------------------------------------------------------------------
+_MAX = {  # shape, kernel, stride, padding, dilation, ceil_mode
+    "basic": ((2, 2, 4, 4), (2, 2), (2, 2), (0, 0), (1, 1), False),
+    "pad": ((1, 1, 7, 9), (3, 3), (2, 2), (1, 1), (1, 1), False),
+    "ceil": ((1, 1, 7, 9), (3, 2), (2, 3), (1, 1), (1, 1), True),
+    "dilation": ((1, 1, 9, 8), (3, 2), (1, 2), (1, 0), (2, 3), False),
+    "ceil-even": ((2, 1, 6, 5), (2, 2), (2, 2), (0, 0), (1, 1), True),
+    "kernel-over-input": ((1, 1, 5, 5), (4, 4), (3, 3), (2, 2), (1, 1), True),
+}
+
+
+def _max_make(rng, spec, dtype):
+    shape, k, s, p, d, ceil = spec
+    return Sample((V(rng, shape, dtype, "distinct"),), {"kernel_size": k, "stride": s,
+                                                        "padding": p, "dilation": d,
+                                                        "ceil_mode": ceil})
+
+
+def _max_fn(indices):
+    def fn(x, kernel_size, stride, padding, dilation, ceil_mode):
+        out = F.max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode,
+                           return_indices=indices)
+        return out[1] if indices else out
+    return fn
+
+
+fcase("max_pool2d", "F.max_pool2d", _MAX, _max_make, _max_fn(False), RN.max_pool2d,
+      gradgrad=True)
+fcase("max_pool2d_indices", "F.max_pool2d(return_indices)", _MAX, _max_make, _max_fn(True),
+      RN.max_pool2d_indices, grad=(), out_dtype="int64")
+_AVG = {  # shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override
+    "basic": ((2, 2, 4, 4), (2, 2), (2, 2), (0, 0), False, True, None),
+    "pad": ((1, 1, 7, 9), (3, 3), (2, 2), (1, 1), False, True, None),
+    "ceil-uncounted": ((1, 1, 7, 9), (3, 3), (2, 2), (1, 1), True, False, None),
+    "ceil": ((1, 1, 7, 8), (3, 2), (2, 3), (1, 1), True, True, None),
+    "divisor": ((1, 1, 5, 6), (2, 3), (1, 2), (1, 0), False, True, 5),
+}
+
+
+def _avg_make(rng, spec, dtype):
+    shape, k, s, p, ceil, cip, div = spec
+    return Sample((V(rng, shape, dtype),), {"kernel_size": k, "stride": s, "padding": p,
+                                            "ceil_mode": ceil, "count_include_pad": cip,
+                                            "divisor_override": div})
+
+
+fcase("avg_pool2d", "F.avg_pool2d", _AVG, _avg_make,
+      lambda x, **a: F.avg_pool2d(x, a["kernel_size"], a["stride"], a["padding"],
+                                  a["ceil_mode"], a["count_include_pad"],
+                                  a["divisor_override"]), RN.avg_pool2d, gradgrad=True)
+_ADAPTIVE = {"basic": ((7, 9), (3, 4)), "even": ((8, 8), (4, 2)), "global": ((5, 6), (1, 1)),
+             "upsample": ((4, 5), (6, 5)), "keep-height": ((6, 7), (None, 3))}
+
+
+def _adaptive_make(rng, spec, dtype):
+    size, out = spec
+    return Sample((V(rng, (2, 3) + size, dtype),), {"output_size": out})
+
+
+fcase("matmul", "F.adaptive_avg_pool2d", {k: v for k, v in _ADAPTIVE.items()
+                                          if k not in ("global", "even")},
+      _adaptive_make, lambda x, output_size: F.adaptive_avg_pool2d(x, output_size),
+      lambda x, output_size: RN.adaptive_avg_pool2d(x, tuple(
+          n if o is None else o for n, o in zip(x.shape[2:], output_size))))
+fcase("avg_pool2d", "F.adaptive_avg_pool2d(divisible)", {"even": _ADAPTIVE["even"]},
+      _adaptive_make, lambda x, output_size: F.adaptive_avg_pool2d(x, output_size),
+      lambda x, output_size: RN.adaptive_avg_pool2d(x, output_size))
+fcase("sum", "F.adaptive_avg_pool2d(1)", {"global": _ADAPTIVE["global"]}, _adaptive_make,
+      lambda x, output_size: F.adaptive_avg_pool2d(x, output_size),
+      lambda x, output_size: RN.adaptive_avg_pool2d(x, output_size))
+_POOL1D = {"basic": (2, 3, 11)}
+fcase("max_pool2d", "F.max_pool1d", _POOL1D,
+      lambda rng, shape, dtype: Sample((V(rng, shape, dtype, "distinct"),)),
+      lambda x: F.max_pool1d(x, 3, 2, 1),
+      lambda x: RN.max_pool2d(x[:, :, None], (1, 3), (1, 2), (0, 1), (1, 1), False)[:, :, 0])
+fcase("avg_pool2d", "F.avg_pool1d", _POOL1D,
+      lambda rng, shape, dtype: Sample((V(rng, shape, dtype),)),
+      lambda x: F.avg_pool1d(x, 4, 3, 2, count_include_pad=False),
+      lambda x: RN.avg_pool2d(x[:, :, None], (1, 4), (1, 3), (0, 2), False, False,
+                              None)[:, :, 0])
+fcase("matmul", "F.adaptive_avg_pool1d", _POOL1D,
+      lambda rng, shape, dtype: Sample((V(rng, shape, dtype),)),
+      lambda x: F.adaptive_avg_pool1d(x, 4),
+      lambda x: RN.adaptive_avg_pool2d(x[:, :, None], (1, 4))[:, :, 0])
+
+# -- normalisation ----------------------------------------------------------------------------
+
+
+def _norm_make(pshape):
+    def make(rng, spec, dtype):
+        shape = spec[0]
+        p = pshape(spec)
+        return Sample((V(rng, shape, dtype), V(rng, p, dtype, "pos"), V(rng, p, dtype)),
+                      {"arg": spec[1]}, grad=(0, 1, 2))
+    return make
+
+
+fcase("batch_norm", "F.batch_norm(training)", {
+    "2d": ((4, 3), None), "3d": ((4, 3, 5), None), "4d": ((2, 3, 4, 5), None)},
+    _norm_make(lambda spec: (spec[0][1],)),
+    lambda x, w, b, arg: F.batch_norm(x, None, None, w, b, training=True),
+    lambda x, w, b, arg: RN.batch_norm(x, w, b, 1e-5), tol=2.0, gradgrad=True)
+fcase("layer_norm", "F.layer_norm", {
+    "last": ((3, 5), (5,)), "two-dims": ((2, 3, 4), (3, 4)), "all": ((2, 3, 4), (2, 3, 4))},
+    _norm_make(lambda spec: spec[1]),
+    lambda x, w, b, arg: F.layer_norm(x, arg, w, b),
+    lambda x, w, b, arg: RN.layer_norm(x, w, b, len(arg), 1e-5), tol=2.0, gradgrad=True)
+fcase("group_norm", "F.group_norm", {
+    "4d": ((2, 6, 3, 3), 3), "one-group": ((3, 4, 5), 1), "per-channel": ((2, 4), 4)},
+    _norm_make(lambda spec: (spec[0][1],)),
+    lambda x, w, b, arg: F.group_norm(x, arg, w, b),
+    lambda x, w, b, arg: RN.group_norm(x, w, b, arg, 1e-5), tol=2.0)

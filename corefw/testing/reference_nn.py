@@ -16,6 +16,7 @@ import numpy as np
 from .reference import f64, log_softmax, softmax
 
 __all__ = [
+    "adaptive_avg_pool2d", "conv_transpose2d",
     "avg_pool2d", "avg_pool2d_grad_input", "batch_norm", "binary_cross_entropy", "conv2d",
     "conv2d_grad_input", "conv2d_grad_weight", "cross_entropy", "dropout", "embedding",
     "group_norm", "layer_norm", "max_pool2d", "max_pool2d_grad_input", "max_pool2d_indices",
@@ -347,3 +348,43 @@ def scaled_dot_product_attention(q, k, v, mask, scale, is_causal):
         mask = np.asarray(mask)
         s = np.where(mask, s, -np.inf) if mask.dtype == bool else s + f64(mask)
     return np.matmul(softmax(s, -1), f64(v))
+
+
+def conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilation):
+    """The scatter definition: input pixel ``(p, q)`` of channel ``c`` adds ``x * w[c, o]`` at
+    output ``(p*s - pad + i*d, q*s - pad + j*d)`` for every kernel tap ``(i, j)``."""
+    x, w = f64(x), f64(w)
+    n, cin, h, wd = x.shape
+    _, og, kh, kw = w.shape
+    ho = (h - 1) * stride[0] - 2 * padding[0] + dilation[0] * (kh - 1) + output_padding[0] + 1
+    wo = (wd - 1) * stride[1] - 2 * padding[1] + dilation[1] * (kw - 1) + output_padding[1] + 1
+    cg = cin // groups
+    y = np.zeros((n, og * groups, ho, wo))
+    for c in range(cin):
+        g = c // cg
+        for i in range(kh):
+            for j in range(kw):
+                r = np.arange(h) * stride[0] - padding[0] + i * dilation[0]  # one tap: distinct
+                s = np.arange(wd) * stride[1] - padding[1] + j * dilation[1]  # targets
+                rk, sk = (r >= 0) & (r < ho), (s >= 0) & (s < wo)
+                part = x[:, c][:, rk][:, :, sk]  # (n, rows, cols) that land inside
+                y[:, g * og:(g + 1) * og][:, :, r[rk][:, None], s[sk][None, :]] += (
+                    part[:, None] * w[c, :, i, j][None, :, None, None])
+    if b is not None:
+        y += f64(b)[None, :, None, None]
+    return y
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """Output cell ``(i, j)`` averages rows ``floor(i*H/oh)`` to ``ceil((i+1)*H/oh)`` and the
+    same for columns (PyTorch's adaptive windows)."""
+    x = f64(x)
+    n, c, h, w = x.shape
+    oh, ow = output_size
+    out = np.zeros((n, c, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            h0, h1 = (i * h) // oh, -((-(i + 1) * h) // oh)
+            w0, w1 = (j * w) // ow, -((-(j + 1) * w) // ow)
+            out[:, :, i, j] = x[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
+    return out
