@@ -216,3 +216,28 @@ fcase("group_norm", "F.group_norm", {
     _norm_make(lambda spec: (spec[0][1],)),
     lambda x, w, b, arg: F.group_norm(x, arg, w, b),
     lambda x, w, b, arg: RN.group_norm(x, w, b, arg, 1e-5), tol=2.0)
+fcase("layer_norm", "F.layer_norm(no affine)", {"basic": ((2, 2, 3, 4), (4,))},
+      lambda rng, spec, dtype: Sample((V(rng, spec[0], dtype),), {"shape": spec[1]}),
+      lambda x, shape: F.layer_norm(x, shape),
+      lambda x, shape: RN.layer_norm(x, None, None, len(shape), 1e-5), tol=2.0)
+fcase("batch_norm", "F.batch_norm(training, eps)", {"basic": ((4, 3, 5), None)},
+      lambda rng, spec, dtype: Sample((V(rng, spec[0], dtype),)),
+      lambda x: F.batch_norm(x, None, None, training=True, eps=0.1),
+      lambda x: RN.batch_norm(x, None, None, 0.1), tol=2.0)
+
+
+def _bn_eval_make(rng, spec, dtype):
+    c = spec[1]
+    return Sample((V(rng, spec, dtype), V(rng, (c,), dtype), V(rng, (c,), dtype, "pos"),
+                   V(rng, (c,), dtype), V(rng, (c,), dtype)), grad=(0, 3, 4))
+
+
+def _bn_eval_ref(x, mean, var, w, b):
+    """``(x - running_mean) / sqrt(running_var + eps) * w + b`` per channel (dim 1)."""
+    s = (1, -1) + (1,) * (x.ndim - 2)
+    return (x - mean.reshape(s)) / np.sqrt(var.reshape(s) + 1e-3) * w.reshape(s) + b.reshape(s)
+
+
+fcase("rsqrt", "F.batch_norm(eval)", {"4d": (3, 4, 2, 2), "2d": (5, 3)}, _bn_eval_make,
+      lambda x, mean, var, w, b: F.batch_norm(x, mean, var, w, b, training=False, eps=1e-3),
+      _bn_eval_ref, grad=(0, 3, 4))
