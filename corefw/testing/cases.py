@@ -157,6 +157,7 @@ def _load_builtin() -> None:
         cases_core,
         cases_functions,
         cases_indexing,
+        cases_losses,
         cases_nn,
         cases_nn_functions,
         cases_random,

@@ -16,7 +16,8 @@ import numpy as np
 from .reference import f64, log_softmax, softmax
 
 __all__ = [
-    "adaptive_avg_pool2d", "conv_transpose2d",
+    "adaptive_avg_pool2d", "bce_with_logits", "conv_transpose2d", "cross_entropy_any",
+    "cross_entropy_probs", "huber", "kl_div", "nll_loss_any", "reduce", "smooth_l1",
     "avg_pool2d", "avg_pool2d_grad_input", "batch_norm", "binary_cross_entropy", "conv2d",
     "conv2d_grad_input", "conv2d_grad_weight", "cross_entropy", "dropout", "embedding",
     "group_norm", "layer_norm", "max_pool2d", "max_pool2d_grad_input", "max_pool2d_indices",
@@ -388,3 +389,85 @@ def adaptive_avg_pool2d(x, output_size):
             w0, w1 = (j * w) // ow, -((-(j + 1) * w) // ow)
             out[:, :, i, j] = x[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
     return out
+
+
+# -- the losses' public forms (any input layout, probability targets, regression) -------------
+def _as_rows(x, target):
+    """(M, C) rows and (M,) targets of a (C,), (N, C) or (N, C, d...) input, and the shape
+    ``reduction="none"`` gives back."""
+    x, target = f64(x), np.asarray(target)
+    if x.ndim == 1:
+        return x[None], target.reshape(1), ()
+    return np.moveaxis(x, 1, -1).reshape(-1, x.shape[1]), target.reshape(-1), target.shape
+
+
+def cross_entropy_any(x, target, weight, ignore_index, label_smoothing, reduction):
+    """:func:`cross_entropy` for class-index targets of any layout (classes in dim 1)."""
+    rows, t, shape = _as_rows(x, target)
+    out = cross_entropy(rows, t, weight, ignore_index, label_smoothing, reduction)
+    return np.reshape(out, shape) if reduction == "none" else out
+
+
+def nll_loss_any(logp, target, weight, ignore_index, reduction):
+    """:func:`nll_loss` for targets of any layout (classes in dim 1)."""
+    rows, t, shape = _as_rows(logp, target)
+    out = nll_loss(rows, t, weight, ignore_index, reduction)
+    return np.reshape(out, shape) if reduction == "none" else out
+
+
+def reduce(loss, reduction):
+    """``none``, ``sum`` or ``mean`` of an elementwise loss."""
+    loss = f64(loss)
+    return loss if reduction == "none" else loss.sum() if reduction == "sum" else loss.mean()
+
+
+def cross_entropy_probs(x, p, weight, label_smoothing, reduction):
+    """Cross entropy with class-probability targets: ``-sum_c w_c q_c log_softmax(x)_c`` with
+    ``q = p (1 - eps) + eps / C``; ``mean`` divides by the number of samples."""
+    x = f64(x)
+    axis = 0 if x.ndim == 1 else 1
+    c = x.shape[axis]
+    q = f64(p) * (1 - label_smoothing) + label_smoothing / c
+    w = np.ones(c) if weight is None else f64(weight)
+    shape = [1] * x.ndim
+    shape[axis] = c
+    loss = -(log_softmax(x, axis) * q * w.reshape(shape)).sum(axis=axis)
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.sum() / (x.size / c)
+
+
+def bce_with_logits(x, y, weight, pos_weight, reduction):
+    """``-[pw y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))] * w``, the logs computed as
+    ``-log(1 + exp(-x))`` and ``-log(1 + exp(x))``."""
+    x, y = f64(x), f64(y)
+    pw = 1.0 if pos_weight is None else f64(pos_weight)
+    loss = -(pw * y * -np.logaddexp(0, -x) + (1 - y) * -np.logaddexp(0, x))
+    return reduce(loss if weight is None else loss * f64(weight), reduction)
+
+
+def smooth_l1(x, y, beta, reduction):
+    """``0.5 d^2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta`` (``beta = 0``: L1)."""
+    z = np.abs(f64(x) - f64(y))
+    return reduce(np.where(z < beta, 0.5 * z ** 2 / max(beta, 1e-300), z - 0.5 * beta),
+                  reduction)
+
+
+def huber(x, y, delta, reduction):
+    """``0.5 d^2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``."""
+    z = np.abs(f64(x) - f64(y))
+    return reduce(np.where(z < delta, 0.5 * z ** 2, delta * (z - 0.5 * delta)), reduction)
+
+
+def kl_div(logq, target, reduction, log_target):
+    """``p (log p - log q)`` pointwise (0 where ``p = 0``); ``batchmean`` sums over the batch
+    size."""
+    logq, t = f64(logq), f64(target)
+    if log_target:
+        pointwise = np.exp(t) * (t - logq)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pointwise = np.where(t > 0, t * (np.log(np.where(t > 0, t, 1.0)) - logq), 0.0)
+    if reduction == "batchmean":
+        return pointwise.sum() / logq.shape[0]
+    return reduce(pointwise, reduction)
