@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 
-import corefw
 import corefw.nn.functional as F
 
 from . import reference_nn as RN
