@@ -241,3 +241,39 @@ def _bn_eval_ref(x, mean, var, w, b):
 fcase("rsqrt", "F.batch_norm(eval)", {"4d": (3, 4, 2, 2), "2d": (5, 3)}, _bn_eval_make,
       lambda x, mean, var, w, b: F.batch_norm(x, mean, var, w, b, training=False, eps=1e-3),
       _bn_eval_ref, grad=(0, 3, 4))
+
+# -- attention --------------------------------------------------------------------------------
+_SDPA = {  # q, k, v shapes, mask (None, "bool" or a float mask shape), scale, causal, gqa
+    "default-scale": ((2, 4, 3), (2, 5, 3), (2, 5, 4), None, None, False, False),
+    "scale": ((2, 4, 3), (2, 5, 3), (2, 5, 4), None, 0.3, False, False),
+    "bool-mask": ((2, 4, 3), (2, 5, 3), (2, 5, 4), "bool", None, False, False),
+    "float-mask-broadcast": ((3, 2, 4, 2), (3, 2, 5, 2), (3, 2, 5, 2), (2, 1, 5), None, False,
+                             False),
+    "causal-rectangular": ((2, 3, 2), (2, 5, 2), (2, 5, 2), None, 0.7, True, False),
+    "broadcast-batch": ((2, 2, 2), (1, 3, 2), (2, 3, 2), None, None, False, False),
+    "gqa": ((1, 4, 3, 2), (1, 2, 5, 2), (1, 2, 5, 2), None, None, False, True),
+}
+
+
+def _sdpa_make(rng, spec, dtype):
+    qs, ks, vs, mask, scale, causal, gqa = spec
+    grad = (0, 1, 2)
+    if mask == "bool":
+        mask = rng.random((qs[-2], ks[-2])) < 0.6
+        mask[:, 0] = True  # every query sees a key
+    elif mask is not None:
+        mask, grad = V(rng, mask, dtype), (0, 1, 2, 3)
+    return Sample((V(rng, qs, dtype), V(rng, ks, dtype), V(rng, vs, dtype), mask),
+                  {"scale": scale, "is_causal": causal, "enable_gqa": gqa}, grad=grad)
+
+
+def _sdpa_ref(q, k, v, mask, scale, is_causal, enable_gqa):
+    if enable_gqa:  # query head h reads key/value head h // (Hq / Hkv)
+        k, v = (np.repeat(a, q.shape[-3] // a.shape[-3], axis=-3) for a in (k, v))
+    scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
+    return RN.scaled_dot_product_attention(q, k, v, mask, scale, is_causal)
+
+
+fcase("scaled_dot_product_attention", "F.scaled_dot_product_attention", _SDPA, _sdpa_make,
+      lambda q, k, v, m, **a: F.scaled_dot_product_attention(q, k, v, attn_mask=m, **a),
+      _sdpa_ref, grad=(0, 1, 2), tol=2.0)
