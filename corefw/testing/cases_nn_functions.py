@@ -1,6 +1,7 @@
 """Cases for the layer library's public functions (``F.conv2d`` with ``"same"``/``"valid"``/int
 padding, ``F.conv1d``, ``F.conv_transpose2d``, the 1-D/2-D/adaptive pools, ``F.batch_norm`` in
-training, ``F.layer_norm``, ``F.group_norm``): their argument handling on top of the ops of
+training and eval, ``F.layer_norm``, ``F.group_norm``, ``F.scaled_dot_product_attention``) and
+activation modules: their argument handling on top of the ops of
 :mod:`corefw.testing.cases_nn`, against the same float64 references. Checked in float32 and
 float64 (the ops' own rows cover float16).
 """
@@ -10,7 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 import corefw.nn.functional as F
+from corefw import nn
 
+from . import reference as R
 from . import reference_nn as RN
 from .cases import OpCase, Sample, register_case
 from .cases import values as V
@@ -277,3 +280,46 @@ def _sdpa_ref(q, k, v, mask, scale, is_causal, enable_gqa):
 fcase("scaled_dot_product_attention", "F.scaled_dot_product_attention", _SDPA, _sdpa_make,
       lambda q, k, v, m, **a: F.scaled_dot_product_attention(q, k, v, attn_mask=m, **a),
       _sdpa_ref, grad=(0, 1, 2), tol=2.0)
+
+# -- activation modules -----------------------------------------------------------------------
+_ACT = {  # module name -> (op it reaches, module factory, float64 reference)
+    "ReLU": ("relu", lambda: nn.ReLU(), lambda x: np.maximum(x, 0.0)),
+    "ReLU6": ("clamp", lambda: nn.ReLU6(), lambda x: np.minimum(np.maximum(x, 0.0), 6.0)),
+    "LeakyReLU": ("leaky_relu", lambda: nn.LeakyReLU(0.2), lambda x: R.leaky_relu(x, 0.2)),
+    "ELU": ("elu", lambda: nn.ELU(0.7), lambda x: R.elu(x, 0.7)),
+    "GELU": ("gelu", lambda: nn.GELU(), R.gelu),
+    "GELU(tanh)": ("gelu", lambda: nn.GELU("tanh"), lambda x: R.gelu(x, "tanh")),
+    "SiLU": ("silu", lambda: nn.SiLU(), R.silu),
+    "Sigmoid": ("sigmoid", lambda: nn.Sigmoid(), R.sigmoid),
+    "Tanh": ("tanh", lambda: nn.Tanh(), np.tanh),
+    "Hardtanh": ("clamp", lambda: nn.Hardtanh(-0.5, 2.0),
+                 lambda x: np.minimum(np.maximum(x, -0.5), 2.0)),
+    "Softplus": ("softplus", lambda: nn.Softplus(beta=2.0, threshold=3.0),
+                 lambda x: R.softplus(x, 2.0, 3.0)),
+    "LogSigmoid": ("softplus", lambda: nn.LogSigmoid(), lambda x: np.log(R.sigmoid(x))),
+    "Softmax(dim=1)": ("softmax", lambda: nn.Softmax(dim=1), lambda x: R.softmax(x, 1)),
+    "Softmax(dim=0)": ("softmax", lambda: nn.Softmax(dim=0), lambda x: R.softmax(x, 0)),
+    "LogSoftmax": ("log_softmax", lambda: nn.LogSoftmax(dim=-1),
+                   lambda x: R.log_softmax(x, -1)),
+    "Softmin": ("softmax", lambda: nn.Softmin(dim=1), lambda x: R.softmax(-x, 1)),
+    "PReLU": ("where", lambda: nn.PReLU(), lambda x: np.where(x >= 0, x, 0.25 * x)),
+}
+
+
+def _act_make(rng, shape, dtype):
+    """Values in [-7, 7] at least 0.05 away from the kinks at 0, -0.5, 1.5, 2 and 6."""
+    x = rng.uniform(-7, 7, shape)
+    for k in (0.0, -0.5, 1.5, 2.0, 6.0):
+        x = np.where(np.abs(x - k) < 0.05, x + 0.1, x)
+    return Sample((x.astype(dtype),))
+
+
+def _module_fn(factory):
+    def fn(x):
+        return factory().to(x.device).to(x.dtype)(x)
+    return fn
+
+
+for _name, (_op, _factory, _ref) in _ACT.items():
+    fcase(_op, f"nn.{_name}", {"basic": (3, 4, 2), "noncontig": (3, 4)}, _act_make,
+          _module_fn(_factory), _ref)
