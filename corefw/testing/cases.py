@@ -101,8 +101,17 @@ class OpCase:
     #: several public functions reach one kernel, and each gets its rows (default: ``op``)
     name: str = ""
     #: also check the second derivative (float64 ``gradgradcheck`` of ``fn``; the test suite
-    #: runs it, the kit does not)
-    gradgrad: bool = False
+    #: runs it, the kit does not): True for the ``basic``/``scalar``/``broadcast`` variants, or
+    #: a tuple of variants
+    gradgrad: bool | tuple[str, ...] = False
+
+    def gradgrad_variants(self) -> tuple[str, ...]:
+        """The variants whose second derivative is checked."""
+        if not self.gradgrad:
+            return ()
+        wanted = self.gradgrad if isinstance(self.gradgrad, tuple) else (
+            "basic", "scalar", "broadcast")
+        return tuple(v for v in self.variants if v in wanted)
 
     def __post_init__(self) -> None:
         self.name = self.name or self.op

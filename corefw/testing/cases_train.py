@@ -39,7 +39,8 @@ def _linear_ref(x, w, b):
 
 
 register_case(OpCase("linear", _linear_make, _linear_fn, _linear_ref,
-                     variants=tuple(_LINEAR), grad=(0, 1, 2), tol=2.0))
+                     variants=tuple(_LINEAR), grad=(0, 1, 2), tol=2.0,
+                     gradgrad=("basic", "batched", "vector")))
 
 # -- fused optimizer updates ------------------------------------------------------------------
 _SGD = {  # momentum, dampening, weight_decay, nesterov, maximize, first step, shape

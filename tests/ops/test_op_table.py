@@ -63,8 +63,7 @@ def test_rows(device, group):
     _run_all(table.check_row, device, group)
 
 
-GRADGRAD = [(d, c, v) for d in DEVICES for c in table.all_cases() if c.gradgrad
-            for v in c.variants if v in ("basic", "scalar", "broadcast")]
+GRADGRAD = [(d, c, v) for d in DEVICES for c in table.all_cases() for v in c.gradgrad_variants()]
 
 
 @pytest.mark.parametrize("item", GRADGRAD, ids=lambda i: f"{i[0]}-{i[1].name}-{i[2]}")
