@@ -18,6 +18,10 @@ dtype the backend declares, over edge shapes (0-d, empty, broadcast, non-contigu
 then transfers, seeded reproducibility and error behaviour. The result is an op x dtype matrix
 (native / decomposed / fallback / missing / failing) and a verdict: see docs/conformance.md.
 :func:`run_conformance` does the same in-process, without pytest.
+
+:data:`CASES` is corefw's one op test table: corefw's own suite runs the same rows
+(``tests/ops/test_op_table.py``), and :mod:`corefw.testing.table` hands them to any other
+consumer as ``(case, variant, dtype, sample)``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The conformance kit's op cases: for every op, how to make inputs, how to call it on a device
-and its float64 reference.
+"""corefw's one op test table (the conformance kit's and the test suite's): for every op, and
+for the public functions built on it, how to make inputs, how to call it on a device and its
+float64 reference.
 
 An :class:`OpCase` is one row of a table (Chainer's ``FunctionTestCase``, tinygrad's
 ``helper_test_op``): ``make`` builds host inputs for a variant and dtype, ``fn`` calls the op
