@@ -19,6 +19,9 @@ from .cases import OpCase, Sample, register_case
 from .cases import values as V
 
 _F = ("float32", "float64")
+#: the costly references (Python loops over windows) run once, in float64: the ops' own rows
+#: cover every dtype of the same kernels
+_F64 = ("float64",)
 
 
 def _pair(v):
@@ -72,7 +75,7 @@ def _conv_ref(x, w, b, *, stride, padding, dilation, groups):
 fcase("conv2d", "F.conv2d", _CONV, _conv_make,
       lambda x, w, b, **a: F.conv2d(x, w, b, a["stride"], a["padding"], a["dilation"],
                                     a["groups"]), _conv_ref, grad=(0, 1, 2), tol=4.0,
-      gradgrad=True)
+      gradgrad=True, kinds=_F64)
 _CONV1D = {"basic": ((2, 4, 11), (6, 2, 3), 2, 2, 2, 2), "same": ((2, 4, 11), (6, 2, 2), 1,
                                                                    "same", 1, 2)}
 
@@ -105,7 +108,8 @@ fcase("conv2d_grad_input", "F.conv_transpose2d", _CONVT, _convt_make,
                                               a["output_padding"], a["groups"], a["dilation"]),
       lambda x, w, b, **a: RN.conv_transpose2d(
           x, w, b, _pair(a["stride"]), _pair(a["padding"]), _pair(a["output_padding"]),
-          a["groups"], _pair(a["dilation"])), grad=(0, 1, 2), tol=4.0, gradgrad=True)
+          a["groups"], _pair(a["dilation"])), grad=(0, 1, 2), tol=4.0, gradgrad=True,
+      kinds=_F64)
 
 # -- pooling ----------------------------------------------------------------------------------
 _MAX = {  # shape, kernel, stride, padding, dilation, ceil_mode
@@ -134,9 +138,9 @@ def _max_fn(indices):
 
 
 fcase("max_pool2d", "F.max_pool2d", _MAX, _max_make, _max_fn(False), RN.max_pool2d,
-      gradgrad=True)
+      gradgrad=True, kinds=_F64)
 fcase("max_pool2d_indices", "F.max_pool2d(return_indices)", _MAX, _max_make, _max_fn(True),
-      RN.max_pool2d_indices, grad=(), out_dtype="int64")
+      RN.max_pool2d_indices, grad=(), out_dtype="int64", kinds=_F64)
 _AVG = {  # shape, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override
     "basic": ((2, 2, 4, 4), (2, 2), (2, 2), (0, 0), False, True, None),
     "pad": ((1, 1, 7, 9), (3, 3), (2, 2), (1, 1), False, True, None),
@@ -156,7 +160,8 @@ def _avg_make(rng, spec, dtype):
 fcase("avg_pool2d", "F.avg_pool2d", _AVG, _avg_make,
       lambda x, **a: F.avg_pool2d(x, a["kernel_size"], a["stride"], a["padding"],
                                   a["ceil_mode"], a["count_include_pad"],
-                                  a["divisor_override"]), RN.avg_pool2d, gradgrad=True)
+                                  a["divisor_override"]), RN.avg_pool2d, gradgrad=True,
+      kinds=_F64)
 _ADAPTIVE = {"basic": ((7, 9), (3, 4)), "even": ((8, 8), (4, 2)), "global": ((5, 6), (1, 1)),
              "upsample": ((4, 5), (6, 5)), "keep-height": ((6, 7), (None, 3))}
 
@@ -170,7 +175,7 @@ fcase("matmul", "F.adaptive_avg_pool2d", {k: v for k, v in _ADAPTIVE.items()
                                           if k not in ("global", "even")},
       _adaptive_make, lambda x, output_size: F.adaptive_avg_pool2d(x, output_size),
       lambda x, output_size: RN.adaptive_avg_pool2d(x, tuple(
-          n if o is None else o for n, o in zip(x.shape[2:], output_size))))
+          n if o is None else o for n, o in zip(x.shape[2:], output_size))), kinds=_F64)
 fcase("avg_pool2d", "F.adaptive_avg_pool2d(divisible)", {"even": _ADAPTIVE["even"]},
       _adaptive_make, lambda x, output_size: F.adaptive_avg_pool2d(x, output_size),
       lambda x, output_size: RN.adaptive_avg_pool2d(x, output_size))
