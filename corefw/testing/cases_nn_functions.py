@@ -97,8 +97,8 @@ _CONVT = {  # stride, padding, output_padding, dilation, groups
 
 def _convt_make(rng, spec, dtype):
     stride, padding, output_padding, dilation, groups = spec
-    return Sample((V(rng, (1, 4, 3, 3), dtype), V(rng, (4, 3, 3, 2), dtype) * np.asarray(
-        0.5, dtype), V(rng, (3 * groups,), dtype)),
+    return Sample((V(rng, (1, 2, 3, 3), dtype), V(rng, (2, 2, 3, 2), dtype) * np.asarray(
+        0.5, dtype), V(rng, (2 * groups,), dtype)),
         {"stride": stride, "padding": padding, "output_padding": output_padding,
          "dilation": dilation, "groups": groups}, grad=(0, 1, 2))
 

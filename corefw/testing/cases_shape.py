@@ -335,8 +335,8 @@ _EINSUM = {  # id -> (equation, the explicit equation of the reference, operand 
     "implicit": ("ij,jk", "ij,jk->ik", (2, 3), (3, 4)),
     "implicit-sorted": ("ba", "ba->ab", (2, 3)),
     "ellipsis": ("...ij,...jk->...ik", "zij,zjk->zik", (2, 2, 3), (2, 3, 2)),
-    "ellipsis-broadcast": ("...ij,...jk->...ik", "yzij,yzjk->yzik", (2, 1, 2, 3), (3, 3, 2)),
-    "bilinear": ("bn,anm,bm->ba", None, (2, 3), (2, 3, 4), (2, 4)),
+    "ellipsis-broadcast": ("...ij,...jk->...ik", "yzij,yzjk->yzik", (2, 1, 2, 2), (2, 2, 2)),
+    "bilinear": ("bn,anm,bm->ba", None, (2, 2), (2, 2, 3), (2, 3)),
     "dot": ("i,i->", None, (4,), (4,)), "noncontig": ("ij,jk->ik", None, (3, 4), (4, 5)),
 }
 
