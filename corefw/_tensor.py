@@ -2,7 +2,8 @@
 
 Slots, not a dict: ``_data`` (the backend's array), ``_dev`` (an interned device), ``_node``
 (the graph node that produced it, None for leaves), ``_req`` (requires grad), ``_vc`` (the
-version counter shared with views, created on first need), and lazily ``_grad``, ``_base``,
+version counter shared with views, created on first need), and lazily ``_grad``, ``_base``
+and ``_view`` (a view's root and the chain of view ops from it: :mod:`corefw.ops._views`),
 ``_hooks``. Math, reduction and shape methods are attached by :mod:`corefw._tensor_methods`.
 """
 
@@ -23,7 +24,7 @@ __all__ = ["Tensor"]
 class Tensor:
     """A multi-dimensional array on a device, recorded by autograd when it requires grad."""
 
-    __slots__ = ("_data", "_dev", "_node", "_req", "_vc", "_grad", "_base", "_hooks",
+    __slots__ = ("_data", "_dev", "_node", "_req", "_vc", "_grad", "_base", "_view", "_hooks",
                  "_retain", "__weakref__")
     __array_priority__ = 1000  # numpy defers to our reflected operators
 
@@ -146,11 +147,26 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """A tensor sharing storage (and version counter) with this one, outside the graph."""
-        t = wrap(self._data, self._dev)
-        if self._vc is None:
-            self._vc = [0]
-        t._vc = self._vc
-        return t
+        from .ops._views import alias
+
+        return alias(wrap(self._data, self._dev), self)
+
+    def is_contiguous(self, memory_format=None) -> bool:
+        """Whether the values are dense and row-major in their storage (see
+        :func:`corefw.ops._views.is_contiguous` for how a backend answers)."""
+        from .ops._views import is_contiguous
+
+        return is_contiguous(self)
+
+    def contiguous(self, memory_format=None) -> Tensor:
+        """``self`` if it is contiguous, else a contiguous copy (differentiable)."""
+        from .ops._views import is_contiguous
+
+        if is_contiguous(self):
+            return self
+        from .ops.elementwise import clone
+
+        return clone(self)
 
     def detach_(self) -> Tensor:
         self._node = None

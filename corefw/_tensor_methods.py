@@ -35,7 +35,6 @@ Tensor.nonzero = indexing.nonzero
 Tensor.__getitem__ = indexing.getitem
 Tensor.__setitem__ = indexing.setitem
 Tensor.clone = lambda self, *, memory_format=None: elementwise.clone(self)
-Tensor.contiguous = lambda self, memory_format=None: self
 Tensor.swapaxes = shape.transpose
 Tensor.dot = linalg.dot
 Tensor.mm = linalg.mm

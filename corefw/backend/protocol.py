@@ -20,6 +20,9 @@ __all__ = ["Backend", "CAPABILITIES"]
 CAPABILITIES = frozenset({
     "broadcast",  # binary kernels accept operands of different (broadcastable) shapes
     "views",      # movement kernels (reshape, permute, slice, expand...) return views
+    "inplace",    # copy_ and index_put_ write into their first operand (and return it);
+                  # without it they return a new array and the core rebinds it
+                  # (functionalization: docs/architecture.md)
     "random",     # implements the random primitives
     "float16",    # informational; dtypes are listed in Backend.dtypes
 })
