@@ -13,8 +13,8 @@ for ``detach``). It shares the root's version counter. Every in-place write goes
   (or views are copies), so the core rebinds it: to the tensor, to the root (the new value is
   scattered back through the inverse of the view chain: slice -> index_put, permute -> the
   inverse permutation, reshape -> reshape back; expand -> error) and to every live view of the
-  root (replayed from the new root). Views register with their root for this (weakly) only on
-  such backends, so ordinary backends pay nothing.
+  root (replayed from the new root). All views register with their root (weakly) on such
+  backends; elsewhere only recorded views do, so views outside autograd pay nothing.
 * **the graph** (while recording): the tensor takes the new value's node, and when it is a
   view, the root's graph is rewritten as "the old root with the new value scattered in"
   (PyTorch's CopySlices), built from the same differentiable ops (``index_put``, ``permute``,
@@ -34,7 +34,8 @@ __all__ = ["commit", "functional", "is_contiguous", "settle", "track"]
 
 _FULL = frozenset({"inplace", "views"})
 _ALIAS = ("alias", None)
-#: id(root) -> (weakref to root, {id(view): weakref to view}); functional backends only
+#: id(root) -> (weakref to root, {id(view): weakref to view}) for the views that may need
+#: replaying: every view on functional backends, recorded views elsewhere
 _FAMILIES: dict[int, tuple] = {}
 
 
@@ -55,7 +56,7 @@ def track(t, base, name: str, attrs) -> object:
     t._vc = base._vc
     t._base = root
     t._view = chain
-    if functional(t._dev):
+    if t._req or functional(t._dev):  # a recorded view may need its graph regenerated
         _register(root, t)
     return t
 
@@ -194,14 +195,16 @@ def settle(x, out, new=None) -> None:
                 root._data = b._data
     if func:
         x._data = out
-        _refresh(root if root is not None else x, x, new is not None)
     if new is not None:
         x._node, x._req = new._node, True
+    if func or new is not None:
+        _refresh(root if root is not None else x, x, new is not None, func)
 
 
-def _refresh(root, skip, record: bool) -> None:
-    """Replay every live view of ``root`` (but ``skip``) from its new value; while recording,
-    the views take the replayed graph too (PyTorch regenerates them the same way)."""
+def _refresh(root, skip, record: bool, func: bool) -> None:
+    """Replay every live view of ``root`` (but ``skip``) from its new value: its values where
+    the backend could not alias them (``func``), its graph while recording (PyTorch
+    regenerates a view's graph after an in-place change of its base the same way)."""
     views = _family(root)
     if not views:
         return
@@ -211,9 +214,12 @@ def _refresh(root, skip, record: bool) -> None:
             if w is skip:
                 continue
             grad = record and root._req and _differentiable(w._view)
+            if not (grad or func):
+                continue
             STATE.enabled = grad
             r = _replay(root, w._view)
-            w._data = r._data
+            if func:
+                w._data = r._data
             if grad and r._req:
                 w._node, w._req = r._node, True
     finally:
