@@ -147,9 +147,13 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """A tensor sharing storage (and version counter) with this one, outside the graph."""
-        from .ops._views import alias
-
-        return alias(wrap(self._data, self._dev), self)
+        t = wrap(self._data, self._dev)
+        if self._vc is None:
+            self._vc = [0]
+        t._vc = self._vc
+        if not _SHARES <= self._dev.backend.capabilities:
+            _alias(t, self)  # copies kept consistent by the core: track it like a view
+        return t
 
     def is_contiguous(self, memory_format=None) -> bool:
         """Whether the values are dense and row-major in their storage (see
@@ -436,12 +440,23 @@ def _node_nr(node):
     return node, 0
 
 
+def _alias(t: Tensor, base: Tensor) -> Tensor:
+    """``corefw.ops._views.alias``, which replaces this stub on first use (a function-level
+    import on every ``detach()`` would cost more than the rest of it)."""
+    global _alias
+    from .ops._views import alias
+
+    _alias = alias
+    return alias(t, base)
+
+
 def _check_device(t: Tensor, dev) -> None:
     if t._dev is not dev:
         raise DeviceError(f"expected a tensor on {dev}, got one on {t._dev}")
 
 
 _call._Tensor = Tensor
+_SHARES = frozenset({"inplace", "views"})  # a backend with both aliases detach() by itself
 _OPS: dict = {}
 _FN: dict = {}  # functions the operators call, bound once the op modules exist
 _ADD = _SUB = _MUL = _NEG = None
