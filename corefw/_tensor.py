@@ -158,15 +158,11 @@ class Tensor:
     def is_contiguous(self, memory_format=None) -> bool:
         """Whether the values are dense and row-major in their storage (see
         :func:`corefw.ops._views.is_contiguous` for how a backend answers)."""
-        from .ops._views import is_contiguous
-
-        return is_contiguous(self)
+        return _is_contiguous(self)
 
     def contiguous(self, memory_format=None) -> Tensor:
         """``self`` if it is contiguous, else a contiguous copy (differentiable)."""
-        from .ops._views import is_contiguous
-
-        if is_contiguous(self):
+        if _is_contiguous(self):
             return self
         from .ops.elementwise import clone
 
@@ -448,6 +444,15 @@ def _alias(t: Tensor, base: Tensor) -> Tensor:
 
     _alias = alias
     return alias(t, base)
+
+
+def _is_contiguous(t: Tensor) -> bool:
+    """``corefw.ops._views.is_contiguous``, which replaces this stub on first use."""
+    global _is_contiguous
+    from .ops._views import is_contiguous
+
+    _is_contiguous = is_contiguous
+    return is_contiguous(t)
 
 
 def _check_device(t: Tensor, dev) -> None:
