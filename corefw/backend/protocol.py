@@ -4,6 +4,9 @@ A backend serves one device type (``"cpu"``, ``"cuda"``, ``"mydev"``) and any nu
 indices. The core talks to it only through this protocol; kernels are plain callables from
 native arrays (and attributes) to a new native array. See docs/plugins.md for a walk-through and
 :mod:`corefw.backend.toolkit` for a ready implementation over any NumPy-like array module.
+
+Optional: ``is_contiguous(array) -> bool`` on a backend with "views" (whether ``array`` is dense,
+row-major and writable; without it ``Tensor.contiguous()`` always copies there).
 """
 
 from __future__ import annotations

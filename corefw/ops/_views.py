@@ -30,7 +30,8 @@ from ..autograd.grad_mode import STATE
 from ..errors import AutogradError, ShapeError
 from .registry import OPS
 
-__all__ = ["commit", "functional", "is_contiguous", "settle", "track"]
+__all__ = ["alias", "check_view_leaf", "check_writable", "commit", "functional",
+           "is_contiguous", "settle", "track"]
 
 _FULL = frozenset({"inplace", "views"})
 _ALIAS = ("alias", None)
