@@ -347,7 +347,8 @@ def pad(input, pad, mode: str = "constant", value: float = 0.0):
     for i in range(len(pad) // 2):
         pairs[nd - 1 - i] = (pad[2 * i], pad[2 * i + 1])
     if mode != "constant":
-        return _pad_nonconstant(input, pairs, mode)
+        out = _pad_nonconstant(input, pairs, mode)
+        return out if out is not input else out.clone()  # new memory, as in PyTorch
     if any(lo < 0 or hi < 0 for lo, hi in pairs):
         from .indexing import basic_slice
 

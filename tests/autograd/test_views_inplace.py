@@ -132,6 +132,8 @@ def test_contiguous_copies_only_non_contiguous_tensors():
     p = F.pad(x, (0, 0))
     assert not np.shares_memory(p.numpy(), x.numpy()) and p.tolist() == x.tolist()
     assert not np.shares_memory(F.pad(x, (-1, 0)).numpy(), x.numpy())
+    for mode in ("reflect", "replicate", "circular"):
+        assert not np.shares_memory(F.pad(x, (0, 0), mode=mode).numpy(), x.numpy())
 
 
 def test_contiguous_is_differentiable():
