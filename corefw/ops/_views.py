@@ -40,21 +40,40 @@ _ALIAS = ("alias", None)
 _FAMILIES: dict[int, tuple] = {}
 
 
+_FUNCTIONAL: dict[frozenset, bool] = {}  # capabilities -> functional? (hashes are cached)
+
+
 def functional(dev) -> bool:
     """Whether the core must functionalize writes on ``dev`` (it cannot mutate or alias)."""
-    return not _FULL <= dev.backend.capabilities
+    caps = dev.backend.capabilities
+    f = _FUNCTIONAL.get(caps)
+    if f is None:
+        f = _FUNCTIONAL[caps] = not _FULL <= caps
+    return f
+
+
+def _root(t):
+    """The root base of view ``t``, else None. ``_base`` is a lazily set slot (``wrap`` on
+    the hot path does not set it); reading it unset raises, which is slow, so the first
+    read sets it to None."""
+    try:
+        return t._base
+    except AttributeError:
+        t._base = None
+        return None
 
 
 def track(t, base, name: str, attrs) -> object:
     """Make ``t`` (the result of view op ``name`` on ``base``) a view of ``base``'s root."""
-    root = getattr(base, "_base", None)
+    vc = base._vc
+    root = _root(base)
     if root is None:
         root, chain = base, ((name, attrs),)
     else:
         chain = base._view + ((name, attrs),)
-    if base._vc is None:
-        base._vc = [0]
-    t._vc = base._vc
+    if vc is None:
+        vc = base._vc = [0]
+    t._vc = vc
     t._base = root
     t._view = chain
     if t._req or functional(t._dev):  # a recorded view may need its graph regenerated
@@ -103,7 +122,7 @@ def is_contiguous(t) -> bool:
     if "views" in backend.capabilities:
         fn = getattr(backend, "is_contiguous", None)
         return bool(fn(t._data)) if fn is not None else False
-    if getattr(t, "_base", None) is None:
+    if _root(t) is None:
         return True
     return all(name in ("reshape", "alias") for name, _ in t._view)
 
@@ -144,7 +163,7 @@ def _root_alias(root):
 
 def check_writable(x, op: str) -> None:
     """Refuse, before anything changes, a write that cannot reach the root (expand)."""
-    root = getattr(x, "_base", None)
+    root = _root(x)
     if root is not None and any(name == "expand" for name, _ in x._view):
         raise ShapeError(f"{op}: cannot write into this tensor of shape {tuple(x.shape)} in "
                          f"place: it is an expanded view whose elements share one storage "
@@ -154,7 +173,7 @@ def check_writable(x, op: str) -> None:
 def check_view_leaf(x, op: str) -> None:
     """PyTorch's rule: a view of a leaf that requires grad cannot change in place while
     recording."""
-    root = getattr(x, "_base", None)
+    root = _root(x)
     if root is not None and root._node is None and root._req and _differentiable(x._view):
         raise AutogradError(f"{op}: a view of a leaf tensor that requires grad is being used "
                             f"in an in-place operation; wrap the update in corefw.no_grad() or "
@@ -179,7 +198,7 @@ def settle(x, out, new=None) -> None:
     move the graph. The caller bumps the version counter."""
     dev = x._dev
     func = out is not x._data or functional(dev)
-    root = getattr(x, "_base", None)
+    root = _root(x)
     if root is not None:
         chain = x._view
         diff = new is not None and _differentiable(chain)
@@ -212,7 +231,7 @@ def _refresh(root, skip, record: bool, func: bool) -> None:
     prev = STATE.enabled
     try:
         for w in views:
-            if w is skip:
+            if w is skip or w._vc is not root._vc:  # `w.data = ...` cut it loose
                 continue
             grad = record and root._req and _differentiable(w._view)
             if not (grad or func):
