@@ -95,7 +95,7 @@ def test_only_declared_views_share_memory_with_an_input():
                                 and np.shares_memory(o.numpy(), x.numpy()) and not view:
                             offenders.append(f"{name}[{variant}]")
                 checked += 1
-    assert checked > 300
+    assert checked > 500, checked  # every case variant of the table ran
     assert not offenders, offenders
 
 
