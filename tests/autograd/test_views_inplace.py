@@ -34,12 +34,15 @@ def immut():
         from corefw_immutable.backend import ImmutableBackend
     finally:
         sys.path.remove(str(IMMUT))
-    had = "immut" in corefw.dispatch.backends()
-    if not had:
-        corefw.dispatch.register_backend(ImmutableBackend(), owner="tests")
+    d = corefw.dispatch
+    d.backends()  # plugins loaded first, so the snapshot below is the session's real state
+    saved = [(reg, dict(reg)) for reg in (d.BACKENDS, d._OWNERS, d._DEVICES, d._pending_rng)]
+    if "immut" not in d.BACKENDS:
+        d.register_backend(ImmutableBackend(), owner="tests")
     yield "immut"
-    if not had:
-        corefw.dispatch.BACKENDS.pop("immut", None)
+    for reg, before in saved:  # leave no trace for later tests (plugin listings, seeding)
+        reg.clear()
+        reg.update(before)
 
 
 @pytest.fixture(params=["cpu", "immut"])
