@@ -31,7 +31,7 @@ from ..errors import AutogradError, ShapeError
 from .registry import OPS
 
 __all__ = ["alias", "check_view_leaf", "check_writable", "commit", "functional",
-           "is_contiguous", "settle", "track"]
+           "index_put_kernel", "is_contiguous", "settle", "track"]
 
 _FULL = frozenset({"inplace", "views"})
 _ALIAS = ("alias", None)
@@ -183,13 +183,30 @@ def check_view_leaf(x, op: str) -> None:
 def commit(x, new, record: bool, op: str = "copy_") -> None:
     """Write ``new`` (x's shape, dtype and device) into ``x`` through the ``copy_`` kernel;
     ``record``: ``new`` carries the graph of the change, which ``x`` (and its root) take."""
+    kernel = x._dev.table["copy_"]
+    if getattr(kernel, "fallback", False) and functional(x._dev):
+        kernel = _pure_copy(x._dev)  # a functional backend need not write a copy_ kernel
     try:
-        out = x._dev.table["copy_"](x._data, new._data)
+        out = kernel(x._data, new._data)
     except ValueError as exc:  # e.g. NumPy's read-only broadcast views
         raise ShapeError(f"{op}: cannot write into this tensor of shape {tuple(x.shape)} in "
                          f"place ({exc}); an expanded tensor shares one element between many "
                          f"positions: clone() it first") from exc
     settle(x, out, new if record else None)
+
+
+def _pure_copy(dev):
+    clone = dev.table["clone"]
+    return lambda dst, src: clone(src)  # src has dst's shape and dtype here
+
+
+def index_put_kernel(dev):
+    """The kernel ``x[key] = v`` runs: ``index_put_``, or on a functional backend without
+    one the pure ``index_put`` primitive (its result is rebound like any other)."""
+    kernel = dev.table["index_put_"]
+    if getattr(kernel, "fallback", False) and functional(dev):
+        return dev.table["index_put"]
+    return kernel
 
 
 def settle(x, out, new=None) -> None:

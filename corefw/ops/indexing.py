@@ -8,7 +8,7 @@ from .._call import apply, wrap
 from .._tensor import Tensor
 from ..autograd.grad_mode import STATE
 from ..errors import AutogradError, CorefwIndexError, DeviceError, DTypeError, ShapeError
-from ._views import check_view_leaf, check_writable, commit, settle, track
+from ._views import check_view_leaf, check_writable, commit, index_put_kernel, settle, track
 from .reduction import normalize_dims, sum_to
 from .registry import register_op
 
@@ -181,7 +181,7 @@ def setitem(x: Tensor, key, value) -> None:
     else:
         vdata = value._data if isinstance(value, Tensor) else value
         try:
-            out = x._dev.table["index_put_"](x._data, vdata, key=key, accumulate=False)
+            out = index_put_kernel(x._dev)(x._data, vdata, key=key, accumulate=False)
         except (ValueError, IndexError) as exc:
             raise ShapeError(f"__setitem__: cannot assign a value of shape "
                              f"{getattr(value, 'shape', ())} to x{_fmt(key)} of a tensor of "

@@ -39,6 +39,10 @@ def immut():
     saved = [(reg, dict(reg)) for reg in (d.BACKENDS, d._OWNERS, d._DEVICES, d._pending_rng)]
     if "immut" not in d.BACKENDS:
         d.register_backend(ImmutableBackend(), owner="tests")
+    bare = ImmutableBackend()  # a functional backend that writes no in-place kernel at all
+    bare.device_type = "immutbare"
+    del bare.kernels["copy_"], bare.kernels["index_put_"]
+    d.register_backend(bare, owner="tests")
     yield "immut"
     for reg, before in saved:  # leave no trace for later tests (plugin listings, seeding)
         reg.clear()
@@ -332,6 +336,20 @@ def test_inplace_ops_rebind_on_a_backend_that_cannot_write(immut):
     assert z.tolist() == [[5.0, 6.0], [5.0, 6.0]]
     z.data.add_(1)  # .data shares storage
     assert z.tolist() == [[6.0, 7.0], [6.0, 7.0]]
+
+
+def test_a_functional_backend_needs_no_inplace_kernels(immut):
+    x = corefw.zeros(2, 3, device="immutbare")
+    row = x[1]
+    row.add_(1)
+    x[0, 2] = 5.0
+    x.copy_(x * 2)
+    assert x.tolist() == [[0.0, 0.0, 10.0], [2.0, 2.0, 2.0]] and row.tolist() == [2.0] * 3
+    p = corefw.nn.Parameter(corefw.ones(3, device="immutbare"))
+    opt = corefw.optim.SGD([p], lr=0.5, momentum=0.9)
+    (p * p).sum().backward()
+    opt.step()
+    assert p.tolist() == [0.0, 0.0, 0.0]
 
 
 def test_views_stay_consistent_with_their_base_without_aliasing(immut):
