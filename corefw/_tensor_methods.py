@@ -130,6 +130,7 @@ class TensorMethods:
         return FN.clone(self, memory_format=memory_format)
 
     def contiguous(self, memory_format=None):
+        """``self`` if it is contiguous, else a contiguous copy (differentiable)."""
         return FN.contiguous(self, memory_format)
 
     def copy_(self, src, non_blocking=False):
@@ -231,6 +232,10 @@ class TensorMethods:
     def int(self):
         """``self.to(corefw.int32)``."""
         return FN.int(self)
+
+    def is_contiguous(self, memory_format=None):
+        """Whether the values are dense and row-major in their storage (see"""
+        return FN.is_contiguous(self, memory_format)
 
     def isfinite(self):
         return FN.isfinite(self)

@@ -4,6 +4,9 @@ A backend serves one device type (``"cpu"``, ``"cuda"``, ``"mydev"``) and any nu
 indices. The core talks to it only through this protocol; kernels are plain callables from
 native arrays (and attributes) to a new native array. See docs/plugins.md for a walk-through and
 :mod:`corefw.backend.toolkit` for a ready implementation over any NumPy-like array module.
+
+Optional: ``is_contiguous(array) -> bool`` on a backend with "views" (whether ``array`` is dense,
+row-major and writable; without it ``Tensor.contiguous()`` always copies there).
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ __all__ = ["Backend", "CAPABILITIES"]
 CAPABILITIES = frozenset({
     "broadcast",  # binary kernels accept operands of different (broadcastable) shapes
     "views",      # movement kernels (reshape, permute, slice, expand...) return views
+    "inplace",    # copy_ and index_put_ write into their first operand (and return it);
+                  # without it they return a new array and the core rebinds it
+                  # (functionalization: docs/architecture.md)
     "random",     # implements the random primitives
     "float16",    # informational; dtypes are listed in Backend.dtypes
     "abstract",   # no storage: kernels compute shapes and dtypes only (the core's meta device)

@@ -9,6 +9,7 @@ from .._call import apply, wrap
 from .._graph.grad_mode import STATE
 from .._tensor import Tensor
 from ..errors import AutogradError, CorefwIndexError, DeviceError, DTypeError, ShapeError
+from ._views import check_view_leaf, check_writable, commit, index_put_kernel, settle, track
 from .reduction import normalize_dims, sum_to
 from .registry import declare, publish
 
@@ -99,9 +100,7 @@ def _normalize_key(x: Tensor, key):
 
 def basic_slice(x: Tensor, key: tuple) -> Tensor:
     """``x[key]`` for a key of ints, slices, None and Ellipsis (a view)."""
-    from .shape import _as_view
-
-    return _as_view(apply(_SLICE, (x,), {"key": key}), x)
+    return track(apply(_SLICE, (x,), {"key": key}), x, "slice", {"key": key})
 
 
 def getitem(x: Tensor, key):
@@ -153,16 +152,16 @@ def bump_version(x: Tensor) -> None:
 
 
 def check_inplace(x: Tensor, op: str, other_req: bool = False) -> bool:
-    """Whether an in-place op must record the graph; raises where PyTorch raises."""
+    """Whether an in-place op must record the graph; raises where PyTorch raises. Refuses,
+    before anything changes, a write that cannot reach the view's root (an expanded view)."""
+    check_writable(x, op)
     if not STATE.enabled or not (x._req or other_req):
         return False
     if x._node is None and x._req:
         raise AutogradError(f"{op}: a leaf tensor that requires grad is being used in an "
                             f"in-place operation; wrap the update in corefw.no_grad() or "
                             f"clone() the tensor")
-    if getattr(x, "_base", None) is not None:
-        raise AutogradError(f"{op}: in-place modification of a view while recording the graph "
-                            f"is not supported; clone() the view or the base first")
+    check_view_leaf(x, op)
     return True
 
 
@@ -185,17 +184,16 @@ def setitem(x: Tensor, key, value) -> None:
     elif isinstance(value, float) and x._data.dtype.kind != "f":
         raise DTypeError(f"__setitem__: cannot store the float {value} in a {x.dtype} tensor")
     if check_inplace(x, "__setitem__", vreq):
-        new = index_put(x, key, value)
-        x._dev.table["copy_"](x._data, new._data)
-        x._node, x._req = new._node, True
+        commit(x, index_put(x, key, value), True)
     else:
         vdata = value._data if isinstance(value, Tensor) else value
         try:
-            x._dev.table["index_put_"](x._data, vdata, key=key, accumulate=False)
+            out = index_put_kernel(x._dev)(x._data, vdata, key=key, accumulate=False)
         except (ValueError, IndexError) as exc:
             raise ShapeError(f"__setitem__: cannot assign a value of shape "
                              f"{getattr(value, 'shape', ())} to x{_fmt(key)} of a tensor of "
                              f"shape {x.shape}: {exc}") from exc
+        settle(x, out)  # a backend that cannot write in place returned a new array
     bump_version(x)
 
 
