@@ -184,6 +184,14 @@ def setitem(x: Tensor, key, value) -> None:
             value = cast(value, x.dtype)
     elif isinstance(value, float) and x._data.dtype.kind != "f":
         raise DTypeError(f"__setitem__: cannot store the float {value} in a {x.dtype} tensor")
+    elif isinstance(value, int) and x._data.dtype.kind in "iu" and not isinstance(value, bool):
+        info = np.iinfo(x._data.dtype)  # numpy would raise a bare OverflowError (or wrap)
+        if not info.min <= value <= info.max:
+            from ..errors import CorefwOverflowError
+
+            raise CorefwOverflowError(f"__setitem__: the value {value} does not fit a "
+                                      f"{x.dtype} tensor (range {info.min} to {info.max}); "
+                                      f"use a wider dtype")
     if check_inplace(x, "__setitem__", vreq):
         new = index_put(x, key, value)
         x._dev.table["copy_"](x._data, new._data)
