@@ -200,7 +200,10 @@ def setitem(x: Tensor, key, value) -> None:
         vdata = value._data if isinstance(value, Tensor) else value
         try:
             x._dev.table["index_put_"](x._data, vdata, key=key, accumulate=False)
-        except (ValueError, IndexError) as exc:
+        except IndexError as exc:  # an index out of range: not a shape problem
+            raise CorefwIndexError(f"__setitem__: x{_fmt(key)} of a tensor of shape "
+                                   f"{x.shape}: {exc}") from exc
+        except ValueError as exc:
             raise ShapeError(f"__setitem__: cannot assign a value of shape "
                              f"{getattr(value, 'shape', ())} to x{_fmt(key)} of a tensor of "
                              f"shape {x.shape}: {exc}") from exc
