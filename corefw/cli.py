@@ -5,6 +5,10 @@ registers; ``corefw version`` prints the versions; ``corefw demo ...`` runs the 
 (:func:`corefw.demo.main`); ``corefw run --nproc N script.py`` starts N ranks
 (:mod:`corefw.distributed.run`). The module imports nothing heavy, so ``corefw plugins`` costs one
 ``import corefw`` plus loading the plugins.
+
+Every subcommand reports a bad input as one line on stderr, ``corefw <command>: error: <what>;
+<fix>``, and exits non-zero, without a traceback; ``--debug`` (or ``COREFW_DEBUG=1``) shows the
+traceback instead, for bug reports.
 """
 
 from __future__ import annotations
@@ -12,19 +16,68 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-__all__ = ["main"]
+__all__ = ["OneLineParser", "debug_enabled", "main", "run_guarded"]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line (what is wrong, and ``--help``),
+    exit status 2, as argparse's own but without the multi-line usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def debug_enabled(flag: bool = False) -> bool:
+    """``--debug`` was given, or the environment variable ``COREFW_DEBUG`` is set (not 0)."""
+    return flag or os.environ.get("COREFW_DEBUG", "") not in ("", "0")
+
+
+def run_guarded(prog: str, fn: Callable[[], int], debug: bool = False) -> int:
+    """Run ``fn()`` and turn any exception into one line on stderr and a non-zero status:
+    1 for errors corefw raises on purpose and for OS errors (they say what to fix), 1 with a
+    request to report it for anything else, 130 for Ctrl-C. With ``debug`` the exception
+    propagates with its traceback."""
+    from .errors import CorefwError
+
+    try:
+        return int(fn() or 0)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except (CorefwError, OSError) as exc:
+        if debug:
+            raise
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a bug: one line, and how to see the traceback
+        if debug:
+            raise
+        print(f"{prog}: internal error: {type(exc).__name__}: {_one_line(exc)} (rerun with "
+              f"--debug or COREFW_DEBUG=1 for the traceback, and report it)", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc) if not isinstance(exc, OSError) or not exc.filename else (
+        f"{exc.strerror or exc}: {exc.filename!r}")
+    return " ".join(text.split()) or type(exc).__name__
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="corefw", description="corefw: a define-by-run deep-learning framework with "
         "pluggable backends.")
     parser.add_argument("-V", "--version", action="store_true",
                         help="print corefw's version and exit")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks of errors (also: COREFW_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     plugins = sub.add_parser("plugins", help="list installed plugins and their status",
                              description="List every plugin (builtin and installed): "
@@ -45,22 +98,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``corefw`` command with ``argv`` (default ``sys.argv[1:]``); returns the exit
     status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["demo"]:  # the demo parses its own options
-        return _demo(argv[1:])
+    debug = argv[:1] == ["--debug"]
+    if debug:
+        argv = argv[1:]
+    if argv[:1] == ["demo"]:  # the demo parses its own options (and guards itself)
+        return _demo(argv[1:] + (["--debug"] if debug else []))
+    debug = debug_enabled(debug)
     if argv[:1] == ["run"]:  # the distributed launcher parses its own options
         from .distributed.run import main as run
 
-        return int(run(argv[1:]) or 0)
+        return run_guarded("corefw run", lambda: run(argv[1:]), debug)
     if argv[:1] == ["new-plugin"]:  # so does the plugin-package generator
         from .new_plugin import main as new_plugin
 
-        return int(new_plugin(argv[1:]) or 0)
+        return run_guarded("corefw new-plugin", lambda: new_plugin(argv[1:]), debug)
     parser = _parser()
     args = parser.parse_args(argv)
+    debug = debug_enabled(args.debug or debug)
     if args.version or args.command == "version":
-        return _version()
+        return run_guarded("corefw version", _version, debug)
     if args.command == "plugins":
-        return _plugins(as_json=args.json)
+        return run_guarded("corefw plugins", lambda: _plugins(as_json=args.json), debug)
     parser.print_help()
     return 0
 
