@@ -17,12 +17,16 @@ __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
 
 def _tuple(v, n: int, name: str, fn: str) -> tuple[int, ...]:
     if isinstance(v, int):
-        return (v,) * n
-    t = tuple(int(e) for e in v)
-    if len(t) == 1:
-        return t * n
-    if len(t) != n:
-        raise ValueError(f"{fn}: {name} must be an int or a tuple of {n} ints, got {v!r}")
+        t = (v,) * n
+    else:
+        t = tuple(int(e) for e in v)
+        if len(t) == 1:
+            t = t * n
+        if len(t) != n:
+            raise ShapeError(f"{fn}: {name} must be an int or a tuple of {n} ints, got {v!r}")
+    if name in ("stride", "dilation") and any(e < 1 for e in t):
+        raise ShapeError(f"{fn}: non-positive {name} {t} is not supported; {name} must be at "
+                         f"least 1")
     return t
 
 
