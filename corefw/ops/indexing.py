@@ -280,6 +280,8 @@ def index_select(input, dim: int, index):
         _check_index_range("index_select", index, 0, 1)
         return input.reshape(1)[index.reshape(-1)].reshape(tuple(index.shape))
     _check_index_range("index_select", index, d, input._data.shape[d])
+    if index._data.ndim == 0:  # a 0-d index keeps the dim, with size 1 (PyTorch)
+        index = index.reshape(1)
     return getitem(input, (slice(None),) * d + (index,))
 
 
