@@ -46,6 +46,11 @@ _SLACK = 4 * 1024 * 1024  # parsing a JSON header builds Python objects: a const
 
 
 _COUNT = [0]
+OUTCOMES = {"loaded": 0, "CheckpointError": 0}  # printed at the end with pytest -s
+
+
+def teardown_module() -> None:
+    print(f"\nloader fuzzer: {sum(OUTCOMES.values())} cases, {OUTCOMES}")
 
 
 def _load_only_checkpoint_errors(data: bytes) -> None:
@@ -57,8 +62,9 @@ def _load_only_checkpoint_errors(data: bytes) -> None:
         tracemalloc.start()
     try:
         corefw.load(io.BytesIO(data))
+        OUTCOMES["loaded"] += 1
     except CheckpointError:
-        pass
+        OUTCOMES["CheckpointError"] += 1
     finally:
         if traced:
             peak = tracemalloc.get_traced_memory()[1]
