@@ -75,7 +75,7 @@ def make_splits(limit: int | None = None) -> tuple[Any, Any]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from corefw.cli import OneLineParser
+    from corefw._cli_util import OneLineParser
 
     p = OneLineParser(
         prog="corefw demo",
@@ -416,7 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     line on stderr naming the problem and the fix, without a traceback (``--debug`` or
     ``COREFW_DEBUG=1`` shows it).
     """
-    from corefw.cli import debug_enabled, run_guarded
+    from corefw._cli_util import debug_enabled, run_guarded
 
     args = _parser().parse_args(list(argv) if argv is not None else None)
     debug = debug_enabled(args.debug)
