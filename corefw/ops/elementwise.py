@@ -315,8 +315,8 @@ def fmod(input, other):
 
 def _check_int_divisor(op: str, other) -> None:
     """Raise where an integer divisor holds a zero (numpy would silently give 0)."""
-    if isinstance(other, Tensor):
-        zero = other._data.size and bool(eq(other, 0).any().item())
+    if isinstance(other, Tensor):  # meta tensors have no values to check
+        zero = other._data.size and not other.is_meta and bool(eq(other, 0).any().item())
     else:
         zero = other == 0
     if zero:
