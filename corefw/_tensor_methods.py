@@ -205,7 +205,7 @@ class TensorMethods:
         return FN.floor_(self, *args, **kwargs)
 
     def floor_divide(self, other):
-        """``floor(input / other)``, as Python's ``//``."""
+        """``floor(input / other)``, as Python's ``//``; integer division by zero raises"""
         return FN.floor_divide(self, other)
 
     def fmod(self, other):
@@ -409,7 +409,7 @@ class TensorMethods:
         return FN.relu_(self, *args, **kwargs)
 
     def remainder(self, other):
-        """Python's ``%``: the result has the sign of ``other``."""
+        """Python's ``%``: the result has the sign of ``other``; an integer remainder by zero"""
         return FN.remainder(self, other)
 
     def reshape(self, *shape):

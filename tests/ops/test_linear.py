@@ -71,9 +71,15 @@ def test_changing_the_bias_in_place_after_the_call_is_allowed_the_weight_is_not(
 
 
 def test_mixed_dtypes_promote_through_the_decomposition(rng):
+    """The op promotes; F.linear (what layers call) refuses mixed dtypes as PyTorch does."""
+    from corefw.ops.linalg import linear
+
     x, w, b = _operands(rng)
     w64 = w.double()
-    y = F.linear(x, w64, b)
+    with pytest.raises(corefw.errors.DTypeError, match="mat1 and mat2 must have the same dtype, "
+                                                      "but got Float and Double"):
+        F.linear(x, w64, b)
+    y = linear(x, w64, b)
     assert y.dtype is corefw.float64
     np.testing.assert_allclose(y.numpy(), x.numpy().astype(np.float64) @ w64.numpy().T
                                + b.numpy(), rtol=1e-6)

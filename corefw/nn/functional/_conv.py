@@ -17,12 +17,16 @@ __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
 
 def _tuple(v, n: int, name: str, fn: str) -> tuple[int, ...]:
     if isinstance(v, int):
-        return (v,) * n
-    t = tuple(int(e) for e in v)
-    if len(t) == 1:
-        return t * n
-    if len(t) != n:
-        raise ValueError(f"{fn}: {name} must be an int or a tuple of {n} ints, got {v!r}")
+        t = (v,) * n
+    else:
+        t = tuple(int(e) for e in v)
+        if len(t) == 1:
+            t = t * n
+        if len(t) != n:
+            raise ShapeError(f"{fn}: {name} must be an int or a tuple of {n} ints, got {v!r}")
+    if name in ("stride", "dilation") and any(e < 1 for e in t):
+        raise ShapeError(f"{fn}: non-positive {name} {t} is not supported; {name} must be at "
+                         f"least 1")
     return t
 
 
@@ -44,7 +48,7 @@ def _check(fn, input, weight, bias, groups, nd, transposed=False):
         raise DTypeError(f"{fn}: input ({input.dtype}) and weight ({weight.dtype}) must have "
                          f"the same floating point dtype; cast one with .to(dtype)")
     if groups < 1:
-        raise ValueError(f"{fn}: groups must be a positive integer, got {groups}")
+        raise ShapeError(f"{fn}: groups must be a positive integer, got {groups}")
     c = input.shape[-nd - 1]
     if transposed:
         expected, out = weight.shape[0], weight.shape[1] * groups
@@ -74,11 +78,11 @@ def _padding(padding, kernel, dilation, stride, fn):
         if padding == "valid":
             return ((0, 0),) * n
         if padding != "same":
-            raise ValueError(f"{fn}: padding must be 'valid', 'same', an int or a tuple of "
+            raise ShapeError(f"{fn}: padding must be 'valid', 'same', an int or a tuple of "
                              f"ints, got {padding!r}")
         if any(s != 1 for s in stride):
-            raise ValueError(f"{fn}: padding='same' is not supported for strided convolutions "
-                             f"(stride={stride}); pad explicitly instead")
+            raise ShapeError(f"{fn}: padding='same' is not supported for strided "
+                             f"convolutions (stride={stride}); pad explicitly instead")
         out = []
         for k, d in zip(kernel, dilation):
             total = d * (k - 1)
@@ -86,7 +90,7 @@ def _padding(padding, kernel, dilation, stride, fn):
         return tuple(out)
     p = _tuple(padding, n, "padding", fn)
     if any(v < 0 for v in p):
-        raise ValueError(f"{fn}: negative padding {p} is not supported")
+        raise ShapeError(f"{fn}: negative padding {p} is not supported; pad with 0 or more")
     return tuple((v, v) for v in p)
 
 
@@ -145,7 +149,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     out_pad = _tuple(output_padding, 2, "output_padding", fn)
     for op, s, d in zip(out_pad, stride, dilation):
         if not 0 <= op < max(s, d):
-            raise ValueError(f"{fn}: output_padding {out_pad} must be smaller than either "
+            raise ShapeError(f"{fn}: output_padding {out_pad} must be smaller than either "
                              f"stride {stride} or dilation {dilation}")
     unbatched = input.ndim == 3
     x = input.unsqueeze(0) if unbatched else input
