@@ -15,7 +15,9 @@ from ...ops.nn_conv import CONV2D, CONV2D_GRAD_INPUT, conv_output_size
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
 
 
-def _tuple(v, n: int, name: str, fn: str) -> tuple[int, ...]:
+def conv_tuple(v, n: int, name: str, fn: str) -> tuple[int, ...]:
+    """``v`` (an int or n ints) as n ints; stride and dilation must be positive (shared by the
+    functional forms and the layers)."""
     if isinstance(v, int):
         t = (v,) * n
     else:
@@ -88,7 +90,7 @@ def _padding(padding, kernel, dilation, stride, fn):
             total = d * (k - 1)
             out.append((total // 2, total - total // 2))
         return tuple(out)
-    p = _tuple(padding, n, "padding", fn)
+    p = conv_tuple(padding, n, "padding", fn)
     if any(v < 0 for v in p):
         raise ShapeError(f"{fn}: negative padding {p} is not supported; pad with 0 or more")
     return tuple((v, v) for v in p)
@@ -103,8 +105,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     ``Ho = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1``.
     """
     _check("conv2d", input, weight, bias, groups, 2)
-    stride = _tuple(stride, 2, "stride", "conv2d")
-    dilation = _tuple(dilation, 2, "dilation", "conv2d")
+    stride = conv_tuple(stride, 2, "stride", "conv2d")
+    dilation = conv_tuple(dilation, 2, "dilation", "conv2d")
     pads = _padding(padding, weight.shape[2:], dilation, stride, "conv2d")
     unbatched = input.ndim == 3
     x = input.unsqueeze(0) if unbatched else input
@@ -123,10 +125,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1):
     """1-D cross-correlation: ``input`` (N, C, L) or (C, L), ``weight`` (O, C / groups, k)."""
     _check("conv1d", input, weight, bias, groups, 1)
-    stride = _tuple(stride, 1, "stride", "conv1d")
-    dilation = _tuple(dilation, 1, "dilation", "conv1d")
+    stride = conv_tuple(stride, 1, "stride", "conv1d")
+    dilation = conv_tuple(dilation, 1, "dilation", "conv1d")
     if not isinstance(padding, str):
-        padding = _tuple(padding, 1, "padding", "conv1d")
+        padding = conv_tuple(padding, 1, "padding", "conv1d")
         padding = (0, padding[0])
     y = conv2d(input.unsqueeze(-2), weight.unsqueeze(2), bias, (1,) + stride, padding,
                (1,) + dilation, groups)
@@ -143,10 +145,10 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     """
     fn = "conv_transpose2d"
     _check(fn, input, weight, bias, groups, 2, transposed=True)
-    stride = _tuple(stride, 2, "stride", fn)
-    dilation = _tuple(dilation, 2, "dilation", fn)
-    pad = _tuple(padding, 2, "padding", fn)
-    out_pad = _tuple(output_padding, 2, "output_padding", fn)
+    stride = conv_tuple(stride, 2, "stride", fn)
+    dilation = conv_tuple(dilation, 2, "dilation", fn)
+    pad = conv_tuple(padding, 2, "padding", fn)
+    out_pad = conv_tuple(output_padding, 2, "output_padding", fn)
     for op, s, d in zip(out_pad, stride, dilation):
         if not 0 <= op < max(s, d):
             raise ShapeError(f"{fn}: output_padding {out_pad} must be smaller than either "
@@ -172,7 +174,7 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     fn = "conv_transpose1d"
     _check(fn, input, weight, bias, groups, 1, transposed=True)
     one = lambda v, name: (0 if name in ("padding", "output_padding") else 1,  # noqa: E731
-                           _tuple(v, 1, name, fn)[0])
+                           conv_tuple(v, 1, name, fn)[0])
     y = conv_transpose2d(input.unsqueeze(-2), weight.unsqueeze(2), bias, one(stride, "stride"),
                          one(padding, "padding"), one(output_padding, "output_padding"), groups,
                          one(dilation, "dilation"))
