@@ -31,7 +31,8 @@ def _batched(fn, input, nd):
 
 def _pool_attrs(fn, x, kernel_size, stride, padding, dilation, ceil_mode):
     ks = conv_tuple(kernel_size, 2, "kernel_size", fn)
-    st = ks if stride is None or stride == () or stride == [] else conv_tuple(stride, 2, "stride", fn)
+    st = ks if stride is None or stride == () or stride == [] else conv_tuple(stride, 2, "stride",
+                                                                              fn)
     pd = conv_tuple(padding, 2, "padding", fn)
     dl = conv_tuple(dilation, 2, "dilation", fn)
     if min(ks) < 1 or min(st) < 1 or min(dl) < 1:
