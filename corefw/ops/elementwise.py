@@ -150,7 +150,8 @@ def _binary(name, vjp, saves=(0, 1), rule=R.elementwise):
     return declare(name, rule=rule, vjp=vjp, saves=saves, primitive=True)
 
 
-def _div_saves(operands):  # a / b: b for both gradients, a only for b's
+def _div_saves(operands):
+    """b always, a only when b needs a gradient (a / b)"""
     return getattr(operands[1], "_req", False), True
 
 
