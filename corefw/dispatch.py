@@ -52,7 +52,7 @@ def backends(*, include_abstract: bool = False) -> dict[str, object]:
     ``meta`` device (capability ``"abstract"``) only with ``include_abstract=True``."""
     _ensure_plugins()
     return {t: b for t, b in BACKENDS.items()
-            if include_abstract or "abstract" not in b.capabilities}
+            if include_abstract or "abstract" not in getattr(b, "capabilities", ())}
 
 
 def register_backend(backend, owner: str = "?", override: bool = False) -> None:
