@@ -153,3 +153,7 @@ CHECKS: dict[str, Callable[[Context], None]] = {
     "transfer": transfer, "seeding": seeding, "errors-device": errors_device,
     "errors-dtype": errors_dtype, "errors-shape": errors_shape,
 }
+
+from .cases_errors_index import errors_index  # noqa: E402 - it uses _raises from here
+
+CHECKS["errors-index"] = errors_index
