@@ -45,20 +45,22 @@ def main() -> None:
     print("| case | shape | A (us) | B (us) | B/A |")
     print("|---|---|---|---|---|")
     for shape, number in (((16, 16), 2000), ((256, 512), 100)):
-        x = {d: corefw.randn(*shape, device=d) for d in ("fused", "decomp")}
-        xg = x["fused"].detach().requires_grad_()
-        cases = [
-            ("softmax: A fused kernel, B decomposition", lambda: corefw.softmax(x["fused"], 1),
-             lambda: corefw.softmax(x["decomp"], 1)),
-            ("log_softmax: A fused, B decomposition", lambda: corefw.log_softmax(x["fused"], 1),
-             lambda: corefw.log_softmax(x["decomp"], 1)),
-            ("x * x: A no grad, B records a node", lambda: x["fused"] * x["fused"],
-             lambda: xg * xg),
-        ]
-        for label, a, b in cases:
+        for label, a, b in _cases(shape):
             ta, tb = us(a, number), us(b, number)
             print(f"| {label} | {shape} | {ta:.1f} | {tb:.1f} | {tb / ta:.2f} |")
 
+
+def _cases(shape):
+    x = {d: corefw.randn(*shape, device=d) for d in ("fused", "decomp")}
+    xg = x["fused"].detach().requires_grad_()
+    return [
+        ("softmax: A fused kernel, B decomposition", lambda: corefw.softmax(x["fused"], 1),
+         lambda: corefw.softmax(x["decomp"], 1)),
+        ("log_softmax: A fused, B decomposition", lambda: corefw.log_softmax(x["fused"], 1),
+         lambda: corefw.log_softmax(x["decomp"], 1)),
+        ("x * x: A no grad, B records a node", lambda: x["fused"] * x["fused"],
+         lambda: xg * xg),
+    ]
 
 if __name__ == "__main__":
     main()
