@@ -163,10 +163,10 @@ class ArrayModuleBackend:
     ``x``'s dtype (default: ``math.erf`` vectorised on the host, slow). ``add_at(x, key,
     values)`` is the unbuffered in-place ``x[key] += values`` where repeated indices
     accumulate (default ``xp.add.at``). ``rng_factory(seed)`` makes the random generator
-    (default ``xp.random.Generator(xp.random.PCG64(seed))``, which needs an ``xp.random``
-    namespace); it must provide NumPy ``Generator``'s ``random(shape)``,
-    ``standard_normal(shape)``, ``integers(low, high, size=shape)``, ``permutation(n)`` and a
-    readable, assignable ``bit_generator.state`` dict. docs/plugins.md has the full contract.
+    (default: a ``Generator`` over ``PCG64`` from ``xp``'s own ``random`` namespace); it must
+    provide NumPy ``Generator``'s ``random(shape)``, ``standard_normal(shape)``,
+    ``integers(low, high, size=shape)``, ``permutation(n)`` and a readable, assignable
+    ``bit_generator.state`` dict. docs/plugins.md has the full contract.
     """
 
     #: mutable arrays that slice into views, as NumPy's and CuPy's (docs/plugins.md, "What the
