@@ -24,7 +24,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 #: source directory -> distribution name
 PACKAGES = {".": "corefw", "plugins/cpu": "corefw-cpu", "plugins/cuda": "corefw-cuda",
-            "plugins/xai": "corefw-xai", "examples/plugins/corefw-refdev": "corefw-refdev",
+            "plugins/xai": "corefw-xai", "plugins/jax": "corefw-jax",
+            "examples/plugins/corefw-refdev": "corefw-refdev",
             "examples/plugins/corefw-extralayers": "corefw-extralayers",
             "examples/plugins/corefw-saliency": "corefw-saliency"}
 #: what the fresh environment borrows from this one, with their dependencies: corefw's and
