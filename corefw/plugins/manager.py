@@ -66,7 +66,8 @@ class PluginRecord:
 
     ``status`` is ``loaded``; ``unavailable`` (loaded, but a backend it serves cannot run
     here: ``reason`` says why); ``failed`` (raised at import or registration: ``error``);
-    ``refused`` (unsupported plugin-API version, or its entry-point name is taken: ``error``);
+    ``refused`` (unsupported plugin-API version, its entry-point name is taken, a device type
+    it does not own, or a backend lacking protocol members: ``error``);
     or ``blocked`` (by ``COREFW_PLUGINS`` / ``COREFW_DISABLE_PLUGINS``: ``reason``).
     """
 
