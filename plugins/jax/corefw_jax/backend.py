@@ -18,6 +18,7 @@ jax is imported on first use only; registering the backend costs nothing.
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from contextlib import AbstractContextManager
 
 import numpy as np
@@ -126,6 +127,11 @@ class JaxBackend:
         if self._impl is None:
             self._impl = _build()
             self.name = self._impl.name
+            # remove once corefw functionalizes in-place ops for backends without "inplace"
+            warnings.warn("corefw-jax: JAX arrays are immutable and this corefw does not yet "
+                          "functionalize in-place ops (issue 9): x.add_(...), x[i] = v and "
+                          "optimizer steps leave 'jax' tensors unchanged (plugins/jax/STATUS.md)",
+                          RuntimeWarning, stacklevel=2)
         return self._impl
 
     # -- availability and devices -------------------------------------------------------------
