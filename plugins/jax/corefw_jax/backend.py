@@ -51,6 +51,22 @@ def _check_bounds(key, shape, op: str) -> None:
         dim += p.ndim if kind == "b" else 1
 
 
+def _numpy_errors(fn):
+    """JAX reports a broadcast failure as TypeError; NumPy (and corefw's error mapping,
+    docs/plugins.md "What kernel errors become") say ValueError, which becomes ShapeError."""
+
+    def kernel(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except TypeError as exc:
+            if "broadcast" in str(exc):
+                raise ValueError(f"operands could not be broadcast together: {exc}") from exc
+            raise
+
+    kernel.__name__ = getattr(fn, "__name__", "kernel")
+    return kernel
+
+
 def _build():
     """The real backend: imports jax, builds the kernel table."""
     import jax
@@ -73,6 +89,8 @@ def _build():
                              erf=lambda x: jerf(x).astype(x.dtype), add_at=add_at,
                              rng_factory=lambda s: np.random.Generator(np.random.PCG64(s)))
             k = self.kernels
+            for op, fn in list(k.items()):
+                k[op] = _numpy_errors(fn)
             k.update(copy_=_copy_, index_put=_index_put, index_put_=_index_put,
                      scatter_add=_scatter_add, gather=_gather, index=_index,
                      nonzero=lambda x: jnp.argwhere(x).astype(jnp.int64))
