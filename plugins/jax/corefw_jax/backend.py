@@ -67,6 +67,19 @@ def _numpy_errors(fn):
     return kernel
 
 
+def _zero_d(fn):
+    """NumPy accepts ``axis=0`` on a 0-d array (corefw passes ``dim=0`` for a 0-d tensor);
+    jax.numpy does not: run those on a 1-element view and drop the axis again."""
+
+    def kernel(x, *args, **kwargs):
+        if x.ndim:
+            return fn(x, *args, **kwargs)
+        return fn(x.reshape(1), *args, **kwargs).reshape(())
+
+    kernel.__name__ = getattr(fn, "__name__", "kernel")
+    return kernel
+
+
 def _build():
     """The real backend: imports jax, builds the kernel table."""
     import jax
@@ -91,6 +104,8 @@ def _build():
             k = self.kernels
             for op, fn in list(k.items()):
                 k[op] = _numpy_errors(fn)
+            for op in ("softmax", "log_softmax", "logsumexp", "cumsum"):
+                k[op] = _zero_d(k[op])
             k.update(copy_=_copy_, index_put=_index_put, index_put_=_index_put,
                      scatter_add=_scatter_add, gather=_gather, index=_index,
                      nonzero=lambda x: jnp.argwhere(x).astype(jnp.int64))
