@@ -1,6 +1,6 @@
 """corefw-jax beyond the conformance kit: lazy loading, immutability, index bounds, agreement
 with cpu. Skipped, with the reason, where jax or corefw-jax is not installed (CI installs them
-once the backend passes the kit; see plugins/jax/STATUS.md)."""
+once the backend passes the kit; see plugins/incubating/jax/STATUS.md)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 jax = pytest.importorskip("jax", reason="jax is not installed (pip install 'corefw-jax[jax]')")
-pytest.importorskip("corefw_jax", reason="corefw-jax is not installed (pip install -e plugins/jax)")
+pytest.importorskip("corefw_jax",
+                    reason="corefw-jax is not installed (pip install -e plugins/incubating/jax)")
 
 import corefw  # noqa: E402
 import corefw.plugins  # noqa: E402

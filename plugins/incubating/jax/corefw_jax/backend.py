@@ -163,7 +163,8 @@ class JaxBackend:
             # remove once corefw functionalizes in-place ops for backends without "inplace"
             warnings.warn("corefw-jax: JAX arrays are immutable and this corefw does not yet "
                           "functionalize in-place ops (issue 9): x.add_(...), x[i] = v and "
-                          "optimizer steps leave 'jax' tensors unchanged (plugins/jax/STATUS.md)",
+                          "optimizer steps leave 'jax' tensors unchanged (corefw-jax's "
+                          "STATUS.md)",
                           RuntimeWarning, stacklevel=2)
         return self._impl
 
