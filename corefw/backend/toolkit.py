@@ -162,11 +162,20 @@ def composite_kernels(xp) -> dict[str, Callable]:
 class ArrayModuleBackend:
     """A :class:`~corefw.backend.protocol.Backend` over a NumPy-like module ``xp``.
 
-    ``rng_factory(seed)`` makes a NumPy-style ``Generator`` for ``xp`` (``random``,
-    ``standard_normal``, ``integers``, ``permutation``); ``erf`` and ``add_at`` are the two
-    functions NumPy's namespace lacks or spells differently.
+    ``xp`` needs NumPy's array API for what the kernels call, with int64 and the dtypes in
+    :attr:`dtypes`; its arrays must be mutable and slice into views (the toolkit's ``copy_``
+    and ``index_put_`` assign in place). ``erf(x)`` is the elementwise error function in
+    ``x``'s dtype (default: ``math.erf`` vectorised on the host, slow). ``add_at(x, key,
+    values)`` is the unbuffered in-place ``x[key] += values`` where repeated indices
+    accumulate (default ``xp.add.at``). ``rng_factory(seed)`` makes the random generator
+    (default: a ``Generator`` over ``PCG64`` from ``xp``'s own ``random`` namespace); it must
+    provide NumPy ``Generator``'s ``random(shape)``, ``standard_normal(shape)``,
+    ``integers(low, high, size=shape)``, ``permutation(n)`` and a readable, assignable
+    ``bit_generator.state`` dict. docs/plugins.md has the full contract.
     """
 
+    #: mutable arrays that slice into views, as NumPy's and CuPy's (docs/plugins.md, "What the
+    #: capabilities mean"); a subclass over an immutable library declares fewer
     capabilities = frozenset({"broadcast", "views", "inplace", "random"})
     dtypes = frozenset({"bool", "uint8", "int8", "int16", "int32", "int64", "float16",
                         "float32", "float64"})

@@ -88,7 +88,7 @@ def test_demo_trains_on_refdev_and_explains(run, tmp_path):
 import corefw
 from corefw.demo import main
 
-backend = corefw.dispatch.backends()["refdev"]
+backend = corefw.plugins.backends()["refdev"]
 calls, matmul = [0], backend.kernels["matmul"]
 
 def counted(*args, **kwargs):
