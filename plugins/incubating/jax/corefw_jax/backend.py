@@ -18,7 +18,6 @@ jax is imported on first use only; registering the backend costs nothing.
 from __future__ import annotations
 
 import importlib.util
-import warnings
 from contextlib import AbstractContextManager
 
 import numpy as np
@@ -160,12 +159,6 @@ class JaxBackend:
         if self._impl is None:
             self._impl = _build()
             self.name = self._impl.name
-            # remove once corefw functionalizes in-place ops for backends without "inplace"
-            warnings.warn("corefw-jax: JAX arrays are immutable and this corefw does not yet "
-                          "functionalize in-place ops (issue 9): x.add_(...), x[i] = v and "
-                          "optimizer steps leave 'jax' tensors unchanged (corefw-jax's "
-                          "STATUS.md)",
-                          RuntimeWarning, stacklevel=2)
         return self._impl
 
     # -- availability and devices -------------------------------------------------------------

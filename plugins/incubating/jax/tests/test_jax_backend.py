@@ -1,6 +1,6 @@
 """corefw-jax beyond the conformance kit: lazy loading, immutability, index bounds, agreement
-with cpu. Skipped, with the reason, where jax or corefw-jax is not installed (CI installs them
-once the backend passes the kit; see plugins/incubating/jax/STATUS.md)."""
+with cpu, in-place ops through functionalization. Skipped, with the reason, where jax or
+corefw-jax is not installed (CI does not install them yet: plugins/incubating/jax/STATUS.md)."""
 
 from __future__ import annotations
 
@@ -58,10 +58,49 @@ def test_out_of_range_indices_raise_instead_of_clamping():
         x[corefw.tensor([-9], device="jax")]
 
 
-@pytest.mark.xfail(strict=True, reason="in-place ops on an immutable backend need the core's "
-                                       "functionalization (issue 9, Core 2.0)")
-def test_in_place_ops_write():
+def test_in_place_ops_write_through_functionalization():
+    """No "inplace"/"views": corefw rebinds copy_/index_put_ results to the tensor and its
+    views (docs/architecture.md, "Views, in-place and functionalization")."""
     z = corefw.zeros(3, device="jax")
     z.add_(1.0)
     z[corefw.tensor([0], device="jax")] = 5.0
     assert z.tolist() == [5.0, 1.0, 1.0]
+    base = corefw.zeros(2, 3, device="jax")
+    row, col = base[1], base[:, 2]
+    row.add_(2.0)
+    base.t()[0].fill_(7.0)
+    want = np.zeros((2, 3))
+    want[1] += 2.0
+    want[:, 0] = 7.0
+    np.testing.assert_array_equal(base.to("cpu").numpy(), want)
+    np.testing.assert_array_equal(row.to("cpu").numpy(), want[1])
+    np.testing.assert_array_equal(col.to("cpu").numpy(), want[:, 2])
+
+
+@pytest.mark.slow
+def test_demo_cnn_trains_as_on_cpu():
+    """A few Adam steps of the demo CNN: parameters change and the losses follow cpu's."""
+    from corefw.data.datasets import digits
+    from corefw.demo import build_model
+
+    data = digits()
+    x = corefw.stack([data[i][0] for i in range(32)])
+    y = corefw.tensor([int(data[i][1]) for i in range(32)])
+    losses = {}
+    for dev in ("cpu", "jax"):
+        corefw.manual_seed(0)
+        model = build_model("cnn").to(dev)
+        before = [p.detach().to("cpu").numpy().copy() for p in model.parameters()]
+        optim = corefw.optim.Adam(model.parameters(), lr=1e-2)
+        xs, ys = x.to(dev), y.to(dev)
+        losses[dev] = []
+        for _ in range(3):
+            optim.zero_grad()
+            loss = corefw.nn.functional.cross_entropy(model(xs), ys)
+            loss.backward()
+            optim.step()
+            losses[dev].append(loss.item())
+        after = [p.detach().to("cpu").numpy() for p in model.parameters()]
+        assert all(not np.array_equal(b, a) for b, a in zip(before, after)), dev
+    assert losses["jax"][-1] < losses["jax"][0]
+    np.testing.assert_allclose(losses["jax"], losses["cpu"], rtol=1e-4)

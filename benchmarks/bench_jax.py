@@ -1,0 +1,68 @@
+"""Eager speed of the ``jax`` device (corefw-jax) beside ``cpu``: per-op overhead, a matmul and
+one training step of the demo CNN.
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_jax.py
+
+Prints a Markdown table; docs/performance.md ("corefw-jax, eager") records the results.
+"""
+
+from __future__ import annotations
+
+import os
+import timeit
+
+import numpy as np
+
+import corefw
+
+
+def us(fn, number: int, dev: str) -> float:
+    """Best of 5 runs, microseconds per call (the device synchronized after each run)."""
+    def run():
+        for _ in range(number):
+            out = fn()
+        out.to("cpu")  # waits for JAX's asynchronous dispatch
+    run()  # warm-up: JAX compiles each kernel once per shape and dtype
+    return min(timeit.Timer(run).repeat(number=1, repeat=5)) / number * 1e6
+
+
+def step_fn(dev: str):
+    from corefw.data.datasets import digits
+    from corefw.demo import build_model
+
+    data = digits()
+    x = corefw.stack([data[i][0] for i in range(32)]).to(dev)
+    y = corefw.tensor([int(data[i][1]) for i in range(32)]).to(dev)
+    corefw.manual_seed(0)
+    model = build_model("cnn").to(dev)
+    optim = corefw.optim.Adam(model.parameters(), lr=4e-3)
+
+    def step():
+        optim.zero_grad()
+        loss = corefw.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optim.step()
+        return loss
+    return step
+
+
+def main() -> None:
+    rows = []
+    small = {d: corefw.tensor(np.random.default_rng(0).standard_normal((16, 16)),
+                              dtype=corefw.float32, device=d) for d in ("cpu", "jax")}
+    big = {d: corefw.tensor(np.random.default_rng(1).standard_normal((256, 256)),
+                            dtype=corefw.float32, device=d) for d in ("cpu", "jax")}
+    cases = [("`a + a`, (16, 16)", lambda d: (lambda: small[d] + small[d]), 200),
+             ("`softmax(a, 1)`, (16, 16)", lambda d: (lambda: small[d].softmax(1)), 200),
+             ("`b @ b`, (256, 256)", lambda d: (lambda: big[d] @ big[d]), 50),
+             ("demo CNN training step, batch 32 (Adam)", step_fn, 5)]
+    for name, make, number in cases:
+        rows.append((name, *(us(make(d), number, d) for d in ("cpu", "jax"))))
+    print(f"load average {os.getloadavg()[0]:.1f}, jax {__import__('jax').__version__}")
+    print("| case | cpu | jax | jax / cpu |\n| --- | --- | --- | --- |")
+    for name, c, j in rows:
+        print(f"| {name} | {c:.0f} us | {j:.0f} us | {j / c:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()
