@@ -46,6 +46,25 @@ def step_fn(dev: str):
     return step
 
 
+def compiled_table() -> None:
+    """An 18-kernel forward (8 x (matmul, tanh), softmax, sum) eager, replayed and jax.jit'ed
+    through ``corefw.compile`` (needs a corefw with ``corefw.compile``)."""
+    def f(x, w):
+        h = x
+        for _ in range(8):
+            h = (h @ w).tanh()
+        return h.softmax(1).sum(0)
+
+    rng = np.random.default_rng(0)
+    hx, hw = rng.standard_normal((8, 16)), rng.standard_normal((16, 16)) / 4
+    print("| device | backend | forward |\n| --- | --- | --- |")
+    for dev, backends in (("cpu", ("replay",)), ("jax", ("replay", "jax"))):
+        x = corefw.tensor(hx, dtype=corefw.float32, device=dev)
+        w = corefw.tensor(hw, dtype=corefw.float32, device=dev)
+        for name, h in [("eager", f)] + [(b, corefw.compile(f, backend=b)) for b in backends]:
+            print(f"| {dev} | {name} | {us(lambda h=h, x=x, w=w: h(x, w), 50, dev):.0f} us |")
+
+
 def main() -> None:
     rows = []
     small = {d: corefw.tensor(np.random.default_rng(0).standard_normal((16, 16)),
@@ -62,6 +81,8 @@ def main() -> None:
     print("| case | cpu | jax | jax / cpu |\n| --- | --- | --- | --- |")
     for name, c, j in rows:
         print(f"| {name} | {c:.0f} us | {j:.0f} us | {j / c:.1f}x |")
+    if hasattr(corefw, "compile"):
+        compiled_table()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from corefw.plugins import hookimpl
 
-COREFW_PLUGIN_API = ">=1,<2"
+COREFW_PLUGIN_API = ">=1.1,<2"  # 1.1: register_compilers
 __version__ = "0.1.0"
 
 
@@ -17,3 +17,10 @@ def register_backends(register):
     from .backend import JaxBackend
 
     register(JaxBackend())
+
+
+@hookimpl
+def register_compilers(register):
+    from .compiler import jax_jit  # imports jax only when a graph is compiled
+
+    register("jax", jax_jit)

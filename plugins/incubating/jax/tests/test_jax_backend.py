@@ -104,3 +104,30 @@ def test_demo_cnn_trains_as_on_cpu():
         assert all(not np.array_equal(b, a) for b, a in zip(before, after)), dev
     assert losses["jax"][-1] < losses["jax"][0]
     np.testing.assert_allclose(losses["jax"], losses["cpu"], rtol=1e-4)
+
+
+def test_compiler_jits_a_captured_graph():
+    """``corefw.compile(fn, backend="jax")``: the graph becomes one jax.jit function whose
+    results equal eager ones."""
+    compiler = pytest.importorskip("corefw.compiler", reason="this corefw has no compile")
+    import corefw_jax.compiler as jc
+
+    assert "jax" in compiler.list_backends()
+    made = []
+
+    def spy(graph):
+        run = jc.jax_jit(graph)
+        made.append(run.__name__)
+        return run
+
+    def f(x, w):
+        return (x @ w).tanh().softmax(1).sum(0)
+
+    rng = np.random.default_rng(0)
+    x = corefw.tensor(rng.standard_normal((8, 16)), dtype=corefw.float64, device="jax")
+    w = corefw.tensor(rng.standard_normal((16, 4)), dtype=corefw.float64, device="jax")
+    g = corefw.compile(f, backend=spy)
+    for _ in range(3):
+        out = g(x, w)
+    assert made == ["compiled"]  # the jit path, not plain replay
+    np.testing.assert_allclose(out.to("cpu").numpy(), f(x, w).to("cpu").numpy(), rtol=1e-12)
