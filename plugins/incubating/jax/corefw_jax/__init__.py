@@ -6,9 +6,9 @@ the backend imports jax on first use (docs/plugins.md, "A lazy backend").
 
 from __future__ import annotations
 
-from corefw.plugins import hookimpl
+from corefw.plugins import hookimpl, hookspecs
 
-COREFW_PLUGIN_API = ">=1.1,<2"  # 1.1: register_compilers
+COREFW_PLUGIN_API = ">=1,<2"
 __version__ = "0.1.0"
 
 
@@ -19,8 +19,9 @@ def register_backends(register):
     register(JaxBackend())
 
 
-@hookimpl
-def register_compilers(register):
-    from .compiler import jax_jit  # imports jax only when a graph is compiled
+if hasattr(hookspecs, "register_compilers"):  # plugin API 1.1 (corefw.compile)
+    @hookimpl
+    def register_compilers(register):
+        from .compiler import jax_jit  # imports jax only when a graph is compiled
 
-    register("jax", jax_jit)
+        register("jax", jax_jit)
