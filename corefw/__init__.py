@@ -125,10 +125,14 @@ def explainers() -> dict:
 
 
 def __getattr__(name):
-    if name in ("nn", "optim", "data", "autograd", "testing", "plugins", "backend"):
+    if name in ("nn", "optim", "data", "autograd", "testing", "plugins", "backend", "compiler"):
         import importlib
 
         return importlib.import_module(f"corefw.{name}")
+    if name == "compile":  # corefw.compile(fn): see corefw.compiler
+        from .compiler import compile
+
+        return compile
     if name in ("save", "load"):
         from . import serialization
 

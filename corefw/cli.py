@@ -99,7 +99,7 @@ def _table(records) -> str:
         reg = rec.registered
         parts = [f"{label}: {_names(reg[key])}" for key, label in
                  (("device_types", "device types"), ("ops", "ops"), ("layers", "layers"),
-                  ("explainers", "explainers")) if reg[key]]
+                  ("explainers", "explainers"), ("compilers", "compilers")) if reg[key]]
         if reg["kernels"]:
             parts.insert(1, f"kernels: {len(reg['kernels'])}")
         if parts:

@@ -19,22 +19,28 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["EXPLAINERS", "KINDS", "LAYERS", "OWNERS", "PluginWarning", "Request", "apply",
+__all__ = ["COMPILERS", "EXPLAINERS", "KINDS", "LAYERS", "OWNERS", "PluginWarning", "Request", "apply",
            "collector", "describe"]
 
 #: Layer classes by name (builtin ``corefw.nn`` layers and plugins' layers).
 LAYERS: dict[str, type] = {}
 #: Explainer factories by name.
 EXPLAINERS: dict[str, Callable[..., Any]] = {}
+#: Compilers for corefw.compile by name (the core's ``replay`` and plugins').
+COMPILERS: dict[str, Callable[..., Any]] = {}
 #: ``(kind, name) -> plugin name`` for every name a plugin registered.
 OWNERS: dict[tuple[str, str], str] = {}
 
 #: hook -> the kind of name it registers, in the order kinds are applied.
 KINDS: dict[str, str] = {"register_ops": "ops", "register_backends": "device_types",
                          "register_kernels": "kernels", "register_layers": "layers",
-                         "register_explainers": "explainers"}
+                         "register_explainers": "explainers",
+                         "register_compilers": "compilers"}
 _SINGULAR = {"ops": "op", "device_types": "device type", "kernels": "kernel",
-             "layers": "layer", "explainers": "explainer"}
+             "layers": "layer", "explainers": "explainer", "compilers": "compiler"}
+
+
+_TABLES = {"layers": LAYERS, "explainers": EXPLAINERS, "compilers": COMPILERS}
 
 
 class PluginWarning(RuntimeWarning):
@@ -116,9 +122,18 @@ def collector(rec, hook: str) -> Callable[..., None]:
                             f"got {cls!r}")
         add(name, cls, override)
 
+    def register_compilers(name: str, compiler: Callable[..., Any], *,
+                           override: bool = False) -> None:
+        _check_name(hook, "compiler name", name)
+        if not callable(compiler):
+            raise TypeError(f"{hook}: compiler {name!r} must be callable (graph -> run), "
+                            f"got {compiler!r}")
+        add(name, compiler, override)
+
     return {"register_ops": register_ops, "register_backends": register_backends,
             "register_kernels": register_kernels, "register_layers": register_layers,
-            "register_explainers": register_explainers}[hook]
+            "register_explainers": register_explainers,
+            "register_compilers": register_compilers}[hook]
 
 
 def _check_name(hook: str, what: str, name: Any) -> None:
@@ -179,7 +194,7 @@ def _taken(req: Request) -> tuple[bool, str | None]:
         if backend is not None and req.options["op"] in backend.kernels:
             return True, OWNERS.get(("device_types", dev_type))
         return False, None
-    table = LAYERS if req.kind == "layers" else EXPLAINERS
+    table = _TABLES[req.kind]
     return req.name in table, owner
 
 
@@ -205,7 +220,7 @@ def _apply_one(rec, req: Request, records: Mapping[str, Any]) -> None:
         dispatch.register_kernels(req.options["device_type"], {req.options["op"]: req.obj},
                                   owner=rec.name, override=True)
     else:
-        (LAYERS if req.kind == "layers" else EXPLAINERS)[req.name] = req.obj
+        _TABLES[req.kind][req.name] = req.obj
     if taken:
         rec.notes.append(f"overrides {what} of {describe(prev, records)}")
         if prev in records and prev != rec.name:

@@ -20,7 +20,8 @@ replaces an entry of the same name on purpose (and wins whatever the loading ord
 a second registration of a name is refused with a warning that names both plugins.
 
 Hooks run in this order, for every plugin in turn: ``register_ops``, ``register_backends``,
-``register_kernels``, ``register_layers``, ``register_explainers``. Plugin modules must be
+``register_kernels``, ``register_layers``, ``register_explainers``,
+``register_compilers``. Plugin modules must be
 cheap to import and to register: import heavy libraries (cupy, scipy ...) inside the objects
 they register, on first use. docs/hooks.md documents each hook with an example; a test checks
 that every hook here has a docstring and a section there.
@@ -68,6 +69,13 @@ class RegisterLayer(Protocol):
     """``register(cls, name=None, *, override=False)``."""
 
     def __call__(self, cls: type, name: str | None = None, *,
+                 override: bool = False) -> None: ...
+
+
+class RegisterCompiler(Protocol):
+    """``register(name, compiler, *, override=False)``."""
+
+    def __call__(self, name: str, compiler: Callable[..., Any], *,
                  override: bool = False) -> None: ...
 
 
@@ -141,6 +149,21 @@ def register_explainers(register: RegisterExplainer) -> None:
     """
 
 
+@hookspec
+def register_compilers(register: RegisterCompiler) -> None:
+    """Register compilers for :func:`corefw.compile`: ``register(name, compiler, *,
+    override=False)``.
+
+    ``compiler(graph)`` receives a captured :class:`corefw.compiler.Graph` (kernel-call nodes
+    with shapes and dtypes, see docs/compile.md) and returns a callable ``run(inputs) ->
+    outputs`` over native arrays, computing ``graph.outputs`` from ``graph.inputs``. Users pick
+    it with ``corefw.compile(fn, backend=name)``; ``corefw.compiler.list_backends()`` lists
+    them. The core registers ``replay``. A name registered twice is refused unless
+    ``override=True``.
+    """
+
+
 #: The order in which the hooks run (ops before the backends whose kernels may serve them).
 HOOK_ORDER: tuple[str, ...] = ("register_ops", "register_backends", "register_kernels",
-                               "register_layers", "register_explainers")
+                               "register_layers", "register_explainers",
+                               "register_compilers")

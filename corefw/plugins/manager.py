@@ -43,7 +43,8 @@ __all__ = ["BUILTIN", "EXPLAINERS", "GROUP", "LAYERS", "PluginRecord", "load", "
 GROUP = "corefw.plugins"
 #: Builtin plugins, name -> module, registered exactly like entry points (pytest's
 #: default_plugins, llm's DEFAULT_PLUGINS).
-BUILTIN: dict[str, str] = {"corefw.nn": "corefw.nn._plugin"}
+BUILTIN: dict[str, str] = {"corefw.nn": "corefw.nn._plugin",
+                           "corefw.compiler": "corefw.compiler._plugin"}
 #: Libraries a plugin should not import while loading (noted in ``corefw plugins``).
 HEAVY = frozenset({"cupy", "jax", "matplotlib", "numba", "pandas", "scipy", "sklearn",
                    "tensorflow", "torch", "triton"})
@@ -93,7 +94,8 @@ class PluginRecord:
                               "kernels": len(reg["kernels"]),
                               "kernel_names": list(reg["kernels"]), "ops": list(reg["ops"]),
                               "layers": list(reg["layers"]),
-                              "explainers": list(reg["explainers"])},
+                              "explainers": list(reg["explainers"]),
+                              "compilers": list(reg["compilers"])},
                 "notes": list(self.notes)}
 
 
