@@ -39,7 +39,7 @@ def generate_source(graph: Graph, *, name: str = "replay") -> tuple[str, dict]:
             return f"({inner}{',' if len(a) == 1 else ''})"
         if isinstance(a, list):
             return f"[{', '.join(expr(x) for x in a)}]"
-        if isinstance(a, _LITERALS) or isinstance(a, float) and math.isfinite(a):
+        if type(a) in _LITERALS or type(a) is float and math.isfinite(a):
             return repr(a)
         return bind(a, "a")
 

@@ -126,9 +126,9 @@ class State:
 
     def signature(self) -> tuple:
         """The guarded facts, as ``(name, value)`` pairs (compared to name a failing guard)."""
-        sig = [("grad state of parameters and buffers",
-                tuple((tuple(t._data.shape), str(t._data.dtype), t._req,
-                       getattr(t, "_grad", None) is None) for t in self.tensors))]
+        sig = [("shape, dtype, requires_grad or .grad of a parameter, buffer or state tensor",
+                tuple([(t._data.shape, t._data.dtype, t._req, getattr(t, "_grad", None) is None)
+                       for t in self.tensors]))]
         if self.modules:
             sig.append(("train/eval mode", tuple(m.training for m in self.modules)))
         for i, opt in enumerate(self.optimizers):
