@@ -179,7 +179,6 @@ class CompiledFunction:
         self.dynamic = dynamic
         self.cache_limit = cache_limit
         self.cache: dict = {}
-        self.last_key = None
         self.recompiles: list[str] = []  # the guard that failed, per recompile
         self.breaks: list = []
         self.eager_keys: set = set()
@@ -218,23 +217,11 @@ class CompiledFunction:
         return self._miss(key, tensors, args, kwargs)
 
     def _why(self, key) -> str:
-        old = self.last_key
-        if old is None:
+        """The failing guard, against the closest cached capture."""
+        if not self.cache:
             return "first call"
-        if old == key:
-            return "a parameter, buffer or optimizer param list was replaced"
-        (oa, og, os_), (na, ng, ns) = old, key
-        if og != ng:
-            return f"grad mode (was {'enabled' if og else 'disabled'})"
-        if oa != na:
-            for o, n in zip(oa, na):
-                if o != n:
-                    return f"{n[0]}: {_describe(n)} (was {_describe(o)})"
-            return f"number of arguments ({len(na)}, was {len(oa)})"
-        for o, n in zip(os_, ns):
-            if o != n:
-                return n[0]
-        return "state"
+        best = min((_diffs(old, key) for old in self.cache), key=len)
+        return best[0] if best else "a parameter, buffer or optimizer param list was replaced"
 
     def _miss(self, key, tensors, args, kwargs):
         why = self._why(key)
@@ -249,7 +236,6 @@ class CompiledFunction:
                               stacklevel=3)
             self.eager_keys.add(key)
             return self.fn(*args, **kwargs)
-        self.last_key = key
         from ._capture import capture
 
         plan, out, reason = capture(self, tensors, args, kwargs)
@@ -263,6 +249,18 @@ class CompiledFunction:
                 warnings.warn(f"corefw.compile({self.__name__}): running eagerly: {reason}",
                               CompileWarning, stacklevel=3)
         return out
+
+
+def _diffs(old, key) -> list[str]:
+    (oa, og, os_), (na, ng, ns) = old, key
+    out = []
+    if og != ng:
+        out.append(f"grad mode (was {'enabled' if og else 'disabled'})")
+    if len(oa) != len(na):
+        out.append(f"number of arguments ({len(na)}, was {len(oa)})")
+    out += [f"{n[0]}: {_describe(n)} (was {_describe(o)})" for o, n in zip(oa, na) if o != n]
+    out += [n[0] for o, n in zip(os_, ns) if o != n]
+    return out
 
 
 def _describe(entry) -> str:
