@@ -30,7 +30,8 @@ def test_listing_shows_every_plugin_with_its_status(everything):
                                                                     "corefw_toy")
     assert toy["registers"] == {"device_types": ["toydev"], "kernels": 1,
                                 "kernel_names": ["cpu:toy_softclip"], "ops": ["toy_softclip"],
-                                "layers": ["ToyScale"], "explainers": ["toy_saliency"]}
+                                "layers": ["ToyScale"], "explainers": ["toy_saliency"],
+                                "compilers": []}
     assert everything["toylite"]["distribution"] == "corefw-toy"
     assert everything["cpu"]["registers"]["device_types"] == ["cpu"]
     assert everything["corefw.nn"]["builtin"] is True
@@ -115,7 +116,7 @@ def test_strict_mode_makes_a_failure_fatal(run_python):
 def test_corefw_plugins_loads_only_the_named_entry_points(listing, snippet):
     recs = listing(ALL, env={"COREFW_PLUGINS": "cpu,toy"})
     loaded = {n for n, r in recs.items() if r["status"] == "loaded"}
-    assert loaded == {"corefw.nn", "cpu", "toy"}  # builtins always load
+    assert loaded == {"corefw.nn", "corefw.compiler", "cpu", "toy"}  # builtins always load
     assert {r["status"] for n, r in recs.items() if n not in loaded} == {"blocked"}
     assert recs["broken_import"]["reason"] == "not listed in COREFW_PLUGINS"
     out = snippet("corefw.ones(1)", dists=ALL, env={"COREFW_PLUGINS": "cpu,toy"})
