@@ -129,6 +129,10 @@ def __getattr__(name):
         import importlib
 
         return importlib.import_module(f"corefw.{name}")
+    if name in ("set_num_threads", "get_num_threads"):
+        from .backend import threads
+
+        return getattr(threads, name)
     if name == "compile":  # corefw.compile(fn): see corefw.compiler
         from .compiler import compile
 
