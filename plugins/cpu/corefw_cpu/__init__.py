@@ -17,3 +17,10 @@ def register_backends(register):
     from .backend import NumpyBackend
 
     register(NumpyBackend())
+
+
+@hookimpl
+def register_compilers(register):
+    from .fuse import cpu_fuse
+
+    register("cpu_fuse", cpu_fuse)
