@@ -53,7 +53,7 @@ def generate_source(graph: Graph, *, name: str = "replay") -> tuple[str, dict]:
             continue
         k = bind(n.kernel, "k")
         args = [expr(a) for a in n.args] + [f"{kw}={expr(v)}" for kw, v in n.kwargs.items()]
-        lines.append(f"    v{n.out.id} = {k}({', '.join(args)})")
+        lines.append(f"    v{n.out.id} = {k}({', '.join(args)})  # {n.op}")
     lines.append(f"    return [{', '.join(expr(v) for v in graph.outputs)}]")
     return "\n".join(lines) + "\n", env
 

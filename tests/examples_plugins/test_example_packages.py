@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "plugins"
-PACKAGES = ("corefw-refdev", "corefw-extralayers", "corefw-saliency")
+PACKAGES = ("corefw-refdev", "corefw-extralayers", "corefw-saliency", "corefw-constfold")
 
 SUITES = {"corefw-refdev": ("corefw-refdev",), "corefw-extralayers": ("corefw-extralayers",),
-          "corefw-saliency": ("corefw-saliency",)}
+          "corefw-saliency": ("corefw-saliency",), "corefw-constfold": ("corefw-constfold",)}
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -29,7 +29,7 @@ def test_package_is_complete(name):
     assert f'\nname = "{name}"\n' in meta
 
 
-def test_all_three_load_as_plugins(run):
+def test_all_four_load_as_plugins(run):
     proc = run("-c", "import json\nfrom corefw.plugins import plugin_records\n"
                "print(json.dumps({r.name: [r.status, r.distribution, r.registered] for r in "
                "plugin_records()}))", packages=PACKAGES)
@@ -40,6 +40,7 @@ def test_all_three_load_as_plugins(run):
     assert records["extralayers"][2]["ops"] == ["rms_norm"]
     assert records["extralayers"][2]["layers"] == ["RMSNorm", "SwiGLU"]
     assert records["saliency"][2]["explainers"] == ["gradient_x_input", "smoothgrad"]
+    assert records["constfold"][2]["compilers"] == ["constfold"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
