@@ -32,11 +32,9 @@ def capture(cf, arg_tensors: list, args, kwargs):
         state.tensors = state.collect()  # optimizer state was created: capture next call
         return None, out, "unsteady"
     plan = Plan()
-    plan.n_args = len(arg_tensors)
-    plan.state_tensors = tracked[len(arg_tensors):] if len(tracked) >= len(arg_tensors) else []
-    if len(tracked) != len(arg_tensors) + len(plan.state_tensors) or \
-            any(tracked[i] is not t for i, t in enumerate(arg_tensors)):
-        return None, out, "the same tensor is passed twice as an argument"
+    plan.arg_pos = [j for j, t in enumerate(arg_tensors)
+                    if all(u is not t for u in arg_tensors[:j])]  # first occurrences
+    plan.state_tensors = tracked[len(plan.arg_pos):]
     for n in tr.nodes:
         if n.mutates:
             for v in n.values():

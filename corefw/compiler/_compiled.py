@@ -54,6 +54,10 @@ def _flat_inputs(args, kwargs) -> tuple[list, tuple]:
         visit(a, f"argument {i}")
     for k, a in kwargs.items():
         visit(a, f"argument {k!r}")
+    if len(tensors) > 1:  # which arguments are the same tensor
+        seen: dict = {}
+        key.append(("aliasing of tensor arguments",
+                    tuple([seen.setdefault(id(t), i) for i, t in enumerate(tensors)])))
     return tensors, tuple(key)
 
 
@@ -104,6 +108,7 @@ class Plan:
         self.identity: list = []
         self.state_tensors: list = []
         self.n_args = 0
+        self.arg_pos: list = []      # positions of the distinct tensors among the arguments
 
     def valid(self) -> bool:
         for store, k, obj in self.identity:
@@ -116,7 +121,7 @@ class Plan:
         return True
 
     def run(self, arg_tensors, fn, args, kwargs):
-        tensors = arg_tensors + self.state_tensors
+        tensors = [arg_tensors[j] for j in self.arg_pos] + self.state_tensors
         inputs = []
         for kind, i in self.sources:
             t = tensors[i]

@@ -229,3 +229,22 @@ def test_untracked_tensor_written_in_place_falls_back_with_a_reason():
     with pytest.warns(CompileWarning, match="writes in place"):
         cf(corefw.ones(2))
     assert cf(corefw.ones(2)).tolist() == [1, 1]
+
+
+def test_custom_function_on_a_tensor_changed_in_place_before_apply():
+    class Square(corefw.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 2 * x * g
+
+    p = nn.Parameter(corefw.ones(3))
+    with corefw.no_grad():
+        p.add_(1)  # as an optimizer step does
+    Square.apply(p).sum().backward()
+    assert p.grad.tolist() == [4.0, 4.0, 4.0]
