@@ -14,15 +14,16 @@ from collections.abc import Callable
 from typing import Any
 
 from ..plugins.catalogue import COMPILERS
-from ._compiled import _LOCAL, CompiledFunction, CompileWarning
+from ._common import LOCAL, CompileWarning
+from ._compiled import CompiledFunction
 from ._explain import ExplainOutput, explain
 from ._ir import Graph, Node, Value
 from ._replay import replay
 from ._trace import GraphBreakError
 
 __all__ = ["CompileWarning", "CompiledFunction", "ExplainOutput", "Graph", "GraphBreakError",
-           "Node", "OptimizedModule", "Value", "compile", "explain", "is_compiling", "list_backends",
-           "register_compiler", "replay"]
+           "Node", "OptimizedModule", "Value", "compile", "explain", "is_compiling",
+           "list_backends", "register_compiler", "replay"]
 
 #: How many captures (guard combinations) one compiled function keeps before running eagerly
 #: (PyTorch's ``torch._dynamo.config.cache_size_limit``).
@@ -34,7 +35,7 @@ def is_compiling() -> bool:
     ``torch.compiler.is_compiling``). Value checks that would read a tensor into Python (class
     index ranges in losses and embeddings) are skipped while capturing, as they are device-side
     in PyTorch's compiled code; the kernels still refuse indices past the end."""
-    return getattr(_LOCAL, "tracing", False)
+    return getattr(LOCAL, "tracing", False)
 
 
 def register_compiler(name: str, compiler: Callable[[Graph], Callable[[list], list]], *,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from .._graph.grad_mode import STATE
 from .._tensor import Tensor
-from ._compiled import Plan, _flatten, build_graph, log_graph, trace_scope
+from ._common import build_graph, flatten, log_graph, trace_scope
+from ._plan import Plan
 
 
 def capture(cf, arg_tensors: list, args, kwargs):
@@ -68,7 +69,7 @@ def capture(cf, arg_tensors: list, args, kwargs):
                 plan.writes.append((t, "grad", out_pos(v)))
         if t._version != version:
             plan.bumps.append((t, t._version - version))
-    leaves, plan.tree = _flatten(out)
+    leaves, plan.tree = flatten(out)
     req_outs = []
     for leaf in leaves:
         if isinstance(leaf, Tensor) and id(leaf) not in index:
@@ -157,7 +158,32 @@ def _trace_backward(plan, tr, req_outs, tracked, index, sources, arg_tensors):
     return None
 
 
-def _leaves_of(outs, stop):
-    from ._compiled import _leaves
+def _leaves_of(outs, stop: dict) -> list:
+    """Tensors requiring grad that the graphs of ``outs`` end at: leaves, and inputs whose
+    node was made before the capture (``stop``: id of that node -> the input tensor)."""
+    found: dict[int, Tensor] = {}
+    seen: set[int] = set()
+    todo = []
+    for t in outs:
+        if t._node is None or id(t._node) in stop:
+            found[id(t)] = t
+        else:
+            todo.append(t._node)
+    while todo:
+        node = todo.pop()
+        node = getattr(node, "node", node)  # an output reference of a multi-output node
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        for e in node.next:
+            if e is None:
+                continue
+            if isinstance(e, Tensor):
+                found[id(e)] = e
+            elif id(e) in stop:
+                found[id(stop[id(e)])] = stop[id(e)]
+            else:
+                todo.append(e)
+    return list(found.values())
 
-    return _leaves(outs, stop)
+

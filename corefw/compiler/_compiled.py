@@ -11,25 +11,17 @@ versions, wrap the outputs.
 
 from __future__ import annotations
 
-import os
-import sys
-import threading
 import warnings
 
 from .._graph.grad_mode import STATE
-from .._tensor import Tensor, wrap
-from ._ir import subgraph
+from .._tensor import Tensor
+from ._capture import capture
+from ._common import LOCAL, CompileWarning
 from ._state import State, find_roots
-from ._trace import Tracer
 
 __all__ = ["CompileWarning", "CompiledFunction"]
 
-_LOCAL = threading.local()  # .tracing: a capture runs on this thread (nested calls go eager)
 _SCALARS = (int, float, bool, str, type(None))
-
-
-class CompileWarning(RuntimeWarning):
-    """corefw.compile gave up on a guard, a capture or a feature and runs eagerly."""
 
 
 def _flat_inputs(args, kwargs) -> tuple[list, tuple]:
@@ -59,118 +51,6 @@ def _flat_inputs(args, kwargs) -> tuple[list, tuple]:
         key.append(("aliasing of tensor arguments",
                     tuple([seen.setdefault(id(t), i) for i, t in enumerate(tensors)])))
     return tensors, tuple(key)
-
-
-def _leaves(outs, stop: dict) -> list:
-    """Tensors requiring grad that the graphs of ``outs`` end at: leaves, and inputs whose
-    node was made before the capture (``stop``: id of that node -> the input tensor)."""
-    found: dict[int, Tensor] = {}
-    seen: set[int] = set()
-    todo = []
-    for t in outs:
-        if t._node is None or id(t._node) in stop:
-            found[id(t)] = t
-        else:
-            todo.append(t._node)
-    while todo:
-        node = todo.pop()
-        node = getattr(node, "node", node)  # an output reference of a multi-output node
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        for e in node.next:
-            if e is None:
-                continue
-            if isinstance(e, Tensor):
-                found[id(e)] = e
-            elif id(e) in stop:
-                found[id(stop[id(e)])] = stop[id(e)]
-            else:
-                todo.append(e)
-    return list(found.values())
-
-
-class Plan:
-    """One capture: compiled graphs and how to feed them and use their results."""
-
-    def __init__(self) -> None:
-        self.sources: list = []      # per forward input: (kind, index)
-        self.fwd = None
-        self.bwd = None
-        self.graphs: list = []
-        self.writes: list = []       # (tensor, "grad"|"data", out position | None)
-        self.bumps: list = []        # (tensor, version delta)
-        self.outs: list = []         # per output leaf: ("v", pos, req) | ("obj", x) | ("c", x)
-        self.tree = None
-        self.bwd_sources: list = []  # per backward input: ("out", pos) | ("gout", k)
-        self.targets: list = []      # tensors the backward returns gradients for
-        self.req_pos: list = []      # output positions that carry the joint node
-        self.identity: list = []
-        self.state_tensors: list = []
-        self.n_args = 0
-        self.arg_pos: list = []      # positions of the distinct tensors among the arguments
-
-    def valid(self) -> bool:
-        for store, k, obj in self.identity:
-            cur = store.get(k)
-            if isinstance(obj, tuple):
-                if len(cur) != len(obj) or any(a is not b for a, b in zip(cur, obj)):
-                    return False
-            elif cur is not obj:
-                return False
-        return True
-
-    def run(self, arg_tensors, fn, args, kwargs):
-        tensors = [arg_tensors[j] for j in self.arg_pos] + self.state_tensors
-        inputs = []
-        for kind, i in self.sources:
-            t = tensors[i]
-            inputs.append(t._data if kind == "data" else t._grad._data)
-        res = self.fwd(inputs)
-        for t, what, pos in self.writes:
-            if what == "grad":
-                t._grad = None if pos is None else wrap(res[pos], t._dev)
-            else:
-                t._data = res[pos]
-        for t, d in self.bumps:
-            if t._vc is None:
-                t._vc = [d]
-            else:
-                t._vc[0] += d
-        leaves = []
-        for kind, x, dev in self.outs:
-            if kind == "v":
-                leaves.append(wrap(res[x], dev))
-            else:
-                leaves.append(x)
-        if self.req_pos and STATE.enabled:
-            from ._joint import attach
-
-            attach(self, res, leaves, fn, args, kwargs, tensors)
-        return _unflatten(self.tree, leaves)
-
-
-def _flatten(out) -> tuple[list, object]:
-    if isinstance(out, (tuple, list)):
-        parts = [_flatten(x) for x in out]
-        leaves = [leaf for p in parts for leaf in p[0]]
-        return leaves, (type(out), [p[1] for p in parts])
-    if isinstance(out, dict):
-        parts = [_flatten(x) for x in out.values()]
-        leaves = [leaf for p in parts for leaf in p[0]]
-        return leaves, (dict, list(out), [p[1] for p in parts])
-    return [out], None
-
-
-def _unflatten(tree, leaves: list, pos: list | None = None):
-    pos = [0] if pos is None else pos
-    if tree is None:
-        pos[0] += 1
-        return leaves[pos[0] - 1]
-    if tree[0] is dict:
-        return {k: _unflatten(t, leaves, pos) for k, t in zip(tree[1], tree[2])}
-    items = [_unflatten(t, leaves, pos) for t in tree[1]]
-    return tree[0](items) if tree[0] in (tuple, list) else tree[0](*items)
 
 
 class CompiledFunction:
@@ -207,7 +87,7 @@ class CompiledFunction:
     state = None
 
     def __call__(self, *args, **kwargs):
-        if getattr(_LOCAL, "tracing", False):
+        if getattr(LOCAL, "tracing", False):
             return self.fn(*args, **kwargs)
         tensors, akey = _flat_inputs(args, kwargs)
         if self.state is None:
@@ -241,8 +121,6 @@ class CompiledFunction:
                               stacklevel=3)
             self.eager_keys.add(key)
             return self.fn(*args, **kwargs)
-        from ._capture import capture
-
         plan, out, reason = capture(self, tensors, args, kwargs)
         if plan is not None:
             self.cache[key] = plan
@@ -272,36 +150,6 @@ def _describe(entry) -> str:
     if len(entry) == 5:
         return f"shape {tuple(entry[1])} {entry[2]} on {entry[3]}, requires_grad={entry[4]}"
     return repr(entry[-1])
-
-
-def log_graph(graph, title: str) -> None:
-    """Print ``graph`` when COREFW_LOGS names ``graph`` (or ``graphs``, ``all``)."""
-    logs = {s.strip() for s in os.environ.get("COREFW_LOGS", "").split(",")}
-    if logs & {"graph", "graphs", "all"}:
-        print(f"[corefw.compile] {title}\n{graph}", file=sys.stderr)
-
-
-def build_graph(nodes, outputs, device):
-    """See :func:`._ir.subgraph`."""
-    return subgraph(nodes, outputs, device)
-
-
-def trace_scope(fullgraph: bool):
-    """A :class:`Tracer` marking this thread as tracing (nested compiled calls go eager)."""
-    return _Scope(Tracer(fullgraph))
-
-
-class _Scope:
-    def __init__(self, tracer: Tracer) -> None:
-        self.tracer = tracer
-
-    def __enter__(self) -> Tracer:
-        _LOCAL.tracing = True
-        return self.tracer.__enter__()
-
-    def __exit__(self, *exc) -> None:
-        _LOCAL.tracing = False
-        self.tracer.__exit__(*exc)
 
 
 def find_state(fn, args, kwargs) -> State:

@@ -49,7 +49,7 @@ class ExplainOutput:
 
 def explain(fn, *args, **kwargs) -> ExplainOutput:
     """Trace ``fn(*args, **kwargs)`` once (it runs, eagerly) and report graphs and breaks."""
-    from ._compiled import trace_scope
+    from ._common import trace_scope
 
     with trace_scope(False) as tr:
         out = fn(*args, **kwargs)

@@ -14,6 +14,7 @@ import warnings
 from .._graph.grad_mode import STATE, enable_grad
 from .._tensor import wrap
 from ..autograd.function import Function
+from ._common import CompileWarning, flatten
 
 __all__ = ["attach"]
 
@@ -23,7 +24,7 @@ _warned = [False]
 class _Joint(Function):
     @staticmethod
     def forward(ctx, payload, *targets):
-        plan, res, leaves = payload[0], payload[1], payload[2]
+        plan, leaves = payload[0], payload[2]
         ctx.payload = payload
         ctx.save_for_backward(*targets)
         return tuple(leaves[i] for i in plan.req_pos)
@@ -45,8 +46,6 @@ def _eager_grads(recompute, targets, gouts):
 
     if not _warned[0]:
         _warned[0] = True
-        from ._compiled import CompileWarning
-
         warnings.warn("corefw.compile: create_graph=True: the compiled backward is plain kernel "
                       "calls and cannot be differentiated; recomputing the function eagerly "
                       "for this backward", CompileWarning, stacklevel=4)
@@ -58,12 +57,10 @@ def _eager_grads(recompute, targets, gouts):
 
 def attach(plan, res, leaves, fn, args, kwargs, tensors) -> None:
     """Give ``leaves[plan.req_pos]`` one joint node (in place in ``leaves``)."""
-    from ._compiled import _flatten
-
     def recompute():
         from .._tensor import Tensor
 
-        out = _flatten(fn(*args, **kwargs))[0]
+        out = flatten(fn(*args, **kwargs))[0]
         return [out[i] for i in plan.req_pos if isinstance(out[i], Tensor)]
 
     outs = _Joint.apply((plan, res, leaves, recompute), *plan.targets)

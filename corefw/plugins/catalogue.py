@@ -19,8 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["COMPILERS", "EXPLAINERS", "KINDS", "LAYERS", "OWNERS", "PluginWarning", "Request", "apply",
-           "collector", "describe"]
+__all__ = ["COMPILERS", "EXPLAINERS", "KINDS", "LAYERS", "OWNERS", "PluginWarning", "Request",
+           "apply", "collector", "describe"]
 
 #: Layer classes by name (builtin ``corefw.nn`` layers and plugins' layers).
 LAYERS: dict[str, type] = {}

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from corefw_cpu import threads
 
 import corefw
-from corefw_cpu import threads
 
 
 def test_set_and_get_num_threads_round_trip():

@@ -94,7 +94,8 @@ def _check_indices(fn: str, input, target, ignore_index: int, allow_probs: bool)
             f"with integer class indices (int64){probs}; got {target.dtype} with shape "
             f"{target.shape}")
     n_classes = input.shape[0 if input.ndim == 1 else 1]
-    if target.numel() and not target.is_meta and not is_compiling():  # meta tensors have no values to check
+    # meta tensors have no values to check; a capture skips the host read (see docs/compile.md)
+    if target.numel() and not target.is_meta and not is_compiling():
         lo, hi = int(target.amin().item()), int(target.amax().item())
         if lo < 0 or hi >= n_classes:
             bad = target[(target != ignore_index) & ((target < 0) | (target >= n_classes))]

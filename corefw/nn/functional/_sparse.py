@@ -5,8 +5,8 @@ from __future__ import annotations
 from ... import _dtype
 from ..._creation import arange
 from ..._tensor import Tensor
-from ...compiler import is_compiling
 from ...autograd.grad_mode import no_grad
+from ...compiler import is_compiling
 from ...errors import CorefwIndexError, DTypeError, ShapeError
 from ...ops.nn_misc import embedding_op
 from ...ops.reduction import norm

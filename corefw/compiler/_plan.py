@@ -1,0 +1,71 @@
+"""A capture ready to run: compiled graphs and how to feed them (see :mod:`._compiled`)."""
+
+from __future__ import annotations
+
+from .._graph.grad_mode import STATE
+from .._tensor import wrap
+from ._common import unflatten
+
+__all__ = ["Plan"]
+
+
+class Plan:
+    """One capture: compiled graphs and how to feed them and use their results."""
+
+    def __init__(self) -> None:
+        self.sources: list = []      # per forward input: (kind, index)
+        self.fwd = None
+        self.bwd = None
+        self.graphs: list = []
+        self.writes: list = []       # (tensor, "grad"|"data", out position | None)
+        self.bumps: list = []        # (tensor, version delta)
+        self.outs: list = []         # per output leaf: ("v", pos, req) | ("obj", x) | ("c", x)
+        self.tree = None
+        self.bwd_sources: list = []  # per backward input: ("out", pos) | ("gout", k)
+        self.targets: list = []      # tensors the backward returns gradients for
+        self.req_pos: list = []      # output positions that carry the joint node
+        self.identity: list = []
+        self.state_tensors: list = []
+        self.n_args = 0
+        self.arg_pos: list = []      # positions of the distinct tensors among the arguments
+
+    def valid(self) -> bool:
+        for store, k, obj in self.identity:
+            cur = store.get(k)
+            if isinstance(obj, tuple):
+                if len(cur) != len(obj) or any(a is not b for a, b in zip(cur, obj)):
+                    return False
+            elif cur is not obj:
+                return False
+        return True
+
+    def run(self, arg_tensors, fn, args, kwargs):
+        tensors = [arg_tensors[j] for j in self.arg_pos] + self.state_tensors
+        inputs = []
+        for kind, i in self.sources:
+            t = tensors[i]
+            inputs.append(t._data if kind == "data" else t._grad._data)
+        res = self.fwd(inputs)
+        for t, what, pos in self.writes:
+            if what == "grad":
+                t._grad = None if pos is None else wrap(res[pos], t._dev)
+            else:
+                t._data = res[pos]
+        for t, d in self.bumps:
+            if t._vc is None:
+                t._vc = [d]
+            else:
+                t._vc[0] += d
+        leaves = []
+        for kind, x, dev in self.outs:
+            if kind == "v":
+                leaves.append(wrap(res[x], dev))
+            else:
+                leaves.append(x)
+        if self.req_pos and STATE.enabled:
+            from ._joint import attach  # autograd.Function: only when a gradient is wanted
+
+            attach(self, res, leaves, fn, args, kwargs, tensors)
+        return unflatten(self.tree, leaves)
+
+
