@@ -83,8 +83,8 @@ def compile(model: Any = None, *, fullgraph: bool = False, dynamic: bool | None 
         model: the function or :class:`~corefw.nn.Module`; omitted, returns a decorator.
         fullgraph: raise :class:`GraphBreakError` at the first graph break (a read of a
             tensor's values into Python) instead of running that function eagerly.
-        dynamic: accepted for compatibility; each new input shape is a new capture (a
-            recompile costs one eager run), see docs/compile.md.
+        dynamic: ``None``/``True``: a second batch size whose capture differs only in the
+            batch size makes one dynamic capture; ``False``: every shape is its own capture.
         backend: a registered compiler's name (``corefw.compiler.list_backends()``) or a
             callable ``compiler(graph) -> run(inputs) -> outputs``.
         mode: ``None``, ``"default"``, ``"reduce-overhead"``, ``"max-autotune"``: accepted;

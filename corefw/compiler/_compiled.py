@@ -17,6 +17,7 @@ from .._graph.grad_mode import STATE
 from .._tensor import Tensor
 from ._capture import capture
 from ._common import LOCAL, CompileWarning
+from ._dynamic import batch_change, make_dynamic, wild_key
 from ._state import State, find_roots
 
 __all__ = ["CompileWarning", "CompiledFunction"]
@@ -64,6 +65,7 @@ class CompiledFunction:
         self.dynamic = dynamic
         self.cache_limit = cache_limit
         self.cache: dict = {}
+        self.dynamic_cache: dict = {}  # argument positions -> {key without batch dim: plan}
         self.recompiles: list[str] = []  # the guard that failed, per recompile
         self.breaks: list = []
         self.eager_keys: set = set()
@@ -95,6 +97,11 @@ class CompiledFunction:
         skey = self.state.signature()
         key = (akey, STATE.enabled, skey)
         plan = self.cache.get(key)
+        if plan is None and self.dynamic_cache:
+            for positions, plans in self.dynamic_cache.items():
+                plan = plans.get(wild_key(key, positions))
+                if plan is not None:
+                    break
         if plan is not None and plan.valid():
             return plan.run(tensors, self.fn, args, kwargs)
         if key in self.eager_keys:
@@ -107,6 +114,23 @@ class CompiledFunction:
             return "first call"
         best = min((_diffs(old, key) for old in self.cache), key=len)
         return best[0] if best else "a parameter, buffer or optimizer param list was replaced"
+
+    def _try_dynamic(self, key, plan, tensors) -> None:
+        """A second batch size: make the capture dynamic if the two agree (see _dynamic)."""
+        for old_key, old in self.cache.items():
+            change = batch_change(old_key, key)
+            if change is None:
+                continue
+            b_old, b_new, positions = change
+            akey = key[0]
+            # the batch tensor's index among the distinct tensor arguments of the plan
+            n = sum(1 for e in akey[:positions[0]] if len(e) == 5)
+            if n not in plan.arg_pos:
+                continue
+            dyn = make_dynamic(old, plan, b_old, b_new, plan.arg_pos.index(n), self.compiler)
+            if dyn is not None:
+                self.dynamic_cache.setdefault(positions, {})[wild_key(key, positions)] = dyn
+            return
 
     def _miss(self, key, tensors, args, kwargs):
         why = self._why(key)
@@ -123,6 +147,8 @@ class CompiledFunction:
             return self.fn(*args, **kwargs)
         plan, out, reason = capture(self, tensors, args, kwargs)
         if plan is not None:
+            if self.dynamic is not False:
+                self._try_dynamic(key, plan, tensors)
             self.cache[key] = plan
             return out
         n = self.attempts[key] = self.attempts.get(key, 0) + 1

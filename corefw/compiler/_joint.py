@@ -31,11 +31,12 @@ class _Joint(Function):
 
     @staticmethod
     def backward(ctx, *gouts):
-        plan, res, _, recompute = ctx.payload
+        plan, res, _, recompute, tensors = ctx.payload
         targets = ctx.saved_tensors  # checks their versions, as eager backward would
         if STATE.enabled:  # create_graph=True
             return (None,) + tuple(_eager_grads(recompute, targets, gouts))
-        inputs = [res[i] if kind == "out" else gouts[i]._data for kind, i in plan.bwd_sources]
+        inputs = [res[i] if kind == "out" else gouts[i]._data if kind == "gout" else
+                  tensors[i]._data.shape[0] for kind, i in plan.bwd_sources]
         grads = plan.bwd(inputs)
         return (None,) + tuple(None if i is None else wrap(grads[i], t._dev)
                                for i, t in zip(plan.bwd_outs, targets))
@@ -63,6 +64,6 @@ def attach(plan, res, leaves, fn, args, kwargs, tensors) -> None:
         out = flatten(fn(*args, **kwargs))[0]
         return [out[i] for i in plan.req_pos if isinstance(out[i], Tensor)]
 
-    outs = _Joint.apply((plan, res, leaves, recompute), *plan.targets)
+    outs = _Joint.apply((plan, res, leaves, recompute, tensors), *plan.targets)
     for i, o in zip(plan.req_pos, outs):
         leaves[i] = o

@@ -44,7 +44,8 @@ class Plan:
         inputs = []
         for kind, i in self.sources:
             t = tensors[i]
-            inputs.append(t._data if kind == "data" else t._grad._data)
+            inputs.append(t._data if kind == "data" else t._grad._data if kind == "grad"
+                          else t._data.shape[0])  # "dim0": a dynamic batch size
         res = self.fwd(inputs)
         for t, what, pos in self.writes:
             if what == "grad":

@@ -56,7 +56,8 @@ def find_roots(fn, args, kwargs) -> list:
                 add(x, 1)
 
     for a in list(args) + list(kwargs.values()):
-        add(a)
+        if not isinstance(a, (Tensor, list, tuple)):  # tensor arguments are guarded apart
+            add(a)
     target = fn
     if _is_module(fn):
         add(fn)

@@ -104,7 +104,7 @@ def test_guards_recompile_and_name_the_failing_guard():
 
 
 def test_cache_limit_warns_once_naming_the_guard_then_runs_eagerly():
-    cf = corefw.compile(lambda x: x * 2, options={"cache_size_limit": 2})
+    cf = corefw.compile(lambda x: x * 2, dynamic=False, options={"cache_size_limit": 2})
     cf(corefw.ones(1))
     cf(corefw.ones(2))
     with pytest.warns(CompileWarning, match=r"cache limit \(2\).*argument 0: shape \(3,\)"):
@@ -248,3 +248,38 @@ def test_custom_function_on_a_tensor_changed_in_place_before_apply():
         p.add_(1)  # as an optimizer step does
     Square.apply(p).sum().backward()
     assert p.grad.tolist() == [4.0, 4.0, 4.0]
+
+
+def test_a_second_batch_size_makes_the_capture_dynamic():
+    def run(compiled):
+        corefw.manual_seed(0)
+        model = _model(bn=False, dropout=True)  # BatchNorm's n / (n - 1) is shape-specialised
+        opt = corefw.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+        def step(x, y):
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            return loss
+
+        fn = corefw.compile(step) if compiled else step
+        corefw.manual_seed(1)
+        losses = []
+        for b in (8, 8, 8, 12, 5, 7, 12):
+            x, y = corefw.randn(b, 16), corefw.randint(0, 4, (b,))
+            losses.append(fn(x, y).item())
+        return losses, fn
+
+    want, _ = run(False)
+    got, fn = run(True)
+    assert got == want
+    assert len(fn.cache) == 2 and fn.dynamic_cache  # sizes 5 and 7 ran without a capture
+    (plans,) = fn.dynamic_cache.values()
+    (plan,) = plans.values()
+    assert plan.graphs[0].inputs[-1].shape is None  # the symbolic batch size
+    no_dyn = corefw.compile(lambda x: x.reshape(x.shape[0], -1) * (1 / x.shape[0]))
+    for b in (2, 3, 4):
+        x = corefw.ones(b, 2, 2)
+        assert np.allclose(_np(no_dyn(x)), 1 / b)
+    assert len(no_dyn.cache) == 3 and not no_dyn.dynamic_cache  # 1/b is not a shape
