@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from corefw_cpu import threads
 
@@ -34,3 +35,22 @@ def test_default_policy_respects_the_environment_then_the_idle_cores(monkeypatch
     assert threads.default_num_threads() == 3           # the idle ones
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
     assert threads.default_num_threads() == 2
+
+
+def test_cpu_fuse_fuses_elementwise_chains_within_tolerance():
+    from corefw_cpu import fuse
+
+    def f(a, b):
+        return corefw.exp(corefw.relu(a + b) * b * 0.5).sum(1)
+
+    a, b = corefw.randn(64, 32), corefw.randn(64, 32)
+    compiled = corefw.compile(f, backend="cpu_fuse")
+    want = f(a, b).numpy()
+    assert np.allclose(compiled(a, b).numpy(), want, rtol=1e-6)
+    (plan,) = compiled.cache.values()
+    fused = fuse.fuse(plan.graphs[0], min_elements=0)
+    assert [n.op for n in fused.nodes] == ["fused", "sum"]
+    run = corefw.compiler.replay(fused)
+    got = run([a.numpy(), b.numpy()])[0]
+    assert got.dtype == np.float32 and np.allclose(got, want, rtol=1e-6)
+    assert isinstance(fuse.numexpr_wins(), bool)

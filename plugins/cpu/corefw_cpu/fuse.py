@@ -2,9 +2,11 @@
 numexpr expression (one pass over memory, no temporaries, numexpr's threads), then replays.
 
 A chain is a run of elementwise nodes whose intermediate results are read only inside the
-chain. It is fused only when its result has at least :data:`MIN_ELEMENTS` elements: below
-that, numexpr's fixed cost per call (~10 us) exceeds what fusion saves (measured, see
-docs/performance.md), so small graphs replay exactly as ``replay`` does. Fused results agree
+chain. It is fused only when its result has at least :data:`MIN_ELEMENTS` elements (below
+that, numexpr's fixed cost per call exceeds what fusion saves) and only if numexpr beats NumPy
+on this machine: the first use times one chain both ways (:func:`numexpr_wins`, a few ms).
+On the project's 2-core box numexpr 2.14 (no VML) was 3-10x *slower* than NumPy at every size
+(docs/performance.md), so there ``cpu_fuse`` replays exactly as ``replay`` does. Fused results agree
 with NumPy to float rounding (numexpr's exp/log may differ in the last bit): the documented
 tolerance is 1e-6 relative for float32.
 """
@@ -120,6 +122,38 @@ def _one(piece: list[Node]) -> Node:
                 "; ".join(dict.fromkeys(n.line for n in piece)))
 
 
+_WINS: list = []
+
+
+def numexpr_wins() -> bool:
+    """Whether numexpr evaluates a 3-op float32 chain of 2**18 elements at least 1.2x faster
+    than NumPy here (measured once per process)."""
+    if not _WINS:
+        import time
+
+        try:
+            import numexpr
+        except ImportError:
+            _WINS.append(False)
+            return False
+        a = np.random.default_rng(0).random(1 << 18, dtype=np.float32)
+        k = np.float32(0.5)
+
+        def best(fn) -> float:
+            out = float("inf")
+            for _ in range(3):
+                t = time.perf_counter()
+                fn()
+                out = min(out, time.perf_counter() - t)
+            return out
+
+        t_np = best(lambda: np.exp((a + k) * a))
+        t_ne = best(lambda: numexpr.evaluate("exp((a + k) * a)", local_dict={"a": a, "k": k}))
+        _WINS.append(t_ne * 1.2 < t_np)
+    return _WINS[0]
+
+
 def cpu_fuse(graph: Graph):
-    """The ``cpu_fuse`` compiler: :func:`fuse`, then :func:`corefw.compiler.replay`."""
-    return replay(fuse(graph))
+    """The ``cpu_fuse`` compiler: :func:`fuse` (where numexpr wins here), then
+    :func:`corefw.compiler.replay`."""
+    return replay(fuse(graph) if numexpr_wins() else graph)
