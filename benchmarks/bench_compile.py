@@ -84,7 +84,21 @@ def mlp_step(sizes, batch, n, lr=0.01, momentum=0.9):
     x_np = rng.standard_normal((batch, sizes[0]), dtype=np.float32)
     y_np = rng.integers(0, sizes[-1], batch)
     x, y = corefw.from_numpy(x_np.copy()), corefw.from_numpy(y_np.copy())
+    tm = None
+    if torch is not None:
+        tm = torch.nn.Sequential(*[torch.nn.Linear(a, b) if isinstance(m, nn.Linear) else
+                                   torch.nn.ReLU() for m, (a, b) in
+                                   zip(model, _pairs(model, sizes))])
+    res, compiled = _steps(model, opt, x, y, tm, x_np, y_np, n, lr, momentum)
+    res["numpy by hand"] = best_us(numpy_step(sizes, x_np, y_np, lr, momentum), n)
+    x2 = corefw.from_numpy(np.concatenate([x_np, x_np])[: batch + batch // 2].copy())
+    y2 = corefw.from_numpy(np.concatenate([y_np, y_np])[: batch + batch // 2].copy())
+    res["recompile s"] = timed(lambda: compiled(x2, y2))
+    return res
 
+
+def _steps(model, opt, x, y, tm, x_np, y_np, n, lr=0.01, momentum=0.9):
+    """corefw eager and compiled (with compile time) and, given ``tm``, torch eager."""
     def step(x, y):
         loss = F.cross_entropy(model(x), y)
         loss.backward()
@@ -96,15 +110,8 @@ def mlp_step(sizes, batch, n, lr=0.01, momentum=0.9):
     t_compile = timed(lambda: compiled(x, y))  # first call: optimizer state is created
     t_compile += timed(lambda: compiled(x, y))  # second: captured and compiled
     res = {"corefw eager": best_us(lambda: step(x, y), n),
-           "corefw compiled": best_us(lambda: compiled(x, y), n), "compile s": t_compile,
-           "numpy by hand": best_us(numpy_step(sizes, x_np, y_np, lr, momentum), n)}
-    x2 = corefw.from_numpy(np.concatenate([x_np, x_np])[: batch + batch // 2].copy())
-    y2 = corefw.from_numpy(np.concatenate([y_np, y_np])[: batch + batch // 2].copy())
-    res["recompile s"] = timed(lambda: compiled(x2, y2))
-    if torch is not None:
-        tm = torch.nn.Sequential(*[torch.nn.Linear(a, b) if isinstance(m, nn.Linear) else
-                                   torch.nn.ReLU() for m, (a, b) in
-                                   zip(model, _pairs(model, sizes))])
+           "corefw compiled": best_us(lambda: compiled(x, y), n), "compile s": t_compile}
+    if tm is not None:
         topt = torch.optim.SGD(tm.parameters(), lr=lr, momentum=momentum)
         tx, ty = torch.from_numpy(x_np.copy()), torch.from_numpy(y_np.copy())
 
@@ -114,7 +121,7 @@ def mlp_step(sizes, batch, n, lr=0.01, momentum=0.9):
             topt.step()
             topt.zero_grad()
         res["torch eager"] = best_us(tstep, n)
-    return res
+    return res, compiled
 
 
 def _pairs(model, sizes):
@@ -169,33 +176,13 @@ def cnn_step(n, batch=64):
     x_np = rng.standard_normal((batch, 1, 28, 28), dtype=np.float32)
     y_np = rng.integers(0, 10, batch)
     x, y = corefw.from_numpy(x_np.copy()), corefw.from_numpy(y_np.copy())
-
-    def step(x, y):
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-        return loss
-
-    compiled = corefw.compile(step)
-    t_compile = timed(lambda: compiled(x, y)) + timed(lambda: compiled(x, y))
-    res = {"corefw eager": best_us(lambda: step(x, y), n),
-           "corefw compiled": best_us(lambda: compiled(x, y), n), "compile s": t_compile}
+    tm = None
     if torch is not None:
         tm = torch.nn.Sequential(torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(),
                                  torch.nn.MaxPool2d(2), torch.nn.Conv2d(16, 32, 3, padding=1),
                                  torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Flatten(),
                                  torch.nn.Linear(32 * 7 * 7, 10))
-        topt = torch.optim.SGD(tm.parameters(), lr=0.01, momentum=0.9)
-        tx, ty = torch.from_numpy(x_np.copy()), torch.from_numpy(y_np.copy())
-
-        def tstep():
-            loss = torch.nn.functional.cross_entropy(tm(tx), ty)
-            loss.backward()
-            topt.step()
-            topt.zero_grad()
-        res["torch eager"] = best_us(tstep, n)
-    return res
+    return _steps(model, opt, x, y, tm, x_np, y_np, n)[0]
 
 
 def main() -> None:

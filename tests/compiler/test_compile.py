@@ -56,10 +56,9 @@ def _model(bn=True, dropout=True):
     return nn.Sequential(*layers)
 
 
-def _train(compiled, steps=5):
-    model = _model()
+def _train_step(model, compiled):
+    """``loss = model(x); loss.backward(); opt.step(); opt.zero_grad()``, maybe compiled."""
     opt = corefw.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    x, y = corefw.randn(8, 16), corefw.randint(0, 4, (8,))
 
     def step(x, y):
         loss = F.cross_entropy(model(x), y)
@@ -68,7 +67,13 @@ def _train(compiled, steps=5):
         opt.zero_grad()
         return loss
 
-    fn = corefw.compile(step) if compiled else step
+    return corefw.compile(step) if compiled else step
+
+
+def _train(compiled, steps=5):
+    model = _model()
+    x, y = corefw.randn(8, 16), corefw.randint(0, 4, (8,))
+    fn = _train_step(model, compiled)
     corefw.manual_seed(1)
     losses = [fn(x, y).item() for _ in range(steps)]
     return losses, model, fn
@@ -254,16 +259,7 @@ def test_a_second_batch_size_makes_the_capture_dynamic():
     def run(compiled):
         corefw.manual_seed(0)
         model = _model(bn=False, dropout=True)  # BatchNorm's n / (n - 1) is shape-specialised
-        opt = corefw.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-
-        def step(x, y):
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            opt.zero_grad()
-            return loss
-
-        fn = corefw.compile(step) if compiled else step
+        fn = _train_step(model, compiled)
         corefw.manual_seed(1)
         losses = []
         for b in (8, 8, 8, 12, 5, 7, 12):
