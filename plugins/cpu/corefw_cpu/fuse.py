@@ -1,23 +1,23 @@
 """``cpu_fuse``: a corefw.compile compiler that fuses chains of elementwise kernels into one
 numexpr expression (one pass over memory, no temporaries, numexpr's threads), then replays.
 
-A chain is a run of elementwise nodes whose intermediate results are read only inside the
-chain. It is fused only when its result has at least :data:`MIN_ELEMENTS` elements (below
-that, numexpr's fixed cost per call exceeds what fusion saves) and only if numexpr beats NumPy
-on this machine: the first use times one chain both ways (:func:`numexpr_wins`, a few ms).
-On the project's 2-core box numexpr 2.14 (no VML) was 3-10x *slower* than NumPy at every size
-(docs/performance.md), so there ``cpu_fuse`` replays exactly as ``replay`` does. Fused results agree
-with NumPy to float rounding (numexpr's exp/log may differ in the last bit): the documented
-tolerance is 1e-6 relative for float32.
+Chains come from :func:`corefw.compiler.fusion.fuse_chains`. A chain is fused only when its
+result has at least :data:`MIN_ELEMENTS` elements (below that, numexpr's fixed cost per call
+exceeds what fusion saves) and only if numexpr beats NumPy on this machine: the first use
+times one chain both ways (:func:`numexpr_wins`, a few ms). On the project's 2-core box
+numexpr 2.14 (no VML) was 3-10x *slower* than NumPy at every size (docs/performance.md), so
+there ``cpu_fuse`` replays exactly as ``replay`` does. Fused results agree with NumPy to float
+rounding: the documented tolerance is 1e-6 relative for float32.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from corefw.compiler import Graph, Node, Value, replay
+from corefw.compiler import Graph, replay
+from corefw.compiler.fusion import fuse_chains
 
-__all__ = ["MIN_ELEMENTS", "cpu_fuse", "fuse"]
+__all__ = ["MIN_ELEMENTS", "cpu_fuse", "fuse", "numexpr_wins"]
 
 #: Smallest result (elements) worth a numexpr call.
 MIN_ELEMENTS = 1 << 15
@@ -26,100 +26,41 @@ _BINARY = {"add": "({} + {})", "sub": "({} - {})", "mul": "({} * {})", "div": "(
            "maximum": "where({0} > {1}, {0}, {1})", "minimum": "where({0} < {1}, {0}, {1})"}
 _UNARY = {"neg": "(-{})", "exp": "exp({})", "log": "log({})", "sqrt": "sqrt({})",
           "tanh": "tanh({})", "sin": "sin({})", "cos": "cos({})", "abs": "abs({})",
-          "relu": "where({0} > 0, {0}, ZERO)"}
-_FLOATS = (np.float32, np.float64)
+          "relu": "where({0} > 0, {0}, k_zero)"}
 
 
-def _fusable(n: Node) -> bool:
-    if n.kwargs or n.mutates or n.out.dtype not in _FLOATS:
-        return False
-    if n.op in _UNARY:
-        return len(n.args) == 1 and isinstance(n.args[0], Value)
-    if n.op in _BINARY and len(n.args) == 2:
-        return all(isinstance(a, Value) and a.dtype == n.out.dtype or
-                   type(a) in (int, float) for a in n.args)
-    return False
-
-
-def fuse(graph: Graph, min_elements: int = MIN_ELEMENTS) -> Graph:
-    """A copy of ``graph`` whose elementwise chains are single numexpr nodes."""
-    uses: dict[int, int] = {}
-    for n in graph.nodes:
-        for v in n.values():
-            uses[id(v)] = uses.get(id(v), 0) + 1
-    for v in graph.outputs:
-        uses[id(v)] = uses.get(id(v), 0) + 2
-    out_nodes: list[Node] = []
-    i = 0
-    nodes = graph.nodes
-    while i < len(nodes):
-        j = i
-        while j < len(nodes) and _fusable(nodes[j]):
-            j += 1
-        chain = nodes[i:j]
-        if len(chain) >= 2 and int(np.prod(chain[-1].out.shape)) >= min_elements:
-            out_nodes.extend(_fuse_chain(chain, uses))
-            i = j
-        else:
-            out_nodes.append(nodes[i])
-            i += 1
-    return Graph(graph.inputs, out_nodes, graph.outputs, graph.device, dict(graph.meta))
-
-
-def _fuse_chain(chain: list[Node], uses: dict) -> list[Node]:
-    """Split ``chain`` where an intermediate is read outside it; one node per piece."""
-    made = {id(n.out) for n in chain}
-    inner_uses: dict[int, int] = {}
-    for n in chain:
-        for v in n.values():
-            if id(v) in made:
-                inner_uses[id(v)] = inner_uses.get(id(v), 0) + 1
-    out, piece = [], []
-    for n in chain:
-        piece.append(n)
-        if uses.get(id(n.out), 0) != inner_uses.get(id(n.out), 0) or n is chain[-1]:
-            out.append(_one(piece) if len(piece) > 1 else piece[0])
-            piece = []
-    return out
-
-
-def _one(piece: list[Node]) -> Node:
+def _emit(tree, inputs, dtype):
+    """A numexpr kernel for ``tree`` (scalars become 0-d arrays of ``dtype``, so float32
+    stays float32)."""
     import numexpr
 
-    exprs: dict[int, str] = {}
-    names: dict[int, str] = {}
-    inputs: list[Value] = []
-    consts: dict[str, np.ndarray] = {}
-    dtype = piece[-1].out.dtype
+    consts: dict[str, np.ndarray] = {"k_zero": np.zeros((), dtype)}
 
-    def term(a) -> str:
-        if isinstance(a, Value):
-            if id(a) in exprs:
-                return exprs[id(a)]
-            if id(a) not in names:
-                names[id(a)] = f"x{len(names)}"
-                inputs.append(a)
-            return names[id(a)]
-        key = f"k{len(consts)}"
-        consts[key] = np.asarray(a, dtype=dtype)  # keeps float32 float32
-        return key
+    def render(t) -> str:
+        if t[0] == "in":
+            return f"x{t[1]}"
+        if t[0] == "const":
+            key = f"k{len(consts)}"
+            consts[key] = np.asarray(t[1], dtype=dtype)
+            return key
+        fmt = _UNARY.get(t[0]) or _BINARY[t[0]]
+        return fmt.format(*[render(c) for c in t[1:]])
 
-    for n in piece:
-        fmt = _UNARY.get(n.op) or _BINARY[n.op]
-        text = fmt.format(*[term(a) for a in n.args])
-        exprs[id(n.out)] = text.replace("ZERO", term(0.0)) if "ZERO" in text else text
-    expr = exprs[id(piece[-1].out)]
-    arg_names = [names[id(v)] for v in inputs]
-    keys = arg_names + list(consts)
-    const_vals = list(consts.values())
+    expr = render(tree)
+    keys = [f"x{i}" for i in range(len(inputs))] + list(consts)
+    values = list(consts.values())
     evaluate = numexpr.evaluate
 
     def kernel(*arrays):
-        return evaluate(expr, local_dict=dict(zip(keys, (*arrays, *const_vals))))
+        return evaluate(expr, local_dict=dict(zip(keys, (*arrays, *values))))
 
     kernel.__name__ = f"numexpr[{expr}]"
-    return Node("fused", kernel, tuple(inputs), {}, piece[-1].out,
-                "; ".join(dict.fromkeys(n.line for n in piece)))
+    return kernel
+
+
+def fuse(graph: Graph, min_elements: int = MIN_ELEMENTS) -> Graph:
+    """``graph`` with its elementwise chains as numexpr nodes."""
+    return fuse_chains(graph, _emit, min_elements=min_elements)
 
 
 _WINS: list = []

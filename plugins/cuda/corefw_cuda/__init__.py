@@ -46,6 +46,13 @@ def register_backends(register):
     register(get_backend())
 
 
+@hookimpl
+def register_compilers(register):
+    from .fuse import cuda_fuse
+
+    register("cuda_fuse", cuda_fuse)
+
+
 def is_available() -> bool:
     """Whether cupy is installed and a CUDA device is present (imports cupy on first call)."""
     return get_backend().is_available()
