@@ -25,28 +25,35 @@ __all__ = ["CompileWarning", "CompiledFunction"]
 _SCALARS = (int, float, bool, str, type(None))
 
 
+_NAMES = tuple(f"argument {i}" for i in range(64))
+_DEVICES: dict = {}  # id(device) -> device, to name it in messages (devices are interned)
+
+
+def _visit(a, where, tensors: list, key: list, depth: int = 0) -> None:
+    if isinstance(a, Tensor):
+        tensors.append(a)
+        d = a._data
+        dev = a._dev
+        if id(dev) not in _DEVICES:
+            _DEVICES[id(dev)] = dev
+        key.append((where, d.shape, d.dtype, id(dev), a._req))  # id: devices hash in Python
+    elif a.__class__ in _SCALARS:
+        key.append((where, a.__class__, a))
+    elif depth == 0 and isinstance(a, (tuple, list)):
+        for i, x in enumerate(a):
+            _visit(x, f"{where}[{i}]", tensors, key, 1)
+    else:
+        key.append((where, id(a)))
+
+
 def _flat_inputs(args, kwargs) -> tuple[list, tuple]:
     """(tensors among the arguments, in order; the guard key of the arguments)."""
     tensors: list = []
     key: list = []
-
-    def visit(a, where: str, depth: int = 0) -> None:
-        if isinstance(a, Tensor):
-            tensors.append(a)
-            d = a._data
-            key.append((where, d.shape, d.dtype, a._dev, a._req))
-        elif isinstance(a, _SCALARS):
-            key.append((where, a.__class__, a))
-        elif depth == 0 and isinstance(a, (tuple, list)):
-            for i, x in enumerate(a):
-                visit(x, f"{where}[{i}]", 1)
-        else:
-            key.append((where, id(a)))
-
     for i, a in enumerate(args):
-        visit(a, f"argument {i}")
+        _visit(a, _NAMES[i] if i < 64 else f"argument {i}", tensors, key)
     for k, a in kwargs.items():
-        visit(a, f"argument {k!r}")
+        _visit(a, f"argument {k!r}", tensors, key)
     if len(tensors) > 1:  # which arguments are the same tensor
         seen: dict = {}
         key.append(("aliasing of tensor arguments",
@@ -174,7 +181,8 @@ def _diffs(old, key) -> list[str]:
 
 def _describe(entry) -> str:
     if len(entry) == 5:
-        return f"shape {tuple(entry[1])} {entry[2]} on {entry[3]}, requires_grad={entry[4]}"
+        return (f"shape {tuple(entry[1])} {entry[2]} on {_DEVICES.get(entry[3], '?')}, "
+                f"requires_grad={entry[4]}")
     return repr(entry[-1])
 
 

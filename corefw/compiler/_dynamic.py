@@ -131,4 +131,5 @@ def make_dynamic(old_plan, new_plan, b_old, b_new, batch_tensor: int, compiler):
         plan.bwd_sources.append(("dim0", batch_tensor))
         plan.bwd = compiler(pairs[1][0])
     plan.dynamic = True
+    plan.data_only = None  # its sources changed
     return plan

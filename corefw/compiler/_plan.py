@@ -9,6 +9,11 @@ from ._common import unflatten
 __all__ = ["Plan"]
 
 
+def t_grad(t):
+    """The array of ``t.grad``."""
+    return t._grad._data
+
+
 class Plan:
     """One capture: compiled graphs and how to feed them and use their results."""
 
@@ -27,7 +32,8 @@ class Plan:
         self.identity: list = []
         self.state_tensors: list = []
         self.n_args = 0
-        self.arg_pos: list = []      # positions of the distinct tensors among the arguments
+        self.arg_pos: list = []
+        self.data_only = None        # source indices when every input is a tensor's data
 
     def valid(self) -> bool:
         for store, k, obj in self.identity:
@@ -40,12 +46,18 @@ class Plan:
         return True
 
     def run(self, arg_tensors, fn, args, kwargs):
-        tensors = [arg_tensors[j] for j in self.arg_pos] + self.state_tensors
-        inputs = []
-        for kind, i in self.sources:
-            t = tensors[i]
-            inputs.append(t._data if kind == "data" else t._grad._data if kind == "grad"
-                          else t._data.shape[0])  # "dim0": a dynamic batch size
+        tensors = (arg_tensors if len(self.arg_pos) == len(arg_tensors) else
+                   [arg_tensors[j] for j in self.arg_pos]) + self.state_tensors
+        data = self.data_only
+        if data is None:
+            data = self.data_only = [i for kind, i in self.sources if kind == "data"] \
+                if all(kind == "data" for kind, _ in self.sources) else False
+        if data:
+            inputs = [tensors[i]._data for i in data]
+        else:
+            inputs = [tensors[i]._data if kind == "data" else t_grad(tensors[i]) if
+                      kind == "grad" else tensors[i]._data.shape[0]  # "dim0": dynamic batch
+                      for kind, i in self.sources]
         res = self.fwd(inputs)
         for t, what, pos in self.writes:
             if what == "grad":
@@ -57,16 +69,11 @@ class Plan:
                 t._vc = [d]
             else:
                 t._vc[0] += d
-        leaves = []
-        for kind, x, dev in self.outs:
-            if kind == "v":
-                leaves.append(wrap(res[x], dev))
-            else:
-                leaves.append(x)
+        leaves = [wrap(res[x], dev) if kind == "v" else x for kind, x, dev in self.outs]
         if self.req_pos and STATE.enabled:
             from ._joint import attach  # autograd.Function: only when a gradient is wanted
 
             attach(self, res, leaves, fn, args, kwargs, tensors)
-        return unflatten(self.tree, leaves)
+        return leaves[0] if self.tree is None else unflatten(self.tree, leaves)
 
 
