@@ -52,23 +52,23 @@ def capture(cf, arg_tensors: list, args, kwargs):
             outputs.append(v)
         return pos[id(v)]
 
-    for t, (data, grad, version) in zip(tracked, before):
+    for k, (t, (data, grad, version)) in enumerate(zip(tracked, before)):
         if t._data is not data:
             v = tr.values.get(id(t._data))
             if v is None:
                 return None, out, "a tensor's storage was replaced by data not made by an op"
-            plan.writes.append((t, "data", out_pos(v)))
+            plan.writes.append((k, "data", out_pos(v)))
         g = getattr(t, "_grad", None)
         if g is not grad or g is not None and g._data is not grad._data:
             if g is None:
-                plan.writes.append((t, "grad", None))
+                plan.writes.append((k, "grad", None))
             else:
                 v = tr.values.get(id(g._data))
                 if v is None:
                     return None, out, "a .grad was set to data not made by an op"
-                plan.writes.append((t, "grad", out_pos(v)))
+                plan.writes.append((k, "grad", out_pos(v)))
         if t._version != version:
-            plan.bumps.append((t, t._version - version))
+            plan.bumps.append((k, t._version - version))
     leaves, plan.tree = flatten(out)
     req_outs = []
     for leaf in leaves:
@@ -82,7 +82,8 @@ def capture(cf, arg_tensors: list, args, kwargs):
                 plan.req_pos.append(len(plan.outs))
             plan.outs.append(("v", out_pos(v), leaf._dev))
         else:
-            plan.outs.append(("c", leaf, None))
+            plan.outs.append(("t", index[id(leaf)], None) if isinstance(leaf, Tensor)
+                             else ("c", leaf, None))
     n_fwd = len(tr.nodes)
     if req_outs:
         if any(w[1] == "grad" for w in plan.writes):

@@ -111,8 +111,7 @@ def make_dynamic(old_plan, new_plan, b_old, b_new, batch_tensor: int, compiler):
     """A copy of ``new_plan`` valid for any batch size, or None (see the module docstring)."""
     if len(old_plan.graphs) != len(new_plan.graphs) or old_plan.sources != new_plan.sources \
             or old_plan.bwd_sources != new_plan.bwd_sources or \
-            [(id(t), w, p) for t, w, p in old_plan.writes] != \
-            [(id(t), w, p) for t, w, p in new_plan.writes] or \
+            old_plan.writes != new_plan.writes or \
             [o[0] for o in old_plan.outs] != [o[0] for o in new_plan.outs]:
         return None
     try:

@@ -22,8 +22,8 @@ class Plan:
         self.fwd = None
         self.bwd = None
         self.graphs: list = []
-        self.writes: list = []       # (tensor, "grad"|"data", out position | None)
-        self.bumps: list = []        # (tensor, version delta)
+        self.writes: list = []       # (tensor index, "grad"|"data", out position | None)
+        self.bumps: list = []        # (tensor index, version delta)
         self.outs: list = []         # per output leaf: ("v", pos, req) | ("obj", x) | ("c", x)
         self.tree = None
         self.bwd_sources: list = []  # per backward input: ("out", pos) | ("gout", k)
@@ -59,17 +59,20 @@ class Plan:
                       kind == "grad" else tensors[i]._data.shape[0]  # "dim0": dynamic batch
                       for kind, i in self.sources]
         res = self.fwd(inputs)
-        for t, what, pos in self.writes:
+        for k, what, pos in self.writes:
+            t = tensors[k]
             if what == "grad":
                 t._grad = None if pos is None else wrap(res[pos], t._dev)
             else:
                 t._data = res[pos]
-        for t, d in self.bumps:
+        for k, d in self.bumps:
+            t = tensors[k]
             if t._vc is None:
                 t._vc = [d]
             else:
                 t._vc[0] += d
-        leaves = [wrap(res[x], dev) if kind == "v" else x for kind, x, dev in self.outs]
+        leaves = [wrap(res[x], dev) if kind == "v" else tensors[x] if kind == "t" else x
+                  for kind, x, dev in self.outs]
         if self.req_pos and STATE.enabled:
             from ._joint import attach  # autograd.Function: only when a gradient is wanted
 

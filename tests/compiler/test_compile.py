@@ -279,3 +279,18 @@ def test_a_second_batch_size_makes_the_capture_dynamic():
         x = corefw.ones(b, 2, 2)
         assert np.allclose(_np(no_dyn(x)), 1 / b)
     assert len(no_dyn.cache) == 3 and not no_dyn.dynamic_cache  # 1/b is not a shape
+
+
+def test_argument_tensors_returned_changed_in_place_or_given_grads_are_this_calls():
+    def fn(x, w):
+        x.add_(1)                      # an input changed in place: its version moves too
+        loss = (x * w).sum()
+        loss.backward()                # w.grad, w an argument
+        return x, loss
+
+    cf = corefw.compile(fn)
+    for i in range(3):
+        x, w = corefw.zeros(3), corefw.full((3,), float(i), requires_grad=True)
+        out, loss = cf(x, w)
+        assert out is x and x.tolist() == [1, 1, 1] and x._version == 1
+        assert w.grad.tolist() == [1, 1, 1] and loss.item() == 3 * i
