@@ -77,6 +77,9 @@ def numexpr_wins() -> bool:
         except ImportError:
             _WINS.append(False)
             return False
+        from .threads import get_num_threads
+
+        numexpr.set_num_threads(get_num_threads())  # the policy of corefw.set_num_threads
         a = np.random.default_rng(0).random(1 << 18, dtype=np.float32)
         k = np.float32(0.5)
 

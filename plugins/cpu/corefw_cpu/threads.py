@@ -10,6 +10,7 @@ slower); on a quiet one, every core. ``corefw.set_num_threads(n)`` overrides it.
 from __future__ import annotations
 
 import os
+import sys
 
 _ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _state = {"n": None, "limiter": None}
@@ -37,11 +38,8 @@ def set_num_threads(n: int) -> None:
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
     _state["limiter"] = threadpool_limits(limits=n)
-    try:
-        import numexpr
-    except ImportError:
-        pass
-    else:
+    numexpr = sys.modules.get("numexpr")  # not imported for this: cpu_fuse applies it later
+    if numexpr is not None:
         numexpr.set_num_threads(n)
     _state["n"] = n
 
