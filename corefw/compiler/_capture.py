@@ -26,6 +26,11 @@ def capture(cf, arg_tensors: list, args, kwargs):
             if g is not None:
                 sources[id(tr.input(g._data))] = ("grad", i)
         out = cf.fn(*args, **kwargs)
+    hooked = [type(m).__name__ for m in state.modules
+              if m._forward_hooks or m._forward_pre_hooks]
+    if hooked:  # Python that must run every call (often storing tensors): not replayable
+        return None, out, (f"module hooks on {', '.join(hooked)} run Python on every call; "
+                           f"remove them or call the module uncompiled")
     cf.breaks = list(tr.breaks)
     if tr.breaks:
         return None, out, "graph break"

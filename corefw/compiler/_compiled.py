@@ -82,6 +82,13 @@ class CompiledFunction:
         self.__doc__ = getattr(fn, "__doc__", None)
         self.__name__ = getattr(fn, "__name__", type(fn).__name__)
 
+    def __deepcopy__(self, memo):
+        """A copy compiles afresh (captures name the original's tensors)."""
+        import copy
+
+        return CompiledFunction(copy.deepcopy(self.fn, memo), self.compiler, self.backend,
+                                self.fullgraph, self.dynamic, self.cache_limit)
+
     def __get__(self, obj, objtype=None):  # decorating a method
         if obj is None:
             return self
@@ -96,7 +103,9 @@ class CompiledFunction:
     state = None
 
     def __call__(self, *args, **kwargs):
-        if getattr(LOCAL, "tracing", False):
+        if getattr(LOCAL, "tracing", False) or STATE.overrides or STATE.provenance:
+            # nested in a capture, or explainers' VJP overrides / module provenance in effect
+            # (a captured backward would not follow them): eager
             return self.fn(*args, **kwargs)
         tensors, akey = _flat_inputs(args, kwargs)
         if self.state is None:

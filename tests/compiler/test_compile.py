@@ -294,3 +294,43 @@ def test_argument_tensors_returned_changed_in_place_or_given_grads_are_this_call
         out, loss = cf(x, w)
         assert out is x and x.tolist() == [1, 1, 1] and x._version == 1
         assert w.grad.tolist() == [1, 1, 1] and loss.item() == 3 * i
+
+
+def test_a_deep_copy_of_a_compiled_module_trains_its_own_parameters():
+    import copy
+
+    model = _model(bn=False, dropout=False)
+    model.compile()
+    x = corefw.randn(4, 16)
+    model(x)
+    twin = copy.deepcopy(model)
+    with corefw.no_grad():
+        twin[0].weight.mul_(0)
+    assert np.array_equal(_np(twin(x)), _np(twin._call_impl(x)))
+    assert not np.array_equal(_np(twin(x)), _np(model(x)))
+
+
+def test_vjp_overrides_module_hooks_run_eagerly():
+    model = _model(bn=False, dropout=False)
+    cf = corefw.compile(model)
+    x = corefw.randn(2, 16, requires_grad=True)
+    cf(x).sum().backward()
+    plain = _np(x.grad)
+    x.grad = None
+    with corefw.autograd.override_vjp({"relu": lambda ctx, g: (g,)}):  # identity backward
+        cf(x).sum().backward()
+    x.grad = None
+    with corefw.autograd.override_vjp({"relu": lambda ctx, g: (g,)}):
+        model(x).sum().backward()
+    want = _np(x.grad)
+    x.grad = None
+    with corefw.autograd.override_vjp({"relu": lambda ctx, g: (g,)}):
+        cf(x).sum().backward()
+    assert np.array_equal(_np(x.grad), want) and not np.array_equal(plain, want)
+    seen = []
+    model[0].register_forward_hook(lambda m, i, o: seen.append(o))
+    hooked = corefw.compile(model)
+    with pytest.warns(CompileWarning, match="module hooks on Linear"):
+        hooked(x)
+    hooked(x)
+    assert len(seen) == 2
