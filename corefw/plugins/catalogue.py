@@ -114,21 +114,16 @@ def collector(rec, hook: str) -> Callable[..., None]:
         _check_name(hook, "layer name", name)
         add(name, cls, override)
 
-    def register_explainers(name: str, cls: Callable[..., Any], *,
-                            override: bool = False) -> None:
-        _check_name(hook, "explainer name", name)
-        if not callable(cls):
-            raise TypeError(f"{hook}: explainer {name!r} must be a class or factory, "
-                            f"got {cls!r}")
-        add(name, cls, override)
+    def named_callable(what: str, must: str) -> Callable[..., None]:
+        def register(name: str, obj: Callable[..., Any], *, override: bool = False) -> None:
+            _check_name(hook, f"{what} name", name)
+            if not callable(obj):
+                raise TypeError(f"{hook}: {what} {name!r} must be {must}, got {obj!r}")
+            add(name, obj, override)
+        return register
 
-    def register_compilers(name: str, compiler: Callable[..., Any], *,
-                           override: bool = False) -> None:
-        _check_name(hook, "compiler name", name)
-        if not callable(compiler):
-            raise TypeError(f"{hook}: compiler {name!r} must be callable (graph -> run), "
-                            f"got {compiler!r}")
-        add(name, compiler, override)
+    register_explainers = named_callable("explainer", "a class or factory")
+    register_compilers = named_callable("compiler", "callable (graph -> run)")
 
     return {"register_ops": register_ops, "register_backends": register_backends,
             "register_kernels": register_kernels, "register_layers": register_layers,
