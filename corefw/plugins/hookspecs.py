@@ -38,7 +38,7 @@ __all__ = ["HOOK_ORDER", "PLUGIN_API_VERSION", "hookimpl", "hookspec"]
 
 #: The plugin API's version. The major number changes only with an incompatible change to
 #: these hooks or their ``register`` callbacks; see docs/plugin-api-policy.md.
-PLUGIN_API_VERSION = "1.0"
+PLUGIN_API_VERSION = "1.1"  # 1.1: register_compilers
 
 hookspec = pluggy.HookspecMarker("corefw")
 hookimpl = pluggy.HookimplMarker("corefw")

@@ -49,7 +49,7 @@ def test_failures_carry_their_error(everything):
 
 def test_unsupported_plugin_api_is_refused_naming_both_versions(everything):
     error = everything["future"]["error"]
-    assert "'>=2,<3'" in error and "plugin API 1.0" in error
+    assert "'>=2,<3'" in error and "plugin API 1.1" in error
     assert everything["future"]["registers"]["layers"] == []
 
 
@@ -108,7 +108,7 @@ def test_strict_mode_makes_a_failure_fatal(run_python):
     cli = run_python("-m", "corefw", "plugins", dists=("future",),
                      env={"COREFW_STRICT_PLUGINS": "1"})
     assert cli.returncode == 1
-    assert "'future'" in cli.stderr and "'>=2,<3'" in cli.stderr and "1.0" in cli.stderr
+    assert "'future'" in cli.stderr and "'>=2,<3'" in cli.stderr and "1.1" in cli.stderr
     ok = run_python("-m", "corefw", "plugins", dists=("toy",), env={"COREFW_STRICT_PLUGINS": "1"})
     assert ok.returncode == 0, ok.stderr
 

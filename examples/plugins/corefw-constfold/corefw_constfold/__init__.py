@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from corefw.plugins import hookimpl
 
-COREFW_PLUGIN_API = ">=1,<2"
+COREFW_PLUGIN_API = ">=1.1,<2"  # register_compilers
 __version__ = "0.1.0"
 
 
