@@ -152,6 +152,8 @@ class CompiledFunction:
         why = self._why(key)
         if self.cache:
             self.recompiles.append(why)
+        for old in [k for k in self.cache if _only_hyperparameters(k, key)]:
+            del self.cache[old]  # an LR schedule: replace the capture, do not fill the cache
         if len(self.cache) >= self.cache_limit:
             if not self._warned:
                 self._warned = True
@@ -174,6 +176,11 @@ class CompiledFunction:
                 warnings.warn(f"corefw.compile({self.__name__}): running eagerly: {reason}",
                               CompileWarning, stacklevel=3)
         return out
+
+
+def _only_hyperparameters(old, key) -> bool:
+    diffs = _diffs(old, key)
+    return bool(diffs) and all(d.startswith("hyperparameters of optimizer") for d in diffs)
 
 
 def _diffs(old, key) -> list[str]:

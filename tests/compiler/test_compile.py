@@ -56,7 +56,7 @@ def _model(bn=True, dropout=True):
     return nn.Sequential(*layers)
 
 
-def _train_step(model, compiled):
+def _train_step(model, compiled, with_optimizer=False):
     """``loss = model(x); loss.backward(); opt.step(); opt.zero_grad()``, maybe compiled."""
     opt = corefw.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
 
@@ -67,7 +67,8 @@ def _train_step(model, compiled):
         opt.zero_grad()
         return loss
 
-    return corefw.compile(step) if compiled else step
+    fn = corefw.compile(step) if compiled else step
+    return (fn, opt) if with_optimizer else fn
 
 
 def _train(compiled, steps=5):
@@ -334,3 +335,21 @@ def test_vjp_overrides_module_hooks_run_eagerly():
         hooked(x)
     hooked(x)
     assert len(seen) == 2
+
+
+def test_a_learning_rate_schedule_replaces_the_capture_and_matches_eager():
+    def run(compiled):
+        model = _model(bn=False, dropout=False)
+        step, opt = _train_step(model, compiled, with_optimizer=True)
+        sched = corefw.optim.lr_scheduler.ExponentialLR(opt, gamma=0.5)
+        x, y = corefw.randn(8, 16), corefw.randint(0, 4, (8,))
+        losses = []
+        for _ in range(12):
+            losses += [step(x, y).item(), step(x, y).item()]
+            sched.step()
+        return losses, step
+
+    want, _ = run(False)
+    got, step = run(True)
+    assert got == want
+    assert len(step.cache) == 1 and step.recompiles[-1] == "hyperparameters of optimizer 0"
