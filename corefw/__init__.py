@@ -126,10 +126,18 @@ def explainers() -> dict:
 
 def __getattr__(name):
     if name in ("nn", "optim", "data", "autograd", "testing", "plugins", "backend", "utils",
-                "cuda", "accelerator", "backends", "distributed"):
+                "cuda", "accelerator", "backends", "distributed", "compiler"):
         import importlib
 
         return importlib.import_module(f"corefw.{name}")
+    if name in ("set_num_threads", "get_num_threads"):
+        from .backend import threads
+
+        return getattr(threads, name)
+    if name == "compile":  # corefw.compile(fn): see corefw.compiler
+        from .compiler import compile
+
+        return compile
     if name in ("save", "load"):
         from . import serialization
 

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "plugins"
-PACKAGES = ("corefw-refdev", "corefw-extralayers", "corefw-saliency", "corefw-immutable")
+PACKAGES = ("corefw-refdev", "corefw-extralayers", "corefw-saliency", "corefw-immutable",
+            "corefw-constfold")
 
 SUITES = {"corefw-refdev": ("corefw-refdev",), "corefw-extralayers": ("corefw-extralayers",),
-          "corefw-saliency": ("corefw-saliency",), "corefw-immutable": ("corefw-immutable",)}
+          "corefw-saliency": ("corefw-saliency",), "corefw-immutable": ("corefw-immutable",),
+          "corefw-constfold": ("corefw-constfold",)}
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -29,7 +31,7 @@ def test_package_is_complete(name):
     assert f'\nname = "{name}"\n' in meta
 
 
-def test_all_three_load_as_plugins(run):
+def test_all_four_load_as_plugins(run):
     proc = run("-c", "import json\nfrom corefw.plugins import plugin_records\n"
                "print(json.dumps({r.name: [r.status, r.distribution, r.registered] for r in "
                "plugin_records()}))", packages=PACKAGES)
@@ -42,6 +44,7 @@ def test_all_three_load_as_plugins(run):
     assert records["saliency"][2]["explainers"] == ["gradient_x_input", "smoothgrad"]
     assert records["immutable"][:2] == ["loaded", "corefw-immutable"]
     assert records["immutable"][2]["device_types"] == ["immut"]
+    assert records["constfold"][2]["compilers"] == ["constfold"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
