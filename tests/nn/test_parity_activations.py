@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from nn_helpers import npy, t64
 
 import corefw
 from corefw import nn
 from corefw.autograd import gradcheck
 from corefw.errors import DTypeError, ShapeError
 from corefw.nn import functional as F
-
-from nn_helpers import npy, t64
 
 ALPHA, SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
