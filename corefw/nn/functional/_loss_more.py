@@ -67,9 +67,10 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None,
         raise ShapeError(f"{fn}: target of shape {tuple(target.shape)} must have the input's "
                          f"shape {tuple(input.shape)}")
     x = input if input.ndim == 2 else input.unsqueeze(0)
-    t = target.detach().cpu().numpy().reshape(x.shape)
     n, c = x.shape
     pairs = np.zeros((n, c, c))  # [n, j, i] = 1 where j is a target and i is not
+    # (meta tensors have no labels: the placeholder mask still gives the result's shape)
+    t = np.full((n, c), -1) if target.is_meta else target.detach().cpu().numpy().reshape(n, c)
     for k in range(n):
         labels = []
         for v in t[k]:

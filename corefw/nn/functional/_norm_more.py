@@ -124,6 +124,9 @@ def _bags(fn, input, offsets, include_last_offset):
     if offsets is None or offsets.ndim != 1:
         raise ValueError(f"{fn}: offsets has to be a 1D tensor when input is 1D, got "
                          f"{getattr(offsets, 'shape', None)}")
+    if offsets.is_meta:
+        raise ShapeError(f"{fn}: the bags given by offsets depend on their values, which meta "
+                         f"tensors do not have")
     off = [int(v) for v in offsets.detach().cpu().numpy()]
     total = input.shape[0]
     if off and (off[0] != 0 or any(a > b for a, b in zip(off, off[1:])) or off[-1] > total):
@@ -167,6 +170,14 @@ def embedding_bag(input, weight, offsets=None, max_norm: float | None = None,
     rows = weight.index_select(0, flat)  # (E, D)
     if per_sample_weights is not None:
         rows = rows * per_sample_weights.reshape(-1, 1)
+    if input.ndim == 2 and pad is None:  # fixed-length bags: a plain reduction (meta-safe)
+        bags3 = rows.reshape(input.shape[0], input.shape[1], dim)
+        if input.shape[1] == 0:
+            return weight.new_zeros((input.shape[0], dim))
+        return {"sum": bags3.sum, "mean": bags3.mean, "max": bags3.amax}[mode](1)
+    if flat.is_meta:
+        raise ShapeError(f"{fn}: bags given by offsets or padding_idx depend on the index "
+                         f"values, which meta tensors do not have")
     ids = flat.detach().cpu().numpy()
     keep = np.ones(len(ids), bool) if pad is None else ids != pad
     if mode == "max":
