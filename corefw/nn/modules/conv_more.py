@@ -8,7 +8,7 @@ from __future__ import annotations
 from .. import functional as F
 from ..module import Module
 from .conv import ConvTranspose2d, _ConvNd
-from .pooling import _MaxPoolNd
+from .pooling import AvgPool2d, _MaxPoolNd
 
 __all__ = ["AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
            "AvgPool3d", "Conv3d", "ConvTranspose3d", "LPPool1d", "LPPool2d", "LPPool3d",
@@ -49,25 +49,13 @@ class MaxPool3d(_MaxPoolNd):
     _fn = staticmethod(F.max_pool3d)
 
 
-class AvgPool3d(Module):
-    """3-D average pooling, as :func:`~corefw.nn.functional.avg_pool3d`."""
-
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
-                 count_include_pad: bool = True, divisor_override: int | None = None) -> None:
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
-        self.ceil_mode = ceil_mode
-        self.count_include_pad = count_include_pad
-        self.divisor_override = divisor_override
+class AvgPool3d(AvgPool2d):
+    """3-D average pooling, as :func:`~corefw.nn.functional.avg_pool3d` (the arguments of
+    :class:`~corefw.nn.AvgPool2d`)."""
 
     def forward(self, input):
         return F.avg_pool3d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad, self.divisor_override)
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class _Adaptive(Module):
