@@ -197,3 +197,52 @@ def test_loss_errors():
         nn.TripletMarginWithDistanceLoss(margin=0)
     with pytest.raises(ShapeError, match="triplet_margin_loss"):
         F.triplet_margin_loss(x, x, t64(np.ones((4, 3))))
+
+
+# -- CTC -----------------------------------------------------------------------------------------
+def _ctc_brute(lp, target, blank=0):
+    """-log of the summed probability of every path that collapses to ``target``."""
+    import itertools
+
+    t_len, c = lp.shape
+    total = 0.0
+    for path in itertools.product(range(c), repeat=t_len):
+        merged = [k for k, _ in itertools.groupby(path)]
+        if [k for k in merged if k != blank] == list(target):
+            total += np.exp(sum(lp[t, k] for t, k in enumerate(path)))
+    return -np.log(total) if total > 0 else np.inf
+
+
+def test_ctc_loss_sums_every_alignment():
+    rng = np.random.default_rng(5)
+    t, n, c = 5, 4, 4
+    lp = np.log(rng.dirichlet(np.ones(c), (t, n)))
+    targets = np.array([[1, 2, 0], [3, 3, 0], [2, 1, 3], [1, 0, 0]])
+    tl, il = [2, 2, 3, 0], [5, 4, 5, 3]
+    want = np.array([_ctc_brute(lp[:il[i], i], targets[i, :tl[i]]) for i in range(n)])
+    got = F.ctc_loss(t64(lp), corefw.tensor(targets), corefw.tensor(il), corefw.tensor(tl),
+                     reduction="none")
+    np.testing.assert_allclose(npy(got), want, rtol=1e-10)
+    mean = nn.CTCLoss()(t64(lp), corefw.tensor(targets), il, tl)
+    assert mean.item() == pytest.approx((want / np.maximum(tl, 1)).mean())
+    flat = corefw.tensor([1, 2, 3, 3, 2, 1, 3])  # concatenated targets
+    np.testing.assert_allclose(npy(F.ctc_loss(t64(lp), flat, il, tl, reduction="none")), want,
+                               rtol=1e-10)
+    one = F.ctc_loss(t64(lp[:, 0]), corefw.tensor([1, 2]), [5], [2], reduction="none")
+    assert one.item() == pytest.approx(want[0])
+    assert gradcheck(lambda x: F.ctc_loss(x, corefw.tensor(targets), il, tl),
+                     (t64(lp, requires_grad=True),))
+
+
+def test_ctc_loss_impossible_alignment_and_errors():
+    lp = t64(np.log(np.full((2, 1, 3), 1 / 3)))
+    tgt = corefw.tensor([[1, 1]])  # a repeat needs a blank between: 3 frames at least
+    assert F.ctc_loss(lp, tgt, [2], [2]).item() == np.inf
+    x = lp.detach().requires_grad_()
+    loss = nn.CTCLoss(zero_infinity=True)(x, tgt, [2], [2])
+    loss.backward()
+    assert loss.item() == 0.0 and np.all(npy(x.grad) == 0)
+    with pytest.raises(ValueError, match="blank must be in label range"):
+        F.ctc_loss(lp, tgt, [2], [2], blank=3)
+    with pytest.raises(ShapeError, match="input_lengths"):
+        F.ctc_loss(lp, tgt, [3], [2])

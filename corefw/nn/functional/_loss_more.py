@@ -19,7 +19,7 @@ from ._activation_more import pairwise_distance
 from ._loss import _apply_reduction, _float_input, _pair, _reduction
 from ._sparse import one_hot
 
-__all__ = ["cosine_embedding_loss", "gaussian_nll_loss", "hinge_embedding_loss",
+__all__ = ["cosine_embedding_loss", "ctc_loss", "gaussian_nll_loss", "hinge_embedding_loss",
            "margin_ranking_loss", "multi_margin_loss", "multilabel_margin_loss",
            "multilabel_soft_margin_loss", "poisson_nll_loss", "soft_margin_loss",
            "triplet_margin_loss", "triplet_margin_with_distance_loss"]
@@ -253,4 +253,101 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
     loss = 0.5 * (var.log() + (input - target) ** 2 / var)
     if full:
         loss = loss + 0.5 * math.log(2 * math.pi)
+    return _apply_reduction(loss, reduction)
+
+
+_NEG = -1e30  # "log 0" kept finite so that logsumexp and its gradient stay NaN-free
+
+
+def _lengths(fn, name, v, n):
+    vals = v.detach().cpu().numpy().tolist() if isinstance(v, Tensor) else list(v)
+    vals = [int(x) for x in np.ravel(vals)]
+    if len(vals) != n:
+        raise ShapeError(f"{fn}: {name} must have one entry per batch element ({n}), got "
+                         f"{len(vals)}")
+    return vals
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank: int = 0,
+             reduction: str = "mean", zero_infinity: bool = False):
+    """Connectionist temporal classification loss, as ``F.ctc_loss``.
+
+    ``log_probs`` (T, N, C) or (T, C) are log-softmax outputs; ``targets`` (N, S) padded or the
+    1-D concatenation of all targets; ``input_lengths`` / ``target_lengths`` one per sample.
+    The loss is ``-log`` of the summed probability of every alignment that collapses (merge
+    repeats, drop blanks) to the target, by the forward (alpha) recursion in log space; its
+    gradient comes from the recursion's ops. "mean" divides each loss by its target length,
+    then averages; an impossible alignment gives ``inf`` (0 with ``zero_infinity``).
+    """
+    fn = "ctc_loss"
+    reduction = _reduction(fn, None, None, reduction)
+    _float_input(fn, "log_probs", log_probs)
+    if log_probs.ndim not in (2, 3):
+        raise ShapeError(f"{fn}: log_probs must be (T, N, C) or (T, C), got shape "
+                         f"{tuple(log_probs.shape)}")
+    if log_probs.is_meta:
+        raise ShapeError(f"{fn}: the alignment depends on the target values, which meta "
+                         f"tensors do not have")
+    unbatched = log_probs.ndim == 2
+    lp = log_probs.unsqueeze(1) if unbatched else log_probs
+    t_max, n, c = lp.shape
+    if not 0 <= blank < c:
+        raise ValueError(f"{fn}: blank must be in label range [0, {c}), got {blank}")
+    in_len = _lengths(fn, "input_lengths", input_lengths, n)
+    tg_len = _lengths(fn, "target_lengths", target_lengths, n)
+    if max(in_len) > t_max or min(in_len) < 0:
+        raise ShapeError(f"{fn}: input_lengths {in_len} must be within the {t_max} time steps "
+                         f"of log_probs")
+    tg = np.asarray(targets.detach().cpu().numpy() if isinstance(targets, Tensor)
+                    else targets).astype(np.int64)
+    if unbatched or tg.ndim == 1:
+        flat, offs = tg.reshape(-1), np.concatenate([[0], np.cumsum(tg_len)])
+        if not unbatched and offs[-1] > len(flat):
+            raise ShapeError(f"{fn}: target_lengths {tg_len} sum to more than the "
+                             f"{len(flat)} concatenated targets")
+        rows = [flat[offs[i]:offs[i + 1]] for i in range(n)]
+    else:
+        rows = [tg[i, :tg_len[i]] for i in range(n)]
+    width = 2 * max(tg_len + [0]) + 1
+    ext = np.full((n, width), blank, dtype=np.int64)
+    skip = np.zeros((n, width), bool)  # s may come from s - 2
+    for i, row in enumerate(rows):
+        if len(row) != tg_len[i] or (len(row) and (row.min() < 0 or row.max() >= c)):
+            raise ShapeError(f"{fn}: target {i} must hold target_lengths[{i}] = {tg_len[i]} "
+                             f"labels in [0, {c})")
+        ext[i, 1:2 * len(row):2] = row
+        skip[i, 3:2 * len(row):2] = row[1:] != row[:-1]
+    dev, dt = lp.device, lp.dtype
+    idx = corefw.tensor(ext, device=dev).unsqueeze(0).expand(t_max, n, width)
+    emit = lp.gather(2, idx)  # (T, N, width)
+    skip_t = corefw.tensor(skip, device=dev)
+    start = np.full((n, width), _NEG)
+    start[:, 0] = 0.0
+    start[np.array(tg_len) > 0, 1] = 0.0
+    alpha = corefw.tensor(start, dtype=dt, device=dev) + emit[0]
+    neg = corefw.full((n, 1), _NEG, dtype=dt, device=dev)
+    neg2 = corefw.full((n, 2), _NEG, dtype=dt, device=dev)
+    lens = corefw.tensor(in_len, device=dev).reshape(n, 1)
+    for t in range(1, t_max):
+        one = corefw.cat([neg, alpha[:, :-1]], 1)
+        two = corefw.where(skip_t, corefw.cat([neg2, alpha[:, :-2]], 1), neg)
+        new = corefw.stack([alpha, one, two], 0).logsumexp(0) + emit[t]
+        alpha = corefw.where(lens > t, new, alpha)
+    last = corefw.tensor([[2 * k, max(2 * k - 1, 0)] for k in tg_len], device=dev)
+    ends = alpha.gather(1, last)
+    ends = corefw.where(corefw.tensor([[True, k > 0] for k in tg_len], device=dev), ends,
+                        corefw.full_like(ends, _NEG))
+    loss = -ends.logsumexp(1)
+    # no input frames: probability 1 for an empty target, 0 (loss "infinite") for any other
+    no_frames = corefw.tensor([k == 0 for k in in_len], device=dev)
+    empty_target = corefw.tensor([k == 0 for k in tg_len], device=dev)
+    loss = corefw.where(no_frames, corefw.where(empty_target, loss * 0.0, loss * 0.0 - _NEG),
+                        loss)
+    impossible = loss > -_NEG / 10
+    loss = corefw.where(impossible, loss * 0.0 + (0.0 if zero_infinity else math.inf), loss)
+    if reduction == "mean":
+        denom = corefw.tensor([max(k, 1) for k in tg_len], dtype=dt, device=dev)
+        return (loss / denom).mean()
+    if unbatched and reduction == "none":
+        return loss.squeeze(0)
     return _apply_reduction(loss, reduction)
