@@ -182,11 +182,43 @@ def test_adaptive_pools(size):
                      (t64(x[:1, :1, 0], True),))
 
 
-def test_adaptive_none_keeps_a_dim_and_indices_are_unsupported():
+def _first_argmax_flat(x, windows):
+    """Flat input index of the first maximum (row-major) of each window (tuple of slices)."""
+    spatial = x.shape[2:]
+    out = []
+    for key in windows:
+        sub = x[(slice(None), slice(None)) + key]
+        k = sub.reshape(*x.shape[:2], -1).argmax(-1)
+        local = np.unravel_index(k, sub.shape[2:])
+        out.append(np.ravel_multi_index(tuple(s.start + li for s, li in zip(key, local)),
+                                        spatial))
+    return np.stack(out, -1)
+
+
+def test_max_pool_indices_pick_the_first_maximum():
+    x = RNG.integers(0, 3, (2, 2, 5, 6, 5)).astype(np.float64)  # many ties
+    v, idx = nn.MaxPool3d((2, 3, 2), (2, 2, 3), return_indices=True)(t64(x))
+    wins = [tuple(slice(o * s, o * s + k) for o, s, k in zip(cell, (2, 2, 3), (2, 3, 2)))
+            for cell in np.ndindex(*v.shape[2:])]
+    want = _first_argmax_flat(x, wins).reshape(idx.shape)
+    np.testing.assert_array_equal(idx.numpy(), want)
+    assert idx.dtype is corefw.int64
+    for size in ((2, 3, 4), (5, 1, 3)):
+        v, idx = nn.AdaptiveMaxPool3d(size, return_indices=True)(t64(x))
+        wins = [tuple(slice((i * n) // o, -((-(i + 1) * n) // o)) for i, n, o in
+                      zip(cell, x.shape[2:], size)) for cell in np.ndindex(*size)]
+        np.testing.assert_array_equal(idx.numpy(), _first_argmax_flat(x, wins).reshape(
+            idx.shape))
+    v2, idx2 = F.adaptive_max_pool2d(t64(x[0, :, 0]), (3, 4), return_indices=True)
+    assert idx2.shape == (2, 3, 4)
+    np.testing.assert_array_equal(
+        np.take_along_axis(x[0, :, 0].reshape(2, -1), idx2.numpy().reshape(2, -1), 1),
+        npy(v2).reshape(2, -1))
+
+
+def test_adaptive_none_keeps_a_dim():
     x = t64(RNG.standard_normal((1, 2, 5, 6)))
     assert nn.AdaptiveMaxPool2d((None, 3))(x).shape == (1, 2, 5, 3)
-    with pytest.raises(NotImplementedError, match="adaptive_max_pool2d: return_indices"):
-        nn.AdaptiveMaxPool2d(2, return_indices=True)(x)
 
 
 @pytest.mark.parametrize("p", [2.0, 1.5])

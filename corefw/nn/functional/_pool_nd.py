@@ -116,10 +116,9 @@ def _triple(fn, v, name):
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
                return_indices: bool = False):
     """3-D max pooling over (N, C, D, H, W) or (C, D, H, W); implicit ``-inf`` padding,
-    ``stride`` defaults to ``kernel_size``. ``return_indices`` is not supported."""
+    ``stride`` defaults to ``kernel_size``; ``return_indices`` also returns the flat
+    ``(d * H + h) * W + w`` index of each window's first maximum."""
     fn = "max_pool3d"
-    if return_indices:
-        raise NotImplementedError(f"{fn}: return_indices=True is not supported by corefw")
     unbatched = _batched(fn, input, 3)
     x = input.unsqueeze(0) if unbatched else input
     ks = _triple(fn, kernel_size, "kernel_size")
@@ -132,7 +131,35 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     y = max_pool2d(y.reshape(n, c, d, ho * wo), (ks[0], 1), (st[0], 1), (pd[0], 0),
                    (dl[0], 1), ceil_mode)
     y = y.reshape(n, c, -1, ho, wo)
-    return y.squeeze(0) if unbatched else y
+    if not return_indices:
+        return y.squeeze(0) if unbatched else y
+    idx = _max_pool3d_indices(x, ks, st, pd, dl, tuple(y.shape[2:]))
+    return (y.squeeze(0), idx.squeeze(0)) if unbatched else (y, idx)
+
+
+def _max_pool3d_indices(x, ks, st, pd, dl, out):
+    """Flat ``(d * H + h) * W + w`` index of each window's first maximum (PyTorch's)."""
+    lowest = float("-inf") if x.dtype.is_floating_point else int(np.iinfo(x.dtype.np).min)
+    extra = [max(0, (o - 1) * s + d * (k - 1) + 1 - (n + 2 * p)) for n, o, k, s, p, d in
+             zip(x.shape[2:], out, ks, st, pd, dl)]
+    pads = [v for i in (2, 1, 0) for v in (pd[i], pd[i] + extra[i])]
+    xp = pad(x.detach(), pads, value=lowest)
+    wins = []
+    for a, b, e in np.ndindex(*ks):
+        key = (slice(None), slice(None)) + tuple(
+            slice(o * d, o * d + s * (m - 1) + 1, s) for o, d, s, m in
+            zip((a, b, e), dl, st, out))
+        wins.append(xp[key])
+    k = corefw.stack(wins, 2).argmax(2)  # first maximum, in (a, b, e) row-major order
+    pos = []
+    for i, (div, mod) in enumerate(((ks[1] * ks[2], ks[0]), (ks[2], ks[1]), (1, ks[2]))):
+        off = (k // div) % mod
+        shape = [1, 1, 1, 1, 1]
+        shape[2 + i] = out[i]
+        base = corefw.arange(out[i], device=x.device).reshape(shape) * st[i] - pd[i]
+        pos.append(base + off * dl[i])
+    h, w = x.shape[3:]
+    return (pos[0] * h + pos[1]) * w + pos[2]
 
 
 def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
@@ -206,14 +233,34 @@ def _window_max(x, dim, n_out):
 
 
 def _adaptive_max(fn, input, output_size, nd, return_indices):
-    if return_indices:
-        raise NotImplementedError(f"{fn}: return_indices=True is not supported by corefw")
     unbatched = _batched(fn, input, nd)
     x = input.unsqueeze(0) if unbatched else input
     size = _sizes(fn, output_size, tuple(x.shape[2:]))
+    y = x
     for i, o in enumerate(size):
-        x = _window_max(x, 2 + i, o)
-    return x.squeeze(0) if unbatched else x
+        y = _window_max(y, 2 + i, o)
+    if not return_indices:
+        return y.squeeze(0) if unbatched else y
+    idx = _adaptive_indices(x.detach(), size)
+    return (y.squeeze(0), idx.squeeze(0)) if unbatched else (y, idx)
+
+
+def _adaptive_indices(x, size):
+    """Flat (row-major over the spatial dims) index of each adaptive window's first maximum."""
+    spatial = tuple(x.shape[2:])
+    n, c = x.shape[:2]
+    cells = []
+    for cell in np.ndindex(*size):
+        bounds = [((i * m) // o, -((-(i + 1) * m) // o)) for i, m, o in
+                  zip(cell, spatial, size)]
+        win = x[(slice(None), slice(None)) + tuple(slice(a, b) for a, b in bounds)]
+        k = win.reshape(n, c, -1).argmax(-1)
+        flat = k * 0
+        for d, (a, b) in enumerate(bounds):  # unravel k in the window, ravel in the input
+            inner = int(np.prod([e - s for s, e in bounds[d + 1:]]))
+            flat = flat * spatial[d] + (k // inner) % (b - a) + a
+        cells.append(flat)
+    return corefw.stack(cells, -1).reshape(n, c, *size)
 
 
 def adaptive_max_pool1d(input, output_size, return_indices: bool = False):

@@ -43,8 +43,8 @@ class ConvTranspose3d(ConvTranspose2d):
 
 
 class MaxPool3d(_MaxPoolNd):
-    """3-D max pooling over (N, C, D, H, W) or (C, D, H, W) (``return_indices`` is not
-    supported)."""
+    """3-D max pooling over (N, C, D, H, W) or (C, D, H, W); ``return_indices`` gives flat
+    ``(d * H + h) * W + w`` indices of each window's first maximum."""
 
     _fn = staticmethod(F.max_pool3d)
 
