@@ -1,0 +1,71 @@
+"""AlphaDropout / FeatureAlphaDropout and MaxUnpool1d/2d/3d against PyTorch's formulas."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from nn_helpers import npy, t64
+
+import corefw
+from corefw import nn
+from corefw.autograd import gradcheck
+from corefw.errors import DTypeError, ShapeError
+from corefw.nn import functional as F
+
+ALPHA = 1.7580993408473766
+
+
+def test_alpha_dropout_formula_and_statistics():
+    p = 0.2
+    a = 1 / np.sqrt((ALPHA ** 2 * p + 1) * (1 - p))
+    corefw.manual_seed(0)
+    x = np.random.default_rng(0).standard_normal(200_000)
+    y = npy(nn.AlphaDropout(p)(t64(x)))
+    dropped = np.isclose(y, ALPHA * a * (p - 1))
+    assert abs(dropped.mean() - p) < 0.01
+    np.testing.assert_allclose(y[~dropped], x[~dropped] * a + ALPHA * a * p, rtol=1e-12)
+    assert abs(y.mean()) < 0.01 and abs(y.std() - 1) < 0.01  # self-normalising
+    m = nn.AlphaDropout(p).eval()
+    np.testing.assert_array_equal(npy(m(t64(x[:10]))), x[:10])
+
+    def fn(t):
+        corefw.manual_seed(1)
+        return F.alpha_dropout(t, 0.3, training=True)
+
+    assert gradcheck(fn, (t64(x[:12], requires_grad=True),))
+
+
+def test_feature_alpha_dropout_drops_whole_channels():
+    corefw.manual_seed(0)
+    x = np.random.default_rng(1).standard_normal((8, 16, 5))
+    y = npy(nn.FeatureAlphaDropout(0.5)(t64(x)))
+    a = 1 / np.sqrt((ALPHA ** 2 * 0.5 + 1) * 0.5)
+    dropped = np.isclose(y, ALPHA * a * (0.5 - 1)).all(-1)
+    kept = np.isclose(y, x * a + ALPHA * a * 0.5).all(-1)
+    assert (dropped | kept).all() and dropped.any() and kept.any()
+    with pytest.raises(ValueError, match="dropout probability has to be between 0 and 1"):
+        F.alpha_dropout(t64(x), 1.5, True)
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_max_unpool_inverts_max_pool(nd):
+    rng = np.random.default_rng(nd)
+    x = rng.standard_normal((2, 3) + (6, 4, 6)[:nd])
+    pool = getattr(nn, f"MaxPool{nd}d")(2, return_indices=True)
+    v, idx = pool(t64(x))
+    up = getattr(nn, f"MaxUnpool{nd}d")(2)(v, idx)
+    want = np.zeros((2, 3, x[0, 0].size))
+    np.put_along_axis(want, idx.numpy().reshape(2, 3, -1), npy(v).reshape(2, 3, -1), 2)
+    np.testing.assert_array_equal(npy(up), want.reshape(x.shape))
+    assert gradcheck(lambda t: getattr(F, f"max_unpool{nd}d")(t, idx, 2),
+                     (t64(npy(v), requires_grad=True),))
+
+
+def test_max_unpool_output_size_and_errors():
+    x = t64(np.random.default_rng(0).standard_normal((1, 1, 5, 5)))
+    v, idx = F.max_pool2d(x, 2, return_indices=True)
+    assert nn.MaxUnpool2d(2)(v, idx, output_size=(1, 1, 5, 5)).shape == (1, 1, 5, 5)
+    with pytest.raises(ShapeError, match="output_size"):
+        F.max_unpool2d(v, idx, 2, output_size=(9, 9))
+    with pytest.raises(DTypeError, match="indices must be an int64 tensor"):
+        F.max_unpool2d(v, idx.to(corefw.int32), 2)
