@@ -142,3 +142,26 @@ def test_reprs():
     assert repr(nn.Threshold(0.1, 20)) == "Threshold(threshold=0.1, value=20)"
     assert repr(nn.Softshrink()) == "Softshrink(0.5)"
     assert repr(nn.GLU()) == "GLU(dim=-1)"
+
+
+@pytest.mark.parametrize("name,call,ref", [
+    ("relu_", lambda x: F.relu_(x), lambda x: np.maximum(x, 0)),
+    ("elu_", lambda x: F.elu_(x, 0.5), lambda x: np.where(x > 0, x, 0.5 * np.expm1(x))),
+    ("leaky_relu_", lambda x: F.leaky_relu_(x, 0.2), lambda x: np.where(x > 0, x, 0.2 * x)),
+    ("hardtanh_", lambda x: F.hardtanh_(x, -0.5, 0.5), lambda x: np.clip(x, -0.5, 0.5)),
+    ("threshold_", lambda x: F.threshold_(x, 0.1, 7.0), lambda x: np.where(x > 0.1, x, 7.0)),
+    ("celu_", lambda x: F.celu_(x, 0.7), CASES["celu"][2]),
+    ("selu_", lambda x: F.selu_(x), CASES["selu"][2]),
+    ("mish", lambda x: F.mish(x, inplace=True), CASES["mish"][2]),
+    ("rrelu_", lambda x: F.rrelu_(x, 0.1, 0.3), lambda x: np.where(x >= 0, x, 0.2 * x)),
+])
+def test_functional_inplace_variants(name, call, ref):
+    x = _input(np.random.default_rng(4))[:2]
+    t = t64(x)
+    assert call(t) is t
+    np.testing.assert_allclose(npy(t), ref(x), rtol=1e-12, atol=1e-12)
+    # on a non-leaf that requires grad, the gradient flows through the in-place op
+    leaf = t64(x, requires_grad=True)
+    h = leaf * 1.0
+    call(h).sum().backward()
+    assert leaf.grad is not None and leaf.grad.shape == leaf.shape

@@ -14,11 +14,13 @@ import corefw
 from ..._tensor import Tensor
 from ...errors import DTypeError, ShapeError
 from ...ops.elementwise import where
-from ._activation import sigmoid, softplus, tanh
+from ...ops.inplace import _inplace
+from ._activation import elu, hardtanh, leaky_relu, relu, sigmoid, softplus, tanh
 
-__all__ = ["bilinear", "celu", "cosine_similarity", "glu", "hardshrink", "hardsigmoid",
-           "hardswish", "mish", "pairwise_distance", "prelu", "rrelu", "selu", "softshrink",
-           "softsign", "tanhshrink", "threshold"]
+__all__ = ["bilinear", "celu", "celu_", "cosine_similarity", "elu_", "glu", "hardshrink",
+           "hardsigmoid", "hardswish", "hardtanh_", "leaky_relu_", "mish", "pairwise_distance",
+           "prelu", "relu_", "rrelu", "rrelu_", "selu", "selu_", "softshrink", "softsign",
+           "tanhshrink", "threshold", "threshold_"]
 
 #: SELU's constants, as PyTorch (Klambauer et al., 2017)
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -50,6 +52,8 @@ def glu(input, dim: int = -1):
 def mish(input, inplace: bool = False):
     """``x * tanh(softplus(x))``."""
     _tensor("mish", input)
+    if inplace:
+        return _inplace(input, "mish_", mish)
     return input * tanh(softplus(input))
 
 
@@ -57,6 +61,8 @@ def hardsigmoid(input, inplace: bool = False):
     """``clamp(x / 6 + 1 / 2, 0, 1)``; PyTorch's gradient is 1/6 on the open interval
     (-3, 3) and 0 outside."""
     _tensor("hardsigmoid", input)
+    if inplace:
+        return _inplace(input, "hardsigmoid_", hardsigmoid)
     return where((input > -3.0) & (input < 3.0), input / 6.0 + 0.5,
                  (input >= 3.0).to(input.dtype))
 
@@ -64,6 +70,8 @@ def hardsigmoid(input, inplace: bool = False):
 def hardswish(input, inplace: bool = False):
     """``x * relu6(x + 3) / 6``: 0 for ``x <= -3``, ``x`` for ``x >= 3``."""
     _tensor("hardswish", input)
+    if inplace:
+        return _inplace(input, "hardswish_", hardswish)
     mid = input * (input + 3.0) / 6.0
     return where(input <= -3.0, input * 0.0, where(input >= 3.0, input, mid))
 
@@ -71,12 +79,16 @@ def hardswish(input, inplace: bool = False):
 def selu(input, inplace: bool = False):
     """``scale * (max(0, x) + min(0, alpha * (exp(x) - 1)))`` with PyTorch's constants."""
     _tensor("selu", input)
+    if inplace:
+        return _inplace(input, "selu_", selu)
     return SELU_SCALE * where(input > 0, input, SELU_ALPHA * (input.clamp(max=0.0).exp() - 1))
 
 
 def celu(input, alpha: float = 1.0, inplace: bool = False):
     """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``."""
     _tensor("celu", input)
+    if inplace:
+        return _inplace(input, "celu_", lambda x: celu(x, alpha))
     if alpha == 0:
         raise ValueError("celu: ZeroDivisionError, alpha cannot be 0")
     return where(input > 0, input, alpha * ((input.clamp(max=0.0) / alpha).exp() - 1))
@@ -110,11 +122,17 @@ def hardshrink(input, lambd: float = 0.5):
     return where((input > lambd) | (input < -lambd), input, input * 0.0)
 
 
-def threshold(input, threshold: float, value: float, inplace: bool = False):
-    """``x`` where ``x > threshold``, else ``value``."""
+def _threshold(input, thresh: float, value: float, inplace: bool):
     if not isinstance(input, Tensor):
         raise TypeError(f"threshold: expected a corefw tensor, got {type(input).__name__}")
-    return where(input > threshold, input, corefw.full_like(input, value))
+    if inplace:
+        return _inplace(input, "threshold_", lambda x: _threshold(x, thresh, value, False))
+    return where(input > thresh, input, corefw.full_like(input, value))
+
+
+def threshold(input, threshold: float, value: float, inplace: bool = False):
+    """``x`` where ``x > threshold``, else ``value``."""
+    return _threshold(input, threshold, value, inplace)
 
 
 def prelu(input, weight):
@@ -137,6 +155,8 @@ def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool 
     """Randomized leaky ReLU: in training the slope of each negative element is drawn from
     ``U(lower, upper)``; in evaluation it is ``(lower + upper) / 2``."""
     _tensor("rrelu", input)
+    if inplace:
+        return _inplace(input, "rrelu_", lambda x: rrelu(x, lower, upper, training))
     if not 0 <= lower <= upper:
         raise ValueError(f"rrelu: expected 0 <= lower ({lower}) <= upper ({upper})")
     if not training:
@@ -192,3 +212,44 @@ def bilinear(input1, input2, weight, bias=None):
     if bias is not None:
         y = y + bias
     return y.reshape(tuple(lead) + (weight.shape[0],))
+
+
+# -- in-place functional variants (``F.relu_`` ...), as PyTorch's -------------------------------
+def relu_(input):
+    """In-place :func:`relu`."""
+    return _inplace(input, "relu_", relu)
+
+
+def elu_(input, alpha: float = 1.0):
+    """In-place :func:`elu`."""
+    return _inplace(input, "elu_", lambda x: elu(x, alpha))
+
+
+def leaky_relu_(input, negative_slope: float = 0.01):
+    """In-place :func:`leaky_relu`."""
+    return _inplace(input, "leaky_relu_", lambda x: leaky_relu(x, negative_slope))
+
+
+def hardtanh_(input, min_val: float = -1.0, max_val: float = 1.0):
+    """In-place :func:`hardtanh`."""
+    return _inplace(input, "hardtanh_", lambda x: hardtanh(x, min_val, max_val))
+
+
+def threshold_(input, threshold: float, value: float):
+    """In-place :func:`threshold`."""
+    return _threshold(input, threshold, value, True)
+
+
+def rrelu_(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False):
+    """In-place :func:`rrelu`."""
+    return rrelu(input, lower, upper, training, True)
+
+
+def celu_(input, alpha: float = 1.0):
+    """In-place :func:`celu`."""
+    return celu(input, alpha, True)
+
+
+def selu_(input):
+    """In-place :func:`selu`."""
+    return selu(input, True)

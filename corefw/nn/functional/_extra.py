@@ -7,6 +7,7 @@ import corefw
 
 from ..._tensor import Tensor
 from ...errors import DTypeError, ShapeError
+from ...ops.inplace import _inplace
 from ._conv import _fmt, _tuple
 from ._dropout import _check
 
@@ -33,6 +34,9 @@ def _alpha(fn, input, p, training, noise_shape):
 def alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False):
     """Dropout for SELU networks: dropped elements take SELU's negative saturation value, then
     an affine map restores the input's mean and variance."""
+    if inplace:
+        return _inplace(input, "alpha_dropout_",
+                        lambda x: _alpha("alpha_dropout", x, p, training, x.shape))
     return _alpha("alpha_dropout", input, p, training, input.shape)
 
 
@@ -44,6 +48,9 @@ def feature_alpha_dropout(input, p: float = 0.5, training: bool = False,
                          f"(N, C, *), got shape {_fmt(input.shape)}")
     shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2) if isinstance(input, Tensor) \
         else ()
+    if inplace:
+        return _inplace(input, "feature_alpha_dropout_",
+                        lambda x: _alpha("feature_alpha_dropout", x, p, training, shape))
     return _alpha("feature_alpha_dropout", input, p, training, shape)
 
 
