@@ -69,3 +69,46 @@ def test_max_unpool_output_size_and_errors():
         F.max_unpool2d(v, idx, 2, output_size=(9, 9))
     with pytest.raises(DTypeError, match="indices must be an int64 tensor"):
         F.max_unpool2d(v, idx.to(corefw.int32), 2)
+
+
+def _starts(u, n_in, n_out, k):
+    """PyTorch's generate_intervals, written out."""
+    alpha = (n_in - k) / (n_out - 1) if n_out > 1 else 0.0
+    seq = [int((i + u) * alpha) - int(u * alpha) for i in range(n_out - 1)]
+    return seq + [n_in - k]
+
+
+def test_fractional_max_pool2d_with_given_samples():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 9, 10))
+    u = rng.uniform(size=(2, 3, 2))
+    ks, out = (2, 3), (5, 4)
+    y, idx = F.fractional_max_pool2d(t64(x), ks, out, return_indices=True,
+                                     _random_samples=t64(u))
+    want = np.zeros((2, 3) + out)
+    want_idx = np.zeros((2, 3) + out, dtype=np.int64)
+    for b in range(2):
+        for c in range(3):
+            hs = _starts(u[b, c, 1], 9, out[0], ks[0])  # sample 1 drives the height
+            ws = _starts(u[b, c, 0], 10, out[1], ks[1])
+            assert hs[0] == 0 and ws[0] == 0
+            for i, h0 in enumerate(hs):
+                for j, w0 in enumerate(ws):
+                    win = x[b, c, h0:h0 + ks[0], w0:w0 + ks[1]]
+                    want[b, c, i, j] = win.max()
+                    a, e = np.unravel_index(win.argmax(), win.shape)
+                    want_idx[b, c, i, j] = (h0 + a) * 10 + w0 + e
+    np.testing.assert_array_equal(npy(y), want)
+    np.testing.assert_array_equal(idx.numpy(), want_idx)
+    pool = nn.FractionalMaxPool2d(ks, output_size=out, _random_samples=t64(u))
+    assert list(pool.state_dict()) == ["_random_samples"]
+    np.testing.assert_array_equal(npy(pool(t64(x))), want)
+    assert gradcheck(lambda t: F.fractional_max_pool2d(t, ks, out, _random_samples=t64(u[:1])),
+                     (t64(x[:1], True),))
+    corefw.manual_seed(0)
+    r = nn.FractionalMaxPool3d(2, output_ratio=0.5)(t64(rng.standard_normal((1, 2, 6, 6, 8))))
+    assert r.shape == (1, 2, 3, 3, 4)
+    with pytest.raises(ValueError, match="output_ratio must be between 0 and 1"):
+        nn.FractionalMaxPool2d(2, output_ratio=1.5)
+    with pytest.raises(ShapeError, match="must fit in the input's spatial size"):
+        F.fractional_max_pool2d(t64(x), 3, (9, 9))

@@ -1,7 +1,10 @@
-"""Alpha dropout and max unpooling with PyTorch's signatures: alpha_dropout,
-feature_alpha_dropout, max_unpool1d/2d/3d (compositions of corefw ops)."""
+"""Alpha dropout, max unpooling and fractional max pooling with PyTorch's signatures:
+alpha_dropout, feature_alpha_dropout, max_unpool1d/2d/3d, fractional_max_pool2d/3d
+(compositions of corefw ops)."""
 
 from __future__ import annotations
+
+import numpy as np
 
 import corefw
 
@@ -11,8 +14,8 @@ from ...ops.inplace import _inplace
 from ._conv import _fmt, _tuple
 from ._dropout import _check
 
-__all__ = ["alpha_dropout", "feature_alpha_dropout", "max_unpool1d", "max_unpool2d",
-           "max_unpool3d"]
+__all__ = ["alpha_dropout", "feature_alpha_dropout", "fractional_max_pool2d",
+           "fractional_max_pool3d", "max_unpool1d", "max_unpool2d", "max_unpool3d"]
 
 #: ``-SELU scale * SELU alpha``: the value SELU saturates to, which dropped units take
 _ALPHA = 1.7580993408473766
@@ -105,3 +108,87 @@ def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_siz
     """Partial inverse of ``max_pool3d``: each value goes to its flat index."""
     return _max_unpool("max_unpool3d", input, indices, kernel_size, stride, padding,
                        output_size, 3)
+
+
+def _intervals(sample: float, n_in: int, n_out: int, k: int, ft) -> np.ndarray:
+    """PyTorch's pseudo-random window starts (``generate_intervals``), in precision ``ft``."""
+    seq = np.zeros(n_out, dtype=np.int64)
+    if n_out > 1:
+        alpha = ft(n_in - k) / ft(n_out - 1)
+        s = ft(sample)
+        for i in range(n_out - 1):
+            seq[i] = int(ft(i + s) * alpha) - int(s * alpha)
+    if n_out > 0:
+        seq[-1] = n_in - k
+    return seq
+
+
+def _fractional(fn, nd, input, kernel_size, output_size, output_ratio, return_indices,
+                samples):
+    if not isinstance(input, Tensor) or input.ndim not in (nd + 1, nd + 2):
+        raise ShapeError(f"{fn}: expected a {nd + 1}-D or {nd + 2}-D input, got "
+                         f"{getattr(input, 'shape', type(input).__name__)}")
+    unbatched = input.ndim == nd + 1
+    x = input.unsqueeze(0) if unbatched else input
+    n, c, *spatial = x.shape
+    ks = _tuple(kernel_size, nd, "kernel_size", fn)
+    if output_size is None:
+        if output_ratio is None:
+            raise ValueError(f"{fn} requires specifying either an output_size or an "
+                             f"output_ratio")
+        ratio = _tuple_f(output_ratio, nd)
+        output_size = tuple(int(m * r) for m, r in zip(spatial, ratio))
+    out = _tuple(output_size, nd, "output_size", fn)
+    if any(o + k - 1 > m or o < 1 for o, k, m in zip(out, ks, spatial)):
+        raise ShapeError(f"{fn}: output_size {out} + kernel_size {ks} - 1 must fit in the "
+                         f"input's spatial size {tuple(spatial)}")
+    if samples is None:
+        samples = corefw.rand(n, c, nd, dtype=x.dtype, device=x.device)
+    if tuple(samples.shape) != (n, c, nd):
+        raise ShapeError(f"{fn}: _random_samples must have shape ({n}, {c}, {nd}), got "
+                         f"{_fmt(samples.shape)}")
+    ft = np.dtype(x.dtype.np).type if x.dtype.is_floating_point else np.float32
+    u = samples.detach().cpu().numpy()
+    # ATen's sample order: 2-D (w, h); 3-D (t, h, w)
+    order = (1, 0) if nd == 2 else (0, 1, 2)
+    kk = int(np.prod(ks))
+    offsets = np.stack(np.unravel_index(np.arange(kk), ks), -1)  # (kk, nd)
+    strides = np.cumprod((1,) + tuple(spatial[::-1]))[:nd][::-1]
+    flat_idx = np.zeros((n, c) + out + (kk,), dtype=np.int64)
+    for b in range(n):
+        for ch in range(c):
+            starts = [_intervals(u[b, ch, order[d]], spatial[d], out[d], ks[d], ft)
+                      for d in range(nd)]
+            grids = np.meshgrid(*starts, indexing="ij")  # each: out
+            pos = sum((g[..., None] + offsets[:, d]) * strides[d]
+                      for d, g in enumerate(grids))
+            flat_idx[b, ch] = pos
+    idx = corefw.tensor(flat_idx.reshape(n, c, -1), device=x.device)
+    vals = x.reshape(n, c, -1).gather(2, idx).reshape(n, c, *out, kk)
+    y = vals.amax(-1)
+    if unbatched:
+        y = y.squeeze(0)
+    if not return_indices:
+        return y
+    k = vals.detach().argmax(-1, keepdim=True)
+    where = corefw.tensor(flat_idx, device=x.device).gather(-1, k).squeeze(-1)
+    return y, (where.squeeze(0) if unbatched else where)
+
+
+def _tuple_f(v, n):
+    return (float(v),) * n if isinstance(v, (int, float)) else tuple(float(e) for e in v)
+
+
+def fractional_max_pool2d(input, kernel_size, output_size=None, output_ratio=None,
+                          return_indices: bool = False, _random_samples=None):
+    """Fractional max pooling (Graham, 2014) of (N, C, H, W): windows of ``kernel_size`` at
+    PyTorch's pseudo-random starts drawn from ``_random_samples`` (N, C, 2) in [0, 1)."""
+    return _fractional("fractional_max_pool2d", 2, input, kernel_size, output_size,
+                       output_ratio, return_indices, _random_samples)
+
+
+def fractional_max_pool3d(input, kernel_size, output_size=None, output_ratio=None,
+                          return_indices: bool = False, _random_samples=None):
+    """Fractional max pooling of (N, C, T, H, W), samples (N, C, 3)."""
+    return _fractional("fractional_max_pool3d", 3, input, kernel_size, output_size,
+                       output_ratio, return_indices, _random_samples)
