@@ -165,3 +165,15 @@ def test_functional_inplace_variants(name, call, ref):
     h = leaf * 1.0
     call(h).sum().backward()
     assert leaf.grad is not None and leaf.grad.shape == leaf.shape
+
+
+def test_gradients_at_the_kinks_are_pytorchs():
+    x = t64(np.array([-3.0, 3.0, 0.0]), requires_grad=True)
+    F.hardswish(x).sum().backward()
+    np.testing.assert_allclose(npy(x.grad), [-0.5, 1.5, 0.5])  # (2x + 3) / 6 on [-3, 3]
+    x = t64(np.array([-3.0, 3.0, 0.0]), requires_grad=True)
+    F.hardsigmoid(x).sum().backward()
+    np.testing.assert_allclose(npy(x.grad), [0.0, 0.0, 1 / 6])  # open interval
+    x = t64(np.array([0.0]), requires_grad=True)
+    F.selu(x).sum().backward()
+    np.testing.assert_allclose(npy(x.grad), [SCALE * ALPHA])  # the x <= 0 branch at 0

@@ -257,3 +257,13 @@ def test_fold_errors():
         F.fold(corefw.ones(1, 8, 5), (4, 4), 2)
     with pytest.raises(ShapeError, match="unfold: expected a 3-D"):
         F.unfold(corefw.ones(4, 4), 2)
+
+
+def test_interpolate_fast_paths_ignore_the_scale_as_pytorch():
+    x = t64(RNG.standard_normal((1, 1, 10, 10)))
+    # 10 * 1.05 -> 10: PyTorch copies (nearest and bicubic) instead of resampling by 1/1.05
+    for mode in ("nearest", "bicubic", "bilinear"):
+        np.testing.assert_array_equal(npy(F.interpolate(x, scale_factor=1.05, mode=mode)),
+                                      npy(x))
+    doubled = F.interpolate(x, scale_factor=2.0001, mode="nearest")  # 20 = 2 * 10
+    np.testing.assert_array_equal(npy(doubled), np.repeat(np.repeat(npy(x), 2, 2), 2, 3))

@@ -72,8 +72,8 @@ def hardswish(input, inplace: bool = False):
     _tensor("hardswish", input)
     if inplace:
         return _inplace(input, "hardswish_", hardswish)
-    mid = input * (input + 3.0) / 6.0
-    return where(input <= -3.0, input * 0.0, where(input >= 3.0, input, mid))
+    mid = input * (input + 3.0) / 6.0  # on [-3, 3], with its gradient at the ends (PyTorch)
+    return where(input < -3.0, input * 0.0, where(input > 3.0, input, mid))
 
 
 def selu(input, inplace: bool = False):

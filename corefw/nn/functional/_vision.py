@@ -59,7 +59,12 @@ def _output_sizes(input, size, scale_factor, recompute_scale_factor):
 
 
 def _nearest(n_in, n_out, scale, exact, ft):
-    """PyTorch's nearest source indices (float32 arithmetic, as its kernels)."""
+    """PyTorch's nearest source indices (float32 arithmetic, as its kernels; equal and
+    doubled sizes take its exact fast paths whatever the scale)."""
+    if n_out == n_in:
+        return np.arange(n_out)
+    if n_out == 2 * n_in:
+        return np.arange(n_out) >> 1
     s = np.float32(n_in / n_out if scale is None else 1.0 / scale)
     dst = np.arange(n_out, dtype=np.float32)
     if exact:
@@ -144,6 +149,8 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
         return pool[input.ndim](input, sizes if input.ndim > 3 else sizes[0])
     ft = np.dtype(input.dtype.np).type if input.dtype.is_floating_point else np.float32
     ft = np.float32 if ft == np.float16 else ft
+    if mode == "bicubic" and tuple(sizes) == tuple(input.shape[2:]):
+        return input.clone()  # PyTorch copies when no size changes, whatever the scale
     out = input
     for axis, (n_in, n_out, scale) in enumerate(zip(input.shape[2:], sizes, scales)):
         dim = axis + 2
