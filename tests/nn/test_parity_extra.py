@@ -9,7 +9,7 @@ from nn_helpers import npy, t64
 import corefw
 from corefw import nn
 from corefw.autograd import gradcheck
-from corefw.errors import DTypeError, ShapeError
+from corefw.errors import CorefwIndexError, DTypeError, ShapeError
 from corefw.nn import functional as F
 
 ALPHA = 1.7580993408473766
@@ -112,3 +112,42 @@ def test_fractional_max_pool2d_with_given_samples():
         nn.FractionalMaxPool2d(2, output_ratio=1.5)
     with pytest.raises(ShapeError, match="must fit in the input's spatial size"):
         F.fractional_max_pool2d(t64(x), 3, (9, 9))
+
+
+def _log_softmax(z):
+    z = z - z.max(1, keepdims=True)
+    return z - np.log(np.exp(z).sum(1, keepdims=True))
+
+
+def test_adaptive_log_softmax_with_loss():
+    corefw.manual_seed(0)
+    m = nn.AdaptiveLogSoftmaxWithLoss(8, 10, [3, 6], div_value=2.0).double()
+    assert list(m.state_dict()) == ["head.weight", "tail.0.0.weight", "tail.0.1.weight",
+                                    "tail.1.0.weight", "tail.1.1.weight"]
+    assert m.tail[0][0].weight.shape == (4, 8) and m.tail[1][0].weight.shape == (2, 8)
+    p = {k: npy(v) for k, v in m.state_dict().items()}
+    x = np.random.default_rng(5).standard_normal((6, 8))
+    target = np.array([0, 4, 9, 2, 7, 5])
+    head = _log_softmax(x @ p["head.weight"].T)
+    want = []
+    for row, t in zip(range(6), target):
+        if t < 3:
+            want.append(head[row, t])
+            continue
+        i, low = (0, 3) if t < 6 else (1, 6)
+        tail = _log_softmax(x @ p[f"tail.{i}.0.weight"].T @ p[f"tail.{i}.1.weight"].T)
+        want.append(tail[row, t - low] + head[row, 3 + i])
+    out, loss = m(t64(x), corefw.tensor(target))
+    np.testing.assert_allclose(npy(out), want, rtol=1e-12)
+    assert loss.item() == pytest.approx(-np.mean(want))
+    full = npy(m.log_prob(t64(x)))
+    np.testing.assert_allclose(np.exp(full).sum(1), 1.0)
+    np.testing.assert_allclose(full[np.arange(6), target], want, rtol=1e-12)
+    np.testing.assert_array_equal(m.predict(t64(x)).numpy(), full.argmax(1))
+    one = m(t64(x[0]), corefw.tensor(0))
+    assert one.output.shape == () and one.output.item() == pytest.approx(want[0])
+    assert gradcheck(lambda t: m(t, corefw.tensor(target)).loss, (t64(x, True),))
+    with pytest.raises(ValueError, match="cutoffs should be a sequence of unique"):
+        nn.AdaptiveLogSoftmaxWithLoss(8, 10, [6, 3])
+    with pytest.raises(CorefwIndexError, match=r"Target values should be in \[0, 9\]"):
+        m(t64(x), corefw.tensor([0, 1, 2, 3, 4, 10]))

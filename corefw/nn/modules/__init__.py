@@ -3,9 +3,9 @@
 Each family lives in its own module (``linear``, ``activation``, ``conv``, ``pooling``,
 ``normalization``, ``dropout``, ``sparse``, ``flatten``, ``attention``, ``transformer``,
 ``rnn``, ``loss``; ``activation_more``, ``loss_more``, ``norm_more``, ``vision``,
-``conv_more``, ``extra``) with its own ``__all__``; this package re-exports them all, and
-the builtin layer plugin (:mod:`corefw.nn._plugin`) registers every name in ``__all__`` in the layer
-catalogue (``corefw.layers()``).
+``conv_more``, ``extra``, ``adaptive``) with its own ``__all__``; this package re-exports
+them all, and the builtin layer plugin (:mod:`corefw.nn._plugin`) registers every name in
+``__all__`` in the layer catalogue (``corefw.layers()``).
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ from .conv_more import *  # noqa: F403
 from .conv_more import __all__ as _conv_more_all
 from .extra import *  # noqa: F403
 from .extra import __all__ as _extra_all
+from .adaptive import *  # noqa: F403
+from .adaptive import __all__ as _adaptive_all
 
 
 def _missing(exc: ModuleNotFoundError, name: str) -> list[str]:
@@ -75,5 +77,5 @@ __all__ = [name for group in (
     _linear_all, _conv_all, _pooling_all, _normalization_all, _activation_all, _dropout_all,
     _sparse_all, _flatten_all, _attention_all, _transformer_all, _rnn_all, _loss_all,
     _sync_batchnorm_all, _activation_more_all, _loss_more_all, _norm_more_all, _vision_all,
-    _conv_more_all, _extra_all,
+    _conv_more_all, _extra_all, _adaptive_all,
 ) for name in group]
