@@ -129,3 +129,5 @@ def test_transformer_errors():
         model(corefw.randn(5, 2, 8), corefw.randn(3, 3, 8))
     with pytest.raises(ShapeError, match="must be equal to d_model=8"):
         model(corefw.randn(5, 2, 4), corefw.randn(3, 2, 4))
+    with pytest.raises(ValueError, match="TransformerDecoderLayer: activation should be"):
+        nn.TransformerDecoderLayer(8, 2, activation="tanh")

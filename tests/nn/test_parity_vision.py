@@ -44,6 +44,7 @@ def test_padding_errors_and_repr():
         nn.ZeroPad2d(1)(corefw.ones(3))
     assert repr(nn.ConstantPad1d(2, 1.5)) == "ConstantPad1d((2, 2), value=1.5)"
     assert repr(nn.ReplicationPad3d(1)) == "ReplicationPad3d((1, 1, 1, 1, 1, 1))"
+    assert repr(nn.ZeroPad2d(1)) == "ZeroPad2d((1, 1, 1, 1))"
 
 
 # -- interpolate --------------------------------------------------------------------------------

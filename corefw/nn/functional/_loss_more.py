@@ -196,10 +196,10 @@ def triplet_margin_loss(anchor, positive, negative, margin: float = 1.0, p: floa
     """:func:`triplet_margin_with_distance_loss` with ``pairwise_distance(., ., p, eps)``."""
     fn = "triplet_margin_loss"
     reduction = _reduction(fn, size_average, reduce, reduction)
-    shapes = {tuple(t.shape) for t in (anchor, positive, negative)}
-    if len(shapes) != 1 or anchor.ndim not in (1, 2):
-        raise ShapeError(f"{fn}: anchor, positive and negative must be 1-D or 2-D with one "
-                         f"shape, got {tuple(anchor.shape)}, {tuple(positive.shape)}, "
+    ndims = {t.ndim for t in (anchor, positive, negative)}
+    if len(ndims) != 1 or anchor.ndim not in (1, 2):
+        raise ShapeError(f"{fn}: anchor, positive and negative must all be 1-D or all 2-D, got "
+                         f"shapes {tuple(anchor.shape)}, {tuple(positive.shape)}, "
                          f"{tuple(negative.shape)}")
     for name, t in (("anchor", anchor), ("positive", positive), ("negative", negative)):
         _float_input(fn, name, t)

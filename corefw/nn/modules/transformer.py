@@ -34,15 +34,15 @@ def _layer_norm_class() -> type:
     return LayerNorm
 
 
-def _activation(activation: str | Callable) -> Callable:
+def _activation(activation: str | Callable, owner: str = "TransformerEncoderLayer") -> Callable:
     if callable(activation):
         return activation
     if activation == "relu":
         return F.relu
     if activation == "gelu":
         return F.gelu
-    raise ValueError(f"TransformerEncoderLayer: activation should be 'relu' or 'gelu' or a "
-                     f"callable, not {activation!r}")
+    raise ValueError(f"{owner}: activation should be 'relu' or 'gelu' or a callable, not "
+                     f"{activation!r}")
 
 
 class TransformerEncoderLayer(Module):
@@ -163,7 +163,7 @@ class TransformerDecoderLayer(Module):
         self.dropout1 = Dropout(dropout)
         self.dropout2 = Dropout(dropout)
         self.dropout3 = Dropout(dropout)
-        self.activation = _activation(activation)
+        self.activation = _activation(activation, "TransformerDecoderLayer")
 
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal: bool = False,

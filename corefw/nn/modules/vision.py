@@ -57,6 +57,9 @@ class ZeroPad1d(_PadNd):
     def __init__(self, padding) -> None:
         super().__init__(padding, 0.0)
 
+    def extra_repr(self) -> str:
+        return f"{self.padding}"
+
 
 class ConstantPad1d(_PadNd):
     """Pads with the constant ``value``; ``padding`` an int or 2 ints."""
@@ -96,6 +99,9 @@ class ZeroPad2d(_PadNd):
     def __init__(self, padding) -> None:
         super().__init__(padding, 0.0)
 
+    def extra_repr(self) -> str:
+        return f"{self.padding}"
+
 
 class ConstantPad2d(_PadNd):
     """Pads with the constant ``value``; ``padding`` an int or 4 ints."""
@@ -134,6 +140,9 @@ class ZeroPad3d(_PadNd):
 
     def __init__(self, padding) -> None:
         super().__init__(padding, 0.0)
+
+    def extra_repr(self) -> str:
+        return f"{self.padding}"
 
 
 class ConstantPad3d(_PadNd):
