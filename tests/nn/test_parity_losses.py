@@ -196,7 +196,7 @@ def test_loss_errors():
     with pytest.raises(ValueError, match="margin must be greater than 0"):
         nn.TripletMarginWithDistanceLoss(margin=0)
     with pytest.raises(ShapeError, match="triplet_margin_loss"):
-        F.triplet_margin_loss(x, x, t64(np.ones((4, 3))))
+        F.triplet_margin_loss(x, x, t64(np.ones(5)))
 
 
 # -- CTC -----------------------------------------------------------------------------------------
