@@ -192,9 +192,16 @@ def embedding_bag(input, weight, offsets=None, max_norm: float | None = None,
             out.append(part.amax(0, keepdim=True))
         return corefw.cat(out, 0) if out else corefw.zeros(0, dim, dtype=weight.dtype,
                                                             device=weight.device)
-    m = np.zeros((len(bags), len(ids)))
+    # sum/mean: a segment sum (scatter_add of each entry, weighted, into its bag's row)
+    bag_of = np.zeros(len(ids), dtype=np.int64)
+    scale = keep.astype(np.float64)
     for b, (s, e) in enumerate(bags):
-        m[b, s:e] = keep[s:e]
-        if mode == "mean" and m[b].sum() > 0:
-            m[b] /= m[b].sum()
-    return corefw.tensor(m, dtype=weight.dtype, device=weight.device) @ rows
+        bag_of[s:e] = b
+        count = keep[s:e].sum()
+        if mode == "mean" and count:
+            scale[s:e] /= count
+    dev = weight.device
+    src = rows * corefw.tensor(scale, dtype=weight.dtype, device=dev).reshape(-1, 1)
+    index = corefw.tensor(bag_of, device=dev).reshape(-1, 1).expand(len(ids), dim)
+    out = corefw.zeros(len(bags), dim, dtype=weight.dtype, device=dev)
+    return out.scatter_add(0, index, src) if len(ids) else out
