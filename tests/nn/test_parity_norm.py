@@ -138,6 +138,9 @@ def test_embedding_bag(mode):
         last = F.embedding_bag(corefw.tensor(idx), t64(w), corefw.tensor([0, 3, 9]),
                                mode="sum", include_last_offset=True)
         np.testing.assert_allclose(npy(last), _bag_ref(w, idx, [0, 3], "sum"), rtol=1e-12)
+        part = F.embedding_bag(corefw.tensor(idx), t64(w), corefw.tensor([0, 3, 5]),
+                               mode="sum", include_last_offset=True)  # idx[5:] in no bag
+        np.testing.assert_allclose(npy(part), _bag_ref(w, idx[:5], [0, 3], "sum"), rtol=1e-12)
 
 
 def test_embedding_bag_errors():

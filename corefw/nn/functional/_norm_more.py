@@ -194,12 +194,11 @@ def embedding_bag(input, weight, offsets=None, max_norm: float | None = None,
                                                             device=weight.device)
     # sum/mean: a segment sum (scatter_add of each entry, weighted, into its bag's row)
     bag_of = np.zeros(len(ids), dtype=np.int64)
-    scale = keep.astype(np.float64)
+    scale = np.zeros(len(ids))  # entries in no bag (past the last offset) count for none
     for b, (s, e) in enumerate(bags):
         bag_of[s:e] = b
         count = keep[s:e].sum()
-        if mode == "mean" and count:
-            scale[s:e] /= count
+        scale[s:e] = keep[s:e] / (count if mode == "mean" and count else 1)
     dev = weight.device
     src = rows * corefw.tensor(scale, dtype=weight.dtype, device=dev).reshape(-1, 1)
     index = corefw.tensor(bag_of, device=dev).reshape(-1, 1).expand(len(ids), dim)
