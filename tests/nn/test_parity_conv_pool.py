@@ -238,3 +238,16 @@ def test_lp_pool(p):
     y3 = nn.LPPool3d(p, 2)(t64(x[:, None, :, :4, :4]))
     assert y3.shape == (2, 1, 1, 2, 2)
     assert gradcheck(lambda t: F.lp_pool2d(t, p, 2), (t64(x[:1, :1, :4, :4], True),))
+
+
+def test_conv_tbc():
+    x = RNG.standard_normal((6, 2, 3))  # (T, B, C_in)
+    w = RNG.standard_normal((3, 3, 4))  # (k, C_in, C_out)
+    b = RNG.standard_normal(4)
+    xp = np.pad(x, [(1, 1), (0, 0), (0, 0)])
+    want = np.stack([np.einsum("kbc,kco->bo", xp[t:t + 3], w) for t in range(6)]) + b
+    np.testing.assert_allclose(npy(F.conv_tbc(t64(x), t64(w), t64(b), 1)), want, rtol=1e-12)
+    assert gradcheck(lambda a, c, e: F.conv_tbc(a, c, e, 1), (t64(x, True), t64(w, True),
+                                                              t64(b, True)))
+    with pytest.raises(ShapeError, match="conv_tbc: expected input"):
+        F.conv_tbc(t64(x), t64(w[:, :2]), t64(b))

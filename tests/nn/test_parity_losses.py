@@ -246,3 +246,9 @@ def test_ctc_loss_impossible_alignment_and_errors():
         F.ctc_loss(lp, tgt, [2], [2], blank=3)
     with pytest.raises(ShapeError, match="input_lengths"):
         F.ctc_loss(lp, tgt, [3], [2])
+
+
+def test_nll_loss_2d_alias():
+    x = F.log_softmax(t64(RNG.standard_normal((2, 3, 4, 4))), 1)
+    t = corefw.tensor(RNG.integers(0, 3, (2, 4, 4)))
+    assert nn.NLLLoss2d()(x, t).item() == pytest.approx(F.nll_loss(x, t).item())

@@ -17,10 +17,10 @@ from ..._tensor import Tensor
 from ...errors import DTypeError, ShapeError
 from ...ops.nn_conv import conv_output_size
 from ._activation import pad, relu
-from ._conv import _check, _fmt, _padding, _tuple, conv2d, conv_transpose2d
+from ._conv import _check, _fmt, _padding, _tuple, conv1d, conv2d, conv_transpose2d
 from ._pool import _adaptive_matrix, _batched, adaptive_avg_pool2d, avg_pool2d, max_pool2d
 
-__all__ = ["adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d",
+__all__ = ["adaptive_avg_pool3d", "conv_tbc", "adaptive_max_pool1d", "adaptive_max_pool2d",
            "adaptive_max_pool3d", "avg_pool3d", "conv3d", "conv_transpose3d", "lp_pool1d",
            "lp_pool2d", "lp_pool3d", "max_pool3d"]
 
@@ -56,6 +56,18 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     if bias is not None:
         y = y + bias.reshape(1, -1, 1, 1, 1)
     return y.squeeze(0) if unbatched else y
+
+
+def conv_tbc(input, weight, bias, pad: int = 0):
+    """1-D convolution in time-batch-channel layout: ``input`` (T, B, C_in), ``weight``
+    (k, C_in, C_out), ``bias`` (C_out,); returns (T + 2 * pad - k + 1, B, C_out)."""
+    if not isinstance(input, Tensor) or input.ndim != 3 or not isinstance(weight, Tensor) or \
+            weight.ndim != 3 or weight.shape[1] != input.shape[2]:
+        raise ShapeError(f"conv_tbc: expected input (T, B, C_in) and weight (k, C_in, C_out), "
+                         f"got {_fmt(getattr(input, 'shape', ()))} and "
+                         f"{_fmt(getattr(weight, 'shape', ()))}")
+    y = conv1d(input.permute(1, 2, 0), weight.permute(2, 1, 0), bias, 1, int(pad))
+    return y.permute(2, 0, 1)
 
 
 def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
