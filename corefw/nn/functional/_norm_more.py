@@ -17,7 +17,7 @@ from ...autograd.grad_mode import no_grad
 from ...errors import CorefwIndexError, ShapeError
 from ._activation import pad
 from ._conv import _fmt
-from ._norm import _check_float, _check_param, batch_norm
+from ._norm import _check_float, _check_param, _normalized_shape, batch_norm
 from ._sparse import _check_indices, _padding_idx, _renorm_
 
 __all__ = ["embedding_bag", "instance_norm", "local_response_norm", "rms_norm"]
@@ -73,13 +73,8 @@ def rms_norm(input, normalized_shape, weight=None, eps: float | None = None):
     """``x / sqrt(mean(x^2) + eps) * weight`` over the trailing dims ``normalized_shape``;
     ``eps=None`` is the machine epsilon of the input's dtype, as PyTorch."""
     fn = "rms_norm"
-    _check_float(fn, input)
-    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    shape = _normalized_shape(fn, input, normalized_shape)
     k = len(shape)
-    if k == 0 or input.ndim < k or tuple(input.shape[input.ndim - k:]) != shape:
-        raise ShapeError(f"{fn}: given normalized_shape={list(shape)}, expected input with "
-                         f"shape [*, {', '.join(map(str, shape))}], but got input of size "
-                         f"{_fmt(input.shape)}")
     _check_param(fn, "weight", weight, shape)
     if eps is None:
         eps = float(np.finfo(input.dtype.np).eps)
