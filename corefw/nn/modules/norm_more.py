@@ -51,7 +51,7 @@ class _InstanceNorm(_BatchNorm):
                              f"num_features ({self.num_features}), but got: {x.shape[1]}")
         use_stats = self.training or not self.track_running_stats
         y = F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                            use_stats, 0.1 if self.momentum is None else self.momentum,
+                            use_stats, 0.0 if self.momentum is None else self.momentum,
                             self.eps)
         return y.squeeze(0) if unbatched else y
 
