@@ -153,3 +153,23 @@ def test_embedding_bag_errors():
         F.embedding_bag(corefw.tensor([[1, 2]]), w, per_sample_weights=corefw.ones(1, 2))
     with pytest.raises(ValueError, match="mode has to be one of"):
         nn.EmbeddingBag(5, 2, mode="min")
+
+
+@pytest.mark.parametrize("size", [1, 3, 4, 5])
+def test_cross_map_lrn2d_follows_pytorchs_running_sum(size):
+    x = RNG.standard_normal((2, 7, 3, 2))
+    c = x.shape[1]
+    sq = x ** 2
+    pre = int((size - 1) / 2 + 1)
+    scale = np.zeros_like(x)  # PyTorch's legacy loop, transcribed
+    scale[:, 0] = sq[:, :min(pre, c)].sum(1)
+    for ch in range(1, c):
+        scale[:, ch] = scale[:, ch - 1]
+        if ch < c - pre + 1:
+            scale[:, ch] += sq[:, ch + pre - 1]
+        if ch > pre:
+            scale[:, ch] -= sq[:, ch - pre]
+    want = x * (1.5 + 0.2 / size * scale) ** -0.7
+    m = nn.CrossMapLRN2d(size, alpha=0.2, beta=0.7, k=1.5)
+    np.testing.assert_allclose(npy(m(t64(x))), want, rtol=1e-12)
+    assert gradcheck(m, (t64(x[:1, :, :1], True),))

@@ -17,8 +17,8 @@ from ..module import Module
 from ..parameter import Parameter
 from .normalization import _BatchNorm
 
-__all__ = ["BatchNorm3d", "Bilinear", "EmbeddingBag", "InstanceNorm1d", "InstanceNorm2d",
-           "InstanceNorm3d", "LocalResponseNorm", "RMSNorm"]
+__all__ = ["BatchNorm3d", "Bilinear", "CrossMapLRN2d", "EmbeddingBag", "InstanceNorm1d",
+           "InstanceNorm2d", "InstanceNorm3d", "LocalResponseNorm", "RMSNorm"]
 
 
 class BatchNorm3d(_BatchNorm):
@@ -118,6 +118,30 @@ class LocalResponseNorm(Module):
 
     def extra_repr(self) -> str:
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+class CrossMapLRN2d(LocalResponseNorm):
+    """PyTorch's legacy cross-channel LRN over (N, C, H, W): ``x * (k + alpha / size * S)^-beta``
+    where, exactly as PyTorch's running-sum implementation, ``S`` for channel ``c`` sums the
+    squares of channels 0 .. ``c + (size - 1) // 2`` minus those of 1 .. ``c - pre`` (``pre =
+    (size - 1) // 2 + 1``; channel 0 is never dropped from the sum)."""
+
+    def forward(self, input):
+        if input.ndim != 4:
+            raise ShapeError(f"CrossMapLRN2d: expected a 4-D input (N, C, H, W), got shape "
+                             f"{tuple(input.shape)}")
+        c = input.shape[1]
+        pre = (self.size - 1) // 2 + 1
+        sq = input * input
+        total = corefw.cumsum(sq, 1)
+        scales = []
+        for ch in range(c):
+            s = total[:, min(ch + pre - 1, c - 1)]
+            if ch > pre:
+                s = s - (total[:, ch - pre] - total[:, 0])
+            scales.append(s)
+        scale = corefw.stack(scales, 1) * (self.alpha / self.size) + self.k
+        return input * scale.pow(-self.beta)
 
 
 class Bilinear(Module):
