@@ -3,7 +3,7 @@
 Each family lives in its own module (``linear``, ``activation``, ``conv``, ``pooling``,
 ``normalization``, ``dropout``, ``sparse``, ``flatten``, ``attention``, ``transformer``,
 ``rnn``, ``loss``; ``activation_more``, ``loss_more``, ``norm_more``, ``vision``,
-``conv_more``, ``extra``, ``adaptive``) with its own ``__all__``; this package re-exports
+``conv_more``, ``extra``, ``adaptive``, ``lazy``) with its own ``__all__``; this package re-exports
 them all, and the builtin layer plugin (:mod:`corefw.nn._plugin`) registers every name in
 ``__all__`` in the layer catalogue (``corefw.layers()``).
 """
@@ -42,6 +42,8 @@ from .extra import *  # noqa: F403
 from .extra import __all__ as _extra_all
 from .adaptive import *  # noqa: F403
 from .adaptive import __all__ as _adaptive_all
+from .lazy import *  # noqa: F403
+from .lazy import __all__ as _lazy_all
 
 
 def _missing(exc: ModuleNotFoundError, name: str) -> list[str]:
@@ -77,5 +79,5 @@ __all__ = [name for group in (
     _linear_all, _conv_all, _pooling_all, _normalization_all, _activation_all, _dropout_all,
     _sparse_all, _flatten_all, _attention_all, _transformer_all, _rnn_all, _loss_all,
     _sync_batchnorm_all, _activation_more_all, _loss_more_all, _norm_more_all, _vision_all,
-    _conv_more_all, _extra_all, _adaptive_all,
+    _conv_more_all, _extra_all, _adaptive_all, _lazy_all,
 ) for name in group]
