@@ -13,7 +13,7 @@ from ._device import get_default_device
 from ._registry import FN, declare, publish
 from ._tensor import Tensor
 from .dispatch import device_of
-from .errors import DTypeError
+from .errors import CorefwOverflowError, DTypeError
 
 __all__ = ["arange", "as_tensor", "empty", "empty_like", "eye", "from_dlpack", "from_numpy",
            "full", "full_like", "linspace", "ones", "ones_like", "tensor", "zeros",
@@ -37,9 +37,13 @@ def _host_array(data, dtype) -> np.ndarray:
         arr = np.array([np.asarray(x.detach()) if isinstance(x, Tensor) else x for x in data])
     else:
         arr = np.asarray(data)
+    typed = isinstance(data, (np.ndarray, np.generic, Tensor))  # these keep/cast like torch
+    if not typed and arr.dtype.kind in "uO":  # Python ints beyond int64: numpy's uint64/object
+        _check_python_ints(arr, dtype)
     if dtype is not None:
+        if not typed and dtype.np.kind in "iu" and arr.dtype != dtype.np:
+            _check_fits(arr, dtype.np, "tensor")
         return arr.astype(dtype.np, copy=False)
-    typed = isinstance(data, (np.ndarray, np.generic))  # NumPy data keeps its dtype
     if arr.dtype.kind == "f" and not typed or arr.dtype.kind == "O":
         if arr.dtype.kind == "O":
             raise DTypeError(f"tensor: cannot infer a dtype from {type(data).__name__} data; "
@@ -51,6 +55,42 @@ def _host_array(data, dtype) -> np.ndarray:
         raise DTypeError(f"tensor: unsupported dtype {arr.dtype}; corefw supports "
                          f"{', '.join(d.name for d in _dtype.ALL_DTYPES)}")
     return arr
+
+
+def _check_python_ints(arr: np.ndarray, dtype) -> None:
+    """Refuse Python ints that no corefw integer holds (PyTorch: "Overflow when unpacking
+    long"), instead of letting numpy wrap them."""
+    if arr.dtype.kind == "O":
+        ints = [v for v in arr.reshape(-1).tolist() if type(v) is int]
+        big = [v for v in ints if not -2**63 <= v < 2**63]
+    else:
+        big = [int(arr.max())] if arr.size and int(arr.max()) >= 2**63 else []
+    if big and (dtype is None or dtype.np.kind != "f"):
+        raise CorefwOverflowError(f"tensor: the value {big[0]} does not fit int64, the widest "
+                                  f"integer dtype; use dtype=corefw.float64 or smaller values")
+
+
+def _check_fits(arr: np.ndarray, target: np.dtype, op: str) -> None:
+    """Refuse values that an integer ``target`` dtype cannot hold (nan, inf, out of range),
+    as PyTorch does for Python data, instead of wrapping them."""
+    if not arr.size or arr.dtype.kind == "b":
+        return
+    info = np.iinfo(target)
+    if arr.dtype.kind == "f":
+        bad = arr[~np.isfinite(arr)]
+        if bad.size:
+            raise CorefwOverflowError(f"{op}: {bad[0]} cannot be converted to {target} (an "
+                                      f"integer dtype has no nan or inf); use a float dtype")
+    if arr.dtype.kind == "O":
+        values = arr.reshape(-1).tolist()
+        lo, hi = min(values), max(values)
+    else:
+        lo, hi = arr.min().item(), arr.max().item()
+    for v in (lo, hi):
+        if not info.min <= v <= info.max:
+            raise CorefwOverflowError(
+                f"{op}: the value {v} cannot be converted to {target} without overflow (range "
+                f"{info.min} to {info.max}); use a wider dtype such as int64")
 
 
 def _finish(arr: np.ndarray, dev, requires_grad: bool, copy: bool) -> Tensor:
@@ -117,6 +157,9 @@ def _size(size) -> tuple[int, ...]:
     out = tuple(int(s) for s in size)
     if any(s < 0 for s in out):
         raise ValueError(f"negative dimension in size {out}")
+    if any(s >= 2**63 for s in out) or math.prod(max(s, 1) for s in out) >= 2**63:
+        raise CorefwOverflowError(f"size {out} overflows: the number of elements must fit "
+                                  f"int64 (below 2**63)")
     return out
 
 
@@ -132,8 +175,14 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = Fal
     d = _dtype.to_dtype(dtype)
     dev = _dev(device)
     _check_dtype(d, dev)
-    t = wrap(dev.table["full"](_size((size,) if isinstance(size, int) else (size,)),
-                               fill_value, dtype=d.np), dev)
+    if d.np.kind in "iu" and isinstance(fill_value, int | float) and not isinstance(
+            fill_value, bool):
+        _check_fits(np.asarray(fill_value), d.np, "full")
+    shape = _size((size,) if isinstance(size, int) else (size,))
+    if math.prod(shape) * d.np.itemsize >= 2**63:
+        raise CorefwOverflowError(f"full: a {d} tensor of size {shape} needs more than 2**63 "
+                                  f"bytes, more than any memory holds")
+    t = wrap(dev.table["full"](shape, fill_value, dtype=d.np), dev)
     return t.requires_grad_(True) if requires_grad else t
 
 

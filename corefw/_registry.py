@@ -80,8 +80,10 @@ class OpDef:
 
 
 def cross(operands: Sequence) -> tuple[bool, bool]:
-    """``saves=cross``: a binary op whose gradient for one operand is the other operand times
-    the output gradient (mul, matmul, linear): keep each only when its partner needs a grad."""
+    """each operand only when the other needs a gradient
+
+    (``saves=cross``: mul, matmul, linear -- the gradient for one operand is the other operand
+    times the output gradient)."""
     a, b = operands[0], operands[1]
     return (getattr(b, "_req", False), getattr(a, "_req", False)) + (True,) * (
         len(operands) - 2)

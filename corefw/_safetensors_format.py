@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import struct
 from collections.abc import Iterable
 from typing import BinaryIO
@@ -38,25 +37,34 @@ DTYPES: dict[str, np.dtype] = {
     "F16": np.dtype("<f2"), "F32": np.dtype("<f4"), "F64": np.dtype("<f8"),
 }
 CODES: dict[np.dtype, str] = {dt.newbyteorder("="): code for code, dt in DTYPES.items()}
-# Valid safetensors dtypes that corefw has no dtype for (named as such in the error).
-_OTHER_CODES = ("BF16", "U16", "U32", "U64", "C64", "F8_E4M3", "F8_E5M2", "F8_E8M0",
-                "F6_E2M3", "F6_E3M2", "F4")
+# Valid safetensors dtypes corefw has no dtype of its own for: the storage dtype their bytes are
+# read as; :mod:`._safetensors_dtypes` widens them, exactly, to one corefw holds, or refuses.
+EXTRA_DTYPES: dict[str, np.dtype] = {
+    "BF16": np.dtype("<u2"), "U16": np.dtype("<u2"), "U32": np.dtype("<u4"),
+    "U64": np.dtype("<u8"), "C64": np.dtype("<c8"), "F8_E4M3": np.dtype("|u1"),
+    "F8_E5M2": np.dtype("|u1"), "F8_E8M0": np.dtype("|u1"),
+}
+# Valid codes whose elements are not whole bytes: refused by name.
+_SUBBYTE_CODES = ("F6_E2M3", "F6_E3M2", "F4")
+MAX_DIMS = 64  # NumPy's limit
+_MAX_BYTES = 2**63 - 1
 
 SHA_KEY = "corefw.sha256"
 HEADER_SHA_KEY = "corefw.header_sha256"
 _PREFIX = "corefw."
-MAX_HEADER_SIZE = 100 * 1024 * 1024  # the safetensors package's limit too
+MAX_HEADER_SIZE = 100_000_000  # the safetensors format's limit (safetensors/src/tensor.rs)
 _FIX = "the file is truncated or corrupt; re-save it, or load an intact copy"
 
 
 class TensorSpec:
     """A validated header entry: name, dtype, shape and payload byte range."""
 
-    __slots__ = ("name", "dtype", "shape", "begin", "end")
+    __slots__ = ("name", "code", "dtype", "shape", "begin", "end")
 
-    def __init__(self, name: str, dtype: np.dtype, shape: tuple[int, ...], begin: int,
-                 end: int) -> None:
-        self.name, self.dtype, self.shape, self.begin, self.end = name, dtype, shape, begin, end
+    def __init__(self, name: str, code: str, dtype: np.dtype, shape: tuple[int, ...],
+                 begin: int, end: int) -> None:
+        self.name, self.code, self.dtype, self.shape = name, code, dtype, shape
+        self.begin, self.end = begin, end
 
 
 def _fault(path: str, what: str, fix: str = _FIX) -> CheckpointError:
@@ -132,7 +140,7 @@ def write(f: BinaryIO, arrays: Iterable[tuple[str, np.ndarray]],
 # reading
 
 
-def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+def unique_keys(pairs: list[tuple[str, object]]) -> dict:
     out = dict(pairs)
     if len(out) != len(pairs):
         seen: set[str] = set()
@@ -141,30 +149,50 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
     return out
 
 
+def is_text(s: object) -> bool:
+    """Whether ``s`` is a str that is valid Unicode (JSON's ``\\ud800`` escapes give lone
+    surrogates, which no UTF-8 file can hold: such a name could never be saved again)."""
+    if not isinstance(s, str):
+        return False
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _is_count(x: object) -> bool:
-    return type(x) is int and x >= 0
+    return type(x) is int and 0 <= x <= _MAX_BYTES
 
 
 def _spec(path: str, name: str, entry: object, payload_size: int) -> TensorSpec:
-    where = f"tensor {name!r}"
+    where = f"tensor {name!r}" if is_text(name) else f"tensor {name.encode('utf-8', 'replace')!r}"
+    if not is_text(name):
+        raise _fault(path, f"{where} has a name that is not valid UTF-8 (a lone surrogate)")
     if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
         keys = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
         raise _fault(path, f"{where} must be an object with exactly 'dtype', 'shape' and "
                            f"'data_offsets', found {keys}")
     code, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-    if code not in DTYPES:
-        if code in _OTHER_CODES:
-            raise _fault(path, f"{where} has dtype {code}, which corefw does not support",
-                         "convert it to one of " + ", ".join(DTYPES) + " before saving")
-        raise _fault(path, f"{where} has unknown dtype {code!r}")
+    if not isinstance(code, str) or (code not in DTYPES and code not in EXTRA_DTYPES):
+        if isinstance(code, str) and code in _SUBBYTE_CODES:
+            raise unsupported(path, name, code)
+        raise _fault(path, f"{where} has unknown dtype {code!r:.60}")
     if not isinstance(shape, list) or not all(_is_count(d) for d in shape):
-        raise _fault(path, f"{where} has shape {shape!r}; a shape is a list of integers >= 0")
+        raise _fault(path, f"{where} has shape {shape!r:.80}; a shape is a list of integers "
+                           f"from 0 to 2**63-1")
+    if len(shape) > MAX_DIMS:
+        raise _fault(path, f"{where} has {len(shape)} dimensions; at most {MAX_DIMS} are "
+                           f"supported")
     if (not isinstance(offsets, list) or len(offsets) != 2
             or not all(_is_count(o) for o in offsets)):
-        raise _fault(path, f"{where} has data_offsets {offsets!r}; expected [begin, end], "
+        raise _fault(path, f"{where} has data_offsets {offsets!r:.80}; expected [begin, end], "
                            f"integers >= 0")
     begin, end = offsets
-    dtype = DTYPES[code]
+    dtype = DTYPES[code] if code in DTYPES else EXTRA_DTYPES[code]
+    if math.prod(max(d, 1) for d in shape) * dtype.itemsize > _MAX_BYTES:
+        raise _fault(path, f"{where} has shape {shape}, too large for any array (even with a "
+                           f"zero dimension, the others must fit in 2**63 bytes)")
     nbytes = math.prod(shape) * dtype.itemsize
     if end > payload_size or begin > end:
         raise _fault(path, f"{where} has data_offsets [{begin}, {end}] outside the payload "
@@ -172,37 +200,52 @@ def _spec(path: str, name: str, entry: object, payload_size: int) -> TensorSpec:
     if end - begin != nbytes:
         raise _fault(path, f"{where} of dtype {code} and shape {shape} needs {nbytes} bytes, "
                            f"but its data_offsets [{begin}, {end}] hold {end - begin}")
-    return TensorSpec(name, dtype, tuple(shape), begin, end)
+    return TensorSpec(name, code, dtype, tuple(shape), begin, end)
+
+
+def unsupported(path: str, name: str, code: str, why: str = "") -> CheckpointError:
+    """The error for a well-formed tensor of a dtype corefw cannot hold."""
+    return CheckpointError(
+        f"checkpoint {path!r} is a valid safetensors file, but dtype {code} (tensor {name!r}) "
+        f"is not supported{why}; convert the tensor to one of {', '.join(DTYPES)} where it was "
+        f"written (e.g. tensor.float() in PyTorch) and save again")
 
 
 class Header:
     """A validated header: tensor specs in payload order, metadata, where the payload starts."""
 
-    __slots__ = ("specs", "names", "metadata", "payload_start", "payload_size", "sha256")
+    __slots__ = ("specs", "names", "metadata", "payload_start", "payload_size", "sha256",
+                 "header_verified")
 
     def __init__(self, specs: list[TensorSpec], names: list[str], metadata: dict | None,
                  payload_start: int, payload_size: int, sha256: str | None) -> None:
         self.specs, self.names, self.metadata = specs, names, metadata
         self.payload_start, self.payload_size, self.sha256 = payload_start, payload_size, sha256
+        self.header_verified = sha256 is not None
 
 
-def read_header(f: BinaryIO, path: str) -> Header:
-    """Read and validate the header of the open file ``f`` (positioned at 0); reads nothing of
-    the payload and allocates nothing in proportion to it."""
-    size = os.fstat(f.fileno()).st_size
+def read_header(f: BinaryIO, path: str, size: int, verify: bool | None = None) -> Header:
+    """Read and validate the header of ``f``, positioned at the start of a checkpoint that is
+    ``size`` bytes long; reads nothing of the payload and allocates nothing in proportion to
+    it. ``verify``: None checks corefw's hashes where the file has any ``corefw.`` entry, True
+    requires them, False skips them (the structure is always validated)."""
     if size < 8:
         raise _fault(path, f"the file is {size} bytes long, shorter than the 8-byte header length")
-    (n,) = struct.unpack("<Q", f.read(8))
+    head = f.read(8)
+    if len(head) != 8:
+        raise _fault(path, "the file shrank while it was read", "retry once it is written")
+    (n,) = struct.unpack("<Q", head)
     if n > size - 8:
         raise _fault(path, f"the header length {n} runs beyond the end of the file "
                            f"({size} bytes)")
     if n > MAX_HEADER_SIZE:
-        raise _fault(path, f"the header length {n} exceeds the limit of {MAX_HEADER_SIZE} bytes")
+        raise _fault(path, f"the header length {n} exceeds the safetensors limit of "
+                           f"{MAX_HEADER_SIZE:,} bytes")
     raw = f.read(n)
     if len(raw) != n:
         raise _fault(path, "the file shrank while it was read", "retry once it is written")
     try:
-        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=unique_keys)
     except UnicodeDecodeError as e:
         where = f"{e.reason} at byte {e.start + 8}"
         raise _fault(path, f"the header is not valid UTF-8 ({where})") from None
@@ -213,8 +256,9 @@ def read_header(f: BinaryIO, path: str) -> Header:
     metadata = header.get("__metadata__")
     if metadata is not None and not (
             isinstance(metadata, dict)
-            and all(isinstance(v, str) for v in metadata.values())):
-        raise _fault(path, "'__metadata__' must be an object mapping strings to strings")
+            and all(is_text(k) and is_text(v) for k, v in metadata.items())):
+        raise _fault(path, "'__metadata__' must be an object mapping strings to strings "
+                           "(valid UTF-8)")
     payload_size = size - 8 - n
     specs = [_spec(path, k, v, payload_size) for k, v in header.items() if k != "__metadata__"]
     names = [s.name for s in specs]
@@ -230,7 +274,13 @@ def read_header(f: BinaryIO, path: str) -> Header:
         raise _fault(path, f"the tensors cover {pos} bytes but the payload holds "
                            f"{payload_size}")
     sha = None
-    if metadata and any(k.startswith(_PREFIX) for k in metadata):
+    if verify is True and not (metadata and SHA_KEY in metadata):
+        raise CheckpointError(
+            f"checkpoint {path!r} has no corefw hashes (corefw.sha256), so its contents cannot "
+            f"be verified: it was not written by corefw.save, or its hash entries were "
+            f"removed; load it with verify=None to accept a plain safetensors file (checked "
+            f"for structure only), or re-save it with corefw.save")
+    if verify is not False and metadata and any(k.startswith(_PREFIX) for k in metadata):
         missing = [k for k in (SHA_KEY, HEADER_SHA_KEY) if k not in metadata]
         if missing:
             raise _fault(path, f"the corefw metadata lacks {missing}")
@@ -250,25 +300,58 @@ def _read_exact(f: BinaryIO, buf: memoryview, path: str) -> None:
         got += k
 
 
-def read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str] | None]:
-    """Read a safetensors file into fresh, writable NumPy arrays (nothing stays mapped to the
-    file) and its metadata. The header is validated first; with corefw's hashes, the payload
-    is verified before anything is returned. Arrays come in the header's order."""
-    spath = os.fspath(path)
-    with open(spath, "rb") as f:
-        header = read_header(f, spath)
-        sha = hashlib.sha256() if header.sha256 is not None else None
-        arrays: dict[str, np.ndarray] = {}
-        for s in header.specs:
-            arr = np.empty(s.shape, s.dtype)
-            data = memoryview(arr.reshape(-1).view(np.uint8))
-            _read_exact(f, data, spath)
-            if sha is not None:
-                sha.update(data)
-            if s.dtype.kind == "b" and arr.size and arr.view(np.uint8).max() > 1:
-                raise _fault(spath, f"bool tensor {s.name!r} holds bytes other than 0 and 1")
-            arrays[s.name] = arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
+def _check_bool(path: str, s: TensorSpec, arr: np.ndarray) -> None:
+    if s.dtype.kind == "b" and arr.size and arr.view(np.uint8).max() > 1:
+        raise _fault(path, f"bool tensor {s.name!r} holds bytes other than 0 and 1")
+
+
+def _payload_mismatch(path: str) -> CheckpointError:
+    return _fault(path, "the payload does not match its SHA-256 (corefw.sha256): some bytes "
+                        "changed after it was written")
+
+
+def read_payload(f: BinaryIO, header: Header, path: str,
+                 verify: bool = True) -> dict[str, np.ndarray]:
+    """Read the payload of ``f`` (positioned just after the header) into fresh, writable NumPy
+    arrays in the header's order; with ``verify`` and corefw's hashes, the payload SHA-256 is
+    checked before anything is returned."""
+    sha = hashlib.sha256() if verify and header.sha256 is not None else None
+    arrays: dict[str, np.ndarray] = {}
+    for s in header.specs:
+        arr = np.empty(s.shape, s.dtype)
+        data = memoryview(arr.reshape(-1).view(np.uint8))
+        _read_exact(f, data, path)
+        if sha is not None:
+            sha.update(data)
+        _check_bool(path, s, arr)
+        arrays[s.name] = arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
     if sha is not None and sha.hexdigest() != header.sha256:
-        raise _fault(spath, "the payload does not match its SHA-256 (corefw.sha256): some bytes "
-                            "changed after it was written")
-    return {name: arrays[name] for name in header.names}, header.metadata
+        raise _payload_mismatch(path)
+    return {name: arrays[name] for name in header.names}
+
+
+def map_payload(path: str, start: int, header: Header,
+                verify: bool = False) -> dict[str, np.ndarray]:
+    """The tensors of the file at ``path`` (whose checkpoint begins at byte ``start``) as
+    copy-on-write memory maps: nothing is read until a tensor's values are used, and writes
+    never reach the file. With ``verify`` and corefw's hashes, the payload is hashed through
+    the map first (reading the whole file once)."""
+    arrays: dict[str, np.ndarray] = {}
+    buf = None
+    if header.payload_size:
+        buf = np.memmap(path, dtype=np.uint8, mode="c", offset=start + header.payload_start,
+                        shape=(header.payload_size,))
+    if verify and header.sha256 is not None and buf is not None:
+        sha = hashlib.sha256()
+        for i in range(0, header.payload_size, 1 << 24):
+            sha.update(memoryview(buf[i:i + (1 << 24)]))
+        if sha.hexdigest() != header.sha256:
+            raise _payload_mismatch(path)
+    for s in header.specs:
+        if buf is None or s.end == s.begin:
+            arr = np.empty(s.shape, s.dtype)
+        else:
+            arr = buf[s.begin:s.end].view(s.dtype).reshape(s.shape)
+        _check_bool(path, s, arr)
+        arrays[s.name] = arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
+    return {name: arrays[name] for name in header.names}

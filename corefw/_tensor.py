@@ -2,7 +2,8 @@
 
 Slots, not a dict: ``_data`` (the backend's array), ``_dev`` (an interned device), ``_node``
 (the graph node that produced it, None for leaves), ``_req`` (requires grad), ``_vc`` (the
-version counter shared with views, created on first need), and lazily ``_grad``, ``_base``,
+version counter shared with views, created on first need), and lazily ``_grad``, ``_base``
+and ``_view`` (a view's root and the chain of view ops from it: :mod:`corefw.ops._views`),
 ``_hooks``. Math, reduction and shape methods come from the generated mixin
 :mod:`corefw._tensor_methods`; they and the operators call the ops layer's functions through
 :data:`corefw._registry.FN`, so this module imports nothing above the op registry.
@@ -44,7 +45,7 @@ def wrap(data, dev) -> Tensor:
 class Tensor(TensorMethods):
     """A multi-dimensional array on a device, recorded by autograd when it requires grad."""
 
-    __slots__ = ("_data", "_dev", "_node", "_req", "_vc", "_grad", "_base", "_hooks",
+    __slots__ = ("_data", "_dev", "_node", "_req", "_vc", "_grad", "_base", "_view", "_hooks",
                  "_retain", "_post_hooks", "__weakref__")
     __array_priority__ = 1000  # numpy defers to our reflected operators
 
@@ -174,6 +175,8 @@ class Tensor(TensorMethods):
         if self._vc is None:
             self._vc = [0]
         t._vc = self._vc
+        if not _SHARES <= self._dev.backend.capabilities:
+            FN.alias(t, self)  # copies kept consistent by the core: track it like a view
         return t
 
     def detach_(self) -> Tensor:
@@ -455,3 +458,6 @@ def _node_nr(node):
     """(node, output index) of a graph edge: an OutputRef (a custom Function's output
     ``nr``) or a node (output 0)."""
     return (node.node, node.nr) if hasattr(node, "nr") else (node, 0)
+
+
+_SHARES = frozenset({"inplace", "views"})  # a backend with both aliases detach() by itself

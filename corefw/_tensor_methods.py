@@ -130,6 +130,7 @@ class TensorMethods:
         return FN.clone(self, memory_format=memory_format)
 
     def contiguous(self, memory_format=None):
+        """``self`` if it is contiguous, else a contiguous copy (differentiable)."""
         return FN.contiguous(self, memory_format)
 
     def copy_(self, src, non_blocking=False):
@@ -204,7 +205,7 @@ class TensorMethods:
         return FN.floor_(self, *args, **kwargs)
 
     def floor_divide(self, other):
-        """``floor(input / other)``, as Python's ``//``."""
+        """``floor(input / other)``, as Python's ``//``; integer division by zero raises"""
         return FN.floor_divide(self, other)
 
     def fmod(self, other):
@@ -231,6 +232,10 @@ class TensorMethods:
     def int(self):
         """``self.to(corefw.int32)``."""
         return FN.int(self)
+
+    def is_contiguous(self, memory_format=None):
+        """Whether the values are dense and row-major in their storage (see"""
+        return FN.is_contiguous(self, memory_format)
 
     def isfinite(self):
         return FN.isfinite(self)
@@ -404,7 +409,7 @@ class TensorMethods:
         return FN.relu_(self, *args, **kwargs)
 
     def remainder(self, other):
-        """Python's ``%``: the result has the sign of ``other``."""
+        """Python's ``%``: the result has the sign of ``other``; an integer remainder by zero"""
         return FN.remainder(self, other)
 
     def reshape(self, *shape):

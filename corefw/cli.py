@@ -5,6 +5,10 @@ registers; ``corefw version`` prints the versions; ``corefw demo ...`` runs the 
 (:func:`corefw.demo.main`); ``corefw run --nproc N script.py`` starts N ranks
 (:mod:`corefw.distributed.run`). The module imports nothing heavy, so ``corefw plugins`` costs one
 ``import corefw`` plus loading the plugins.
+
+Every subcommand reports a bad input as one line on stderr, ``corefw <command>: error: <what>;
+<fix>``, and exits non-zero, without a traceback; ``--debug`` (or ``COREFW_DEBUG=1``) shows the
+traceback instead, for bug reports.
 """
 
 from __future__ import annotations
@@ -16,15 +20,19 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-__all__ = ["main"]
+from ._cli_util import OneLineParser, debug_enabled, run_guarded
+
+__all__ = ["OneLineParser", "debug_enabled", "main", "run_guarded"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="corefw", description="corefw: a define-by-run deep-learning framework with "
         "pluggable backends.")
     parser.add_argument("-V", "--version", action="store_true",
                         help="print corefw's version and exit")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks of errors (also: COREFW_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     plugins = sub.add_parser("plugins", help="list installed plugins and their status",
                              description="List every plugin (builtin and installed): "
@@ -45,22 +53,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``corefw`` command with ``argv`` (default ``sys.argv[1:]``); returns the exit
     status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["demo"]:  # the demo parses its own options
-        return _demo(argv[1:])
+    debug = argv[:1] == ["--debug"]
+    if debug:
+        argv = argv[1:]
+    if argv[:1] == ["demo"]:  # the demo parses its own options (and guards itself)
+        return _demo(argv[1:] + (["--debug"] if debug else []))
+    debug = debug_enabled(debug)
     if argv[:1] == ["run"]:  # the distributed launcher parses its own options
         from .distributed.run import main as run
 
-        return int(run(argv[1:]) or 0)
+        return run_guarded("corefw run", lambda: run(argv[1:]), debug)
     if argv[:1] == ["new-plugin"]:  # so does the plugin-package generator
         from .new_plugin import main as new_plugin
 
-        return int(new_plugin(argv[1:]) or 0)
+        return run_guarded("corefw new-plugin", lambda: new_plugin(argv[1:]), debug)
     parser = _parser()
     args = parser.parse_args(argv)
+    debug = debug_enabled(args.debug or debug)
     if args.version or args.command == "version":
-        return _version()
+        return run_guarded("corefw version", _version, debug)
     if args.command == "plugins":
-        return _plugins(as_json=args.json)
+        return run_guarded("corefw plugins", lambda: _plugins(as_json=args.json), debug)
     parser.print_help()
     return 0
 

@@ -13,6 +13,7 @@ from its checkpoint bit-identically. See docs/demo.md.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import struct
 import sys
@@ -74,7 +75,9 @@ def make_splits(limit: int | None = None) -> tuple[Any, Any]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from corefw._cli_util import OneLineParser
+
+    p = OneLineParser(
         prog="corefw demo",
         description="Train the demo CNN (or an MLP) on the embedded 8x8 digits, report the "
                     "held-out test accuracy and save a checkpoint. See docs/demo.md.")
@@ -104,7 +107,55 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--nproc", type=int, default=1, metavar="N",
                    help="train data-parallel on N processes (corefw run; needs corefw-mpi): "
                    "each rank takes 1/N of every batch")
+    p.add_argument("--debug", action="store_true",
+                   help="show the traceback of an error, for bug reports (also: COREFW_DEBUG=1)")
     return p
+
+
+class _UsageError(Exception):
+    """A bad option value, reported as one line with exit status 2."""
+
+
+def _resolve_device(spec: str | None) -> corefw.device:
+    """The ``--device`` as a usable device, or a :class:`_UsageError` saying how to fix it."""
+    if spec is None:
+        return corefw.get_default_device()
+    try:
+        device = corefw.device(spec)
+        corefw.zeros(1, device=device)  # the backend is available and the index exists
+    except corefw.errors.CorefwError as e:
+        if spec.split(":")[0] == "cuda" and isinstance(e, corefw.errors.BackendUnavailableError):
+            fix = ("train on the CPU with --device cpu (the default), or, on a machine with an "
+                   "NVIDIA GPU, install CuPy: python3 -m pip install -e \"plugins/cuda[cuda12]\" "
+                   "(see docs/cuda.md)")
+        else:
+            fix = "pass --device cpu, or run 'corefw plugins' to see the installed devices"
+        raise _UsageError(f"--device {spec}: {' '.join(str(e).split())}; {fix}") from None
+    return device
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse option values the run cannot use, before any work; each message says the fix."""
+    for flag in ("epochs", "batch_size", "limit", "nproc"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise _UsageError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+        raise _UsageError(f"--lr must be a positive number, got {args.lr} (the default is "
+                          f"{DEFAULTS['lr']})")
+    if args.seed is not None and not 0 <= args.seed < 2**63:
+        raise _UsageError(f"--seed must be between 0 and 2**63-1, got {args.seed}")
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise _UsageError(f"--output {args.output} is an existing file, not a directory; pass "
+                          f"a directory (it is created if missing)")
+    try:
+        os.makedirs(args.output, exist_ok=True)
+    except OSError as e:
+        raise _UsageError(f"--output {args.output} cannot be created ({e.strerror or e}); pass "
+                          f"a directory you can write to") from None
+    if not os.access(args.output, os.W_OK | os.X_OK):
+        raise _UsageError(f"--output {args.output} is not writable; pass a directory you can "
+                          f"write to")
 
 
 def _config(args: argparse.Namespace, saved: dict | None) -> dict[str, Any]:
@@ -278,7 +329,7 @@ def save_pictures(explanation: Any, inputs: corefw.Tensor, path: str, scale: int
 def _run(args: argparse.Namespace, out) -> int:
     from corefw.data import DataLoader
 
-    device = corefw.device(args.device) if args.device else corefw.get_default_device()
+    device = _resolve_device(args.device)
     ckpt = _load_checkpoint(args.resume, device) if args.resume else None
     config = _config(args, ckpt["config"] if ckpt is not None else None)
     train, test = make_splits(config["limit"])
@@ -359,22 +410,30 @@ def _run(args: argparse.Namespace, out) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo with command-line arguments ``argv`` (default ``sys.argv[1:]``).
 
-    Returns the exit status: 0 on success, 1 when ``--resume`` cannot use its checkpoint (the
-    reason is printed to stderr); invalid options exit with status 2 through argparse.
+    Returns the exit status: 0 on success, 1 when the run fails (e.g. ``--resume`` cannot use
+    its checkpoint); an option value it cannot use (a bad ``--device``, ``--lr``, ``--seed``,
+    ``--output`` ...) exits with status 2 (``SystemExit``, as argparse). Each failure is one
+    line on stderr naming the problem and the fix, without a traceback (``--debug`` or
+    ``COREFW_DEBUG=1`` shows it).
     """
-    parser = _parser()
-    args = parser.parse_args(list(argv) if argv is not None else None)
-    for flag in ("epochs", "batch_size", "limit"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            parser.error(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
-    if args.nproc > 1 and os.environ.get("COREFW_DEMO_RANK") is None:
-        return _spawn(args, list(argv) if argv is not None else sys.argv[1:])
-    try:
-        return _run(args, sys.stdout)
-    except CheckpointError as e:
-        print(f"corefw demo: error: {e}", file=sys.stderr)
-        return 1
+    from corefw._cli_util import debug_enabled, run_guarded
+
+    args = _parser().parse_args(list(argv) if argv is not None else None)
+    debug = debug_enabled(args.debug)
+
+    def run() -> int:
+        try:
+            _check_options(args)
+            if args.nproc > 1 and os.environ.get("COREFW_DEMO_RANK") is None:
+                return _spawn(args, list(argv) if argv is not None else sys.argv[1:])
+            return _run(args, sys.stdout)
+        except _UsageError as e:
+            if debug:
+                raise
+            print(f"corefw demo: error: {e}", file=sys.stderr)
+            raise SystemExit(2) from None  # as argparse does for a bad option
+
+    return run_guarded("corefw demo", run, debug)
 
 
 # -- data-parallel (`--nproc N`) --------------------------------------------------------------

@@ -44,7 +44,6 @@ _KERNEL_OWNERS: dict[tuple[str, str], str] = {}
 _DEVICES: dict[str, list] = {}  # device type -> resolved devices (each has its own table)
 _policy = ["error"]
 _ledger: Counter = Counter()
-KNOWN_BACKEND_PACKAGES = "corefw-cpu (numpy, device 'cpu'), corefw-cuda (cupy, device 'cuda')"
 
 
 def backends(*, include_abstract: bool = False) -> dict[str, object]:
@@ -52,7 +51,7 @@ def backends(*, include_abstract: bool = False) -> dict[str, object]:
     ``meta`` device (capability ``"abstract"``) only with ``include_abstract=True``."""
     _ensure_plugins()
     return {t: b for t, b in BACKENDS.items()
-            if include_abstract or "abstract" not in b.capabilities}
+            if include_abstract or "abstract" not in getattr(b, "capabilities", ())}
 
 
 def register_backend(backend, owner: str = "?", override: bool = False) -> None:
@@ -309,8 +308,8 @@ def resolve(dev: device) -> device:
         have = ", ".join(sorted(BACKENDS)) or "none"
         raise NoBackendError(
             f"no backend is registered for device type {dev.type!r} (registered: {have}). "
-            f"Install a backend package, e.g. {KNOWN_BACKEND_PACKAGES}; "
-            f"`corefw plugins` lists what is installed and why a plugin failed")
+            f"Install a plugin that provides it (docs/plugins.md); `corefw plugins` lists "
+            f"what is installed, which device types each provides and why a plugin failed")
     if not backend.is_available():
         raise BackendUnavailableError(
             f"device {str(dev)!r} is unavailable: {backend.unavailable_reason()}")

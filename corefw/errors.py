@@ -14,6 +14,8 @@ __all__ = [
     "CheckpointError",
     "CorefwError",
     "CorefwIndexError",
+    "CorefwOverflowError",
+    "CorefwZeroDivisionError",
     "DTypeError",
     "DeviceError",
     "KernelError",
@@ -75,3 +77,12 @@ class CorefwIndexError(CorefwError, IndexError):
 
 class KernelError(CorefwError, RuntimeError):
     """A kernel failed for a reason corefw could not classify; the message names op and backend."""
+
+
+class CorefwOverflowError(CorefwError, OverflowError):
+    """A value does not fit the dtype or the size it is stored in (``tensor([300],
+    dtype=int8)``, ``x[0] = 1000`` on int8, a size beyond int64)."""
+
+
+class CorefwZeroDivisionError(CorefwError, ZeroDivisionError):
+    """Integer division or remainder by zero (float division gives inf or nan instead)."""

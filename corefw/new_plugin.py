@@ -1,8 +1,10 @@
 """``corefw new-plugin NAME --kind backend|layers|explainer [--output DIR]``: a ready package.
 
 The package (distribution ``corefw-NAME``, import name ``corefw_NAME``) has a pyproject with
-the ``corefw.plugins`` entry point, the plugin module with its hookimpls, a README and tests;
-a backend's tests also run corefw's conformance kit on the new device type. It installs and
+the ``corefw.plugins`` entry point (and, for a backend, its ``corefw.devices`` declaration),
+the plugin module with its hookimpls, a README, tests and a CI workflow
+(``.github/workflows/test.yml``); a backend's tests also run corefw's conformance kit on the
+new device type. It installs and
 passes its own tests as generated (corefw's test suite checks this for every kind). The
 templates are in ``corefw/templates/``.
 """
@@ -80,8 +82,12 @@ def render(name: str, kind: str, output: str | os.PathLike) -> list[Path]:
                               f"--output")
     variables = _variables(name)
     written = []
-    for src in sorted(source.rglob("*.tmpl")):
-        rel = _fill(str(src.relative_to(source))[:-len(".tmpl")], variables)
+    sources = [(source, p) for p in source.rglob("*.tmpl")]
+    sources += [(TEMPLATES / "common", p) for p in (TEMPLATES / "common").rglob("*.tmpl")]
+    for base, src in sorted(sources, key=lambda bs: str(bs[1])):
+        rel = _fill(str(src.relative_to(base))[:-len(".tmpl")], variables)
+        if rel.startswith("dot-"):  # hidden directories are not package data: dot-github
+            rel = "." + rel[len("dot-"):]
         dst = out / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         dst.write_text(_fill(src.read_text(encoding="utf-8"), variables), encoding="utf-8")

@@ -19,20 +19,22 @@ A plain safetensors file without corefw metadata loads as a flat ``{name: Tensor
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import secrets
 import struct
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
+from . import _checkpoint_files as files
 from . import _safetensors_format as fmt
 from ._device import device as _device
 from ._device import get_default_device
-from ._dtype import _BY_NAME, dtype
+from ._dtype import _BY_NAME, FROM_NP, dtype
+from ._safetensors_dtypes import widen
 from .errors import CheckpointError, CorefwError, DTypeError
 
 __all__ = ["UnsupportedValueError", "load", "read_metadata", "save"]
@@ -43,6 +45,7 @@ FORMAT_VERSION = "1"
 _RESERVED_PREFIX = "corefw."
 
 PathLike = str | os.PathLike
+FileLike = PathLike | BinaryIO
 
 
 class UnsupportedValueError(CorefwError, TypeError):
@@ -212,6 +215,8 @@ class _Decoder:
             if not (isinstance(pair, list) and len(pair) == 2):
                 raise self.fail(where, f"a dict item must be [key, value], found {pair!r:.60}")
             k = self.node(pair[0], where, key=True)
+            if k in out:
+                raise self.fail(where, f"the dict key {k!r:.60} appears twice")
             out[k] = self.node(pair[1], [*where, _segment(k)])
         return out
 
@@ -236,7 +241,7 @@ _CHECKS: dict[str, Callable[[object], bool]] = {
     "int": lambda v: type(v) is int,
     "float": _is_float_text,
     "float_bits": _is_hex8,
-    "str": lambda v: isinstance(v, str),
+    "str": fmt.is_text,
     "dtype": lambda v: isinstance(v, str) and v in _BY_NAME,
     "tensor": lambda v: isinstance(v, str),
     "ndarray": lambda v: isinstance(v, str),
@@ -252,8 +257,8 @@ _KEY_TAGS = frozenset(("none", "bool", "int", "float", "float_bits", "str", "dty
 # public API
 
 
-def save(obj: Any, f: PathLike, *, metadata: Mapping[str, str] | None = None) -> None:
-    """Save ``obj`` to the file ``f`` in the safetensors format, atomically and without pickle.
+def save(obj: Any, f: FileLike, *, metadata: Mapping[str, str] | None = None) -> None:
+    """Save ``obj`` to ``f`` in the safetensors format, atomically and without pickle.
 
     Args:
         obj: a Tensor, NumPy array, int, float, bool, str, None or corefw dtype, or a dict,
@@ -261,9 +266,13 @@ def save(obj: Any, f: PathLike, *, metadata: Mapping[str, str] | None = None) ->
             like ``{"model": ..., "optimizer": ..., "scheduler": ..., "epoch": 3}``. Tensors
             are saved detached, as contiguous host copies, whatever their device. Dict keys
             may be str, int, float, bool, None or tuples of them; they load with their types.
-        f: the file path. The file is written to a temporary file in the same directory,
-            flushed, fsync'ed and renamed onto ``f``, so a crash or an error mid-save leaves
-            any previous file at ``f`` as it was.
+        f: a file path, or a binary file object open for writing (``open(p, "wb")``,
+            ``io.BytesIO()``), written from its current position. A path is written through a
+            temporary file ``.<name>.<host>.<pid>.<random>.tmp`` in the same directory as the
+            target, flushed, fsync'ed and renamed onto it, so a crash or an error mid-save
+            leaves any previous file as it was; the next save to the same path removes the
+            temporaries that killed writers left. A symlink's target is replaced (the link
+            stays). A file object is written in place, without those guarantees.
         metadata: extra str -> str entries for the safetensors ``__metadata__`` (for other
             tools; e.g. ``{"format": "pt"}``); keys starting with ``"corefw."`` are reserved.
             :func:`read_metadata` reads them back.
@@ -273,12 +282,13 @@ def save(obj: Any, f: PathLike, *, metadata: Mapping[str, str] | None = None) ->
             object, or a container that contains itself); nothing is written.
         DTypeError: a NumPy array of a dtype corefw does not have.
         ValueError: a ``metadata`` key is reserved or an entry is not a str.
-        OSError: the file could not be written; the previous file is untouched.
+        CheckpointError: the path is a FIFO, device or socket (nothing is written).
+        OSError: the file could not be written (``IsADirectoryError`` for a directory); the
+            previous file is untouched.
 
     Example:
         >>> corefw.save({"model": model.state_dict(), "epoch": 3}, "ckpt.safetensors")
     """
-    path = os.fspath(f)
     extra = dict(metadata or {})
     for k, v in extra.items():
         if not (isinstance(k, str) and isinstance(v, str)) or k.startswith(_RESERVED_PREFIX):
@@ -288,48 +298,107 @@ def save(obj: Any, f: PathLike, *, metadata: Mapping[str, str] | None = None) ->
     tree = encoder.node(obj, [])
     meta = {**extra, FORMAT_KEY: FORMAT_VERSION,
             TREE_KEY: json.dumps(tree, separators=(",", ":"), ensure_ascii=False)}
-    _atomic_write(path, lambda fh: fmt.write(fh, encoder.arrays, meta))
+    if files.is_file_object(f):
+        if isinstance(f, io.TextIOBase) or not hasattr(f, "write"):
+            raise TypeError(f"corefw.save: {f!r:.60} is not a binary file open for writing; "
+                            f"open it with 'wb' or pass a path")
+        fmt.write(f, encoder.arrays, meta)  # type: ignore[arg-type]
+        if hasattr(f, "flush"):
+            f.flush()
+        return
+    files.atomic_write(os.fspath(f), lambda fh: fmt.write(fh, encoder.arrays, meta))
 
 
-def load(f: PathLike, map_location: str | _device | None = None) -> Any:
-    """Load what :func:`save` stored at ``f``, or a plain safetensors file.
+def load(f: FileLike, map_location: Any = None, pickle_module: Any = None, *,
+         weights_only: bool | None = None, mmap: bool | None = None,
+         verify: bool | None = None) -> Any:
+    """Load what :func:`save` stored in ``f``, or a plain safetensors file; never unpickles.
 
     Args:
-        f: the file path.
-        map_location: a device (or its name, e.g. ``"cpu"``) to create every tensor on;
-            ``None`` creates them on the default device (:func:`corefw.set_default_device`).
+        f: a file path, or a binary file object open for reading (``open(p, "rb")``,
+            ``io.BytesIO``), read from its current position. A path that is not a regular
+            file (a FIFO, a device) is refused before it is opened.
+        map_location: where tensors are created, as in ``torch.load``: a device or its name
+            (``"cpu"``), a dict such as ``{"cuda:0": "cpu"}`` (checkpoints record no device, so
+            its ``"cpu"`` entry is used if any), or a callable ``(tensor, "cpu") -> tensor``
+            (``lambda storage, loc: storage`` keeps tensors on the host). ``None``: the
+            default device (:func:`corefw.set_default_device`).
+        pickle_module: must be None; corefw never unpickles (PyTorch's parameter, accepted
+            so that calls read the same).
+        weights_only: accepted for ``torch.load`` compatibility, with no effect: corefw loads
+            only tensors and plain values whatever it is; ``weights_only=False`` does *not*
+            enable pickle (a pickle file is refused either way).
+        mmap: map the file instead of reading it (``torch.load(..., mmap=True)``): tensors are
+            copy-on-write views of the file, read only when used, so opening a file larger
+            than memory and using one tensor reads about that tensor's bytes. Needs a path or
+            a file opened from disk. The header is validated (and its hash checked) as usual;
+            the payload hash is checked only with ``verify=True`` (which reads the file once).
+        verify: ``None`` (default): corefw's SHA-256 hashes are checked where the file has
+            them, and a file with corefw's entries must have them (a corefw checkpoint whose
+            hashes were stripped is refused); a plain safetensors file is checked for
+            structure only. ``True``: the hashes are required (a file without them is
+            refused) and always checked. ``False``: the hashes are not checked (structure
+            still is), to salvage a damaged file.
 
     Returns:
         The saved object, with its types (int dict keys, tuples, OrderedDicts, float values
         bit-exact, including nan and inf). A safetensors file without corefw metadata (from
         ``safetensors.torch.save_file(model.state_dict(), ...)``) gives a flat
-        ``{name: Tensor}`` dict, ready for ``model.load_state_dict``. Tensors are fresh
-        copies (nothing stays mapped to the file) and do not require grad; NumPy arrays that
-        were saved come back as NumPy arrays.
+        ``{name: Tensor}`` dict, ready for ``model.load_state_dict``; its BF16, U16, U32 and
+        U64 tensors are widened exactly to float32, int32, int64 and int64 (float8 to float32
+        with ``ml_dtypes``). Without ``mmap``, tensors are fresh copies (nothing stays mapped
+        to the file) and do not require grad; NumPy arrays that were saved come back as
+        NumPy arrays.
 
     Raises:
-        FileNotFoundError: no file at ``f``.
-        CheckpointError: the file is truncated or corrupt: too short, a header length beyond
-            the file, a header that is not a JSON object, an unknown dtype, a shape or offsets
-            that do not match the bytes, a SHA-256 mismatch, a malformed ``corefw.tree``. The
-            message names the file and the fault; nothing is loaded.
+        FileNotFoundError, IsADirectoryError, PermissionError: from opening the path.
+        CheckpointError: the file is not a regular file, or is truncated or corrupt: too
+            short, a header length beyond the file or over 100,000,000 bytes, a header that is
+            not a JSON object, an unknown dtype, a shape or offsets that do not match the
+            bytes, a SHA-256 mismatch, a malformed ``corefw.tree``; or a valid file of a
+            dtype corefw cannot hold, or a PyTorch pickle checkpoint (the message says how
+            to convert it). The message names the file and the fault; nothing is loaded.
     """
-    path = os.fspath(f)
-    target = _device(map_location) if map_location is not None else get_default_device()
-    arrays, metadata = fmt.read(path)
-    make_tensor = _tensor_factory(target)
-    meta = metadata or {}
+    if pickle_module is not None:
+        raise TypeError("corefw.load: pickle_module must be None; corefw never unpickles "
+                        "(checkpoints are safetensors files)")
+    for name, flag in (("weights_only", weights_only), ("mmap", mmap), ("verify", verify)):
+        if flag is not None and not isinstance(flag, bool):
+            raise TypeError(f"corefw.load: {name} must be True, False or None, got {flag!r}")
+    make_tensor = _tensor_factory(map_location)
+    with files.open_source(f) as src:
+        if mmap and src.mappable is None:
+            raise ValueError(f"corefw.load: mmap=True needs a file path or a file opened from "
+                             f"disk, not {src.label!r}; drop mmap=True for in-memory streams")
+        try:
+            header = fmt.read_header(src.fh, src.label, src.size, verify)
+        except CheckpointError:
+            foreign = files.diagnose_foreign(src)
+            if foreign is not None:
+                raise foreign from None
+            raise
+        if mmap:
+            arrays = fmt.map_payload(src.mappable, src.start, header, verify=verify is True)
+        else:
+            arrays = fmt.read_payload(src.fh, header, src.label, verify=verify is not False)
+    path = src.label
+    holdable = FROM_NP.keys()
+    for spec in header.specs:
+        if spec.code not in fmt.DTYPES:
+            arrays[spec.name] = widen(path, spec, arrays[spec.name], holdable)
+    meta = header.metadata or {}
     if FORMAT_KEY not in meta and TREE_KEY not in meta:
         return {name: make_tensor(arr) for name, arr in arrays.items()}
     if meta.get(FORMAT_KEY) != FORMAT_VERSION:
         raise CheckpointError(
-            f"checkpoint {path!r} has corefw format {meta.get(FORMAT_KEY)!r}, but this corefw "
-            f"reads format {FORMAT_VERSION!r}; load it with the corefw version that wrote it")
+            f"checkpoint {path!r} has corefw format {meta.get(FORMAT_KEY)!r:.40}, but this "
+            f"corefw reads format {FORMAT_VERSION!r}; load it with the corefw version that "
+            f"wrote it")
     if TREE_KEY not in meta:
         raise CheckpointError(f"checkpoint {path!r} lacks its {TREE_KEY!r} metadata entry; "
                               f"the file was altered; re-save it")
     try:
-        tree = json.loads(meta[TREE_KEY])
+        tree = json.loads(meta[TREE_KEY], object_pairs_hook=fmt.unique_keys)
     except (ValueError, RecursionError) as e:
         raise CheckpointError(f"checkpoint {path!r}: {TREE_KEY} is not valid JSON ({e}); "
                               f"the file was altered; re-save it") from None
@@ -345,65 +414,46 @@ def load(f: PathLike, map_location: str | _device | None = None) -> Any:
     return obj
 
 
-def read_metadata(f: PathLike) -> dict[str, str]:
-    """The safetensors ``__metadata__`` of the file ``f`` (``{}`` if it has none), read from
-    its validated header without reading the tensors. corefw's own entries start with
-    ``"corefw."``; the rest are the ``metadata`` passed to :func:`save` or another tool's."""
-    path = os.fspath(f)
-    with open(path, "rb") as fh:
-        return dict(fmt.read_header(fh, path).metadata or {})
+def read_metadata(f: FileLike) -> dict[str, str]:
+    """The safetensors ``__metadata__`` of ``f`` (a path or a binary file object; ``{}`` if it
+    has none), read from its validated header without reading the tensors. corefw's own
+    entries start with ``"corefw."``; the rest are the ``metadata`` passed to :func:`save` or
+    another tool's."""
+    with files.open_source(f) as src:
+        return dict(fmt.read_header(src.fh, src.label, src.size).metadata or {})
 
 
-def _tensor_factory(target: _device) -> Callable[[np.ndarray], Any]:
+def _target_device(map_location: Any) -> _device | Callable[[Any], Any]:
+    if map_location is None:
+        return get_default_device()
+    if isinstance(map_location, Mapping):
+        return _target_device(map_location.get("cpu"))
+    if callable(map_location) and not isinstance(map_location, str | _device):
+        return lambda t: _mapped(map_location, t)
+    try:
+        return _device(map_location)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"corefw.load: map_location {map_location!r:.40} is not a device: {e}; "
+                      f"pass a device such as 'cpu', a dict or a callable") from None
+
+
+def _mapped(fn: Callable[[Any, str], Any], t: Any) -> Any:
+    out = fn(t, "cpu")
+    if not isinstance(out, _tensor_type()):
+        raise TypeError(f"corefw.load: map_location returned {type(out).__name__}, not a "
+                        f"Tensor; it is called as map_location(tensor, 'cpu')")
+    return out
+
+
+def _tensor_factory(map_location: Any) -> Callable[[np.ndarray], Any]:
     import corefw
 
+    target = _target_device(map_location)
+    if not isinstance(target, _device):
+        return lambda arr: target(corefw.from_numpy(arr))
+
     def make(arr: np.ndarray) -> Any:
-        t = corefw.from_numpy(arr)  # arr is a fresh array owned by nothing else
+        t = corefw.from_numpy(arr)  # arr is a fresh array (or a private map) owned by no one
         return t if t.device == target else t.to(target)
 
     return make
-
-
-def _atomic_write(path: str, write: Callable[[Any], None]) -> None:
-    """Write through ``write(fileobj)`` to a temporary file beside ``path``, fsync it and
-    rename it onto ``path``; on any error remove the temporary file and re-raise."""
-    directory, base = os.path.split(os.path.abspath(path))
-    while True:
-        tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
-        try:  # mode 0o666 less the umask, as open() would give
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                         0o666)
-            break
-        except FileExistsError:
-            continue
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            try:
-                os.chmod(tmp, os.stat(path).st_mode & 0o7777)  # keep the old file's mode
-            except OSError:
-                pass
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_directory(directory)
-
-
-def _fsync_directory(directory: str) -> None:
-    """Make the rename durable where the platform allows (not on Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -8,10 +8,10 @@ to it has run (so DDP can all-reduce it while the rest of backward runs); others
 
 from __future__ import annotations
 
+from .._tensor import POST_HOOKS
 from ..errors import AutogradError
 from .anomaly import check_grads
 from .grad_mode import STATE
-from .._tensor import POST_HOOKS
 from .node import ANOMALY, Node, OutputRef, _freed_error
 
 

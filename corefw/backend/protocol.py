@@ -4,6 +4,9 @@ A backend serves one device type (``"cpu"``, ``"cuda"``, ``"mydev"``) and any nu
 indices. The core talks to it only through this protocol; kernels are plain callables from
 native arrays (and attributes) to a new native array. See docs/plugins.md for a walk-through and
 :mod:`corefw.backend.toolkit` for a ready implementation over any NumPy-like array module.
+
+Optional: ``is_contiguous(array) -> bool`` on a backend with "views" (whether ``array`` is dense,
+row-major and writable; without it ``Tensor.contiguous()`` always copies there).
 """
 
 from __future__ import annotations
@@ -14,12 +17,17 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Backend", "CAPABILITIES"]
+__all__ = ["Backend", "CAPABILITIES", "REQUIRED_MEMBERS", "missing_members"]
 
-#: Capabilities a backend may declare in ``Backend.capabilities``.
+#: Capabilities a backend may declare in ``Backend.capabilities`` (docs/plugins.md, "What the
+#: capabilities mean", is the contract).
 CAPABILITIES = frozenset({
     "broadcast",  # binary kernels accept operands of different (broadcastable) shapes
-    "views",      # movement kernels (reshape, permute, slice, expand...) return views
+    "views",      # movement kernels (reshape, permute, slice, expand...) may return views
+                  # that share memory with their operand; without it the core treats every
+                  # kernel result as a fresh array
+    "inplace",    # arrays are mutable: copy_ and index_put_ write into their first operand;
+                  # without it the core functionalizes in-place ops (pure op + rebinding)
     "random",     # implements the random primitives
     "float16",    # informational; dtypes are listed in Backend.dtypes
     "abstract",   # no storage: kernels compute shapes and dtypes only (the core's meta device)
@@ -73,3 +81,29 @@ class Backend(Protocol):
 
     def memory_stats(self, index: int = 0) -> dict[str, int]:
         """Allocator statistics (``bytes_in_use`` ... where known)."""
+
+
+#: Every member :class:`Backend` requires, checked when a backend is registered.
+REQUIRED_MEMBERS: tuple[str, ...] = (
+    "device_type", "name", "dtypes", "capabilities", "kernels", "is_available",
+    "unavailable_reason", "device_count", "device_context", "from_host", "to_host",
+    "manual_seed", "get_rng_state", "set_rng_state", "synchronize", "memory_stats")
+
+
+def missing_members(backend: Any) -> list[str]:
+    """The members of :class:`Backend` that ``backend`` lacks (empty if it has them all).
+
+    Looks at the instance's ``__dict__`` and its class only, so a lazy backend's first-use
+    loading is not triggered; members a class serves through ``__getattr__`` are taken on
+    trust (they are checked on first use instead).
+    """
+    cls = type(backend)
+    if any("__getattr__" in vars(k) for k in cls.__mro__ if k is not object):
+        return []
+    own = getattr(backend, "__dict__", {})
+    missing = []
+    for member in REQUIRED_MEMBERS:
+        if member in own or hasattr(cls, member):
+            continue
+        missing.append(member)
+    return missing

@@ -35,7 +35,7 @@ def array_kernels(xp, *, erf: Callable, add_at: Callable) -> dict[str, Callable]
     """Kernels for every primitive except the random ones, written once against ``xp``."""
     a = lambda fn: _as_array(xp, fn)  # noqa: E731
 
-    def copy_(dst, src):
+    def copy_(dst, src):  # in place: returns dst itself (backends with "inplace")
         dst[...] = src
         return dst
 
@@ -86,7 +86,7 @@ def array_kernels(xp, *, erf: Callable, add_at: Callable) -> dict[str, Callable]
         "reshape": lambda x, shape: xp.reshape(x, shape),
         "permute": lambda x, dims: xp.transpose(x, dims),
         "expand": lambda x, shape: xp.broadcast_to(x, shape),
-        "flip": lambda x, dims: xp.flip(x, dims),
+        "flip": lambda x, dims: xp.flip(x, dims).copy(),  # not a view op: new memory
         "slice": a(lambda x, key: x[key]),
         "pad": lambda x, pad, value: xp.pad(x, pad, constant_values=value),
         "cat": lambda *xs, dim: xp.concatenate(xs, axis=dim),
@@ -143,6 +143,11 @@ def composite_kernels(xp) -> dict[str, Callable]:
         bx = x * beta
         return xp.where(bx > threshold, x, (xp.logaddexp(0, bx) / beta).astype(x.dtype))
 
+    def einsum(*ops, equation):
+        out = xp.einsum(equation, *ops)
+        # one operand relabelled (a transpose, a diagonal) comes back as a view of it
+        return out.copy() if len(ops) == 1 and getattr(out, "base", None) is not None else out
+
     return {
         "relu": a(lambda x: xp.maximum(x, 0)),
         "sigmoid": sigmoid,
@@ -150,19 +155,28 @@ def composite_kernels(xp) -> dict[str, Callable]:
         "rsqrt": a(lambda x: 1 / xp.sqrt(x)), "reciprocal": a(lambda x: 1 / x),
         "tan": a(xp.tan), "clamp": a(clamp), "softplus": a(softplus),
         "softmax": a(softmax), "log_softmax": a(log_softmax), "logsumexp": a(logsumexp),
-        "einsum": a(lambda *ops, equation: xp.einsum(equation, *ops)),
+        "einsum": a(einsum),
     }
 
 
 class ArrayModuleBackend:
     """A :class:`~corefw.backend.protocol.Backend` over a NumPy-like module ``xp``.
 
-    ``rng_factory(seed)`` makes a NumPy-style ``Generator`` for ``xp`` (``random``,
-    ``standard_normal``, ``integers``, ``permutation``); ``erf`` and ``add_at`` are the two
-    functions NumPy's namespace lacks or spells differently.
+    ``xp`` needs NumPy's array API for what the kernels call, with int64 and the dtypes in
+    :attr:`dtypes`; its arrays must be mutable and slice into views (the toolkit's ``copy_``
+    and ``index_put_`` assign in place). ``erf(x)`` is the elementwise error function in
+    ``x``'s dtype (default: ``math.erf`` vectorised on the host, slow). ``add_at(x, key,
+    values)`` is the unbuffered in-place ``x[key] += values`` where repeated indices
+    accumulate (default ``xp.add.at``). ``rng_factory(seed)`` makes the random generator
+    (default: a ``Generator`` over ``PCG64`` from ``xp``'s own ``random`` namespace); it must
+    provide NumPy ``Generator``'s ``random(shape)``, ``standard_normal(shape)``,
+    ``integers(low, high, size=shape)``, ``permutation(n)`` and a readable, assignable
+    ``bit_generator.state`` dict. docs/plugins.md has the full contract.
     """
 
-    capabilities = frozenset({"broadcast", "views", "random"})
+    #: mutable arrays that slice into views, as NumPy's and CuPy's (docs/plugins.md, "What the
+    #: capabilities mean"); a subclass over an immutable library declares fewer
+    capabilities = frozenset({"broadcast", "views", "inplace", "random"})
     dtypes = frozenset({"bool", "uint8", "int8", "int16", "int32", "int64", "float16",
                         "float32", "float64"})
 
@@ -234,6 +248,11 @@ class ArrayModuleBackend:
 
     def from_host(self, array: np.ndarray, index: int = 0):
         return self.xp.asarray(array)
+
+    def is_contiguous(self, array) -> bool:
+        """Dense, row-major and writable (an expanded array is none of these)."""
+        flags = array.flags  # CuPy's flags have no "writeable": its arrays always are
+        return bool(flags.c_contiguous and getattr(flags, "writeable", True))
 
     def to_host(self, array) -> np.ndarray:
         return np.asarray(array)

@@ -150,7 +150,8 @@ def _binary(name, vjp, saves=(0, 1), rule=R.elementwise):
     return declare(name, rule=rule, vjp=vjp, saves=saves, primitive=True)
 
 
-def _div_saves(operands):  # a / b: b for both gradients, a only for b's
+def _div_saves(operands):
+    """b always, a only when b needs a gradient (a / b)"""
     return getattr(operands[1], "_req", False), True
 
 
@@ -199,6 +200,8 @@ def div(input, other, *, rounding_mode: str | None = None):
     if rounding_mode == "floor":
         return floor_divide(input, other)
     if rounding_mode == "trunc":
+        if not (_is_float(input) or _is_float(other)):  # integers only
+            _check_int_divisor("div(rounding_mode='trunc')", other)
         q = div(input, other)
         q = where(q < 0, ceil(q), floor(q))
         ints = all(x._data.dtype.kind in "iub" if isinstance(x, Tensor) else
@@ -287,12 +290,18 @@ def minimum(input, other):
 
 
 def floor_divide(input, other):
-    """``floor(input / other)``, as Python's ``//``."""
+    """``floor(input / other)``, as Python's ``//``; integer division by zero raises
+    ``ZeroDivisionError`` (as PyTorch on the CPU)."""
+    if not (_is_float(input) or _is_float(other)):  # integers only: floats give inf/nan
+        _check_int_divisor("floor_divide", other)
     return binary(_FLOORDIV, input, other)
 
 
 def remainder(input, other):
-    """Python's ``%``: the result has the sign of ``other``."""
+    """Python's ``%``: the result has the sign of ``other``; an integer remainder by zero
+    raises ``ZeroDivisionError`` (as PyTorch on the CPU)."""
+    if not (_is_float(input) or _is_float(other)):  # integers only: floats give nan
+        _check_int_divisor("remainder", other)
     return binary(_REM, input, other)
 
 
@@ -303,6 +312,21 @@ def fmod(input, other):
     # where remainder's sign disagrees with the dividend's, step back by one divisor
     fix = (r != 0) & ((r < 0) != (input < 0))
     return where(fix, r - other, r)
+
+
+def _check_int_divisor(op: str, other) -> None:
+    """Raise where an integer divisor holds a zero (numpy would silently give 0)."""
+    if isinstance(other, Tensor):  # meta tensors have no values to check
+        zero = other._data.size and not other.is_meta and bool(eq(other, 0).any().item())
+    else:
+        zero = other == 0
+    if zero:
+        from ..errors import CorefwZeroDivisionError
+
+        what = "holds a zero" if isinstance(other, Tensor) else "is zero"
+        raise CorefwZeroDivisionError(
+            f"{op}: integer division by zero (the divisor {what}); divide floats instead "
+            f"(giving inf or nan), or mask the zeros first")
 
 
 def eq(input, other):

@@ -9,6 +9,7 @@ from .._call import apply, wrap
 from .._graph.grad_mode import STATE
 from .._tensor import Tensor
 from ..errors import AutogradError, CorefwIndexError, DeviceError, DTypeError, ShapeError
+from ._views import check_view_leaf, check_writable, commit, index_put_kernel, settle, track
 from .reduction import normalize_dims, sum_to
 from .registry import declare, publish
 
@@ -99,9 +100,7 @@ def _normalize_key(x: Tensor, key):
 
 def basic_slice(x: Tensor, key: tuple) -> Tensor:
     """``x[key]`` for a key of ints, slices, None and Ellipsis (a view)."""
-    from .shape import _as_view
-
-    return _as_view(apply(_SLICE, (x,), {"key": key}), x)
+    return track(apply(_SLICE, (x,), {"key": key}), x, "slice", {"key": key})
 
 
 def getitem(x: Tensor, key):
@@ -153,16 +152,16 @@ def bump_version(x: Tensor) -> None:
 
 
 def check_inplace(x: Tensor, op: str, other_req: bool = False) -> bool:
-    """Whether an in-place op must record the graph; raises where PyTorch raises."""
+    """Whether an in-place op must record the graph; raises where PyTorch raises. Refuses,
+    before anything changes, a write that cannot reach the view's root (an expanded view)."""
+    check_writable(x, op)
     if not STATE.enabled or not (x._req or other_req):
         return False
     if x._node is None and x._req:
         raise AutogradError(f"{op}: a leaf tensor that requires grad is being used in an "
                             f"in-place operation; wrap the update in corefw.no_grad() or "
                             f"clone() the tensor")
-    if getattr(x, "_base", None) is not None:
-        raise AutogradError(f"{op}: in-place modification of a view while recording the graph "
-                            f"is not supported; clone() the view or the base first")
+    check_view_leaf(x, op)
     return True
 
 
@@ -184,18 +183,28 @@ def setitem(x: Tensor, key, value) -> None:
             value = cast(value, x.dtype)
     elif isinstance(value, float) and x._data.dtype.kind != "f":
         raise DTypeError(f"__setitem__: cannot store the float {value} in a {x.dtype} tensor")
+    elif isinstance(value, int) and x._data.dtype.kind in "iu" and not isinstance(value, bool):
+        info = np.iinfo(x._data.dtype)  # numpy would raise a bare OverflowError (or wrap)
+        if not info.min <= value <= info.max:
+            from ..errors import CorefwOverflowError
+
+            raise CorefwOverflowError(f"__setitem__: the value {value} does not fit a "
+                                      f"{x.dtype} tensor (range {info.min} to {info.max}); "
+                                      f"use a wider dtype")
     if check_inplace(x, "__setitem__", vreq):
-        new = index_put(x, key, value)
-        x._dev.table["copy_"](x._data, new._data)
-        x._node, x._req = new._node, True
+        commit(x, index_put(x, key, value), True)
     else:
         vdata = value._data if isinstance(value, Tensor) else value
         try:
-            x._dev.table["index_put_"](x._data, vdata, key=key, accumulate=False)
-        except (ValueError, IndexError) as exc:
+            out = index_put_kernel(x._dev)(x._data, vdata, key=key, accumulate=False)
+        except IndexError as exc:  # an index out of range: not a shape problem
+            raise CorefwIndexError(f"__setitem__: x{_fmt(key)} of a tensor of shape "
+                                   f"{x.shape}: {exc}") from exc
+        except ValueError as exc:
             raise ShapeError(f"__setitem__: cannot assign a value of shape "
                              f"{getattr(value, 'shape', ())} to x{_fmt(key)} of a tensor of "
                              f"shape {x.shape}: {exc}") from exc
+        settle(x, out)  # a backend that cannot write in place returned a new array
     bump_version(x)
 
 
@@ -211,13 +220,34 @@ def _check_index(op, input, dim, index):
     if index._data.ndim != input._data.ndim:
         raise ShapeError(f"{op}: index {index.shape} must have as many dims as input "
                          f"{input.shape}")
+    if input._data.ndim == 0:  # 0-d input and index: dim 0 or -1, as PyTorch
+        normalize_dims(dim, 0, op)
+        return 0
     (d,) = normalize_dims(dim, input._data.ndim, op)
+    _check_index_range(op, index, d, input._data.shape[d])
     return d
+
+
+def _check_index_range(op, index, d: int, size: int) -> None:
+    """Refuse negative or too large indices (numpy would wrap -1, JAX would clamp)."""
+    data = index._data
+    if not data.size or index.is_meta:  # meta tensors have no values to check
+        return
+    table = index._dev.table  # the kernels themselves: no graph, no dispatch overhead
+    lo, hi = int(table["amin"](data, None, False)), int(table["amax"](data, None, False))
+    bad = lo if lo < 0 else hi if hi >= size else None
+    if bad is not None:
+        raise CorefwIndexError(f"{op}: index {bad} is out of bounds for dimension {d} with "
+                               f"size {size} (valid: 0 to {size - 1}; negative indices are not "
+                               f"accepted)")
 
 
 def gather(input, dim: int, index):
     """``out[i][j] = input[index[i][j]][j]`` style selection along ``dim``."""
     d = _check_index("gather", input, dim, index)
+    if input._data.ndim == 0:
+        _check_index_range("gather", index, 0, 1)
+        return gather(input.reshape(1), 0, index.reshape(1)).reshape(())
     return apply(_GATHER, (input, index), {"dim": d})
 
 
@@ -228,11 +258,28 @@ def take_along_dim(input, indices, dim: int):
 def scatter_add(input, dim: int, index, src):
     """A copy of ``input`` with ``src`` added at ``index`` along ``dim``."""
     d = _check_index("scatter_add", input, dim, index)
+    if input._data.ndim == 0:
+        _check_index_range("scatter_add", index, 0, 1)
+        return scatter_add(input.reshape(1), 0, index.reshape(1), src.reshape(1)).reshape(())
     return apply(_SCATTER_ADD, (input, index, src), {"dim": d})
 
 
 def index_select(input, dim: int, index):
-    (d,) = normalize_dims(dim, input._data.ndim, "index_select")
+    if input._data.ndim == 0:
+        normalize_dims(dim, 0, "index_select")
+    else:
+        (d,) = normalize_dims(dim, input._data.ndim, "index_select")
+    if not isinstance(index, Tensor) or index._data.dtype.kind not in "iu" or \
+            index._data.ndim > 1:
+        raise CorefwIndexError(f"index_select: index must be a 0-d or 1-D integer tensor, got "
+                               f"{getattr(index, 'dtype', type(index).__name__)} of shape "
+                               f"{tuple(getattr(index, 'shape', ()))}")
+    if input._data.ndim == 0:
+        _check_index_range("index_select", index, 0, 1)
+        return input.reshape(1)[index.reshape(-1)].reshape(tuple(index.shape))
+    _check_index_range("index_select", index, d, input._data.shape[d])
+    if index._data.ndim == 0:  # a 0-d index keeps the dim, with size 1 (PyTorch)
+        index = index.reshape(1)
     return getitem(input, (slice(None),) * d + (index,))
 
 

@@ -9,10 +9,11 @@ backward checks for tensors it saved.
 
 from __future__ import annotations
 
-from .._graph.grad_mode import STATE
+from .._graph.grad_mode import STATE, no_grad
 from .._tensor import Tensor
 from ..errors import AutogradError, DeviceError, DTypeError, ShapeError
 from . import elementwise as ew
+from ._views import commit, settle
 from .indexing import bump_version, check_inplace
 from .registry import declare, publish
 
@@ -31,14 +32,7 @@ def _write(x: Tensor, new: Tensor, op: str, record: bool) -> Tensor:
         new = ew.cast(new, x.dtype)
     if new._dev is not x._dev:
         raise ShapeError(f"{op}: result on {new._dev} cannot be written to {x._dev}")
-    try:
-        x._dev.table["copy_"](x._data, new._data)
-    except ValueError as exc:  # e.g. NumPy's read-only broadcast views
-        raise ShapeError(f"{op}: cannot write into this tensor of shape {x.shape} in place "
-                         f"({exc}); an expanded tensor shares one element between many "
-                         f"positions: clone() it first") from exc
-    if record:
-        x._node, x._req = new._node, True
+    commit(x, new, record, op)
     bump_version(x)
     return x
 
@@ -52,8 +46,6 @@ def _inplace(x: Tensor, op: str, fn, *args, **kwargs) -> Tensor:
         old = ew.clone(x)
         args = tuple(old if a is x else a for a in args)
         return _write(x, fn(old, *args, **kwargs), op, True)
-    from .._graph.grad_mode import no_grad
-
     with no_grad():
         return _write(x, fn(x, *args, **kwargs), op, False)
 
@@ -150,7 +142,9 @@ UNARY_INPLACE = {f"{f.__name__}_": _unary_inplace(f"{f.__name__}_", f) for f in 
 # One kernel call per parameter instead of a chain of in-place ops (each a kernel, a temporary
 # and a version bump). The decompositions are the optimizers' step-by-step updates, written
 # with the in-place ops above in the same order, so a backend without a kernel computes the
-# same values; a kernel must match them (the cpu plugin's do, bit for bit).
+# same values; a kernel must match them (the cpu plugin's do, bit for bit). A decomposition
+# returns every tensor it updated, and so does a kernel of a backend without "inplace" (new
+# arrays): the core rebinds them (functionalization).
 def _sgd_step_decomp(param, grad, momentum_buffer, *, lr, momentum, dampening, weight_decay,
                      nesterov, maximize, is_first_step):
     g = ew.neg(grad) if maximize else grad
@@ -163,7 +157,7 @@ def _sgd_step_decomp(param, grad, momentum_buffer, *, lr, momentum, dampening, w
         else:
             add_(mul_(buf, momentum), g, alpha=1 - dampening)
         g = g + buf * momentum if nesterov else buf
-    return add_(param, g, alpha=-lr)
+    return add_(param, g, alpha=-lr), momentum_buffer
 
 
 def _adam_step_decomp(param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps,
@@ -177,7 +171,7 @@ def _adam_step_decomp(param, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps
     add_(mul_(exp_avg, beta1), g, alpha=1 - beta1)
     addcmul_(mul_(exp_avg_sq, beta2), g, g, value=1 - beta2)
     denom = add_(ew.sqrt(exp_avg_sq) / (1 - beta2**step) ** 0.5, eps)
-    return addcdiv_(param, exp_avg, denom, value=-lr / (1 - beta1**step))
+    return addcdiv_(param, exp_avg, denom, value=-lr / (1 - beta1**step)), exp_avg, exp_avg_sq
 
 
 _SGD_STEP = declare("sgd_step_", decomposition=_sgd_step_decomp, differentiable=False,
@@ -185,6 +179,16 @@ _SGD_STEP = declare("sgd_step_", decomposition=_sgd_step_decomp, differentiable=
 _ADAM_STEP = declare("adam_step_", decomposition=_adam_step_decomp, differentiable=False,
                      inplace=True,
                      doc="in place: one Adam/AdamW update of param, exp_avg, exp_avg_sq")
+
+
+def _rebind_fused(tensors: tuple, res) -> None:
+    """A fused kernel on a backend that cannot write in place (or the decomposition, run on
+    wrappers of the arrays) returns every updated value: rebind them to the tensors."""
+    if not isinstance(res, tuple):
+        return  # an in-place kernel
+    for t, r in zip(tensors, res):
+        if t is not None and r is not None:
+            settle(t, r._data if isinstance(r, Tensor) else r)
 
 
 def _check_fused(op: str, param: Tensor, *others: Tensor | None) -> list:
@@ -226,9 +230,11 @@ def sgd_step_(param: Tensor, grad: Tensor, momentum_buffer: Tensor | None = None
     if momentum != 0 and momentum_buffer is None:
         raise ValueError("sgd_step_: momentum != 0 needs a momentum_buffer like the param")
     arrays = _check_fused("sgd_step_", param, grad, momentum_buffer if momentum != 0 else None)
-    param._dev.table["sgd_step_"](
+    kernel = param._dev.table["sgd_step_"]
+    res = kernel(
         *arrays, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
         nesterov=nesterov, maximize=maximize, is_first_step=is_first_step)
+    _rebind_fused((param, momentum_buffer), res)
     bump_version(param)
     if momentum != 0:
         bump_version(momentum_buffer)
@@ -242,9 +248,11 @@ def adam_step_(param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor,
     number ``step`` (1, 2, ...), without AMSGrad, in place; ``exp_avg`` and ``exp_avg_sq`` are
     updated in place too. Returns ``param``. The signature of the cuda plugin's kernel."""
     arrays = _check_fused("adam_step_", param, grad, exp_avg, exp_avg_sq)
-    param._dev.table["adam_step_"](
+    kernel = param._dev.table["adam_step_"]
+    res = kernel(
         *arrays, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
         decoupled=decoupled, maximize=maximize, step=step)
+    _rebind_fused((param, exp_avg, exp_avg_sq), res)
     bump_version(param)
     bump_version(exp_avg)
     bump_version(exp_avg_sq)

@@ -133,8 +133,13 @@ def _linear_vjp(ctx, g):
     return gx, gw, gb
 
 
+def _linear_saves(operands):
+    """input and weight crosswise (as matmul), never the bias"""
+    return cross(operands)[:2] + (False,) * (len(operands) - 2)
+
+
 _LINEAR = declare("linear", rule=R.linear, vjp=_linear_vjp, decomposition=_linear_decomp,
-                  saves=lambda ops: cross(ops)[:2] + (False,) * (len(ops) - 2),
+                  saves=_linear_saves,
                   doc="input @ weight.T + bias (input (*, in), weight (out, in), bias "
                       "(out,) or None)")
 

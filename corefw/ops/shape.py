@@ -8,9 +8,9 @@ import math
 from .. import _rules as R
 from .._call import apply
 from .._registry import FN
-from .._tensor import Tensor
 from ..errors import CorefwIndexError, ShapeError
 from ._dims import normalize_dims
+from ._views import is_contiguous, track
 from .registry import declare, publish
 
 __all__ = ["broadcast_to", "cat", "chunk", "concat", "concatenate", "expand", "flatten", "flip",
@@ -18,18 +18,8 @@ __all__ = ["broadcast_to", "cat", "chunk", "concat", "concatenate", "expand", "f
            "swapaxes", "transpose", "tril", "triu", "unflatten", "unsqueeze", "view"]
 
 
-def _as_view(t: Tensor, base: Tensor) -> Tensor:
-    if "views" in base._dev.backend.capabilities:
-        if base._vc is None:
-            base._vc = [0]
-        t._vc = base._vc
-        root = getattr(base, "_base", None)
-        t._base = base if root is None else root
-    return t
-
-
 def _view(op, x, attrs):
-    return _as_view(apply(op, (x,), attrs), x)
+    return track(apply(op, (x,), attrs), x, op.name, attrs)
 
 
 def _invperm(dims):
@@ -101,11 +91,14 @@ def reshape(input, *shape):
         raise ShapeError(f"reshape: shape {shape} is invalid for input of size {n} "
                          f"(input shape {input.shape})")
     out = apply(_RESHAPE, (input,), {"shape": shape})
-    src = input._data
-    root = getattr(src, "base", None)
-    if getattr(out._data, "base", root) is not (src if root is None else root):
-        return out  # the backend had to copy (a non-contiguous input): not a view
-    return _as_view(out, input)
+    if "views" in input._dev.backend.capabilities:
+        src = input._data
+        root = getattr(src, "base", None)
+        if getattr(out._data, "base", root) is not (src if root is None else root):
+            return out  # the backend had to copy (a non-contiguous input): not a view
+    elif not is_contiguous(input):
+        return out  # a view there would not be one on a backend with views
+    return track(out, input, "reshape", {"shape": shape})
 
 
 # ``view`` is ``reshape``: on a non-contiguous tensor it copies where PyTorch raises.
@@ -357,7 +350,8 @@ def pad(input, pad, mode: str = "constant", value: float = 0.0):
     for i in range(len(pad) // 2):
         pairs[nd - 1 - i] = (pad[2 * i], pad[2 * i + 1])
     if mode != "constant":
-        return _pad_nonconstant(input, pairs, mode)
+        out = _pad_nonconstant(input, pairs, mode)
+        return out if out is not input else out.clone()  # new memory, as in PyTorch
     if any(lo < 0 or hi < 0 for lo, hi in pairs):
         basic_slice = FN.basic_slice
 
@@ -366,7 +360,9 @@ def pad(input, pad, mode: str = "constant", value: float = 0.0):
         input = basic_slice(input, key)
         pairs = [(max(lo, 0), max(hi, 0)) for lo, hi in pairs]
     if not any(lo or hi for lo, hi in pairs):
-        return input
+        from .elementwise import clone
+
+        return clone(input)  # F.pad always returns new memory, as in PyTorch
     return apply(_PAD, (input,), {"pad": tuple(pairs), "value": value})
 
 

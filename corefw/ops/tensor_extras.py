@@ -15,10 +15,11 @@ from .._graph.grad_mode import STATE
 from .._random import rand, randn
 from .._tensor import Tensor
 from ..dispatch import device_of
-from . import elementwise, inplace, shape
+from . import _views, elementwise, inplace, shape
 from .registry import declare, publish
 
 __all__ = ["T", "bernoulli_", "bool", "byte", "char", "clone", "contiguous", "double",
+           "is_contiguous",
            "expand_as", "float", "half", "int", "long", "mT", "new_empty", "new_full",
            "new_ones", "new_tensor", "new_zeros", "normal_", "reshape_as", "short", "t", "to",
            "type_as", "uniform_", "view_as"]
@@ -139,8 +140,15 @@ def clone(self, *, memory_format=None):
     return elementwise.clone(self)
 
 
+def is_contiguous(self, memory_format=None):
+    """Whether the values are dense and row-major in their storage (see
+    :func:`corefw.ops._views.is_contiguous` for how a backend answers)."""
+    return _views.is_contiguous(self)
+
+
 def contiguous(self, memory_format=None):
-    return self
+    """``self`` if it is contiguous, else a contiguous copy (differentiable)."""
+    return self if _views.is_contiguous(self) else elementwise.clone(self)
 
 
 def T(self):  # noqa: N802 - PyTorch's property name

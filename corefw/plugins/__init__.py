@@ -13,8 +13,47 @@ from .catalogue import PluginWarning
 from .hookspecs import PLUGIN_API_VERSION, hookimpl, hookspec
 from .manager import PluginRecord, load, plugin_records, register_plugin, version_matches
 
-__all__ = ["PLUGIN_API_VERSION", "PluginRecord", "PluginWarning", "call_op", "hookimpl",
-           "hookspec", "load", "plugin_records", "register_plugin", "version_matches"]
+__all__ = ["PLUGIN_API_VERSION", "PluginRecord", "PluginWarning", "backends", "call_op",
+           "devices", "hookimpl", "hookspec", "load", "plugin_records", "register_plugin",
+           "version_matches"]
+
+
+def backends() -> dict[str, Any]:
+    """Registered backends by device type, available or not (loads plugins first).
+
+    >>> import corefw.plugins
+    >>> corefw.plugins.backends()["cpu"].device_type
+    'cpu'
+    """
+    from .. import dispatch
+
+    load()
+    return dict(dispatch.BACKENDS)
+
+
+def devices(*, available: bool = True) -> list:
+    """Every device corefw can use now, as :class:`corefw.device` objects (``cpu:0``,
+    ``cuda:0``, ``cuda:1`` ...), by device type then index; ``available=False`` also lists
+    one ``type:0`` per backend that cannot run here.
+
+    >>> import corefw.plugins
+    >>> corefw.device("cpu", 0) in corefw.plugins.devices()
+    True
+    """
+    from .._device import device
+
+    out = []
+    for dev_type, backend in sorted(backends().items()):
+        try:
+            usable = bool(backend.is_available())
+            count = int(backend.device_count()) if usable else 0
+        except Exception:  # noqa: BLE001 - a broken backend is reported by `corefw plugins`
+            usable, count = False, 0
+        if usable:
+            out += [device(dev_type, i) for i in range(count)]
+        elif not available:
+            out.append(device(dev_type, 0))
+    return out
 
 
 def call_op(name: str, *operands: Any, **attrs: Any):

@@ -19,9 +19,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["EXPLAINERS", "KINDS", "LAYERS", "OWNERS", "PROCESS_GROUPS", "PluginWarning", "Request",
-           "apply",
-           "collector", "describe"]
+from ..errors import PluginError
+
+__all__ = ["EXPLAINERS", "KINDS", "LAYERS", "OWNERS", "PROCESS_GROUPS", "PluginWarning",
+           "Refusal", "Request", "apply", "collector", "describe"]
 
 #: Layer classes by name (builtin ``corefw.nn`` layers and plugins' layers).
 LAYERS: dict[str, type] = {}
@@ -44,6 +45,10 @@ _SINGULAR = {"ops": "op", "device_types": "device type", "kernels": "kernel",
 
 class PluginWarning(RuntimeWarning):
     """A plugin was refused, failed (outside strict mode) or a registration was refused."""
+
+
+class Refusal(TypeError):
+    """A ``register`` callback refuses what it was given: the plugin is shown as refused."""
 
 
 @dataclass
@@ -91,6 +96,14 @@ def collector(rec, hook: str) -> Callable[..., None]:
         if not isinstance(dev_type, str) or not dev_type.isidentifier():
             raise TypeError(f"{hook}: {backend!r} needs a device_type that is an identifier "
                             f"such as 'mydev' (see corefw.backend.Backend), got {dev_type!r}")
+        from ..backend.protocol import missing_members
+
+        missing = missing_members(backend)
+        if missing:
+            raise Refusal(f"backend {backend!r} for device type {dev_type!r} lacks "
+                          f"{', '.join(missing)} of the corefw.backend.Backend protocol "
+                          f"(docs/plugins.md lists each member; subclassing "
+                          f"corefw.backend.ArrayModuleBackend provides them all)")
         add(dev_type, backend, override)
 
     def register_kernels(device_type: str, kernels: Mapping[str, Callable], *,
@@ -174,12 +187,14 @@ def apply(recs: list, records: Mapping[str, Any], fail: Callable[..., None]) -> 
         rec.requests = []
 
 
-def _taken(req: Request) -> tuple[bool, str | None]:
+def _taken(req: Request, rec_name: str) -> tuple[bool, str | None]:
     """Whether ``req.name`` is already registered, and by which plugin (None if unknown)."""
     from .. import dispatch
     from ..ops.registry import OPS
 
     owner = OWNERS.get((req.kind, req.name))
+    if owner is not None and owner == rec_name:
+        return False, None  # its own earlier registration (a load retried after Ctrl-C)
     if req.kind == "ops":
         op = OPS.get(req.name)
         return op is not None, owner or (op.owner if op is not None else None)
@@ -197,12 +212,27 @@ def _taken(req: Request) -> tuple[bool, str | None]:
     return req.name in table, owner
 
 
+def _warn_kernel_override(rec, req: Request, prev: str, records: Mapping[str, Any]) -> None:
+    """PyTorch's "Overriding a previously registered kernel", naming both owners; fatal in
+    strict mode (the caller marks the plugin failed, which raises there)."""
+    from .manager import _strict
+
+    msg = (f"corefw: overriding a previously registered kernel: {req.name!r} of "
+           f"{describe(prev, records)} is replaced by plugin {describe(rec.name, records)} "
+           f"(override=True)")
+    if _strict():
+        raise PluginError(f"{msg} [refused because COREFW_STRICT_PLUGINS is set]")
+    warnings.warn(msg, PluginWarning, stacklevel=3)
+
+
 def _apply_one(rec, req: Request, records: Mapping[str, Any]) -> None:
     from .. import dispatch
     from .._registry import declare
 
     what = f"{_SINGULAR[req.kind]} {req.name!r}"
-    taken, prev = _taken(req)
+    taken, prev = _taken(req, rec.name)
+    if taken and req.override and req.kind == "kernels" and prev not in (None, rec.name):
+        _warn_kernel_override(rec, req, prev, records)
     if taken and not req.override:
         by = describe(prev, records)
         rec.notes.append(f"refused: its {what}, already registered by {by}")

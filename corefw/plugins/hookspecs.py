@@ -109,8 +109,11 @@ def register_backends(register: RegisterBackend) -> None:
     ``kernels``, transfers, RNG ...), for example a :class:`corefw.backend.ArrayModuleBackend`.
     Its ``device_type`` (an identifier such as ``"mydev"``) names the devices ``"mydev:N"``.
     Registering must not touch hardware or import heavy libraries: do that in
-    ``backend.is_available()`` or on first use. A device type registered twice is refused
-    unless ``override=True``.
+    ``backend.is_available()`` or on first use. A backend lacking members of the protocol is
+    refused with the list. A device type belongs to the distribution that declares it in the
+    ``corefw.devices`` entry points (or that ``COREFW_DEVICE_OWNER`` names); a plugin that
+    registers one it does not own is refused, whatever ``override`` says (``override=True``
+    only lets a plugin registered at run time replace one).
     """
 
 
@@ -122,7 +125,8 @@ def register_kernels(register: RegisterKernels) -> None:
     Use it for a faster kernel of a composite op on another plugin's backend, or for a kernel
     of an op added by ``register_ops``. A kernel takes native arrays (and the op's attributes
     as keywords) and returns a new native array. A kernel for an op the backend or another
-    plugin already provides is refused unless ``override=True``.
+    plugin already provides is refused unless ``override=True``; an override of another
+    plugin's kernel warns naming both (an error under ``COREFW_STRICT_PLUGINS``).
     """
 
 

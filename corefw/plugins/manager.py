@@ -15,6 +15,13 @@ plugins`` shows why), reported once with a :class:`~corefw.plugins.catalogue.Plu
 and skipped; corefw keeps working. ``COREFW_STRICT_PLUGINS=1`` turns that into a
 :class:`~corefw.errors.PluginError`. ``COREFW_PLUGINS=a,b`` loads only the entry points named
 ``a`` and ``b``; ``COREFW_DISABLE_PLUGINS=c`` blocks ``c``. Neither applies to builtins.
+
+Device types are owned, not first-come: :mod:`corefw.plugins.ownership` settles each one from
+the distributions' ``corefw.devices`` declarations and ``COREFW_DEVICE_OWNER`` before anything
+is registered, so the outcome never depends on the order in which plugins load. A plugin that
+takes longer than ``COREFW_PLUGIN_WATCHDOG_S`` seconds (default 5) to load is named on stderr
+with the setting that skips it; Ctrl-C while loading leaves nothing half-done, and the next
+tensor loads the plugins again.
 """
 
 from __future__ import annotations
@@ -31,9 +38,11 @@ from importlib import metadata
 from typing import Any
 
 import pluggy
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import Version
 
 from ..errors import PluginError
-from . import catalogue, hookspecs
+from . import catalogue, hookspecs, ownership
 from .catalogue import EXPLAINERS, KINDS, LAYERS, PluginWarning
 
 __all__ = ["BUILTIN", "EXPLAINERS", "GROUP", "LAYERS", "PluginRecord", "load", "plugin_records",
@@ -57,7 +66,8 @@ class PluginRecord:
 
     ``status`` is ``loaded``; ``unavailable`` (loaded, but a backend it serves cannot run
     here: ``reason`` says why); ``failed`` (raised at import or registration: ``error``);
-    ``refused`` (unsupported plugin-API version, or its entry-point name is taken: ``error``);
+    ``refused`` (unsupported plugin-API version, its entry-point name is taken, a device type
+    it does not own, or a backend lacking protocol members: ``error``);
     or ``blocked`` (by ``COREFW_PLUGINS`` / ``COREFW_DISABLE_PLUGINS``: ``reason``).
     """
 
@@ -102,22 +112,47 @@ _records: dict[str, PluginRecord] = {}
 _pm = pluggy.PluginManager("corefw")
 _pm.add_hookspecs(hookspecs)
 _lock = threading.RLock()
-_state = {"loaded": False, "loading": False}
+_state: dict[str, Any] = {"loaded": False, "loading": False, "fatal": None}
 
 
 def load() -> None:
-    """Import and register every plugin, once (thread-safe; a nested call returns at once)."""
-    if _state["loaded"]:
-        return
-    with _lock:  # other threads wait here until loading is done
-        if _state["loaded"] or _state["loading"]:
-            return
-        _state["loading"] = True
-        try:
-            _load_all()
-        finally:
-            _state["loading"] = False
-            _state["loaded"] = True
+    """Import and register every plugin, once (thread-safe; a nested call returns at once).
+
+    Interrupted (Ctrl-C), it forgets the attempt, so the next call loads again. After a
+    strict-mode failure (``COREFW_STRICT_PLUGINS``) every later call raises that failure
+    again, so the error a user sees names the plugin, not a missing backend.
+    """
+    if not _state["loaded"]:
+        with _lock:  # other threads wait here until loading is done
+            if not (_state["loaded"] or _state["loading"]):
+                _load_once()
+    if _state["fatal"] is not None:
+        raise PluginError(f"{_state['fatal']} (plugins were not loaded because of it; fix or "
+                          f"disable that plugin and restart)")
+
+
+def _load_once() -> None:
+    _state["loading"] = True
+    try:
+        _load_all()
+    except PluginError as exc:  # strict mode: fatal, and remembered
+        _state["fatal"], _state["loaded"] = str(exc), True
+        raise
+    except BaseException:  # KeyboardInterrupt...: forget the attempt so a retry works
+        _forget_attempt()
+        raise
+    else:
+        _state["loaded"] = True
+    finally:
+        _state["loading"] = False
+
+
+def _forget_attempt() -> None:
+    """Undo an interrupted load: no records, no pluggy registrations (what was already
+    registered belongs to the same plugin names, which may register it again)."""
+    for plugin in list(_pm.get_plugins()):
+        _pm.unregister(plugin)
+    _records.clear()
 
 
 def plugin_records() -> list[PluginRecord]:
@@ -191,16 +226,69 @@ def _load_all() -> None:
                           f"installed plugin has that entry-point name (installed: "
                           f"{', '.join(sorted(found)) or 'none'})", PluginWarning, stacklevel=4)
     ready = [rec for rec, importer in todo if _prepare(rec, importer)]
+    ready = _settle_device_types(ready)
     catalogue.apply(ready, _records, _fail)
     for rec in ready:
         if rec.status == "pending":
             rec.status = "loaded"
 
 
+def _settle_device_types(ready: list[PluginRecord]) -> list[PluginRecord]:
+    """Refuse the plugins that ask for a device type they do not own (module ownership)."""
+    try:
+        choices = ownership.owner_choices()
+    except ValueError as exc:
+        warnings.warn(f"corefw: {exc}; the setting is ignored", PluginWarning, stacklevel=5)
+        choices = {}
+    claimed = {r.name for rec in ready for r in rec.requests if r.kind == "device_types"}
+    for dev_type in sorted(set(choices) - claimed):
+        warnings.warn(f"corefw: {ownership.OWNER_VAR} gives device type {dev_type!r} to "
+                      f"{choices[dev_type]!r}, but no loaded plugin registers that device "
+                      f"type", PluginWarning, stacklevel=5)
+    declared = ownership.declared_device_types(_records.values())
+    refused = ownership.settle(ready, declared, choices,
+                               lambda name: catalogue.describe(name, _records))
+    for rec in ready:
+        if rec.name in refused:
+            rec.requests = []
+            _unregister(rec.name)
+            _refuse(rec, refused[rec.name])
+    return [rec for rec in ready if rec.name not in refused]
+
+
+def _unregister(name: str) -> None:
+    plugin = _pm.get_plugin(name)
+    if plugin is not None:
+        _pm.unregister(plugin)
+
+
+def _watchdog(rec: PluginRecord) -> threading.Timer | None:
+    """A timer that names ``rec`` on stderr if loading it takes too long (it is not killed)."""
+    try:
+        delay = float(os.environ.get("COREFW_PLUGIN_WATCHDOG_S", "5"))
+    except ValueError:
+        delay = 5.0
+    if delay <= 0:
+        return None
+    skip = ("COREFW_DISABLE_PLUGINS" if not rec.builtin else "a fix of corefw")
+
+    def bark() -> None:
+        print(f"corefw: still loading plugin {rec.name!r} (module {rec.module!r}, "
+              f"distribution {rec.distribution or 'unknown'}) after {delay:g} s; if it hangs, "
+              f"interrupt with Ctrl-C and run with {skip}={rec.name} to skip it",
+              file=sys.stderr, flush=True)
+
+    timer = threading.Timer(delay, bark)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
 def _prepare(rec: PluginRecord, importer) -> bool:
     """Steps 1-4 for one plugin; False (and the record says why) if it cannot be used."""
     before = set(sys.modules)
     start = time.perf_counter()
+    timer = _watchdog(rec)
     try:
         try:
             plugin = importer()
@@ -210,6 +298,8 @@ def _prepare(rec: PluginRecord, importer) -> bool:
         return _check_api(rec, plugin) and _pluggy_register(rec, plugin) and \
             _collect(rec, plugin)
     finally:
+        if timer is not None:
+            timer.cancel()
         rec.load_ms = (time.perf_counter() - start) * 1e3
         heavy = sorted({m.partition(".")[0] for m in set(sys.modules) - before} & HEAVY)
         if heavy:
@@ -255,18 +345,22 @@ def _pluggy_register(rec: PluginRecord, plugin: Any) -> bool:
 
 
 def _collect(rec: PluginRecord, plugin: Any) -> bool:
+    """Run the plugin's hooks through pluggy, this plugin's implementations only."""
+    others = [p for p in _pm.get_plugins() if p is not plugin]
     for hook in hookspecs.HOOK_ORDER:
-        for impl in getattr(_pm.hook, hook).get_hookimpls():
-            if impl.plugin is not plugin:
-                continue
-            register = catalogue.collector(rec, hook)
-            try:
-                impl.function(**{arg: register for arg in impl.argnames})
-            except Exception as exc:  # noqa: BLE001 - isolation is the point
-                rec.requests = []
-                _pm.unregister(plugin)
+        caller = _pm.subset_hook_caller(hook, remove_plugins=others)
+        if not caller.get_hookimpls():
+            continue
+        try:
+            caller(register=catalogue.collector(rec, hook))
+        except Exception as exc:  # noqa: BLE001 - isolation is the point
+            rec.requests = []
+            _pm.unregister(plugin)
+            if isinstance(exc, catalogue.Refusal):
+                _refuse(rec, f"{hook}: {exc}")
+            else:
                 _fail(rec, f"{hook} failed: {type(exc).__name__}: {exc}", exc)
-                return False
+            return False
     return True
 
 
@@ -334,41 +428,17 @@ def _corefw_version() -> str:
 
 
 def version_matches(version: str, spec: str) -> bool:
-    """Whether ``version`` (``"1.0"``) satisfies ``spec`` (``">=1,<2"``, ``"==1.*"``,
-    ``"~=1.0"``, or a bare ``"1"`` meaning ``"==1.*"``). Raises ValueError if unparsable."""
-    have = _vtuple(version)
-    for clause in str(spec).split(","):
-        clause = clause.strip()
-        m = re.fullmatch(r"(>=|<=|==|!=|>|<|~=)?\s*([0-9]+(?:\.[0-9]+)*)(\.\*)?", clause)
-        if not m:
-            raise ValueError(f"cannot parse version clause {clause!r}")
-        op, want, star = m.group(1), _vtuple(m.group(2)), m.group(3)
-        if op is None or star:  # prefix match: "1", "==1.*", "!=1.*"
-            prefix = have[:len(want)] + (0,) * max(0, len(want) - len(have))
-            ok = (prefix != want) if op == "!=" else (prefix == want)
-            if op not in (None, "==", "!="):
-                raise ValueError(f"'.*' only goes with == or != in {clause!r}")
-        elif op == "~=":
-            if len(want) < 2:
-                raise ValueError(f"~= needs at least two components in {clause!r}")
-            ok = _cmp(have, want) >= 0 and have[:len(want) - 1] == want[:-1]
-        else:
-            c = _cmp(have, want)
-            ok = {">=": c >= 0, "<=": c <= 0, ">": c > 0, "<": c < 0, "==": c == 0,
-                  "!=": c != 0}[op]
-        if not ok:
-            return False
-    return True
+    """Whether ``version`` (``"1.0"``) satisfies ``spec``, a PEP 440 specifier set
+    (``">=1,<2"``, ``"==1.*"``, ``"~=1.0"``) or a bare ``"1"`` meaning ``"==1.*"``.
 
-
-def _vtuple(v: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in v.split("."))
-
-
-def _cmp(a: tuple[int, ...], b: tuple[int, ...]) -> int:
-    n = max(len(a), len(b))
-    a, b = a + (0,) * (n - len(a)), b + (0,) * (n - len(b))
-    return (a > b) - (a < b)
+    Raises ValueError (packaging's ``InvalidSpecifier``) if ``spec`` cannot be parsed.
+    """
+    text = str(spec).strip()
+    if re.fullmatch(r"[0-9]+(\.[0-9]+)*", text):  # a bare version: that release series
+        text = f"=={text}.*"
+    if any(not clause.strip() for clause in text.split(",")):
+        raise InvalidSpecifier(f"empty clause in {spec!r}")
+    return SpecifierSet(text).contains(Version(version), prereleases=True)
 
 
 from .. import dispatch as _dispatch  # noqa: E402 - the kernel tables load plugins through us

@@ -19,6 +19,10 @@ then transfers, seeded reproducibility and error behaviour. The result is an op 
 (native / decomposed / fallback / missing / failing) and a verdict: see docs/conformance.md.
 :func:`run_conformance` does the same in-process, without pytest.
 
+:data:`CASES` is corefw's one op test table: corefw's own suite runs the same rows
+(``tests/ops/test_op_table.py``), and :mod:`corefw.testing.table` hands them to any other
+consumer as ``(case, variant, dtype, sample)``.
+
 It also holds PyTorch's ``torch.testing.assert_close`` (:func:`assert_close`), with PyTorch's
 tolerances per dtype.
 """

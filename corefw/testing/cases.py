@@ -1,5 +1,6 @@
-"""The conformance kit's op cases: for every op, how to make inputs, how to call it on a device
-and its float64 reference.
+"""corefw's one op test table (the conformance kit's and the test suite's): for every op, and
+for the public functions built on it, how to make inputs, how to call it on a device and its
+float64 reference.
 
 An :class:`OpCase` is one row of a table (Chainer's ``FunctionTestCase``, tinygrad's
 ``helper_test_op``): ``make`` builds host inputs for a variant and dtype, ``fn`` calls the op
@@ -30,9 +31,11 @@ FLOAT = ("float16", "float32", "float64")
 INT = ("uint8", "int8", "int16", "int32", "int64")
 _KINDS = {"f": FLOAT, "i": INT, "b": ("bool",)}
 
-#: Edge-shape variants. ``noncontig`` is applied by the runner: every input of 2 or more dims
-#: is made as the transpose of a contiguous tensor.
-VARIANTS = ("basic", "0-d", "empty", "broadcast", "scalar", "noncontig", "large")
+#: Edge-shape variants. ``noncontig`` and ``strided`` are applied by the runner: for
+#: ``noncontig`` every input of 2 or more dims is made as the transpose of a contiguous tensor,
+#: for ``strided`` every input of 1 or more dims as every other element of a buffer twice as
+#: wide (a slice view).
+VARIANTS = ("basic", "0-d", "empty", "broadcast", "scalar", "noncontig", "strided", "large")
 
 
 class NotApplicable(Exception):  # noqa: N818 - a signal, not an error
@@ -95,6 +98,24 @@ class OpCase:
     #: gradient is a rule rather than the derivative of ``ref`` (embedding's padding_idx)
     vjp_ref: Callable[..., dict] | None = None
     doc: str = ""
+    #: what the case calls, when it is more than the op itself (``"var"``, ``"F.conv2d"``):
+    #: several public functions reach one kernel, and each gets its rows (default: ``op``)
+    name: str = ""
+    #: also check the second derivative (float64 ``gradgradcheck`` of ``fn``; the test suite
+    #: runs it, the kit does not): True for the ``basic``/``scalar``/``broadcast`` variants, or
+    #: a tuple of variants
+    gradgrad: bool | tuple[str, ...] = False
+
+    def gradgrad_variants(self) -> tuple[str, ...]:
+        """The variants whose second derivative is checked."""
+        if not self.gradgrad:
+            return ()
+        wanted = self.gradgrad if isinstance(self.gradgrad, tuple) else (
+            "basic", "scalar", "broadcast")
+        return tuple(v for v in self.variants if v in wanted)
+
+    def __post_init__(self) -> None:
+        self.name = self.name or self.op
 
     def dtypes(self) -> tuple[str, ...]:
         """The dtypes this case runs in, in matrix order."""
@@ -142,7 +163,17 @@ def _load_builtin() -> None:
     _loaded[0] = True
     from importlib import metadata
 
-    from . import cases_core, cases_nn, cases_random, cases_shape, cases_train  # noqa: F401
+    from . import (  # noqa: F401
+        cases_core,
+        cases_functions,
+        cases_indexing,
+        cases_losses,
+        cases_nn,
+        cases_nn_functions,
+        cases_random,
+        cases_shape,
+        cases_train,
+    )
 
     for ep in metadata.entry_points(group=CASE_GROUP):
         try:
@@ -211,8 +242,9 @@ def values(rng: np.random.Generator, shape: Iterable[int], dtype: str,
 
 #: Shapes of the edge-shape variants for one-operand shape-generic ops.
 UNARY_SHAPES = {"basic": (3, 4), "0-d": (), "empty": (0, 3), "noncontig": (4, 5),
-                "large": (257, 259)}
+                "strided": (3, 4), "large": (257, 259)}
 #: Operand shapes for two-operand broadcasting ops.
 BINARY_SHAPES = {"basic": ((3, 4), (3, 4)), "0-d": ((), ()), "empty": ((0, 4), (0, 4)),
                  "broadcast": ((2, 3, 1), (4,)), "scalar": ((3, 4), None),
-                 "noncontig": ((4, 5), (4, 5)), "large": ((257, 259), (257, 259))}
+                 "noncontig": ((4, 5), (4, 5)), "strided": ((3, 4), (3, 4)),
+                 "large": ((257, 259), (257, 259))}

@@ -217,7 +217,7 @@ case("binary_cross_entropy", _BCE, lambda rng, shape, dtype: Sample(
 # -- embedding, dropout, attention ------------------------------------------------------------
 _EMB = {"basic": ((2, 4), None, False), "padding": ((2, 4), 2, False),
         "scale": ((2, 4), None, True), "padding-scale": ((7,), 0, True),
-        "empty": ((0,), None, False)}
+        "empty": ((0,), None, False), "0-d": ((), None, False), "2d": ((2, 3), 1, False)}
 
 
 def _emb_make(rng, spec, dtype):

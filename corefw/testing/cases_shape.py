@@ -101,8 +101,10 @@ case("copy_", _copy_make, _copy_fn, lambda x, src: np.broadcast_to(src, x.shape)
 
 # -- reductions -------------------------------------------------------------------------------
 _RED = {"basic": ((3, 4), None, False), "dim": ((2, 3, 4), (1,), False),
-        "keepdim": ((2, 3, 4), (0, 2), True), "0-d": ((), None, False),
-        "empty": ((0, 3), (1,), False), "noncontig": ((4, 5), (0,), False),
+        "keepdim": ((2, 3, 4), (0, 2), True), "neg-dims": ((2, 3, 4), (-1, 1), False),
+        "all-keep": ((2, 3, 4), (0, 1, 2), True), "0-d": ((), None, False),
+        "empty": ((0, 3), (1,), False), "empty-dim": ((0, 3), (0,), False),
+        "noncontig": ((4, 5), (0,), False), "strided": ((3, 4), (-1,), True),
         "large": ((257, 259), (1,), False)}
 
 
@@ -118,13 +120,14 @@ def _reduction(op, fn, ref, domain="any", kinds="fib", variants=tuple(_RED), out
 _reduction("sum", lambda x, dim, keepdim: corefw.sum(x, dim, keepdim), R.sum,
            out_dtype=_int64_for_ints, tol=4.0)
 _reduction("prod", lambda x, dim, keepdim: corefw.prod(x, dim, keepdim), R.prod, domain="pos",
-           out_dtype=_int64_for_ints, variants=("basic", "dim", "keepdim", "0-d", "empty",
-                                                "noncontig"))
+           out_dtype=_int64_for_ints, variants=("basic", "dim", "keepdim", "neg-dims",
+                                                "all-keep", "0-d", "empty", "empty-dim",
+                                                "noncontig", "strided"))
+_NO_EMPTY_DIM = tuple(v for v in _RED if v != "empty-dim")  # max of nothing is an error
 _reduction("amax", lambda x, dim, keepdim: corefw.amax(x, () if dim is None else dim, keepdim),
-           R.amax, domain="distinct", variants=("basic", "dim", "keepdim", "0-d", "empty",
-                                                "noncontig", "large"))
+           R.amax, domain="distinct", variants=_NO_EMPTY_DIM)
 _reduction("amin", lambda x, dim, keepdim: corefw.amin(x, () if dim is None else dim, keepdim),
-           R.amin, domain="distinct")
+           R.amin, domain="distinct", variants=_NO_EMPTY_DIM)
 _NORM = {"basic": ((3, 4), None, False, 2.0), "dim": ((2, 3, 4), (1,), False, 2.0),
          "keepdim": ((2, 3, 4), (0, 2), True, 2.0), "p1": ((3, 4), (1,), False, 1.0),
          "p3": ((3, 4), None, False, 3.0), "noncontig": ((4, 5), (0,), False, 2.0)}
@@ -148,7 +151,8 @@ def _arg_case(op, fn, ref):
 
 _arg_case("argmax", lambda x, dim, keepdim: corefw.argmax(x, dim, keepdim), R.argmax)
 _arg_case("argmin", lambda x, dim, keepdim: corefw.argmin(x, dim, keepdim), R.argmin)
-_CUM = {"basic": ((3, 4), 1), "dim0": ((3, 4), 0), "empty": ((0, 3), 0),
+_CUM = {"basic": ((3, 4), 1), "dim0": ((3, 4), 0), "neg-dim": ((3, 4), -1),
+        "empty": ((0, 3), 0), "strided": ((3, 4), 0),
         "noncontig": ((4, 5), 1), "large": ((257, 259), 0)}
 case("cumsum", lambda rng, variant, dtype: Sample((V(rng, _CUM[variant][0], dtype),),
                                                   {"dim": _CUM[variant][1]}),
@@ -157,9 +161,11 @@ case("cumsum", lambda rng, variant, dtype: Sample((V(rng, _CUM[variant][0], dtyp
 _reduction("logsumexp", lambda x, dim, keepdim: corefw.logsumexp(
     x, tuple(range(x.ndim)) if dim is None else dim, keepdim),
     lambda x, dim, keepdim: R.logsumexp(x, dim, keepdim), kinds="f",
-    variants=("basic", "dim", "keepdim", "noncontig", "large"))
-_SOFT = {"basic": ((3, 4), 1), "dim0": ((3, 4), 0), "3d": ((2, 3, 4), 1), "0-d": ((), 0),
-         "empty": ((0, 3), 1), "noncontig": ((4, 5), 1), "large": ((257, 259), 1)}
+    variants=("basic", "dim", "keepdim", "neg-dims", "all-keep", "0-d", "noncontig", "strided",
+              "large"))
+_SOFT = {"basic": ((3, 4), 1), "dim0": ((3, 4), 0), "neg-dim": ((3, 4), -1),
+         "3d": ((2, 3, 4), 1), "0-d": ((), 0), "empty": ((0, 3), 1), "noncontig": ((4, 5), 1),
+         "strided": ((3, 4), 0), "large": ((257, 259), 1)}
 for _op, _ref in (("softmax", R.softmax), ("log_softmax", R.log_softmax)):
     case(_op, lambda rng, variant, dtype: Sample((V(rng, _SOFT[variant][0], dtype),),
                                                  {"dim": _SOFT[variant][1]}),
@@ -233,6 +239,7 @@ case("cat", lambda rng, variant, dtype: Sample(
 
 # -- indexing ---------------------------------------------------------------------------------
 _GATHER = {"basic": ((3, 4), (3, 5), 1), "dim0": ((3, 4), (2, 4), 0),
+           "neg-dim": ((3, 4), (2, 3), -1),
            "empty": ((3, 4), (3, 0), 1), "noncontig": ((4, 5), (4, 3), 1)}
 
 
@@ -312,7 +319,10 @@ case("index_put_", lambda rng, variant, dtype: _index_put_make(rng, "basic", dty
 _MATMUL = {"basic": ((3, 4), (4, 5)), "vector": ((4,), (4,)), "matvec": ((3, 4), (4,)),
            "vecmat": ((4,), (4, 5)), "batched": ((2, 1, 3, 4), (3, 4, 2)),
            "empty": ((0, 4), (4, 5)), "empty-k": ((3, 0), (0, 5)),
-           "noncontig": ((4, 5), (5, 4)), "large": ((64, 128), (128, 96))}
+           "batch-mat": ((2, 2, 3), (3, 4)), "vec-batch": ((3,), (2, 3, 4)),
+           "batch-vec": ((2, 2, 3), (3,)), "empty-batch": ((0, 2, 3), (3, 1)),
+           "noncontig": ((4, 5), (5, 4)), "strided": ((2, 3), (3, 4)),
+           "large": ((64, 128), (128, 96))}
 
 
 def _matmul_make(rng, variant, dtype):
@@ -324,18 +334,33 @@ def _matmul_make(rng, variant, dtype):
 
 case("matmul", _matmul_make, lambda a, b: a @ b, R.matmul, kinds="fi", variants=tuple(_MATMUL),
      tol=4.0)
-_EINSUM = {"basic": ("ij,jk->ik", (3, 4), (4, 5)), "batched": ("bij,bjk->bik", (2, 3, 4),
-                                                                (2, 4, 2)),
-           "outer": ("i,j->ij", (3,), (4,)), "trace": ("ii->", (3, 3)),
-           "diagonal": ("ii->i", (4, 4)), "sum": ("ij->", (3, 4)),
-           "transpose": ("ij->ji", (3, 4))}
+_EINSUM = {  # id -> (equation, the explicit equation of the reference, operand shapes)
+    "basic": ("ij,jk->ik", None, (3, 4), (4, 5)),
+    "batched": ("bij,bjk->bik", None, (2, 3, 4), (2, 4, 2)),
+    "outer": ("i,j->ij", None, (3,), (4,)), "trace": ("ii->", None, (3, 3)),
+    "trace-implicit": ("ii", "ii->", (3, 3)), "diagonal": ("ii->i", None, (4, 4)),
+    "sum": ("ij->", None, (3, 4)), "transpose": ("ij->ji", None, (3, 4)),
+    "implicit": ("ij,jk", "ij,jk->ik", (2, 3), (3, 4)),
+    "implicit-sorted": ("ba", "ba->ab", (2, 3)),
+    "ellipsis": ("...ij,...jk->...ik", "zij,zjk->zik", (2, 2, 3), (2, 3, 2)),
+    "ellipsis-broadcast": ("...ij,...jk->...ik", "yzij,yzjk->yzik", (2, 1, 2, 2), (2, 2, 2)),
+    "bilinear": ("bn,anm,bm->ba", None, (2, 2), (2, 2, 3), (2, 3)),
+    "dot": ("i,i->", None, (4,), (4,)), "noncontig": ("ij,jk->ik", None, (3, 4), (4, 5)),
+}
 
 
 def _einsum_make(rng, variant, dtype):
-    eq, *shapes = _EINSUM[variant]
-    return Sample(tuple(V(rng, s, dtype) for s in shapes), {"equation": eq},
-                  grad=tuple(range(len(shapes))))
+    eq, explicit, *shapes = _EINSUM[variant]
+    return Sample(tuple(V(rng, s, dtype) for s in shapes),
+                  {"equation": eq, "explicit": explicit or eq}, grad=tuple(range(len(shapes))))
 
 
-case("einsum", _einsum_make, lambda *ops, equation: corefw.einsum(equation, *ops),
-     lambda *ops, equation: R.einsum(equation, *ops), variants=tuple(_EINSUM))
+def _einsum_ref(*ops, equation, explicit):
+    """Operands of a broadcast ellipsis get leading 1s up to the explicit letters."""
+    terms = explicit.split("->")[0].split(",")
+    return R.einsum(explicit, *(np.reshape(a, (1,) * (len(t) - np.ndim(a)) + np.shape(a))
+                                for t, a in zip(terms, ops)))
+
+
+case("einsum", _einsum_make, lambda *ops, equation, explicit: corefw.einsum(equation, *ops),
+     _einsum_ref, variants=tuple(_EINSUM), gradgrad=True)

@@ -8,6 +8,7 @@ import numpy as np
 
 import corefw
 
+from . import reference as R
 from .cases import OpCase, Sample, register_case
 from .cases import values as V
 
@@ -38,7 +39,8 @@ def _linear_ref(x, w, b):
 
 
 register_case(OpCase("linear", _linear_make, _linear_fn, _linear_ref,
-                     variants=tuple(_LINEAR), grad=(0, 1, 2), tol=2.0))
+                     variants=tuple(_LINEAR), grad=(0, 1, 2), tol=2.0,
+                     gradgrad=("basic", "batched", "vector")))
 
 # -- fused optimizer updates ------------------------------------------------------------------
 _SGD = {  # momentum, dampening, weight_decay, nesterov, maximize, first step, shape
@@ -68,15 +70,8 @@ def _sgd_fn(p, g, buf, **attrs):
     return corefw.stack([p, buf])
 
 
-def _sgd_ref(p, g, buf, *, lr, momentum, dampening, weight_decay, nesterov, maximize,
-             is_first_step):
-    g = -g if maximize else g
-    if weight_decay:
-        g = g + weight_decay * p
-    if momentum:
-        buf = g if is_first_step else momentum * buf + (1 - dampening) * g
-        g = g + momentum * buf if nesterov else buf
-    return np.stack([p - lr * g, buf])
+def _sgd_ref(p, g, buf, **attrs):
+    return np.stack(R.sgd_step(p, g, buf, **attrs))
 
 
 register_case(OpCase("sgd_step_", _sgd_make, _sgd_fn, _sgd_ref, variants=tuple(_SGD),
@@ -107,16 +102,8 @@ def _adam_fn(p, g, m, v, **attrs):
     return corefw.stack([p, m, v])
 
 
-def _adam_ref(p, g, m, v, *, lr, beta1, beta2, eps, weight_decay, decoupled, maximize, step):
-    g = -g if maximize else g
-    if weight_decay and decoupled:
-        p = p * (1 - lr * weight_decay)
-    elif weight_decay:
-        g = g + weight_decay * p
-    m = beta1 * m + (1 - beta1) * g
-    v = beta2 * v + (1 - beta2) * g * g
-    denom = np.sqrt(v) / np.sqrt(1 - beta2**step) + eps
-    return np.stack([p - lr / (1 - beta1**step) * m / denom, m, v])
+def _adam_ref(p, g, m, v, **attrs):
+    return np.stack(R.adam_step(p, g, m, v, **attrs))
 
 
 register_case(OpCase("adam_step_", _adam_make, _adam_fn, _adam_ref, variants=tuple(_ADAM),

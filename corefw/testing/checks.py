@@ -153,3 +153,8 @@ CHECKS: dict[str, Callable[[Context], None]] = {
     "transfer": transfer, "seeding": seeding, "errors-device": errors_device,
     "errors-dtype": errors_dtype, "errors-shape": errors_shape,
 }
+
+# Value-error checks live in their own module (it imports _raises and _dt from here).
+from .checks_errors import ERROR_CHECKS  # noqa: E402
+
+CHECKS.update(ERROR_CHECKS)

@@ -14,10 +14,11 @@ import math
 import numpy as np
 
 __all__ = [
-    "amax", "amin", "arange", "argmax", "argmin", "cast", "cumsum", "einsum", "elu", "erf",
-    "floor_divide", "gather", "gelu", "index_put", "leaky_relu", "log_softmax", "logsumexp",
-    "matmul", "nonzero", "pad", "prod", "remainder", "round_half_even", "scatter_add",
-    "sigmoid", "silu", "softmax", "softplus", "sum", "vector_norm",
+    "CATEGORY", "adam_step", "amax", "amin", "arange", "argmax", "argmin", "cast", "cumsum",
+    "einsum", "elu", "erf", "floor_divide", "gather", "gelu", "index_put", "leaky_relu",
+    "log_softmax", "logsumexp", "matmul", "mean", "nonzero", "norm", "pad", "pad_mode", "prod",
+    "promote_names", "remainder", "result_type", "roll", "round_half_even", "scatter_add",
+    "sgd_step", "sigmoid", "silu", "softmax", "softplus", "std", "sum", "tri", "var", "vector_norm",
 ]
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
@@ -290,19 +291,179 @@ def matmul(a, b):
 
 
 def einsum(equation, *operands):
-    """Einstein summation by explicit loops over every index letter."""
+    """Einstein summation by explicit loops over every index letter (explicit ``->`` only; a
+    letter of size 1 in one operand broadcasts against the others)."""
     lhs, rhs = equation.replace(" ", "").split("->")
     terms = lhs.split(",")
     sizes: dict[str, int] = {}
     for term, op in zip(terms, operands):
         for letter, size in zip(term, np.shape(op)):
-            sizes[letter] = size
+            sizes[letter] = max(sizes.get(letter, 1), size)
     letters = sorted(sizes)
     out = np.zeros(tuple(sizes[c] for c in rhs))
     for combo in np.ndindex(*(sizes[c] for c in letters)):
         at = dict(zip(letters, combo))
         val = 1.0
         for term, op in zip(terms, operands):
-            val *= float(np.asarray(op)[tuple(at[c] for c in term)])
+            op = np.asarray(op)
+            val *= float(op[tuple(at[c] if n > 1 else 0 for c, n in zip(term, op.shape))])
         out[tuple(at[c] for c in rhs)] += val
+    return out
+
+
+# -- functions built on the ops (mean, var, norm, movement) -----------------------------------
+def _count(x, dim) -> int:
+    return math.prod(np.shape(x)[d] for d in _dims(dim, np.ndim(x)))
+
+
+def mean(x, dim=None, keepdim=False):
+    """``sum(x, dim) / n`` with ``n`` the number of reduced elements."""
+    return sum(f64(x), dim, keepdim) / _count(x, dim)
+
+
+def var(x, dim=None, correction=1, keepdim=False):
+    """``sum((x - mean)^2) / max(0, n - correction)`` over ``dim`` (PyTorch's degrees of
+    freedom: none left gives inf or nan)."""
+    x = f64(x)
+    dof = max(0, _count(x, dim) - correction)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return sum((x - mean(x, dim, True)) ** 2, dim, keepdim) / dof
+
+
+def std(x, dim=None, correction=1, keepdim=False):
+    return np.sqrt(var(x, dim, correction, keepdim))
+
+
+def norm(x, p=2, dim=None, keepdim=False):
+    """The vector ``p``-norm over ``dim``: ``(sum |x|^p)^(1/p)``; ``inf``/``-inf`` the largest
+    and smallest magnitude, ``0`` the count of non-zeros."""
+    a = np.abs(f64(x))
+    if p == math.inf:
+        return amax(a, dim, keepdim)
+    if p == -math.inf:
+        return amin(a, dim, keepdim)
+    if p == 0:
+        return sum((a != 0).astype(np.float64), dim, keepdim)
+    return sum(a ** p, dim, keepdim) ** (1.0 / p)
+
+
+def roll(x, shifts, dims=None):
+    """``out[..., (i + shift) % n, ...] = x[..., i, ...]`` per dim; no dims: the flattened
+    array, shape restored."""
+    x = np.asarray(x)
+    if dims is None:
+        flat = x.reshape(-1)
+        n = flat.size
+        return np.array([flat[(i - shifts) % n] for i in range(n)], dtype=x.dtype).reshape(
+            x.shape) if n else x.copy()
+    shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    for shift, dim in zip(shifts, dims):
+        n = x.shape[dim]
+        x = np.take(x, [(i - shift) % n for i in range(n)], axis=dim) if n else x
+    return np.array(x)
+
+
+def tri(x, diagonal=0, upper=False):
+    """``tril`` (``upper=False``: keep ``j - i <= diagonal``) or ``triu`` (``j - i >=
+    diagonal``) over the last two dims; the rest become 0."""
+    x = np.asarray(x)
+    r, c = x.shape[-2:]
+    i, j = np.arange(r)[:, None], np.arange(c)[None, :]
+    keep = (j - i >= diagonal) if upper else (j - i <= diagonal)
+    return np.where(keep, x, np.zeros((), dtype=x.dtype))
+
+
+def _pad_source(i, n, mode):
+    """The index along a dim of size ``n`` that padded position ``i`` (0 = first element)
+    reads, or None for a constant."""
+    if 0 <= i < n:
+        return i
+    if mode == "replicate":
+        return 0 if i < 0 else n - 1
+    if mode == "circular":
+        return i % n
+    if mode == "reflect":  # mirrored about the edge element, which is not repeated
+        period = 2 * (n - 1)
+        i %= period
+        return i if i < n else period - i
+    return None
+
+
+def pad_mode(x, pad, mode="constant", value=0.0):
+    """PyTorch's ``F.pad``: ``pad`` lists (before, after) pairs from the last dim backwards;
+    negative amounts crop; modes constant, reflect, replicate, circular."""
+    x = np.asarray(x)
+    pairs = [(0, 0)] * x.ndim
+    for k in range(len(pad) // 2):
+        pairs[x.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
+    shape = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape, pairs))
+    out = np.full(shape, value, dtype=f64(x).dtype if x.dtype.kind == "f" else x.dtype)
+    for idx in np.ndindex(*shape):
+        src = tuple(_pad_source(i - lo, n, mode) for i, n, (lo, _) in zip(idx, x.shape, pairs))
+        if None not in src:
+            out[idx] = x[src]
+    return out
+
+
+# -- optimizer updates (PyTorch's single-tensor loops) ----------------------------------------
+def sgd_step(p, g, buf, *, lr, momentum, dampening, weight_decay, nesterov, maximize,
+             is_first_step):
+    """One SGD step: ``(param, momentum buffer)`` after it."""
+    g = -g if maximize else g
+    if weight_decay:
+        g = g + weight_decay * p
+    if momentum:
+        buf = np.array(g, copy=True) if is_first_step else momentum * buf + (1 - dampening) * g
+        g = g + momentum * buf if nesterov else buf
+    return p - lr * g, buf
+
+
+def adam_step(p, g, m, v, *, lr, beta1, beta2, eps, weight_decay, decoupled, maximize, step):
+    """One Adam (``decoupled``: AdamW) step: ``(param, m, v)`` after it."""
+    g = -g if maximize else g
+    if weight_decay and decoupled:
+        p = p * (1 - lr * weight_decay)
+    elif weight_decay:
+        g = g + weight_decay * p
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    denom = np.sqrt(v) / np.sqrt(1 - beta2**step) + eps
+    return p - lr / (1 - beta1**step) * m / denom, m, v
+
+
+# -- type promotion (PyTorch's documented rules) ----------------------------------------------
+CATEGORY = {"bool": 0, "uint8": 1, "int8": 1, "int16": 1, "int32": 1, "int64": 1,
+            "float16": 2, "float32": 2, "float64": 2}
+_BITS = {"bool": 1, "uint8": 8, "int8": 8, "int16": 16, "int32": 32, "int64": 64,
+         "float16": 16, "float32": 32, "float64": 64}
+
+
+def promote_names(a: str, b: str) -> str:
+    """Two dtype names of equal rank: the higher category wins; within a category the
+    smallest type that holds both (``uint8`` with ``int8`` gives ``int16``)."""
+    ca, cb = CATEGORY[a], CATEGORY[b]
+    if ca != cb:
+        return a if ca > cb else b
+    if ca == 1 and (a == "uint8") != (b == "uint8"):  # unsigned with signed
+        signed = b if a == "uint8" else a
+        return "int16" if _BITS[signed] <= 8 else signed
+    return a if _BITS[a] >= _BITS[b] else b
+
+
+def result_type(operands, default_float: str = "float32") -> str:
+    """The result dtype of ``operands``, pairs (kind, dtype name) with kind ``"dim"``,
+    ``"zero"`` (a 0-d tensor) or ``"scalar"`` (named ``"bool"``, ``"int64"`` or ``"float"``).
+
+    Dimensioned tensors decide unless a 0-d tensor has a higher category; Python scalars
+    only matter when their category is higher still (then: int64 or the default float)."""
+    groups: dict[str, str] = {}
+    for kind, name in operands:
+        name = default_float if name == "float" else name
+        groups[kind] = name if kind not in groups else promote_names(groups[kind], name)
+    out = None
+    for kind in ("dim", "zero", "scalar"):
+        name = groups.get(kind)
+        if name is not None and (out is None or CATEGORY[name] > CATEGORY[out]):
+            out = name
     return out

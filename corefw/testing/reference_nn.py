@@ -16,6 +16,8 @@ import numpy as np
 from .reference import f64, log_softmax, softmax
 
 __all__ = [
+    "adaptive_avg_pool2d", "bce_with_logits", "conv_transpose2d", "cross_entropy_any",
+    "cross_entropy_probs", "huber", "kl_div", "nll_loss_any", "reduce", "smooth_l1",
     "avg_pool2d", "avg_pool2d_grad_input", "batch_norm", "binary_cross_entropy", "conv2d",
     "conv2d_grad_input", "conv2d_grad_weight", "cross_entropy", "dropout", "embedding",
     "group_norm", "layer_norm", "max_pool2d", "max_pool2d_grad_input", "max_pool2d_indices",
@@ -347,3 +349,125 @@ def scaled_dot_product_attention(q, k, v, mask, scale, is_causal):
         mask = np.asarray(mask)
         s = np.where(mask, s, -np.inf) if mask.dtype == bool else s + f64(mask)
     return np.matmul(softmax(s, -1), f64(v))
+
+
+def conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilation):
+    """The scatter definition: input pixel ``(p, q)`` of channel ``c`` adds ``x * w[c, o]`` at
+    output ``(p*s - pad + i*d, q*s - pad + j*d)`` for every kernel tap ``(i, j)``."""
+    x, w = f64(x), f64(w)
+    n, cin, h, wd = x.shape
+    _, og, kh, kw = w.shape
+    ho = (h - 1) * stride[0] - 2 * padding[0] + dilation[0] * (kh - 1) + output_padding[0] + 1
+    wo = (wd - 1) * stride[1] - 2 * padding[1] + dilation[1] * (kw - 1) + output_padding[1] + 1
+    cg = cin // groups
+    y = np.zeros((n, og * groups, ho, wo))
+    for c in range(cin):
+        g = c // cg
+        for i in range(kh):
+            for j in range(kw):
+                r = np.arange(h) * stride[0] - padding[0] + i * dilation[0]  # one tap: distinct
+                s = np.arange(wd) * stride[1] - padding[1] + j * dilation[1]  # targets
+                rk, sk = (r >= 0) & (r < ho), (s >= 0) & (s < wo)
+                part = x[:, c][:, rk][:, :, sk]  # (n, rows, cols) that land inside
+                y[:, g * og:(g + 1) * og][:, :, r[rk][:, None], s[sk][None, :]] += (
+                    part[:, None] * w[c, :, i, j][None, :, None, None])
+    if b is not None:
+        y += f64(b)[None, :, None, None]
+    return y
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """Output cell ``(i, j)`` averages rows ``floor(i*H/oh)`` to ``ceil((i+1)*H/oh)`` and the
+    same for columns (PyTorch's adaptive windows)."""
+    x = f64(x)
+    n, c, h, w = x.shape
+    oh, ow = output_size
+    out = np.zeros((n, c, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            h0, h1 = (i * h) // oh, -((-(i + 1) * h) // oh)
+            w0, w1 = (j * w) // ow, -((-(j + 1) * w) // ow)
+            out[:, :, i, j] = x[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
+    return out
+
+
+# -- the losses' public forms (any input layout, probability targets, regression) -------------
+def _as_rows(x, target):
+    """(M, C) rows and (M,) targets of a (C,), (N, C) or (N, C, d...) input, and the shape
+    ``reduction="none"`` gives back."""
+    x, target = f64(x), np.asarray(target)
+    if x.ndim == 1:
+        return x[None], target.reshape(1), ()
+    return np.moveaxis(x, 1, -1).reshape(-1, x.shape[1]), target.reshape(-1), target.shape
+
+
+def cross_entropy_any(x, target, weight, ignore_index, label_smoothing, reduction):
+    """:func:`cross_entropy` for class-index targets of any layout (classes in dim 1)."""
+    rows, t, shape = _as_rows(x, target)
+    out = cross_entropy(rows, t, weight, ignore_index, label_smoothing, reduction)
+    return np.reshape(out, shape) if reduction == "none" else out
+
+
+def nll_loss_any(logp, target, weight, ignore_index, reduction):
+    """:func:`nll_loss` for targets of any layout (classes in dim 1)."""
+    rows, t, shape = _as_rows(logp, target)
+    out = nll_loss(rows, t, weight, ignore_index, reduction)
+    return np.reshape(out, shape) if reduction == "none" else out
+
+
+def reduce(loss, reduction):
+    """``none``, ``sum`` or ``mean`` of an elementwise loss."""
+    loss = f64(loss)
+    return loss if reduction == "none" else loss.sum() if reduction == "sum" else loss.mean()
+
+
+def cross_entropy_probs(x, p, weight, label_smoothing, reduction):
+    """Cross entropy with class-probability targets: ``-sum_c w_c q_c log_softmax(x)_c`` with
+    ``q = p (1 - eps) + eps / C``; ``mean`` divides by the number of samples."""
+    x = f64(x)
+    axis = 0 if x.ndim == 1 else 1
+    c = x.shape[axis]
+    q = f64(p) * (1 - label_smoothing) + label_smoothing / c
+    w = np.ones(c) if weight is None else f64(weight)
+    shape = [1] * x.ndim
+    shape[axis] = c
+    loss = -(log_softmax(x, axis) * q * w.reshape(shape)).sum(axis=axis)
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.sum() / (x.size / c)
+
+
+def bce_with_logits(x, y, weight, pos_weight, reduction):
+    """``-[pw y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))] * w``, the logs computed as
+    ``-log(1 + exp(-x))`` and ``-log(1 + exp(x))``."""
+    x, y = f64(x), f64(y)
+    pw = 1.0 if pos_weight is None else f64(pos_weight)
+    loss = -(pw * y * -np.logaddexp(0, -x) + (1 - y) * -np.logaddexp(0, x))
+    return reduce(loss if weight is None else loss * f64(weight), reduction)
+
+
+def smooth_l1(x, y, beta, reduction):
+    """``0.5 d^2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta`` (``beta = 0``: L1)."""
+    z = np.abs(f64(x) - f64(y))
+    return reduce(np.where(z < beta, 0.5 * z ** 2 / max(beta, 1e-300), z - 0.5 * beta),
+                  reduction)
+
+
+def huber(x, y, delta, reduction):
+    """``0.5 d^2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``."""
+    z = np.abs(f64(x) - f64(y))
+    return reduce(np.where(z < delta, 0.5 * z ** 2, delta * (z - 0.5 * delta)), reduction)
+
+
+def kl_div(logq, target, reduction, log_target):
+    """``p (log p - log q)`` pointwise (0 where ``p = 0``); ``batchmean`` sums over the batch
+    size."""
+    logq, t = f64(logq), f64(target)
+    if log_target:
+        pointwise = np.exp(t) * (t - logq)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pointwise = np.where(t > 0, t * (np.log(np.where(t > 0, t, 1.0)) - logq), 0.0)
+    if reduction == "batchmean":
+        return pointwise.sum() / logq.shape[0]
+    return reduce(pointwise, reduction)

@@ -21,8 +21,8 @@ import corefw
 from .cases import ALL_DTYPES, Env, NotApplicable, OpCase, Sample, cases_for
 
 __all__ = ["ALL_DTYPES", "DEFAULT_TOLERANCES", "CellResult", "Context", "all_ops", "compare",
-           "group_of", "implementation", "make_context", "numeric_vjp", "run_cell",
-           "run_variant"]
+           "group_of", "implementation", "make_context", "make_sample", "numeric_vjp",
+           "run_cell", "run_variant"]
 
 #: ``{dtype: {"forward": (rtol, atol), "backward": (rtol, atol)}}``. Forward results are
 #: compared with the float64 reference; gradients computed in the dtype with float64 central
@@ -210,20 +210,32 @@ def _dtype(name: str):
     return corefw.bool_ if name == "bool" else getattr(corefw, name)
 
 
-def _tensors(sample: Sample, ctx: Context, noncontig: bool, grad: tuple[int, ...]):
-    """(inputs for fn, leaves that require grad by sample index, transposed flags)."""
+def _tensors(sample: Sample, ctx: Context, layout: str, grad: tuple[int, ...]):
+    """(inputs for fn, leaves that require grad by sample index, layout flags).
+
+    ``layout``: ``"noncontig"`` makes every input of 2+ dims the transpose of a contiguous
+    leaf, ``"strided"`` every input of 1+ dims every other element of a leaf twice as wide;
+    anything else gives contiguous tensors. The flags say how to read a leaf's gradient."""
     inputs, leaves, flipped = [], {}, {}
     for i, a in enumerate(sample.arrays):
         if not isinstance(a, np.ndarray):
             inputs.append(a)
             continue
-        t_flip = noncontig and a.ndim >= 2
-        host = np.array(np.swapaxes(a, -1, -2) if t_flip else a, order="C")  # keeps 0-d
+        how = None
+        if layout == "noncontig" and a.ndim >= 2:
+            how = "T"
+            host = np.array(np.swapaxes(a, -1, -2), order="C")
+        elif layout == "strided" and a.ndim >= 1:
+            how = "::2"
+            host = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), dtype=a.dtype)
+            host[..., ::2] = a
+        else:
+            host = np.array(a, order="C")  # keeps 0-d
         t = corefw.tensor(host, dtype=_dtype(a.dtype.name), device=ctx.device)
         if i in grad:
             t.requires_grad_(True)
-            leaves[i], flipped[i] = t, t_flip
-        inputs.append(t.transpose(-1, -2) if t_flip else t)
+            leaves[i], flipped[i] = t, how
+        inputs.append(t.transpose(-1, -2) if how == "T" else t[..., ::2] if how else t)
     return inputs, leaves, flipped
 
 
@@ -271,19 +283,28 @@ def compare(actual: np.ndarray, expected: Any, rtol: float, atol: float) -> str 
             f" worst at {tuple(int(j) for j in i)}: got {a[i]!r}, expected {e[i]!r}")
 
 
+def make_sample(ctx: Context, case: OpCase, variant: str, dtype: str
+                ) -> tuple[Sample, np.random.Generator]:
+    """The sample of one (case, variant, dtype) on ``ctx``'s backend, and the generator that
+    made it (seeded from the three names, so every run and every backend sees the same values).
+
+    Raises :class:`~corefw.testing.cases.NotApplicable` if the variant does not apply."""
+    rng = np.random.default_rng(_seed(case.name, variant, dtype) if case.name != case.op
+                                else _seed(case.op, variant, dtype))
+    if "random" in case.needs:  # reproducible draws, whatever ran before
+        ctx.backend.manual_seed(_seed(case.op, variant, dtype, "device"))
+    return case.make(rng, variant, dtype, ctx.env()), rng
+
+
 def run_variant(ctx: Context, case: OpCase, variant: str, dtype: str) -> str | None:
     """Run one variant of a case; None if it passes, else a description of the failure.
 
     Raises :class:`~corefw.testing.cases.NotApplicable` if the variant does not apply.
     """
-    rng = np.random.default_rng(_seed(case.op, variant, dtype))
-    if "random" in case.needs:  # reproducible draws, whatever ran before
-        ctx.backend.manual_seed(_seed(case.op, variant, dtype, "device"))
-    sample = case.make(rng, variant, dtype, ctx.env())
+    sample, rng = make_sample(ctx, case, variant, dtype)
     grad = case.grad if sample.grad is None else sample.grad
-    noncontig = variant == "noncontig"
     try:
-        inputs, _, _ = _tensors(sample, ctx, noncontig, ())
+        inputs, _, _ = _tensors(sample, ctx, variant, ())
         with _spy(ctx.device, case.op) as calls, corefw.no_grad():
             out = _call(case, inputs, sample, ctx, dtype)
     except Exception as exc:  # noqa: BLE001 - the report names it
@@ -314,12 +335,12 @@ def run_variant(ctx: Context, case: OpCase, variant: str, dtype: str) -> str | N
     floating = dtype.startswith("float") and want.startswith("float")
     if not floating or not grad or variant == "large" or variant in case.forward_only:
         return None
-    return _backward(ctx, case, sample, grad, noncontig, dtype, rng)
+    return _backward(ctx, case, sample, grad, variant, dtype, rng)
 
 
-def _backward(ctx, case, sample, grad, noncontig, dtype, rng) -> str | None:
+def _backward(ctx, case, sample, grad, layout, dtype, rng) -> str | None:
     try:
-        inputs, leaves, flipped = _tensors(sample, ctx, noncontig, grad)
+        inputs, leaves, flipped = _tensors(sample, ctx, layout, grad)
         out = _call(case, inputs, sample, ctx, dtype)
         if not out.requires_grad:
             return "backward: the result does not require grad"
@@ -344,8 +365,10 @@ def _compare_grads(case, sample, args, leaves, flipped, v, dtype, rtol, atol) ->
         got = np.zeros(leaf.shape) if g is None else _host(g).astype(np.float64)
         if g is not None and g.dtype.name != dtype:
             return f"backward: gradient of input {i} is {g.dtype.name}, expected {dtype}"
-        if flipped[i]:
+        if flipped[i] == "T":
             got = np.swapaxes(got, -1, -2)
+        elif flipped[i]:
+            got = got[..., ::2]
         if rules is not None:
             want = rules[i]
         else:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "plugins"
-PACKAGES = ("corefw-refdev", "corefw-extralayers", "corefw-saliency")
+PACKAGES = ("corefw-refdev", "corefw-extralayers", "corefw-saliency", "corefw-immutable")
 
 
 @pytest.fixture(scope="session")

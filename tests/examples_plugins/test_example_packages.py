@@ -1,5 +1,5 @@
 """The example third-party packages install into a fresh directory and pass their own tests;
-the conformance kit passes the refdev backend; the demo trains on it."""
+the conformance kit passes the refdev and immut backends; the demo trains on them."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "plugins"
-PACKAGES = ("corefw-refdev", "corefw-extralayers", "corefw-saliency")
+PACKAGES = ("corefw-refdev", "corefw-extralayers", "corefw-saliency", "corefw-immutable")
 
 SUITES = {"corefw-refdev": ("corefw-refdev",), "corefw-extralayers": ("corefw-extralayers",),
-          "corefw-saliency": ("corefw-saliency",)}
+          "corefw-saliency": ("corefw-saliency",), "corefw-immutable": ("corefw-immutable",)}
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -40,6 +40,8 @@ def test_all_three_load_as_plugins(run):
     assert records["extralayers"][2]["ops"] == ["rms_norm"]
     assert records["extralayers"][2]["layers"] == ["RMSNorm", "SwiGLU"]
     assert records["saliency"][2]["explainers"] == ["gradient_x_input", "smoothgrad"]
+    assert records["immutable"][:2] == ["loaded", "corefw-immutable"]
+    assert records["immutable"][2]["device_types"] == ["immut"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -49,9 +51,10 @@ def test_own_test_suite_passes(name, installed, run):
     proc = run("-m", "pytest", "-q", "-p", "no:cacheprovider", packages=SUITES[name],
                cwd=installed[name]["src"])
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    if name == "corefw-refdev":
+    if name in ("corefw-refdev", "corefw-immutable"):
+        device = {"corefw-refdev": "refdev", "corefw-immutable": "immut"}[name]
         assert "corefw conformance" in proc.stdout and "\nCONFORMANT\n" in proc.stdout
-        assert (installed[name]["src"] / "conformance" / "refdev.json").exists()
+        assert (installed[name]["src"] / "conformance" / f"{device}.json").exists()
 
 
 def test_conformance_kit_passes_refdev(run, tmp_path):
@@ -85,7 +88,7 @@ def test_demo_trains_on_refdev_and_explains(run, tmp_path):
 import corefw
 from corefw.demo import main
 
-backend = corefw.dispatch.backends()["refdev"]
+backend = corefw.plugins.backends()["refdev"]
 calls, matmul = [0], backend.kernels["matmul"]
 
 def counted(*args, **kwargs):

@@ -1,7 +1,7 @@
-"""Attention against float64 NumPy references written head by head: scaled_dot_product_attention
-(bool/float/causal masks, scale, dropout), MultiheadAttention (PyTorch's parameters, masks,
-layouts, bias_kv, zero attention, weights), TransformerEncoderLayer (post- and pre-norm), plus
-finite-difference gradients and the fused kernel against its decomposition."""
+"""Attention modules against float64 references written head by head: MultiheadAttention
+(PyTorch's parameters, masks, layouts, bias_kv, zero attention, weights), TransformerEncoderLayer
+(post- and pre-norm); scaled_dot_product_attention's special cases (fully masked rows, dropout,
+errors). The function's values and gradients are rows of the op table (corefw.testing)."""
 
 import math
 
@@ -13,7 +13,7 @@ import corefw.nn.functional as F
 from corefw import nn
 from corefw.autograd import gradcheck as _gradcheck
 from corefw.errors import ShapeError
-from corefw.ops.registry import get_op
+from corefw.testing import reference_nn as RN
 
 _erf = np.vectorize(math.erf)
 
@@ -38,8 +38,7 @@ def npy(t):
 
 
 def np_softmax(x, axis=-1):
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+    return RN.softmax(x, axis)
 
 
 def additive(mask_np, true_means_masked):
@@ -51,39 +50,17 @@ def additive(mask_np, true_means_masked):
 # ---- scaled_dot_product_attention ---------------------------------------------------------
 def ref_sdpa(q, k, v, mask=None, scale=None):
     scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
-    s = np.einsum("...le,...se->...ls", q, k) * scale
-    if mask is not None:
-        s = s + mask
-    return np.einsum("...ls,...se->...le", np_softmax(s), v)
+    return RN.scaled_dot_product_attention(q, k, v, mask, scale, False)
+
+
+# F.scaled_dot_product_attention's values and gradients (scales, bool and float masks that
+# broadcast, causal, batch broadcasting, grouped-query attention), through the kernel and the
+# decomposition: rows of the op table (corefw.testing.cases_nn_functions, test_op_table.py).
 
 
 def _qkv(rng, batch=(2, 3), n_q=4, n_k=5, e=6, ev=7):
     return (rng.normal(size=batch + (n_q, e)), rng.normal(size=batch + (n_k, e)),
             rng.normal(size=batch + (n_k, ev)))
-
-
-def test_sdpa_no_mask_and_scale(rng, device):
-    q, k, v = _qkv(rng)
-    out = F.scaled_dot_product_attention(*t64s(device, q, k, v))
-    np.testing.assert_allclose(npy(out), ref_sdpa(q, k, v), rtol=1e-12)
-    out = F.scaled_dot_product_attention(*t64s(device, q, k, v), scale=0.3)
-    np.testing.assert_allclose(npy(out), ref_sdpa(q, k, v, scale=0.3), rtol=1e-12)
-
-
-def test_sdpa_bool_mask_keeps_true_positions(rng, device):
-    q, k, v = _qkv(rng)
-    mask = rng.uniform(size=(4, 5)) > 0.4
-    mask[:, 0] = True  # every query sees at least one key
-    out = F.scaled_dot_product_attention(*t64s(device, q, k, v),
-                                         attn_mask=corefw.tensor(mask, device=device))
-    np.testing.assert_allclose(npy(out), ref_sdpa(q, k, v, additive(mask, False)), rtol=1e-12)
-
-
-def test_sdpa_float_mask_broadcasts(rng, device):
-    q, k, v = _qkv(rng)
-    mask = rng.normal(size=(3, 1, 5))
-    out = F.scaled_dot_product_attention(*t64s(device, q, k, v), attn_mask=t64(mask, device=device))
-    np.testing.assert_allclose(npy(out), ref_sdpa(q, k, v, mask), rtol=1e-12)
 
 
 def test_sdpa_causal_is_top_left_aligned(rng, device):
@@ -103,38 +80,6 @@ def test_sdpa_fully_masked_row_is_nan_like_pytorch(rng, device):
     assert np.isfinite(out[0, 0]).all() and np.isnan(out[0, 1]).all()
 
 
-def test_sdpa_gradcheck(rng, device):
-    q, k, v = (t64(a, requires_grad=True, device=device)
-               for a in _qkv(rng, batch=(2,), n_q=2, n_k=3, e=2, ev=2))
-    mask = t64(rng.normal(size=(2, 3)), requires_grad=True, device=device)
-    assert gradcheck(lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m),
-                     (q, k, v, mask))
-    assert gradcheck(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True,
-                                                                     scale=0.7), (q, k, v))
-    kb = t64(rng.normal(size=(1, 3, 2)), requires_grad=True, device=device)  # broadcast batch dim
-    assert gradcheck(lambda q, k: F.scaled_dot_product_attention(q, k, v.detach()), (q, kb))
-
-
-@pytest.mark.parametrize("dtype", [corefw.float32, corefw.float64])
-@pytest.mark.parametrize("masking", ["none", "bool", "float", "causal"])
-def test_sdpa_kernel_matches_decomposition(rng, dtype, masking, device):
-    q, k, v = (corefw.tensor(a, dtype=dtype, device=device) for a in _qkv(rng))
-    mask = None
-    if masking == "bool":
-        m = rng.uniform(size=(4, 5)) > 0.3
-        m[:, 1] = True
-        mask = corefw.tensor(m, device=device)
-    elif masking == "float":
-        mask = corefw.tensor(rng.normal(size=(2, 1, 4, 5)), dtype=dtype, device=device)
-    causal = masking == "causal"
-    fast = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
-    ref = get_op("scaled_dot_product_attention").decomposition(
-        q, k, v, mask, scale=1 / math.sqrt(6), is_causal=causal)
-    tol = dict(rtol=1e-5, atol=1e-6) if dtype == corefw.float32 else dict(rtol=1e-12)
-    assert fast.dtype == dtype
-    np.testing.assert_allclose(npy(fast), npy(ref), **tol)
-
-
 def test_sdpa_dropout_draws_its_mask_from_the_device_rng(rng, device):
     q, k, v = _qkv(rng, batch=(2,), n_q=3, n_k=4, e=2, ev=2)
     corefw.manual_seed(7)
@@ -144,14 +89,6 @@ def test_sdpa_dropout_draws_its_mask_from_the_device_rng(rng, device):
     p = np_softmax(np.einsum("ble,bse->bls", q, k) / math.sqrt(2))
     expected = np.einsum("bls,bse->ble", np.where(u >= 0.5, p / 0.5, 0.0), v)
     np.testing.assert_allclose(npy(out), expected, rtol=1e-12)
-
-
-def test_sdpa_grouped_query_attention(rng, device):
-    q = rng.normal(size=(1, 4, 3, 2))
-    k, v = rng.normal(size=(1, 2, 5, 2)), rng.normal(size=(1, 2, 5, 2))
-    out = F.scaled_dot_product_attention(*t64s(device, q, k, v), enable_gqa=True)
-    rep = lambda a: np.repeat(a, 2, axis=1)  # noqa: E731 - head h uses kv head h // 2
-    np.testing.assert_allclose(npy(out), ref_sdpa(q, rep(k), rep(v)), rtol=1e-12)
 
 
 def test_sdpa_errors(device):

@@ -1,144 +1,34 @@
-"""Convolutions against float64 NumPy references written from the definition (loops over output
-positions), backward by finite differences (first and second order), the cpu kernels against the
-ops' decompositions, the layers' parameters and initialisation, and the error messages."""
+"""Convolution layers: parameters and initialisation, padding modes, chained layouts, the cpu
+kernels' thread blocks, PyTorch state dicts, and the error messages. The functions' values and
+gradients are rows of the op table (corefw.testing, run by tests/ops/test_op_table.py)."""
 
 import functools
 import math
 
 import numpy as np
 import pytest
-from nn_helpers import gradgrad, npy, t64
+from nn_helpers import npy, t64
 
 import corefw
 import corefw.nn.functional as F
 from corefw import nn
-from corefw._call import apply
-from corefw.autograd import gradcheck
 from corefw.errors import DTypeError, ShapeError
-from corefw.ops.nn_conv import CONV2D, CONV2D_GRAD_INPUT, CONV2D_GRAD_WEIGHT
+from corefw.testing import reference_nn as RN
 
 
-# ---- references ---------------------------------------------------------------------------
+# ---- references: corefw.testing's, in the layer tests' argument order --------------------
 def ref_conv2d(x, w, b=None, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1), groups=1):
-    """Direct definition: y[n, o, p, q] = sum_{c, i, j} w[o, c, i, j] * xpad[n, g*Cg + c,
-    p*sh + i*dh, q*sw + j*dw]."""
-    n, c, h, wd = x.shape
-    o, cg, kh, kw = w.shape
-    xp = np.pad(x, ((0, 0), (0, 0), pads[0], pads[1]))
-    ho = (xp.shape[2] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-    wo = (xp.shape[3] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-    og = o // groups
-    y = np.zeros((n, o, ho, wo))
-    for oc in range(o):
-        g = oc // og
-        for p in range(ho):
-            for q in range(wo):
-                r0, c0 = p * stride[0], q * stride[1]
-                win = xp[:, g * cg:(g + 1) * cg, r0:r0 + dilation[0] * (kh - 1) + 1:dilation[0],
-                         c0:c0 + dilation[1] * (kw - 1) + 1:dilation[1]]
-                y[:, oc, p, q] = np.einsum("ncij,cij->n", win, w[oc])
-    if b is not None:
-        y += b[None, :, None, None]
-    return y
+    return RN.conv2d(x, w, b, stride, pads, dilation, groups)
 
 
 def ref_conv_transpose2d(x, w, b=None, stride=(1, 1), padding=(0, 0), output_padding=(0, 0),
                          groups=1, dilation=(1, 1)):
-    """Scatter definition: every input pixel adds w[c, o] at p*s - pad + i*d."""
-    n, cin, h, wd = x.shape
-    _, og, kh, kw = w.shape
-    ho = (h - 1) * stride[0] - 2 * padding[0] + dilation[0] * (kh - 1) + output_padding[0] + 1
-    wo = (wd - 1) * stride[1] - 2 * padding[1] + dilation[1] * (kw - 1) + output_padding[1] + 1
-    cg = cin // groups
-    y = np.zeros((n, og * groups, ho, wo))
-    for c in range(cin):
-        g = c // cg
-        for p in range(h):
-            for q in range(wd):
-                for i in range(kh):
-                    for j in range(kw):
-                        r = p * stride[0] - padding[0] + i * dilation[0]
-                        s = q * stride[1] - padding[1] + j * dilation[1]
-                        if 0 <= r < ho and 0 <= s < wo:
-                            y[:, g * og:(g + 1) * og, r, s] += x[:, c, p, q, None] * w[c, :, i, j]
-    if b is not None:
-        y += b[None, :, None, None]
-    return y
+    return RN.conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilation)
 
 
-def same_pads(k, d):
-    total = d * (k - 1)
-    return (total // 2, total - total // 2)
-
-
-# ---- conv2d forward -----------------------------------------------------------------------
-CASES = [  # (N, C, H, W, O, kh, kw, stride, padding, dilation, groups)
-    (2, 3, 7, 6, 4, 3, 3, 1, 0, 1, 1),
-    (2, 3, 7, 6, 4, 3, 2, 2, 1, 1, 1),
-    (1, 4, 9, 8, 6, 3, 3, (2, 1), (1, 2), (2, 1), 2),
-    (2, 6, 5, 5, 6, 3, 3, 1, 1, 1, 6),  # depthwise
-    (1, 2, 6, 7, 3, 2, 4, 1, "same", (1, 2), 1),  # even kernel: asymmetric padding
-    (1, 2, 6, 7, 3, 3, 3, 1, "valid", 1, 1),
-    (1, 2, 5, 5, 2, 1, 1, 3, 0, 1, 1),
-    (2, 1, 4, 4, 2, 5, 5, 1, 2, 1, 1),  # kernel larger than the input, padded
-]
-
-
-def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
-
-
-def _case(rng, case):
-    n, c, h, w, o, kh, kw, stride, padding, dilation, groups = case
-    x = rng.standard_normal((n, c, h, w))
-    wt = rng.standard_normal((o, c // groups, kh, kw))
-    b = rng.standard_normal(o)
-    st, dl = _pair(stride), _pair(dilation)
-    if padding == "same":
-        pads = (same_pads(kh, dl[0]), same_pads(kw, dl[1]))
-    elif padding == "valid":
-        pads = ((0, 0), (0, 0))
-    else:
-        p = _pair(padding)
-        pads = ((p[0], p[0]), (p[1], p[1]))
-    return x, wt, b, st, padding, pads, dl, groups
-
-
-@pytest.mark.parametrize("case", CASES)
-def test_conv2d_forward_matches_definition(rng, case, device):
-    x, w, b, st, padding, pads, dl, groups = _case(rng, case)
-    expected = ref_conv2d(x, w, b, st, pads, dl, groups)
-    tx, tw, tb = (t64(a, device=device) for a in (x, w, b))
-    out = F.conv2d(tx, tw, tb, st, padding, dl, groups)
-    np.testing.assert_allclose(npy(out), expected, rtol=1e-10, atol=1e-10)
-    attrs = {"stride": st, "padding": pads, "dilation": dl, "groups": groups}
-    dec = CONV2D.decomposition(tx, tw, tb, **attrs)
-    np.testing.assert_allclose(npy(dec), expected, rtol=1e-10, atol=1e-10)
-    out32 = F.conv2d(tx.to(corefw.float32), tw.to(corefw.float32), None, st, padding, dl,
-                     groups)
-    assert out32.dtype == corefw.float32
-    np.testing.assert_allclose(npy(out32), expected - b[None, :, None, None], rtol=1e-4,
-                               atol=1e-4)
-
-
-@pytest.mark.parametrize("case", CASES[:5])
-def test_conv2d_gradient_ops_kernel_matches_decomposition(rng, case, device):
-    x, w, _, st, _, pads, dl, groups = _case(rng, case)
-    attrs = {"stride": st, "padding": pads, "dilation": dl, "groups": groups}
-    y = ref_conv2d(x, w, None, st, pads, dl, groups)
-    g = t64(rng.standard_normal(y.shape), device=device)
-    tx, tw = t64(x, device=device), t64(w, device=device)
-    gi = apply(CONV2D_GRAD_INPUT, (g, tw), {"input_size": x.shape[2:], **attrs})
-    gi_dec = CONV2D_GRAD_INPUT.decomposition(g, tw, input_size=x.shape[2:], **attrs)
-    np.testing.assert_allclose(npy(gi), npy(gi_dec), rtol=1e-10, atol=1e-10)
-    gw = apply(CONV2D_GRAD_WEIGHT, (tx, g), {"kernel_size": w.shape[2:], **attrs})
-    gw_dec = CONV2D_GRAD_WEIGHT.decomposition(tx, g, kernel_size=w.shape[2:], **attrs)
-    np.testing.assert_allclose(npy(gw), npy(gw_dec), rtol=1e-10, atol=1e-10)
-    # adjointness: <g, conv(x, w)> = <grad_input(g, w), x> = <grad_weight(x, g), w>
-    lhs = np.sum(npy(g) * y)
-    assert np.isclose(np.sum(npy(gi) * x), lhs) and np.isclose(np.sum(npy(gw) * w), lhs)
-
-
+# F.conv2d, F.conv1d and F.conv_transpose2d over strides, paddings ("same", "valid", ints),
+# dilations and groups, forward, backward and double backward, through the kernels and the
+# decompositions: rows of the op table (corefw.testing.cases_nn_functions, test_op_table.py).
 def test_conv2d_chained_layout_and_unbatched(rng, device):
     """The cpu kernels return a channel-major view; feeding it to the next conv (and pooling,
     relu, flatten) must not change the numbers."""
@@ -154,70 +44,10 @@ def test_conv2d_chained_layout_and_unbatched(rng, device):
     np.testing.assert_allclose(npy(single), npy(h)[0], rtol=1e-12, atol=1e-12)
 
 
-def test_conv1d_matches_definition(rng, device):
-    x, w = rng.standard_normal((2, 4, 11)), rng.standard_normal((6, 2, 3))
-    b = rng.standard_normal(6)
-    out = F.conv1d(t64(x, device=device), t64(w, device=device), t64(b, device=device), stride=2,
-                   padding=2, dilation=2, groups=2)
-    xp = np.pad(x, ((0, 0), (0, 0), (2, 2)))
-    lo = (xp.shape[2] - 2 * 2 - 1) // 2 + 1
-    ref = np.zeros((2, 6, lo))
-    for o in range(6):
-        g = o // 3
-        for t in range(lo):
-            ref[:, o, t] = np.einsum("nck,ck->n", xp[:, 2 * g:2 * g + 2, 2 * t:2 * t + 5:2], w[o])
-    ref += b[None, :, None]
-    np.testing.assert_allclose(npy(out), ref, rtol=1e-10, atol=1e-10)
-    same = F.conv1d(t64(x, device=device), t64(w[:, :, :2], device=device), None, padding="same",
-                    groups=2)
-    assert same.shape == (2, 6, 11)
-
-
-@pytest.mark.parametrize("stride,padding,output_padding,dilation,groups", [
-    (1, 0, 0, 1, 1), (2, 1, 1, 1, 1), ((2, 3), (0, 1), (1, 2), 1, 2), (1, 1, 1, 2, 1)])
-def test_conv_transpose2d_matches_definition(rng, stride, padding, output_padding, dilation,
-                                             groups, device):
-    x = rng.standard_normal((2, 4, 4, 3))
-    w = rng.standard_normal((4, 3, 3, 2))
-    b = rng.standard_normal(3 * groups)
-    out = F.conv_transpose2d(t64(x, device=device), t64(w, device=device), t64(b, device=device),
-                             stride, padding, output_padding, groups, dilation)
-    ref = ref_conv_transpose2d(x, w, b, _pair(stride), _pair(padding), _pair(output_padding),
-                               groups, _pair(dilation))
-    assert out.shape == ref.shape
-    np.testing.assert_allclose(npy(out), ref, rtol=1e-10, atol=1e-10)
-
-
-# ---- backward -----------------------------------------------------------------------------
-@pytest.mark.parametrize("case", [CASES[1], CASES[2], CASES[4]])
-def test_conv2d_gradcheck(rng, case, device):
-    n, c, h, w, o, kh, kw, stride, padding, dilation, groups = case
-    x = t64(rng.standard_normal((1, c, min(h, 6), min(w, 6))), requires_grad=True, device=device)
-    wt = t64(rng.standard_normal((o, c // groups, kh, kw)), requires_grad=True, device=device)
-    b = t64(rng.standard_normal(o), requires_grad=True, device=device)
-    assert gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride, padding, dilation, groups),
-                     (x, wt, b))
-
-
-def test_conv2d_double_backward(rng, device):
-    x = t64(rng.standard_normal((1, 2, 5, 4)), requires_grad=True, device=device)
-    w = t64(rng.standard_normal((2, 1, 3, 2)), requires_grad=True, device=device)
-    assert gradgrad(lambda x, w: F.conv2d(x, w, None, 2, 1, 1, 2), (x, w))
-
-
-def test_conv_transpose2d_gradcheck_and_double_backward(rng, device):
-    x = t64(rng.standard_normal((1, 2, 3, 3)), requires_grad=True, device=device)
-    w = t64(rng.standard_normal((2, 2, 3, 2)), requires_grad=True, device=device)
-    b = t64(rng.standard_normal(2), requires_grad=True, device=device)
-    fn = lambda x, w, b: F.conv_transpose2d(x, w, b, 2, 1, (1, 0))  # noqa: E731
-    assert gradcheck(fn, (x, w, b))
-    assert gradgrad(lambda x, w: F.conv_transpose2d(x, w, None, 1, 1, 1, 1, 2), (x, w))
-
-
-def test_conv1d_gradcheck(rng, device):
-    x = t64(rng.standard_normal((2, 2, 7)), requires_grad=True, device=device)
-    w = t64(rng.standard_normal((3, 2, 3)), requires_grad=True, device=device)
-    assert gradcheck(lambda x, w: F.conv1d(x, w, None, 2, 1, 2), (x, w))
+def test_conv1d_same_padding_keeps_the_length(rng, device):
+    x, w = t64(rng.standard_normal((2, 4, 11)), device=device), t64(
+        rng.standard_normal((6, 2, 2)), device=device)
+    assert F.conv1d(x, w, None, padding="same", groups=2).shape == (2, 6, 11)
 
 
 # ---- layers -------------------------------------------------------------------------------

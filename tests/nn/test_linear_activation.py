@@ -1,5 +1,6 @@
-"""Linear, Identity, Flatten and the activation layers against float64 NumPy references:
-forward, backward by finite differences, PyTorch's parameter names and initialisation."""
+"""Linear, Identity, Flatten and the activation layers: PyTorch's parameter names and
+initialisation, per-channel PReLU, in-place activations, reprs and errors. Values and gradients
+of linear and of every activation module are rows of the op table (corefw.testing)."""
 
 import math
 
@@ -29,11 +30,6 @@ def npy(t):
 _erf = np.vectorize(math.erf)
 
 
-def np_softmax(x, axis):
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
-
-
 # ---- Linear -------------------------------------------------------------------------------
 def test_linear_parameters_follow_pytorch():
     layer = nn.Linear(5, 3)
@@ -56,24 +52,6 @@ def test_linear_initialisation_is_uniform_within_one_over_sqrt_fan_in(device):
     assert np.abs(b).max() > 0.8 * bound  # spread over the interval, not all zero
 
 
-@pytest.mark.parametrize("shape", [(4, 5), (5,), (2, 3, 5)])
-@pytest.mark.parametrize("bias", [True, False])
-def test_linear_forward_matches_numpy(rng, shape, bias, device):
-    layer = nn.Linear(5, 3, bias=bias, device=device).double()
-    x = rng.normal(size=shape)
-    expected = x @ npy(layer.weight).T + (npy(layer.bias) if bias else 0.0)
-    out = layer(t64(x, device=device))
-    assert out.shape == expected.shape
-    np.testing.assert_allclose(npy(out), expected, rtol=1e-13)
-
-
-def test_linear_gradcheck(rng, device):
-    layer = nn.Linear(4, 3, device=device).double()
-    x = t64(rng.normal(size=(2, 4)), requires_grad=True, device=device)
-    assert gradcheck(lambda x, w, b: corefw.nn.functional.linear(x, w, b),
-                     (x, layer.weight, layer.bias))
-
-
 def test_linear_shape_error_names_both_shapes(device):
     with pytest.raises(ShapeError, match=r"linear.*2x4 and 5x3"):
         nn.Linear(5, 3, device=device)(corefw.randn(2, 4, device=device))
@@ -90,58 +68,8 @@ def test_identity_flatten_unflatten(device):
 
 
 # ---- activations --------------------------------------------------------------------------
-def _softplus(x, beta=1.0, threshold=20.0):
-    return np.where(beta * x > threshold, x, np.log1p(np.exp(beta * x)) / beta)
-
-
-ACTIVATIONS = {
-    "ReLU": (lambda: nn.ReLU(), lambda x: np.maximum(x, 0)),
-    "ReLU6": (lambda: nn.ReLU6(), lambda x: np.clip(x, 0, 6)),
-    "LeakyReLU": (lambda: nn.LeakyReLU(0.2), lambda x: np.where(x > 0, x, 0.2 * x)),
-    "ELU": (lambda: nn.ELU(0.7), lambda x: np.where(x > 0, x, 0.7 * (np.exp(x) - 1))),
-    "GELU": (lambda: nn.GELU(), lambda x: 0.5 * x * (1 + _erf(x / math.sqrt(2)))),
-    "GELU_tanh": (lambda: nn.GELU("tanh"), lambda x: 0.5 * x * (1 + np.tanh(
-        math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))),
-    "SiLU": (lambda: nn.SiLU(), lambda x: x / (1 + np.exp(-x))),
-    "Sigmoid": (lambda: nn.Sigmoid(), lambda x: 1 / (1 + np.exp(-x))),
-    "Tanh": (lambda: nn.Tanh(), np.tanh),
-    "Hardtanh": (lambda: nn.Hardtanh(-0.5, 2.0), lambda x: np.clip(x, -0.5, 2.0)),
-    "Softplus": (lambda: nn.Softplus(beta=2.0, threshold=3.0),
-                 lambda x: _softplus(x, 2.0, 3.0)),
-    "LogSigmoid": (lambda: nn.LogSigmoid(), lambda x: -np.log1p(np.exp(-x))),
-    "Softmax": (lambda: nn.Softmax(dim=1), lambda x: np_softmax(x, 1)),
-    "Softmax0": (lambda: nn.Softmax(dim=0), lambda x: np_softmax(x, 0)),
-    "LogSoftmax": (lambda: nn.LogSoftmax(dim=-1), lambda x: np.log(np_softmax(x, -1))),
-    "Softmin": (lambda: nn.Softmin(dim=1), lambda x: np_softmax(-x, 1)),
-    "PReLU": (lambda: nn.PReLU(), lambda x: np.where(x >= 0, x, 0.25 * x)),
-}
-
-
-def _away_from_kinks(rng, shape):
-    """Values in [-7, 7] at least 0.05 away from the kinks at 0, -0.5, 1.5 (Softplus), 2, 6."""
-    x = rng.uniform(-7, 7, shape)
-    for k in (0.0, -0.5, 1.5, 2.0, 6.0):
-        x = np.where(np.abs(x - k) < 0.05, x + 0.1, x)
-    return x
-
-
-@pytest.mark.parametrize("name", list(ACTIVATIONS))
-def test_activation_forward(rng, name, device):
-    make, ref = ACTIVATIONS[name]
-    x = _away_from_kinks(rng, (3, 4, 2))
-    module = make().double().to(device)
-    np.testing.assert_allclose(npy(module(t64(x, device=device))), ref(x), rtol=1e-12, atol=1e-14)
-    x32 = corefw.tensor(x, dtype=corefw.float32, device=device)
-    out32 = make().to(device)(x32)
-    assert out32.dtype == corefw.float32
-    np.testing.assert_allclose(npy(out32), ref(x), rtol=2e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize("name", list(ACTIVATIONS))
-def test_activation_gradcheck(rng, name, device):
-    module = ACTIVATIONS[name][0]().double().to(device)
-    x = t64(_away_from_kinks(rng, (2, 3)), requires_grad=True, device=device)
-    assert gradcheck(lambda x: module(x), (x,))
+# every activation module's values and gradients: rows of the op table (corefw.testing
+# cases_nn_functions, run by tests/ops/test_op_table.py)
 
 
 def test_prelu_per_channel_parameters_and_gradient(rng, device):
@@ -150,7 +78,7 @@ def test_prelu_per_channel_parameters_and_gradient(rng, device):
     np.testing.assert_allclose(npy(m.weight), [0.1, 0.1, 0.1], rtol=1e-7)
     with corefw.no_grad():
         m.weight.copy_(t64([0.1, 0.2, 0.3], device=device))
-    x = _away_from_kinks(rng, (2, 3, 4))
+    x = rng.choice([-1.0, 1.0], (2, 3, 4)) * rng.uniform(0.1, 3.0, (2, 3, 4))  # no kink at 0
     expected = np.where(x >= 0, x, np.array([0.1, 0.2, 0.3])[:, None] * x)
     np.testing.assert_allclose(npy(m(t64(x, device=device))), expected, rtol=1e-14)
     xt = t64(x, requires_grad=True, device=device)

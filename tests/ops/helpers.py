@@ -1,4 +1,5 @@
-"""Helpers of the op tests: tensors in every layout, comparison with the float64 reference."""
+"""Helpers of the op behaviour tests: tensors in a given layout, comparison of results.
+(The op case table and its float64 references live in :mod:`corefw.testing`.)"""
 
 from __future__ import annotations
 
@@ -6,12 +7,6 @@ import numpy as np
 from _tolerance import tol
 
 import corefw
-
-#: (shape, layout) cases every elementwise op is run on: 0-d, empty, 1-D, and two
-#: non-contiguous layouts (a strided slice of a bigger buffer, a permuted view).
-CASES = [((), "contig"), ((0, 3), "contig"), ((5,), "contig"), ((2, 3), "strided"),
-         ((3, 2, 2), "transposed")]
-CASE_IDS = ["0d", "empty", "1d", "strided", "transposed"]
 
 TOL = {corefw.float64: dict(rtol=1e-10, atol=1e-12), corefw.float32: dict(rtol=2e-5, atol=2e-6),
        corefw.float16: dict(rtol=2e-3, atol=2e-3)}

@@ -1,5 +1,5 @@
-"""The fused optimizer updates ``sgd_step_`` and ``adam_step_``: against float64 NumPy
-references written from the update rules (PyTorch's single-tensor loops), the cpu kernel
+"""The fused optimizer updates ``sgd_step_`` and ``adam_step_`` over several steps: against the
+float64 references of corefw.testing (PyTorch's single-tensor loops), the cpu kernel
 against the decomposition bit for bit (small tensors, and large ones that it updates in
 parallel blocks), the decomposition runner a backend without the kernel uses, version counters
 and errors."""
@@ -16,6 +16,7 @@ from corefw.dispatch import _decomposition_runner
 from corefw.errors import AutogradError, DTypeError, ShapeError
 from corefw.ops.inplace import adam_step_, sgd_step_
 from corefw.ops.registry import get_op
+from corefw.testing import reference as R
 
 SMALL, LARGE = (3, 5), (300, 600)  # LARGE: updated in parallel blocks (see _parallel below)
 
@@ -32,25 +33,15 @@ def _parallel(monkeypatch):
 
 
 def sgd_ref(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize, first):
-    g = -g if maximize else g
-    if weight_decay:
-        g = g + weight_decay * p
-    if momentum:
-        buf = g.copy() if first else momentum * buf + (1 - dampening) * g
-        g = g + momentum * buf if nesterov else buf
-    return p - lr * g, buf
+    return R.sgd_step(p, g, buf, lr=lr, momentum=momentum, dampening=dampening,
+                      weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
+                      is_first_step=first)
 
 
 def adam_ref(p, g, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, maximize, step):
-    g = -g if maximize else g
-    if weight_decay and decoupled:
-        p = p * (1 - lr * weight_decay)
-    elif weight_decay:
-        g = g + weight_decay * p
-    m = beta1 * m + (1 - beta1) * g
-    v = beta2 * v + (1 - beta2) * g * g
-    denom = np.sqrt(v / (1 - beta2**step)) + eps
-    return p - lr * (m / (1 - beta1**step)) / denom, m, v
+    return R.adam_step(p, g, m, v, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                       weight_decay=weight_decay, decoupled=decoupled, maximize=maximize,
+                       step=step)
 
 
 SGD_CONFIGS = [dict(momentum=m, dampening=d, weight_decay=wd, nesterov=n, maximize=mx)

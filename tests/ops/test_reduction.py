@@ -1,5 +1,7 @@
-"""Reductions with dim int / negative / tuple / None and keepdim: forward against the float64
-reference (0-d, empty, non-contiguous inputs), backward by gradcheck."""
+"""Reductions: the behaviour the op table (corefw.testing, run by test_op_table.py) cannot
+express: identities of empty reductions, 0-d inputs without degrees of freedom, tie-breaking
+gradients, named results, dtype rules and errors. Forward and backward over dims, keepdim and
+layouts are rows of the table (sum, prod, amax, mean, var, std, norm, max(dim), all, any ...)."""
 
 from __future__ import annotations
 
@@ -9,65 +11,42 @@ import numpy as np
 import pytest
 
 import corefw
-from corefw.ops.registry import get_op
+from corefw.testing import reference as ref
 
-from . import reference as ref
-from .helpers import check, gradcheck, leaf, make, npy, sample
+from .helpers import check, gradcheck, make, npy
 
-DIMS = [None, 0, -1, (0, 2), (-1, 1), (0, 1, 2)]
-DIM_IDS = ["all", "0", "-1", "(0,2)", "(-1,1)", "(0,1,2)"]
-REDUCTIONS = {  # name -> (corefw call, reference call)
-    "sum": (lambda x, d, k: corefw.sum(x, d, k), ref.sum_),
-    "mean": (lambda x, d, k: corefw.mean(x, d, k), ref.mean),
-    "prod": (lambda x, d, k: corefw.prod(x, d, k), ref.prod),
-    "var": (lambda x, d, k: corefw.var(x, d, keepdim=k), lambda x, d, k: ref.var(x, d, 1, k)),
-    "var_c0": (lambda x, d, k: corefw.var(x, d, correction=0, keepdim=k),
-               lambda x, d, k: ref.var(x, d, 0, k)),
-    "var_c2": (lambda x, d, k: x.var(d, correction=2, keepdim=k),
-               lambda x, d, k: ref.var(x, d, 2, k)),
-    "std": (lambda x, d, k: corefw.std(x, d, keepdim=k), lambda x, d, k: ref.std(x, d, 1, k)),
-    "std_unbiased_false": (lambda x, d, k: x.std(d, unbiased=False, keepdim=k),
-                           lambda x, d, k: ref.std(x, d, 0, k)),
-    "amax": (lambda x, d, k: corefw.amax(x, () if d is None else d, k), ref.amax),
-    "amin": (lambda x, d, k: x.amin(() if d is None else d, k), ref.amin),
-    "logsumexp": (lambda x, d, k: corefw.logsumexp(x, d, k), ref.logsumexp),
-    "norm2": (lambda x, d, k: corefw.norm(x, 2, d, k), lambda x, d, k: ref.norm(x, 2, d, k)),
-    "norm1": (lambda x, d, k: x.norm(1, d, k), lambda x, d, k: ref.norm(x, 1, d, k)),
-    "norm3": (lambda x, d, k: x.norm(3, d, k), lambda x, d, k: ref.norm(x, 3, d, k)),
-    "norm_inf": (lambda x, d, k: x.norm(math.inf, d, k),
-                 lambda x, d, k: ref.norm(x, math.inf, d, k)),
+REDUCTIONS = {  # name -> corefw call (dim, keepdim)
+    "sum": lambda x, d, k: corefw.sum(x, d, k), "mean": lambda x, d, k: corefw.mean(x, d, k),
+    "prod": lambda x, d, k: corefw.prod(x, d, k),
+    "var": lambda x, d, k: corefw.var(x, d, keepdim=k),
+    "var_c0": lambda x, d, k: corefw.var(x, d, correction=0, keepdim=k),
+    "std": lambda x, d, k: corefw.std(x, d, keepdim=k),
+    "std_unbiased_false": lambda x, d, k: x.std(d, unbiased=False, keepdim=k),
+    "amax": lambda x, d, k: corefw.amax(x, () if d is None else d, k),
+    "amin": lambda x, d, k: x.amin(() if d is None else d, k),
+    "logsumexp": lambda x, d, k: corefw.logsumexp(x, d, k),
+    "norm2": lambda x, d, k: corefw.norm(x, 2, d, k),
+    "norm_inf": lambda x, d, k: x.norm(math.inf, d, k),
 }
-
-
-@pytest.mark.parametrize("keepdim", [False, True], ids=["drop", "keep"])
-@pytest.mark.parametrize("dim", DIMS, ids=DIM_IDS)
-@pytest.mark.parametrize("name", sorted(REDUCTIONS))
-def test_reduction_forward(name, dim, keepdim, rng, device):
-    fn, reference = REDUCTIONS[name]
-    data = sample(rng, (2, 3, 4), "kink")
-    for dtype, layout in ((corefw.float64, "transposed"), (corefw.float32, "contig")):
-        out = fn(make(data, dtype, layout, device=device), dim, keepdim)
-        assert out.dtype is dtype
-        check(out, reference(data, dim, keepdim), dtype)
 
 
 @pytest.mark.parametrize("name", sorted(REDUCTIONS))
 def test_reduction_of_0d_tensor(name, device):
-    fn, reference = REDUCTIONS[name]
-    data = np.asarray(1.5)
+    fn = REDUCTIONS[name]
     for dim in (None, 0, -1):
-        out = fn(make(data, device=device), dim, False)
+        out = fn(make(np.asarray(1.5), device=device), dim, False)
         if name.startswith(("var", "std")):  # one element: 0 without correction, else nan
             expected = 0.0 if name.endswith(("c0", "false")) else math.nan
-            np.testing.assert_array_equal(npy(out), np.asarray(expected))
-            continue
-        check(out, reference(data, None, False))
+        else:  # every reduction of one element is the element
+            expected = 1.5
+        assert out.shape == ()
+        np.testing.assert_array_equal(npy(out), np.asarray(expected))
 
 
 @pytest.mark.parametrize("name,expected", [("sum", 0.0), ("prod", 1.0), ("logsumexp", -math.inf),
                                            ("norm2", 0.0), ("mean", math.nan)])
 def test_reduction_over_an_empty_dim_gives_the_identity(name, expected, device):
-    fn, _ = REDUCTIONS[name]
+    fn = REDUCTIONS[name]
     x = corefw.zeros(0, 3, dtype=corefw.float64, device=device)
     out = fn(x, 0, False)
     assert out.shape == (3,)
@@ -83,28 +62,6 @@ def test_max_without_identity_raises_only_for_an_empty_reduced_dim(device):
     assert corefw.amax(x, 1).shape == (0,) and corefw.max(x, 1).indices.shape == (0,)
     with pytest.raises(corefw.errors.CorefwIndexError):
         corefw.amax(x)
-
-
-@pytest.mark.parametrize("dim", [0, 1, -1, None])
-@pytest.mark.parametrize("name", ["sum", "mean", "prod", "var", "var_c0", "std", "amax", "amin",
-                                  "logsumexp", "norm2", "norm1", "norm3", "norm_inf"])
-def test_reduction_backward(name, dim, rng, device):
-    fn, _ = REDUCTIONS[name]
-    x = leaf(rng, (2, 3), "kink", "strided", device=device)
-    if name in ("amax", "amin", "norm_inf"):  # distinct magnitudes: no ties
-        x = make(rng.permutation(6).reshape(2, 3) * 0.3 + 0.1, layout="strided",
-                 requires_grad=True, device=device)
-    for keepdim in (False, True):
-        gradcheck(lambda t, k=keepdim: fn(t, dim, k), x)
-
-
-def test_reduction_backward_of_0d_and_tuple_dims(rng, device):
-    gradcheck(lambda t: corefw.sum(t, (0, 2)),
-              leaf(rng, (2, 2, 3), "real", "transposed", device=device))
-    gradcheck(lambda t: corefw.var(t, (-1, 0), keepdim=True), leaf(rng, (2, 2, 3), device=device))
-    gradcheck(lambda t: corefw.logsumexp(t, (0, 1)), leaf(rng, (2, 3), device=device))
-    for fn in (corefw.sum, corefw.mean, corefw.prod, lambda t: corefw.logsumexp(t, 0)):
-        gradcheck(fn, leaf(rng, (), "pos", device=device))
 
 
 def test_prod_gradient_with_zeros(device):
@@ -127,24 +84,16 @@ def test_amax_splits_the_gradient_on_ties_and_max_dim_picks_one(device):
     assert x.grad.tolist() == [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]
 
 
-@pytest.mark.parametrize("keepdim", [False, True])
-@pytest.mark.parametrize("dim", [0, 1, -1])
 @pytest.mark.parametrize("which", ["max", "min"])
-def test_max_min_with_dim_give_values_and_indices(which, dim, keepdim, rng, device):
-    data = rng.permutation(12).reshape(3, 4).astype(float)
-    x = make(data, corefw.float32, "transposed", device=device)
-    out = getattr(corefw, which)(x, dim, keepdim)
+def test_max_min_with_dim_give_named_values_and_indices(which, device):
+    x = corefw.tensor([[1.0, 5.0, 2.0], [4.0, 0.0, 3.0]], device=device)
+    out = getattr(corefw, which)(x, 1, True)
     values, indices = out
     assert out.values is values and out.indices is indices
-    red = ref.amax if which == "max" else ref.amin
-    arg = ref.argmax if which == "max" else ref.argmin
-    check(values, red(data, dim, keepdim))
-    assert indices.dtype is corefw.int64
-    np.testing.assert_array_equal(indices.numpy(), arg(data, dim % 2, keepdim))
-    method = getattr(x, which)(dim, keepdim=keepdim)
+    assert indices.dtype is corefw.int64 and values.shape == indices.shape == (2, 1)
+    assert indices.tolist() == ([[1], [0]] if which == "max" else [[0], [1]])
+    method = getattr(x, which)(1, keepdim=True)
     np.testing.assert_array_equal(method.values.numpy(), values.numpy())
-    gradcheck(lambda t: getattr(corefw, which)(t, dim, keepdim).values,
-              make(data, layout="strided", requires_grad=True, device=device))
 
 
 def test_max_min_forms(device):
@@ -174,19 +123,6 @@ def test_argmax_argmin(which, dim, keepdim, rng, device):
     assert corefw.argmax(corefw.tensor(2.0, device=device)).item() == 0
 
 
-@pytest.mark.parametrize("keepdim", [False, True])
-@pytest.mark.parametrize("dim", [None, 0, -1, (0, 1)])
-def test_all_any(dim, keepdim, rng, device):
-    data = rng.integers(0, 2, (3, 4)) * rng.integers(0, 2, (1, 4))
-    for x in (make(data.astype(bool), device=device),
-              make(data.astype(float), layout="strided", device=device),
-              corefw.tensor(data, device=device)):
-        a, b = corefw.all(x, dim, keepdim), x.any(dim, keepdim)
-        assert a.dtype is corefw.bool and b.dtype is corefw.bool
-        check(a, ref.amin(data != 0, dim, keepdim))
-        check(b, ref.amax(data != 0, dim, keepdim))
-
-
 def test_all_any_on_empty_tensors_follow_torch(device):
     e = corefw.zeros(0, 3, device=device)
     assert corefw.all(e).item() is True and corefw.any(e).item() is False
@@ -194,12 +130,7 @@ def test_all_any_on_empty_tensors_follow_torch(device):
     assert corefw.any(e, 1).shape == (0,) and corefw.all(e, 1, keepdim=True).shape == (0, 1)
 
 
-@pytest.mark.parametrize("dim", [0, 1, -1])
-def test_cumsum(dim, rng, device):
-    data = sample(rng, (3, 4), "real")
-    check(corefw.cumsum(make(data, layout="transposed", device=device), dim),
-          ref.cumsum(data, dim % 2))
-    gradcheck(lambda t: corefw.cumsum(t, dim), leaf(rng, (2, 3), "real", "strided", device=device))
+def test_cumsum_dtypes_and_edges(device):
     assert corefw.cumsum(corefw.tensor([1, 2, 3], dtype=corefw.int32, device=device),
                          0).tolist() == [1, 3, 6]
     assert corefw.cumsum(corefw.tensor([True, True], device=device), 0).dtype is corefw.int64
@@ -239,17 +170,8 @@ def test_reduction_errors_name_the_dim(device):
         corefw.amax(x, -3)
 
 
-def test_logsumexp_is_stable_and_matches_its_decomposition(rng, device):
+def test_logsumexp_is_stable(device):
     big = corefw.tensor([1000.0, 1000.0], dtype=corefw.float64, device=device)
     assert corefw.logsumexp(big, 0).item() == pytest.approx(1000.0 + math.log(2.0))
     assert corefw.logsumexp(corefw.tensor([-math.inf, -math.inf], device=device),
                             0).item() == -math.inf
-    op = get_op("logsumexp")
-    assert op.decomposition is not None and not op.primitive
-    for shape, dim, keepdim in (((3, 4), (1,), False), ((2, 3, 4), (0, 2), True),
-                                ((0, 3), (0,), False), ((), (), False)):
-        x = make(sample(rng, shape, "real"), layout="contig", device=device)
-        fast = corefw.logsumexp(x, dim, keepdim)
-        with corefw.no_grad():
-            slow = op.decomposition(x, dim=dim, keepdim=keepdim)
-        check(fast, npy(slow), rtol=1e-12, atol=1e-12)

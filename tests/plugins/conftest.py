@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).parent
-DISTS = ("toy", "broken", "future", "toydup", "lazy")
+DISTS = ("toy", "broken", "future", "toydup", "lazy", "impostor", "hazards")
 
 _PRELUDE = """\
 import json, warnings

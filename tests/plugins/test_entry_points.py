@@ -21,7 +21,7 @@ def everything(listing) -> dict:
 def test_listing_shows_every_plugin_with_its_status(everything):
     expected = {"corefw.nn": "loaded", "cpu": "loaded", "toy": "loaded", "toylite": "loaded",
                 "broken_import": "failed", "broken_register": "failed", "future": "refused",
-                "toydup": "loaded", "alt_cpu": "loaded", "lazy": "loaded",
+                "toydup": "loaded", "alt_cpu": "refused", "lazy": "loaded",
                 "ghost": "unavailable"}
     # other installed plugins (corefw-cuda, corefw-xai ...) may be listed too
     assert {name: everything[name]["status"] for name in expected} == expected
@@ -152,9 +152,8 @@ def test_duplicate_names_are_refused_naming_both_plugins(snippet):
         out["notes"] = [r.notes for r in plugin_records() if r.name == "toydup"][0]
     """, dists=("toy", "toydup"), env={"COREFW_DISABLE_PLUGINS": "alt_cpu"})
     msgs = out["warnings"]
-    assert len(msgs) == 5, msgs
+    assert len(msgs) == 4, msgs
     owners = {"op 'toy_softclip'": "'toy' (corefw-toy 1.2.3)",
-              "device type 'cpu'": "'cpu' (corefw-cpu",
               "kernel 'cpu:toy_softclip'": "'toy' (corefw-toy 1.2.3)",
               "layer 'ToyScale'": "'toy' (corefw-toy 1.2.3)",
               "explainer 'toy_saliency'": "'toy' (corefw-toy 1.2.3)"}
@@ -163,7 +162,7 @@ def test_duplicate_names_are_refused_naming_both_plugins(snippet):
         assert f"already registered by {owner}" in msg
         assert "plugin 'toydup' (corefw-toydup 0.2.0) was refused" in msg
         assert "override=True" in msg
-    assert len(out["notes"]) == 5
+    assert len(out["notes"]) == 4
     # the first registrations stand
     assert out["cpu_backend"] == "numpy"
     assert out["softclip"] == pytest.approx(2.0 * 0.9640275800758169)
@@ -171,32 +170,88 @@ def test_duplicate_names_are_refused_naming_both_plugins(snippet):
     assert out["explainer"] == "corefw_toy.explainers"
 
 
-def test_override_replaces_on_purpose_whatever_the_order(snippet):
-    # alt_cpu sorts before cpu, so it loads first; its override must still win, silently
-    out = snippet("""
-        from corefw.plugins import plugin_records
+_OWNER = """
+    from corefw.plugins import plugin_records
+    recs = {r.name: r for r in plugin_records()}
+    out["status"] = {n: recs[n].status for n in ("cpu", "alt_cpu", "aaa") if n in recs}
+    out["errors"] = {n: recs[n].error for n in ("cpu", "alt_cpu", "aaa") if n in recs}
+    try:
         out["cpu_backend"] = corefw.ones(1).device.backend.name
-        out["layer"] = getattr(corefw.layers()["ToyScale"], "origin", None)
-        recs = {r.name: r for r in plugin_records()}
-        out["alt_notes"], out["cpu_notes"] = recs["alt_cpu"].notes, recs["cpu"].notes
-    """, dists=("toy", "toydup"), env={"COREFW_DISABLE_PLUGINS": "toydup"})
-    assert out["warnings"] == []
+    except Exception as e:
+        out["cpu_backend"] = f"{type(e).__name__}: {e}"
+"""
+
+
+def test_an_undeclared_claim_cannot_take_a_declared_device_type(snippet):
+    # alt_cpu sorts before cpu and passes override=True: under first-come loading it won
+    out = snippet(_OWNER, dists=("toy", "toydup"), env={"COREFW_DISABLE_PLUGINS": "toydup"})
+    assert out["cpu_backend"] == "numpy"
+    assert out["status"] == {"cpu": "loaded", "alt_cpu": "refused"}
+    error = out["errors"]["alt_cpu"]
+    assert "device type 'cpu' belongs to corefw-cpu" in error
+    assert "'corefw.devices'" in error and "COREFW_DEVICE_OWNER=cpu=corefw-toydup" in error
+    (msg,) = out["warnings"]
+    assert "plugin 'alt_cpu' (corefw-toydup 0.2.0)" in msg and "refused" in msg
+
+
+def test_the_user_chooses_a_device_types_owner(snippet):
+    env = {"COREFW_DISABLE_PLUGINS": "toydup", "COREFW_DEVICE_OWNER": "cpu=corefw-toydup"}
+    out = snippet(_OWNER, dists=("toy", "toydup"), env=env)
     assert out["cpu_backend"] == "alt-numpy"
-    assert out["layer"] == "alt_cpu"
-    assert "overrides device type 'cpu' of 'cpu' (corefw-cpu 0.1.0)" in out["alt_notes"]
-    assert ("its device type 'cpu' is overridden by 'alt_cpu' (corefw-toydup 0.2.0)"
-            in out["cpu_notes"])
+    assert out["status"] == {"cpu": "refused", "alt_cpu": "loaded"}
+    assert "given to 'corefw-toydup' by COREFW_DEVICE_OWNER" in out["errors"]["cpu"]
 
 
-def test_no_backend_error_names_the_backend_packages(run_python):
+def test_two_declared_owners_are_both_refused(snippet, run_python):
+    out = snippet(_OWNER, dists=("impostor",), env={"COREFW_DISABLE_PLUGINS": "aab_kernel"})
+    assert out["status"] == {"cpu": "refused", "aaa": "refused"}
+    for name in ("cpu", "aaa"):
+        error = out["errors"][name]
+        assert "declared by several distributions (corefw-cpu, corefw-impostor)" in error \
+            or "declared by several distributions (corefw-impostor, corefw-cpu)" in error
+        assert "'cpu' (corefw-cpu 0.1.0)" in error and "'aaa' (corefw-impostor 6.6.6)" in error
+        assert "COREFW_DEVICE_OWNER=cpu=<distribution>" in error
+    assert out["cpu_backend"].startswith("NoBackendError")
+    assert len(out["warnings"]) == 2
+    chosen = snippet(_OWNER, dists=("impostor",), env={
+        "COREFW_DISABLE_PLUGINS": "aab_kernel", "COREFW_DEVICE_OWNER": "cpu=corefw-cpu"})
+    assert chosen["status"] == {"cpu": "loaded", "aaa": "refused"}
+    assert chosen["cpu_backend"] == "numpy"
+    strict = run_python("-c", "import corefw\ncorefw.ones(1)", dists=("impostor",),
+                        env={"COREFW_DISABLE_PLUGINS": "aab_kernel",
+                             "COREFW_STRICT_PLUGINS": "1"})
+    assert strict.returncode == 1
+    assert "PluginError" in strict.stderr and "declared by several" in strict.stderr
+
+
+def test_overriding_another_plugins_kernel_warns_naming_both(snippet, run_python):
+    code = """
+        x = corefw.tensor([-1.0, 2.0])
+        out["relu"] = corefw.nn.functional.relu(x).tolist()
+    """
+    env = {"COREFW_DISABLE_PLUGINS": "aaa"}
+    out = snippet(code, dists=("impostor",), env=env)
+    assert out["relu"] == [0.0, 2.0]
+    (msg,) = out["warnings"]
+    assert msg.startswith("corefw: overriding a previously registered kernel: 'cpu:relu'")
+    assert "'cpu' (corefw-cpu 0.1.0)" in msg and "'aab_kernel' (corefw-impostor 6.6.6)" in msg
+    strict = run_python("-c", "import corefw\ncorefw.ones(1)", dists=("impostor",),
+                        env={**env, "COREFW_STRICT_PLUGINS": "1"})
+    assert strict.returncode == 1
+    assert "overriding a previously registered kernel" in strict.stderr
+    assert "aab_kernel" in strict.stderr
+
+
+def test_no_backend_error_points_to_the_listing_and_the_guide(run_python):
     code = ("import corefw\n"
             "try:\n    corefw.zeros(2)\n"
             "except corefw.errors.NoBackendError as e:\n    print('ERROR', e)\n")
     proc = run_python("-c", code, env={"COREFW_DISABLE_PLUGINS": "cpu"})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("ERROR")
-    assert "'cpu'" in proc.stdout and "corefw-cpu" in proc.stdout
-    assert "corefw-cuda" in proc.stdout and "corefw plugins" in proc.stdout
+    assert "'cpu'" in proc.stdout and "docs/plugins.md" in proc.stdout
+    assert "corefw plugins" in proc.stdout
+    assert "corefw-cuda" not in proc.stdout  # the core names no plugin
 
 
 def test_plugin_modules_import_no_heavy_library(snippet):

@@ -230,10 +230,9 @@ def test_call_op_needs_a_tensor_and_a_known_op():
 def test_unavailable_backend_is_reported_with_its_reason():
     dev_type = _name("offdev").strip("_")
 
-    class Off:
-        device_type = dev_type
-        name = "off"
-        kernels: dict = {}
+    class Off(corefw.backend.ArrayModuleBackend):
+        def __init__(self):
+            super().__init__(np, device_type=dev_type, name="off")
 
         def is_available(self):
             return False
@@ -254,3 +253,39 @@ def test_unavailable_backend_is_reported_with_its_reason():
     assert rec.detail == "unavailable: switched off for the test"
     with pytest.raises(corefw.errors.BackendUnavailableError, match="switched off"):
         corefw.ones(1, device=dev_type)
+
+
+def test_runtime_backend_lacking_members_is_refused():
+    class Half:
+        device_type = _name("halfdev").strip("_")
+        name = "half"
+        kernels: dict = {}
+
+        def to_host(self, array):
+            return array
+
+    def register_backends(register):
+        register(Half())
+
+    plugin = type("P", (), {"COREFW_PLUGIN_API": "1",
+                            "register_backends": staticmethod(hookimpl(register_backends))})
+    with pytest.warns(PluginWarning, match="lacks dtypes, capabilities, is_available"):
+        rec = register_plugin(plugin, name=_name("half"))
+    assert rec.status == "refused" and rec.registered["device_types"] == []
+    assert "from_host, manual_seed" in rec.error  # to_host is there
+    assert Half.device_type not in corefw.plugins.backends()
+
+
+def test_public_listing_of_backends_and_devices():
+    assert corefw.plugins.backends()["cpu"].device_type == "cpu"
+    devs = corefw.plugins.devices()
+    assert corefw.device("cpu", 0) in devs
+    assert all(corefw.plugins.backends()[d.type].is_available() for d in devs)
+    every = corefw.plugins.devices(available=False)
+    assert set(devs) <= set(every)
+    assert {d.type for d in every} == set(corefw.plugins.backends())
+
+
+def test_version_check_is_pep440():
+    assert version_matches("1.0", ">=1.0rc1,<2") is True
+    assert version_matches("1.3", "~=1.2") is True and version_matches("2.0", "~=1.2") is False

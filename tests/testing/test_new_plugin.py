@@ -53,9 +53,16 @@ def test_files_and_names(tmp_path, capsys):
              if p.is_file()}
     assert files == {"pyproject.toml", "README.md", "conformance-skips.txt",
                      "corefw_my_dev/__init__.py", "corefw_my_dev/backend.py",
-                     "tests/conftest.py", "tests/test_my_dev.py"}
+                     "tests/conftest.py", "tests/test_my_dev.py", ".github/workflows/test.yml"}
     meta = (tmp_path / "p" / "pyproject.toml").read_text()
     assert 'name = "corefw-my-dev"' in meta and 'my_dev = "corefw_my_dev"' in meta
+    devices = meta.split('[project.entry-points."corefw.devices"]\n', 1)[1]
+    assert devices.startswith('my_dev = "corefw_my_dev"\n')  # it owns its device type
+    workflow = (tmp_path / "p" / ".github" / "workflows" / "test.yml").read_text()
+    assert "corefw-my-dev's CI" in workflow and 'pip install ".[test]"' in workflow
+    assert "python -m pytest" in workflow and "${{ matrix.python-version }}" in workflow
+    test = (tmp_path / "p" / "tests" / "test_my_dev.py").read_text()
+    assert "corefw.plugins.backends()" in test and "corefw.dispatch" not in test
     assert "{{" not in meta and "next: cd" in capsys.readouterr().out
     init = (tmp_path / "p" / "corefw_my_dev" / "__init__.py").read_text()
     assert 'COREFW_PLUGIN_API = ">=1,<2"' in init and "class" not in init

@@ -13,12 +13,21 @@ from ...ops.elementwise import (
     softplus,
     tanh,
 )
-from ...ops.linalg import linear
+from ...ops.linalg import linear as _linear
 from ...ops.shape import pad
+from ._checks import check_linear
 
 __all__ = ["elu", "gelu", "hardtanh", "leaky_relu", "linear", "log_softmax", "logsigmoid",
            "normalize", "pad", "relu", "relu6", "sigmoid", "silu", "softmax", "softmin",
            "softplus", "tanh"]
+
+
+def linear(input, weight, bias=None):
+    """``input @ weight.T + bias``, as ``torch.nn.functional.linear``: input ``(*, in)``,
+    weight ``(out, in)``, bias ``(out,)``; all of one dtype (PyTorch's "mat1 and mat2 must
+    have the same dtype" otherwise)."""
+    check_linear(input, weight, bias)
+    return _linear(input, weight, bias)
 
 
 def relu6(input):

@@ -15,14 +15,20 @@ from ...ops.nn_conv import CONV2D, CONV2D_GRAD_INPUT, conv_output_size
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
 
 
-def _tuple(v, n: int, name: str, fn: str) -> tuple[int, ...]:
+def conv_tuple(v, n: int, name: str, fn: str) -> tuple[int, ...]:
+    """``v`` (an int or n ints) as n ints; stride and dilation must be positive (shared by the
+    functional forms and the layers)."""
     if isinstance(v, int):
-        return (v,) * n
-    t = tuple(int(e) for e in v)
-    if len(t) == 1:
-        return t * n
-    if len(t) != n:
-        raise ValueError(f"{fn}: {name} must be an int or a tuple of {n} ints, got {v!r}")
+        t = (v,) * n
+    else:
+        t = tuple(int(e) for e in v)
+        if len(t) == 1:
+            t = t * n
+        if len(t) != n:
+            raise ShapeError(f"{fn}: {name} must be an int or a tuple of {n} ints, got {v!r}")
+    if name in ("stride", "dilation") and any(e < 1 for e in t):
+        raise ShapeError(f"{fn}: non-positive {name} {t} is not supported; {name} must be at "
+                         f"least 1")
     return t
 
 
@@ -44,7 +50,7 @@ def _check(fn, input, weight, bias, groups, nd, transposed=False):
         raise DTypeError(f"{fn}: input ({input.dtype}) and weight ({weight.dtype}) must have "
                          f"the same floating point dtype; cast one with .to(dtype)")
     if groups < 1:
-        raise ValueError(f"{fn}: groups must be a positive integer, got {groups}")
+        raise ShapeError(f"{fn}: groups must be a positive integer, got {groups}")
     c = input.shape[-nd - 1]
     if transposed:
         expected, out = weight.shape[0], weight.shape[1] * groups
@@ -74,19 +80,19 @@ def _padding(padding, kernel, dilation, stride, fn):
         if padding == "valid":
             return ((0, 0),) * n
         if padding != "same":
-            raise ValueError(f"{fn}: padding must be 'valid', 'same', an int or a tuple of "
+            raise ShapeError(f"{fn}: padding must be 'valid', 'same', an int or a tuple of "
                              f"ints, got {padding!r}")
         if any(s != 1 for s in stride):
-            raise ValueError(f"{fn}: padding='same' is not supported for strided convolutions "
-                             f"(stride={stride}); pad explicitly instead")
+            raise ShapeError(f"{fn}: padding='same' is not supported for strided "
+                             f"convolutions (stride={stride}); pad explicitly instead")
         out = []
         for k, d in zip(kernel, dilation):
             total = d * (k - 1)
             out.append((total // 2, total - total // 2))
         return tuple(out)
-    p = _tuple(padding, n, "padding", fn)
+    p = conv_tuple(padding, n, "padding", fn)
     if any(v < 0 for v in p):
-        raise ValueError(f"{fn}: negative padding {p} is not supported")
+        raise ShapeError(f"{fn}: negative padding {p} is not supported; pad with 0 or more")
     return tuple((v, v) for v in p)
 
 
@@ -99,8 +105,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     ``Ho = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1``.
     """
     _check("conv2d", input, weight, bias, groups, 2)
-    stride = _tuple(stride, 2, "stride", "conv2d")
-    dilation = _tuple(dilation, 2, "dilation", "conv2d")
+    stride = conv_tuple(stride, 2, "stride", "conv2d")
+    dilation = conv_tuple(dilation, 2, "dilation", "conv2d")
     pads = _padding(padding, weight.shape[2:], dilation, stride, "conv2d")
     unbatched = input.ndim == 3
     x = input.unsqueeze(0) if unbatched else input
@@ -119,10 +125,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1):
     """1-D cross-correlation: ``input`` (N, C, L) or (C, L), ``weight`` (O, C / groups, k)."""
     _check("conv1d", input, weight, bias, groups, 1)
-    stride = _tuple(stride, 1, "stride", "conv1d")
-    dilation = _tuple(dilation, 1, "dilation", "conv1d")
+    stride = conv_tuple(stride, 1, "stride", "conv1d")
+    dilation = conv_tuple(dilation, 1, "dilation", "conv1d")
     if not isinstance(padding, str):
-        padding = _tuple(padding, 1, "padding", "conv1d")
+        padding = conv_tuple(padding, 1, "padding", "conv1d")
         padding = (0, padding[0])
     y = conv2d(input.unsqueeze(-2), weight.unsqueeze(2), bias, (1,) + stride, padding,
                (1,) + dilation, groups)
@@ -139,13 +145,13 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     """
     fn = "conv_transpose2d"
     _check(fn, input, weight, bias, groups, 2, transposed=True)
-    stride = _tuple(stride, 2, "stride", fn)
-    dilation = _tuple(dilation, 2, "dilation", fn)
-    pad = _tuple(padding, 2, "padding", fn)
-    out_pad = _tuple(output_padding, 2, "output_padding", fn)
+    stride = conv_tuple(stride, 2, "stride", fn)
+    dilation = conv_tuple(dilation, 2, "dilation", fn)
+    pad = conv_tuple(padding, 2, "padding", fn)
+    out_pad = conv_tuple(output_padding, 2, "output_padding", fn)
     for op, s, d in zip(out_pad, stride, dilation):
         if not 0 <= op < max(s, d):
-            raise ValueError(f"{fn}: output_padding {out_pad} must be smaller than either "
+            raise ShapeError(f"{fn}: output_padding {out_pad} must be smaller than either "
                              f"stride {stride} or dilation {dilation}")
     unbatched = input.ndim == 3
     x = input.unsqueeze(0) if unbatched else input
@@ -168,7 +174,7 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     fn = "conv_transpose1d"
     _check(fn, input, weight, bias, groups, 1, transposed=True)
     one = lambda v, name: (0 if name in ("padding", "output_padding") else 1,  # noqa: E731
-                           _tuple(v, 1, name, fn)[0])
+                           conv_tuple(v, 1, name, fn)[0])
     y = conv_transpose2d(input.unsqueeze(-2), weight.unsqueeze(2), bias, one(stride, "stride"),
                          one(padding, "padding"), one(output_padding, "output_padding"), groups,
                          one(dilation, "dilation"))

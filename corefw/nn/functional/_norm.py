@@ -13,6 +13,7 @@ from ..._tensor import Tensor
 from ...autograd.grad_mode import no_grad
 from ...errors import DTypeError, ShapeError
 from ...ops.nn_norm import BATCH_NORM, GROUP_NORM, LAYER_NORM
+from ._checks import torch_name
 from ._conv import _fmt
 
 __all__ = ["batch_norm", "group_norm", "layer_norm"]
@@ -25,9 +26,13 @@ def _check_float(fn, input):
         raise DTypeError(f"{fn}: expected a floating point input, got {input.dtype}")
 
 
-def _check_param(fn, name, t, shape):
+def _check_param(fn, name, t, shape, input=None):
     if t is not None and tuple(t.shape) != tuple(shape):
         raise ShapeError(f"{fn}: expected {name} of shape {_fmt(shape)}, got {_fmt(t.shape)}")
+    if t is not None and input is not None and t.dtype is not input.dtype:
+        raise DTypeError(f"{fn}: expected {name} of dtype {torch_name(input.dtype)} (the "
+                         f"input's), but found {torch_name(t.dtype)}; convert the input (e.g. "
+                         f".float()) or the layer (e.g. .double()) so that they match")
 
 
 def _normalized_shape(fn, input, normalized_shape) -> tuple[int, ...]:
@@ -62,7 +67,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None,
     c = input.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var),
                     ("weight", weight), ("bias", bias)):
-        _check_param("batch_norm", name, t, (c,))
+        _check_param("batch_norm", name, t, (c,), input)
     shape = (1, c) + (1,) * (input.ndim - 2)
     if training:
         count = input.numel() // max(c, 1)
@@ -99,8 +104,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
     ``weight`` and shift by ``bias`` (both of shape ``normalized_shape``)."""
     shape = _normalized_shape("layer_norm", input, normalized_shape)
     k = len(shape)
-    _check_param("layer_norm", "weight", weight, shape)
-    _check_param("layer_norm", "bias", bias, shape)
+    _check_param("layer_norm", "weight", weight, shape, input)
+    _check_param("layer_norm", "bias", bias, shape, input)
     return apply(LAYER_NORM, (input, weight, bias), {"ndim": k, "eps": float(eps)})
 
 
@@ -115,8 +120,8 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
     if num_groups < 1 or c % num_groups:
         raise ShapeError(f"group_norm: expected the number of channels ({c}) of input "
                          f"{_fmt(input.shape)} to be divisible by num_groups={num_groups}")
-    _check_param("group_norm", "weight", weight, (c,))
-    _check_param("group_norm", "bias", bias, (c,))
+    _check_param("group_norm", "weight", weight, (c,), input)
+    _check_param("group_norm", "bias", bias, (c,), input)
     if math.prod(input.shape) == 0:
         return input * 1.0
     return apply(GROUP_NORM, (input, weight, bias), {"num_groups": int(num_groups),

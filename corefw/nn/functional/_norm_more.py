@@ -40,7 +40,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     n, c = input.shape[:2]
     for name, t in (("running_mean", running_mean), ("running_var", running_var),
                     ("weight", weight), ("bias", bias)):
-        _check_param(fn, name, t, (c,))
+        _check_param(fn, name, t, (c,), input)
     if not use_input_stats:
         if running_mean is None or running_var is None:
             raise ValueError(f"{fn}: running_mean and running_var must be given when "
@@ -75,7 +75,7 @@ def rms_norm(input, normalized_shape, weight=None, eps: float | None = None):
     fn = "rms_norm"
     shape = _normalized_shape(fn, input, normalized_shape)
     k = len(shape)
-    _check_param(fn, "weight", weight, shape)
+    _check_param(fn, "weight", weight, shape, input)
     if eps is None:
         eps = float(np.finfo(input.dtype.np).eps)
     dims = tuple(range(input.ndim - k, input.ndim))

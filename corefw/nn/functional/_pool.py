@@ -14,7 +14,7 @@ from ..._call import apply
 from ..._tensor import Tensor
 from ...errors import DTypeError, ShapeError
 from ...ops.nn_conv import AVG_POOL2D, MAX_POOL2D, MAX_POOL2D_INDICES, pool_output_size
-from ._conv import _fmt, _tuple
+from ._conv import _fmt, conv_tuple
 
 __all__ = ["adaptive_avg_pool1d", "adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d",
            "max_pool1d", "max_pool2d"]
@@ -30,10 +30,11 @@ def _batched(fn, input, nd):
 
 
 def _pool_attrs(fn, x, kernel_size, stride, padding, dilation, ceil_mode):
-    ks = _tuple(kernel_size, 2, "kernel_size", fn)
-    st = ks if stride is None or stride == () or stride == [] else _tuple(stride, 2, "stride", fn)
-    pd = _tuple(padding, 2, "padding", fn)
-    dl = _tuple(dilation, 2, "dilation", fn)
+    ks = conv_tuple(kernel_size, 2, "kernel_size", fn)
+    st = ks if stride is None or stride == () or stride == [] else conv_tuple(stride, 2, "stride",
+                                                                              fn)
+    pd = conv_tuple(padding, 2, "padding", fn)
+    dl = conv_tuple(dilation, 2, "dilation", fn)
     if min(ks) < 1 or min(st) < 1 or min(dl) < 1:
         raise ValueError(f"{fn}: kernel_size {ks}, stride {st} and dilation {dl} must be "
                          f"positive")
@@ -73,7 +74,7 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                return_indices: bool = False):
     """1-D max pooling over (N, C, L) or (C, L)."""
     _batched("max_pool1d", input, 1)
-    one = lambda v, name, lead: (lead, _tuple(v, 1, name, "max_pool1d")[0])  # noqa: E731
+    one = lambda v, name, lead: (lead, conv_tuple(v, 1, name, "max_pool1d")[0])  # noqa: E731
     out = max_pool2d(input.unsqueeze(-2), one(kernel_size, "kernel_size", 1),
                      None if stride is None else one(stride, "stride", 1),
                      one(padding, "padding", 0), one(dilation, "dilation", 1), ceil_mode,
@@ -109,7 +110,7 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = Fal
                count_include_pad: bool = True):
     """1-D average pooling over (N, C, L) or (C, L)."""
     _batched("avg_pool1d", input, 1)
-    one = lambda v, name, lead: (lead, _tuple(v, 1, name, "avg_pool1d")[0])  # noqa: E731
+    one = lambda v, name, lead: (lead, conv_tuple(v, 1, name, "avg_pool1d")[0])  # noqa: E731
     return avg_pool2d(input.unsqueeze(-2), one(kernel_size, "kernel_size", 1),
                       None if stride is None else one(stride, "stride", 1),
                       one(padding, "padding", 0), ceil_mode, count_include_pad).squeeze(-2)
@@ -161,6 +162,6 @@ def adaptive_avg_pool2d(input, output_size):
 def adaptive_avg_pool1d(input, output_size):
     """Average pooling of (N, C, L) or (C, L) to length ``output_size``."""
     _batched("adaptive_avg_pool1d", input, 1)
-    n = output_size if isinstance(output_size, int) else _tuple(output_size, 1, "output_size",
+    n = output_size if isinstance(output_size, int) else conv_tuple(output_size, 1, "output_size",
                                                                 "adaptive_avg_pool1d")[0]
     return adaptive_avg_pool2d(input.unsqueeze(-2), (1, n)).squeeze(-2)

@@ -16,21 +16,13 @@ import corefw
 from ...errors import ShapeError
 from .. import init
 from ..functional import conv1d, conv2d, conv_transpose1d, conv_transpose2d, pad
+from ..functional._conv import conv_tuple
 from ..module import Module
 from ..parameter import Parameter
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-
-
-def _ntuple(v, n: int, name: str, cls: str) -> tuple[int, ...]:
-    if isinstance(v, int):
-        return (v,) * n
-    t = tuple(int(e) for e in v)
-    if len(t) != n:
-        raise ValueError(f"{cls}: {name} must be an int or a tuple of {n} ints, got {v!r}")
-    return t
 
 
 class _ConvNd(Module):
@@ -55,9 +47,9 @@ class _ConvNd(Module):
                              f"{padding_mode!r}")
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = _ntuple(kernel_size, nd, "kernel_size", cls)
-        self.stride = _ntuple(stride, nd, "stride", cls)
-        self.dilation = _ntuple(dilation, nd, "dilation", cls)
+        self.kernel_size = conv_tuple(kernel_size, nd, "kernel_size", cls)
+        self.stride = conv_tuple(stride, nd, "stride", cls)
+        self.dilation = conv_tuple(dilation, nd, "dilation", cls)
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
                 raise ValueError(f"{cls}: padding must be 'same', 'valid', an int or a tuple, "
@@ -70,8 +62,8 @@ class _ConvNd(Module):
                                  f"convolutions (stride={self.stride})")
             self.padding = padding
         else:
-            self.padding = _ntuple(padding, nd, "padding", cls)
-        self.output_padding = _ntuple(output_padding, nd, "output_padding", cls)
+            self.padding = conv_tuple(padding, nd, "padding", cls)
+        self.output_padding = conv_tuple(output_padding, nd, "output_padding", cls)
         self.groups = groups
         self.padding_mode = padding_mode
         self.transposed = self._transposed

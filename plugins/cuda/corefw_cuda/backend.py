@@ -36,7 +36,7 @@ class CupyBackend(ArrayModuleBackend):
 
     device_type = "cuda"
     name = "cupy"
-    capabilities = frozenset({"broadcast", "views", "random", "float16"})
+    capabilities = frozenset({"broadcast", "views", "inplace", "random", "float16"})
     dlpack_device_type = 2  # kDLCUDA
 
     def __init__(self) -> None:  # deliberately does not call the toolkit's __init__ yet

@@ -166,7 +166,7 @@ class RefBackend:
     device_type = "refdev"
     name = "numpy-reference"
     dtypes = DTYPES
-    capabilities = frozenset({"broadcast", "random"})
+    capabilities = frozenset({"broadcast", "inplace", "random"})
 
     def __init__(self) -> None:
         self.kernels = primitive_kernels()

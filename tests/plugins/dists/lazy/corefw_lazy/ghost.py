@@ -7,18 +7,17 @@ from corefw.plugins import hookimpl
 COREFW_PLUGIN_API = ">=1,<2"
 
 
-class GhostBackend:
-    device_type = "ghostdev"
-    name = "ghost"
-    kernels: dict = {}
-
-    def is_available(self) -> bool:
-        return False
-
-    def unavailable_reason(self) -> str:
-        return "no ghost accelerator in this machine"
-
-
 @hookimpl
 def register_backends(register):
-    register(GhostBackend())
+    import numpy
+
+    from corefw.backend import ArrayModuleBackend
+
+    class GhostBackend(ArrayModuleBackend):
+        def is_available(self) -> bool:
+            return False
+
+        def unavailable_reason(self) -> str:
+            return "no ghost accelerator in this machine"
+
+    register(GhostBackend(numpy, device_type="ghostdev", name="ghost"))

@@ -1,5 +1,6 @@
-"""Entry point ``toydup``: registers, without ``override``, a device type, an op, a kernel, a
-layer and an explainer that corefw-cpu and corefw-toy already registered. All are refused."""
+"""Entry point ``toydup``: registers, without ``override``, an op, a kernel, a layer and an
+explainer that corefw-cpu and corefw-toy already registered. All are refused (its claim on a
+device type is tested with ``alt_cpu``)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,6 @@ COREFW_PLUGIN_API = ">=1,<2"
 @hookimpl
 def register_ops(register):
     register("toy_softclip", decomposition=lambda x, limit: x)
-
-
-@hookimpl
-def register_backends(register):
-    import numpy
-
-    from corefw.backend import ArrayModuleBackend
-
-    register(ArrayModuleBackend(numpy, device_type="cpu", name="dup-numpy"))
 
 
 @hookimpl

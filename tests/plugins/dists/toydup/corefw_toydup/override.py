@@ -1,6 +1,8 @@
 """Entry point ``alt_cpu``: replaces the ``cpu`` backend and the layer ``ToyScale`` on purpose.
 
-Its name sorts before ``cpu``, so it loads first; ``override=True`` must still win.
+Its name sorts before ``cpu``, so it loads first. corefw-toydup does not declare ``cpu`` in
+``corefw.devices`` and corefw-cpu does, so it is refused whatever ``override`` says, unless the
+user gives it the device type (``COREFW_DEVICE_OWNER=cpu=corefw-toydup``).
 """
 
 from __future__ import annotations

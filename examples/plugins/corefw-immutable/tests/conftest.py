@@ -1,0 +1,1 @@
+pytest_plugins = ["corefw.testing.plugin"]  # corefw's conformance kit joins this suite

@@ -1,0 +1,19 @@
+"""corefw-jax: the device type ``jax``, jax.numpy arrays on JAX's default (CPU) device.
+
+Written from corefw's docs as a third party would: the plugin module imports nothing heavy;
+the backend imports jax on first use (docs/plugins.md, "A lazy backend").
+"""
+
+from __future__ import annotations
+
+from corefw.plugins import hookimpl
+
+COREFW_PLUGIN_API = ">=1,<2"
+__version__ = "0.1.0"
+
+
+@hookimpl
+def register_backends(register):
+    from .backend import JaxBackend
+
+    register(JaxBackend())

@@ -1,0 +1,217 @@
+"""The ``jax`` backend: corefw's toolkit over ``jax.numpy``, with JAX's differences handled.
+
+What differs from NumPy (docs/plugins.md, "What ``ArrayModuleBackend`` needs from the array
+module"), and what this file does about it:
+
+- arrays are immutable: ``copy_``, ``index_put``/``index_put_`` and ``scatter_add`` return
+  updated copies (``x.at[key].set/add``), and the backend declares neither ``"inplace"`` nor
+  ``"views"``, so the core functionalizes in-place ops;
+- out-of-range indices are clamped by JAX, silently: the indexing kernels check bounds first
+  and raise IndexError, as NumPy does;
+- 64-bit types need ``jax_enable_x64``, switched on when the backend is first used;
+- the random stream is a NumPy ``Generator`` on the host (``rng_factory``), so seeded values
+  equal the cpu backend's and the state is NumPy's.
+
+jax is imported on first use only; registering the backend costs nothing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+from contextlib import AbstractContextManager
+
+import numpy as np
+
+__all__ = ["JaxBackend"]
+
+DTYPES = frozenset({"bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32",
+                    "float64"})
+
+
+def _check_bounds(key, shape, op: str) -> None:
+    """IndexError for an integer-array index outside ``-size..size-1`` (JAX would clamp)."""
+    parts = key if isinstance(key, tuple) else (key,)
+    if any(p is Ellipsis for p in parts):
+        fill = len(shape) - sum(p is not None and p is not Ellipsis for p in parts)
+        i = next(i for i, p in enumerate(parts) if p is Ellipsis)
+        parts = parts[:i] + (slice(None),) * fill + parts[i + 1:]
+    dim = 0
+    for p in parts:
+        if p is None:
+            continue
+        kind = getattr(getattr(p, "dtype", None), "kind", None)
+        if kind in ("i", "u") and getattr(p, "size", 1) and dim < len(shape):
+            lo, hi = int(p.min()), int(p.max())
+            n = shape[dim]
+            if lo < -n or hi >= n:
+                bad = hi if hi >= n else lo
+                raise IndexError(f"{op}: index {bad} is out of bounds for axis {dim} with "
+                                 f"size {n}")
+        dim += p.ndim if kind == "b" else 1
+
+
+def _numpy_errors(fn):
+    """JAX reports a broadcast failure as TypeError; NumPy (and corefw's error mapping,
+    docs/plugins.md "What kernel errors become") say ValueError, which becomes ShapeError."""
+
+    def kernel(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except TypeError as exc:
+            if "broadcast" in str(exc):
+                raise ValueError(f"operands could not be broadcast together: {exc}") from exc
+            raise
+
+    kernel.__name__ = getattr(fn, "__name__", "kernel")
+    return kernel
+
+
+def _zero_d(fn):
+    """NumPy accepts ``axis=0`` on a 0-d array (corefw passes ``dim=0`` for a 0-d tensor);
+    jax.numpy does not: run those on a 1-element view and drop the axis again."""
+
+    def kernel(x, *args, **kwargs):
+        if x.ndim:
+            return fn(x, *args, **kwargs)
+        return fn(x.reshape(1), *args, **kwargs).reshape(())
+
+    kernel.__name__ = getattr(fn, "__name__", "kernel")
+    return kernel
+
+
+def _build():
+    """The real backend: imports jax, builds the kernel table."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    from jax.scipy.special import erf as jerf
+
+    from corefw.backend import ArrayModuleBackend
+
+    def add_at(x, key, values):  # pure: the kernels below use its result
+        return x.at[key].add(values)
+
+    class _Impl(ArrayModuleBackend):
+        capabilities = frozenset({"broadcast", "random"})
+        dtypes = DTYPES
+
+        def __init__(self) -> None:
+            super().__init__(jnp, device_type="jax", name=f"jax {jax.__version__} (cpu)",
+                             erf=lambda x: jerf(x).astype(x.dtype), add_at=add_at,
+                             rng_factory=lambda s: np.random.Generator(np.random.PCG64(s)))
+            k = self.kernels
+            for op, fn in list(k.items()):
+                k[op] = _numpy_errors(fn)
+            for op in ("softmax", "log_softmax", "logsumexp", "cumsum"):
+                k[op] = _zero_d(k[op])
+            k.update(copy_=_copy_, index_put=_index_put, index_put_=_index_put,
+                     scatter_add=_scatter_add, gather=_gather, index=_index,
+                     nonzero=lambda x: jnp.argwhere(x).astype(jnp.int64))
+
+        def from_host(self, array, index: int = 0):
+            return jnp.asarray(array)
+
+        def to_host(self, array) -> np.ndarray:
+            return np.array(array, copy=True)  # writable, and not tied to the jax buffer
+
+    def _copy_(dst, src):  # immutable: the new value of dst (the core rebinds it)
+        return jnp.broadcast_to(jnp.asarray(src, dtype=dst.dtype), dst.shape)
+
+    def _index_put(x, values, key, accumulate):
+        _check_bounds(key, x.shape, "index_put")
+        ref = x.at[key]
+        return ref.add(values) if accumulate else ref.set(values)
+
+    def _gather(x, index, dim):
+        _check_bounds((slice(None),) * dim + (index,), x.shape, "gather")
+        if any(i != dim and s != x.shape[i] for i, s in enumerate(index.shape)):
+            x = x[tuple(slice(None) if i == dim else slice(0, s)
+                        for i, s in enumerate(index.shape))]
+        return jnp.take_along_axis(x, index, axis=dim)
+
+    def _scatter_add(x, index, src, dim):
+        _check_bounds((slice(None),) * dim + (index,), x.shape, "scatter_add")
+        grid = list(jnp.ogrid[tuple(slice(s) for s in index.shape)])
+        grid[dim] = index
+        return x.at[tuple(grid)].add(src[tuple(slice(s) for s in index.shape)])
+
+    def _index(x, key):
+        _check_bounds(key, x.shape, "index")
+        return x[key]
+
+    return _Impl()
+
+
+class JaxBackend:
+    """Device type ``jax``. Thin until first used: every member is cheap to read at
+    registration; the kernels (and jax) come with the first tensor on the device."""
+
+    device_type = "jax"
+    name = "jax (cpu)"
+    dtypes = DTYPES
+    capabilities = frozenset({"broadcast", "random"})
+
+    def __init__(self) -> None:
+        self._impl = None
+
+    def _backend(self):
+        if self._impl is None:
+            self._impl = _build()
+            self.name = self._impl.name
+            # remove once corefw functionalizes in-place ops for backends without "inplace"
+            warnings.warn("corefw-jax: JAX arrays are immutable and this corefw does not yet "
+                          "functionalize in-place ops (issue 9): x.add_(...), x[i] = v and "
+                          "optimizer steps leave 'jax' tensors unchanged (corefw-jax's "
+                          "STATUS.md)",
+                          RuntimeWarning, stacklevel=2)
+        return self._impl
+
+    # -- availability and devices -------------------------------------------------------------
+    def is_available(self) -> bool:
+        return importlib.util.find_spec("jax") is not None  # finds, does not import
+
+    def unavailable_reason(self) -> str | None:
+        return None if self.is_available() else (
+            "jax is not installed (python -m pip install \"corefw-jax[jax]\")")
+
+    def device_count(self) -> int:
+        return 1
+
+    def device_context(self, index: int) -> AbstractContextManager | None:
+        return None
+
+    # -- kernels and transfers ----------------------------------------------------------------
+    @property
+    def kernels(self) -> dict:
+        return self._backend().kernels if self.is_available() else {}
+
+    def from_host(self, array: np.ndarray, index: int = 0):
+        return self._backend().from_host(array, index)
+
+    def to_host(self, array) -> np.ndarray:
+        return self._backend().to_host(array)
+
+    # -- random state ---------------------------------------------------------------------------
+    def manual_seed(self, seed: int) -> None:
+        self._backend().manual_seed(seed)
+
+    def get_rng_state(self) -> np.ndarray:
+        return self._backend().get_rng_state()
+
+    def set_rng_state(self, state: np.ndarray) -> None:
+        self._backend().set_rng_state(state)
+
+    # -- the rest ---------------------------------------------------------------------------------
+    def synchronize(self, index: int | None = None) -> None:
+        if self._impl is not None:
+            import jax
+
+            jax.effects_barrier()
+
+    def memory_stats(self, index: int = 0) -> dict[str, int]:
+        return {}
+
+    def __repr__(self) -> str:
+        return f"<JaxBackend device type 'jax' ({'built' if self._impl else 'not built yet'})>"

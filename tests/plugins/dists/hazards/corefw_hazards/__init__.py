@@ -1,0 +1,1 @@
+"""Plugins that misbehave on request (environment variables), for the manager's tests."""
