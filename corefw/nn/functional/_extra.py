@@ -11,7 +11,7 @@ import corefw
 from ..._tensor import Tensor
 from ...errors import DTypeError, ShapeError
 from ...ops.inplace import _inplace
-from ._conv import _fmt, _tuple
+from ._conv import _fmt, conv_tuple
 from ._dropout import _check
 
 __all__ = ["alpha_dropout", "feature_alpha_dropout", "fractional_max_pool2d",
@@ -70,9 +70,9 @@ def _max_unpool(fn, input, indices, kernel_size, stride, padding, output_size, n
     unbatched = input.ndim == nd + 1
     x = input.unsqueeze(0) if unbatched else input
     idx = indices.unsqueeze(0) if unbatched else indices
-    ks = _tuple(kernel_size, nd, "kernel_size", fn)
-    st = ks if stride is None else _tuple(stride, nd, "stride", fn)
-    pd = _tuple(padding, nd, "padding", fn)
+    ks = conv_tuple(kernel_size, nd, "kernel_size", fn)
+    st = ks if stride is None else conv_tuple(stride, nd, "stride", fn)
+    pd = conv_tuple(padding, nd, "padding", fn)
     default = tuple((n - 1) * s - 2 * p + k for n, s, p, k in zip(x.shape[2:], st, pd, ks))
     size = default if output_size is None else tuple(int(v) for v in output_size)[-nd:]
     if len(size) != nd or any(not d - s < o < d + s for o, d, s in zip(size, default, st)):
@@ -131,14 +131,14 @@ def _fractional(fn, nd, input, kernel_size, output_size, output_ratio, return_in
     unbatched = input.ndim == nd + 1
     x = input.unsqueeze(0) if unbatched else input
     n, c, *spatial = x.shape
-    ks = _tuple(kernel_size, nd, "kernel_size", fn)
+    ks = conv_tuple(kernel_size, nd, "kernel_size", fn)
     if output_size is None:
         if output_ratio is None:
             raise ValueError(f"{fn} requires specifying either an output_size or an "
                              f"output_ratio")
         ratio = _tuple_f(output_ratio, nd)
         output_size = tuple(int(m * r) for m, r in zip(spatial, ratio))
-    out = _tuple(output_size, nd, "output_size", fn)
+    out = conv_tuple(output_size, nd, "output_size", fn)
     if any(o + k - 1 > m or o < 1 for o, k, m in zip(out, ks, spatial)):
         raise ShapeError(f"{fn}: output_size {out} + kernel_size {ks} - 1 must fit in the "
                          f"input's spatial size {tuple(spatial)}")

@@ -17,7 +17,7 @@ from ..._tensor import Tensor
 from ...errors import DTypeError, ShapeError
 from ...ops.nn_conv import conv_output_size
 from ._activation import pad, relu
-from ._conv import _check, _fmt, _padding, _tuple, conv1d, conv2d, conv_transpose2d
+from ._conv import _check, _fmt, _padding, conv1d, conv2d, conv_transpose2d, conv_tuple
 from ._pool import _adaptive_matrix, _batched, adaptive_avg_pool2d, avg_pool2d, max_pool2d
 
 __all__ = ["adaptive_avg_pool3d", "conv_tbc", "adaptive_max_pool1d", "adaptive_max_pool2d",
@@ -30,8 +30,8 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     (O, C / groups, kd, kh, kw); ``padding`` an int, a triple, ``'valid'`` or ``'same'``."""
     fn = "conv3d"
     _check(fn, input, weight, bias, groups, 3)
-    st = _tuple(stride, 3, "stride", fn)
-    dl = _tuple(dilation, 3, "dilation", fn)
+    st = conv_tuple(stride, 3, "stride", fn)
+    dl = conv_tuple(dilation, 3, "dilation", fn)
     pads = _padding(padding, weight.shape[2:], dl, st, fn)
     unbatched = input.ndim == 4
     x = input.unsqueeze(0) if unbatched else input
@@ -76,10 +76,10 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
     ``(D - 1) * sd - 2 * pd + dd * (kd - 1) + output_padding + 1`` per dim."""
     fn = "conv_transpose3d"
     _check(fn, input, weight, bias, groups, 3, transposed=True)
-    st = _tuple(stride, 3, "stride", fn)
-    dl = _tuple(dilation, 3, "dilation", fn)
-    pd = _tuple(padding, 3, "padding", fn)
-    op = _tuple(output_padding, 3, "output_padding", fn)
+    st = conv_tuple(stride, 3, "stride", fn)
+    dl = conv_tuple(dilation, 3, "dilation", fn)
+    pd = conv_tuple(padding, 3, "padding", fn)
+    op = conv_tuple(output_padding, 3, "output_padding", fn)
     for o, s, d in zip(op, st, dl):
         if not 0 <= o < max(s, d):
             raise ValueError(f"{fn}: output_padding {op} must be smaller than either stride "
@@ -122,7 +122,7 @@ def _first_mask(s: int, like):
 
 
 def _triple(fn, v, name):
-    return _tuple(v, 3, name, fn)
+    return conv_tuple(v, 3, name, fn)
 
 
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
@@ -293,7 +293,7 @@ def adaptive_max_pool3d(input, output_size, return_indices: bool = False):
 def _lp(fn, input, norm_type, kernel_size, stride, ceil_mode, nd, pool):
     if not isinstance(input, Tensor):
         raise TypeError(f"{fn}: expected a corefw tensor, got {type(input).__name__}")
-    ks = _tuple(kernel_size, nd, "kernel_size", fn)
+    ks = conv_tuple(kernel_size, nd, "kernel_size", fn)
     out = pool(input.pow(norm_type), ks, stride, 0, ceil_mode)
     size = 1
     for k in ks:

@@ -19,7 +19,7 @@ import corefw
 from ..._tensor import Tensor
 from ...errors import DTypeError, ShapeError
 from ._activation import pad
-from ._conv import _fmt, _tuple, conv2d, conv_transpose2d
+from ._conv import _fmt, conv2d, conv_transpose2d, conv_tuple
 from ._pool import adaptive_avg_pool1d, adaptive_avg_pool2d
 from ._pool_nd import adaptive_avg_pool3d
 
@@ -244,12 +244,12 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
                          f"{getattr(input, 'shape', type(input).__name__)}")
     if not input.dtype.is_floating_point:
         raise DTypeError(f"{fn}: expected a floating point input, got {input.dtype}")
-    ks = _tuple(kernel_size, 2, "kernel_size", fn)
+    ks = conv_tuple(kernel_size, 2, "kernel_size", fn)
     x = input.unsqueeze(0) if input.ndim == 3 else input
     n, c, h, w = x.shape
     y = conv2d(x.reshape(n * c, 1, h, w), _eye_kernel(ks, x), None,
-               _tuple(stride, 2, "stride", fn), _tuple(padding, 2, "padding", fn),
-               _tuple(dilation, 2, "dilation", fn))
+               conv_tuple(stride, 2, "stride", fn), conv_tuple(padding, 2, "padding", fn),
+               conv_tuple(dilation, 2, "dilation", fn))
     y = y.reshape(n, c * ks[0] * ks[1], -1)
     return y.squeeze(0) if input.ndim == 3 else y
 
@@ -263,11 +263,11 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
                          f"{getattr(input, 'shape', type(input).__name__)}")
     if not input.dtype.is_floating_point:
         raise DTypeError(f"{fn}: expected a floating point input, got {input.dtype}")
-    size = _tuple(output_size, 2, "output_size", fn)
-    ks = _tuple(kernel_size, 2, "kernel_size", fn)
-    dl = _tuple(dilation, 2, "dilation", fn)
-    pd = _tuple(padding, 2, "padding", fn)
-    st = _tuple(stride, 2, "stride", fn)
+    size = conv_tuple(output_size, 2, "output_size", fn)
+    ks = conv_tuple(kernel_size, 2, "kernel_size", fn)
+    dl = conv_tuple(dilation, 2, "dilation", fn)
+    pd = conv_tuple(padding, 2, "padding", fn)
+    st = conv_tuple(stride, 2, "stride", fn)
     x = input.unsqueeze(0) if input.ndim == 2 else input
     n, ckk, length = x.shape
     kk = ks[0] * ks[1]
