@@ -82,7 +82,7 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
     op = conv_tuple(output_padding, 3, "output_padding", fn)
     for o, s, d in zip(op, st, dl):
         if not 0 <= o < max(s, d):
-            raise ValueError(f"{fn}: output_padding {op} must be smaller than either stride "
+            raise ShapeError(f"{fn}: output_padding {op} must be smaller than either stride "
                              f"{st} or dilation {dl}")
     unbatched = input.ndim == 4
     x = input.unsqueeze(0) if unbatched else input
