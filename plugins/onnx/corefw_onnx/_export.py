@@ -294,9 +294,9 @@ def export(model: Any, args: Any, f: Any, *, input_names: list[str] | None = Non
         model.eval()
     try:
         out, tr = trace(model, args, kwargs, dev, exportable)
-        tr2 = None
+        tr2 = out2 = None
         if any(axes.get(n) for n in input_names):
-            _, tr2 = trace(model, _grown(args, input_names, axes), kwargs, dev, exportable)
+            out2, tr2 = trace(model, _grown(args, input_names, axes), kwargs, dev, exportable)
     finally:
         if isinstance(model, corefw.nn.Module):
             model.train(training)
@@ -305,6 +305,10 @@ def export(model: Any, args: Any, f: Any, *, input_names: list[str] | None = Non
     if len(output_names) != len(outs):
         raise OnnxExportError(f"export: {len(output_names)} output_names for {len(outs)} "
                               f"outputs")
+    for name, a, b in zip(output_names, outs, _flatten(out2) if tr2 else outs):
+        for i, (n1, n2) in enumerate(zip(a.shape, b.shape)):
+            if n1 != n2:  # an output axis that follows a dynamic input axis
+                axes.setdefault(name, {}).setdefault(i, f"{name}_dynamic_axes_{i + 1}")
     proto = _build(model, args, input_names, outs, output_names, axes, tr, tr2, dev,
                    do_constant_folding, opset_version)
     data = proto.SerializeToString()

@@ -242,7 +242,9 @@ def _einsum(g, c, x):
 
 
 def _full(g, c, x):
-    value = np.array(c.attrs["fill_value"], c.out.dtype).reshape(1)
+    from onnx import numpy_helper
+
+    value = numpy_helper.from_array(np.array(c.attrs["fill_value"], c.out.dtype).reshape(1))
     return g.node("ConstantOfShape", [g.shape_tensor(c, "shape", tuple(c.out.shape))],
                   value=value)
 

@@ -29,6 +29,9 @@ from .errors import UnsupportedOpError
 __all__ = ["Call", "Trace", "trace"]
 
 _LOCK = threading.Lock()
+_POSITIONAL = {"full": ("shape", "fill_value"), "arange": ("start", "end", "step"),
+               "uniform": ("shape", "low", "high"), "normal": ("shape", "mean", "std"),
+               "randint": ("shape", "low", "high"), "randperm": ("n",)}
 
 
 @dataclass
@@ -72,7 +75,11 @@ def _wrapper(name: str, fn: Callable, state: Trace, dev, exportable: Callable[[s
             finally:
                 state.depth -= 1
             state.keep.extend((operands, attrs, out))
-            state.calls.append(Call(name, operands, dict(attrs), out, module))
+            attrs = dict(attrs)
+            if name in _POSITIONAL:  # creation kernels take their attributes positionally
+                attrs.update(zip(_POSITIONAL[name], operands))
+                operands = ()
+            state.calls.append(Call(name, operands, attrs, out, module))
             return out
         args = [wrap(a, dev) if _is_array(a) else a for a in operands]
         with corefw.no_grad():
