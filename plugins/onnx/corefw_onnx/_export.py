@@ -157,8 +157,6 @@ class _Graph:
             used = sum(1 for k in key if k is not None and k is not Ellipsis)
             key = key[:i] + (slice(None),) * (len(shape) - used) + key[i + 1:]
         other = self.other.get(self.call_index)
-        dyn = [a for a, b in zip(call.operands[0].shape, other.operands[0].shape)] if (
-            other is not None) else []
         starts, ends, axes, steps, squeeze, unsq = [], [], [], [], [], []
         axis = 0
         out_axis = 0
@@ -194,7 +192,6 @@ class _Graph:
             else:
                 self.unsupported(call, f"index {k!r}")
             axis += 1
-        del dyn
         out = src
         if axes:
             out = self.node("Slice", [out, self.const(np.array(starts, np.int64)),
@@ -325,7 +322,7 @@ def _build(model, args, input_names, outs, output_names, axes, tr, tr2, dev, fol
     g = _Graph(lambda a: np.asarray(backend.to_host(a)), opset)
     for name, a in zip(input_names, args):
         g.names[id(_native(a))] = name
-        for axis, sym in axes.get(name, {}).items():
+        for axis in axes.get(name, {}):
             g.symbols.append((name, axis, a.shape[axis], a.shape[axis] + _GROW))
     if isinstance(model, corefw.nn.Module):
         named = list(model.named_parameters()) + list(model.named_buffers())

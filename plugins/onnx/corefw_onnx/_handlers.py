@@ -191,7 +191,8 @@ def _concat(node, a, opset, dev):
 
 def _flatten(node, a, opset, dev):
     x = a[0]
-    axis = _attrs(node).get("axis", 1) % (x.ndim + 1) if x.ndim else 0
+    axis = _attrs(node).get("axis", 1)
+    axis = axis + x.ndim if axis < 0 else axis
     lead = math.prod(x.shape[:axis])
     return x.reshape(lead, -1) if x.numel() else x.reshape(lead, math.prod(x.shape[axis:]))
 
@@ -485,6 +486,8 @@ def _layer_norm(node, a, opset, dev):
 
 
 def _dropout(node, a, opset, dev):
+    if len(a) > 2 and a[2] is not None and bool(a[2].item()):
+        _unsupported(node, "Dropout with training_mode=True (random masks differ per runtime)")
     outs = [a[0]]
     if len(node.output) > 1:
         outs.append(corefw.ones_like(a[0]).bool())
@@ -521,7 +524,7 @@ def _cumsum(node, a, opset, dev):
     x, axis = a[0], int(a[1].item())
     if at.get("reverse", 0):
         x = corefw.flip(x, [axis])
-    y = corefw.cumsum(x, axis)
+    y = corefw.cumsum(x, axis).to(x.dtype)
     if at.get("exclusive", 0):
         y = y - x
     return corefw.flip(y, [axis]) if at.get("reverse", 0) else y
