@@ -619,6 +619,16 @@ ATTRS: dict[str, set[str]] = {
 }
 
 
+#: Attribute values the handlers implement, where not every value is (checked at load).
+VALUES: dict[tuple[str, str], set] = {
+    ("ArgMax", "select_last_index"): {0}, ("ArgMin", "select_last_index"): {0},
+    ("Conv", "auto_pad"): {"NOTSET", "VALID"}, ("MaxPool", "auto_pad"): {"NOTSET", "VALID"},
+    ("AveragePool", "auto_pad"): {"NOTSET", "VALID"}, ("Pad", "mode"): {"constant"},
+    ("BatchNormalization", "training_mode"): {0}, ("MaxPool", "storage_order"): {0},
+    ("ScatterElements", "reduction"): {"none", "add"},
+}
+
+
 def check_node(node, opset: int) -> None:
     """Refuse, naming the node, an operator or attribute the handlers do not implement."""
     if node.op_type not in HANDLERS:
@@ -629,3 +639,11 @@ def check_node(node, opset: int) -> None:
         if a.name not in allowed:
             raise UnsupportedOnnxError(f"node {node.name!r} ({node.op_type}): attribute "
                                        f"{a.name!r} is not supported by corefw-onnx")
+        ok = VALUES.get((node.op_type, a.name))
+        if ok is not None:
+            v = helper.get_attribute_value(a)
+            v = v.decode() if isinstance(v, bytes) else v
+            if v not in ok:
+                raise UnsupportedOnnxError(
+                    f"node {node.name!r} ({node.op_type}): attribute {a.name}={v!r} is not "
+                    f"supported by corefw-onnx (supported: {sorted(ok, key=str)})")
