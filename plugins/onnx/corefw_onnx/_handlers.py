@@ -474,12 +474,18 @@ def _batch_norm(node, a, opset, dev):
 
 def _layer_norm(node, a, opset, dev):
     at = _attrs(node)
-    if len([o for o in node.output if o]) > 1:
-        _unsupported(node, "the Mean / InvStdDev outputs")
     x, scale = a[0], a[1]
     bias = a[2] if len(a) > 2 else None
     axis = at.get("axis", -1) % x.ndim
     shape = tuple(x.shape[axis:])
+    if len(node.output) > 1:  # Mean and InvStdDev wanted too: spell the statistics out
+        dims = tuple(range(axis, x.ndim))
+        mean = corefw.mean(x, dims, keepdim=True)
+        centered = x - mean
+        inv = corefw.rsqrt(corefw.mean(centered * centered, dims, keepdim=True)
+                           + at.get("epsilon", 1e-5))
+        y = centered * inv * scale
+        return (y if bias is None else y + bias), mean, inv
     s = scale.expand(*shape) if tuple(scale.shape) != shape else scale
     b = bias.expand(*shape) if bias is not None and tuple(bias.shape) != shape else bias
     return F.layer_norm(x, shape, s, b, eps=at.get("epsilon", 1e-5))

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import onnx
+from onnx import numpy_helper
 from onnx.backend.base import Backend, BackendRep
 
 import corefw
@@ -19,7 +20,7 @@ import corefw
 from ._import import load
 from .errors import UnsupportedOnnxError
 
-__all__ = ["CorefwBackend", "CorefwRep", "run_node_case"]
+__all__ = ["CorefwBackend", "CorefwRep", "node_cases", "run_node_case"]
 
 #: NumPy dtypes corefw tensors can hold (the others make a test "unsupported").
 DTYPES = {"bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64"}
@@ -66,11 +67,35 @@ class CorefwBackend(Backend):
         return True
 
 
+def node_cases(modules: list[str] | None = None) -> dict:
+    """ONNX's backend node test cases by name: all of them (``collect_testcases``, ~20 s), or
+    only those of the given ``onnx.backend.test.case.node`` modules (``["add", "conv"]``:
+    importing a module runs its exports, which register its cases)."""
+    import importlib
+    import warnings
+
+    from onnx.backend.test.case import node as cases
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if modules is None:
+            return {c.name: c for c in cases.collect_testcases(None)}
+        cases._TargetOpType = None
+        for m in modules:
+            importlib.import_module(f"{cases.__name__}.{m}")
+    return {c.name: c for c in cases._NodeTestCases}
+
+
+def _array(x):
+    return numpy_helper.to_array(x) if isinstance(x, onnx.TensorProto) else x
+
+
 def run_node_case(case, device: str = "cpu") -> tuple[str, str]:
     """Run one ``onnx.backend.test.case`` test case: ``("pass" | "fail" | "unsupported",
     detail)``. Unsupported: an operator/attribute corefw-onnx refuses, or a dtype corefw has
     no tensors of (strings, bfloat16, float8, complex, unsigned >8 bits)."""
     for inputs, outputs in case.data_sets:
+        inputs, outputs = [_array(x) for x in inputs], [_array(x) for x in outputs]
         arrays = list(inputs) + list(outputs)
         bad = [np.asarray(a).dtype.name for a in arrays if not isinstance(a, (list, dict))
                and np.asarray(a).dtype.name not in DTYPES]
