@@ -61,7 +61,7 @@ class CorefwBackend(Backend):
     @classmethod
     def supports_device(cls, device: str) -> bool:
         try:
-            corefw.device("cpu" if device == "CPU" else device)
+            corefw.dispatch.device_of("cpu" if device == "CPU" else device)
         except Exception:  # noqa: BLE001 - an unknown device name
             return False
         return True

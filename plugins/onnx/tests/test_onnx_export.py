@@ -8,13 +8,13 @@ import io
 import sys
 from pathlib import Path
 
+import corefw_onnx
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 
 import corefw
-import corefw_onnx
 from corefw import nn
 from corefw.demo import build_model
 
@@ -114,7 +114,7 @@ def test_layer_exports_and_matches_onnxruntime(name, dynamic):
     for p in model.parameters():  # non-trivial norms and biases
         with corefw.no_grad():
             p.copy_(corefw.randn(*p.shape) * 0.5)
-    for n, b in model.named_buffers():
+    for _n, b in model.named_buffers():
         if b.dtype.is_floating_point:
             with corefw.no_grad():
                 b.copy_(corefw.rand(*b.shape) + 0.5)
