@@ -439,8 +439,16 @@ def _pool(kind):
         if nd == 1:
             x = x.unsqueeze(2)
             k, strides, dil, pads = [1] + k, [1] + strides, [1] + dil, [0, pads[0], 0, pads[1]]
-        if pads[0] != pads[2] or pads[1] != pads[3]:
-            _unsupported(node, f"asymmetric pads {pads}")
+        include = bool(at.get("count_include_pad", 0))
+        half = [((kk - 1) * d + 1) // 2 for kk, d in zip(k, dil)]
+        if pads[0] != pads[2] or pads[1] != pads[3] or any(
+                p > h for p, h in zip(pads[:2], half)):
+            if kind != "max" and not include:
+                _unsupported(node, f"pads {pads} with count_include_pad=0")
+            # pad explicitly (-inf for max, zeros counted for average), then pool unpadded
+            x = corefw.pad(x, (pads[1], pads[3], pads[0], pads[2]),
+                           value=-math.inf if kind == "max" else 0.0)
+            pads = [0, 0, 0, 0]
         if kind == "max":
             if len(node.output) > 1 and node.output[1]:
                 _unsupported(node, "the Indices output")
@@ -450,7 +458,7 @@ def _pool(kind):
             if any(d != 1 for d in dil):
                 _unsupported(node, "dilations in AveragePool")
             y = F.avg_pool2d(x, tuple(k), tuple(strides), (pads[0], pads[1]), ceil_mode=ceil,
-                             count_include_pad=bool(at.get("count_include_pad", 0)))
+                             count_include_pad=include)
         return y.squeeze(2) if nd == 1 else y
     return h
 

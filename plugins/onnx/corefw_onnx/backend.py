@@ -93,12 +93,14 @@ def _array(x):
 def run_node_case(case, device: str = "cpu") -> tuple[str, str]:
     """Run one ``onnx.backend.test.case`` test case: ``("pass" | "fail" | "unsupported",
     detail)``. Unsupported: an operator/attribute corefw-onnx refuses, or a dtype corefw has
-    no tensors of (strings, bfloat16, float8, complex, unsigned >8 bits)."""
+    no tensors of (strings, bfloat16, float8, complex, unsigned >8 bits) or the device's
+    backend does not hold."""
+    held = DTYPES & set(corefw.dispatch.device_of(device).backend.dtypes)
     for inputs, outputs in case.data_sets:
         inputs, outputs = [_array(x) for x in inputs], [_array(x) for x in outputs]
         arrays = list(inputs) + list(outputs)
         bad = [np.asarray(a).dtype.name for a in arrays if not isinstance(a, (list, dict))
-               and np.asarray(a).dtype.name not in DTYPES]
+               and np.asarray(a).dtype.name not in held]
         if bad or any(isinstance(a, (list, dict)) for a in arrays):
             return "unsupported", f"dtype {bad[0] if bad else 'sequence/map'}"
         try:
