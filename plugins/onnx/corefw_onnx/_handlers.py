@@ -569,7 +569,61 @@ def _not(node, a, opset, dev):
     return corefw.logical_not(a[0])
 
 
+def _isinf(node, a, opset, dev):
+    at = _attrs(node)
+    x = a[0]
+    pos = (x == math.inf) if at.get("detect_positive", 1) else corefw.zeros_like(x).bool()
+    neg = (x == -math.inf) if at.get("detect_negative", 1) else corefw.zeros_like(x).bool()
+    return corefw.logical_or(pos, neg)
+
+
+def _gelu(node, a, opset, dev):
+    return F.gelu(a[0], approximate=_attrs(node).get("approximate", "none"))
+
+
+def _prelu(node, a, opset, dev):
+    x, slope = a
+    return corefw.where(x < 0, x * slope, x)
+
+
+def _celu(node, a, opset, dev):
+    al = _attrs(node).get("alpha", 1.0)
+    return corefw.where(a[0] > 0, a[0], al * corefw.expm1(a[0] / al))
+
+
+def _thresholded(node, a, opset, dev):
+    al = _attrs(node).get("alpha", 1.0)
+    return corefw.where(a[0] > al, a[0], 0.0)
+
+
+def _shrink(node, a, opset, dev):
+    at = _attrs(node)
+    lam, bias = at.get("lambd", 0.5), at.get("bias", 0.0)
+    x = a[0]
+    return corefw.where(x < -lam, x + bias, corefw.where(x > lam, x - bias, 0.0)).to(x.dtype)
+
+
+def _trilu(node, a, opset, dev):
+    k = int(a[1].item()) if len(a) > 1 and a[1] is not None else 0
+    fn = corefw.triu if _attrs(node).get("upper", 1) else corefw.tril
+    return fn(a[0], k)
+
+
+def _compress(node, a, opset, dev):
+    x, cond = a
+    axis = _attrs(node).get("axis")
+    if axis is None:
+        x, axis = x.reshape(-1), 0
+    axis %= x.ndim
+    idx = corefw.nonzero(cond[: x.shape[axis]]).reshape(-1)
+    return x[(slice(None),) * axis + (idx,)]
+
+
 HANDLERS = {
+    "IsInf": _isinf, "Gelu": _gelu, "PRelu": _prelu, "Celu": _celu,
+    "ThresholdedRelu": _thresholded, "Shrink": _shrink, "Trilu": _trilu, "Compress": _compress,
+    "HardSwish": _un(lambda x: x * corefw.clamp(x / 6 + 0.5, 0.0, 1.0)),
+    "Mish": _un(lambda x: x * corefw.tanh(F.softplus(x))),
     "Add": _bin(corefw.add), "Sub": _bin(corefw.sub), "Mul": _bin(corefw.mul),
     "Div": _bin(lambda x, y: corefw.div(x, y) if x.dtype.is_floating_point else _idiv(x, y)),
     "Pow": _pow, "Max": _variadic(corefw.maximum), "Min": _variadic(corefw.minimum),
@@ -628,7 +682,9 @@ ATTRS: dict[str, set[str]] = {
     "ArgMin": {"axis", "keepdims", "select_last_index"}, "CumSum": {"exclusive", "reverse"},
     "LeakyRelu": {"alpha"}, "Elu": {"alpha"}, "Selu": {"alpha", "gamma"},
     "HardSigmoid": {"alpha", "beta"}, "Mod": {"fmod"}, "Einsum": {"equation"},
-    "Dropout": {"ratio", "seed"},
+    "Dropout": {"ratio", "seed"}, "IsInf": {"detect_positive", "detect_negative"},
+    "Gelu": {"approximate"}, "Celu": {"alpha"}, "ThresholdedRelu": {"alpha"},
+    "Shrink": {"lambd", "bias"}, "Trilu": {"upper"}, "Compress": {"axis"},
     **{k: {"axes", "keepdims", "noop_with_empty_axes"} for k in REDUCE},
 }
 

@@ -25,7 +25,7 @@ from .errors import OnnxImportError, UnsupportedOnnxError
 
 __all__ = ["OnnxModule", "load"]
 
-MIN_OPSET, MAX_OPSET = 7, 28
+MIN_OPSET, MAX_OPSET = 1, 28
 
 
 def _read(src: Any) -> onnx.ModelProto:
