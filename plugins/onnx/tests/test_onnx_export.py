@@ -180,3 +180,20 @@ def test_tracing_leaves_the_kernel_table_untouched():
         corefw_onnx.export(_Wrapper(), corefw.randn(2, 4), None)
     corefw_onnx.export(nn.Linear(4, 2), corefw.randn(2, 4), None)
     assert dict(table) == before
+
+
+def test_demo_export_onnx(tmp_path):
+    from corefw import demo
+
+    path = tmp_path / "demo.onnx"
+    out = io.StringIO()
+    sys_stdout, sys.stdout = sys.stdout, out
+    try:
+        code = demo.main(["--epochs", "1", "--limit", "64", "--no-explain", "--quiet",
+                          "--output", str(tmp_path), "--export-onnx", str(path)])
+    finally:
+        sys.stdout = sys_stdout
+    assert code == 0 and "ONNX model written" in out.getvalue()
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (logits,) = sess.run(None, {"image": np.zeros((5, 1, 8, 8), np.float32)})
+    assert logits.shape == (5, 10)
