@@ -17,22 +17,34 @@ from onnx import helper, numpy_helper
 import corefw
 import corefw.nn.functional as F
 
+from ._handler_utils import ATTRS, VALUES
+from ._handler_utils import attrs as _attrs
+from ._handler_utils import unsupported as _unsupported
+from ._handlers_nn import (
+    _batch_norm,
+    _celu,
+    _conv,
+    _dropout,
+    _elu,
+    _gelu,
+    _gemm,
+    _hard_sigmoid,
+    _layer_norm,
+    _leaky,
+    _pool,
+    _prelu,
+    _selu,
+    _shrink,
+    _softplus,
+    _thresholded,
+)
 from .errors import UnsupportedOnnxError
 
 __all__ = ["ATTRS", "HANDLERS", "check_node"]
 
 
-def _attrs(node) -> dict:
-    out = {}
-    for a in node.attribute:
-        v = helper.get_attribute_value(a)
-        out[a.name] = v.decode() if isinstance(v, bytes) else v
-    return out
 
 
-def _unsupported(node, what: str):
-    raise UnsupportedOnnxError(f"node {node.name!r} ({node.op_type}): {what} is not supported "
-                               f"by corefw-onnx")
 
 
 def _ints(t) -> list[int]:
@@ -379,154 +391,6 @@ def _softmax(fn):
     return h
 
 
-def _gemm(node, a, opset, dev):
-    at = _attrs(node)
-    x, w = a[0], a[1]
-    if at.get("transA", 0):
-        x = x.t()
-    if at.get("transB", 0):
-        w = w.t()
-    y = (x @ w) * at.get("alpha", 1.0) if at.get("alpha", 1.0) != 1.0 else x @ w
-    if len(a) > 2 and a[2] is not None:
-        c = a[2] * at.get("beta", 1.0) if at.get("beta", 1.0) != 1.0 else a[2]
-        y = y + c
-    return y
-
-
-def _pads2d(node, at, nd):
-    if at.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
-        _unsupported(node, f"auto_pad={at['auto_pad']!r}")
-    pads = list(at.get("pads", [0] * (2 * nd)))
-    return pads
-
-
-def _conv(node, a, opset, dev):
-    at = _attrs(node)
-    x, w = a[0], a[1]
-    b = a[2] if len(a) > 2 else None
-    nd = x.ndim - 2
-    if nd not in (1, 2):
-        _unsupported(node, f"a {nd}-D convolution")
-    pads = _pads2d(node, at, nd)
-    strides = list(at.get("strides", [1] * nd))
-    dil = list(at.get("dilations", [1] * nd))
-    group = at.get("group", 1)
-    if nd == 1:
-        x, w = x.unsqueeze(2), w.unsqueeze(2)
-        pads, strides, dil = [0, pads[0], 0, pads[1]], [1] + strides, [1] + dil
-    if pads[0] != pads[2] or pads[1] != pads[3]:
-        x = corefw.pad(x, (pads[1], pads[3], pads[0], pads[2]))
-        pad = (0, 0)
-    else:
-        pad = (pads[0], pads[1])
-    y = F.conv2d(x, w, b, stride=tuple(strides), padding=pad, dilation=tuple(dil),
-                 groups=group)
-    return y.squeeze(2) if nd == 1 else y
-
-
-def _pool(kind):
-    def h(node, a, opset, dev):
-        at = _attrs(node)
-        x = a[0]
-        nd = x.ndim - 2
-        if nd not in (1, 2):
-            _unsupported(node, f"{nd}-D pooling")
-        k = list(at["kernel_shape"])
-        pads = _pads2d(node, at, nd)
-        strides = list(at.get("strides", [1] * nd))
-        dil = list(at.get("dilations", [1] * nd))
-        ceil = bool(at.get("ceil_mode", 0))
-        if nd == 1:
-            x = x.unsqueeze(2)
-            k, strides, dil, pads = [1] + k, [1] + strides, [1] + dil, [0, pads[0], 0, pads[1]]
-        include = bool(at.get("count_include_pad", 0))
-        half = [((kk - 1) * d + 1) // 2 for kk, d in zip(k, dil)]
-        if pads[0] != pads[2] or pads[1] != pads[3] or any(
-                p > h for p, h in zip(pads[:2], half)):
-            if kind != "max" and not include:
-                _unsupported(node, f"pads {pads} with count_include_pad=0")
-            # pad explicitly (-inf for max, zeros counted for average), then pool unpadded
-            x = corefw.pad(x, (pads[1], pads[3], pads[0], pads[2]),
-                           value=-math.inf if kind == "max" else 0.0)
-            pads = [0, 0, 0, 0]
-        if kind == "max":
-            if len(node.output) > 1 and node.output[1]:
-                _unsupported(node, "the Indices output")
-            y = F.max_pool2d(x, tuple(k), tuple(strides), (pads[0], pads[1]), tuple(dil),
-                             ceil_mode=ceil)
-        else:
-            if any(d != 1 for d in dil):
-                _unsupported(node, "dilations in AveragePool")
-            y = F.avg_pool2d(x, tuple(k), tuple(strides), (pads[0], pads[1]), ceil_mode=ceil,
-                             count_include_pad=include)
-        return y.squeeze(2) if nd == 1 else y
-    return h
-
-
-def _global(fn):
-    def h(node, a, opset, dev):
-        x = a[0]
-        return fn(x, tuple(range(2, x.ndim)), True)
-    return h
-
-
-def _batch_norm(node, a, opset, dev):
-    at = _attrs(node)
-    if at.get("training_mode", 0) or len([o for o in node.output if o]) > 1:
-        _unsupported(node, "training_mode (only inference BatchNormalization)")
-    x, scale, bias, mean, var = a[:5]
-    shape = (1, -1) + (1,) * (x.ndim - 2)
-    inv = corefw.rsqrt(var.reshape(shape) + at.get("epsilon", 1e-5))
-    return (x - mean.reshape(shape)) * inv * scale.reshape(shape) + bias.reshape(shape)
-
-
-def _layer_norm(node, a, opset, dev):
-    at = _attrs(node)
-    x, scale = a[0], a[1]
-    bias = a[2] if len(a) > 2 else None
-    axis = at.get("axis", -1) % x.ndim
-    shape = tuple(x.shape[axis:])
-    if len(node.output) > 1:  # Mean and InvStdDev wanted too: spell the statistics out
-        dims = tuple(range(axis, x.ndim))
-        mean = corefw.mean(x, dims, keepdim=True)
-        centered = x - mean
-        inv = corefw.rsqrt(corefw.mean(centered * centered, dims, keepdim=True)
-                           + at.get("epsilon", 1e-5))
-        y = centered * inv * scale
-        return (y if bias is None else y + bias), mean, inv
-    s = scale.expand(*shape) if tuple(scale.shape) != shape else scale
-    b = bias.expand(*shape) if bias is not None and tuple(bias.shape) != shape else bias
-    return F.layer_norm(x, shape, s, b, eps=at.get("epsilon", 1e-5))
-
-
-def _dropout(node, a, opset, dev):
-    if len(a) > 2 and a[2] is not None and bool(a[2].item()):
-        _unsupported(node, "Dropout with training_mode=True (random masks differ per runtime)")
-    outs = [a[0]]
-    if len(node.output) > 1:
-        outs.append(corefw.ones_like(a[0]).bool())
-    return tuple(outs)
-
-
-def _leaky(node, a, opset, dev):
-    return F.leaky_relu(a[0], _attrs(node).get("alpha", 0.01))
-
-
-def _elu(node, a, opset, dev):
-    return F.elu(a[0], _attrs(node).get("alpha", 1.0))
-
-
-def _selu(node, a, opset, dev):
-    at = _attrs(node)
-    al, ga = at.get("alpha", 1.67326319217681884765625), at.get("gamma", 1.05070102214813232421875)
-    return ga * F.elu(a[0], al)
-
-
-def _hard_sigmoid(node, a, opset, dev):
-    at = _attrs(node)
-    return corefw.clamp(a[0] * at.get("alpha", 0.2) + at.get("beta", 0.5), 0.0, 1.0)
-
-
 def _mod(node, a, opset, dev):
     if _attrs(node).get("fmod", 0):
         return corefw.fmod(a[0], a[1])
@@ -561,10 +425,6 @@ def _matmul(node, a, opset, dev):
     return corefw.matmul(a[0], a[1])
 
 
-def _softplus(node, a, opset, dev):
-    return F.softplus(a[0])
-
-
 def _not(node, a, opset, dev):
     return corefw.logical_not(a[0])
 
@@ -575,32 +435,6 @@ def _isinf(node, a, opset, dev):
     pos = (x == math.inf) if at.get("detect_positive", 1) else corefw.zeros_like(x).bool()
     neg = (x == -math.inf) if at.get("detect_negative", 1) else corefw.zeros_like(x).bool()
     return corefw.logical_or(pos, neg)
-
-
-def _gelu(node, a, opset, dev):
-    return F.gelu(a[0], approximate=_attrs(node).get("approximate", "none"))
-
-
-def _prelu(node, a, opset, dev):
-    x, slope = a
-    return corefw.where(x < 0, x * slope, x)
-
-
-def _celu(node, a, opset, dev):
-    al = _attrs(node).get("alpha", 1.0)
-    return corefw.where(a[0] > 0, a[0], al * corefw.expm1(a[0] / al))
-
-
-def _thresholded(node, a, opset, dev):
-    al = _attrs(node).get("alpha", 1.0)
-    return corefw.where(a[0] > al, a[0], 0.0)
-
-
-def _shrink(node, a, opset, dev):
-    at = _attrs(node)
-    lam, bias = at.get("lambd", 0.5), at.get("bias", 0.0)
-    x = a[0]
-    return corefw.where(x < -lam, x + bias, corefw.where(x > lam, x - bias, 0.0)).to(x.dtype)
 
 
 def _trilu(node, a, opset, dev):
@@ -617,6 +451,13 @@ def _compress(node, a, opset, dev):
     axis %= x.ndim
     idx = corefw.nonzero(cond[: x.shape[axis]]).reshape(-1)
     return x[(slice(None),) * axis + (idx,)]
+
+
+def _global(fn):
+    def h(node, a, opset, dev):
+        x = a[0]
+        return fn(x, tuple(range(2, x.ndim)), True)
+    return h
 
 
 HANDLERS = {
@@ -659,45 +500,6 @@ HANDLERS = {
     "GlobalMaxPool": _global(_rmax), "BatchNormalization": _batch_norm,
     "LayerNormalization": _layer_norm, "Dropout": _dropout,
 }
-
-#: Attributes each operator's handler understands (anything else is refused at load).
-ATTRS: dict[str, set[str]] = {
-    "Gemm": {"alpha", "beta", "transA", "transB"}, "Conv": {"pads", "strides", "dilations",
-                                                            "group", "kernel_shape", "auto_pad"},
-    "MaxPool": {"kernel_shape", "pads", "strides", "dilations", "ceil_mode", "auto_pad",
-                "storage_order"},
-    "AveragePool": {"kernel_shape", "pads", "strides", "dilations", "ceil_mode", "auto_pad",
-                    "count_include_pad"},
-    "BatchNormalization": {"epsilon", "momentum", "training_mode", "spatial"},
-    "LayerNormalization": {"axis", "epsilon", "stash_type"},
-    "Softmax": {"axis"}, "LogSoftmax": {"axis"}, "Cast": {"to", "saturate"},
-    "Reshape": {"allowzero"}, "Transpose": {"perm"}, "Squeeze": {"axes"},
-    "Unsqueeze": {"axes"}, "Concat": {"axis"}, "Flatten": {"axis"}, "Shape": {"start", "end"},
-    "Slice": {"starts", "ends", "axes"}, "Gather": {"axis"}, "GatherElements": {"axis"},
-    "ScatterElements": {"axis", "reduction"},
-    "Constant": {"value", "value_float", "value_int", "value_floats", "value_ints"},
-    "ConstantOfShape": {"value"}, "Pad": {"mode", "pads", "value"},
-    "Split": {"axis", "split", "num_outputs"}, "Clip": {"min", "max"},
-    "ArgMax": {"axis", "keepdims", "select_last_index"},
-    "ArgMin": {"axis", "keepdims", "select_last_index"}, "CumSum": {"exclusive", "reverse"},
-    "LeakyRelu": {"alpha"}, "Elu": {"alpha"}, "Selu": {"alpha", "gamma"},
-    "HardSigmoid": {"alpha", "beta"}, "Mod": {"fmod"}, "Einsum": {"equation"},
-    "Dropout": {"ratio", "seed"}, "IsInf": {"detect_positive", "detect_negative"},
-    "Gelu": {"approximate"}, "Celu": {"alpha"}, "ThresholdedRelu": {"alpha"},
-    "Shrink": {"lambd", "bias"}, "Trilu": {"upper"}, "Compress": {"axis"},
-    **{k: {"axes", "keepdims", "noop_with_empty_axes"} for k in REDUCE},
-}
-
-
-#: Attribute values the handlers implement, where not every value is (checked at load).
-VALUES: dict[tuple[str, str], set] = {
-    ("ArgMax", "select_last_index"): {0}, ("ArgMin", "select_last_index"): {0},
-    ("Conv", "auto_pad"): {"NOTSET", "VALID"}, ("MaxPool", "auto_pad"): {"NOTSET", "VALID"},
-    ("AveragePool", "auto_pad"): {"NOTSET", "VALID"}, ("Pad", "mode"): {"constant"},
-    ("BatchNormalization", "training_mode"): {0}, ("MaxPool", "storage_order"): {0},
-    ("ScatterElements", "reduction"): {"none", "add"},
-}
-
 
 def check_node(node, opset: int) -> None:
     """Refuse, naming the node, an operator or attribute the handlers do not implement."""
