@@ -62,7 +62,7 @@ class _Graph:
 
     def const(self, value: np.ndarray, name: str | None = None) -> str:
         name = name or self.fresh("const")
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        self.inits.append(numpy_helper.from_array(np.array(value, order="C"), name))
         return name
 
     def unsupported(self, call, why: str):
@@ -79,6 +79,16 @@ class _Graph:
         dt = like.dtype if like is not None else np.asarray(x).dtype
         if call.op == "where" and i > 0:
             dt = call.out.dtype
+        other = self.other.get(self.call_index)
+        if other is not None and other.operands[i] != x:  # e.g. a mean's element count
+            x2 = other.operands[i]
+            if not (float(x).is_integer() and float(x2).is_integer()):
+                raise OnnxExportError(
+                    f"op {call.op!r} (module {call.module!r}) uses the number {x} that changes "
+                    f"with the dynamic axes ({x2} when they grow) in a way no axis explains")
+            e = self._expr(call, int(x), int(x2))
+            e = self.node("Reshape", [e, self.const(np.array([], np.int64))])
+            return self.node("Cast", [e], to=self.onnx_dtype(dt))
         return self.const(np.array(x, dt))
 
     def value(self, x, call=None) -> str:

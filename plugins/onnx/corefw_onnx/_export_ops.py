@@ -192,6 +192,26 @@ def _conv2d(g, c, x):
                   kernel_shape=list(c.operands[1].shape[2:]))
 
 
+def _conv_transpose2d(g, c, x):
+    """``conv2d_grad_input`` (the transposed convolution) -> ConvTranspose, with the
+    output_padding that gives back ``input_size``."""
+    a = c.attrs
+    (pt, pb), (pl, pr) = a["padding"]
+    gsh, wsh = c.operands[0].shape, c.operands[1].shape
+    pads = (pt, pb), (pl, pr)
+    extra = []
+    for i in range(2):
+        k, s, d = wsh[2 + i], a["stride"][i], a["dilation"][i]
+        full = (gsh[2 + i] - 1) * s - sum(pads[i]) + d * (k - 1) + 1
+        extra.append(int(a["input_size"][i]) - full)
+    if any(e < 0 or e >= max(a["stride"][i], a["dilation"][i]) for i, e in enumerate(extra)):
+        g.unsupported(c, f"a transposed convolution whose output size needs {extra} extra")
+    return g.node("ConvTranspose", [x(0), x(1)], strides=list(a["stride"]),
+                  pads=[pt, pl, pb, pr], dilations=list(a["dilation"]),
+                  group=int(a["groups"]), output_padding=extra,
+                  kernel_shape=list(wsh[2:]))
+
+
 def _max_pool2d(g, c, x):
     a = c.attrs
     ph, pw = a["padding"]
@@ -275,6 +295,7 @@ CONVERTERS = {
     "reshape": _reshape, "permute": _permute, "expand": _expand, "flip": _flip, "pad": _pad,
     "cat": _cat, "gather": _gather, "scatter_add": _scatter_add, "nonzero": _nonzero,
     "slice": _slice, "index": _index, "matmul": _matmul, "linear": _linear, "conv2d": _conv2d,
+    "conv2d_grad_input": _conv_transpose2d,
     "max_pool2d": _max_pool2d, "avg_pool2d": _avg_pool2d, "layer_norm": _layer_norm,
     "embedding": _embedding, "clamp": _clamp, "leaky_relu": _leaky_relu, "elu": _elu,
     "einsum": _einsum, "full": _full, "arange": _arange, "copy_": _copy_,

@@ -98,7 +98,7 @@ class OnnxModule(nn.Module):
         leaf = parts[-1]
         while hasattr(owner, leaf):  # a clash with a Module attribute or an earlier name
             leaf += "_"
-        tensor = corefw.tensor(np.ascontiguousarray(arr))
+        tensor = corefw.tensor(np.array(arr, order="C"))
         if trainable:
             owner.register_parameter(leaf, nn.Parameter(tensor))
         else:

@@ -33,6 +33,19 @@ def _tokens(b):
     return corefw.tensor(np.random.default_rng(b).integers(0, 10, (b, 4)))
 
 
+def _logits_and_labels(b):
+    rng = np.random.default_rng(b)
+    return corefw.randn(b, 5), corefw.tensor(rng.integers(0, 5, b))
+
+
+def _pair(b):
+    return corefw.randn(b, 5), corefw.randn(b, 5)
+
+
+def _probs(b):
+    return corefw.rand(b, 5) * 0.9 + 0.05, corefw.rand(b, 5)
+
+
 def _char_transformer():
     sys.path.insert(0, str(ROOT / "examples"))
     try:
@@ -67,10 +80,35 @@ LAYERS = {
     "multihead_attention": (lambda: _SelfAttention(), _seq),
     "transformer_encoder_layer": (lambda: nn.TransformerEncoderLayer(
         8, 2, 16, batch_first=True), _seq),
+    "conv1d": (lambda: nn.Conv1d(3, 4, 3, padding=1), lambda b: corefw.randn(b, 3, 10)),
+    "conv_transpose2d": (lambda: nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1,
+                                                    output_padding=1), _image),
+    "pool1d": (lambda: nn.Sequential(nn.MaxPool1d(2), nn.AvgPool1d(2)),
+               lambda b: corefw.randn(b, 3, 12)),
+    "batch_norm1d": (lambda: nn.BatchNorm1d(8), lambda b: corefw.randn(b, 8)),
+    "clamps": (lambda: nn.Sequential(nn.Hardtanh(), nn.ReLU6(), nn.LogSigmoid(),
+                                     nn.Softmin(-1)), _seq),
+    "rnn_tanh": (lambda: nn.RNN(8, 4, batch_first=True), _seq),
+    "cross_entropy": (lambda: nn.CrossEntropyLoss(label_smoothing=0.1), _logits_and_labels),
+    "nll_loss": (lambda: _NLL(), _logits_and_labels),
+    "mse_l1_huber": (lambda: _Losses(), _pair),
+    "binary_cross_entropy": (lambda: nn.BCELoss(), _probs),
+    "bce_with_logits": (lambda: nn.BCEWithLogitsLoss(), _pair),
     "demo_mlp": (lambda: build_model("mlp"), lambda b: corefw.randn(b, 1, 8, 8)),
     "demo_cnn": (lambda: build_model("cnn"), lambda b: corefw.randn(b, 1, 8, 8)),
     "char_transformer": (_char_transformer, _tokens),
 }
+
+
+class _Losses(nn.Module):
+    def forward(self, x, y):
+        return (nn.functional.mse_loss(x, y) + nn.functional.l1_loss(x, y)
+                + nn.functional.huber_loss(x, y) + nn.functional.smooth_l1_loss(x, y, beta=0.5))
+
+
+class _NLL(nn.Module):
+    def forward(self, x, t):
+        return nn.functional.nll_loss(nn.functional.log_softmax(x, 1), t)
 
 
 class _SelfAttention(nn.Module):
@@ -87,19 +125,21 @@ def _first(y):
 
 
 def _check(model, make, dynamic: bool):
-    x = make(3)
+    xs = make(3)
+    xs = xs if isinstance(xs, tuple) else (xs,)
+    names = [f"x{i}" for i in range(len(xs))]
     buf = io.BytesIO()
-    kwargs = {"dynamic_axes": {"x": {0: "batch"}, "y": {0: "batch"}}} if dynamic else {}
-    corefw_onnx.export(model, (x,), buf, input_names=["x"], output_names=None if isinstance(
-        model(x), tuple) else ["y"], **kwargs)
+    kwargs = {"dynamic_axes": {n: {0: "batch"} for n in names}} if dynamic else {}
+    corefw_onnx.export(model, xs, buf, input_names=names, **kwargs)
     proto = onnx.load_from_string(buf.getvalue())
     onnx.checker.check_model(proto, full_check=True)
     sess = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
     for b in ((3, 5, 1) if dynamic else (3,)):
-        xb = x if b == 3 else make(b)
-        got = sess.run(None, {"x": xb.numpy()})[0]
+        xb = xs if b == 3 else make(b)
+        xb = xb if isinstance(xb, tuple) else (xb,)
+        got = sess.run(None, {n: x.numpy() for n, x in zip(names, xb)})[0]
         with corefw.no_grad():
-            ref = _first(model(xb)).numpy()
+            ref = _first(model(*xb)).numpy()
         assert got.shape == ref.shape
         np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(ref).max()))
     return proto
