@@ -283,6 +283,30 @@ def _copy_(g, c, x):
     return g.node("Expand", [src, g.node("Shape", [x(0)])])
 
 
+def _index_put(g, c, x):
+    """``x[key] = values`` (``+=`` with accumulate) for a key known at export: the written
+    positions are computed now and the write is one ScatterElements on the flattened x."""
+    data, values = c.operands[0], c.operands[1]
+    key = c.attrs["key"]
+    if any(hasattr(k, "dtype") and id(k) in g.names and id(k) not in g.const_ids
+           for k in (key if isinstance(key, tuple) else (key,))):
+        g.unsupported(c, "an index_put whose indices are computed from the inputs")
+    if g.other.get(g.call_index) is not None and tuple(
+            g.other[g.call_index].operands[0].shape) != tuple(data.shape):
+        g.unsupported(c, "an index_put into a tensor with a dynamic axis")
+    host_key = tuple(g.host(k) if hasattr(k, "dtype") else k for k in (
+        key if isinstance(key, tuple) else (key,)))
+    pos = np.arange(int(np.prod(data.shape)), dtype=np.int64).reshape(data.shape)[host_key]
+    flat = g.const(np.array([-1], np.int64))
+    src = x(1) if hasattr(values, "dtype") else g.const(np.array(values, data.dtype))
+    upd = g.node("Reshape", [g.node("Expand", [src, g.const(np.array(pos.shape, np.int64))]),
+                             flat])
+    out = g.node("ScatterElements", [g.node("Reshape", [x(0), flat]),
+                                     g.const(pos.reshape(-1)), upd], axis=0,
+                 reduction="add" if c.attrs.get("accumulate") else "none")
+    return g.node("Reshape", [out, g.const(np.array(data.shape, np.int64))])
+
+
 CONVERTERS = {
     **{k: _unary(v) for k, v in _UNARY.items()},
     **{k: _binary(v) for k, v in _BINARY.items()},
@@ -299,6 +323,7 @@ CONVERTERS = {
     "max_pool2d": _max_pool2d, "avg_pool2d": _avg_pool2d, "layer_norm": _layer_norm,
     "embedding": _embedding, "clamp": _clamp, "leaky_relu": _leaky_relu, "elu": _elu,
     "einsum": _einsum, "full": _full, "arange": _arange, "copy_": _copy_,
+    "index_put": _index_put, "index_put_": _index_put,
 }
 
 

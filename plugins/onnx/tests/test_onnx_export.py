@@ -237,3 +237,23 @@ def test_demo_export_onnx(tmp_path):
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (logits,) = sess.run(None, {"image": np.zeros((5, 1, 8, 8), np.float32)})
     assert logits.shape == (5, 10)
+
+
+class _Writes(nn.Module):
+    """In-place writes and an accumulating index_put (exported as ScatterElements)."""
+
+    def forward(self, x):
+        z = x.clone()
+        z[0] += x[1]
+        z[:, 1] = 7.0
+        from corefw.ops.indexing import index_put  # the op behind embedding's gradient
+
+        acc = index_put(corefw.zeros(3, 4), (corefw.tensor([0, 2, 0]),), x * 2,
+                        accumulate=True)
+        return z * acc
+
+
+def test_in_place_writes_export():
+    x = corefw.randn(3, 4)
+    proto = _check(_Writes(), lambda b: x, dynamic=False)
+    assert "ScatterElements" in {n.op_type for n in proto.graph.node}
