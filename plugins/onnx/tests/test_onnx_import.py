@@ -158,3 +158,15 @@ def test_onnx_backend_api(node_cases):
     got = CorefwBackend.run_model(case.model, list(inputs))
     np.testing.assert_allclose(got[0], outputs[0], rtol=1e-6)
     assert isinstance(onnx.load_from_string(case.model.SerializeToString()), onnx.ModelProto)
+
+
+def test_the_core_does_not_import_onnx():
+    import subprocess
+    import sys
+
+    code = ("import sys, corefw; corefw.zeros(2) + 1; "
+            "assert not [m for m in sys.modules if m.split('.')[0] in ('onnx', 'onnxruntime', "
+            "'corefw_onnx')], sorted(sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
