@@ -46,7 +46,10 @@ ATTRS: dict[str, set[str]] = {
     "ArgMin": {"axis", "keepdims", "select_last_index"}, "CumSum": {"exclusive", "reverse"},
     "LeakyRelu": {"alpha"}, "Elu": {"alpha"}, "Selu": {"alpha", "gamma"},
     "HardSigmoid": {"alpha", "beta"}, "Mod": {"fmod"}, "Einsum": {"equation"},
-    "Dropout": {"ratio", "seed"}, "IsInf": {"detect_positive", "detect_negative"},
+    "Dropout": {"ratio", "seed"}, "InstanceNormalization": {"epsilon"},
+    "ConvTranspose": {"pads", "strides", "dilations", "group", "kernel_shape", "auto_pad",
+                      "output_padding", "output_shape"},
+    "IsInf": {"detect_positive", "detect_negative"},
     "Gelu": {"approximate"}, "Celu": {"alpha"}, "ThresholdedRelu": {"alpha"},
     "Shrink": {"lambd", "bias"}, "Trilu": {"upper"}, "Compress": {"axis"},
     **{k: {"axes", "keepdims", "noop_with_empty_axes"} for k in (
@@ -58,7 +61,8 @@ ATTRS: dict[str, set[str]] = {
 #: Attribute values the handlers implement, where not every value is (checked at load).
 VALUES: dict[tuple[str, str], set] = {
     ("ArgMax", "select_last_index"): {0}, ("ArgMin", "select_last_index"): {0},
-    ("Conv", "auto_pad"): {"NOTSET", "VALID"}, ("MaxPool", "auto_pad"): {"NOTSET", "VALID"},
+    ("Conv", "auto_pad"): {"NOTSET", "VALID"}, ("ConvTranspose", "auto_pad"): {"NOTSET"},
+    ("MaxPool", "auto_pad"): {"NOTSET", "VALID"},
     ("AveragePool", "auto_pad"): {"NOTSET", "VALID"}, ("Pad", "mode"): {"constant"},
     ("BatchNormalization", "training_mode"): {0}, ("MaxPool", "storage_order"): {0},
     ("ScatterElements", "reduction"): {"none", "add"},

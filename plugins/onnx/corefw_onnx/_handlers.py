@@ -24,11 +24,13 @@ from ._handlers_nn import (
     _batch_norm,
     _celu,
     _conv,
+    _conv_transpose,
     _dropout,
     _elu,
     _gelu,
     _gemm,
     _hard_sigmoid,
+    _instance_norm,
     _layer_norm,
     _leaky,
     _pool,
@@ -461,6 +463,7 @@ def _global(fn):
 
 
 HANDLERS = {
+    "ConvTranspose": _conv_transpose, "InstanceNormalization": _instance_norm,
     "IsInf": _isinf, "Gelu": _gelu, "PRelu": _prelu, "Celu": _celu,
     "ThresholdedRelu": _thresholded, "Shrink": _shrink, "Trilu": _trilu, "Compress": _compress,
     "HardSwish": _un(lambda x: x * corefw.clamp(x / 6 + 0.5, 0.0, 1.0)),

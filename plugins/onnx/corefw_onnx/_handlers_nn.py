@@ -183,3 +183,33 @@ def _shrink(node, a, opset, dev):
 
 def _softplus(node, a, opset, dev):
     return F.softplus(a[0])
+
+
+def _conv_transpose(node, a, opset, dev):
+    at = _attrs(node)
+    x, w = a[0], a[1]
+    b = a[2] if len(a) > 2 else None
+    nd = x.ndim - 2
+    if nd not in (1, 2):
+        _unsupported(node, f"a {nd}-D transposed convolution")
+    if "output_shape" in at:
+        _unsupported(node, "the output_shape attribute (give pads and output_padding)")
+    pads = _pads2d(node, at, nd)
+    if pads[:nd] != pads[nd:]:
+        _unsupported(node, f"asymmetric pads {pads}")
+    args = dict(stride=tuple(at.get("strides", [1] * nd)), padding=tuple(pads[:nd]),
+                output_padding=tuple(at.get("output_padding", [0] * nd)),
+                groups=at.get("group", 1), dilation=tuple(at.get("dilations", [1] * nd)))
+    fn = F.conv_transpose2d if nd == 2 else F.conv_transpose1d
+    return fn(x, w, b, **args)
+
+
+def _instance_norm(node, a, opset, dev):
+    x, scale, bias = a
+    dims = tuple(range(2, x.ndim))
+    mean = corefw.mean(x, dims, keepdim=True)
+    centered = x - mean
+    inv = corefw.rsqrt(corefw.mean(centered * centered, dims, keepdim=True)
+                       + _attrs(node).get("epsilon", 1e-5))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return centered * inv * scale.reshape(shape) + bias.reshape(shape)
