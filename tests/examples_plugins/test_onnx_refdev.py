@@ -1,6 +1,7 @@
-"""corefw-onnx's import path is backend-neutral: a model exported on cpu, loaded and moved to
-the example third-party backend refdev gives the same outputs and gradients, and a subset of
-ONNX's backend node tests passes there too (needs corefw-onnx, installed by CI)."""
+"""corefw-onnx is backend-neutral: a model exported on cpu, loaded and moved to the example
+third-party backend refdev gives the same outputs and gradients, a model living on refdev
+exports, and a subset of ONNX's backend node tests passes there too (needs corefw-onnx,
+installed by CI)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,14 @@ y.sum().backward()
 xc = x.clone().requires_grad_(True)
 model(xc).sum().backward()
 np.testing.assert_allclose(xr.grad.numpy(), xc.grad.numpy(), rtol=1e-5, atol=1e-6)
+# export traces on whatever device the model lives on
+import onnxruntime as ort
+on_refdev = build_model("mlp").to("refdev").eval()
+xr = corefw.randn(3, 1, 8, 8).to("refdev")
+buf = io.BytesIO()
+corefw_onnx.export(on_refdev, (xr,), buf, input_names=["x"])
+(got,) = ort.InferenceSession(buf.getvalue()).run(None, {"x": xr.numpy()})
+np.testing.assert_allclose(got, on_refdev(xr).detach().numpy(), rtol=1e-5, atol=1e-6)
 cases = node_cases(["add", "conv", "maxpool", "gemm", "softmax", "reshape", "slice", "gather"])
 results = {n: run_node_case(c, "refdev") for n, c in cases.items()}
 passed = [n for n, (s, _) in results.items() if s == "pass"]
