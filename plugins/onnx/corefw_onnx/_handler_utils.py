@@ -46,6 +46,9 @@ ATTRS: dict[str, set[str]] = {
     "ArgMin": {"axis", "keepdims", "select_last_index"}, "CumSum": {"exclusive", "reverse"},
     "LeakyRelu": {"alpha"}, "Elu": {"alpha"}, "Selu": {"alpha", "gamma"},
     "HardSigmoid": {"alpha", "beta"}, "Mod": {"fmod"}, "Einsum": {"equation"},
+    **{k: {"hidden_size", "direction", "layout", "clip", "activations", "activation_alpha",
+           "activation_beta", "linear_before_reset", "input_forget"}
+       for k in ("LSTM", "GRU", "RNN")},
     "Dropout": {"ratio", "seed"}, "InstanceNormalization": {"epsilon"},
     "ConvTranspose": {"pads", "strides", "dilations", "group", "kernel_shape", "auto_pad",
                       "output_padding", "output_shape"},

@@ -35,6 +35,7 @@ from ._handlers_nn import (
     _leaky,
     _pool,
     _prelu,
+    _recurrent,
     _selu,
     _shrink,
     _softplus,
@@ -463,6 +464,7 @@ def _global(fn):
 
 
 HANDLERS = {
+    "LSTM": _recurrent("LSTM"), "GRU": _recurrent("GRU"), "RNN": _recurrent("RNN"),
     "ConvTranspose": _conv_transpose, "InstanceNormalization": _instance_norm,
     "IsInf": _isinf, "Gelu": _gelu, "PRelu": _prelu, "Celu": _celu,
     "ThresholdedRelu": _thresholded, "Shrink": _shrink, "Trilu": _trilu, "Compress": _compress,

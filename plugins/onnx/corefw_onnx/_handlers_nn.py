@@ -213,3 +213,69 @@ def _instance_norm(node, a, opset, dev):
                        + _attrs(node).get("epsilon", 1e-5))
     shape = (1, -1) + (1,) * (x.ndim - 2)
     return centered * inv * scale.reshape(shape) + bias.reshape(shape)
+
+
+_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+
+
+def _cell(kind, x_t, h, c, w, r, wb, rb, lbr):
+    """One time step of an ONNX LSTM (gates i, o, f, c), GRU (z, r, h) or RNN."""
+    if kind == "RNN":
+        return corefw.tanh(x_t @ w.t() + h @ r.t() + wb + rb), None
+    if kind == "LSTM":
+        g = x_t @ w.t() + h @ r.t() + wb + rb
+        i, o, f, cand = corefw.chunk(g, 4, -1)
+        c = corefw.sigmoid(f) * c + corefw.sigmoid(i) * corefw.tanh(cand)
+        return corefw.sigmoid(o) * corefw.tanh(c), c
+    hs = h.shape[-1]
+    gx = x_t @ w.t() + wb
+    z = corefw.sigmoid(gx[..., :hs] + h @ r[:hs].t() + rb[:hs])
+    rr = corefw.sigmoid(gx[..., hs:2 * hs] + h @ r[hs:2 * hs].t() + rb[hs:2 * hs])
+    if lbr:
+        n = corefw.tanh(gx[..., 2 * hs:] + rr * (h @ r[2 * hs:].t() + rb[2 * hs:]))
+    else:
+        n = corefw.tanh(gx[..., 2 * hs:] + (rr * h) @ r[2 * hs:].t() + rb[2 * hs:])
+    return (1 - z) * n + z * h, None
+
+
+def _recurrent(kind):
+    def h(node, a, opset, dev):
+        at = _attrs(node)
+        a = list(a) + [None] * (8 - len(a))
+        x, w, r, b, seq_lens, h0, c0 = a[:7]
+        if at.get("clip") is not None or "activations" in at or (
+                kind == "LSTM" and (a[7] is not None or at.get("input_forget", 0))):
+            _unsupported(node, "clip, custom activations, peepholes or input_forget")
+        batch_first = bool(at.get("layout", 0))
+        if batch_first:  # (batch, seq, ...) and (batch, dirs, H): swap to the default layout
+            x = x.transpose(0, 1)
+            h0 = h0.transpose(0, 1) if h0 is not None else None
+            c0 = c0.transpose(0, 1) if c0 is not None else None
+        if seq_lens is not None and len(set(seq_lens.tolist())) > 1:
+            _unsupported(node, "sequence_lens that differ within the batch")
+        hs, n, batch = at["hidden_size"], _GATES[kind], x.shape[1]
+        dirs = w.shape[0]
+        reverse = at.get("direction", "forward") == "reverse"
+        ys, hn, cn = [], [], []
+        for d in range(dirs):
+            bias = b[d] if b is not None else corefw.zeros(2 * n * hs, dtype=x.dtype,
+                                                          device=x.device)
+            wb, rb = bias[: n * hs], bias[n * hs:]
+            hh = h0[d] if h0 is not None else corefw.zeros(batch, hs, dtype=x.dtype,
+                                                         device=x.device)
+            cc = c0[d] if c0 is not None else corefw.zeros_like(hh)
+            steps = range(x.shape[0] - 1, -1, -1) if (d == 1 or reverse) else range(x.shape[0])
+            outs = {}
+            for t in steps:
+                hh, cc = _cell(kind, x[t], hh, cc, w[d], r[d], wb, rb,
+                               at.get("linear_before_reset", 0))
+                outs[t] = hh
+            ys.append(corefw.stack([outs[t] for t in range(x.shape[0])], 0))
+            hn.append(hh)
+            cn.append(cc)
+        res = [corefw.stack(ys, 1), corefw.stack(hn, 0)] + (
+            [corefw.stack(cn, 0)] if kind == "LSTM" else [])
+        if batch_first:  # Y (batch, seq, dirs, H); Y_h, Y_c (batch, dirs, H)
+            res = [res[0].permute(2, 0, 1, 3)] + [t.transpose(0, 1) for t in res[1:]]
+        return tuple(res)
+    return h

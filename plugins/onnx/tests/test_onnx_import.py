@@ -111,7 +111,7 @@ def test_unsupported_opset_operator_and_attribute_name_the_node():
                                             [_vi("y", [1, 3], TensorProto.INT64)]))
 
 
-# a fixed representative subset of ONNX's backend node tests (the full suite:
+# a fixed representative subset of ONNX's backend node tests (43 cases) (the full suite:
 # benchmarks/onnx_node_suite.py, figures in docs/onnx.md)
 SUBSET = ("test_add", "test_add_bcast", "test_relu", "test_sigmoid", "test_tanh",
           "test_matmul_3d", "test_gemm_all_attributes", "test_conv_with_strides_padding",
@@ -129,7 +129,8 @@ SUBSET = ("test_add", "test_add_bcast", "test_relu", "test_sigmoid", "test_tanh"
           "test_einsum_batch_matmul", "test_range_float_type_positive_delta",
           "test_constantofshape_int_zeros", "test_erf", "test_pow_bcast_array",
           "test_scatter_elements_without_axis",
-          "test_layer_normalization_4d_axis_negative_2_expanded")
+          "test_layer_normalization_4d_axis_negative_2_expanded", "test_lstm_defaults",
+          "test_lstm_batchwise", "test_gru_with_initial_bias")
 
 
 MODULES = ["add", "relu", "sigmoid", "tanh", "matmul", "gemm", "conv", "maxpool", "averagepool",
@@ -137,7 +138,7 @@ MODULES = ["add", "relu", "sigmoid", "tanh", "matmul", "gemm", "conv", "maxpool"
            "slice", "gather", "gatherelements", "reducesum", "reducemean", "argmax", "expand",
            "unsqueeze", "squeeze", "flatten", "where", "cast", "layernormalization", "clip",
            "cumsum", "pad", "split", "einsum", "rangeop", "constantofshape", "erf", "pow",
-           "scatterelements"]
+           "scatterelements", "lstm", "gru"]
 
 
 @pytest.fixture(scope="module")
