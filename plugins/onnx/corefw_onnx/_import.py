@@ -130,7 +130,11 @@ class OnnxModule(nn.Module):
             except (UnsupportedOnnxError, OnnxImportError):
                 raise
             except Exception as exc:
-                raise type(exc)(f"node {node.name!r} ({node.op_type}): {exc}") from exc
+                try:  # the same error type, naming the node
+                    named = type(exc)(f"node {node.name!r} ({node.op_type}): {exc}")
+                except Exception:  # noqa: BLE001 - an exception type with another signature
+                    raise exc from None
+                raise named from exc
             if not isinstance(outs, (tuple, list)):
                 outs = (outs,)
             for out_name, val in zip(node.output, outs):
