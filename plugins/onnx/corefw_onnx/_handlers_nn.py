@@ -33,13 +33,17 @@ def _pads2d(node, at, nd):
     return pads
 
 
-def _conv(node, a, opset, dev):
-    at = _attrs(node)
+def _conv_operands(node, a, what: str):
+    """(attributes, x, weight, bias, spatial dims) of a 1-D or 2-D (transposed) convolution."""
     x, w = a[0], a[1]
-    b = a[2] if len(a) > 2 else None
     nd = x.ndim - 2
     if nd not in (1, 2):
-        _unsupported(node, f"a {nd}-D convolution")
+        _unsupported(node, f"a {nd}-D {what}")
+    return _attrs(node), x, w, (a[2] if len(a) > 2 else None), nd
+
+
+def _conv(node, a, opset, dev):
+    at, x, w, b, nd = _conv_operands(node, a, "convolution")
     pads = _pads2d(node, at, nd)
     strides = list(at.get("strides", [1] * nd))
     dil = list(at.get("dilations", [1] * nd))
@@ -186,12 +190,7 @@ def _softplus(node, a, opset, dev):
 
 
 def _conv_transpose(node, a, opset, dev):
-    at = _attrs(node)
-    x, w = a[0], a[1]
-    b = a[2] if len(a) > 2 else None
-    nd = x.ndim - 2
-    if nd not in (1, 2):
-        _unsupported(node, f"a {nd}-D transposed convolution")
+    at, x, w, b, nd = _conv_operands(node, a, "transposed convolution")
     if "output_shape" in at:
         _unsupported(node, "the output_shape attribute (give pads and output_padding)")
     pads = _pads2d(node, at, nd)
