@@ -243,7 +243,7 @@ def _grown(args: tuple, names: list[str], dynamic: dict) -> tuple:
     out = []
     for name, a in zip(names, args):
         axes = dynamic.get(name, {})
-        arr = a.numpy()
+        arr = a.detach().cpu().numpy()
         for axis in sorted(axes):
             n = arr.shape[axis]
             arr = np.take(arr, np.arange(n + _GROW) % n, axis=axis)
@@ -272,8 +272,9 @@ def export(model: Any, args: Any, f: Any, *, input_names: list[str] | None = Non
            output_names: list[str] | None = None, dynamic_axes: dict | None = None,
            opset_version: int = 17, do_constant_folding: bool = True,
            kwargs: dict | None = None) -> onnx.ModelProto:
-    """Export ``model(*args, **kwargs)`` to ONNX at ``f`` (a path or a binary file object),
-    with ``torch.onnx.export``'s meaning; returns the ``onnx.ModelProto`` too.
+    """Export ``model(*args, **kwargs)`` to ONNX at ``f`` (a path, a binary file object, or
+    None to only return it), with ``torch.onnx.export``'s meaning; returns the
+    ``onnx.ModelProto``.
 
     The model runs once in eval mode under ``no_grad`` (its training flag is restored); every
     op it calls becomes ONNX nodes, directly or through the op's decomposition. Parameters and
@@ -282,11 +283,10 @@ def export(model: Any, args: Any, f: Any, *, input_names: list[str] | None = Non
     ``{"x": [0]}``). Raises :class:`~corefw_onnx.UnsupportedOpError` naming an op that cannot
     be exported and the module that called it.
     """
-    if not 13 <= opset_version <= 17:
-        raise OnnxExportError(f"export: opset_version must be between 13 and 17 (corefw-onnx "
-                              f"writes opset-17 operators), got {opset_version}")
     if opset_version != 17:
-        raise OnnxExportError(f"export: opset_version {opset_version} is not supported; use 17")
+        raise OnnxExportError(f"export: opset_version {opset_version} is not supported; "
+                              f"corefw-onnx writes opset-17 operators (use opset_version=17 and "
+                              f"onnx.version_converter for another opset)")
     args = args if isinstance(args, tuple) else (args,)
     kwargs = dict(kwargs or {})
     if not all(isinstance(a, corefw.Tensor) for a in args):
