@@ -90,7 +90,7 @@ class OnnxModule(nn.Module):
         parts = name.split(".") if all(name.split(".")) else [name.replace(".", "_")]
         owner: nn.Module = self
         for p in parts[:-1]:
-            child = owner._modules.get(p)
+            child = dict(owner.named_children()).get(p)
             if child is None:
                 child = nn.Module()
                 owner.add_module(p, child)
