@@ -111,6 +111,8 @@ def _parser() -> argparse.ArgumentParser:
                    "each rank takes 1/N of every batch")
     p.add_argument("--debug", action="store_true",
                    help="show the traceback of an error, for bug reports (also: COREFW_DEBUG=1)")
+    p.add_argument("--export-onnx", default=None, metavar="PATH",
+                   help="also write the trained model as ONNX (needs corefw-onnx)")
     return p
 
 
@@ -431,6 +433,8 @@ def _run(args: argparse.Namespace, out) -> int:
           f"epochs ({train_seconds:.1f} s of training)", file=out)
     print(f"checkpoint saved to {path} (corefw.load it, or continue with "
           f"corefw demo --resume {path} --epochs N)", file=out)
+    if args.export_onnx:
+        _export_onnx(model, test, device, args.export_onnx, out)
     if not args.no_explain:
         try:
             _explain(model, test, device, args.output, out, config["model"])
@@ -438,6 +442,20 @@ def _run(args: argparse.Namespace, out) -> int:
             print(f"corefw demo: warning: the explainer failed ({type(e).__name__}: {e}); "
                   "no attribution pictures written", file=sys.stderr)
     return _finish_rank() if args.nproc > 1 else 0
+
+
+def _export_onnx(model, test, device, path: str, out) -> None:
+    """Write the trained model as ONNX with a dynamic batch axis (corefw-onnx plugin)."""
+    try:
+        import corefw_onnx
+    except ImportError:
+        raise SystemExit("corefw demo: --export-onnx needs the corefw-onnx plugin "
+                         "(pip install -e plugins/onnx)") from None
+    x = test[0][0].unsqueeze(0).to(device)
+    corefw_onnx.export(model, (x,), path, input_names=["image"], output_names=["logits"],
+                       dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+    print(f"ONNX model written to {path} (input 'image', output 'logits', dynamic batch)",
+          file=out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
