@@ -92,6 +92,20 @@ from .ops.linalg import bmm, dot, einsum, matmul, mm, mv, outer  # noqa: E402
 from .ops.reduction import *  # noqa: E402,F403
 from .ops.shape import *  # noqa: E402,F403
 
+from .ops import index_extra, linalg_extra, math_extra, reduce_extra  # noqa: E402,F401,I001
+from .ops import shape_extra, sorting, tensor_api  # noqa: E402,F401,I001
+from .ops.index_extra import *  # noqa: E402,F403
+from .ops.linalg_extra import *  # noqa: E402,F403
+from .ops.math_extra import *  # noqa: E402,F403
+from .ops.reduce_extra import *  # noqa: E402,F403
+from .ops.shape_extra import *  # noqa: E402,F403
+from .ops.sorting import *  # noqa: E402,F403
+from .ops.tensor_api import TENSOR_TYPES as _TENSOR_TYPES  # noqa: E402
+from ._dtype import finfo, iinfo  # noqa: E402
+from ._tensor import Size  # noqa: E402
+
+globals().update(_TENSOR_TYPES)  # FloatTensor, LongTensor ... (PyTorch's legacy types)
+
 from ._version import __version__  # noqa: E402
 
 # PyTorch's dtype aliases (defined last: they shadow builtins inside this module only)

@@ -23,7 +23,25 @@ def fast_kernels() -> dict:
     kernels.update(_loss_kernels())
     kernels.update(_layer_kernels())
     kernels.update(_train_kernels())
+    kernels.update(_scan_kernels())
     return kernels
+
+
+def _argsort(x, dim, descending):
+    """A stable sort's permutation; NaN last (first when descending), as PyTorch's."""
+    if not descending:
+        return np.argsort(x, axis=dim, kind="stable")
+    # stable descending: sort the reversed array, reverse back and mirror the indices
+    r = np.flip(np.argsort(np.flip(x, dim), axis=dim, kind="stable"), dim)
+    return (x.shape[dim] - 1 - r).astype(np.int64)
+
+
+def _cumprod(x, dim):
+    return np.cumprod(x, axis=dim, dtype=x.dtype)
+
+
+def _scan_kernels() -> dict:
+    return {"argsort": _argsort, "cumprod": _cumprod}
 
 
 _UFUNCS = {
@@ -35,6 +53,8 @@ _UFUNCS = {
     "lt": "less", "le": "less_equal", "gt": "greater", "ge": "greater_equal",
     "bitwise_and": "bitwise_and", "bitwise_or": "bitwise_or", "bitwise_xor": "bitwise_xor",
     "log1p": "log1p", "expm1": "expm1", "tan": "tan",
+    "asin": "arcsin", "acos": "arccos", "atan": "arctan", "atan2": "arctan2", "sinh": "sinh",
+    "cosh": "cosh", "asinh": "arcsinh", "acosh": "arccosh", "atanh": "arctanh",
 }
 
 
