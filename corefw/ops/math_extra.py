@@ -49,6 +49,10 @@ def _atan_decomp(x):
 
 def _atan2_decomp(y, x):
     """The angle of the point (x, y): atan(y / x) moved into the right quadrant."""
+    if not isinstance(x, Tensor):
+        x = FN.full_like(y, x)
+    if not isinstance(y, Tensor):
+        y = FN.full_like(x, y)
     safe = FN.where(x == 0, 1.0, x)
     base = _atan_decomp(y / safe)
     zero = FN.zeros_like(base)  # Python constants in where() would round to float32

@@ -142,7 +142,14 @@ def _load_builtin() -> None:
     _loaded[0] = True
     from importlib import metadata
 
-    from . import cases_core, cases_nn, cases_random, cases_shape, cases_train  # noqa: F401
+    from . import (  # noqa: F401
+        cases_core,
+        cases_nn,
+        cases_parity,  # noqa: F401
+        cases_random,
+        cases_shape,
+        cases_train,
+    )
 
     for ep in metadata.entry_points(group=CASE_GROUP):
         try:
