@@ -266,9 +266,13 @@ def _atleast(tensors, n):
     out = []
     for t in ts:
         if t.ndim < n:
-            shape = {0: (1,) * n, 1: (1, t.shape[0]) + (1,) * (n - 2),
-                     2: tuple(t.shape) + (1,)}[t.ndim]
-            t = FN.reshape(t, shape[:max(n, t.ndim)])
+            if t.ndim == 0:
+                shape = (1,) * n
+            elif t.ndim == 1:  # a row: (1, n) and (1, n, 1), as NumPy and PyTorch
+                shape = ((1,) + tuple(t.shape) + (1,))[:n]
+            else:
+                shape = tuple(t.shape) + (1,)
+            t = FN.reshape(t, shape)
         out.append(t)
     return tuple(out) if many else out[0]
 
@@ -339,7 +343,7 @@ def meshgrid(*tensors, indexing: str = "ij"):
         view = [1] * len(ts)
         view[i] = shape[i]
         g = FN.expand(FN.reshape(t, tuple(view)), shape)
-        out.append(FN.transpose(g, 0, 1) if swap else g)
+        out.append(g)
     if swap:
         out[0], out[1] = out[1], out[0]
     return tuple(out)
