@@ -957,7 +957,7 @@ class TensorMethods:
         return FN.unflatten(self, dim, sizes)
 
     def unfold(self, dimension, size, step):
-        """Every slice of ``size`` elements along ``dimension``, ``step`` apart, as a new last ..."""
+        """Windows of ``size`` elements along ``dimension``, ``step`` apart, as a new last dim"""
         return FN.unfold(self, dimension, size, step)
 
     def uniform_(self, a=0.0, b=1.0, *, generator=None):

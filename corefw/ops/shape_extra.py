@@ -167,7 +167,7 @@ def select(input, dim: int, index: int):
 
 
 def unfold(input, dimension: int, size: int, step: int):
-    """Every slice of ``size`` elements along ``dimension``, ``step`` apart, as a new last dim
+    """Windows of ``size`` elements along ``dimension``, ``step`` apart, as a new last dim
     (``Tensor.unfold``; a copy)."""
     nd = input._data.ndim
     (d,) = normalize_dims(dimension, nd, "unfold") or (0,)
