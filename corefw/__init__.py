@@ -106,6 +106,10 @@ from ._tensor import Size  # noqa: E402
 
 globals().update(_TENSOR_TYPES)  # FloatTensor, LongTensor ... (PyTorch's legacy types)
 
+from .ops import linalg_torch as linalg  # noqa: E402,F811  (torch.linalg, not ops.linalg)
+
+__import__("sys").modules.setdefault("corefw.linalg", linalg)
+
 from ._version import __version__  # noqa: E402
 
 # PyTorch's dtype aliases (defined last: they shadow builtins inside this module only)

@@ -181,3 +181,53 @@ case("index_put", _index_add_make,
      lambda x, index, source, dim: corefw.index_add(x, dim, index, source), _index_add_ref,
      kinds="fi", variants=("index_add",), doc="index_add")
 
+
+
+# -- linalg -----------------------------------------------------------------------------------
+_LA = ("float32", "float64")
+_SOLVE = {"basic": ((3, 3), (3, 2)), "batch": ((2, 4, 4), (2, 4, 1)),
+          "broadcast": ((3, 3), (2, 3, 2))}
+
+
+def _well_conditioned(rng, shape, dtype):
+    a = V(rng, shape, "float64") + 3 * np.eye(shape[-1])
+    return a.astype(dtype)
+
+
+case("linalg_solve", lambda rng, variant, dtype: Sample(
+    (_well_conditioned(rng, _SOLVE[variant][0], dtype), V(rng, _SOLVE[variant][1], dtype))),
+    lambda a, b: corefw.linalg.solve(a, b), R.solve, kinds=_LA, variants=tuple(_SOLVE),
+    grad=(0, 1), tol=4.0)
+case("linalg_slogdet", lambda rng, variant, dtype: Sample(
+    (_well_conditioned(rng, (2, 3, 3) if variant == "batch" else (4, 4), dtype) * (
+        -1 if variant == "negative" else 1),)),
+    lambda a: corefw.stack(list(corefw.linalg.slogdet(a)), -1), R.slogdet, kinds=_LA,
+    variants=("basic", "batch", "negative"), tol=4.0)
+
+
+def _spd(rng, variant, dtype):
+    shape = (2, 3, 3) if variant == "batch" else (4, 4)
+    a = V(rng, shape, "float64")
+    return Sample(((a @ np.swapaxes(a, -1, -2) + 2 * np.eye(shape[-1])).astype(dtype),))
+
+
+case("linalg_cholesky", _spd, lambda a: corefw.linalg.cholesky(a), R.cholesky, kinds=_LA,
+     variants=("basic", "batch"), grad=(), tol=4.0)
+
+
+def _eig_ref(a):
+    a = np.asarray(a, np.float64)
+    w = np.linalg.eigvalsh(a)  # eigenvalues only: eigenvectors have no unique sign
+    return np.sort(w, -1)
+
+
+case("linalg_eigh", _spd, lambda a: corefw.linalg.eigh(a).eigenvalues, _eig_ref, kinds=_LA,
+     variants=("basic", "batch"), grad=(), tol=8.0)
+case("linalg_svd", _spd, lambda a: corefw.linalg.svd(a).S,
+     lambda a: np.sort(np.sqrt(np.linalg.eigvalsh(np.asarray(a, np.float64) @ np.swapaxes(
+         np.asarray(a, np.float64), -1, -2))), -1)[..., ::-1], kinds=_LA,
+     variants=("basic", "batch"), grad=(), tol=8.0)
+case("linalg_qr", _spd, lambda a: corefw.abs(corefw.linalg.qr(a).R),
+     lambda a: np.abs(R.cholesky(np.swapaxes(a, -1, -2) @ np.asarray(a, np.float64))
+                      ).swapaxes(-1, -2), kinds=_LA, variants=("basic", "batch"), grad=(),
+     tol=8.0, doc="|R| is the transposed Cholesky factor of A^T A")

@@ -116,3 +116,58 @@ def scatter(x, dim, index, src):
         target[dim] = index[pos]
         out[tuple(target)] = src[pos]
     return out
+
+
+# -- linalg (textbook formulas; LAPACK-free where short) --------------------------------------
+def solve(a, b):
+    """Cramer-free Gaussian elimination with partial pivoting, one matrix at a time."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a = np.broadcast_to(a, batch + a.shape[-2:])
+    b = np.broadcast_to(b, batch + b.shape[-2:])
+    out = np.empty(b.shape)
+    for idx in np.ndindex(*batch):
+        m = np.concatenate([a[idx], b[idx]], 1).copy()
+        n = m.shape[0]
+        for c in range(n):
+            p = c + int(np.argmax(np.abs(m[c:, c])))
+            m[[c, p]] = m[[p, c]]
+            m[c] /= m[c, c]
+            for r in range(n):
+                if r != c:
+                    m[r] -= m[r, c] * m[c]
+        out[idx] = m[:, n:]
+    return out
+
+
+def slogdet(a):
+    """``(sign, log|det|)`` stacked on a last dim, from the LU pivots."""
+    a = np.asarray(a, np.float64)
+    out = np.empty(a.shape[:-2] + (2,))
+    for idx in np.ndindex(*a.shape[:-2]):
+        m = a[idx].copy()
+        n, sign, logabs = m.shape[0], 1.0, 0.0
+        for c in range(n):
+            p = c + int(np.argmax(np.abs(m[c:, c])))
+            if p != c:
+                m[[c, p]] = m[[p, c]]
+                sign = -sign
+            sign *= math.copysign(1.0, m[c, c])
+            logabs += math.log(abs(m[c, c]))
+            m[c + 1:] -= np.outer(m[c + 1:, c] / m[c, c], m[c])
+        out[idx] = (sign, logabs)
+    return out
+
+
+def cholesky(a):
+    """The Cholesky-Banachiewicz recurrence."""
+    a = np.asarray(a, np.float64)
+    out = np.zeros(a.shape)
+    n = a.shape[-1]
+    for idx in np.ndindex(*a.shape[:-2]):
+        low = out[idx]
+        for i in range(n):
+            for j in range(i + 1):
+                s = a[idx][i, j] - sum(low[i, k] * low[j, k] for k in range(j))
+                low[i, j] = math.sqrt(s) if i == j else s / low[j, j]
+    return out

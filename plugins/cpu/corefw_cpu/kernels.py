@@ -41,7 +41,33 @@ def _cumprod(x, dim):
 
 
 def _scan_kernels() -> dict:
-    return {"argsort": _argsort, "cumprod": _cumprod}
+    return {"argsort": _argsort, "cumprod": _cumprod, **_linalg_kernels()}
+
+
+def _linalg_kernels() -> dict:
+    """LAPACK through ``numpy.linalg``; several results are packed into one array (the
+    layouts of corefw.ops.linalg_torch)."""
+    la = np.linalg
+
+    def slogdet(a):
+        sign, logabs = la.slogdet(a)
+        return np.stack([sign, logabs], -1).astype(a.dtype)
+
+    def eigh(a, upper):
+        w, v = la.eigh(a, UPLO="U" if upper else "L")
+        return np.concatenate([w[..., None, :], v], -2)
+
+    def svd(a):
+        u, s, vh = la.svd(a, full_matrices=False)
+        return np.concatenate([u, s[..., None, :], np.swapaxes(vh, -1, -2)], -2)
+
+    def qr(a):
+        q, r = la.qr(a)
+        return np.concatenate([q, np.swapaxes(r, -1, -2)], -2)
+
+    return {"linalg_solve": la.solve, "linalg_slogdet": slogdet,
+            "linalg_cholesky": la.cholesky, "linalg_eigh": eigh, "linalg_svd": svd,
+            "linalg_qr": qr}
 
 
 _UFUNCS = {
