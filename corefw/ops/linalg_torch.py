@@ -4,9 +4,11 @@ n)``).
 Declared ops: ``linalg_solve`` (with ``inv`` as ``solve(A, I)``) and ``linalg_slogdet`` have
 decompositions (Gauss-Jordan elimination with partial pivoting, one step per column) and
 their matrix-calculus VJPs; ``det`` is ``sign * exp(logabsdet)``. ``linalg_cholesky`` has a
-column-by-column decomposition and Murray's VJP. ``linalg_eigh``, ``linalg_svd`` and
-``linalg_qr`` have no decomposition: a backend brings the kernel (corefw-cpu: NumPy's LAPACK);
-``eigh`` has its VJP, ``svd`` and ``qr`` are not differentiable yet (backward raises). Ops that
+column-by-column decomposition and Murray's VJP. ``linalg_eigh`` (cyclic Jacobi, with its
+VJP), ``linalg_svd`` (from the Gram matrix's eigh) and ``linalg_qr`` (modified Gram-Schmidt)
+have decompositions meant as fallbacks for small matrices: backends should bring LAPACK's
+(corefw-cpu: ``numpy.linalg``). ``svd`` and ``qr`` are not differentiable yet (backward
+raises). Ops that
 return several tensors return them packed in one array, split here.
 """
 
@@ -216,7 +218,46 @@ def _eigh_vjp(ctx, g):
     return (0.5 * (ga + _mT(ga)),)
 
 
-_EIGH = declare("linalg_eigh", rule=_eigh_rule, vjp=_eigh_vjp, saves=("output",))
+def _jacobi(a, sweeps: int = 10):
+    """Cyclic Jacobi: rotate away each off-diagonal pair until ``a`` is diagonal (Golub & Van
+    Loan 8.5); returns the diagonal and the accumulated rotations (the eigenvectors)."""
+    n = a.shape[-1]
+    eye = FN.eye(n, dtype=a.dtype, device=a.device)
+    v = FN.expand(eye, tuple(a.shape))
+    idx = FN.arange(n, device=a.device)
+    for _ in range(sweeps):
+        for p in range(n - 1):
+            for q in range(p + 1, n):
+                app, aqq, apq = a[..., p, p], a[..., q, q], a[..., p, q]
+                zero = apq == 0
+                tau = (aqq - app) / (2 * FN.where(zero, 1.0, apq))
+                sgn = FN.where(tau >= 0, 1.0, -1.0)
+                t = FN.where(zero, 0.0, sgn / (FN.abs(tau) + FN.sqrt(1 + tau * tau)))
+                c = 1 / FN.sqrt(1 + t * t)
+                s = t * c
+                ip, iq = FN.unsqueeze(idx == p, -1), FN.unsqueeze(idx == q, -1)
+                jp, jq = FN.unsqueeze(idx == p, 0), FN.unsqueeze(idx == q, 0)
+                c2, s2 = FN.unsqueeze(FN.unsqueeze(c, -1), -1), FN.unsqueeze(FN.unsqueeze(
+                    s, -1), -1)
+                rot = (eye + (c2 - 1) * FN.cast((ip & jp) | (iq & jq), a.dtype)
+                       + s2 * FN.cast(ip & jq, a.dtype) - s2 * FN.cast(iq & jp, a.dtype))
+                a = FN.matmul(FN.matmul(_mT(rot), a), rot)
+                v = FN.matmul(v, rot)
+    return FN.diagonal(a, 0, -2, -1), v
+
+
+def _eigh_decomp(a, upper):
+    low = _mT(a) if upper else a
+    sym = FN.tril(low) + _mT(FN.tril(low, -1))
+    w, v = _jacobi(sym)
+    order = FN.argsort(w, -1)
+    w = FN.gather(w, -1, order)
+    v = FN.gather(v, -1, FN.expand(FN.unsqueeze(order, -2), tuple(v.shape)))
+    return FN.cat([FN.unsqueeze(w, -2), v], -2)
+
+
+_EIGH = declare("linalg_eigh", rule=_eigh_rule, decomposition=_eigh_decomp, vjp=_eigh_vjp,
+                saves=("output",))
 
 
 def _svd_rule(a):
@@ -225,7 +266,23 @@ def _svd_rule(a):
     return R.spec(tuple(a.shape[:-2]) + (m + 1 + n, k), a.dtype)
 
 
-_SVD = declare("linalg_svd", rule=_svd_rule, vjp=_no_vjp("svd"), saves=())
+def _svd_decomp(a):
+    """From the eigen-decomposition of the smaller Gram matrix (a fallback: it squares the
+    condition number; backends bring LAPACK's)."""
+    m, n = a.shape[-2:]
+    wide = m < n
+    x = _mT(a) if wide else a  # (M, K) with M >= K
+    packed = _eigh_decomp(FN.matmul(_mT(x), x), False)
+    w, v = FN.flip(packed[..., 0, :], (-1,)), FN.flip(packed[..., 1:, :], (-1,))
+    s = FN.sqrt(FN.clamp(w, min=0.0))
+    u = FN.matmul(x, v) / FN.unsqueeze(FN.where(s > 0, s, 1.0), -2)
+    if wide:
+        u, v = v, u
+    return FN.cat([u, FN.unsqueeze(s, -2), v], -2)
+
+
+_SVD = declare("linalg_svd", rule=_svd_rule, decomposition=_svd_decomp, vjp=_no_vjp("svd"),
+               saves=())
 
 
 def _qr_rule(a):
@@ -233,7 +290,31 @@ def _qr_rule(a):
     return R.spec(tuple(a.shape[:-2]) + (m + n, min(m, n)), a.dtype)
 
 
-_QR = declare("linalg_qr", rule=_qr_rule, vjp=_no_vjp("qr"), saves=())
+def _qr_decomp(a):
+    """Modified Gram-Schmidt, column by column (R's diagonal comes out non-negative)."""
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    qs, rcols = [], []
+    for j in range(n):
+        v = a[..., :, j]
+        r = []
+        for q in qs:
+            rij = FN.sum(q * v, -1)
+            v = v - FN.unsqueeze(rij, -1) * q
+            r.append(rij)
+        if j < k:
+            norm = FN.sqrt(FN.sum(v * v, -1))
+            qs.append(v / FN.unsqueeze(FN.where(norm > 0, norm, 1.0), -1))
+            r.append(norm)
+        zero = FN.zeros(tuple(a.shape[:-2]), dtype=a.dtype, device=a.device)
+        rcols.append(FN.stack(r + [zero] * (k - len(r)), -1))  # column j of R: (..., k)
+    q = FN.stack(qs, -1)  # (..., m, k)
+    rt = FN.stack(rcols, -2)  # (..., n, k): R transposed
+    return FN.cat([q, rt], -2)
+
+
+_QR = declare("linalg_qr", rule=_qr_rule, decomposition=_qr_decomp, vjp=_no_vjp("qr"),
+              saves=())
 
 
 class _Pair(tuple):

@@ -86,3 +86,19 @@ def test_svd_and_qr_backward_raise_a_clear_error():
         L.svd(x).S.sum().backward()
     with pytest.raises(AutogradError, match="qr is not differentiable"):
         L.qr(x).R.sum().backward()
+
+
+def test_fallback_decompositions_of_the_lapack_ops():
+    p = OPS["linalg_eigh"].decomposition(T(SPD), upper=False)
+    check(p[..., 0, :], np.linalg.eigvalsh(SPD))
+    w, v = p[..., 0, :], p[..., 1:, :]
+    check(v @ C.diag_embed(w) @ v.mT, SPD)
+    for x in (B, np.swapaxes(B, -1, -2)):  # tall and wide
+        m = x.shape[-2]
+        p = OPS["linalg_svd"].decomposition(T(x))
+        u, s, vv = p[..., :m, :], p[..., m, :], p[..., m + 1:, :]
+        check(s, np.linalg.svd(x, compute_uv=False))
+        check(u * s.unsqueeze(-2) @ vv.mT, x)
+        p = OPS["linalg_qr"].decomposition(T(x))
+        q, rt = p[..., :m, :], p[..., m:, :]
+        check(q @ rt.mT, x) and check(q.mT @ q, np.broadcast_to(np.eye(3), (2, 3, 3)))
