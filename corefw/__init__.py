@@ -108,7 +108,10 @@ globals().update(_TENSOR_TYPES)  # FloatTensor, LongTensor ... (PyTorch's legacy
 
 from .ops import linalg_torch as linalg  # noqa: E402,F811  (torch.linalg, not ops.linalg)
 
+from .ops import special  # noqa: E402  (torch.special)
+
 __import__("sys").modules.setdefault("corefw.linalg", linalg)
+__import__("sys").modules.setdefault("corefw.special", special)
 
 from ._version import __version__  # noqa: E402
 

@@ -312,6 +312,10 @@ class TensorMethods:
     def erf(self):
         return FN.erf(self)
 
+    def erfc(self):
+        """The complementary error function, ``1 - erf(x)``."""
+        return FN.erfc(self)
+
     def exp(self):
         return FN.exp(self)
 
@@ -533,6 +537,10 @@ class TensorMethods:
 
     def logical_or(self, other):
         return FN.logical_or(self, other)
+
+    def logical_xor(self, other):
+        """Whether exactly one of the two is non-zero, elementwise."""
+        return FN.logical_xor(self, other)
 
     def logit(self, eps=None):
         """``log(p / (1 - p))``; with ``eps``, ``p`` is first clamped to ``[eps, 1 - eps]``."""

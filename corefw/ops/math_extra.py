@@ -18,9 +18,9 @@ from .registry import declare, publish
 __all__ = [
     "acos", "acosh", "allclose", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2",
     "arctanh", "asin", "asinh", "atan", "atan2", "atanh", "clamp_max", "clamp_min", "copysign",
-    "cosh", "deg2rad", "equal", "exp2", "fix", "float_power", "fmax", "fmin", "frac",
+    "cosh", "deg2rad", "equal", "erfc", "exp2", "fix", "float_power", "fmax", "fmin", "frac",
     "heaviside", "hypot", "isclose", "isneginf", "isposinf", "isreal", "log10", "logaddexp",
-    "logaddexp2", "logit", "nan_to_num", "positive", "rad2deg", "sgn", "signbit", "sinc",
+    "logaddexp2", "logical_xor", "logit", "nan_to_num", "positive", "rad2deg", "sgn", "signbit", "sinc",
     "sinh", "trunc", "xlogy",
 ]
 
@@ -312,6 +312,16 @@ def fmin(input, other):
                                                        FN.minimum(input, other)))
 
 
+def erfc(input):
+    """The complementary error function, ``1 - erf(x)``."""
+    return 1 - FN.erf(_float(input))
+
+
+def logical_xor(input, other):
+    """Whether exactly one of the two is non-zero, elementwise."""
+    return (input != 0) ^ (other != 0)
+
+
 def float_power(input, exponent):
     """``input ** exponent`` in float64."""
     x = FN.cast(input, _dtype.float64) if isinstance(input, Tensor) else float(input)
@@ -384,6 +394,6 @@ def equal(input, other) -> bool:
 
 
 publish(globals(), __all__, methods="""acos acosh arccos arccosh arcsin arcsinh arctan arctan2
-arctanh asin asinh atan atan2 clamp_max clamp_min copysign cosh deg2rad equal exp2 fix
+arctanh asin asinh atan atan2 clamp_max clamp_min copysign cosh deg2rad equal erfc exp2 fix
 float_power fmax fmin frac heaviside hypot isclose isneginf isposinf isreal allclose log10
-logaddexp logaddexp2 logit nan_to_num positive rad2deg sgn signbit sinc sinh trunc xlogy""")
+logaddexp logaddexp2 logical_xor logit nan_to_num positive rad2deg sgn signbit sinc sinh trunc xlogy""")

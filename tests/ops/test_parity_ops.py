@@ -300,3 +300,19 @@ def test_tensor_constructor_types_and_metadata():
     assert C.iinfo(C.int8).min == -128 and C.iinfo(C.uint8).max == 255
     with pytest.raises(DTypeError, match="iinfo"):
         C.finfo(C.int32)
+
+
+def test_special_namespace():
+    from math import erf, log
+
+    x = np.array([-1.5, 0.0, 0.3, 2.0])
+    sp = C.special
+    check(sp.expit(T(x)), 1 / (1 + np.exp(-x)))
+    check(sp.erfc(T(x)), [1 - erf(v) for v in x])
+    check(sp.ndtr(T(x)), [0.5 * (1 + erf(v / 2 ** 0.5)) for v in x])
+    check(sp.log_ndtr(T(x)), [log(0.5 * (1 + erf(v / 2 ** 0.5))) for v in x])
+    check(sp.entr(T(np.array([0.0, 0.5, 2.0]))), [0.0, -0.5 * log(0.5), -2 * log(2)])
+    check(sp.xlog1py(T(np.array([0.0, 2.0])), T(np.array([-1.0, 1.0]))), [0.0, 2 * log(2)])
+    check(sp.softmax(T(A), 1), np.exp(A) / np.exp(A).sum(1, keepdims=True))
+    assert C.logical_xor(C.tensor([1, 0, 2]), C.tensor([1, 1, 0])).tolist() == [False, True,
+                                                                                 True]
