@@ -20,8 +20,8 @@ __all__ = [
     "arctanh", "asin", "asinh", "atan", "atan2", "atanh", "clamp_max", "clamp_min", "copysign",
     "cosh", "deg2rad", "equal", "erfc", "exp2", "fix", "float_power", "fmax", "fmin", "frac",
     "heaviside", "hypot", "isclose", "isneginf", "isposinf", "isreal", "log10", "logaddexp",
-    "logaddexp2", "logical_xor", "logit", "nan_to_num", "positive", "rad2deg", "sgn", "signbit", "sinc",
-    "sinh", "trunc", "xlogy",
+    "logaddexp2", "logical_xor", "logit", "nan_to_num", "positive", "rad2deg", "sgn",
+    "signbit", "sinc", "sinh", "trunc", "xlogy",
 ]
 
 _PI_2 = math.pi / 2
@@ -396,4 +396,5 @@ def equal(input, other) -> bool:
 publish(globals(), __all__, methods="""acos acosh arccos arccosh arcsin arcsinh arctan arctan2
 arctanh asin asinh atan atan2 clamp_max clamp_min copysign cosh deg2rad equal erfc exp2 fix
 float_power fmax fmin frac heaviside hypot isclose isneginf isposinf isreal allclose log10
-logaddexp logaddexp2 logical_xor logit nan_to_num positive rad2deg sgn signbit sinc sinh trunc xlogy""")
+logaddexp logaddexp2 logical_xor logit nan_to_num positive rad2deg sgn signbit sinc sinh trunc
+xlogy""")
