@@ -109,6 +109,7 @@ globals().update(_TENSOR_TYPES)  # FloatTensor, LongTensor ... (PyTorch's legacy
 from .ops import linalg_torch as linalg  # noqa: E402,F811  (torch.linalg, not ops.linalg)
 
 from .ops import special  # noqa: E402  (torch.special)
+from .ops.aliases import *  # noqa: E402,F403
 
 __import__("sys").modules.setdefault("corefw.linalg", linalg)
 __import__("sys").modules.setdefault("corefw.special", special)

@@ -25,6 +25,9 @@ class TensorMethods:
         """In-place ``abs``."""
         return FN.abs_(self, *args, **kwargs)
 
+    def absolute(self):
+        return FN.absolute(self)
+
     def acos(self):
         """Inverse cosine (radians); NaN outside [-1, 1]."""
         return FN.acos(self)
@@ -51,9 +54,17 @@ class TensorMethods:
         """``beta * input + alpha * sum_b batch1[b] @ batch2[b]``."""
         return FN.addbmm(self, batch1, batch2, beta=beta, alpha=alpha)
 
+    def addcdiv(self, tensor1, tensor2, *, value=1):
+        """``input + value * tensor1 / tensor2``."""
+        return FN.addcdiv(self, tensor1, tensor2, value=value)
+
     def addcdiv_(self, tensor1, tensor2, *, value=1):
         """``x += value * tensor1 / tensor2``."""
         return FN.addcdiv_(self, tensor1, tensor2, value=value)
+
+    def addcmul(self, tensor1, tensor2, *, value=1):
+        """``input + value * tensor1 * tensor2``."""
+        return FN.addcmul(self, tensor1, tensor2, value=value)
 
     def addcmul_(self, tensor1, tensor2, *, value=1):
         """``x += value * tensor1 * tensor2``."""
@@ -210,8 +221,14 @@ class TensorMethods:
     def clamp_max(self, max):
         return FN.clamp_max(self, max)
 
+    def clamp_max_(self, max):
+        return FN.clamp_max_(self, max)
+
     def clamp_min(self, min):
         return FN.clamp_min(self, min)
+
+    def clamp_min_(self, min):
+        return FN.clamp_min_(self, min)
 
     def clip(self, min=None, max=None):
         """Limit values to ``[min, max]`` (either may be None or a tensor)."""
@@ -232,6 +249,10 @@ class TensorMethods:
         """``|input|`` with the sign (bit) of ``other``."""
         return FN.copysign(self, other)
 
+    def corrcoef(self):
+        """Pearson correlation coefficients of the rows, clipped to [-1, 1]."""
+        return FN.corrcoef(self)
+
     def cos(self):
         return FN.cos(self)
 
@@ -245,6 +266,10 @@ class TensorMethods:
     def count_nonzero(self, dim=None):
         """The number of non-zero elements (over ``dim``), int64."""
         return FN.count_nonzero(self, dim)
+
+    def cov(self, *, correction=1, fweights=None, aweights=None):
+        """Covariance of the variables in the rows of ``input`` (observations in columns)."""
+        return FN.cov(self, correction=correction, fweights=fweights, aweights=aweights)
 
     def cross(self, other, dim=None):
         """The cross product of 3-vectors along ``dim`` (the first dim of size 3 when None)."""
@@ -268,6 +293,9 @@ class TensorMethods:
     def deg2rad(self):
         return FN.deg2rad(self)
 
+    def det(self):
+        return FN.det(self)
+
     def diag(self, diagonal=0):
         """A 1-D tensor -> the square matrix with it on diagonal ``diagonal``; a matrix -> its"""
         return FN.diag(self, diagonal)
@@ -275,6 +303,9 @@ class TensorMethods:
     def diag_embed(self, offset=0, dim1=-2, dim2=-1):
         """Matrices whose ``offset`` diagonal (in dims ``dim1``, ``dim2`` of the result) is the"""
         return FN.diag_embed(self, offset, dim1, dim2)
+
+    def diagflat(self, offset=0):
+        return FN.diagflat(self, offset)
 
     def diagonal(self, offset=0, dim1=0, dim2=1):
         """The diagonal ``offset`` of the matrices spanned by ``dim1`` and ``dim2``, as a new ..."""
@@ -288,12 +319,19 @@ class TensorMethods:
         """The dims from outermost to innermost in memory (by decreasing stride)."""
         return FN.dim_order(self)
 
+    def dist(self, other, p=2):
+        """The ``p``-norm of ``input - other``."""
+        return FN.dist(self, other, p)
+
     def div(self, other, *, rounding_mode=None):
         """True division (integers give the default float dtype); ``rounding_mode`` "floor" or"""
         return FN.div(self, other, rounding_mode=rounding_mode)
 
     def div_(self, other, *, rounding_mode=None):
         return FN.div_(self, other, rounding_mode=rounding_mode)
+
+    def divide(self, other, *, rounding_mode=None):
+        return FN.divide(self, other, rounding_mode=rounding_mode)
 
     def dot(self, other):
         return FN.dot(self, other)
@@ -338,6 +376,10 @@ class TensorMethods:
 
     def fill_(self, value):
         return FN.fill_(self, value)
+
+    def fill_diagonal_(self, fill_value, wrap=False):
+        """Write ``fill_value`` on the main diagonal (all dims equal, or a tall matrix)."""
+        return FN.fill_diagonal_(self, fill_value, wrap)
 
     def fix(self):
         """Round toward zero (integer tensors are returned as they are)."""
@@ -390,12 +432,21 @@ class TensorMethods:
         """The fractional part, ``input - trunc(input)`` (with the sign of ``input``)."""
         return FN.frac(self)
 
+    def frac_(self):
+        return FN.frac_(self)
+
     def gather(self, dim, index):
         """``out[i][j] = input[index[i][j]][j]`` style selection along ``dim``."""
         return FN.gather(self, dim, index)
 
     def ge(self, other):
         return FN.ge(self, other)
+
+    def greater(self, other):
+        return FN.greater(self, other)
+
+    def greater_equal(self, other):
+        return FN.greater_equal(self, other)
 
     def gt(self, other):
         return FN.gt(self, other)
@@ -437,6 +488,13 @@ class TensorMethods:
     def index_fill_(self, dim, index, value):
         return FN.index_fill_(self, dim, index, value)
 
+    def index_put(self, indices, values, accumulate=False):
+        """A copy with ``values`` written at ``self[indices]`` (``accumulate``: added);"""
+        return FN.tensor_index_put(self, indices, values, accumulate)
+
+    def index_put_(self, indices, values, accumulate=False):
+        return FN.index_put_(self, indices, values, accumulate)
+
     def index_select(self, dim, index):
         return FN.index_select(self, dim, index)
 
@@ -447,6 +505,13 @@ class TensorMethods:
     def int(self):
         """``self.to(corefw.int32)``."""
         return FN.int(self)
+
+    def inverse(self):
+        return FN.inverse(self)
+
+    def is_complex(self):
+        """corefw has no complex dtypes."""
+        return FN.is_complex(self)
 
     def is_contiguous(self, memory_format=None):
         """Whether the elements are laid out densely in row-major order (dims of size 1 and"""
@@ -497,6 +562,12 @@ class TensorMethods:
     def lerp_(self, end, weight):
         return FN.lerp_(self, end, weight)
 
+    def less(self, other):
+        return FN.less(self, other)
+
+    def less_equal(self, other):
+        return FN.less_equal(self, other)
+
     def log(self):
         return FN.log(self)
 
@@ -528,6 +599,10 @@ class TensorMethods:
     def logcumsumexp(self, dim):
         """``log(cumsum(exp(input)))`` along ``dim``, computed stably."""
         return FN.logcumsumexp(self, dim)
+
+    def logdet(self):
+        """``log(det(input))``: NaN for a negative determinant, -inf for a singular matrix."""
+        return FN.logdet(self)
 
     def logical_and(self, other):
         return FN.logical_and(self, other)
@@ -583,6 +658,10 @@ class TensorMethods:
         """Matrix product with NumPy's rules for 1-D operands and batch broadcasting."""
         return FN.matmul(self, other)
 
+    def matrix_power(self, n):
+        """``input`` multiplied by itself ``n`` times (``n < 0``: the inverse's power, 0: I)."""
+        return FN.matrix_power(self, n)
+
     def max(self, dim=None, keepdim=False, *, other=None, axis=None, keepdims=None):
         """``max(x)`` -> the maximum; ``max(x, dim)`` -> (values, indices); ``max(x, y)`` ->"""
         return FN.max(self, dim, keepdim, other=other, axis=axis, keepdims=keepdims)
@@ -627,6 +706,9 @@ class TensorMethods:
     def mul_(self, other):
         return FN.mul_(self, other)
 
+    def multiply(self, other):
+        return FN.multiply(self, other)
+
     def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
         """NaN -> ``nan``, +inf -> ``posinf`` (the dtype's largest), -inf -> ``neginf``."""
         return FN.nan_to_num(self, nan, posinf, neginf)
@@ -655,6 +737,9 @@ class TensorMethods:
     def nbytes(self):
         """The size of the elements in bytes."""
         return FN.nbytes(self)
+
+    def ndimension(self):
+        return FN.ndimension(self)
 
     def ne(self, other):
         return FN.ne(self, other)
@@ -697,6 +782,9 @@ class TensorMethods:
         """Fill with samples from N(mean, std^2)."""
         return FN.normal_(self, mean, std, generator=generator)
 
+    def not_equal(self, other):
+        return FN.not_equal(self, other)
+
     def permute(self, *dims):
         return FN.permute(self, *dims)
 
@@ -720,6 +808,9 @@ class TensorMethods:
     def rad2deg(self):
         return FN.rad2deg(self)
 
+    def ravel(self):
+        return FN.ravel(self)
+
     def reciprocal(self):
         return FN.reciprocal(self)
 
@@ -737,6 +828,10 @@ class TensorMethods:
     def remainder(self, other):
         """Python's ``%``: the result has the sign of ``other``."""
         return FN.remainder(self, other)
+
+    def renorm(self, p, dim, maxnorm):
+        """Each slice along ``dim`` rescaled so its ``p``-norm is at most ``maxnorm``."""
+        return FN.renorm(self, p, dim, maxnorm)
 
     def repeat(self, *repeats):
         """Tile ``input`` ``repeats[i]`` times along dim i (new leading dims when ``repeats`` is"""
@@ -774,6 +869,10 @@ class TensorMethods:
     def rsqrt_(self, *args, **kwargs):
         """In-place ``rsqrt``."""
         return FN.rsqrt_(self, *args, **kwargs)
+
+    def rsub(self, other, *, alpha=1):
+        """``other - alpha * input``."""
+        return FN.rsub(self, other, alpha=alpha)
 
     def scatter(self, dim, index, src=None, *, value=None, reduce=None):
         """A copy of ``input`` with ``src`` (or the number ``value``) written at ``index`` along"""
@@ -869,6 +968,9 @@ class TensorMethods:
     def square(self):
         return FN.square(self)
 
+    def square_(self):
+        return FN.square_(self)
+
     def squeeze(self, dim=None):
         return FN.squeeze(self, dim)
 
@@ -888,6 +990,9 @@ class TensorMethods:
 
     def sub_(self, other, *, alpha=1):
         return FN.sub_(self, other, alpha=alpha)
+
+    def subtract(self, other, *, alpha=1):
+        return FN.subtract(self, other, alpha=alpha)
 
     def sum(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
         """Sum over ``dim`` (all dims by default); bool and integer sums are int64."""
@@ -939,8 +1044,14 @@ class TensorMethods:
     def tril(self, diagonal=0):
         return FN.tril(self, diagonal)
 
+    def tril_(self, diagonal=0):
+        return FN.tril_(self, diagonal)
+
     def triu(self, diagonal=0):
         return FN.triu(self, diagonal)
+
+    def triu_(self, diagonal=0):
+        return FN.triu_(self, diagonal)
 
     def true_divide(self, other, *, rounding_mode=None):
         """True division (integers give the default float dtype); ``rounding_mode`` "floor" or"""
@@ -949,6 +1060,9 @@ class TensorMethods:
     def trunc(self):
         """Round toward zero (integer tensors are returned as they are)."""
         return FN.trunc(self)
+
+    def trunc_(self):
+        return FN.trunc_(self)
 
     def type(self, dtype=None, non_blocking=False, **kwargs):
         """With no argument, the legacy type name (``'torch.FloatTensor'``, with ``cuda.`` on a"""

@@ -316,3 +316,40 @@ def test_special_namespace():
     check(sp.softmax(T(A), 1), np.exp(A) / np.exp(A).sum(1, keepdims=True))
     assert C.logical_xor(C.tensor([1, 0, 2]), C.tensor([1, 1, 0])).tolist() == [False, True,
                                                                                  True]
+
+
+def test_aliases_and_small_functions():
+    a = RNG.standard_normal((3, 3)) + 2 * np.eye(3)
+    x = RNG.standard_normal((3, 6))
+    check(C.matrix_power(T(a), 5), np.linalg.matrix_power(a, 5))
+    check(T(a).matrix_power(-2), np.linalg.matrix_power(a, -2))
+    check(C.matrix_power(T(a), 0), np.eye(3))
+    check(C.logdet(T(a @ a.T)), np.log(np.linalg.det(a @ a.T)))
+    check(T(a).inverse(), np.linalg.inv(a)) and check(C.det(T(a)), np.linalg.det(a))
+    check(C.cov(T(x)), np.cov(x)) and check(C.corrcoef(T(x)), np.corrcoef(x))
+    fw, aw = np.array([1, 2, 1, 3, 1, 1]), RNG.uniform(0.5, 2, 6)
+    check(C.cov(T(x), fweights=C.tensor(fw), aweights=T(aw)), np.cov(x, fweights=fw,
+                                                                        aweights=aw))
+    check(C.diagflat(T(a), 1), np.diagflat(a, 1))
+    assert C.block_diag(C.ones(2, 2), C.tensor([[3.0]])).tolist() == [
+        [1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 3.0]]
+    check(C.trapezoid(T(x)), np.trapezoid(x))
+    check(C.cumulative_trapezoid(T(x), dx=0.5), np.cumsum((x[:, 1:] + x[:, :-1]) / 4, -1))
+    check(C.vander(T(a[0]), 4), np.vander(a[0], 4))
+    check(C.logspace(0, 2, 3, dtype=C.float64), [1.0, 10.0, 100.0])
+    check(C.renorm(T(x), 2, 0, 1.0), x / np.maximum(np.linalg.norm(x, axis=1,
+                                                                    keepdims=True), 1), rtol=1e-6)
+    check(C.dist(T(a), T(a.T), 3), np.sum(np.abs(a - a.T) ** 3) ** (1 / 3))
+    t = C.zeros(7, 3)
+    t.fill_diagonal_(1.0, wrap=True)
+    assert t.sum(1).tolist() == [1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0]
+    assert C.zeros(3).index_put_((C.tensor([0, 0]),), C.tensor([1.0, 2.0]), True).tolist() == [
+        3.0, 0.0, 0.0]
+    t = T(a)
+    t.tril_()
+    check(t, np.tril(a))
+    check(C.rsub(T(a), 1.0), 1 - a) and check(C.addcmul(T(a), T(a), T(a), value=2), a + 2 * a * a)
+    assert C.greater(C.ones(1), 0).tolist() == [True] and C.ones(2).ndimension() == 1
+    check(C.multiply(T(a), 3), 3 * a) and check(T(a).subtract(1), a - 1)
+    gradcheck(lambda m: C.matrix_power(m, 3), leaf(a))
+    gradcheck(C.cov, leaf(x))
