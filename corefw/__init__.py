@@ -110,6 +110,7 @@ from .ops import linalg_torch as linalg  # noqa: E402,F811  (torch.linalg, not o
 
 from .ops import special  # noqa: E402  (torch.special)
 from .ops.aliases import *  # noqa: E402,F403
+from .ops.special import digamma, erfinv, lgamma  # noqa: E402
 
 __import__("sys").modules.setdefault("corefw.linalg", linalg)
 __import__("sys").modules.setdefault("corefw.special", special)

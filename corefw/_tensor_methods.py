@@ -315,6 +315,10 @@ class TensorMethods:
         """The ``n``-th forward difference along ``dim`` (``prepend``/``append`` joined first)."""
         return FN.diff(self, n, dim, prepend, append)
 
+    def digamma(self):
+        """The logarithmic derivative of Gamma: six recurrence steps, then the asymptotic"""
+        return FN.digamma(self)
+
     def dim_order(self):
         """The dims from outermost to innermost in memory (by decreasing stride)."""
         return FN.dim_order(self)
@@ -353,6 +357,10 @@ class TensorMethods:
     def erfc(self):
         """The complementary error function, ``1 - erf(x)``."""
         return FN.erfc(self)
+
+    def erfinv(self):
+        """The inverse error function on (-1, 1) (+-inf at +-1, NaN outside): Winitzki's"""
+        return FN.erfinv(self)
 
     def exp(self):
         return FN.exp(self)
@@ -567,6 +575,10 @@ class TensorMethods:
 
     def less_equal(self, other):
         return FN.less_equal(self, other)
+
+    def lgamma(self):
+        """``log |Gamma(x)|`` (the reflection formula below 0.5; +inf at the poles)."""
+        return FN.lgamma(self)
 
     def log(self):
         return FN.log(self)

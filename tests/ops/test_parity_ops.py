@@ -353,3 +353,18 @@ def test_aliases_and_small_functions():
     check(C.multiply(T(a), 3), 3 * a) and check(T(a).subtract(1), a - 1)
     gradcheck(lambda m: C.matrix_power(m, 3), leaf(a))
     gradcheck(C.cov, leaf(x))
+
+
+def test_lgamma_digamma_erfinv():
+    x = np.array([-2.5, -0.3, 0.1, 0.5, 1.0, 2.0, 3.7, 10.0, 150.0])
+    check(C.lgamma(T(x)), [math.lgamma(v) for v in x], rtol=1e-12, atol=1e-12)
+    h = 1e-6
+    check(T(x).digamma(), [(math.lgamma(v + h) - math.lgamma(v - h)) / (2 * h) for v in x],
+          rtol=1e-6, atol=1e-6)
+    y = np.array([-0.999, -0.5, 0.0, 0.3, 0.9, 0.99999])
+    inv = C.erfinv(T(y)).tolist()
+    check(T([math.erf(v) for v in inv]), y)
+    assert C.erfinv(T([1.0, -1.0, 2.0])).tolist()[:2] == [math.inf, -math.inf]
+    assert math.isnan(C.special.erfinv(T([2.0])).item())
+    gradcheck(C.lgamma, leaf([0.3, 2.5, -1.3]))
+    gradcheck(C.erfinv, leaf([0.3, -0.5]))
