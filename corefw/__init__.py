@@ -92,8 +92,6 @@ from .ops.linalg import bmm, dot, einsum, matmul, mm, mv, outer  # noqa: E402
 from .ops.reduction import *  # noqa: E402,F403
 from .ops.shape import *  # noqa: E402,F403
 
-from .ops import index_extra, linalg_extra, math_extra, reduce_extra  # noqa: E402,F401,I001
-from .ops import shape_extra, sorting, tensor_api  # noqa: E402,F401,I001
 from .ops.index_extra import *  # noqa: E402,F403
 from .ops.linalg_extra import *  # noqa: E402,F403
 from .ops.math_extra import *  # noqa: E402,F403
