@@ -368,3 +368,18 @@ def test_lgamma_digamma_erfinv():
     assert math.isnan(C.special.erfinv(T([2.0])).item())
     gradcheck(C.lgamma, leaf([0.3, 2.5, -1.3]))
     gradcheck(C.erfinv, leaf([0.3, -0.5]))
+
+
+@pytest.mark.parametrize("reduce", ["sum", "prod", "mean", "amax", "amin"])
+@pytest.mark.parametrize("include_self", [True, False])
+def test_scatter_reduce_matches_a_loop(reduce, include_self):
+    x, src = RNG.standard_normal((3, 4)), RNG.standard_normal((5, 4))
+    idx = RNG.integers(0, 3, (5, 4))
+    want, buckets = x.copy(), {}
+    for i, j in np.ndindex(5, 4):
+        buckets.setdefault((idx[i, j], j), []).append(src[i, j])
+    fn = {"sum": np.sum, "prod": np.prod, "mean": np.mean, "amax": np.max, "amin": np.min}
+    for (a, b), vals in buckets.items():
+        want[a, b] = fn[reduce](([x[a, b]] if include_self else []) + vals)
+    got = C.scatter_reduce(T(x), 0, C.tensor(idx), T(src), reduce, include_self=include_self)
+    check(got, want)
