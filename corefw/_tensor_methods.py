@@ -523,7 +523,7 @@ class TensorMethods:
         return FN.is_complex(self)
 
     def is_contiguous(self, memory_format=None):
-        """Whether the elements are laid out densely in row-major order (dims of size 1 and"""
+        """Whether the values are dense and row-major in their storage (see"""
         return FN.is_contiguous(self, memory_format)
 
     def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):

@@ -29,13 +29,15 @@ def _repeat_decomp(x, repeats):
     shape = (1,) * (len(repeats) - x.ndim) + tuple(x.shape)
     inter = tuple(v for r, s in zip(repeats, shape) for v in (1, s))
     big = tuple(v for r, s in zip(repeats, shape) for v in (r, s))
-    out = FN.expand(FN.reshape(x, inter), big)
+    # materialise the expansion (a reshape of it could stay a zero-stride view of x)
+    out = FN.clone(FN.expand(FN.reshape(x, inter), big))
     return FN.reshape(out, tuple(r * s for r, s in zip(repeats, shape)))
 
 
 def _repeat_interleave_decomp(x, repeats, dim):
     shape = tuple(x.shape)
-    y = FN.expand(FN.unsqueeze(x, dim + 1), shape[:dim + 1] + (repeats,) + shape[dim + 1:])
+    y = FN.clone(FN.expand(FN.unsqueeze(x, dim + 1),  # new memory, never a view of x
+                           shape[:dim + 1] + (repeats,) + shape[dim + 1:]))
     return FN.reshape(y, shape[:dim] + (shape[dim] * repeats,) + shape[dim + 1:])
 
 

@@ -12,7 +12,7 @@ from .._tensor import Tensor
 from ..errors import DTypeError
 from .registry import publish
 
-__all__ = ["dim_order", "is_contiguous", "itemsize", "nbytes", "stride", "type"]
+__all__ = ["dim_order", "itemsize", "nbytes", "stride", "type"]  # is_contiguous: tensor_extras
 
 #: legacy type name -> dtype name
 TYPE_NAMES = {"FloatTensor": "float32", "DoubleTensor": "float64", "HalfTensor": "float16",
@@ -39,20 +39,6 @@ def stride(self, dim: int | None = None):
     """The step, in elements, between neighbours along each dim (or along ``dim``)."""
     s = _strides(self)
     return s if dim is None else s[dim]
-
-
-def is_contiguous(self, memory_format=None) -> bool:
-    """Whether the elements are laid out densely in row-major order (dims of size 1 and
-    empty tensors are ignored, as in PyTorch)."""
-    shape = tuple(self._data.shape)
-    if 0 in shape:
-        return True
-    expected = 1
-    for size, st in zip(reversed(shape), reversed(_strides(self))):
-        if size != 1 and st != expected:
-            return False
-        expected *= size
-    return True
 
 
 def nbytes(self) -> int:
@@ -122,5 +108,5 @@ def _make_type(name: str, dtype_name: str):
 
 TENSOR_TYPES = {name: _make_type(name, d) for name, d in TYPE_NAMES.items()}
 
-publish(globals(), __all__, methods="dim_order is_contiguous stride type",
+publish(globals(), __all__, methods="dim_order stride type",
         properties="nbytes itemsize")
