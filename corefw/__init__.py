@@ -92,6 +92,27 @@ from .ops.linalg import bmm, dot, einsum, matmul, mm, mv, outer  # noqa: E402
 from .ops.reduction import *  # noqa: E402,F403
 from .ops.shape import *  # noqa: E402,F403
 
+from .ops.index_extra import *  # noqa: E402,F403
+from .ops.linalg_extra import *  # noqa: E402,F403
+from .ops.math_extra import *  # noqa: E402,F403
+from .ops.reduce_extra import *  # noqa: E402,F403
+from .ops.shape_extra import *  # noqa: E402,F403
+from .ops.sorting import *  # noqa: E402,F403
+from .ops.tensor_api import TENSOR_TYPES as _TENSOR_TYPES  # noqa: E402
+from ._dtype import finfo, iinfo  # noqa: E402
+from ._tensor import Size  # noqa: E402
+
+globals().update(_TENSOR_TYPES)  # FloatTensor, LongTensor ... (PyTorch's legacy types)
+
+from .ops import linalg_torch as linalg  # noqa: E402,F811  (torch.linalg, not ops.linalg)
+
+from .ops import special  # noqa: E402  (torch.special)
+from .ops.aliases import *  # noqa: E402,F403
+from .ops.special import digamma, erfinv, lgamma  # noqa: E402
+
+__import__("sys").modules.setdefault("corefw.linalg", linalg)
+__import__("sys").modules.setdefault("corefw.special", special)
+
 from ._version import __version__  # noqa: E402
 
 # PyTorch's dtype aliases (defined last: they shadow builtins inside this module only)
@@ -126,10 +147,18 @@ def explainers() -> dict:
 
 def __getattr__(name):
     if name in ("nn", "optim", "data", "autograd", "testing", "plugins", "backend", "utils",
-                "cuda", "accelerator", "backends", "distributed"):
+                "cuda", "accelerator", "backends", "distributed", "compiler"):
         import importlib
 
         return importlib.import_module(f"corefw.{name}")
+    if name in ("set_num_threads", "get_num_threads"):
+        from .backend import threads
+
+        return getattr(threads, name)
+    if name == "compile":  # corefw.compile(fn): see corefw.compiler
+        from .compiler import compile
+
+        return compile
     if name in ("save", "load"):
         from . import serialization
 

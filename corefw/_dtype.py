@@ -132,3 +132,45 @@ def scalar_category(value) -> int:
 
 def default_for_category(category: int) -> dtype:
     return (bool_, int64, _default_float)[category]
+
+
+class finfo:  # noqa: N801 - PyTorch's spelling
+    """Machine limits of a floating dtype (``corefw.finfo(corefw.float32).eps``); the default
+    float dtype when none is given."""
+
+    def __init__(self, type=None) -> None:  # noqa: A002 - PyTorch's keyword
+        d = _default_float if type is None else to_dtype(type)
+        if not d.is_floating_point:
+            raise DTypeError(f"finfo: {d} is not a floating dtype; use corefw.iinfo for "
+                             f"integer dtypes")
+        info = np.finfo(d.np)
+        self.dtype = d.name
+        self.bits = int(info.bits)
+        self.eps = float(info.eps)
+        self.max = float(info.max)
+        self.min = float(info.min)
+        self.tiny = self.smallest_normal = float(info.tiny)
+        self.resolution = float(info.resolution)
+
+    def __repr__(self) -> str:
+        return (f"finfo(resolution={self.resolution}, min={self.min}, max={self.max}, "
+                f"eps={self.eps}, smallest_normal={self.tiny}, bits={self.bits}, "
+                f"dtype={self.dtype})")
+
+
+class iinfo:  # noqa: N801 - PyTorch's spelling
+    """Limits of an integer (or bool) dtype: ``bits``, ``min``, ``max``."""
+
+    def __init__(self, type) -> None:  # noqa: A002 - PyTorch's keyword
+        d = to_dtype(type)
+        if d.is_floating_point:
+            raise DTypeError(f"iinfo: {d} is a floating dtype; use corefw.finfo")
+        self.dtype = d.name
+        if d is bool_:
+            self.bits, self.min, self.max = 8, 0, 1
+        else:
+            info = np.iinfo(d.np)
+            self.bits, self.min, self.max = int(info.bits), int(info.min), int(info.max)
+
+    def __repr__(self) -> str:
+        return f"iinfo(min={self.min}, max={self.max}, bits={self.bits}, dtype={self.dtype})"

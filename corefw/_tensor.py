@@ -22,7 +22,18 @@ from ._registry import FN
 from ._tensor_methods import TensorMethods
 from .errors import AutogradError, DeviceError
 
-__all__ = ["Tensor"]
+__all__ = ["Size", "Tensor"]
+
+
+class Size(tuple):
+    """The shape of a tensor (PyTorch's ``torch.Size``): a tuple of ints with ``numel()``.
+    It prints as a plain tuple, ``(2, 3)``, so that shapes read the same in every message."""
+
+    __slots__ = ()
+
+    def numel(self) -> int:
+        """The number of elements a tensor of this shape has."""
+        return math.prod(self)
 
 
 _new = object.__new__
@@ -50,7 +61,14 @@ class Tensor(TensorMethods):
     __array_priority__ = 1000  # numpy defers to our reflected operators
 
     def __new__(cls, *args, **kwargs):
-        if cls is Tensor and args:
+        if cls is Tensor and (args or kwargs):
+            # PyTorch's legacy constructor: Tensor(2, 3) is uninitialised of that shape,
+            # Tensor(data) copies data; both in the default float dtype
+            kwargs.setdefault("dtype", _dtype.get_default_dtype())
+            if args and all(isinstance(a, int) and not isinstance(a, bool) for a in args):
+                return FN.empty(*args, **kwargs)
+            if len(args) == 1 and isinstance(args[0], Size):
+                return FN.empty(*args[0], **kwargs)
             return FN.tensor(*args, **kwargs)
         return object.__new__(cls)
 
@@ -59,15 +77,15 @@ class Tensor(TensorMethods):
 
     # -- metadata -------------------------------------------------------------------------
     @property
-    def shape(self) -> tuple[int, ...]:
-        """The size of every dimension (a tuple, like ``torch.Size``)."""
-        return tuple(self._data.shape)
+    def shape(self) -> Size:
+        """The size of every dimension (a :class:`Size`, a tuple)."""
+        return Size(self._data.shape)
 
     def size(self, dim: int | None = None):
         """``shape``, or the size of one dimension."""
         shape = self._data.shape
         if dim is None:
-            return tuple(shape)
+            return Size(shape)
         return shape[dim]
 
     @property

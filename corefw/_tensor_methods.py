@@ -25,6 +25,17 @@ class TensorMethods:
         """In-place ``abs``."""
         return FN.abs_(self, *args, **kwargs)
 
+    def absolute(self):
+        return FN.absolute(self)
+
+    def acos(self):
+        """Inverse cosine (radians); NaN outside [-1, 1]."""
+        return FN.acos(self)
+
+    def acosh(self):
+        """Inverse hyperbolic cosine; NaN below 1."""
+        return FN.acosh(self)
+
     def adam_step_(self, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, weight_decay=0.0,
                    decoupled=False, maximize=False, step):
         """One step of :class:`corefw.optim.Adam` (``decoupled=True``: AdamW) on ``param`` at ..."""
@@ -39,39 +50,125 @@ class TensorMethods:
     def add_(self, other, *, alpha=1):
         return FN.add_(self, other, alpha=alpha)
 
+    def addbmm(self, batch1, batch2, *, beta=1, alpha=1):
+        """``beta * input + alpha * sum_b batch1[b] @ batch2[b]``."""
+        return FN.addbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def addcdiv(self, tensor1, tensor2, *, value=1):
+        """``input + value * tensor1 / tensor2``."""
+        return FN.addcdiv(self, tensor1, tensor2, value=value)
+
     def addcdiv_(self, tensor1, tensor2, *, value=1):
         """``x += value * tensor1 / tensor2``."""
         return FN.addcdiv_(self, tensor1, tensor2, value=value)
+
+    def addcmul(self, tensor1, tensor2, *, value=1):
+        """``input + value * tensor1 * tensor2``."""
+        return FN.addcmul(self, tensor1, tensor2, value=value)
 
     def addcmul_(self, tensor1, tensor2, *, value=1):
         """``x += value * tensor1 * tensor2``."""
         return FN.addcmul_(self, tensor1, tensor2, value=value)
 
-    def all(self, dim=None, keepdim=False):
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1):
+        """``beta * input + alpha * (mat1 @ mat2)``."""
+        return FN.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
+    def addmv(self, mat, vec, *, beta=1, alpha=1):
+        """``beta * input + alpha * (mat @ vec)``."""
+        return FN.addmv(self, mat, vec, beta=beta, alpha=alpha)
+
+    def addr(self, vec1, vec2, *, beta=1, alpha=1):
+        """``beta * input + alpha * outer(vec1, vec2)``."""
+        return FN.addr(self, vec1, vec2, beta=beta, alpha=alpha)
+
+    def all(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         """Whether every element (over ``dim``) is non-zero."""
-        return FN.all(self, dim, keepdim)
+        return FN.all(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def amax(self, dim=(), keepdim=False):
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        """Whether :func:`isclose` holds everywhere (shapes must broadcast)."""
+        return FN.allclose(self, other, rtol, atol, equal_nan)
+
+    def amax(self, dim=(), keepdim=False, *, axis=None, keepdims=None):
         """Maximum over ``dim`` (all dims when empty); the gradient is split evenly on ties."""
-        return FN.amax(self, dim, keepdim)
+        return FN.amax(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def amin(self, dim=(), keepdim=False):
-        return FN.amin(self, dim, keepdim)
+    def amin(self, dim=(), keepdim=False, *, axis=None, keepdims=None):
+        return FN.amin(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def any(self, dim=None, keepdim=False):
+    def aminmax(self, *, dim=None, keepdim=False):
+        """``(min, max)`` over ``dim`` (every element when None)."""
+        return FN.aminmax(self, dim=dim, keepdim=keepdim)
+
+    def any(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         """Whether some element (over ``dim``) is non-zero."""
-        return FN.any(self, dim, keepdim)
+        return FN.any(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def argmax(self, dim=None, keepdim=False):
+    def arccos(self):
+        """Inverse cosine (radians); NaN outside [-1, 1]."""
+        return FN.arccos(self)
+
+    def arccosh(self):
+        """Inverse hyperbolic cosine; NaN below 1."""
+        return FN.arccosh(self)
+
+    def arcsin(self):
+        """Inverse sine (radians); NaN outside [-1, 1]."""
+        return FN.arcsin(self)
+
+    def arcsinh(self):
+        return FN.arcsinh(self)
+
+    def arctan(self):
+        """Inverse tangent (radians)."""
+        return FN.arctan(self)
+
+    def arctan2(self, other):
+        """The angle of the point ``(other, input)`` in (-pi, pi], elementwise (``atan(input /"""
+        return FN.arctan2(self, other)
+
+    def arctanh(self):
+        """Inverse hyperbolic tangent; NaN outside [-1, 1], +-inf at +-1."""
+        return FN.arctanh(self)
+
+    def argmax(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         """Index of the maximum (first occurrence), over the flattened tensor when dim is None."""
-        return FN.argmax(self, dim, keepdim)
+        return FN.argmax(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def argmin(self, dim=None, keepdim=False):
-        return FN.argmin(self, dim, keepdim)
+    def argmin(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return FN.argmin(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def argsort(self, dim=-1, descending=False, stable=False):
+        """The indices that sort ``input`` along ``dim`` (always stable: equal elements keep ..."""
+        return FN.argsort(self, dim, descending, stable)
+
+    def asin(self):
+        """Inverse sine (radians); NaN outside [-1, 1]."""
+        return FN.asin(self)
+
+    def asinh(self):
+        return FN.asinh(self)
+
+    def atan(self):
+        """Inverse tangent (radians)."""
+        return FN.atan(self)
+
+    def atan2(self, other):
+        """The angle of the point ``(other, input)`` in (-pi, pi], elementwise (``atan(input /"""
+        return FN.atan2(self, other)
+
+    def baddbmm(self, batch1, batch2, *, beta=1, alpha=1):
+        """``beta * input + alpha * bmm(batch1, batch2)``."""
+        return FN.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
 
     def bernoulli_(self, p=0.5, *, generator=None):
         """Fill with 1 (probability p) or 0."""
         return FN.bernoulli_(self, p, generator=generator)
+
+    def bincount(self, weights=None, minlength=0):
+        """Counts of each value of a 1-D non-negative integer tensor (weighted sums with"""
+        return FN.bincount(self, weights, minlength)
 
     def bitwise_and(self, other):
         return FN.bitwise_and(self, other)
@@ -121,6 +218,18 @@ class TensorMethods:
     def clamp_(self, min=None, max=None):
         return FN.clamp_(self, min, max)
 
+    def clamp_max(self, max):
+        return FN.clamp_max(self, max)
+
+    def clamp_max_(self, max):
+        return FN.clamp_max_(self, max)
+
+    def clamp_min(self, min):
+        return FN.clamp_min(self, min)
+
+    def clamp_min_(self, min):
+        return FN.clamp_min_(self, min)
+
     def clip(self, min=None, max=None):
         """Limit values to ``[min, max]`` (either may be None or a tensor)."""
         return FN.clamp(self, min, max)
@@ -137,6 +246,14 @@ class TensorMethods:
         """Copy ``src`` (broadcast, cast, moved from another device) into ``x``."""
         return FN.copy_(self, src, non_blocking)
 
+    def copysign(self, other):
+        """``|input|`` with the sign (bit) of ``other``."""
+        return FN.copysign(self, other)
+
+    def corrcoef(self):
+        """Pearson correlation coefficients of the rows, clipped to [-1, 1]."""
+        return FN.corrcoef(self)
+
     def cos(self):
         return FN.cos(self)
 
@@ -144,8 +261,72 @@ class TensorMethods:
         """In-place ``cos``."""
         return FN.cos_(self, *args, **kwargs)
 
+    def cosh(self):
+        return FN.cosh(self)
+
+    def count_nonzero(self, dim=None):
+        """The number of non-zero elements (over ``dim``), int64."""
+        return FN.count_nonzero(self, dim)
+
+    def cov(self, *, correction=1, fweights=None, aweights=None):
+        """Covariance of the variables in the rows of ``input`` (observations in columns)."""
+        return FN.cov(self, correction=correction, fweights=fweights, aweights=aweights)
+
+    def cross(self, other, dim=None):
+        """The cross product of 3-vectors along ``dim`` (the first dim of size 3 when None)."""
+        return FN.cross(self, other, dim)
+
+    def cummax(self, dim):
+        """Running maximum along ``dim`` and the index where it was reached (the last index on"""
+        return FN.cummax(self, dim)
+
+    def cummin(self, dim):
+        """Running minimum along ``dim`` and its index (the last index on ties)."""
+        return FN.cummin(self, dim)
+
+    def cumprod(self, dim, *, dtype=None):
+        """Cumulative product along ``dim`` (bool and integers give int64)."""
+        return FN.cumprod(self, dim, dtype=dtype)
+
     def cumsum(self, dim, *, dtype=None):
         return FN.cumsum(self, dim, dtype=dtype)
+
+    def deg2rad(self):
+        return FN.deg2rad(self)
+
+    def det(self):
+        return FN.det(self)
+
+    def diag(self, diagonal=0):
+        """A 1-D tensor -> the square matrix with it on diagonal ``diagonal``; a matrix -> its"""
+        return FN.diag(self, diagonal)
+
+    def diag_embed(self, offset=0, dim1=-2, dim2=-1):
+        """Matrices whose ``offset`` diagonal (in dims ``dim1``, ``dim2`` of the result) is the"""
+        return FN.diag_embed(self, offset, dim1, dim2)
+
+    def diagflat(self, offset=0):
+        return FN.diagflat(self, offset)
+
+    def diagonal(self, offset=0, dim1=0, dim2=1):
+        """The diagonal ``offset`` of the matrices spanned by ``dim1`` and ``dim2``, as a new ..."""
+        return FN.diagonal(self, offset, dim1, dim2)
+
+    def diff(self, n=1, dim=-1, prepend=None, append=None):
+        """The ``n``-th forward difference along ``dim`` (``prepend``/``append`` joined first)."""
+        return FN.diff(self, n, dim, prepend, append)
+
+    def digamma(self):
+        """The logarithmic derivative of Gamma: six recurrence steps, then the asymptotic"""
+        return FN.digamma(self)
+
+    def dim_order(self):
+        """The dims from outermost to innermost in memory (by decreasing stride)."""
+        return FN.dim_order(self)
+
+    def dist(self, other, p=2):
+        """The ``p``-norm of ``input - other``."""
+        return FN.dist(self, other, p)
 
     def div(self, other, *, rounding_mode=None):
         """True division (integers give the default float dtype); ``rounding_mode`` "floor" or"""
@@ -153,6 +334,9 @@ class TensorMethods:
 
     def div_(self, other, *, rounding_mode=None):
         return FN.div_(self, other, rounding_mode=rounding_mode)
+
+    def divide(self, other, *, rounding_mode=None):
+        return FN.divide(self, other, rounding_mode=rounding_mode)
 
     def dot(self, other):
         return FN.dot(self, other)
@@ -164,11 +348,26 @@ class TensorMethods:
     def eq(self, other):
         return FN.eq(self, other)
 
+    def equal(self, other):
+        """Whether both tensors have the same shape and the same elements."""
+        return FN.equal(self, other)
+
     def erf(self):
         return FN.erf(self)
 
+    def erfc(self):
+        """The complementary error function, ``1 - erf(x)``."""
+        return FN.erfc(self)
+
+    def erfinv(self):
+        """The inverse error function on (-1, 1) (+-inf at +-1, NaN outside): Winitzki's"""
+        return FN.erfinv(self)
+
     def exp(self):
         return FN.exp(self)
+
+    def exp2(self):
+        return FN.exp2(self)
 
     def exp_(self, *args, **kwargs):
         """In-place ``exp``."""
@@ -187,15 +386,33 @@ class TensorMethods:
     def fill_(self, value):
         return FN.fill_(self, value)
 
+    def fill_diagonal_(self, fill_value, wrap=False):
+        """Write ``fill_value`` on the main diagonal (all dims equal, or a tall matrix)."""
+        return FN.fill_diagonal_(self, fill_value, wrap)
+
+    def fix(self):
+        """Round toward zero (integer tensors are returned as they are)."""
+        return FN.fix(self)
+
     def flatten(self, start_dim=0, end_dim=-1):
         return FN.flatten(self, start_dim, end_dim)
 
     def flip(self, dims):
         return FN.flip(self, dims)
 
+    def fliplr(self):
+        return FN.fliplr(self)
+
+    def flipud(self):
+        return FN.flipud(self)
+
     def float(self):
         """``self.to(corefw.float32)``."""
         return FN.float(self)
+
+    def float_power(self, exponent):
+        """``input ** exponent`` in float64."""
+        return FN.float_power(self, exponent)
 
     def floor(self):
         return FN.floor(self)
@@ -208,9 +425,24 @@ class TensorMethods:
         """``floor(input / other)``, as Python's ``//``; integer division by zero raises"""
         return FN.floor_divide(self, other)
 
+    def fmax(self, other):
+        """Elementwise maximum that ignores NaN (NaN only where both are NaN)."""
+        return FN.fmax(self, other)
+
+    def fmin(self, other):
+        """Elementwise minimum that ignores NaN (NaN only where both are NaN)."""
+        return FN.fmin(self, other)
+
     def fmod(self, other):
         """C's ``fmod``: ``input - trunc(input / other) * other``, with the sign of ``input``"""
         return FN.fmod(self, other)
+
+    def frac(self):
+        """The fractional part, ``input - trunc(input)`` (with the sign of ``input``)."""
+        return FN.frac(self)
+
+    def frac_(self):
+        return FN.frac_(self)
 
     def gather(self, dim, index):
         """``out[i][j] = input[index[i][j]][j]`` style selection along ``dim``."""
@@ -219,6 +451,12 @@ class TensorMethods:
     def ge(self, other):
         return FN.ge(self, other)
 
+    def greater(self, other):
+        return FN.greater(self, other)
+
+    def greater_equal(self, other):
+        return FN.greater_equal(self, other)
+
     def gt(self, other):
         return FN.gt(self, other)
 
@@ -226,16 +464,71 @@ class TensorMethods:
         """``self.to(corefw.float16)``."""
         return FN.half(self)
 
+    def heaviside(self, values):
+        """0 where ``input < 0``, 1 where ``input > 0``, ``values`` where ``input == 0``."""
+        return FN.heaviside(self, values)
+
+    def histc(self, bins=100, min=0, max=0):
+        """Histogram of ``bins`` equal bins over ``[min, max]`` (the data's range when both are"""
+        return FN.histc(self, bins, min, max)
+
+    def hypot(self, other):
+        """``sqrt(input**2 + other**2)`` without overflow for large magnitudes."""
+        return FN.hypot(self, other)
+
+    def index_add(self, dim, index, source, *, alpha=1):
+        """A copy of ``input`` with ``alpha * source[i]`` added to slice ``index[i]`` of ``dim``"""
+        return FN.index_add(self, dim, index, source, alpha=alpha)
+
+    def index_add_(self, dim, index, source, *, alpha=1):
+        return FN.index_add_(self, dim, index, source, alpha=alpha)
+
+    def index_copy(self, dim, index, source):
+        """A copy of ``input`` with slice ``index[i]`` of ``dim`` replaced by ``source[i]``."""
+        return FN.index_copy(self, dim, index, source)
+
+    def index_copy_(self, dim, index, source):
+        return FN.index_copy_(self, dim, index, source)
+
+    def index_fill(self, dim, index, value):
+        """A copy of ``input`` with the slices ``index`` of ``dim`` set to ``value``."""
+        return FN.index_fill(self, dim, index, value)
+
+    def index_fill_(self, dim, index, value):
+        return FN.index_fill_(self, dim, index, value)
+
+    def index_put(self, indices, values, accumulate=False):
+        """A copy with ``values`` written at ``self[indices]`` (``accumulate``: added);"""
+        return FN.tensor_index_put(self, indices, values, accumulate)
+
+    def index_put_(self, indices, values, accumulate=False):
+        return FN.index_put_(self, indices, values, accumulate)
+
     def index_select(self, dim, index):
         return FN.index_select(self, dim, index)
+
+    def inner(self, other):
+        """Sum over the last dims of both (a scalar product for vectors)."""
+        return FN.inner(self, other)
 
     def int(self):
         """``self.to(corefw.int32)``."""
         return FN.int(self)
 
+    def inverse(self):
+        return FN.inverse(self)
+
+    def is_complex(self):
+        """corefw has no complex dtypes."""
+        return FN.is_complex(self)
+
     def is_contiguous(self, memory_format=None):
         """Whether the values are dense and row-major in their storage (see"""
         return FN.is_contiguous(self, memory_format)
+
+    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        """``|input - other| <= atol + rtol * |other|`` elementwise (infinities are close only to"""
+        return FN.isclose(self, other, rtol, atol, equal_nan)
 
     def isfinite(self):
         return FN.isfinite(self)
@@ -246,6 +539,29 @@ class TensorMethods:
     def isnan(self):
         return FN.isnan(self)
 
+    def isneginf(self):
+        return FN.isneginf(self)
+
+    def isposinf(self):
+        return FN.isposinf(self)
+
+    def isreal(self):
+        """Every real tensor is real: all True."""
+        return FN.isreal(self)
+
+    @property
+    def itemsize(self):
+        """The size of one element in bytes."""
+        return FN.itemsize(self)
+
+    def kron(self, other):
+        """The Kronecker product: block ``(i, j)`` is ``input[i, j] * other``."""
+        return FN.kron(self, other)
+
+    def kthvalue(self, k, dim=-1, keepdim=False, *, out=None):
+        """The ``k``-th smallest element along ``dim`` (1-based) and its index."""
+        return FN.kthvalue(self, k, dim, keepdim, out=out)
+
     def le(self, other):
         return FN.le(self, other)
 
@@ -255,8 +571,21 @@ class TensorMethods:
     def lerp_(self, end, weight):
         return FN.lerp_(self, end, weight)
 
+    def less(self, other):
+        return FN.less(self, other)
+
+    def less_equal(self, other):
+        return FN.less_equal(self, other)
+
+    def lgamma(self):
+        """``log |Gamma(x)|`` (the reflection formula below 0.5; +inf at the poles)."""
+        return FN.lgamma(self)
+
     def log(self):
         return FN.log(self)
+
+    def log10(self):
+        return FN.log10(self)
 
     def log1p(self):
         return FN.log1p(self)
@@ -272,6 +601,22 @@ class TensorMethods:
         """``x - logsumexp(x, dim)``, computed stably."""
         return FN.log_softmax(self, dim, dtype)
 
+    def logaddexp(self, other):
+        """``log(exp(input) + exp(other))`` computed stably."""
+        return FN.logaddexp(self, other)
+
+    def logaddexp2(self, other):
+        """``log2(2**input + 2**other)`` computed stably."""
+        return FN.logaddexp2(self, other)
+
+    def logcumsumexp(self, dim):
+        """``log(cumsum(exp(input)))`` along ``dim``, computed stably."""
+        return FN.logcumsumexp(self, dim)
+
+    def logdet(self):
+        """``log(det(input))``: NaN for a negative determinant, -inf for a singular matrix."""
+        return FN.logdet(self)
+
     def logical_and(self, other):
         return FN.logical_and(self, other)
 
@@ -281,9 +626,17 @@ class TensorMethods:
     def logical_or(self, other):
         return FN.logical_or(self, other)
 
-    def logsumexp(self, dim, keepdim=False):
+    def logical_xor(self, other):
+        """Whether exactly one of the two is non-zero, elementwise."""
+        return FN.logical_xor(self, other)
+
+    def logit(self, eps=None):
+        """``log(p / (1 - p))``; with ``eps``, ``p`` is first clamped to ``[eps, 1 - eps]``."""
+        return FN.logit(self, eps)
+
+    def logsumexp(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         """``log(sum(exp(x), dim))`` computed stably (integer inputs give the default float)."""
-        return FN.logsumexp(self, dim, keepdim)
+        return FN.logsumexp(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
     def long(self):
         """``self.to(corefw.int64)``."""
@@ -300,6 +653,16 @@ class TensorMethods:
     def masked_fill(self, mask, value):
         return FN.masked_fill(self, mask, value)
 
+    def masked_fill_(self, mask, value):
+        return FN.masked_fill_(self, mask, value)
+
+    def masked_scatter(self, mask, source):
+        """A copy of ``input`` with the elements where ``mask`` is True replaced, in order, by"""
+        return FN.masked_scatter(self, mask, source)
+
+    def masked_scatter_(self, mask, source):
+        return FN.masked_scatter_(self, mask, source)
+
     def masked_select(self, mask):
         """The elements of ``input`` where ``mask`` is True (the two broadcast), as a 1-D tensor."""
         return FN.masked_select(self, mask)
@@ -308,20 +671,28 @@ class TensorMethods:
         """Matrix product with NumPy's rules for 1-D operands and batch broadcasting."""
         return FN.matmul(self, other)
 
-    def max(self, dim=None, keepdim=False, *, other=None):
+    def matrix_power(self, n):
+        """``input`` multiplied by itself ``n`` times (``n < 0``: the inverse's power, 0: I)."""
+        return FN.matrix_power(self, n)
+
+    def max(self, dim=None, keepdim=False, *, other=None, axis=None, keepdims=None):
         """``max(x)`` -> the maximum; ``max(x, dim)`` -> (values, indices); ``max(x, y)`` ->"""
-        return FN.max(self, dim, keepdim, other=other)
+        return FN.max(self, dim, keepdim, other=other, axis=axis, keepdims=keepdims)
 
     def maximum(self, other):
         """Elementwise maximum (gradient split evenly on ties)."""
         return FN.maximum(self, other)
 
-    def mean(self, dim=None, keepdim=False, *, dtype=None):
+    def mean(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
         """Arithmetic mean over ``dim`` (floating tensors only, as in PyTorch)."""
-        return FN.mean(self, dim, keepdim, dtype=dtype)
+        return FN.mean(self, dim, keepdim, dtype=dtype, axis=axis, keepdims=keepdims)
 
-    def min(self, dim=None, keepdim=False, *, other=None):
-        return FN.min(self, dim, keepdim, other=other)
+    def median(self, dim=None, keepdim=False, *, out=None):
+        """The lower median: over every element (a 0-d tensor) when ``dim`` is None, else"""
+        return FN.median(self, dim, keepdim, out=out)
+
+    def min(self, dim=None, keepdim=False, *, other=None, axis=None, keepdims=None):
+        return FN.min(self, dim, keepdim, other=other, axis=axis, keepdims=keepdims)
 
     def minimum(self, other):
         """Elementwise minimum (gradient split evenly on ties)."""
@@ -330,8 +701,16 @@ class TensorMethods:
     def mm(self, mat2):
         return FN.mm(self, mat2)
 
+    def mode(self, dim=-1, keepdim=False):
+        """The most frequent value along ``dim`` (the smallest among equally frequent ones) and"""
+        return FN.mode(self, dim, keepdim)
+
     def movedim(self, source, destination):
         return FN.movedim(self, source, destination)
+
+    def msort(self):
+        """``input`` sorted along its first dim."""
+        return FN.msort(self)
 
     def mul(self, other):
         """``input * other`` with broadcasting."""
@@ -339,6 +718,41 @@ class TensorMethods:
 
     def mul_(self, other):
         return FN.mul_(self, other)
+
+    def multiply(self, other):
+        return FN.multiply(self, other)
+
+    def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
+        """NaN -> ``nan``, +inf -> ``posinf`` (the dtype's largest), -inf -> ``neginf``."""
+        return FN.nan_to_num(self, nan, posinf, neginf)
+
+    def nanmean(self, dim=None, keepdim=False, *, dtype=None):
+        """Mean of the non-NaN elements (NaN where there are none)."""
+        return FN.nanmean(self, dim, keepdim, dtype=dtype)
+
+    def nanmedian(self, dim=None, keepdim=False):
+        """:func:`median` ignoring NaN (NaN sorts last; the median is taken among the rest)."""
+        return FN.nanmedian(self, dim, keepdim)
+
+    def nanquantile(self, q, dim=None, keepdim=False, *, interpolation='linear'):
+        """:func:`quantile` ignoring NaN."""
+        return FN.nanquantile(self, q, dim, keepdim, interpolation=interpolation)
+
+    def nansum(self, dim=None, keepdim=False, *, dtype=None):
+        """Sum treating NaN as zero."""
+        return FN.nansum(self, dim, keepdim, dtype=dtype)
+
+    def narrow(self, dim, start, length):
+        """The slice ``start:start + length`` of dim ``dim`` (a view)."""
+        return FN.narrow(self, dim, start, length)
+
+    @property
+    def nbytes(self):
+        """The size of the elements in bytes."""
+        return FN.nbytes(self)
+
+    def ndimension(self):
+        return FN.ndimension(self)
 
     def ne(self, other):
         return FN.ne(self, other)
@@ -373,16 +787,22 @@ class TensorMethods:
         """Indices of non-zero elements: an (n, ndim) int64 tensor, or one tensor per dim."""
         return FN.nonzero(self, as_tuple=as_tuple)
 
-    def norm(self, p=2, dim=None, keepdim=False):
+    def norm(self, p='fro', dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):
         """Vector p-norm over ``dim`` (``p`` a number or ``"fro"``; ``inf`` for the largest"""
-        return FN.norm(self, p, dim, keepdim)
+        return FN.norm(self, p, dim, keepdim, dtype, axis=axis, keepdims=keepdims)
 
     def normal_(self, mean=0.0, std=1.0, *, generator=None):
         """Fill with samples from N(mean, std^2)."""
         return FN.normal_(self, mean, std, generator=generator)
 
+    def not_equal(self, other):
+        return FN.not_equal(self, other)
+
     def permute(self, *dims):
         return FN.permute(self, *dims)
+
+    def positive(self):
+        return FN.positive(self)
 
     def pow(self, exponent):
         """``input ** exponent`` with broadcasting."""
@@ -391,8 +811,18 @@ class TensorMethods:
     def pow_(self, exponent):
         return FN.pow_(self, exponent)
 
-    def prod(self, dim=None, keepdim=False, *, dtype=None):
-        return FN.prod(self, dim, keepdim, dtype=dtype)
+    def prod(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+        return FN.prod(self, dim, keepdim, dtype=dtype, axis=axis, keepdims=keepdims)
+
+    def quantile(self, q, dim=None, keepdim=False, *, interpolation='linear'):
+        """The ``q``-quantiles of ``input`` (over every element when ``dim`` is None); a tensor"""
+        return FN.quantile(self, q, dim, keepdim, interpolation=interpolation)
+
+    def rad2deg(self):
+        return FN.rad2deg(self)
+
+    def ravel(self):
+        return FN.ravel(self)
 
     def reciprocal(self):
         return FN.reciprocal(self)
@@ -412,6 +842,18 @@ class TensorMethods:
         """Python's ``%``: the result has the sign of ``other``; an integer remainder by zero"""
         return FN.remainder(self, other)
 
+    def renorm(self, p, dim, maxnorm):
+        """Each slice along ``dim`` rescaled so its ``p``-norm is at most ``maxnorm``."""
+        return FN.renorm(self, p, dim, maxnorm)
+
+    def repeat(self, *repeats):
+        """Tile ``input`` ``repeats[i]`` times along dim i (new leading dims when ``repeats`` is"""
+        return FN.repeat(self, *repeats)
+
+    def repeat_interleave(self, repeats=None, dim=None, *, output_size=None):
+        """Repeat each element ``repeats`` times (an int, or a tensor of per-element counts)"""
+        return FN.repeat_interleave(self, repeats, dim, output_size=output_size)
+
     def reshape(self, *shape):
         """The same elements in a new shape (one dim may be -1); a view where possible."""
         return FN.reshape(self, *shape)
@@ -421,6 +863,10 @@ class TensorMethods:
 
     def roll(self, shifts, dims=None):
         return FN.roll(self, shifts, dims)
+
+    def rot90(self, k=1, dims=(0, 1)):
+        """Rotate by 90 degrees ``k`` times, from the first of ``dims`` towards the second."""
+        return FN.rot90(self, k, dims)
 
     def round(self, *, decimals=0):
         """Round half to even, as PyTorch and NumPy."""
@@ -437,9 +883,34 @@ class TensorMethods:
         """In-place ``rsqrt``."""
         return FN.rsqrt_(self, *args, **kwargs)
 
+    def rsub(self, other, *, alpha=1):
+        """``other - alpha * input``."""
+        return FN.rsub(self, other, alpha=alpha)
+
+    def scatter(self, dim, index, src=None, *, value=None, reduce=None):
+        """A copy of ``input`` with ``src`` (or the number ``value``) written at ``index`` along"""
+        return FN.scatter(self, dim, index, src, value=value, reduce=reduce)
+
+    def scatter_(self, dim, index, src=None, *, value=None, reduce=None):
+        return FN.scatter_(self, dim, index, src, value=value, reduce=reduce)
+
     def scatter_add(self, dim, index, src):
         """A copy of ``input`` with ``src`` added at ``index`` along ``dim``."""
         return FN.scatter_add(self, dim, index, src)
+
+    def scatter_add_(self, dim, index, src):
+        return FN.scatter_add_(self, dim, index, src)
+
+    def scatter_reduce(self, dim, index, src, reduce, *, include_self=True):
+        """Reduce ``src`` into ``input`` at ``index`` along ``dim`` with ``reduce`` (``"sum"``,"""
+        return FN.scatter_reduce(self, dim, index, src, reduce, include_self=include_self)
+
+    def scatter_reduce_(self, dim, index, src, reduce, *, include_self=True):
+        return FN.scatter_reduce_(self, dim, index, src, reduce, include_self=include_self)
+
+    def select(self, dim, index):
+        """``input`` indexed with ``index`` along ``dim`` (that dim removed; a view)."""
+        return FN.select(self, dim, index)
 
     def sgd_step_(self, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0.0,
                   weight_decay=0.0, nesterov=False, maximize=False, is_first_step=False):
@@ -447,6 +918,10 @@ class TensorMethods:
         return FN.sgd_step_(self, grad, momentum_buffer, lr=lr, momentum=momentum,
                            dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
                            maximize=maximize, is_first_step=is_first_step)
+
+    def sgn(self):
+        """The sign, for real tensors the same as :func:`corefw.sign`."""
+        return FN.sgn(self)
 
     def short(self):
         """``self.to(corefw.int16)``."""
@@ -466,6 +941,10 @@ class TensorMethods:
         """In-place ``sign``."""
         return FN.sign_(self, *args, **kwargs)
 
+    def signbit(self):
+        """Whether the sign bit is set (True for -0.0 and negative NaN-free values)."""
+        return FN.signbit(self)
+
     def sin(self):
         return FN.sin(self)
 
@@ -473,9 +952,20 @@ class TensorMethods:
         """In-place ``sin``."""
         return FN.sin_(self, *args, **kwargs)
 
+    def sinc(self):
+        """``sin(pi x) / (pi x)``, 1 at 0."""
+        return FN.sinc(self)
+
+    def sinh(self):
+        return FN.sinh(self)
+
     def softmax(self, dim=None, dtype=None):
         """``exp(x) / sum(exp(x), dim)``, computed stably."""
         return FN.softmax(self, dim, dtype)
+
+    def sort(self, dim=-1, descending=False, stable=False, *, out=None):
+        """``(values, indices)`` of ``input`` sorted along ``dim``."""
+        return FN.sort(self, dim, descending, stable, out=out)
 
     def split(self, split_size_or_sections, dim=0):
         """Split into chunks of a given size, or of the given list of sizes (views)."""
@@ -491,12 +981,21 @@ class TensorMethods:
     def square(self):
         return FN.square(self)
 
+    def square_(self):
+        return FN.square_(self)
+
     def squeeze(self, dim=None):
         return FN.squeeze(self, dim)
 
-    def std(self, dim=None, *, correction=1, keepdim=False, unbiased=None):
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=1, axis=None,
+            keepdims=None):
         """Standard deviation, ``sqrt(var(...))``."""
-        return FN.std(self, dim, correction=correction, keepdim=keepdim, unbiased=unbiased)
+        return FN.std(self, dim, unbiased, keepdim, correction=correction, axis=axis,
+                     keepdims=keepdims)
+
+    def stride(self, dim=None):
+        """The step, in elements, between neighbours along each dim (or along ``dim``)."""
+        return FN.stride(self, dim)
 
     def sub(self, other, *, alpha=1):
         """``input - alpha * other`` with broadcasting."""
@@ -505,16 +1004,26 @@ class TensorMethods:
     def sub_(self, other, *, alpha=1):
         return FN.sub_(self, other, alpha=alpha)
 
-    def sum(self, dim=None, keepdim=False, *, dtype=None):
+    def subtract(self, other, *, alpha=1):
+        return FN.subtract(self, other, alpha=alpha)
+
+    def sum(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
         """Sum over ``dim`` (all dims by default); bool and integer sums are int64."""
-        return FN.sum(self, dim, keepdim, dtype=dtype)
+        return FN.sum(self, dim, keepdim, dtype=dtype, axis=axis, keepdims=keepdims)
 
     def swapaxes(self, dim0, dim1):
         return FN.swapaxes(self, dim0, dim1)
 
+    def swapdims(self, dim0, dim1):
+        return FN.swapdims(self, dim0, dim1)
+
     def t(self):
         """The transpose of a matrix (1-D and 0-D tensors are returned as they are)."""
         return FN.t(self)
+
+    def take(self, index):
+        """Elements of the flattened ``input`` at ``index`` (the result has ``index``'s shape)."""
+        return FN.take(self, index)
 
     def tan(self):
         return FN.tan(self)
@@ -526,9 +1035,21 @@ class TensorMethods:
         """In-place ``tanh``."""
         return FN.tanh_(self, *args, **kwargs)
 
+    def tile(self, dims):
+        """Like :func:`repeat`, but ``dims`` shorter than ``input.ndim`` is padded with ones in"""
+        return FN.tile(self, dims)
+
     def to(self, *args, dtype=None, device=None, non_blocking=False, copy=False):
         """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(other_tensor)``."""
         return FN.to(self, *args, dtype=dtype, device=device, non_blocking=non_blocking, copy=copy)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True, *, out=None):
+        """The ``k`` largest (``largest=False``: smallest) elements along ``dim`` and their"""
+        return FN.topk(self, k, dim, largest, sorted, out=out)
+
+    def trace(self):
+        """The sum of the main diagonal of a matrix."""
+        return FN.trace(self)
 
     def transpose(self, dim0, dim1):
         return FN.transpose(self, dim0, dim1)
@@ -536,29 +1057,68 @@ class TensorMethods:
     def tril(self, diagonal=0):
         return FN.tril(self, diagonal)
 
+    def tril_(self, diagonal=0):
+        return FN.tril_(self, diagonal)
+
     def triu(self, diagonal=0):
         return FN.triu(self, diagonal)
+
+    def triu_(self, diagonal=0):
+        return FN.triu_(self, diagonal)
 
     def true_divide(self, other, *, rounding_mode=None):
         """True division (integers give the default float dtype); ``rounding_mode`` "floor" or"""
         return FN.div(self, other, rounding_mode=rounding_mode)
 
+    def trunc(self):
+        """Round toward zero (integer tensors are returned as they are)."""
+        return FN.trunc(self)
+
+    def trunc_(self):
+        return FN.trunc_(self)
+
+    def type(self, dtype=None, non_blocking=False, **kwargs):
+        """With no argument, the legacy type name (``'torch.FloatTensor'``, with ``cuda.`` on a"""
+        return FN.type(self, dtype, non_blocking, **kwargs)
+
     def type_as(self, other):
         return FN.type_as(self, other)
 
+    def unbind(self, dim=0):
+        """The slices of ``input`` along ``dim``, as a tuple (that dim removed)."""
+        return FN.unbind(self, dim)
+
     def unflatten(self, dim, sizes):
         return FN.unflatten(self, dim, sizes)
+
+    def unfold(self, dimension, size, step):
+        """Windows of ``size`` elements along ``dimension``, ``step`` apart, as a new last dim"""
+        return FN.unfold(self, dimension, size, step)
 
     def uniform_(self, a=0.0, b=1.0, *, generator=None):
         """Fill with samples from U[a, b)."""
         return FN.uniform_(self, a, b, generator=generator)
 
+    def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):
+        """The distinct elements (sorted), with the index of each input element in them"""
+        return FN.unique(self, sorted, return_inverse, return_counts, dim)
+
+    def unique_consecutive(self, return_inverse=False, return_counts=False, dim=None):
+        """:func:`unique` of each run of equal consecutive elements (no sorting)."""
+        return FN.unique_consecutive(self, return_inverse, return_counts, dim)
+
     def unsqueeze(self, dim):
         return FN.unsqueeze(self, dim)
 
-    def var(self, dim=None, *, correction=1, keepdim=False, unbiased=None):
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=1, axis=None,
+            keepdims=None):
         """Variance with Bessel's ``correction`` (``unbiased=False`` means correction 0)."""
-        return FN.var(self, dim, correction=correction, keepdim=keepdim, unbiased=unbiased)
+        return FN.var(self, dim, unbiased, keepdim, correction=correction, axis=axis,
+                     keepdims=keepdims)
+
+    def vdot(self, other):
+        """The dot product of two 1-D tensors (real tensors: the same as ``dot``)."""
+        return FN.vdot(self, other)
 
     def view(self, *shape):
         """The same elements in a new shape (one dim may be -1); a view where possible."""
@@ -570,6 +1130,10 @@ class TensorMethods:
     def where(self, input=None, other=None):
         """``input`` where ``condition`` else ``other`` (scalars allowed); with one argument,"""
         return FN.where(self, input, other)
+
+    def xlogy(self, other):
+        """``input * log(other)``, 0 where ``input`` is 0 (and ``other`` is not NaN)."""
+        return FN.xlogy(self, other)
 
     def zero_(self):
         return FN.zero_(self)

@@ -119,8 +119,8 @@ def _table(records) -> str:
         reg = rec.registered
         parts = [f"{label}: {_names(reg[key])}" for key, label in
                  (("device_types", "device types"), ("ops", "ops"), ("layers", "layers"),
-                  ("explainers", "explainers"), ("process_groups", "process groups"))
-                 if reg[key]]
+                  ("explainers", "explainers"), ("process_groups", "process groups"),
+                  ("compilers", "compilers")) if reg[key]]
         if reg["kernels"]:
             parts.insert(1, f"kernels: {len(reg['kernels'])}")
         if parts:

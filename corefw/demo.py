@@ -102,6 +102,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="train on only the first N training images (quick tries, tests)")
     p.add_argument("--no-explain", action="store_true",
                    help="skip the attribution pictures even if an explainer is installed")
+    p.add_argument("--compile", action="store_true",
+                   help="train with the model compiled (corefw.compile) and report the speed-up")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar or per-epoch lines, only the summary")
     p.add_argument("--nproc", type=int, default=1, metavar="N",
@@ -109,6 +111,8 @@ def _parser() -> argparse.ArgumentParser:
                    "each rank takes 1/N of every batch")
     p.add_argument("--debug", action="store_true",
                    help="show the traceback of an error, for bug reports (also: COREFW_DEBUG=1)")
+    p.add_argument("--export-onnx", default=None, metavar="PATH",
+                   help="also write the trained model as ONNX (needs corefw-onnx)")
     return p
 
 
@@ -250,6 +254,35 @@ def _train_epoch(model, loader, optimizer, device, bar: _Bar,
     return total_loss / max(seen, 1), correct / max(seen, 1), seen
 
 
+def _compile_model(model, optimizer, train, batch_size: int, device, out) -> float:
+    """``model.compile()``, after timing forward+backward of one batch eager and compiled
+    (the random state is restored, so training is the same as without --compile)."""
+    from corefw.data import DataLoader
+
+    x, y = next(iter(DataLoader(train, batch_size=batch_size)))
+    x, y = x.to(device), y.to(device)
+    rng = corefw.get_rng_state()
+    F = corefw.nn.functional
+
+    def timed(call, n: int = 10) -> float:
+        best = float("inf")
+        for _ in range(n):
+            t = time.perf_counter()
+            F.cross_entropy(call(x), y).backward()
+            best = min(best, time.perf_counter() - t)
+        optimizer.zero_grad()
+        return best
+
+    eager = timed(model._call_impl)
+    model.compile()
+    compiled = timed(model)
+    corefw.set_rng_state(rng)
+    print(f"compiled the model (corefw.compile): forward+backward of a batch of {len(y)} takes "
+          f"{compiled * 1e3:.2f} ms compiled vs {eager * 1e3:.2f} ms eager "
+          f"({eager / compiled:.1f}x speed-up)", file=out)
+    return eager / compiled
+
+
 def _explain(model, test, device, output: str, out, model_name: str = "") -> list[str]:
     """Attribution pictures through ``corefw.explainers()``; [] when no explainer is installed.
     File names carry ``model_name`` so that runs of different models do not overwrite them."""
@@ -368,6 +401,8 @@ def _run(args: argparse.Namespace, out) -> int:
         print(f"the checkpoint has already trained {start_epoch} epochs (test accuracy "
               f"{test_acc:.2%}); pass --epochs N with N > {start_epoch} to train more", file=out)
         return 0
+    if getattr(args, "compile", False):
+        _compile_model(model, optimizer, train, config["batch_size"], device, out)
     bar = _Bar(max(args.epochs - start_epoch, 0) * len(loader), not show_bar, out)
     for epoch in range(start_epoch, args.epochs):
         t0 = time.perf_counter()
@@ -398,6 +433,8 @@ def _run(args: argparse.Namespace, out) -> int:
           f"epochs ({train_seconds:.1f} s of training)", file=out)
     print(f"checkpoint saved to {path} (corefw.load it, or continue with "
           f"corefw demo --resume {path} --epochs N)", file=out)
+    if args.export_onnx:
+        _export_onnx(model, test, device, args.export_onnx, out)
     if not args.no_explain:
         try:
             _explain(model, test, device, args.output, out, config["model"])
@@ -405,6 +442,20 @@ def _run(args: argparse.Namespace, out) -> int:
             print(f"corefw demo: warning: the explainer failed ({type(e).__name__}: {e}); "
                   "no attribution pictures written", file=sys.stderr)
     return _finish_rank() if args.nproc > 1 else 0
+
+
+def _export_onnx(model, test, device, path: str, out) -> None:
+    """Write the trained model as ONNX with a dynamic batch axis (corefw-onnx plugin)."""
+    try:
+        import corefw_onnx
+    except ImportError:
+        raise SystemExit("corefw demo: --export-onnx needs the corefw-onnx plugin "
+                         "(pip install -e plugins/onnx)") from None
+    x = test[0][0].unsqueeze(0).to(device)
+    corefw_onnx.export(model, (x,), path, input_names=["image"], output_names=["logits"],
+                       dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+    print(f"ONNX model written to {path} (input 'image', output 'logits', dynamic batch)",
+          file=out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

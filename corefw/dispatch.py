@@ -50,8 +50,10 @@ def backends(*, include_abstract: bool = False) -> dict[str, object]:
     """Registered backends by device type (loads plugins on first use); the storage-free
     ``meta`` device (capability ``"abstract"``) only with ``include_abstract=True``."""
     _ensure_plugins()
+    # only the core's own meta device is abstract; asking a plugin's backend for its
+    # capabilities here could import its heavy library (lazy backends)
     return {t: b for t, b in BACKENDS.items()
-            if include_abstract or "abstract" not in getattr(b, "capabilities", ())}
+            if include_abstract or not isinstance(b, MetaBackend)}
 
 
 def register_backend(backend, owner: str = "?", override: bool = False) -> None:

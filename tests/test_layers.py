@@ -16,7 +16,8 @@ ABOVE_CORE = ("corefw.nn", "corefw.optim", "corefw.data", "corefw.testing", "cor
               "corefw.cli", "corefw.demo", "corefw.new_plugin", "corefw.__main__",
               "corefw._gen_tensor_methods", "corefw._gen_kernel_docs", "corefw.distributed",
               "corefw.utils",
-              "corefw.cuda", "corefw.accelerator", "corefw.backends", "corefw._device_api")
+              "corefw.cuda", "corefw.accelerator", "corefw.backends", "corefw._device_api",
+              "corefw.compiler")
 
 
 def test_the_layers_contract_is_kept():

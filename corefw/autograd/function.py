@@ -80,7 +80,9 @@ class Function:
                        owner="autograd.Function")
         edges = tuple((a._node if a._node is not None else (a if a._req else None))
                       if isinstance(a, Tensor) else None for a in args)
-        node = MultiNode(op, args, edges, None, None, None, None)
+        versions = tuple(a._vc[0] if isinstance(a, Tensor) and a._vc is not None else 0
+                         for a in args)  # inputs changed in place *before* apply are fine
+        node = MultiNode(op, args, edges, None, None, None, versions)
         node.n_out = len(outs)
         node.meta = {"ctx": ctx, "shapes": [(o.shape, o.dtype, o.device) for o in outs]}
         nondiff = getattr(ctx, "_nondiff", set())

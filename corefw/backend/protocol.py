@@ -36,7 +36,12 @@ CAPABILITIES = frozenset({
 
 @runtime_checkable
 class Backend(Protocol):
-    """A device backend. Register one through the ``register_backends`` hook."""
+    """A device backend. Register one through the ``register_backends`` hook.
+
+    Optional methods (not part of the checked protocol): ``set_num_threads(n)`` and
+    ``get_num_threads()``, the host thread pools the backend's kernels use; they serve
+    :func:`corefw.set_num_threads` / :func:`corefw.get_num_threads`.
+    """
 
     #: Device type it serves, e.g. ``"cpu"``; a device is addressed as ``"type:index"``.
     device_type: str

@@ -489,6 +489,19 @@ class Module:
         return handle
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        compiled = self.__dict__.get("_compiled_call")
+        if compiled is not None:
+            return compiled(*args, **kwargs)
+        return self._call_impl(*args, **kwargs)
+
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """Compile this module's calls in place with :func:`corefw.compile` (same arguments),
+        as PyTorch's ``Module.compile``."""
+        from ..compiler import compile as compile_fn
+
+        self.__dict__["_compiled_call"] = compile_fn(self._call_impl, *args, **kwargs)
+
+    def _call_impl(self, *args: Any, **kwargs: Any) -> Any:
         provenance = _STATE.provenance
         if not (self._forward_pre_hooks or self._forward_hooks or provenance):
             return self.forward(*args, **kwargs)

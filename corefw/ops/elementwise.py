@@ -507,10 +507,6 @@ def round(input, *, decimals: int = 0):  # noqa: A001 - torch.round
     return unary(_STEP["round"], input) if input._data.dtype.kind == "f" else input
 
 
-def trunc(input):
-    return where(input < 0, ceil(input), floor(input))
-
-
 publish(globals(), __all__, methods="""abs add sub mul div pow maximum minimum floor_divide
 remainder fmod eq ne lt le gt ge exp log log1p log2 expm1 sqrt rsqrt sin cos tan tanh sigmoid
 relu sign floor ceil round erf reciprocal clamp where square lerp isnan isinf isfinite

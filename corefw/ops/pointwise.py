@@ -16,7 +16,7 @@ from .registry import declare
 
 __all__ = [
     "clamp", "clip", "elu", "expm1", "gelu", "isfinite", "isinf", "isnan", "leaky_relu",
-    "lerp", "log10", "log1p", "log2", "reciprocal", "relu", "rsqrt", "sigmoid", "silu",
+    "lerp", "log1p", "log2", "reciprocal", "relu", "rsqrt", "sigmoid", "silu",
     "softplus", "square", "tan",
 ]
 
@@ -136,10 +136,6 @@ def reciprocal(input):
 
 def log2(input):
     return FN.log(input) / math.log(2.0)
-
-
-def log10(input):
-    return FN.log(input) / math.log(10.0)
 
 
 def square(input):

@@ -91,6 +91,11 @@ _ARGMIN = declare("argmin", rule=R.index_reduction, differentiable=False, saves=
 _CUMSUM = declare("cumsum", rule=R.cumulative, vjp=_cumsum_vjp, saves=(), primitive=True)
 
 
+def _numpy_names(dim, keepdim, axis, keepdims):
+    """``axis=``/``keepdims=`` (NumPy's spelling, accepted by PyTorch) as dim/keepdim."""
+    return (dim if axis is None else axis), (keepdim if keepdims is None else keepdims)
+
+
 def _reduce(op, input, dim, keepdim, dtype=None):
     if dtype is not None:
         from .elementwise import cast
@@ -103,8 +108,11 @@ def _reduce(op, input, dim, keepdim, dtype=None):
     return apply(op, (input,), {"dim": dims, "keepdim": bool(keepdim)})
 
 
-def sum(input, dim=None, keepdim: bool = False, *, dtype=None):  # noqa: A001
+def sum(input, dim=None, keepdim: bool = False, *, dtype=None, axis=None,  # noqa: A001
+        keepdims=None):
     """Sum over ``dim`` (all dims by default); bool and integer sums are int64."""
+    if axis is not None or keepdims is not None:  # NumPy's names, as torch accepts
+        dim, keepdim = _numpy_names(dim, keepdim, axis, keepdims)
     if dim is None and dtype is None and input._data.dtype.kind == "f" and input._data.ndim:
         return apply(_SUM, (input,), {"dim": None, "keepdim": bool(keepdim)})
     if dtype is None and input._data.dtype.kind in "bui":
@@ -112,20 +120,26 @@ def sum(input, dim=None, keepdim: bool = False, *, dtype=None):  # noqa: A001
     return _reduce(_SUM, input, dim, keepdim, dtype)
 
 
-def prod(input, dim=None, keepdim: bool = False, *, dtype=None):
+def prod(input, dim=None, keepdim: bool = False, *, dtype=None, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:  # NumPy's names, as torch accepts
+        dim, keepdim = _numpy_names(dim, keepdim, axis, keepdims)
     if dtype is None and input._data.dtype.kind in "bui":
         dtype = _dtype.int64
     return _reduce(_PROD, input, dim, keepdim, dtype)
 
 
-def amax(input, dim=(), keepdim: bool = False):
+def amax(input, dim=(), keepdim: bool = False, *, axis=None, keepdims=None):
     """Maximum over ``dim`` (all dims when empty); the gradient is split evenly on ties."""
+    if axis is not None or keepdims is not None:  # NumPy's names, as torch accepts
+        dim, keepdim = _numpy_names(dim, keepdim, axis, keepdims)
     dim = None if dim == () else dim
     _nonempty(input, "amax", dim)
     return _reduce(_AMAX, input, dim, keepdim)
 
 
-def amin(input, dim=(), keepdim: bool = False):
+def amin(input, dim=(), keepdim: bool = False, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:  # NumPy's names, as torch accepts
+        dim, keepdim = _numpy_names(dim, keepdim, axis, keepdims)
     dim = None if dim == () else dim
     _nonempty(input, "amin", dim)
     return _reduce(_AMIN, input, dim, keepdim)
@@ -151,12 +165,18 @@ def _arg(op, input, dim, keepdim):
     return apply(op, (input,), {"dim": d, "keepdim": bool(keepdim)})
 
 
-def argmax(input, dim: int | None = None, keepdim: bool = False):
+def argmax(input, dim: int | None = None, keepdim: bool = False, *, axis=None,
+           keepdims=None):
     """Index of the maximum (first occurrence), over the flattened tensor when dim is None."""
+    if axis is not None or keepdims is not None:  # NumPy's names, as torch accepts
+        dim, keepdim = _numpy_names(dim, keepdim, axis, keepdims)
     return _arg(_ARGMAX, input, dim, keepdim)
 
 
-def argmin(input, dim: int | None = None, keepdim: bool = False):
+def argmin(input, dim: int | None = None, keepdim: bool = False, *, axis=None,
+           keepdims=None):
+    if axis is not None or keepdims is not None:  # NumPy's names, as torch accepts
+        dim, keepdim = _numpy_names(dim, keepdim, axis, keepdims)
     return _arg(_ARGMIN, input, dim, keepdim)
 
 
@@ -182,13 +202,19 @@ def _minmax(arg_fn, red_fn, input, dim, keepdim, other):
     return values_indices(values, idx)
 
 
-def max(input, dim=None, keepdim: bool = False, *, other=None):  # noqa: A001
+def max(input, dim=None, keepdim: bool = False, *, other=None, axis=None,  # noqa: A001
+        keepdims=None):
     """``max(x)`` -> the maximum; ``max(x, dim)`` -> (values, indices); ``max(x, y)`` ->
     elementwise maximum."""
+    if axis is not None or keepdims is not None:  # NumPy's names, as torch accepts
+        dim, keepdim = _numpy_names(dim, keepdim, axis, keepdims)
     return _minmax(argmax, amax, input, dim, keepdim, other)
 
 
-def min(input, dim=None, keepdim: bool = False, *, other=None):  # noqa: A001
+def min(input, dim=None, keepdim: bool = False, *, other=None, axis=None,  # noqa: A001
+        keepdims=None):
+    if axis is not None or keepdims is not None:  # NumPy's names, as torch accepts
+        dim, keepdim = _numpy_names(dim, keepdim, axis, keepdims)
     return _minmax(argmin, amin, input, dim, keepdim, other)
 
 
@@ -214,8 +240,10 @@ def _count(input, dims):
     return n
 
 
-def mean(input, dim=None, keepdim: bool = False, *, dtype=None):
+def mean(input, dim=None, keepdim: bool = False, *, dtype=None, axis=None, keepdims=None):
     """Arithmetic mean over ``dim`` (floating tensors only, as in PyTorch)."""
+    if axis is not None or keepdims is not None:  # NumPy's names, as torch accepts
+        dim, keepdim = _numpy_names(dim, keepdim, axis, keepdims)
     if dtype is not None:
         from .elementwise import cast
 
@@ -230,8 +258,13 @@ def mean(input, dim=None, keepdim: bool = False, *, dtype=None):
         else input.clone()
 
 
-def var(input, dim=None, *, correction: float = 1, keepdim: bool = False, unbiased=None):
+def var(input, dim=None, unbiased=None, keepdim: bool = False, *, correction: float = 1,
+        axis=None, keepdims=None):
     """Variance with Bessel's ``correction`` (``unbiased=False`` means correction 0)."""
+    if axis is not None or keepdims is not None:  # NumPy's names, as torch accepts
+        dim, keepdim = _numpy_names(dim, keepdim, axis, keepdims)
+    if isinstance(dim, bool):  # var(x, unbiased), PyTorch's other overload
+        dim, unbiased = None, dim
     if unbiased is not None:
         correction = 1 if unbiased else 0
     dims = normalize_dims(dim, input._data.ndim, "var")
@@ -241,8 +274,11 @@ def var(input, dim=None, *, correction: float = 1, keepdim: bool = False, unbias
     return sum(centered * centered, dims, keepdim) / (denom if denom > 0 else 0.0)
 
 
-def std(input, dim=None, *, correction: float = 1, keepdim: bool = False, unbiased=None):
+def std(input, dim=None, unbiased=None, keepdim: bool = False, *, correction: float = 1,
+        axis=None, keepdims=None):
     """Standard deviation, ``sqrt(var(...))``."""
+    if axis is not None or keepdims is not None:  # NumPy's names, as torch accepts
+        dim, keepdim = _numpy_names(dim, keepdim, axis, keepdims)
     from .elementwise import sqrt
 
     return sqrt(var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased))
@@ -281,8 +317,10 @@ _LSE = declare("logsumexp", rule=R.reduction, decomposition=_lse_decomp, vjp=_ls
                saves=(0, "output"))
 
 
-def logsumexp(input, dim, keepdim: bool = False):
+def logsumexp(input, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
     """``log(sum(exp(x), dim))`` computed stably (integer inputs give the default float)."""
+    if axis is not None or keepdims is not None:  # NumPy's names, as torch accepts
+        dim, keepdim = _numpy_names(dim, keepdim, axis, keepdims)
     from .elementwise import _to_float
 
     input = _to_float(input)
@@ -294,28 +332,37 @@ def logsumexp(input, dim, keepdim: bool = False):
     return apply(_LSE, (input,), {"dim": dims, "keepdim": bool(keepdim)})
 
 
-def all(input, dim=None, keepdim: bool = False):  # noqa: A001
+def all(input, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):  # noqa: A001
     """Whether every element (over ``dim``) is non-zero."""
+    if axis is not None or keepdims is not None:  # NumPy's names, as torch accepts
+        dim, keepdim = _numpy_names(dim, keepdim, axis, keepdims)
     b = input if input._data.dtype.kind == "b" else input != 0
     if b.numel():
         return _reduce(_AMIN, b, dim, keepdim)
     return sum(b == 0, dim, keepdim) == 0  # empty: True (shapes as for any reduction)
 
 
-def any(input, dim=None, keepdim: bool = False):  # noqa: A001
+def any(input, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):  # noqa: A001
     """Whether some element (over ``dim``) is non-zero."""
+    if axis is not None or keepdims is not None:  # NumPy's names, as torch accepts
+        dim, keepdim = _numpy_names(dim, keepdim, axis, keepdims)
     b = input if input._data.dtype.kind == "b" else input != 0
     if b.numel():
         return _reduce(_AMAX, b, dim, keepdim)
     return sum(b, dim, keepdim) > 0
 
 
-def norm(input, p=2, dim=None, keepdim: bool = False):
+def norm(input, p="fro", dim=None, keepdim: bool = False, dtype=None, *, axis=None,
+         keepdims=None):
     """Vector p-norm over ``dim`` (``p`` a number or ``"fro"``; ``inf`` for the largest
     magnitude, ``-inf`` for the smallest, ``0`` for the count of non-zeros)."""
+    if axis is not None or keepdims is not None:  # NumPy's names, as torch accepts
+        dim, keepdim = _numpy_names(dim, keepdim, axis, keepdims)
     from .elementwise import abs, cast
 
-    if p == "fro":
+    if dtype is not None:
+        input = cast(input, dtype)
+    if p is None or p == "fro":
         p = 2
     if p == float("inf"):
         return amax(abs(input), () if dim is None else dim, keepdim)

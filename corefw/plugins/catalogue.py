@@ -14,6 +14,7 @@ request overrides it. Layers and explainers live in the catalogues :data:`LAYERS
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,8 +22,8 @@ from typing import Any
 
 from ..errors import PluginError
 
-__all__ = ["EXPLAINERS", "KINDS", "LAYERS", "OWNERS", "PROCESS_GROUPS", "PluginWarning",
-           "Refusal", "Request", "apply", "collector", "describe"]
+__all__ = ["COMPILERS", "EXPLAINERS", "KINDS", "LAYERS", "OWNERS", "PROCESS_GROUPS",
+           "PluginWarning", "Refusal", "Request", "apply", "collector", "describe"]
 
 #: Layer classes by name (builtin ``corefw.nn`` layers and plugins' layers).
 LAYERS: dict[str, type] = {}
@@ -30,6 +31,8 @@ LAYERS: dict[str, type] = {}
 EXPLAINERS: dict[str, Callable[..., Any]] = {}
 #: Process-group backends by name (corefw.distributed.init_process_group(backend=name)).
 PROCESS_GROUPS: dict[str, Any] = {}
+#: Compilers for corefw.compile by name (the core's ``replay`` and plugins').
+COMPILERS: dict[str, Callable[..., Any]] = {}
 #: ``(kind, name) -> plugin name`` for every name a plugin registered.
 OWNERS: dict[tuple[str, str], str] = {}
 
@@ -37,10 +40,15 @@ OWNERS: dict[tuple[str, str], str] = {}
 KINDS: dict[str, str] = {"register_ops": "ops", "register_backends": "device_types",
                          "register_kernels": "kernels", "register_layers": "layers",
                          "register_explainers": "explainers",
-                         "register_process_groups": "process_groups"}
+                         "register_process_groups": "process_groups",
+                         "register_compilers": "compilers"}
 _SINGULAR = {"ops": "op", "device_types": "device type", "kernels": "kernel",
              "layers": "layer", "explainers": "explainer",
-             "process_groups": "process-group backend"}
+             "process_groups": "process-group backend", "compilers": "compiler"}
+
+
+_TABLES = {"layers": LAYERS, "explainers": EXPLAINERS, "process_groups": PROCESS_GROUPS,
+           "compilers": COMPILERS}
 
 
 class PluginWarning(RuntimeWarning):
@@ -126,13 +134,16 @@ def collector(rec, hook: str) -> Callable[..., None]:
         _check_name(hook, "layer name", name)
         add(name, cls, override)
 
-    def register_explainers(name: str, cls: Callable[..., Any], *,
-                            override: bool = False) -> None:
-        _check_name(hook, "explainer name", name)
-        if not callable(cls):
-            raise TypeError(f"{hook}: explainer {name!r} must be a class or factory, "
-                            f"got {cls!r}")
-        add(name, cls, override)
+    def named_callable(what: str, must: str) -> Callable[..., None]:
+        def register(name: str, obj: Callable[..., Any], *, override: bool = False) -> None:
+            _check_name(hook, f"{what} name", name)
+            if not callable(obj):
+                raise TypeError(f"{hook}: {what} {name!r} must be {must}, got {obj!r}")
+            add(name, obj, override)
+        return register
+
+    register_explainers = named_callable("explainer", "a class or factory")
+    register_compilers = named_callable("compiler", "callable (graph -> run)")
 
     def register_process_groups(name: str, backend: Any, *, override: bool = False) -> None:
         _check_name(hook, "process-group backend name", name)
@@ -145,7 +156,8 @@ def collector(rec, hook: str) -> Callable[..., None]:
     return {"register_ops": register_ops, "register_backends": register_backends,
             "register_kernels": register_kernels, "register_layers": register_layers,
             "register_explainers": register_explainers,
-            "register_process_groups": register_process_groups}[hook]
+            "register_process_groups": register_process_groups,
+            "register_compilers": register_compilers}[hook]
 
 
 def _check_name(hook: str, what: str, name: Any) -> None:
@@ -208,19 +220,23 @@ def _taken(req: Request, rec_name: str) -> tuple[bool, str | None]:
         if backend is not None and req.options["op"] in backend.kernels:
             return True, OWNERS.get(("device_types", dev_type))
         return False, None
-    table = {"layers": LAYERS, "process_groups": PROCESS_GROUPS}.get(req.kind, EXPLAINERS)
+    table = _TABLES[req.kind]
     return req.name in table, owner
+
+
+def strict() -> bool:
+    """Whether ``COREFW_STRICT_PLUGINS`` makes plugin failures and refusals errors."""
+    return os.environ.get("COREFW_STRICT_PLUGINS", "").strip().lower() in ("1", "true", "yes",
+                                                                           "on")
 
 
 def _warn_kernel_override(rec, req: Request, prev: str, records: Mapping[str, Any]) -> None:
     """PyTorch's "Overriding a previously registered kernel", naming both owners; fatal in
     strict mode (the caller marks the plugin failed, which raises there)."""
-    from .manager import _strict
-
     msg = (f"corefw: overriding a previously registered kernel: {req.name!r} of "
            f"{describe(prev, records)} is replaced by plugin {describe(rec.name, records)} "
            f"(override=True)")
-    if _strict():
+    if strict():
         raise PluginError(f"{msg} [refused because COREFW_STRICT_PLUGINS is set]")
     warnings.warn(msg, PluginWarning, stacklevel=3)
 
@@ -249,8 +265,7 @@ def _apply_one(rec, req: Request, records: Mapping[str, Any]) -> None:
         dispatch.register_kernels(req.options["device_type"], {req.options["op"]: req.obj},
                                   owner=rec.name, override=True)
     else:
-        {"layers": LAYERS, "process_groups": PROCESS_GROUPS}.get(req.kind,
-                                                                  EXPLAINERS)[req.name] = req.obj
+        _TABLES[req.kind][req.name] = req.obj
     if taken:
         rec.notes.append(f"overrides {what} of {describe(prev, records)}")
         if prev in records and prev != rec.name:

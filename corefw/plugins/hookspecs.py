@@ -21,7 +21,7 @@ a second registration of a name is refused with a warning that names both plugin
 
 Hooks run in this order, for every plugin in turn: ``register_ops``, ``register_backends``,
 ``register_kernels``, ``register_layers``, ``register_explainers``,
-``register_process_groups``. Plugin modules must be
+``register_process_groups``, ``register_compilers``. Plugin modules must be
 cheap to import and to register: import heavy libraries (cupy, scipy ...) inside the objects
 they register, on first use. docs/hooks.md documents each hook with an example; a test checks
 that every hook here has a docstring and a section there.
@@ -38,7 +38,7 @@ __all__ = ["HOOK_ORDER", "PLUGIN_API_VERSION", "hookimpl", "hookspec"]
 
 #: The plugin API's version. The major number changes only with an incompatible change to
 #: these hooks or their ``register`` callbacks; see docs/plugin-api-policy.md.
-PLUGIN_API_VERSION = "1.0"
+PLUGIN_API_VERSION = "1.1"  # 1.1: register_process_groups, register_compilers
 
 hookspec = pluggy.HookspecMarker("corefw")
 hookimpl = pluggy.HookimplMarker("corefw")
@@ -69,6 +69,13 @@ class RegisterLayer(Protocol):
     """``register(cls, name=None, *, override=False)``."""
 
     def __call__(self, cls: type, name: str | None = None, *,
+                 override: bool = False) -> None: ...
+
+
+class RegisterCompiler(Protocol):
+    """``register(name, compiler, *, override=False)``."""
+
+    def __call__(self, name: str, compiler: Callable[..., Any], *,
                  override: bool = False) -> None: ...
 
 
@@ -165,7 +172,22 @@ def register_process_groups(register: RegisterProcessGroup) -> None:
     """
 
 
+@hookspec
+def register_compilers(register: RegisterCompiler) -> None:
+    """Register compilers for :func:`corefw.compile`: ``register(name, compiler, *,
+    override=False)``.
+
+    ``compiler(graph)`` receives a captured :class:`corefw.compiler.Graph` (kernel-call nodes
+    with shapes and dtypes, see docs/compile.md) and returns a callable ``run(inputs) ->
+    outputs`` over native arrays, computing ``graph.outputs`` from ``graph.inputs``. Users pick
+    it with ``corefw.compile(fn, backend=name)``; ``corefw.compiler.list_backends()`` lists
+    them. The core registers ``replay``. A name registered twice is refused unless
+    ``override=True``.
+    """
+
+
 #: The order in which the hooks run (ops before the backends whose kernels may serve them).
 HOOK_ORDER: tuple[str, ...] = ("register_ops", "register_backends", "register_kernels",
                                "register_layers", "register_explainers",
-                               "register_process_groups")
+                               "register_process_groups",
+                               "register_compilers")

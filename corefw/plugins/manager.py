@@ -52,7 +52,8 @@ __all__ = ["BUILTIN", "EXPLAINERS", "GROUP", "LAYERS", "PluginRecord", "load", "
 GROUP = "corefw.plugins"
 #: Builtin plugins, name -> module, registered exactly like entry points (pytest's
 #: default_plugins, llm's DEFAULT_PLUGINS).
-BUILTIN: dict[str, str] = {"corefw.nn": "corefw.nn._plugin"}
+BUILTIN: dict[str, str] = {"corefw.nn": "corefw.nn._plugin",
+                           "corefw.compiler": "corefw.compiler._plugin"}
 #: Libraries a plugin should not import while loading (noted in ``corefw plugins``).
 HEAVY = frozenset({"cupy", "jax", "matplotlib", "numba", "pandas", "scipy", "sklearn",
                    "tensorflow", "torch", "triton"})
@@ -104,7 +105,8 @@ class PluginRecord:
                               "kernel_names": list(reg["kernels"]), "ops": list(reg["ops"]),
                               "layers": list(reg["layers"]),
                               "explainers": list(reg["explainers"]),
-                              "process_groups": list(reg["process_groups"])},
+                              "process_groups": list(reg["process_groups"]),
+                              "compilers": list(reg["compilers"])},
                 "notes": list(self.notes)}
 
 
@@ -388,9 +390,7 @@ def _refresh(rec: PluginRecord) -> None:
 
 
 # -- reporting --------------------------------------------------------------------------------
-def _strict() -> bool:
-    return os.environ.get("COREFW_STRICT_PLUGINS", "").strip().lower() in ("1", "true", "yes",
-                                                                           "on")
+_strict = catalogue.strict
 
 
 def _fail(rec: PluginRecord, message: str, exc: BaseException | None) -> None:

@@ -170,6 +170,7 @@ def _load_builtin() -> None:
         cases_losses,
         cases_nn,
         cases_nn_functions,
+        cases_parity,
         cases_random,
         cases_shape,
         cases_train,

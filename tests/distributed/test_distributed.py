@@ -199,7 +199,9 @@ def test_a_hanging_rank_times_out_the_others(tmp_path):
     proc = launch("faults.py", 2, "hang", str(tmp_path), timeout=60,
                   env={"FAULT_TIMEOUT": "2"})
     assert proc.returncode != 0
-    assert "all_reduce on rank 0 timed out after 2 s" in proc.stderr
+    # which collective reports it first depends on scheduling (a loaded CI box): any of them
+    # must name the timeout rather than hang
+    assert "timed out after 2 s" in proc.stderr, proc.stderr[-2000:]
     assert "unreachable" not in proc.stdout
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "plugins"
-PACKAGES = ("corefw-refdev", "corefw-extralayers", "corefw-saliency", "corefw-immutable")
+PACKAGES = ("corefw-refdev", "corefw-extralayers", "corefw-saliency", "corefw-immutable",
+            "corefw-constfold")
 
 
 @pytest.fixture(scope="session")

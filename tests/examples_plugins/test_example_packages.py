@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "plugins"
-PACKAGES = ("corefw-refdev", "corefw-extralayers", "corefw-saliency", "corefw-immutable")
+PACKAGES = ("corefw-refdev", "corefw-extralayers", "corefw-saliency", "corefw-immutable",
+            "corefw-constfold")
 
 SUITES = {"corefw-refdev": ("corefw-refdev",), "corefw-extralayers": ("corefw-extralayers",),
-          "corefw-saliency": ("corefw-saliency",), "corefw-immutable": ("corefw-immutable",)}
+          "corefw-saliency": ("corefw-saliency",), "corefw-immutable": ("corefw-immutable",),
+          "corefw-constfold": ("corefw-constfold",)}
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -29,7 +31,7 @@ def test_package_is_complete(name):
     assert f'\nname = "{name}"\n' in meta
 
 
-def test_all_three_load_as_plugins(run):
+def test_all_four_load_as_plugins(run):
     proc = run("-c", "import json\nfrom corefw.plugins import plugin_records\n"
                "print(json.dumps({r.name: [r.status, r.distribution, r.registered] for r in "
                "plugin_records()}))", packages=PACKAGES)
@@ -38,10 +40,11 @@ def test_all_three_load_as_plugins(run):
     assert records["refdev"][:2] == ["loaded", "corefw-refdev"]
     assert records["refdev"][2]["device_types"] == ["refdev"]
     assert records["extralayers"][2]["ops"] == ["rms_norm"]
-    assert records["extralayers"][2]["layers"] == ["RMSNorm", "SwiGLU"]
+    assert records["extralayers"][2]["layers"] == ["FusedRMSNorm", "SwiGLU"]
     assert records["saliency"][2]["explainers"] == ["gradient_x_input", "smoothgrad"]
     assert records["immutable"][:2] == ["loaded", "corefw-immutable"]
     assert records["immutable"][2]["device_types"] == ["immut"]
+    assert records["constfold"][2]["compilers"] == ["constfold"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -110,14 +113,14 @@ raise SystemExit(status)
 
 def test_layers_and_explainer_on_refdev(run):
     """The layer library and the explainer, installed together, on the refdev device: a model
-    with RMSNorm and SwiGLU trains there, and its attributions match the same model's on cpu."""
+    with FusedRMSNorm and SwiGLU trains there, and its attributions match the same model's on cpu."""
     code = """
 import numpy as np
 import corefw
-from corefw_extralayers import RMSNorm, SwiGLU
+from corefw_extralayers import FusedRMSNorm, SwiGLU
 
 corefw.manual_seed(0)
-model = corefw.nn.Sequential(corefw.nn.Linear(6, 8), RMSNorm(8), SwiGLU(8, 16),
+model = corefw.nn.Sequential(corefw.nn.Linear(6, 8), FusedRMSNorm(8), SwiGLU(8, 16),
                              corefw.nn.Linear(8, 3))
 x, y = corefw.randn(32, 6), corefw.randint(0, 3, (32,))
 explain = corefw.explainers()["gradient_x_input"]

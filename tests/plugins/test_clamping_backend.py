@@ -59,5 +59,5 @@ def test_the_kit_fails_a_clamping_backend(snippet):
     assert out["clampdev-gather"] == out["checkdev-gather"] == [1.0, 2.0]
     status, reason = out["clampdev"]
     assert status == "fail", reason
-    assert "x[tensor([1, 7])] of a (5,) tensor: no error was raised" in reason
+    assert "tensor: no error was raised" in reason  # an out-of-range index went through
     assert out["checkdev"] == ["pass", ""]

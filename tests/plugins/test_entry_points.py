@@ -31,7 +31,8 @@ def test_listing_shows_every_plugin_with_its_status(everything):
     assert toy["registers"] == {"device_types": ["toydev"], "kernels": 1,
                                 "kernel_names": ["cpu:toy_softclip"], "ops": ["toy_softclip"],
                                 "layers": ["ToyScale"], "explainers": ["toy_saliency"],
-                                "process_groups": []}
+                                "process_groups": [],
+                                "compilers": []}
     assert everything["toylite"]["distribution"] == "corefw-toy"
     assert everything["cpu"]["registers"]["device_types"] == ["cpu"]
     assert everything["corefw.nn"]["builtin"] is True
@@ -49,7 +50,7 @@ def test_failures_carry_their_error(everything):
 
 def test_unsupported_plugin_api_is_refused_naming_both_versions(everything):
     error = everything["future"]["error"]
-    assert "'>=2,<3'" in error and "plugin API 1.0" in error
+    assert "'>=2,<3'" in error and "plugin API 1.1" in error
     assert everything["future"]["registers"]["layers"] == []
 
 
@@ -108,7 +109,7 @@ def test_strict_mode_makes_a_failure_fatal(run_python):
     cli = run_python("-m", "corefw", "plugins", dists=("future",),
                      env={"COREFW_STRICT_PLUGINS": "1"})
     assert cli.returncode == 1
-    assert "'future'" in cli.stderr and "'>=2,<3'" in cli.stderr and "1.0" in cli.stderr
+    assert "'future'" in cli.stderr and "'>=2,<3'" in cli.stderr and "1.1" in cli.stderr
     ok = run_python("-m", "corefw", "plugins", dists=("toy",), env={"COREFW_STRICT_PLUGINS": "1"})
     assert ok.returncode == 0, ok.stderr
 
@@ -116,7 +117,7 @@ def test_strict_mode_makes_a_failure_fatal(run_python):
 def test_corefw_plugins_loads_only_the_named_entry_points(listing, snippet):
     recs = listing(ALL, env={"COREFW_PLUGINS": "cpu,toy"})
     loaded = {n for n, r in recs.items() if r["status"] == "loaded"}
-    assert loaded == {"corefw.nn", "cpu", "toy"}  # builtins always load
+    assert loaded == {"corefw.nn", "corefw.compiler", "cpu", "toy"}  # builtins always load
     assert {r["status"] for n, r in recs.items() if n not in loaded} == {"blocked"}
     assert recs["broken_import"]["reason"] == "not listed in COREFW_PLUGINS"
     out = snippet("corefw.ones(1)", dists=ALL, env={"COREFW_PLUGINS": "cpu,toy"})

@@ -20,7 +20,7 @@ def _hooks() -> list[str]:
 
 def test_hook_order_lists_every_hook_once():
     assert sorted(hookspecs.HOOK_ORDER) == _hooks()
-    assert len(_hooks()) == 6
+    assert len(_hooks()) == 7
 
 
 @pytest.mark.parametrize("hook", _hooks())

@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from ..._tensor import Tensor
+from ...compiler import is_compiling
 from ...errors import CorefwIndexError, DTypeError, ShapeError
 from ...ops.activation import log_softmax
 from ...ops.elementwise import abs as _abs
@@ -93,7 +94,8 @@ def _check_indices(fn: str, input, target, ignore_index: int, allow_probs: bool)
             f"with integer class indices (int64){probs}; got {target.dtype} with shape "
             f"{target.shape}")
     n_classes = input.shape[0 if input.ndim == 1 else 1]
-    if target.numel() and not target.is_meta:  # meta tensors have no values to check
+    # meta tensors have no values to check; a capture skips the host read (see docs/compile.md)
+    if target.numel() and not target.is_meta and not is_compiling():
         lo, hi = int(target.amin().item()), int(target.amax().item())
         if lo < 0 or hi >= n_classes:
             bad = target[(target != ignore_index) & ((target < 0) | (target >= n_classes))]
@@ -254,7 +256,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         raise ShapeError(f"binary_cross_entropy: target of shape "
                          f"{getattr(target, 'shape', None)} differs from the input's shape "
                          f"{input.shape}; give the target the input's shape")
-    if input.numel() and not input.is_meta:
+    if input.numel() and not input.is_meta and not is_compiling():
         lo, hi = input.detach().amin().item(), input.detach().amax().item()
         if lo < 0 or hi > 1:
             raise ValueError(f"binary_cross_entropy: all elements of input should be between "

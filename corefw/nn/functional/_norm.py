@@ -35,6 +35,18 @@ def _check_param(fn, name, t, shape, input=None):
                          f".float()) or the layer (e.g. .double()) so that they match")
 
 
+def _normalized_shape(fn, input, normalized_shape) -> tuple[int, ...]:
+    """Check a float ``input`` ending in ``normalized_shape``; return that shape as a tuple."""
+    _check_float(fn, input)
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(shape)
+    if k == 0 or input.ndim < k or tuple(input.shape[input.ndim - k:]) != shape:
+        raise ShapeError(f"{fn}: given normalized_shape={list(shape)}, expected input with "
+                         f"shape [*, {', '.join(map(str, shape))}], but got input of size "
+                         f"{_fmt(input.shape)}")
+    return shape
+
+
 def batch_norm(input, running_mean, running_var, weight=None, bias=None,
                training: bool = False, momentum: float = 0.1, eps: float = 1e-5):
     """Batch normalisation over every dim but dim 1 (channels), as PyTorch.
@@ -90,13 +102,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None,
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
     """Normalise over the trailing dims ``normalized_shape`` (biased variance), then scale by
     ``weight`` and shift by ``bias`` (both of shape ``normalized_shape``)."""
-    _check_float("layer_norm", input)
-    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    shape = _normalized_shape("layer_norm", input, normalized_shape)
     k = len(shape)
-    if k == 0 or input.ndim < k or tuple(input.shape[input.ndim - k:]) != shape:
-        raise ShapeError(f"layer_norm: given normalized_shape={list(shape)}, expected input "
-                         f"with shape [*, {', '.join(map(str, shape))}], but got input of "
-                         f"size {_fmt(input.shape)}")
     _check_param("layer_norm", "weight", weight, shape, input)
     _check_param("layer_norm", "bias", bias, shape, input)
     return apply(LAYER_NORM, (input, weight, bias), {"ndim": k, "eps": float(eps)})

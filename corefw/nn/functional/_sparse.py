@@ -6,6 +6,7 @@ from ... import _dtype
 from ..._creation import arange
 from ..._tensor import Tensor
 from ...autograd.grad_mode import no_grad
+from ...compiler import is_compiling
 from ...errors import CorefwIndexError, DTypeError, ShapeError
 from ...ops.nn_misc import embedding_op
 from ...ops.reduction import norm
@@ -19,7 +20,7 @@ def _check_indices(fn: str, input, n: int) -> None:
         what = input.dtype if isinstance(input, Tensor) else type(input).__name__
         raise DTypeError(f"{fn}: expected indices of an integer dtype (int64 or int32), got "
                          f"{what}; cast with .long()")
-    if input.numel() and not input.is_meta:
+    if input.numel() and not input.is_meta and not is_compiling():
         lo, hi = int(input.amin().item()), int(input.amax().item())
         if lo < 0 or hi >= n:
             bad = lo if lo < 0 else hi

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from corefw.plugins import hookimpl
 
-COREFW_PLUGIN_API = ">=1,<2"
+COREFW_PLUGIN_API = ">=1.1,<2"  # register_compilers
 __version__ = "0.1.0"
 
 
@@ -17,3 +17,10 @@ def register_backends(register):
     from .backend import NumpyBackend
 
     register(NumpyBackend())
+
+
+@hookimpl
+def register_compilers(register):
+    from .fuse import cpu_fuse
+
+    register("cpu_fuse", cpu_fuse)

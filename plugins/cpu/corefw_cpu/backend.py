@@ -35,6 +35,21 @@ class NumpyBackend(ArrayModuleBackend):
         from .kernels import fast_kernels
 
         self.kernels.update(fast_kernels())
+        from .threads import apply_default
+
+        apply_default()
+
+    def set_num_threads(self, n: int) -> None:
+        """Limit BLAS (and numexpr) threads (``corefw.set_num_threads``)."""
+        from .threads import set_num_threads
+
+        set_num_threads(n)
+
+    def get_num_threads(self) -> int:
+        """Threads BLAS may use (``corefw.get_num_threads``)."""
+        from .threads import get_num_threads
+
+        return get_num_threads()
 
     def from_host(self, array, index: int = 0):
         return np.asarray(array)

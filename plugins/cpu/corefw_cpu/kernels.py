@@ -23,7 +23,51 @@ def fast_kernels() -> dict:
     kernels.update(_loss_kernels())
     kernels.update(_layer_kernels())
     kernels.update(_train_kernels())
+    kernels.update(_scan_kernels())
     return kernels
+
+
+def _argsort(x, dim, descending):
+    """A stable sort's permutation; NaN last (first when descending), as PyTorch's."""
+    if not descending:
+        return np.argsort(x, axis=dim, kind="stable")
+    # stable descending: sort the reversed array, reverse back and mirror the indices
+    r = np.flip(np.argsort(np.flip(x, dim), axis=dim, kind="stable"), dim)
+    return (x.shape[dim] - 1 - r).astype(np.int64)
+
+
+def _cumprod(x, dim):
+    return np.cumprod(x, axis=dim, dtype=x.dtype)
+
+
+def _scan_kernels() -> dict:
+    return {"argsort": _argsort, "cumprod": _cumprod, **_linalg_kernels()}
+
+
+def _linalg_kernels() -> dict:
+    """LAPACK through ``numpy.linalg``; several results are packed into one array (the
+    layouts of corefw.ops.linalg_torch)."""
+    la = np.linalg
+
+    def slogdet(a):
+        sign, logabs = la.slogdet(a)
+        return np.stack([sign, logabs], -1).astype(a.dtype)
+
+    def eigh(a, upper):
+        w, v = la.eigh(a, UPLO="U" if upper else "L")
+        return np.concatenate([w[..., None, :], v], -2)
+
+    def svd(a):
+        u, s, vh = la.svd(a, full_matrices=False)
+        return np.concatenate([u, s[..., None, :], np.swapaxes(vh, -1, -2)], -2)
+
+    def qr(a):
+        q, r = la.qr(a)
+        return np.concatenate([q, np.swapaxes(r, -1, -2)], -2)
+
+    return {"linalg_solve": la.solve, "linalg_slogdet": slogdet,
+            "linalg_cholesky": la.cholesky, "linalg_eigh": eigh, "linalg_svd": svd,
+            "linalg_qr": qr}
 
 
 _UFUNCS = {
@@ -35,6 +79,8 @@ _UFUNCS = {
     "lt": "less", "le": "less_equal", "gt": "greater", "ge": "greater_equal",
     "bitwise_and": "bitwise_and", "bitwise_or": "bitwise_or", "bitwise_xor": "bitwise_xor",
     "log1p": "log1p", "expm1": "expm1", "tan": "tan",
+    "asin": "arcsin", "acos": "arccos", "atan": "arctan", "atan2": "arctan2", "sinh": "sinh",
+    "cosh": "cosh", "asinh": "arcsinh", "acosh": "arccosh", "atanh": "arctanh",
 }
 
 

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 
 from corefw.plugins import hookimpl
 
-COREFW_PLUGIN_API = ">=1,<2"
+COREFW_PLUGIN_API = ">=1.1,<2"  # register_compilers
 __version__ = "0.1.0"
 
 __all__ = ["current_stream", "device_count", "device_name", "empty_cache", "get_backend",
@@ -51,6 +51,13 @@ def register_process_groups(register):
     from .nccl import NcclBackend  # light: cupy is imported by create()
 
     register("nccl", NcclBackend())
+
+
+@hookimpl
+def register_compilers(register):
+    from .fuse import cuda_fuse
+
+    register("cuda_fuse", cuda_fuse)
 
 
 def is_available() -> bool:

@@ -1,10 +1,10 @@
 """corefw-extralayers: a third-party layer library for corefw.
 
 It adds one op, ``rms_norm`` (with a decomposition, so it runs on every backend, and its own
-VJP), and two layers, :class:`RMSNorm` and :class:`SwiGLU`, registered in corefw's layer
+VJP), and two layers, :class:`FusedRMSNorm` and :class:`SwiGLU`, registered in corefw's layer
 catalogue (``corefw.layers()``). Import the layers as usual::
 
-    from corefw_extralayers import RMSNorm, SwiGLU
+    from corefw_extralayers import FusedRMSNorm, SwiGLU
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from corefw.plugins import hookimpl
 
 COREFW_PLUGIN_API = ">=1,<2"
 __version__ = "0.1.0"
-__all__ = ["RMSNorm", "SwiGLU", "rms_norm"]
+__all__ = ["FusedRMSNorm", "SwiGLU", "rms_norm"]
 
 
 @hookimpl
@@ -26,14 +26,14 @@ def register_ops(register):
 
 @hookimpl
 def register_layers(register):
-    from .layers import RMSNorm, SwiGLU
+    from .layers import FusedRMSNorm, SwiGLU
 
-    register(RMSNorm)
+    register(FusedRMSNorm)
     register(SwiGLU)
 
 
 def __getattr__(name):
-    if name in ("RMSNorm", "SwiGLU"):
+    if name in ("FusedRMSNorm", "SwiGLU"):
         from . import layers
 
         return getattr(layers, name)

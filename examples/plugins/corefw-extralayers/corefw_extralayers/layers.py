@@ -1,4 +1,4 @@
-"""Layers: :class:`RMSNorm` and :class:`SwiGLU` (PyTorch-style modules)."""
+"""Layers: :class:`FusedRMSNorm` and :class:`SwiGLU` (PyTorch-style modules)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from corefw import nn
 from .ops import rms_norm
 
 
-class RMSNorm(nn.Module):
+class FusedRMSNorm(nn.Module):
     """Root-mean-square normalisation over the last dim (Zhang and Sennrich, 2019)."""
 
     def __init__(self, dim: int, eps: float = 1e-6) -> None:

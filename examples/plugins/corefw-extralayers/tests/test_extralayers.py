@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from corefw_extralayers import RMSNorm, SwiGLU, rms_norm
+from corefw_extralayers import FusedRMSNorm, SwiGLU, rms_norm
 from corefw_extralayers.conformance import reference
 
 import corefw
 
 
 def test_registered():
-    assert corefw.layers()["RMSNorm"] is RMSNorm and corefw.layers()["SwiGLU"] is SwiGLU
+    assert corefw.layers()["FusedRMSNorm"] is FusedRMSNorm and corefw.layers()["SwiGLU"] is SwiGLU
     assert corefw.ops.OPS["rms_norm"].owner == "extralayers"
 
 
@@ -32,7 +32,7 @@ def test_rms_norm_refuses_a_wrong_weight():
 
 def test_layers_train():
     corefw.manual_seed(0)
-    model = corefw.nn.Sequential(RMSNorm(8), SwiGLU(8, 16))
+    model = corefw.nn.Sequential(FusedRMSNorm(8), SwiGLU(8, 16))
     x = corefw.randn(16, 8)
     target = x.flip(1)
     opt = corefw.optim.Adam(model.parameters(), lr=1e-2)

@@ -1,0 +1,207 @@
+"""A compiled function: guards, a bounded cache of captures, and the replay of one capture.
+
+A call computes the guard key (input shapes, dtypes, devices, ``requires_grad``, Python scalar
+arguments, grad mode, the state facts of :mod:`._state`) and looks it up. A miss traces the
+function (an eager run, so its results are returned as they are) and turns the trace into a
+:class:`Plan`: the forward graph, and when the result needs a gradient the backward graph
+(traced with ``autograd.grad`` as one joint plan, like AOTAutograd), each compiled by the
+chosen compiler. A hit runs the plan: gather input arrays, run, write back ``.grad`` and
+versions, wrap the outputs.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from .._graph.grad_mode import STATE
+from .._tensor import Tensor
+from ._capture import capture
+from ._common import LOCAL, CompileWarning
+from ._dynamic import batch_change, make_dynamic, wild_key
+from ._state import State, find_roots
+
+__all__ = ["CompileWarning", "CompiledFunction"]
+
+_SCALARS = (int, float, bool, str, type(None))
+
+
+_NAMES = tuple(f"argument {i}" for i in range(64))
+_DEVICES: dict = {}  # id(device) -> device, to name it in messages (devices are interned)
+
+
+def _visit(a, where, tensors: list, key: list, depth: int = 0) -> None:
+    if isinstance(a, Tensor):
+        tensors.append(a)
+        d = a._data
+        dev = a._dev
+        if id(dev) not in _DEVICES:
+            _DEVICES[id(dev)] = dev
+        key.append((where, d.shape, d.dtype, id(dev), a._req))  # id: devices hash in Python
+    elif a.__class__ in _SCALARS:
+        key.append((where, a.__class__, a))
+    elif depth == 0 and isinstance(a, (tuple, list)):
+        for i, x in enumerate(a):
+            _visit(x, f"{where}[{i}]", tensors, key, 1)
+    else:
+        key.append((where, id(a)))
+
+
+def _flat_inputs(args, kwargs) -> tuple[list, tuple]:
+    """(tensors among the arguments, in order; the guard key of the arguments)."""
+    tensors: list = []
+    key: list = []
+    for i, a in enumerate(args):
+        _visit(a, _NAMES[i] if i < 64 else f"argument {i}", tensors, key)
+    for k, a in kwargs.items():
+        _visit(a, f"argument {k!r}", tensors, key)
+    if len(tensors) > 1:  # which arguments are the same tensor
+        seen: dict = {}
+        key.append(("aliasing of tensor arguments",
+                    tuple([seen.setdefault(id(t), i) for i, t in enumerate(tensors)])))
+    return tensors, tuple(key)
+
+
+class CompiledFunction:
+    """``corefw.compile(fn)``: call it like ``fn``."""
+
+    def __init__(self, fn, compiler, name: str, fullgraph: bool, dynamic, cache_limit: int):
+        self.fn = fn
+        self.compiler = compiler
+        self.backend = name
+        self.fullgraph = fullgraph
+        self.dynamic = dynamic
+        self.cache_limit = cache_limit
+        self.cache: dict = {}
+        self.dynamic_cache: dict = {}  # argument positions -> {key without batch dim: plan}
+        self.recompiles: list[str] = []  # the guard that failed, per recompile
+        self.breaks: list = []
+        self.eager_keys: set = set()
+        self.attempts: dict = {}
+        self._warned = False
+        self.__wrapped__ = fn
+        self.__doc__ = getattr(fn, "__doc__", None)
+        self.__name__ = getattr(fn, "__name__", type(fn).__name__)
+
+    def __deepcopy__(self, memo):
+        """A copy compiles afresh (captures name the original's tensors)."""
+        import copy
+
+        return CompiledFunction(copy.deepcopy(self.fn, memo), self.compiler, self.backend,
+                                self.fullgraph, self.dynamic, self.cache_limit)
+
+    def __get__(self, obj, objtype=None):  # decorating a method
+        if obj is None:
+            return self
+        bound = self.__dict__.setdefault("_bound", {})
+        cf = bound.get(id(obj))
+        if cf is None:
+            cf = bound[id(obj)] = CompiledFunction(
+                self.fn.__get__(obj, objtype), self.compiler, self.backend, self.fullgraph,
+                self.dynamic, self.cache_limit)
+        return cf
+
+    state = None
+
+    def __call__(self, *args, **kwargs):
+        if getattr(LOCAL, "tracing", False) or STATE.overrides or STATE.provenance:
+            # nested in a capture, or explainers' VJP overrides / module provenance in effect
+            # (a captured backward would not follow them): eager
+            return self.fn(*args, **kwargs)
+        tensors, akey = _flat_inputs(args, kwargs)
+        if self.state is None:
+            self.state = find_state(self.fn, args, kwargs)
+        skey = self.state.signature()
+        key = (akey, STATE.enabled, skey)
+        plan = self.cache.get(key)
+        if plan is None and self.dynamic_cache:
+            for positions, plans in self.dynamic_cache.items():
+                plan = plans.get(wild_key(key, positions))
+                if plan is not None:
+                    break
+        if plan is not None and plan.valid():
+            return plan.run(tensors, self.fn, args, kwargs)
+        if key in self.eager_keys:
+            return self.fn(*args, **kwargs)
+        return self._miss(key, tensors, args, kwargs)
+
+    def _why(self, key) -> str:
+        """The failing guard, against the closest cached capture."""
+        if not self.cache:
+            return "first call"
+        best = min((_diffs(old, key) for old in self.cache), key=len)
+        return best[0] if best else "a parameter, buffer or optimizer param list was replaced"
+
+    def _try_dynamic(self, key, plan, tensors) -> None:
+        """A second batch size: make the capture dynamic if the two agree (see _dynamic)."""
+        for old_key, old in self.cache.items():
+            change = batch_change(old_key, key)
+            if change is None:
+                continue
+            b_old, b_new, positions = change
+            akey = key[0]
+            # the batch tensor's index among the distinct tensor arguments of the plan
+            n = sum(1 for e in akey[:positions[0]] if len(e) == 5)
+            if n not in plan.arg_pos:
+                continue
+            dyn = make_dynamic(old, plan, b_old, b_new, plan.arg_pos.index(n), self.compiler)
+            if dyn is not None:
+                self.dynamic_cache.setdefault(positions, {})[wild_key(key, positions)] = dyn
+            return
+
+    def _miss(self, key, tensors, args, kwargs):
+        why = self._why(key)
+        if self.cache:
+            self.recompiles.append(why)
+        for old in [k for k in self.cache if _only_hyperparameters(k, key)]:
+            del self.cache[old]  # an LR schedule: replace the capture, do not fill the cache
+        if len(self.cache) >= self.cache_limit:
+            if not self._warned:
+                self._warned = True
+                warnings.warn(f"corefw.compile({self.__name__}): cache limit "
+                              f"({self.cache_limit}) reached; guard failed: {why}. Running "
+                              f"eagerly from now on for new guard values", CompileWarning,
+                              stacklevel=3)
+            self.eager_keys.add(key)
+            return self.fn(*args, **kwargs)
+        plan, out, reason = capture(self, tensors, args, kwargs)
+        if plan is not None:
+            if self.dynamic is not False:
+                self._try_dynamic(key, plan, tensors)
+            self.cache[key] = plan
+            return out
+        n = self.attempts[key] = self.attempts.get(key, 0) + 1
+        if reason != "unsteady" or n >= 3:
+            self.eager_keys.add(key)
+            if reason not in ("graph break", "unsteady") or n >= 3:
+                warnings.warn(f"corefw.compile({self.__name__}): running eagerly: {reason}",
+                              CompileWarning, stacklevel=3)
+        return out
+
+
+def _only_hyperparameters(old, key) -> bool:
+    diffs = _diffs(old, key)
+    return bool(diffs) and all(d.startswith("hyperparameters of optimizer") for d in diffs)
+
+
+def _diffs(old, key) -> list[str]:
+    (oa, og, os_), (na, ng, ns) = old, key
+    out = []
+    if og != ng:
+        out.append(f"grad mode (was {'enabled' if og else 'disabled'})")
+    if len(oa) != len(na):
+        out.append(f"number of arguments ({len(na)}, was {len(oa)})")
+    out += [f"{n[0]}: {_describe(n)} (was {_describe(o)})" for o, n in zip(oa, na) if o != n]
+    out += [n[0] for o, n in zip(os_, ns) if o != n]
+    return out
+
+
+def _describe(entry) -> str:
+    if len(entry) == 5:
+        return (f"shape {tuple(entry[1])} {entry[2]} on {_DEVICES.get(entry[3], '?')}, "
+                f"requires_grad={entry[4]}")
+    return repr(entry[-1])
+
+
+def find_state(fn, args, kwargs) -> State:
+    """The :class:`State` of ``fn`` (see :mod:`._state`)."""
+    return State(find_roots(fn, args, kwargs))

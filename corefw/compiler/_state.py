@@ -1,0 +1,152 @@
+"""What a compiled function depends on besides its arguments: the modules, optimizers and
+tensors it can reach (the callable itself, a bound method's object, closure cells, and the
+globals its code names), found once when it is compiled, like TorchDynamo's guards on globals.
+
+Parameters, buffers, optimizer state and their ``.grad`` are read as graph inputs on every
+call (their values may change between calls; that needs no recompile). What the captured
+program assumed about them (which tensors, their shapes and dtypes, ``requires_grad``, whether
+``.grad`` is set, ``training`` flags, optimizer hyperparameters) is part of the guard.
+"""
+
+from __future__ import annotations
+
+import types
+
+from .._tensor import Tensor
+
+__all__ = ["State", "find_roots"]
+
+
+def _is_module(obj) -> bool:
+    return hasattr(obj, "named_parameters") and hasattr(obj, "training") and \
+        hasattr(obj, "_parameters")
+
+
+def _is_optimizer(obj) -> bool:
+    return hasattr(obj, "param_groups") and hasattr(obj, "state") and hasattr(obj, "step")
+
+
+def _code_names(code, out: set) -> None:
+    out.update(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            _code_names(c, out)
+
+
+def find_roots(fn, args, kwargs) -> list:
+    """Modules, optimizers and tensors ``fn`` may touch (one level deep)."""
+    found: list = []
+    seen: set[int] = set()
+
+    def add(obj, depth: int = 0) -> None:
+        if id(obj) in seen:
+            return
+        if isinstance(obj, Tensor) or _is_module(obj) or _is_optimizer(obj):
+            seen.add(id(obj))
+            found.append(obj)
+        elif hasattr(obj, "optimizer") and _is_optimizer(obj.optimizer):  # an LR scheduler
+            add(obj.optimizer)
+        elif depth == 0 and isinstance(obj, (list, tuple, dict)):
+            for x in (obj.values() if isinstance(obj, dict) else obj):
+                add(x, 1)
+        elif depth == 0 and hasattr(obj, "__dict__") and not isinstance(
+                obj, (type, types.ModuleType, types.FunctionType)):
+            seen.add(id(obj))
+            for x in vars(obj).values():
+                add(x, 1)
+
+    for a in list(args) + list(kwargs.values()):
+        if not isinstance(a, (Tensor, list, tuple)):  # tensor arguments are guarded apart
+            add(a)
+    target = fn
+    if _is_module(fn):
+        add(fn)
+        target = type(fn).forward
+    self = getattr(target, "__self__", None)
+    if self is not None:
+        add(self)
+        target = getattr(target, "__func__", target)
+    code = getattr(target, "__code__", None)
+    if code is None:
+        return found
+    for cell in getattr(target, "__closure__", None) or ():
+        try:
+            add(cell.cell_contents)
+        except ValueError:  # an empty cell
+            pass
+    names: set = set()
+    _code_names(code, names)
+    g = getattr(target, "__globals__", {})
+    for name in sorted(names):
+        if name in g:
+            add(g[name])
+    return found
+
+
+class State:
+    """The tensors behind ``roots`` and the facts about them a capture relies on."""
+
+    def __init__(self, roots: list) -> None:
+        self.roots = roots
+        self.modules = []
+        self.optimizers = [r for r in roots if _is_optimizer(r)]
+        seen: set[int] = set()
+        for r in roots:
+            if _is_module(r):
+                for m in r.modules():
+                    if id(m) not in seen:
+                        seen.add(id(m))
+                        self.modules.append(m)
+        self.tensors = self.collect()
+
+    def collect(self) -> list[Tensor]:
+        """Every tensor reachable now (params, buffers, optimizer state, plain tensors)."""
+        out: list[Tensor] = []
+        seen: set[int] = set()
+
+        def add(t) -> None:
+            if isinstance(t, Tensor) and id(t) not in seen:
+                seen.add(id(t))
+                out.append(t)
+
+        for r in self.roots:
+            if isinstance(r, Tensor):
+                add(r)
+        for m in self.modules:
+            for store in (m._parameters, m._buffers):
+                for t in store.values():
+                    add(t)
+        for opt in self.optimizers:
+            for group in opt.param_groups:
+                for p in group["params"]:
+                    add(p)
+            for st in opt.state.values():
+                for t in st.values():
+                    add(t)
+        return out
+
+    def signature(self) -> tuple:
+        """The guarded facts, as ``(name, value)`` pairs (compared to name a failing guard)."""
+        sig = [("shape, dtype, requires_grad or .grad of a parameter, buffer or state tensor",
+                tuple([(t._data.shape, t._data.dtype, t._req, getattr(t, "_grad", None) is None)
+                       for t in self.tensors]))]
+        if self.modules:
+            sig.append(("train/eval mode", tuple(m.training for m in self.modules)))
+        for i, opt in enumerate(self.optimizers):
+            sig.append((f"hyperparameters of optimizer {i}", tuple(
+                tuple((k, v) for k, v in g.items() if isinstance(v, (int, float, bool)))
+                for g in opt.param_groups)))
+        return tuple(sig)
+
+    def identity(self) -> list:
+        """``(mapping, key, object)`` triples: each module entry must still be the same
+        tensor object (a replaced parameter means a new capture)."""
+        out = []
+        for m in self.modules:
+            for store in (m._parameters, m._buffers):
+                for k, t in store.items():
+                    out.append((store, k, t))
+        for opt in self.optimizers:
+            for group in opt.param_groups:
+                out.append((group, "params", tuple(group["params"])))
+        return out

@@ -1,0 +1,100 @@
+"""Elementwise fusion for compiler plugins: find chains, hand each as an expression tree.
+
+:func:`fuse_chains` finds runs of elementwise nodes (:data:`ELEMENTWISE`) of one float dtype
+whose intermediate results are read only inside the run, and replaces each by one node whose
+kernel the backend builds from an expression tree (``emit``). corefw-cpu renders the tree for
+numexpr, corefw-cuda for a CuPy ``ElementwiseKernel``. A tree is ``("in", k)`` (the k-th array
+input), ``("const", x)`` (a Python number) or ``(op, child, ...)`` with ``op`` from
+:data:`ELEMENTWISE`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ._ir import Graph, Node, Value
+
+__all__ = ["ELEMENTWISE", "fuse_chains"]
+
+#: Fusable ops and their arity (``relu`` is ``max(x, 0)``).
+ELEMENTWISE = {"add": 2, "sub": 2, "mul": 2, "div": 2, "maximum": 2, "minimum": 2, "neg": 1,
+               "exp": 1, "log": 1, "sqrt": 1, "tanh": 1, "sin": 1, "cos": 1, "abs": 1,
+               "relu": 1}
+_FLOATS = (np.float32, np.float64)
+
+
+def _fusable(n: Node) -> bool:
+    if n.kwargs or n.mutates or n.out.dtype not in _FLOATS or \
+            ELEMENTWISE.get(n.op) != len(n.args):
+        return False
+    return all(isinstance(a, Value) and a.dtype == n.out.dtype and a.kind != "const"
+               or type(a) in (int, float) for a in n.args)
+
+
+def fuse_chains(graph: Graph, emit: Callable[[tuple, list, object], Callable], *,
+                min_elements: int = 0) -> Graph:
+    """A copy of ``graph`` whose elementwise chains (of >= 2 nodes, results of at least
+    ``min_elements``) are single ``fused`` nodes with kernel ``emit(tree, inputs, dtype)``."""
+    uses: dict[int, int] = {}
+    for n in graph.nodes:
+        for v in n.values():
+            uses[id(v)] = uses.get(id(v), 0) + 1
+    for v in graph.outputs:
+        uses[id(v)] = uses.get(id(v), 0) + 2
+    out: list[Node] = []
+    nodes, i = graph.nodes, 0
+    while i < len(nodes):
+        j = i
+        while j < len(nodes) and _fusable(nodes[j]) and \
+                nodes[j].out.dtype == nodes[i].out.dtype:
+            j += 1
+        chain = nodes[i:j]
+        if len(chain) >= 2 and int(np.prod(chain[-1].out.shape)) >= min_elements:
+            out.extend(_pieces(chain, uses, emit))
+            i = j
+        else:
+            out.append(nodes[i])
+            i += 1
+    return Graph(graph.inputs, out, graph.outputs, graph.device, dict(graph.meta))
+
+
+def _pieces(chain: list[Node], uses: dict, emit) -> list[Node]:
+    """Split ``chain`` after each node whose result is read outside it."""
+    made = {id(n.out) for n in chain}
+    inner: dict[int, int] = {}
+    for n in chain:
+        for v in n.values():
+            if id(v) in made:
+                inner[id(v)] = inner.get(id(v), 0) + 1
+    out, piece = [], []
+    for n in chain:
+        piece.append(n)
+        if uses.get(id(n.out), 0) != inner.get(id(n.out), 0) or n is chain[-1]:
+            out.append(_one(piece, emit) if len(piece) > 1 else piece[0])
+            piece = []
+    return out
+
+
+def _one(piece: list[Node], emit) -> Node:
+    trees: dict[int, tuple] = {}
+    index: dict[int, int] = {}
+    inputs: list[Value] = []
+
+    def leaf(a):
+        if not isinstance(a, Value):
+            return ("const", a)
+        if id(a) in trees:
+            return trees[id(a)]
+        if id(a) not in index:
+            index[id(a)] = len(inputs)
+            inputs.append(a)
+        return ("in", index[id(a)])
+
+    for n in piece:
+        trees[id(n.out)] = (n.op, *[leaf(a) for a in n.args])
+    tree = trees[id(piece[-1].out)]
+    kernel = emit(tree, inputs, piece[-1].out.dtype)
+    return Node("fused", kernel, tuple(inputs), {}, piece[-1].out,
+                "; ".join(dict.fromkeys(n.line for n in piece if n.line)))

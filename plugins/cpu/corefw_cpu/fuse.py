@@ -1,0 +1,103 @@
+"""``cpu_fuse``: a corefw.compile compiler that fuses chains of elementwise kernels into one
+numexpr expression (one pass over memory, no temporaries, numexpr's threads), then replays.
+
+Chains come from :func:`corefw.compiler.fusion.fuse_chains`. A chain is fused only when its
+result has at least :data:`MIN_ELEMENTS` elements (below that, numexpr's fixed cost per call
+exceeds what fusion saves) and only if numexpr beats NumPy on this machine: the first use
+times one chain both ways (:func:`numexpr_wins`, a few ms). On the project's 2-core box
+numexpr 2.14 (no VML) was 3-10x *slower* than NumPy at every size (docs/performance.md), so
+there ``cpu_fuse`` replays exactly as ``replay`` does. Fused results agree with NumPy to float
+rounding: the documented tolerance is 1e-6 relative for float32.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from corefw.compiler import Graph, replay
+from corefw.compiler.fusion import fuse_chains
+
+__all__ = ["MIN_ELEMENTS", "cpu_fuse", "fuse", "numexpr_wins"]
+
+#: Smallest result (elements) worth a numexpr call.
+MIN_ELEMENTS = 1 << 15
+
+_BINARY = {"add": "({} + {})", "sub": "({} - {})", "mul": "({} * {})", "div": "({} / {})",
+           "maximum": "where({0} > {1}, {0}, {1})", "minimum": "where({0} < {1}, {0}, {1})"}
+_UNARY = {"neg": "(-{})", "exp": "exp({})", "log": "log({})", "sqrt": "sqrt({})",
+          "tanh": "tanh({})", "sin": "sin({})", "cos": "cos({})", "abs": "abs({})",
+          "relu": "where({0} > 0, {0}, k_zero)"}
+
+
+def _emit(tree, inputs, dtype):
+    """A numexpr kernel for ``tree`` (scalars become 0-d arrays of ``dtype``, so float32
+    stays float32)."""
+    import numexpr
+
+    consts: dict[str, np.ndarray] = {"k_zero": np.zeros((), dtype)}
+
+    def render(t) -> str:
+        if t[0] == "in":
+            return f"x{t[1]}"
+        if t[0] == "const":
+            key = f"k{len(consts)}"
+            consts[key] = np.asarray(t[1], dtype=dtype)
+            return key
+        fmt = _UNARY.get(t[0]) or _BINARY[t[0]]
+        return fmt.format(*[render(c) for c in t[1:]])
+
+    expr = render(tree)
+    keys = [f"x{i}" for i in range(len(inputs))] + list(consts)
+    values = list(consts.values())
+    evaluate = numexpr.evaluate
+
+    def kernel(*arrays):
+        return evaluate(expr, local_dict=dict(zip(keys, (*arrays, *values))))
+
+    kernel.__name__ = f"numexpr[{expr}]"
+    return kernel
+
+
+def fuse(graph: Graph, min_elements: int = MIN_ELEMENTS) -> Graph:
+    """``graph`` with its elementwise chains as numexpr nodes."""
+    return fuse_chains(graph, _emit, min_elements=min_elements)
+
+
+_WINS: list = []
+
+
+def numexpr_wins() -> bool:
+    """Whether numexpr evaluates a 3-op float32 chain of 2**18 elements at least 1.2x faster
+    than NumPy here (measured once per process)."""
+    if not _WINS:
+        import time
+
+        try:
+            import numexpr
+        except ImportError:
+            _WINS.append(False)
+            return False
+        from .threads import get_num_threads
+
+        numexpr.set_num_threads(get_num_threads())  # the policy of corefw.set_num_threads
+        a = np.random.default_rng(0).random(1 << 18, dtype=np.float32)
+        k = np.float32(0.5)
+
+        def best(fn) -> float:
+            out = float("inf")
+            for _ in range(3):
+                t = time.perf_counter()
+                fn()
+                out = min(out, time.perf_counter() - t)
+            return out
+
+        t_np = best(lambda: np.exp((a + k) * a))
+        t_ne = best(lambda: numexpr.evaluate("exp((a + k) * a)", local_dict={"a": a, "k": k}))
+        _WINS.append(t_ne * 1.2 < t_np)
+    return _WINS[0]
+
+
+def cpu_fuse(graph: Graph):
+    """The ``cpu_fuse`` compiler: :func:`fuse` (where numexpr wins here), then
+    :func:`corefw.compiler.replay`."""
+    return replay(fuse(graph) if numexpr_wins() else graph)

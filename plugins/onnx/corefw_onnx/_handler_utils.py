@@ -1,0 +1,72 @@
+"""Shared helpers of the ONNX operator handlers."""
+
+from __future__ import annotations
+
+from onnx import helper
+
+from .errors import UnsupportedOnnxError
+
+__all__ = ["ATTRS", "VALUES", "attrs", "unsupported"]
+
+
+def attrs(node) -> dict:
+    """A node's attributes as Python values (strings decoded)."""
+    out = {}
+    for a in node.attribute:
+        v = helper.get_attribute_value(a)
+        out[a.name] = v.decode() if isinstance(v, bytes) else v
+    return out
+
+
+def unsupported(node, what: str):
+    """Raise UnsupportedOnnxError naming the node."""
+    raise UnsupportedOnnxError(f"node {node.name!r} ({node.op_type}): {what} is not supported "
+                               f"by corefw-onnx")
+
+
+#: Attributes each operator's handler understands (anything else is refused at load).
+ATTRS: dict[str, set[str]] = {
+    "Gemm": {"alpha", "beta", "transA", "transB"}, "Conv": {"pads", "strides", "dilations",
+                                                            "group", "kernel_shape", "auto_pad"},
+    "MaxPool": {"kernel_shape", "pads", "strides", "dilations", "ceil_mode", "auto_pad",
+                "storage_order"},
+    "AveragePool": {"kernel_shape", "pads", "strides", "dilations", "ceil_mode", "auto_pad",
+                    "count_include_pad"},
+    "BatchNormalization": {"epsilon", "momentum", "training_mode", "spatial"},
+    "LayerNormalization": {"axis", "epsilon", "stash_type"},
+    "Softmax": {"axis"}, "LogSoftmax": {"axis"}, "Cast": {"to", "saturate"},
+    "Reshape": {"allowzero"}, "Transpose": {"perm"}, "Squeeze": {"axes"},
+    "Unsqueeze": {"axes"}, "Concat": {"axis"}, "Flatten": {"axis"}, "Shape": {"start", "end"},
+    "Slice": {"starts", "ends", "axes"}, "Gather": {"axis"}, "GatherElements": {"axis"},
+    "ScatterElements": {"axis", "reduction"},
+    "Constant": {"value", "value_float", "value_int", "value_floats", "value_ints"},
+    "ConstantOfShape": {"value"}, "Pad": {"mode", "pads", "value"},
+    "Split": {"axis", "split", "num_outputs"}, "Clip": {"min", "max"},
+    "ArgMax": {"axis", "keepdims", "select_last_index"},
+    "ArgMin": {"axis", "keepdims", "select_last_index"}, "CumSum": {"exclusive", "reverse"},
+    "LeakyRelu": {"alpha"}, "Elu": {"alpha"}, "Selu": {"alpha", "gamma"},
+    "HardSigmoid": {"alpha", "beta"}, "Mod": {"fmod"}, "Einsum": {"equation"},
+    **{k: {"hidden_size", "direction", "layout", "clip", "activations", "activation_alpha",
+           "activation_beta", "linear_before_reset", "input_forget"}
+       for k in ("LSTM", "GRU", "RNN")},
+    "Dropout": {"ratio", "seed"}, "InstanceNormalization": {"epsilon"},
+    "ConvTranspose": {"pads", "strides", "dilations", "group", "kernel_shape", "auto_pad",
+                      "output_padding", "output_shape"},
+    "IsInf": {"detect_positive", "detect_negative"},
+    "Gelu": {"approximate"}, "Celu": {"alpha"}, "ThresholdedRelu": {"alpha"},
+    "Shrink": {"lambd", "bias"}, "Trilu": {"upper"}, "Compress": {"axis"},
+    **{k: {"axes", "keepdims", "noop_with_empty_axes"} for k in (
+        "ReduceSum", "ReduceMax", "ReduceMin", "ReduceMean", "ReduceProd", "ReduceSumSquare",
+        "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp")},
+}
+
+
+#: Attribute values the handlers implement, where not every value is (checked at load).
+VALUES: dict[tuple[str, str], set] = {
+    ("ArgMax", "select_last_index"): {0}, ("ArgMin", "select_last_index"): {0},
+    ("Conv", "auto_pad"): {"NOTSET", "VALID"}, ("ConvTranspose", "auto_pad"): {"NOTSET"},
+    ("MaxPool", "auto_pad"): {"NOTSET", "VALID"},
+    ("AveragePool", "auto_pad"): {"NOTSET", "VALID"}, ("Pad", "mode"): {"constant"},
+    ("BatchNormalization", "training_mode"): {0}, ("MaxPool", "storage_order"): {0},
+    ("ScatterElements", "reduction"): {"none", "add"},
+}

@@ -1,0 +1,54 @@
+"""corefw.compiler.fusion: chains found and split correctly; the cpu (numexpr) and cuda
+(CuPy C expression) renderings of a chain."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import corefw
+from corefw.compiler import replay
+from corefw.compiler.fusion import fuse_chains
+
+
+def _graph(fn, *args):
+    compiled = corefw.compile(fn)
+    compiled(*args)
+    (plan,) = compiled.cache.values()
+    return plan.graphs[0]
+
+
+def _numpy_emit(tree, inputs, dtype):
+    ops = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
+           "exp": np.exp, "relu": lambda x: np.maximum(x, 0), "neg": np.negative,
+           "tanh": np.tanh, "maximum": np.maximum}
+
+    def ev(t, arrays):
+        if t[0] == "in":
+            return arrays[t[1]]
+        if t[0] == "const":
+            return t[1]
+        return ops[t[0]](*[ev(c, arrays) for c in t[1:]])
+    return lambda *arrays: ev(tree, arrays).astype(dtype, copy=False)
+
+
+def test_chains_are_fused_and_split_where_a_value_escapes():
+    def f(a, b):
+        h = corefw.relu(a + b)             # h is read by the matmul below: a chain ends here
+        y = corefw.exp(h * 0.5 - b).tanh()
+        return (h @ b.T).sum() + y.sum()
+
+    a, b = corefw.randn(6, 6), corefw.randn(6, 6)
+    graph = _graph(f, a, b)
+    fused = fuse_chains(graph, _numpy_emit)
+    assert [n.op for n in fused.nodes][:3] == ["fused", "fused", "permute"]
+    assert sum(n.op == "fused" for n in fused.nodes) == 2
+    got = replay(fused)([a.numpy(), b.numpy()])[0]
+    assert np.allclose(got, f(a, b).numpy(), rtol=1e-5)
+    assert fuse_chains(graph, _numpy_emit, min_elements=10**6).nodes == graph.nodes
+
+
+def test_cuda_rendering_of_a_chain():
+    from corefw_cuda.fuse import render
+
+    tree = ("exp", ("mul", ("relu", ("add", ("in", 0), ("in", 1))), ("const", 0.5)))
+    assert render(tree) == "exp((max((x0 + x1), (T)0) * ((T)0.5)))"
