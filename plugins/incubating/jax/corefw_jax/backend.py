@@ -134,7 +134,8 @@ def _build():
         _check_bounds((slice(None),) * dim + (index,), x.shape, "scatter_add")
         grid = list(jnp.ogrid[tuple(slice(s) for s in index.shape)])
         grid[dim] = index
-        return x.at[tuple(grid)].add(src[tuple(slice(s) for s in index.shape)])
+        ref, src = x.at[tuple(grid)], src[tuple(slice(s) for s in index.shape)]
+        return ref.max(src) if x.dtype == jnp.bool_ else ref.add(src)  # bool: add is "or"
 
     def _index(x, key):
         _check_bounds(key, x.shape, "index")
