@@ -113,7 +113,8 @@ raise SystemExit(status)
 
 def test_layers_and_explainer_on_refdev(run):
     """The layer library and the explainer, installed together, on the refdev device: a model
-    with FusedRMSNorm and SwiGLU trains there, and its attributions match the same model's on cpu."""
+    with FusedRMSNorm and SwiGLU trains there, and its attributions match the same model's on
+    cpu."""
     code = """
 import numpy as np
 import corefw
