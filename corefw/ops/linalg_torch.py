@@ -415,7 +415,8 @@ def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None):  # no
     return FN.norm(x, ord, dim, keepdim)
 
 
-def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None):  # noqa: A002,N803
+def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *,  # noqa: A002,N803
+                dtype=None):
     """Frobenius (``"fro"``), nuclear (``"nuc"``), 1/-1 (max/min column sum), inf/-inf
     (row sum) and 2/-2 (largest/smallest singular value) norms over the two dims ``dim``."""
     if dtype is not None:
