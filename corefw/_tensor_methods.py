@@ -336,6 +336,7 @@ class TensorMethods:
         return FN.div_(self, other, rounding_mode=rounding_mode)
 
     def divide(self, other, *, rounding_mode=None):
+        """True division (integers give the default float dtype); ``rounding_mode`` "floor" or"""
         return FN.divide(self, other, rounding_mode=rounding_mode)
 
     def dot(self, other):
@@ -720,6 +721,7 @@ class TensorMethods:
         return FN.mul_(self, other)
 
     def multiply(self, other):
+        """``input * other`` with broadcasting."""
         return FN.multiply(self, other)
 
     def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
@@ -1005,6 +1007,7 @@ class TensorMethods:
         return FN.sub_(self, other, alpha=alpha)
 
     def subtract(self, other, *, alpha=1):
+        """``input - alpha * other`` with broadcasting."""
         return FN.subtract(self, other, alpha=alpha)
 
     def sum(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):

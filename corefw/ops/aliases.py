@@ -9,6 +9,7 @@ from __future__ import annotations
 from .. import _dtype
 from .._registry import FN
 from ..errors import ShapeError
+from . import elementwise as ew
 from . import linalg_torch as _la
 from .inplace import _inplace
 from .registry import publish
@@ -24,47 +25,10 @@ METHODS_ONLY = ["clamp_max_", "clamp_min_", "fill_diagonal_", "frac_", "index_pu
                 "is_complex", "ndimension", "square_", "tril_", "triu_", "trunc_"]
 
 
-def absolute(input):
-    return FN.abs(input)
-
-
-def multiply(input, other):
-    return FN.mul(input, other)
-
-
-def subtract(input, other, *, alpha=1):
-    return FN.sub(input, other, alpha=alpha)
-
-
-def divide(input, other, *, rounding_mode=None):
-    return FN.div(input, other, rounding_mode=rounding_mode)
-
-
-true_divide = divide
-
-
-def greater(input, other):
-    return FN.gt(input, other)
-
-
-def greater_equal(input, other):
-    return FN.ge(input, other)
-
-
-def less(input, other):
-    return FN.lt(input, other)
-
-
-def less_equal(input, other):
-    return FN.le(input, other)
-
-
-def not_equal(input, other):
-    return FN.ne(input, other)
-
-
-def negative(input):
-    return FN.neg(input)
+# PyTorch's other names: the very same functions, not wrappers
+absolute, multiply, subtract, divide, true_divide = ew.abs, ew.mul, ew.sub, ew.div, ew.div
+greater, greater_equal, less, less_equal = ew.gt, ew.ge, ew.lt, ew.le
+not_equal, negative = ew.ne, ew.neg
 
 
 def rsub(input, other, *, alpha=1):
