@@ -10,11 +10,12 @@ mpi4py; the ``mpich`` wheel brings ``mpiexec``) and ``nccl`` in corefw-cuda (on
 from __future__ import annotations
 
 from ._backend import (DistBackendError, DistError, ProcessGroupBackend, ReduceOp, Work)
-from ._c10d import (GroupMember, ProcessGroup, all_gather, all_gather_into_tensor, all_reduce,
-                    all_to_all, all_to_all_single, barrier, broadcast, destroy_process_group,
-                    gather, get_backend, get_rank, get_world_size, init_process_group, irecv,
-                    is_available, is_initialized, isend, new_group, recv, reduce,
-                    reduce_scatter, reduce_scatter_tensor, scatter, send)
+from ._c10d import (all_gather, all_gather_into_tensor, all_reduce, all_to_all,
+                    all_to_all_single, barrier, broadcast, destroy_process_group, gather,
+                    get_backend, get_rank, get_world_size, init_process_group, irecv,
+                    is_available, isend, new_group, recv, reduce, reduce_scatter,
+                    reduce_scatter_tensor, scatter, send)
+from ._groups import GroupMember, ProcessGroup, is_initialized
 from ._objects import all_gather_object, broadcast_object_list
 
 __all__ = ["DistBackendError", "DistError", "GroupMember", "ProcessGroup", "ProcessGroupBackend",

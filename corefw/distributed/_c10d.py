@@ -19,53 +19,20 @@ import corefw
 
 from ._backend import PROVIDERS, DistBackendError, DistError, ReduceOp
 from ._debug import check_same, detail
+from ._groups import _STATE, GroupMember, ProcessGroup, _grank, _group, is_initialized
 
-__all__ = ["GroupMember", "ProcessGroup", "all_gather", "all_gather_into_tensor", "all_reduce",
+__all__ = ["all_gather", "all_gather_into_tensor", "all_reduce",
            "all_to_all", "all_to_all_single", "barrier", "broadcast", "destroy_process_group",
            "gather", "get_backend", "get_rank", "get_world_size", "init_process_group",
-           "irecv", "is_available", "is_initialized", "isend", "new_group", "recv", "reduce",
+           "irecv", "is_available", "isend", "new_group", "recv", "reduce",
            "reduce_scatter", "reduce_scatter_tensor", "scatter", "send"]
 
 DEFAULT_TIMEOUT = datetime.timedelta(minutes=30)
 
 
-class ProcessGroup:
-    """A group of ranks (the world, or one made by :func:`new_group`)."""
-
-    def __init__(self, pg: Any, ranks: list[int], backend: str, timeout: float) -> None:
-        self.pg, self.ranks, self.backend, self.timeout = pg, ranks, backend, timeout
-
-    def rank(self) -> int:
-        """This process's rank within the group."""
-        return self.pg.rank
-
-    def size(self) -> int:
-        """The number of ranks in the group."""
-        return self.pg.size
-
-    def __repr__(self) -> str:
-        return f"ProcessGroup(backend={self.backend!r}, ranks={self.ranks}, rank={self.rank()})"
-
-
-class GroupMember:
-    """``GroupMember.WORLD`` (None: the default group) and ``NON_GROUP_MEMBER``, what
-    :func:`new_group` returns on a rank outside the new group."""
-
-    WORLD = None
-    NON_GROUP_MEMBER = object()
-
-
-_STATE: dict[str, Any] = {"world": None, "hook": None}
-
-
 def is_available() -> bool:
     """True: corefw.distributed is always importable (backends are plugins)."""
     return True
-
-
-def is_initialized() -> bool:
-    """Whether :func:`init_process_group` has run (and not been destroyed)."""
-    return _STATE["world"] is not None
 
 
 def _backends() -> dict:
@@ -149,14 +116,6 @@ def destroy_process_group(group: ProcessGroup | None = None) -> None:
         group.pg.shutdown()
 
 
-def _group(group: ProcessGroup | None, fn: str) -> ProcessGroup:
-    g = _STATE["world"] if group is None else group
-    if g is None:
-        raise DistError(f"{fn}: the default process group is not initialized; call "
-                        f"corefw.distributed.init_process_group() first")
-    return g
-
-
 def get_rank(group: ProcessGroup | None = None) -> int:
     """This process's rank in ``group`` (default: the world); -1 outside the group."""
     if group is GroupMember.NON_GROUP_MEMBER:
@@ -228,13 +187,6 @@ def _tensor(fn: str, t: Any, what: str = "tensor") -> Any:
     if not isinstance(t, corefw.Tensor):
         raise DistError(f"{fn}: {what} must be a corefw.Tensor, got {type(t).__name__}")
     return t.detach()
-
-
-def _grank(g: ProcessGroup, rank: int, fn: str, what: str) -> int:
-    if rank not in g.ranks:
-        raise DistError(f"{fn}: {what}={rank} is not a rank of the group (its global ranks: "
-                        f"{g.ranks})")
-    return g.ranks.index(rank)
 
 
 def _op(op: Any, t: Any, fn: str) -> ReduceOp:

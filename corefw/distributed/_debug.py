@@ -17,6 +17,7 @@ from typing import Any
 import corefw
 
 from ._backend import DistError
+from ._objects import all_gather_object
 
 __all__ = ["check_same", "describe", "detail"]
 
@@ -45,8 +46,6 @@ def check_same(group: Any, fn: str, tensors: Sequence[Any],
     values = every.cpu().tolist()
     if len(set(values)) == 1:
         return
-    from ._objects import all_gather_object
-
     seen: list = [None] * group.size()
     all_gather_object(seen, lines, group=group)
     me = group.rank()

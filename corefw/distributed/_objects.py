@@ -18,6 +18,7 @@ import numpy as np
 import corefw
 
 from ._backend import DistError
+from ._groups import _grank, _group
 
 __all__ = ["all_gather_object", "broadcast_object_list", "dumps", "loads"]
 
@@ -69,18 +70,10 @@ def loads(data: bytes) -> Any:
     return _dec(json.loads(data.decode()))
 
 
-def _group(group):
-    from ._c10d import _group as find
-
-    return find(group, "object collective")
-
-
 def broadcast_object_list(object_list: list, src: int = 0, group: Any = None,
                           device: Any = None) -> None:
     """Replace ``object_list``'s entries on every rank with those of rank ``src`` (in place)."""
-    from ._c10d import _grank
-
-    g = _group(group)
+    g = _group(group, "broadcast_object_list")
     dev = getattr(g.pg, "buffer_device", "cpu")  # nccl: a GPU
     root = _grank(g, src, "broadcast_object_list", "src")
     payload = dumps(list(object_list), "broadcast_object_list") if g.rank() == root else b""
@@ -99,7 +92,7 @@ def broadcast_object_list(object_list: list, src: int = 0, group: Any = None,
 
 def all_gather_object(object_list: list, obj: Any, group: Any = None) -> None:
     """``object_list[i]`` gets rank i's ``obj``."""
-    g = _group(group)
+    g = _group(group, "all_gather_object")
     if not isinstance(object_list, list) or len(object_list) != g.size():
         raise DistError(f"all_gather_object: object_list must be a list of world_size="
                         f"{g.size()} entries")

@@ -94,7 +94,7 @@ class SyncBatchNorm(_BatchNorm):
                 self.num_batches_tracked.add_(1)
             if self.momentum is None:
                 factor = 1.0 / float(self.num_batches_tracked.item())
-        group = dist._c10d._group(self.process_group, "SyncBatchNorm")
+        group = dist._groups._group(self.process_group, "SyncBatchNorm")
         track = self.track_running_stats
         return _SyncBatchNormFn.apply(input, self.weight, self.bias,
                                       (self.running_mean, self.running_var) if track else None,

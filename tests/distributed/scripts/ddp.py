@@ -80,7 +80,7 @@ class Mark(Function):
 corefw.manual_seed(0)
 deep = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 3))
 ddp = DDP(deep, bucket_cap_mb=1e-4)
-pg = dist._c10d._STATE["world"].pg
+pg = dist._groups._STATE["world"].pg
 orig = pg.allreduce
 
 
