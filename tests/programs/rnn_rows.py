@@ -34,7 +34,10 @@ class RNN(nn.Module):
         return self.fc(out[:, -1, :])
 
 
-model = RNN(input_size, hidden_size, num_layers, num_classes).to(device)
+model = RNN(input_size, hidden_size, num_layers, num_classes)
+# the data-parallelism tutorial's wrapper: one device here, so it runs the module as is
+model = nn.DataParallel(model)
+model.to(device)
 criterion = nn.CrossEntropyLoss()
 optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
 scheduler = torch.optim.lr_scheduler.OneCycleLR(

@@ -31,6 +31,7 @@ PROGRAMS = [
     ("rnn_rows.py", [], "losses", 0.6),
     ("autoencoder_ckpt.py", [], "losses", 0.7),
     ("finetune.py", [], "losses", 0.7),
+    ("seq2seq_gru.py", [], "losses", 0.5),
 ]
 
 
