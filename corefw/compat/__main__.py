@@ -13,6 +13,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from .._cli_util import OneLineParser
 from . import DEVICE_ENV, TorchCompatError, run_path
 
 __all__ = ["main"]
@@ -21,7 +22,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=prog, description="Run a PyTorch script with 'import torch' resolved to corefw "
         "(see docs/compat.md).")
     parser.add_argument("--device", default=None, metavar="DEVICE",
