@@ -14,7 +14,12 @@ from torch.utils.data import TensorDataset
 
 
 def _csv_path():
-    """corefw/data/digits.csv.gz, found from the torch package's file (corefw's, here)."""
+    """corefw/data/digits.csv.gz in this checkout (so the programs also run on real PyTorch,
+    for comparison), else beside the ``torch`` package (corefw's, under the runner)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.path.join(here, os.pardir, os.pardir, "corefw", "data", "digits.csv.gz")
+    if os.path.isfile(path):
+        return path
     return os.path.join(os.path.dirname(torch.__file__), "data", "digits.csv.gz")
 
 
