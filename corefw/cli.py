@@ -3,8 +3,9 @@
 ``corefw plugins [--json]`` lists every plugin with its distribution, version, status and what it
 registers; ``corefw version`` prints the versions; ``corefw demo ...`` runs the training demo
 (:func:`corefw.demo.main`); ``corefw run --nproc N script.py`` starts N ranks
-(:mod:`corefw.distributed.run`). The module imports nothing heavy, so ``corefw plugins`` costs one
-``import corefw`` plus loading the plugins.
+(:mod:`corefw.distributed.run`); ``corefw compat script.py`` runs a PyTorch script with
+``torch`` resolved to corefw (:mod:`corefw.compat`). The module imports nothing heavy, so
+``corefw plugins`` costs one ``import corefw`` plus loading the plugins.
 
 Every subcommand reports a bad input as one line on stderr, ``corefw <command>: error: <what>;
 <fix>``, and exits non-zero, without a traceback; ``--debug`` (or ``COREFW_DEBUG=1``) shows the
@@ -44,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
                    "--help')", add_help=False)
     sub.add_parser("run", help="start N ranks of a script with mpiexec (run 'corefw run "
                    "--help')", add_help=False)
+    sub.add_parser("compat", help="run a PyTorch script with 'import torch' resolved to corefw "
+                   "(run 'corefw compat --help')", add_help=False)
     sub.add_parser("demo", help="train a small model (run 'corefw demo --help' for options)",
                    add_help=False)
     return parser
@@ -63,6 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .distributed.run import main as run
 
         return run_guarded("corefw run", lambda: run(argv[1:]), debug)
+    if argv[:1] == ["compat"]:  # so does the PyTorch-script runner (the script's own errors
+        from .compat.__main__ import main as compat  # print as Python prints them)
+
+        return compat(argv[1:], prog="corefw compat")
     if argv[:1] == ["new-plugin"]:  # so does the plugin-package generator
         from .new_plugin import main as new_plugin
 

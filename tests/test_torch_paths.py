@@ -69,3 +69,11 @@ def test_backends_switches():
 def test_submodule_imports(path):
     module = importlib.import_module(path)
     assert module.__doc__ and module.__name__ == path
+
+
+def test_nn_dataparallel_is_nn_parallel_dataparallel():
+    import corefw.nn as nn
+
+    assert nn.DataParallel is corefw.nn.parallel.DataParallel and nn.parallel is corefw.nn.parallel
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchLayer'"):
+        nn.NoSuchLayer  # noqa: B018

@@ -55,4 +55,9 @@ def __getattr__(name: str) -> Any:
         if utils is not None:
             globals()["utils"] = utils
             return utils
+    # as in PyTorch, nn.DataParallel is nn.parallel.DataParallel (imported on first use: the
+    # parallel package imports corefw.distributed)
+    if name in ("parallel", "DataParallel"):
+        parallel = importlib.import_module(f"{__name__}.parallel")
+        return parallel if name == "parallel" else parallel.DataParallel
     raise AttributeError(f"module 'corefw.nn' has no attribute '{name}'")

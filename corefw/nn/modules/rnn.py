@@ -109,7 +109,7 @@ class RNNBase(Module):
     def _run(self, fn, input, hx):
         args = (self._flat_weights, self.bias, self.num_layers, self.dropout, self.training,
                 self.bidirectional)
-        if isinstance(input, PackedSequence):  # one run per sequence over its own length
+        if isinstance(input, PackedSequence):  # each sequence over its own length
             return run_packed(fn, input, hx, args)
         return fn(input, hx, *args, self.batch_first)
 

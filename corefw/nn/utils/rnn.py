@@ -227,26 +227,59 @@ def run_packed(fn: Any, packed: PackedSequence, hx: Any, args: tuple) -> tuple:
     sequence of ``packed`` over its own length (exact final states, also backwards), and
     return ``(PackedSequence output, *final states)`` in the original batch order.
 
-    ``hx`` is None, a tensor or a tuple of tensors with the batch on dimension 1.
+    ``hx`` is None, a tensor or a tuple of tensors with the batch on dimension 1. ``args``
+    ends with ``bidirectional``: one-directional networks step through time once with the
+    shrinking batch of ``packed.batch_sizes`` (as cuDNN does); bidirectional ones run each
+    sequence on its own, since the backward direction starts at each sequence's own end.
     """
-    inner = PackedSequence(packed.data, packed.batch_sizes)
-    padded, lengths = pad_packed_sequence(inner)
     sorted_idx, unsorted_idx = packed.sorted_indices, packed.unsorted_indices
     states = None if hx is None else (tuple(hx) if isinstance(hx, (tuple, list)) else (hx,))
     if states is not None and sorted_idx is not None:
         states = tuple(s.index_select(1, sorted_idx) for s in states)
+    run = _run_per_sequence if args[-1] else _run_time_steps
+    data, out_states = run(fn, packed, states, isinstance(hx, (tuple, list)), args)
+    if unsorted_idx is not None:
+        out_states = [s.index_select(1, unsorted_idx) for s in out_states]
+    return (PackedSequence(data, packed.batch_sizes, sorted_idx, unsorted_idx), *out_states)
+
+
+def _run_time_steps(fn: Any, packed: PackedSequence, states: Any, as_tuple: bool,
+                    args: tuple) -> tuple:
+    """One pass over time; at step ``t`` the first ``batch_sizes[t]`` sequences advance (the
+    batch is sorted longest first). A sequence's final state is taken when it ends."""
+    sizes = [int(v) for v in packed.batch_sizes.tolist()]
+    outs, ended, offset = [], None, 0
+    for t, bs in enumerate(sizes):
+        h = None if states is None else (states if as_tuple else states[0])
+        res = fn(packed.data[offset:offset + bs].unsqueeze(0), h, *args, False)
+        outs.append(res[0][0])
+        offset += bs
+        nxt = sizes[t + 1] if t + 1 < len(sizes) else 0
+        new = res[1:]
+        as_tuple = len(new) > 1
+        if ended is None:
+            ended = [[] for _ in new]
+        if nxt < bs:  # the sequences nxt..bs-1 end here
+            for k, s in enumerate(new):
+                ended[k].append(s[:, nxt:bs])
+        states = tuple(s[:, :nxt] for s in new)
+    finals = [corefw.cat(parts[::-1], 1) if len(parts) > 1 else parts[0] for parts in ended]
+    return corefw.cat(outs, 0), finals
+
+
+def _run_per_sequence(fn: Any, packed: PackedSequence, states: Any, as_tuple: bool,
+                      args: tuple) -> tuple:
+    """Each sequence on its own over its own length (for bidirectional networks)."""
+    padded, lengths = pad_packed_sequence(PackedSequence(packed.data, packed.batch_sizes))
     outs, finals = [], []
     for b, n in enumerate(lengths.tolist()):
         h_b = None
         if states is not None:
             h_b = tuple(s[:, b:b + 1] for s in states)
-            h_b = h_b if isinstance(hx, (tuple, list)) else h_b[0]
+            h_b = h_b if as_tuple else h_b[0]
         res = fn(padded[:n, b:b + 1], h_b, *args, False)
         outs.append(res[0])
         finals.append(res[1:])
     sizes = [int(v) for v in packed.batch_sizes.tolist()]
     data = corefw.cat([outs[b][t] for t, bs in enumerate(sizes) for b in range(bs)], 0)
-    out_states = [corefw.cat([f[k] for f in finals], 1) for k in range(len(finals[0]))]
-    if unsorted_idx is not None:
-        out_states = [s.index_select(1, unsorted_idx) for s in out_states]
-    return (PackedSequence(data, packed.batch_sizes, sorted_idx, unsorted_idx), *out_states)
+    return data, [corefw.cat([f[k] for f in finals], 1) for k in range(len(finals[0]))]

@@ -119,6 +119,30 @@ def test_recurrent_layers_take_packed_sequences(cls, bidirectional):
     assert all(p.grad is not None for p in layer.parameters())
 
 
+@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU])
+def test_packed_run_gradients_match_per_sequence_runs(cls):
+    """The one-directional packed path steps through time with a shrinking batch; its outputs,
+    final states (hx=None) and parameter gradients equal running each sequence alone."""
+    corefw.manual_seed(0)
+    layer = cls(2, 3, num_layers=2).double()
+    seqs = _seqs([2, 5, 5, 1], seed=4)
+    out, states = layer(pack_sequence(seqs, enforce_sorted=False))
+    h = states[0] if cls is nn.LSTM else states
+    (out.data.pow(2).sum() + h.sum()).backward()
+    packed_grads = [p.grad.numpy().copy() for p in layer.parameters()]
+    layer.zero_grad()
+    total = 0
+    for i, s in enumerate(seqs):
+        o_i, st_i = layer(s.unsqueeze(1))
+        h_i = st_i[0] if cls is nn.LSTM else st_i
+        np.testing.assert_allclose(h[:, i:i + 1].detach().numpy(), h_i.detach().numpy(),
+                                   rtol=1e-12, atol=1e-12)
+        total = total + o_i.pow(2).sum() + h_i.sum()
+    total.backward()
+    for got, p in zip(packed_grads, layer.parameters()):
+        np.testing.assert_allclose(got, p.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
 def test_parameters_vector_round_trip():
     model = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 1))
     params = list(model.parameters())
