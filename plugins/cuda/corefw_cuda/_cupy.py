@@ -9,7 +9,10 @@ tensor is sent to ``cuda``.
 
 from __future__ import annotations
 
+import ctypes
 import importlib
+import importlib.util
+import sys
 import threading
 
 __all__ = ["CUPY_NAMES", "INSTALL_HINT", "REPLACED_TOOLKIT_DEFAULTS", "missing_names", "probe",
@@ -120,6 +123,12 @@ def reset_probe() -> None:
 
 
 def _probe() -> tuple[object | None, int, str | None]:
+    if "cupy" not in sys.modules:  # cheap answers first: importing cupy takes seconds
+        if importlib.util.find_spec("cupy") is None:
+            return None, 0, f"cupy is not installed ({INSTALL_HINT})"
+        missing = _driver_missing()
+        if missing:
+            return None, 0, f"no CUDA device: {missing}"
     try:
         import cupy
     except ModuleNotFoundError as exc:
@@ -135,6 +144,22 @@ def _probe() -> tuple[object | None, int, str | None]:
     if count <= 0:
         return cupy, 0, "no CUDA device"
     return cupy, count, None
+
+
+def _driver_missing() -> str | None:
+    """Why the NVIDIA driver library cannot be loaded, or None when it can. Without it no CUDA
+    device can exist, and answering ``corefw.cuda.is_available()`` needs no ``import cupy``
+    (seconds; tutorials call it first thing). cupy's runtime loads the same library by the same
+    name, so this never refuses a machine cupy would accept."""
+    names = {"win32": ("nvcuda.dll",), "darwin": ()}.get(sys.platform,
+                                                          ("libcuda.so.1", "libcuda.so"))
+    for name in names:
+        try:
+            ctypes.CDLL(name)
+            return None
+        except OSError:
+            continue
+    return "no NVIDIA driver found (the CUDA driver library libcuda could not be loaded)"
 
 
 def _one_line(exc: BaseException) -> str:

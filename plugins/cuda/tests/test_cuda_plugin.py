@@ -140,6 +140,24 @@ def test_probe_reports_a_broken_cupy(monkeypatch):
     assert _cupy._probe()[2].startswith("no CUDA device: ")
 
 
+def test_probe_without_a_driver_does_not_import_cupy(monkeypatch):
+    def no_library(name, *args, **kwargs):
+        raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.delitem(sys.modules, "cupy", raising=False)
+    monkeypatch.setattr(_cupy.importlib.util, "find_spec", lambda name: object())
+    monkeypatch.setattr(_cupy.ctypes, "CDLL", no_library)
+    cp, count, why = _cupy._probe()
+    assert (cp, count) == (None, 0) and "cupy" not in sys.modules
+    assert why.startswith("no CUDA device: no NVIDIA driver found")
+
+
+def test_probe_without_cupy_says_how_to_install(monkeypatch):
+    monkeypatch.delitem(sys.modules, "cupy", raising=False)
+    monkeypatch.setattr(_cupy.importlib.util, "find_spec", lambda name: None)
+    assert _cupy._probe()[2].startswith("cupy is not installed (pip install")
+
+
 # -- device scopes ------------------------------------------------------------------------------
 class _Runtime:
     def __init__(self):
