@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 from onnx import helper
+
+import corefw
 
 from .errors import UnsupportedOnnxError
 
-__all__ = ["ATTRS", "VALUES", "attrs", "unsupported"]
+__all__ = ["ATTRS", "VALUES", "attrs", "axes", "const", "dt", "ints", "unsupported"]
 
 
 def attrs(node) -> dict:
@@ -16,6 +19,30 @@ def attrs(node) -> dict:
         v = helper.get_attribute_value(a)
         out[a.name] = v.decode() if isinstance(v, bytes) else v
     return out
+
+
+def ints(t) -> list[int]:
+    return [int(v) for v in np.asarray(t.tolist(), np.int64).reshape(-1)]
+
+
+def const(arr, dev):
+    return corefw.tensor(np.asarray(arr), device=dev)
+
+
+def dt(onnx_type: int):
+    np_dt = helper.tensor_dtype_to_np_dtype(onnx_type)
+    try:
+        return getattr(corefw, np.dtype(np_dt).name)
+    except AttributeError:
+        raise TypeError(f"ONNX dtype {np.dtype(np_dt).name} has no corefw dtype") from None
+
+
+def axes(node, a, opset, at, pos=1):
+    if "axes" in at:
+        return list(at["axes"])
+    if len(a) > pos and a[pos] is not None:
+        return ints(a[pos])
+    return None
 
 
 def unsupported(node, what: str):
