@@ -53,12 +53,7 @@ def unsupported(node, what: str):
 
 #: Attributes each operator's handler understands (anything else is refused at load).
 ATTRS: dict[str, set[str]] = {
-    "Gemm": {"alpha", "beta", "transA", "transB"}, "Conv": {"pads", "strides", "dilations",
-                                                            "group", "kernel_shape", "auto_pad"},
-    "MaxPool": {"kernel_shape", "pads", "strides", "dilations", "ceil_mode", "auto_pad",
-                "storage_order"},
-    "AveragePool": {"kernel_shape", "pads", "strides", "dilations", "ceil_mode", "auto_pad",
-                    "count_include_pad"},
+    "Gemm": {"alpha", "beta", "transA", "transB"},
     "BatchNormalization": {"epsilon", "momentum", "training_mode", "spatial"},
     "LayerNormalization": {"axis", "epsilon", "stash_type"},
     "Softmax": {"axis"}, "LogSoftmax": {"axis"}, "Cast": {"to", "saturate"},
@@ -77,8 +72,6 @@ ATTRS: dict[str, set[str]] = {
            "activation_beta", "linear_before_reset", "input_forget"}
        for k in ("LSTM", "GRU", "RNN")},
     "Dropout": {"ratio", "seed"}, "InstanceNormalization": {"epsilon"},
-    "ConvTranspose": {"pads", "strides", "dilations", "group", "kernel_shape", "auto_pad",
-                      "output_padding", "output_shape"},
     "IsInf": {"detect_positive", "detect_negative"},
     "Gelu": {"approximate"}, "Celu": {"alpha"}, "ThresholdedRelu": {"alpha"},
     "Shrink": {"lambd", "bias"}, "Trilu": {"upper"}, "Compress": {"axis"},
@@ -91,9 +84,6 @@ ATTRS: dict[str, set[str]] = {
 #: Attribute values the handlers implement, where not every value is (checked at load).
 VALUES: dict[tuple[str, str], set] = {
     ("ArgMax", "select_last_index"): {0}, ("ArgMin", "select_last_index"): {0},
-    ("Conv", "auto_pad"): {"NOTSET", "VALID"}, ("ConvTranspose", "auto_pad"): {"NOTSET"},
-    ("MaxPool", "auto_pad"): {"NOTSET", "VALID"},
-    ("AveragePool", "auto_pad"): {"NOTSET", "VALID"}, ("Pad", "mode"): {"constant"},
-    ("BatchNormalization", "training_mode"): {0}, ("MaxPool", "storage_order"): {0},
+    ("Pad", "mode"): {"constant"}, ("BatchNormalization", "training_mode"): {0},
     ("ScatterElements", "reduction"): {"none", "add"},
 }

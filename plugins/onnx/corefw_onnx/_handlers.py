@@ -16,6 +16,7 @@ from onnx import helper
 import corefw
 import corefw.nn.functional as F
 
+from . import _handlers_conv, _handlers_resize
 from ._handler_utils import ATTRS, VALUES
 from ._handler_utils import attrs as _attrs
 from ._handler_utils import axes as _axes
@@ -24,8 +25,6 @@ from ._handler_utils import unsupported as _unsupported
 from ._handlers_nn import (
     _batch_norm,
     _celu,
-    _conv,
-    _conv_transpose,
     _dropout,
     _elu,
     _gelu,
@@ -34,7 +33,6 @@ from ._handlers_nn import (
     _instance_norm,
     _layer_norm,
     _leaky,
-    _pool,
     _prelu,
     _recurrent,
     _selu,
@@ -245,7 +243,7 @@ def _global(fn):
 
 HANDLERS = {
     "LSTM": _recurrent("LSTM"), "GRU": _recurrent("GRU"), "RNN": _recurrent("RNN"),
-    "ConvTranspose": _conv_transpose, "InstanceNormalization": _instance_norm,
+    "InstanceNormalization": _instance_norm,
     "IsInf": _isinf, "Gelu": _gelu, "PRelu": _prelu, "Celu": _celu,
     "ThresholdedRelu": _thresholded, "Shrink": _shrink, "Trilu": _trilu, "Compress": _compress,
     "HardSwish": _un(lambda x: x * corefw.clamp(x / 6 + 0.5, 0.0, 1.0)),
@@ -280,11 +278,16 @@ HANDLERS = {
     "ScatterElements": _scatter_elements, "Constant": _constant,
     "ConstantOfShape": _constant_of_shape, "Range": _range, "Pad": _pad, "Split": _split,
     "Tile": _tile, "NonZero": _nonzero, "Einsum": _einsum,
-    "MatMul": _matmul, "Gemm": _gemm, "Conv": _conv, "MaxPool": _pool("max"),
-    "AveragePool": _pool("avg"), "GlobalAveragePool": _global(_rmean),
+    "MatMul": _matmul, "Gemm": _gemm, "GlobalAveragePool": _global(_rmean),
     "GlobalMaxPool": _global(_rmax), "BatchNormalization": _batch_norm,
     "LayerNormalization": _layer_norm, "Dropout": _dropout,
 }
+
+# the other families, each with its handlers and the attributes they understand
+for _family in (_handlers_conv, _handlers_resize):
+    HANDLERS.update(_family.HANDLERS)
+    ATTRS.update(_family.ATTRS)
+
 
 def check_node(node, opset: int) -> None:
     """Refuse, naming the node, an operator or attribute the handlers do not implement."""
