@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 
+import onnx
 from onnx import helper
 
 import corefw
 import corefw.nn.functional as F
 
-from . import _handlers_conv, _handlers_resize
+from . import _handlers_control, _handlers_conv, _handlers_more, _handlers_resize
 from ._handler_utils import ATTRS, VALUES
 from ._handler_utils import attrs as _attrs
 from ._handler_utils import axes as _axes
@@ -284,7 +285,7 @@ HANDLERS = {
 }
 
 # the other families, each with its handlers and the attributes they understand
-for _family in (_handlers_conv, _handlers_resize):
+for _family in (_handlers_conv, _handlers_resize, _handlers_control, _handlers_more):
     HANDLERS.update(_family.HANDLERS)
     ATTRS.update(_family.ATTRS)
 
@@ -307,3 +308,6 @@ def check_node(node, opset: int) -> None:
                 raise UnsupportedOnnxError(
                     f"node {node.name!r} ({node.op_type}): attribute {a.name}={v!r} is not "
                     f"supported by corefw-onnx (supported: {sorted(ok, key=str)})")
+        if a.type == onnx.AttributeProto.GRAPH:  # a subgraph's nodes are checked too
+            for inner in a.g.node:
+                check_node(inner, opset)
