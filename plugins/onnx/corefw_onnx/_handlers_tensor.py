@@ -176,9 +176,8 @@ def _range(node, a, opset, dev):
 def _pad(node, a, opset, dev):
     at = _attrs(node)
     x = a[0]
-    mode = at.get("mode", "constant")
-    if mode != "constant":
-        _unsupported(node, f"mode={mode!r}")
+    mode = {"constant": "constant", "reflect": "reflect", "edge": "replicate",
+            "wrap": "circular"}[at.get("mode", "constant")]
     if opset < 11:
         pads, value = at["pads"], at.get("value", 0.0)
         axes = list(range(x.ndim))
@@ -191,7 +190,20 @@ def _pad(node, a, opset, dev):
     flat = []
     for d in reversed(range(x.ndim)):
         flat += list(per.get(d, (0, 0)))
-    return corefw.pad(x, tuple(flat), value=value)
+    if mode == "constant":
+        return corefw.pad(x, tuple(flat), value=value)
+    # corefw's non-constant modes pad trailing dims only: move the padded dims last
+    lead = [d for d in range(x.ndim) if d not in per or per[d] == (0, 0)]
+    moved = [d for d in range(x.ndim) if d not in lead]
+    y = x.permute(*(lead + moved))
+    flat = []
+    for d in reversed(moved):
+        flat += list(per[d])
+    if not flat:
+        return x
+    y = corefw.pad(y, tuple(flat), mode=mode)
+    back = np.argsort(lead + moved).tolist()
+    return y.permute(*back)
 
 
 def _split(node, a, opset, dev):
