@@ -83,8 +83,6 @@ ATTRS: dict[str, set[str]] = {
 
 #: Attribute values the handlers implement, where not every value is (checked at load).
 VALUES: dict[tuple[str, str], set] = {
-    ("ArgMax", "select_last_index"): {0}, ("ArgMin", "select_last_index"): {0},
     ("Pad", "mode"): {"constant", "reflect", "edge", "wrap"},
     ("BatchNormalization", "training_mode"): {0},
-    ("ScatterElements", "reduction"): {"none", "add"},
 }

@@ -22,7 +22,6 @@ from ._handler_utils import ATTRS, VALUES
 from ._handler_utils import attrs as _attrs
 from ._handler_utils import axes as _axes
 from ._handler_utils import dt as _dt
-from ._handler_utils import unsupported as _unsupported
 from ._handlers_nn import (
     _batch_norm,
     _celu,
@@ -148,9 +147,11 @@ REDUCE = {
 def _arg(fn):
     def h(node, a, opset, dev):
         at = _attrs(node)
-        if at.get("select_last_index", 0):
-            _unsupported(node, "select_last_index=1")
-        return fn(a[0], at.get("axis", 0), keepdim=bool(at.get("keepdims", 1)))
+        axis, keep = at.get("axis", 0) % max(a[0].ndim, 1), bool(at.get("keepdims", 1))
+        if at.get("select_last_index", 0):  # the first hit from the end, counted from the start
+            i = fn(corefw.flip(a[0], [axis]), axis, keepdim=keep)
+            return (a[0].shape[axis] - 1) - i
+        return fn(a[0], axis, keepdim=keep)
     return h
 
 

@@ -143,7 +143,8 @@ def _scatter_elements(node, a, opset, dev):
     if red == "add":
         return corefw.scatter_add(x, axis, idx, upd)
     if red != "none":
-        _unsupported(node, f"reduction={red!r}")
+        name = {"mul": "prod", "max": "amax", "min": "amin"}[red]
+        return corefw.scatter_reduce(x, axis, idx, upd, name, include_self=True)
     keep = corefw.scatter_add(corefw.zeros_like(x), axis, idx, corefw.ones_like(upd))
     zeroed = corefw.where(keep > 0, corefw.zeros_like(x), x)
     return corefw.scatter_add(zeroed, axis, idx, upd)
