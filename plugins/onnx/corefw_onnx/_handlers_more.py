@@ -257,6 +257,67 @@ def _grid_sample(node, a, opset, dev):
                          align_corners=bool(at.get("align_corners", 0)))
 
 
+def _heads(x, n):
+    """(B, S, n * hs) -> (B, n, S, hs); 4-D inputs are already split into heads."""
+    if x.ndim == 4:
+        return x
+    b, s, _ = x.shape
+    return x.reshape(b, s, n, -1).permute(0, 2, 1, 3)
+
+
+def _attention(node, a, opset, dev):
+    """ONNX Attention (opset 23+), as its reference: scaled QK^T (scale split between Q and
+    K), softcap, additive or boolean mask, causal mask aligned to the end of the cache,
+    grouped-query heads, past key/value concatenation; fully masked rows give zeros."""
+    at = _attrs(node)
+    a = list(a) + [None] * (7 - len(a))
+    q, k, v, mask, past_k, past_v = a[:6]
+    if a[6] is not None:
+        _unsupported(node, "the nonpad_kv_seqlen input")
+    three = q.ndim == 3
+    qh = at.get("q_num_heads")
+    kvh = at.get("kv_num_heads")
+    q, k, v = _heads(q, qh), _heads(k, kvh), _heads(v, kvh)
+    scale = at.get("scale", 1.0 / math.sqrt(q.shape[3]))
+    if past_k is not None:
+        k, v = corefw.cat([past_k, k], 2), corefw.cat([past_v, v], 2)
+    present_k, present_v = k, v
+    sq, skv = q.shape[2], k.shape[2]
+    bias = np.zeros((sq, skv))
+    if at.get("is_causal", 0):
+        off = past_k.shape[2] if past_k is not None else 0
+        allowed = np.arange(skv)[None, :] <= np.arange(sq)[:, None] + off
+        bias = np.where(allowed, 0.0, -np.inf)
+    bias = corefw.tensor(bias, dtype=q.dtype, device=q.device)
+    if mask is not None:
+        if mask.shape[-1] < skv:  # a mask for the new keys only: the rest is masked
+            pad = (0, skv - mask.shape[-1])
+            mask = corefw.pad(mask.to(corefw.float32), pad, value=0.0).bool() if (
+                mask.dtype == corefw.bool) else corefw.pad(mask, pad, value=-math.inf)
+        if mask.dtype == corefw.bool:
+            mask = corefw.where(mask, 0.0, -math.inf).to(q.dtype)
+        bias = bias + mask
+    if q.shape[1] != k.shape[1]:  # grouped-query attention
+        k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)
+        v = v.repeat_interleave(q.shape[1] // v.shape[1], dim=1)
+    root = math.sqrt(scale)
+    qk = (q * root) @ (k * root).transpose(-1, -2)
+    cap = at.get("softcap", 0.0)
+    if cap and cap > 0:
+        qk = corefw.tanh(qk / cap) * cap
+    scores = qk + bias
+    dead = corefw.amax(bias.expand(*scores.shape) if bias.ndim < scores.ndim else bias, -1,
+                       keepdim=True) == -math.inf
+    safe = corefw.where(dead, corefw.zeros_like(scores), scores)
+    probs = corefw.where(dead, corefw.zeros_like(scores), corefw.softmax(safe, -1))
+    y = probs @ v
+    if three:
+        y = y.permute(0, 2, 1, 3).reshape(y.shape[0], y.shape[2], -1)
+    mode = at.get("qk_matmul_output_mode", 0)
+    extra = {0: qk, 1: qk, 2: scores, 3: probs}[mode]
+    return y, present_k, present_v, extra
+
+
 def _swish(node, a, opset, dev):
     alpha = _attrs(node).get("alpha", 1.0)
     return a[0] * corefw.sigmoid(a[0] * alpha)
@@ -269,7 +330,8 @@ HANDLERS = {
     "ReverseSequence": _reverse_sequence, "RMSNormalization": _rms_norm,
     "GroupNormalization": _group_norm, "LRN": _lrn, "LpNormalization": _lp_norm,
     "MeanVarianceNormalization": _mvn, "NegativeLogLikelihoodLoss": _nll,
-    "SoftmaxCrossEntropyLoss": _softmax_ce, "GridSample": _grid_sample, "Swish": _swish,
+    "SoftmaxCrossEntropyLoss": _softmax_ce, "Attention": _attention,
+    "GridSample": _grid_sample, "Swish": _swish,
     "Sinh": _un(corefw.sinh), "Cosh": _un(corefw.cosh), "Asin": _un(corefw.asin),
     "Acos": _un(corefw.acos), "Atan": _un(corefw.atan), "Asinh": _un(corefw.asinh),
     "Acosh": _un(corefw.acosh), "Atanh": _un(corefw.atanh),
@@ -288,4 +350,6 @@ ATTRS = {
     "NegativeLogLikelihoodLoss": {"reduction", "ignore_index"},
     "SoftmaxCrossEntropyLoss": {"reduction", "ignore_index"},
     "GridSample": {"mode", "padding_mode", "align_corners"}, "Swish": {"alpha"},
+    "Attention": {"is_causal", "kv_num_heads", "q_num_heads", "qk_matmul_output_mode",
+                  "scale", "softcap", "softmax_precision"},
 }
