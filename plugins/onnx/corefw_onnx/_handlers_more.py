@@ -145,10 +145,12 @@ def _depth_to_space(node, a, opset, dev):
 
 
 def _space_to_depth(node, a, opset, dev):
-    b = _attrs(node)["blocksize"]
+    at = _attrs(node)
+    b = at["blocksize"]
     x = a[0]
     n, c, h, w = x.shape
-    y = x.reshape(n, c, h // b, b, w // b, b).permute(0, 3, 5, 1, 2, 4)
+    perm = (0, 3, 5, 1, 2, 4) if at.get("mode", "DCR") == "DCR" else (0, 1, 3, 5, 2, 4)
+    y = x.reshape(n, c, h // b, b, w // b, b).permute(*perm)
     return y.reshape(n, c * b * b, h // b, w // b)
 
 
@@ -341,7 +343,7 @@ ATTRS = {
     "TopK": {"axis", "largest", "sorted", "k"}, "Hardmax": {"axis"},
     "CumProd": {"exclusive", "reverse"}, "GatherND": {"batch_dims"},
     "ScatterND": {"reduction"}, "OneHot": {"axis"}, "EyeLike": {"dtype", "k"},
-    "DepthToSpace": {"blocksize", "mode"}, "SpaceToDepth": {"blocksize"},
+    "DepthToSpace": {"blocksize", "mode"}, "SpaceToDepth": {"blocksize", "mode"},
     "ReverseSequence": {"time_axis", "batch_axis"}, "RMSNormalization": {"axis", "epsilon",
                                                                           "stash_type"},
     "GroupNormalization": {"num_groups", "epsilon", "stash_type"},
