@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import onnx
 from onnx import helper
 
@@ -117,11 +118,29 @@ def _rsum(x, d, k):
     return corefw.sum(x, d, keepdim=k) if x.ndim else x
 
 
+def _empty_reduce(x, d, k, largest: bool):
+    """ONNX reduces an empty axis to the identity: -inf (max) or +inf (min), the dtype's
+    extreme for integers, False/True for bool; corefw's amax/amin refuse it, as PyTorch."""
+    shape = tuple(1 if i in d else n for i, n in enumerate(x.shape) if k or i not in d)
+    if x.dtype == corefw.bool:
+        fill = not largest
+    elif x.dtype.is_floating_point:
+        fill = -math.inf if largest else math.inf
+    else:
+        info = np.iinfo(np.dtype(x.dtype.name))
+        fill = int(info.min if largest else info.max)
+    return corefw.full(shape, fill, dtype=x.dtype, device=x.device)
+
+
 def _rmax(x, d, k):
+    if x.ndim and any(x.shape[i] == 0 for i in d):
+        return _empty_reduce(x, d, k, largest=True)
     return corefw.amax(x, d, keepdim=k) if x.ndim else x
 
 
 def _rmin(x, d, k):
+    if x.ndim and any(x.shape[i] == 0 for i in d):
+        return _empty_reduce(x, d, k, largest=False)
     return corefw.amin(x, d, keepdim=k) if x.ndim else x
 
 
