@@ -116,15 +116,22 @@ def trace(model, args: tuple, kwargs: dict, dev, exportable: Callable[[str, dict
         state.keep.append(a)
         return to_host(a)
 
+    own = vars(backend).get("to_host") if hasattr(backend, "__dict__") else None
     with _LOCK:
         saved = dict(table)
         table.update({k: _wrapper(k, f, state, dev, exportable) for k, f in saved.items()})
-        backend.to_host = spy
+        try:  # a backend with __slots__ keeps its method: host reads then go unnoticed
+            backend.to_host = spy
+        except AttributeError:
+            pass
         try:
             with corefw.no_grad():
                 out = model(*args, **kwargs)
         finally:
-            del backend.to_host  # the instance attribute; the class's method shows again
+            if own is not None:
+                backend.to_host = own
+            elif "to_host" in getattr(backend, "__dict__", {}):
+                del backend.to_host  # the class's method shows again
             table.clear()
             table.update(saved)
             for h in handles:
