@@ -2,7 +2,9 @@
 
 Usage: ``python3 benchmarks/onnx_node_suite.py [--device cpu] [--ops Add,Conv] [--json F]``.
 Prints, per operator, how many cases pass, fail or are unsupported, and the pass rate over the
-supported cases (pass + fail). Results with the machine are in docs/onnx.md.
+supported cases (pass + fail). ``--markdown`` also prints docs/onnx.md's list of unsupported
+operators and refused attribute values, with the reasons in :data:`WHY`. Results with the
+machine are in docs/onnx.md.
 """
 
 from __future__ import annotations
@@ -13,6 +15,68 @@ import json
 import platform
 import time
 import warnings
+
+#: Why corefw-onnx does not implement an operator (the --markdown list), by group.
+WHY = {
+    "random (a runtime's random stream cannot be reproduced)": (
+        "Bernoulli", "RandomUniformLike", "RandomNormalLike", "RandomUniform", "RandomNormal",
+        "Multinomial"),
+    "quantization: corefw has no quantized dtypes": (
+        "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv",
+        "QLinearMatMul", "ConvInteger", "MatMulInteger"),
+    "sequences and optionals: corefw has no sequence or optional values": (
+        "OptionalHasElement", "OptionalGetElement", "SequenceInsert", "SequenceMap",
+        "SplitToSequence", "ConcatFromSequence"),
+    "bit-level integer operators on dtypes corefw lacks (uint16/32/64) or reinterpretation": (
+        "BitShift", "BitCast"),
+    "signal processing and images (complex values, codecs: no corefw op)": (
+        "DFT", "STFT", "BlackmanWindow", "HammingWindow", "HannWindow", "MelWeightMatrix",
+        "ImageDecoder"),
+    "data-dependent detection ops without a corefw counterpart (not written yet)": (
+        "NonMaxSuppression", "RoiAlign", "DeformConv", "Unique", "Col2Im", "CenterCropPad",
+        "AffineGrid", "Det", "TfIdfVectorizer"),
+    "operators newer than opset 23 (preview attention and state ops, not written yet)": (
+        "LinearAttention", "CausalConvWithState", "RotaryEmbedding", "TensorScatter",
+        "SwiGLU", "FlexAttention"),
+    "deprecated (opset 1-10 Scatter; use ScatterElements)": ("Scatter",),
+}
+
+
+def markdown(results: dict) -> str:
+    """docs/onnx.md's lists: unsupported operators with case counts and reasons, attribute
+    values refused, and how many cases need a dtype corefw lacks."""
+    import re
+    import textwrap
+
+    ops: collections.Counter = collections.Counter()
+    refused: collections.Counter = collections.Counter()
+    dtypes: collections.Counter = collections.Counter()
+    for r in results.values():
+        if r["status"] != "unsupported":
+            continue
+        d = r["detail"]
+        m = re.search(r"ONNX operator '(\w+)' is not supported", d)
+        if m:
+            ops[m.group(1)] += 1
+        elif d.startswith("dtype"):
+            dtypes[d.split()[1]] += 1
+        elif "domain" in d:
+            dtypes["(another operator domain)"] += 1
+        else:
+            refused[f"{r['op']}: {d.split(': ', 1)[-1].replace(' by corefw-onnx', '')}"] += 1
+    where = {op: why for why, names in WHY.items() for op in names}
+    lines = ["Operators not implemented (cases in the suite), and why:", ""]
+    for why in list(WHY) + ["not classified"]:
+        names = sorted(o for o in ops if where.get(o, "not classified") == why)
+        if names:
+            lines.append(textwrap.fill(f"- {why}: " + ", ".join(
+                f"{o} ({ops[o]})" for o in names) + ";", 100, subsequent_indent="  "))
+    lines += ["", "Attribute values refused (cases):", ""]
+    lines += [textwrap.fill(f"- {k} ({n})", 100, subsequent_indent="  ")
+              for k, n in sorted(refused.items())]
+    lines += ["", textwrap.fill("Cases needing a dtype corefw has no tensors of: " + ", ".join(
+        f"{k} {n}" for k, n in dtypes.most_common()) + ".", 100)]
+    return "\n".join(lines)
 
 
 def operator_of(case) -> str:
@@ -33,6 +97,8 @@ def main() -> None:
     p.add_argument("--ops", default="", help="comma-separated operators (default: all)")
     p.add_argument("--json", default="", help="write per-case results here")
     p.add_argument("--failures", action="store_true", help="list failing cases")
+    p.add_argument("--markdown", action="store_true",
+                   help="print the unsupported operators and reasons (docs/onnx.md)")
     args = p.parse_args()
     from corefw_onnx.backend import node_cases, run_node_case
 
@@ -70,6 +136,8 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=1)
+    if args.markdown:
+        print(markdown(results))
 
 
 if __name__ == "__main__":

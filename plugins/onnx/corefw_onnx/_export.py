@@ -353,6 +353,7 @@ def _build(model, args, input_names, outs, output_names, axes, tr, tr2, dev, fol
     for name, t in zip(output_names, outs):
         src = g.value(_native(t))
         g.nodes.append(helper.make_node("Identity", [src], [name], name=name + "_out"))
+    _host_read_inputs(g, tr, input_names, args)
     in_info = [_value_info(n, a, axes.get(n, {})) for n, a in zip(input_names, args)]
     out_info = [_value_info(n, t, axes.get(n, {})) for n, t in zip(output_names, outs)]
     graph = helper.make_graph(g.nodes, type(model).__name__, in_info, out_info, g.inits)
@@ -362,6 +363,20 @@ def _build(model, args, input_names, outs, output_names, axes, tr, tr2, dev, fol
     proto = _prune(proto)
     onnx.checker.check_model(proto, full_check=True)
     return proto
+
+
+def _host_read_inputs(g: _Graph, tr, input_names, args) -> None:
+    """An input the graph never reads but the model read on the host (``.numpy()``,
+    ``.tolist()``): its values went into Python code and would be frozen into the graph."""
+    used = {i for n in g.nodes for i in n.input}
+    for name, a in zip(input_names, args):
+        arr = _native(a)
+        if name not in used and id(arr) in tr.host_reads:
+            raise UnsupportedOpError(
+                "to_host", tr.host_reads[id(arr)],
+                f"it reads the values of input {name!r} on the host (.numpy(), .tolist(), "
+                f".item()) and computes with them in Python, so the exported graph would "
+                f"hold this call's values as constants")
 
 
 def _native(t):

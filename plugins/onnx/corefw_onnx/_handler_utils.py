@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 from onnx import helper
+
+import corefw
 
 from .errors import UnsupportedOnnxError
 
-__all__ = ["ATTRS", "VALUES", "attrs", "unsupported"]
+__all__ = ["ATTRS", "VALUES", "attrs", "axes", "const", "dt", "ints", "unsupported"]
 
 
 def attrs(node) -> dict:
@@ -18,6 +21,30 @@ def attrs(node) -> dict:
     return out
 
 
+def ints(t) -> list[int]:
+    return [int(v) for v in np.asarray(t.tolist(), np.int64).reshape(-1)]
+
+
+def const(arr, dev):
+    return corefw.tensor(np.asarray(arr), device=dev)
+
+
+def dt(onnx_type: int):
+    np_dt = helper.tensor_dtype_to_np_dtype(onnx_type)
+    try:
+        return getattr(corefw, np.dtype(np_dt).name)
+    except AttributeError:
+        raise TypeError(f"ONNX dtype {np.dtype(np_dt).name} has no corefw dtype") from None
+
+
+def axes(node, a, opset, at, pos=1):
+    if "axes" in at:
+        return list(at["axes"])
+    if len(a) > pos and a[pos] is not None:
+        return ints(a[pos])
+    return None
+
+
 def unsupported(node, what: str):
     """Raise UnsupportedOnnxError naming the node."""
     raise UnsupportedOnnxError(f"node {node.name!r} ({node.op_type}): {what} is not supported "
@@ -26,12 +53,7 @@ def unsupported(node, what: str):
 
 #: Attributes each operator's handler understands (anything else is refused at load).
 ATTRS: dict[str, set[str]] = {
-    "Gemm": {"alpha", "beta", "transA", "transB"}, "Conv": {"pads", "strides", "dilations",
-                                                            "group", "kernel_shape", "auto_pad"},
-    "MaxPool": {"kernel_shape", "pads", "strides", "dilations", "ceil_mode", "auto_pad",
-                "storage_order"},
-    "AveragePool": {"kernel_shape", "pads", "strides", "dilations", "ceil_mode", "auto_pad",
-                    "count_include_pad"},
+    "Gemm": {"alpha", "beta", "transA", "transB"},
     "BatchNormalization": {"epsilon", "momentum", "training_mode", "spatial"},
     "LayerNormalization": {"axis", "epsilon", "stash_type"},
     "Softmax": {"axis"}, "LogSoftmax": {"axis"}, "Cast": {"to", "saturate"},
@@ -50,8 +72,6 @@ ATTRS: dict[str, set[str]] = {
            "activation_beta", "linear_before_reset", "input_forget"}
        for k in ("LSTM", "GRU", "RNN")},
     "Dropout": {"ratio", "seed"}, "InstanceNormalization": {"epsilon"},
-    "ConvTranspose": {"pads", "strides", "dilations", "group", "kernel_shape", "auto_pad",
-                      "output_padding", "output_shape"},
     "IsInf": {"detect_positive", "detect_negative"},
     "Gelu": {"approximate"}, "Celu": {"alpha"}, "ThresholdedRelu": {"alpha"},
     "Shrink": {"lambd", "bias"}, "Trilu": {"upper"}, "Compress": {"axis"},
@@ -63,10 +83,6 @@ ATTRS: dict[str, set[str]] = {
 
 #: Attribute values the handlers implement, where not every value is (checked at load).
 VALUES: dict[tuple[str, str], set] = {
-    ("ArgMax", "select_last_index"): {0}, ("ArgMin", "select_last_index"): {0},
-    ("Conv", "auto_pad"): {"NOTSET", "VALID"}, ("ConvTranspose", "auto_pad"): {"NOTSET"},
-    ("MaxPool", "auto_pad"): {"NOTSET", "VALID"},
-    ("AveragePool", "auto_pad"): {"NOTSET", "VALID"}, ("Pad", "mode"): {"constant"},
-    ("BatchNormalization", "training_mode"): {0}, ("MaxPool", "storage_order"): {0},
-    ("ScatterElements", "reduction"): {"none", "add"},
+    ("Pad", "mode"): {"constant", "reflect", "edge", "wrap"},
+    ("BatchNormalization", "training_mode"): {0},
 }

@@ -12,19 +12,20 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from onnx import helper, numpy_helper
+import onnx
+from onnx import helper
 
 import corefw
 import corefw.nn.functional as F
 
+from . import _handlers_control, _handlers_conv, _handlers_more, _handlers_resize
 from ._handler_utils import ATTRS, VALUES
 from ._handler_utils import attrs as _attrs
-from ._handler_utils import unsupported as _unsupported
+from ._handler_utils import axes as _axes
+from ._handler_utils import dt as _dt
 from ._handlers_nn import (
     _batch_norm,
     _celu,
-    _conv,
-    _conv_transpose,
     _dropout,
     _elu,
     _gelu,
@@ -33,7 +34,6 @@ from ._handlers_nn import (
     _instance_norm,
     _layer_norm,
     _leaky,
-    _pool,
     _prelu,
     _recurrent,
     _selu,
@@ -41,29 +41,32 @@ from ._handlers_nn import (
     _softplus,
     _thresholded,
 )
+from ._handlers_tensor import (
+    _compress,
+    _concat,
+    _constant,
+    _constant_of_shape,
+    _expand,
+    _flatten,
+    _gather,
+    _gather_elements,
+    _pad,
+    _range,
+    _reshape,
+    _scatter_elements,
+    _shape,
+    _size,
+    _slice,
+    _split,
+    _squeeze,
+    _tile,
+    _transpose,
+    _trilu,
+    _unsqueeze,
+)
 from .errors import UnsupportedOnnxError
 
 __all__ = ["ATTRS", "HANDLERS", "check_node"]
-
-
-
-
-
-
-def _ints(t) -> list[int]:
-    return [int(v) for v in np.asarray(t.tolist(), np.int64).reshape(-1)]
-
-
-def _const(arr, dev):
-    return corefw.tensor(np.asarray(arr), device=dev)
-
-
-def _dt(onnx_type: int):
-    np_dt = helper.tensor_dtype_to_np_dtype(onnx_type)
-    try:
-        return getattr(corefw, np.dtype(np_dt).name)
-    except AttributeError:
-        raise TypeError(f"ONNX dtype {np.dtype(np_dt).name} has no corefw dtype") from None
 
 
 def _bin(fn):
@@ -95,14 +98,6 @@ def _mean(node, a, opset, dev):
     return _variadic(corefw.add)(node, a, opset, dev) / len(a)
 
 
-def _axes(node, a, opset, at, pos=1):
-    if "axes" in at:
-        return list(at["axes"])
-    if len(a) > pos and a[pos] is not None:
-        return _ints(a[pos])
-    return None
-
-
 def _reduce(fn):
     def h(node, a, opset, dev):
         at = _attrs(node)
@@ -123,11 +118,29 @@ def _rsum(x, d, k):
     return corefw.sum(x, d, keepdim=k) if x.ndim else x
 
 
+def _empty_reduce(x, d, k, largest: bool):
+    """ONNX reduces an empty axis to the identity: -inf (max) or +inf (min), the dtype's
+    extreme for integers, False/True for bool; corefw's amax/amin refuse it, as PyTorch."""
+    shape = tuple(1 if i in d else n for i, n in enumerate(x.shape) if k or i not in d)
+    if x.dtype == corefw.bool:
+        fill = not largest
+    elif x.dtype.is_floating_point:
+        fill = -math.inf if largest else math.inf
+    else:
+        info = np.iinfo(np.dtype(x.dtype.name))
+        fill = int(info.min if largest else info.max)
+    return corefw.full(shape, fill, dtype=x.dtype, device=x.device)
+
+
 def _rmax(x, d, k):
+    if x.ndim and any(x.shape[i] == 0 for i in d):
+        return _empty_reduce(x, d, k, largest=True)
     return corefw.amax(x, d, keepdim=k) if x.ndim else x
 
 
 def _rmin(x, d, k):
+    if x.ndim and any(x.shape[i] == 0 for i in d):
+        return _empty_reduce(x, d, k, largest=False)
     return corefw.amin(x, d, keepdim=k) if x.ndim else x
 
 
@@ -153,210 +166,12 @@ REDUCE = {
 def _arg(fn):
     def h(node, a, opset, dev):
         at = _attrs(node)
-        if at.get("select_last_index", 0):
-            _unsupported(node, "select_last_index=1")
-        return fn(a[0], at.get("axis", 0), keepdim=bool(at.get("keepdims", 1)))
+        axis, keep = at.get("axis", 0) % max(a[0].ndim, 1), bool(at.get("keepdims", 1))
+        if at.get("select_last_index", 0):  # the first hit from the end, counted from the start
+            i = fn(corefw.flip(a[0], [axis]), axis, keepdim=keep)
+            return (a[0].shape[axis] - 1) - i
+        return fn(a[0], axis, keepdim=keep)
     return h
-
-
-def _reshape(node, a, opset, dev):
-    x, shape = a[0], _ints(a[1])
-    if _attrs(node).get("allowzero", 0):
-        return x.reshape(shape)
-    shape = [x.shape[i] if s == 0 else s for i, s in enumerate(shape)]
-    return x.reshape(shape)
-
-
-def _transpose(node, a, opset, dev):
-    perm = _attrs(node).get("perm") or list(range(a[0].ndim))[::-1]
-    return a[0].permute(*perm)
-
-
-def _expand(node, a, opset, dev):
-    x, shape = a[0], _ints(a[1])
-    nd = max(len(shape), x.ndim)
-    shape = [1] * (nd - len(shape)) + shape
-    xs = [1] * (nd - x.ndim) + list(x.shape)
-    target = [s if s != 1 else xi for s, xi in zip(shape, xs)]
-    return x.reshape(xs).expand(*target)
-
-
-def _squeeze(node, a, opset, dev):
-    axes = _axes(node, a, opset, _attrs(node))
-    x = a[0]
-    if axes is None:
-        axes = [i for i, s in enumerate(x.shape) if s == 1]
-    axes = {d % x.ndim for d in axes}
-    return x.reshape([s for i, s in enumerate(x.shape) if i not in axes])
-
-
-def _unsqueeze(node, a, opset, dev):
-    axes = _axes(node, a, opset, _attrs(node))
-    x = a[0]
-    nd = x.ndim + len(axes)
-    axes = {d % nd for d in axes}
-    it = iter(x.shape)
-    return x.reshape([1 if i in axes else next(it) for i in range(nd)])
-
-
-def _concat(node, a, opset, dev):
-    xs = [x for x in a if x is not None and (x.numel() or x.ndim > 1 or len(a) == 1)]
-    return corefw.cat(xs or a[:1], _attrs(node)["axis"])
-
-
-def _flatten(node, a, opset, dev):
-    x = a[0]
-    axis = _attrs(node).get("axis", 1)
-    axis = axis + x.ndim if axis < 0 else axis
-    lead = math.prod(x.shape[:axis])
-    return x.reshape(lead, -1) if x.numel() else x.reshape(lead, math.prod(x.shape[axis:]))
-
-
-def _shape(node, a, opset, dev):
-    at = _attrs(node)
-    dims = list(a[0].shape)
-    n = len(dims)
-    start = at.get("start", 0)
-    end = at.get("end", n)
-    start, end = max(0, min(n, start + n if start < 0 else start)), max(0, min(
-        n, end + n if end < 0 else end))
-    return _const(np.array(dims[start:end], np.int64), dev)
-
-
-def _size(node, a, opset, dev):
-    return _const(np.array(a[0].numel(), np.int64), dev)
-
-
-def _slice(node, a, opset, dev):
-    x = a[0]
-    at = _attrs(node)
-    if opset < 10:
-        starts, ends = at["starts"], at["ends"]
-        axes = at.get("axes", list(range(len(starts))))
-        steps = [1] * len(starts)
-    else:
-        starts, ends = _ints(a[1]), _ints(a[2])
-        axes = _ints(a[3]) if len(a) > 3 and a[3] is not None else list(range(len(starts)))
-        steps = _ints(a[4]) if len(a) > 4 and a[4] is not None else [1] * len(starts)
-    key = [slice(None)] * x.ndim
-    flips = []
-    for s, e, ax, st in zip(starts, ends, axes, steps):
-        ax %= x.ndim
-        n = x.shape[ax]
-        if st > 0:
-            s = max(0, min(n, s + n if s < 0 else s))
-            e = max(0, min(n, e + n if e < 0 else e))
-            key[ax] = slice(s, max(s, e), st)
-        else:
-            s = max(-1, min(n - 1, s + n if s < 0 else s))
-            e = max(-1, min(n - 1, e + n if e < 0 else e))
-            # walk s, s+st, ... > e on the flipped axis
-            count = max(0, -(-(s - e) // -st))
-            fs = n - 1 - s
-            key[ax] = slice(fs, fs + (count - 1) * -st + 1 if count else fs, -st)
-            flips.append(ax)
-    if flips:
-        x = corefw.flip(x, flips)
-    return x[tuple(key)]
-
-
-def _gather(node, a, opset, dev):
-    x, idx = a
-    axis = _attrs(node).get("axis", 0) % x.ndim
-    idx = corefw.where(idx < 0, idx + x.shape[axis], idx).long()
-    key = (slice(None),) * axis + (idx,)
-    return x[key]
-
-
-def _gather_elements(node, a, opset, dev):
-    x, idx = a
-    axis = _attrs(node).get("axis", 0) % x.ndim
-    idx = corefw.where(idx < 0, idx + x.shape[axis], idx).long()
-    return corefw.gather(x, axis, idx)
-
-
-def _scatter_elements(node, a, opset, dev):
-    x, idx, upd = a
-    at = _attrs(node)
-    axis = at.get("axis", 0) % x.ndim
-    idx = corefw.where(idx < 0, idx + x.shape[axis], idx).long()
-    red = at.get("reduction", "none")
-    if red == "add":
-        return corefw.scatter_add(x, axis, idx, upd)
-    if red != "none":
-        _unsupported(node, f"reduction={red!r}")
-    keep = corefw.scatter_add(corefw.zeros_like(x), axis, idx, corefw.ones_like(upd))
-    zeroed = corefw.where(keep > 0, corefw.zeros_like(x), x)
-    return corefw.scatter_add(zeroed, axis, idx, upd)
-
-
-def _constant(node, a, opset, dev):
-    at = _attrs(node)
-    if "value" in at:
-        return _const(numpy_helper.to_array(at["value"]), dev)
-    for k, dt in (("value_float", np.float32), ("value_int", np.int64),
-                  ("value_floats", np.float32), ("value_ints", np.int64)):
-        if k in at:
-            return _const(np.array(at[k], dt), dev)
-    _unsupported(node, f"Constant with {sorted(at)}")
-
-
-def _constant_of_shape(node, a, opset, dev):
-    at = _attrs(node)
-    val = numpy_helper.to_array(at["value"]).reshape(-1) if "value" in at else np.zeros(
-        1, np.float32)
-    return corefw.full(tuple(_ints(a[0])), val[0].item(), dtype=_dt(
-        helper.np_dtype_to_tensor_dtype(val.dtype)), device=dev)
-
-
-def _range(node, a, opset, dev):
-    s, e, d = (x.item() for x in a)
-    return corefw.arange(s, e, d, dtype=a[0].dtype, device=dev)
-
-
-def _pad(node, a, opset, dev):
-    at = _attrs(node)
-    x = a[0]
-    mode = at.get("mode", "constant")
-    if mode != "constant":
-        _unsupported(node, f"mode={mode!r}")
-    if opset < 11:
-        pads, value = at["pads"], at.get("value", 0.0)
-        axes = list(range(x.ndim))
-    else:
-        pads = _ints(a[1])
-        value = a[2].item() if len(a) > 2 and a[2] is not None else 0
-        axes = _ints(a[3]) if len(a) > 3 and a[3] is not None else list(range(x.ndim))
-    k = len(axes)
-    per = {ax % x.ndim: (pads[i], pads[i + k]) for i, ax in enumerate(axes)}
-    flat = []
-    for d in reversed(range(x.ndim)):
-        flat += list(per.get(d, (0, 0)))
-    return corefw.pad(x, tuple(flat), value=value)
-
-
-def _split(node, a, opset, dev):
-    at = _attrs(node)
-    x = a[0]
-    axis = at.get("axis", 0) % x.ndim
-    if "split" in at:
-        sizes = list(at["split"])
-    elif len(a) > 1 and a[1] is not None:
-        sizes = _ints(a[1])
-    else:
-        n = at.get("num_outputs", len(node.output))
-        step = -(-x.shape[axis] // n)
-        sizes = [min(step, x.shape[axis] - i * step) for i in range(n)]
-    return tuple(corefw.split(x, sizes, axis))
-
-
-def _tile(node, a, opset, dev):
-    x, reps = a[0], _ints(a[1])
-    out = x
-    for ax, r in enumerate(reps):
-        if r != 1:
-            out = corefw.cat([out] * r, ax) if r else out[(slice(None),) * ax + (slice(0, 0),)]
-    return out
 
 
 def _cast(node, a, opset, dev):
@@ -440,22 +255,6 @@ def _isinf(node, a, opset, dev):
     return corefw.logical_or(pos, neg)
 
 
-def _trilu(node, a, opset, dev):
-    k = int(a[1].item()) if len(a) > 1 and a[1] is not None else 0
-    fn = corefw.triu if _attrs(node).get("upper", 1) else corefw.tril
-    return fn(a[0], k)
-
-
-def _compress(node, a, opset, dev):
-    x, cond = a
-    axis = _attrs(node).get("axis")
-    if axis is None:
-        x, axis = x.reshape(-1), 0
-    axis %= x.ndim
-    idx = corefw.nonzero(cond[: x.shape[axis]]).reshape(-1)
-    return x[(slice(None),) * axis + (idx,)]
-
-
 def _global(fn):
     def h(node, a, opset, dev):
         x = a[0]
@@ -465,7 +264,7 @@ def _global(fn):
 
 HANDLERS = {
     "LSTM": _recurrent("LSTM"), "GRU": _recurrent("GRU"), "RNN": _recurrent("RNN"),
-    "ConvTranspose": _conv_transpose, "InstanceNormalization": _instance_norm,
+    "InstanceNormalization": _instance_norm,
     "IsInf": _isinf, "Gelu": _gelu, "PRelu": _prelu, "Celu": _celu,
     "ThresholdedRelu": _thresholded, "Shrink": _shrink, "Trilu": _trilu, "Compress": _compress,
     "HardSwish": _un(lambda x: x * corefw.clamp(x / 6 + 0.5, 0.0, 1.0)),
@@ -500,11 +299,16 @@ HANDLERS = {
     "ScatterElements": _scatter_elements, "Constant": _constant,
     "ConstantOfShape": _constant_of_shape, "Range": _range, "Pad": _pad, "Split": _split,
     "Tile": _tile, "NonZero": _nonzero, "Einsum": _einsum,
-    "MatMul": _matmul, "Gemm": _gemm, "Conv": _conv, "MaxPool": _pool("max"),
-    "AveragePool": _pool("avg"), "GlobalAveragePool": _global(_rmean),
+    "MatMul": _matmul, "Gemm": _gemm, "GlobalAveragePool": _global(_rmean),
     "GlobalMaxPool": _global(_rmax), "BatchNormalization": _batch_norm,
     "LayerNormalization": _layer_norm, "Dropout": _dropout,
 }
+
+# the other families, each with its handlers and the attributes they understand
+for _family in (_handlers_conv, _handlers_resize, _handlers_control, _handlers_more):
+    HANDLERS.update(_family.HANDLERS)
+    ATTRS.update(_family.ATTRS)
+
 
 def check_node(node, opset: int) -> None:
     """Refuse, naming the node, an operator or attribute the handlers do not implement."""
@@ -524,3 +328,6 @@ def check_node(node, opset: int) -> None:
                 raise UnsupportedOnnxError(
                     f"node {node.name!r} ({node.op_type}): attribute {a.name}={v!r} is not "
                     f"supported by corefw-onnx (supported: {sorted(ok, key=str)})")
+        if a.type == onnx.AttributeProto.GRAPH:  # a subgraph's nodes are checked too
+            for inner in a.g.node:
+                check_node(inner, opset)

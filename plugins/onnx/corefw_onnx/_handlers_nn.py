@@ -3,8 +3,6 @@ activations); the other half of :mod:`corefw_onnx._handlers`, same conventions."
 
 from __future__ import annotations
 
-import math
-
 import corefw
 import corefw.nn.functional as F
 
@@ -24,82 +22,6 @@ def _gemm(node, a, opset, dev):
         c = a[2] * at.get("beta", 1.0) if at.get("beta", 1.0) != 1.0 else a[2]
         y = y + c
     return y
-
-
-def _pads2d(node, at, nd):
-    if at.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
-        _unsupported(node, f"auto_pad={at['auto_pad']!r}")
-    pads = list(at.get("pads", [0] * (2 * nd)))
-    return pads
-
-
-def _conv_operands(node, a, what: str):
-    """(attributes, x, weight, bias, spatial dims) of a 1-D or 2-D (transposed) convolution."""
-    x, w = a[0], a[1]
-    nd = x.ndim - 2
-    if nd not in (1, 2):
-        _unsupported(node, f"a {nd}-D {what}")
-    return _attrs(node), x, w, (a[2] if len(a) > 2 else None), nd
-
-
-def _conv(node, a, opset, dev):
-    at, x, w, b, nd = _conv_operands(node, a, "convolution")
-    pads = _pads2d(node, at, nd)
-    strides = list(at.get("strides", [1] * nd))
-    dil = list(at.get("dilations", [1] * nd))
-    group = at.get("group", 1)
-    if nd == 1:
-        x, w = x.unsqueeze(2), w.unsqueeze(2)
-        pads, strides, dil = [0, pads[0], 0, pads[1]], [1] + strides, [1] + dil
-    if pads[0] != pads[2] or pads[1] != pads[3]:
-        x = corefw.pad(x, (pads[1], pads[3], pads[0], pads[2]))
-        pad = (0, 0)
-    else:
-        pad = (pads[0], pads[1])
-    y = F.conv2d(x, w, b, stride=tuple(strides), padding=pad, dilation=tuple(dil),
-                 groups=group)
-    return y.squeeze(2) if nd == 1 else y
-
-
-def _pool(kind):
-    def h(node, a, opset, dev):
-        at = _attrs(node)
-        x = a[0]
-        nd = x.ndim - 2
-        if nd not in (1, 2):
-            _unsupported(node, f"{nd}-D pooling")
-        k = list(at["kernel_shape"])
-        pads = _pads2d(node, at, nd)
-        strides = list(at.get("strides", [1] * nd))
-        dil = list(at.get("dilations", [1] * nd))
-        ceil = bool(at.get("ceil_mode", 0))
-        if nd == 1:
-            x = x.unsqueeze(2)
-            k, strides, dil, pads = [1] + k, [1] + strides, [1] + dil, [0, pads[0], 0, pads[1]]
-        include = bool(at.get("count_include_pad", 0))
-        half = [((kk - 1) * d + 1) // 2 for kk, d in zip(k, dil)]
-        if pads[0] != pads[2] or pads[1] != pads[3] or any(
-                p > h for p, h in zip(pads[:2], half)):
-            if kind != "max" and not include:
-                _unsupported(node, f"pads {pads} with count_include_pad=0")
-            # pad explicitly (-inf for max, zeros counted for average), then pool unpadded
-            x = corefw.pad(x, (pads[1], pads[3], pads[0], pads[2]),
-                           value=-math.inf if kind == "max" else 0.0)
-            pads = [0, 0, 0, 0]
-        if kind == "max":
-            if len(node.output) > 1 and node.output[1]:
-                _unsupported(node, "the Indices output")
-            y = F.max_pool2d(x, tuple(k), tuple(strides), (pads[0], pads[1]), tuple(dil),
-                             ceil_mode=ceil)
-        else:
-            if any(d != 1 for d in dil):
-                _unsupported(node, "dilations in AveragePool")
-            y = F.avg_pool2d(x, tuple(k), tuple(strides), (pads[0], pads[1]), ceil_mode=ceil,
-                             count_include_pad=include)
-        return y.squeeze(2) if nd == 1 else y
-    return h
-
-
 
 
 def _batch_norm(node, a, opset, dev):
@@ -187,20 +109,6 @@ def _shrink(node, a, opset, dev):
 
 def _softplus(node, a, opset, dev):
     return F.softplus(a[0])
-
-
-def _conv_transpose(node, a, opset, dev):
-    at, x, w, b, nd = _conv_operands(node, a, "transposed convolution")
-    if "output_shape" in at:
-        _unsupported(node, "the output_shape attribute (give pads and output_padding)")
-    pads = _pads2d(node, at, nd)
-    if pads[:nd] != pads[nd:]:
-        _unsupported(node, f"asymmetric pads {pads}")
-    args = dict(stride=tuple(at.get("strides", [1] * nd)), padding=tuple(pads[:nd]),
-                output_padding=tuple(at.get("output_padding", [0] * nd)),
-                groups=at.get("group", 1), dilation=tuple(at.get("dilations", [1] * nd)))
-    fn = F.conv_transpose2d if nd == 2 else F.conv_transpose1d
-    return fn(x, w, b, **args)
 
 
 def _instance_norm(node, a, opset, dev):

@@ -20,7 +20,8 @@ from onnx import numpy_helper
 import corefw
 from corefw import nn
 
-from ._handlers import HANDLERS, check_node
+from ._handlers import check_node
+from ._handlers_control import run_nodes
 from .errors import OnnxImportError, UnsupportedOnnxError
 
 __all__ = ["OnnxModule", "load"]
@@ -123,22 +124,7 @@ class OnnxModule(nn.Module):
         for name in self._paths:
             env[name] = self._value(name)
         dev = dev or corefw.get_default_device()
-        for node in self._nodes:
-            args = [env[i] for i in node.input]
-            try:
-                outs = HANDLERS[node.op_type](node, args, self.opset, dev)
-            except (UnsupportedOnnxError, OnnxImportError):
-                raise
-            except Exception as exc:
-                try:  # the same error type, naming the node
-                    named = type(exc)(f"node {node.name!r} ({node.op_type}): {exc}")
-                except Exception:  # noqa: BLE001 - an exception type with another signature
-                    raise exc from None
-                raise named from exc
-            if not isinstance(outs, (tuple, list)):
-                outs = (outs,)
-            for out_name, val in zip(node.output, outs):
-                env[out_name] = val
+        run_nodes(self._nodes, env, self.opset, dev)
         res = tuple(env[o] for o in self._outputs)
         return res[0] if len(res) == 1 else res
 

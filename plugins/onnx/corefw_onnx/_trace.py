@@ -52,6 +52,7 @@ class Trace:
     keep: list = field(default_factory=list)  # every array seen: ids stay unique
     depth: int = 0
     modules: list[str] = field(default_factory=list)
+    host_reads: dict = field(default_factory=dict)  # id(array) -> module that read it
 
 
 def _is_array(x) -> bool:
@@ -107,13 +108,30 @@ def trace(model, args: tuple, kwargs: dict, dev, exportable: Callable[[str, dict
     for _, m in model.named_modules() if names else ():
         handles.append(m.register_forward_pre_hook(enter))
         handles.append(m.register_forward_hook(leave))
+    backend = device_of(dev).backend
+    to_host = backend.to_host
+
+    def spy(a):  # a host read of a traced value freezes it into the graph: noted
+        state.host_reads.setdefault(id(a), state.modules[-1] if state.modules else None)
+        state.keep.append(a)
+        return to_host(a)
+
+    own = vars(backend).get("to_host") if hasattr(backend, "__dict__") else None
     with _LOCK:
         saved = dict(table)
         table.update({k: _wrapper(k, f, state, dev, exportable) for k, f in saved.items()})
+        try:  # a backend with __slots__ keeps its method: host reads then go unnoticed
+            backend.to_host = spy
+        except AttributeError:
+            pass
         try:
             with corefw.no_grad():
                 out = model(*args, **kwargs)
         finally:
+            if own is not None:
+                backend.to_host = own
+            elif "to_host" in getattr(backend, "__dict__", {}):
+                del backend.to_host  # the class's method shows again
             table.clear()
             table.update(saved)
             for h in handles:
