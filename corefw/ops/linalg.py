@@ -246,10 +246,12 @@ def _diagonal(x, i, j):
     key_i = [slice(None)] * x.ndim
     key_i[i] = idx
     key_i[j] = idx
-    out = x[tuple(key_i)]  # advanced indices -> the diagonal dim moves to the front
+    out = x[tuple(key_i)]
+    if j == i + 1:  # adjacent advanced indices: NumPy leaves the diagonal dim at i
+        return out
     from .shape import movedim
 
-    return movedim(out, 0, i)
+    return movedim(out, 0, i)  # separated ones: it moves to the front
 
 
 _EINSUM = declare("einsum", decomposition=_einsum_decomp)

@@ -339,6 +339,8 @@ _EINSUM = {  # id -> (equation, the explicit equation of the reference, operand 
     "batched": ("bij,bjk->bik", None, (2, 3, 4), (2, 4, 2)),
     "outer": ("i,j->ij", None, (3,), (4,)), "trace": ("ii->", None, (3, 3)),
     "trace-implicit": ("ii", "ii->", (3, 3)), "diagonal": ("ii->i", None, (4, 4)),
+    "batch-diagonal": ("bii->bi", None, (2, 3, 3)),
+    "split-diagonal": ("ibi->bi", None, (3, 2, 3)),
     "sum": ("ij->", None, (3, 4)), "transpose": ("ij->ji", None, (3, 4)),
     "implicit": ("ij,jk", "ij,jk->ik", (2, 3), (3, 4)),
     "implicit-sorted": ("ba", "ba->ab", (2, 3)),
