@@ -134,7 +134,7 @@ case("addcdiv", [(4, 5), (4, 5), (4, 5)], lambda a, b, c: torch.addcdiv(a, b, c,
      lambda a, b, c: a + 2 * b / c, low=0.5, high=2)
 case("squared_difference", B, lambda x, y: (x - y) ** 2, lambda x, y: (x - y) ** 2)
 case("float_power", B, lambda x, y: torch.float_power(x, y), np.power, low=0.5, high=2,
-     grad=())
+     out_dtype="float64")
 
 # -- comparisons and logic --------------------------------------------------------------------
 for _name, _fn, _ref in [("eq", torch.eq, np.equal), ("ne", torch.ne, np.not_equal),

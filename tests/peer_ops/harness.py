@@ -172,6 +172,8 @@ def run_case(c: Case, seed: int = 0) -> Result:
             for i in grad_ix:
                 fd = _finite_diff(c.ref, arrays, i, v)
                 g = tensors[i].grad
+                if g is None and not np.any(fd):
+                    continue  # PyTorch too leaves .grad None where the output ignores it
                 assert g is not None, f"input {i} got no gradient"
                 scale = max(1.0, float(np.max(np.abs(fd))) if fd.size else 1.0)
                 np.testing.assert_allclose(_to_numpy(g).astype(np.float64), fd,
