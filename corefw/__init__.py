@@ -119,16 +119,17 @@ from .ops.pointwise import clip  # noqa: E402
 from .ops.tensor_extras import t  # noqa: E402
 from .ops.linalg import outer as ger  # noqa: E402
 from .autograd import is_anomaly_enabled, is_inference_mode_enabled  # noqa: E402
+from .autograd import set_detect_anomaly as _set_detect_anomaly  # noqa: E402
 
 
 def set_anomaly_enabled(enabled: bool, check_nan: bool = True) -> None:
     """``torch.set_anomaly_enabled``: :func:`corefw.autograd.set_detect_anomaly`."""
-    autograd.set_detect_anomaly(enabled)
+    _set_detect_anomaly(enabled)
 
 
 def is_anomaly_check_nan_enabled() -> bool:
     """Whether anomaly mode checks gradients for NaN (always, while it is on)."""
-    return autograd.is_anomaly_enabled()
+    return is_anomaly_enabled()
 
 __import__("sys").modules.setdefault("corefw.linalg", linalg)
 __import__("sys").modules.setdefault("corefw.special", special)
@@ -180,8 +181,9 @@ def __getattr__(name):
 
         return compile
     if not name.startswith("_"):  # torch.conv2d, torch.layer_norm ...: the layer functions
-        from .nn.functional import _torch_level
+        import importlib
 
+        _torch_level = importlib.import_module("corefw.nn.functional._torch_level")
         if name in _torch_level.NAMES:
             return getattr(_torch_level, name)
     if name in ("save", "load"):

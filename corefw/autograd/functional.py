@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import corefw
-
+from .._graph.grad_mode import enable_grad
+from .._registry import FN
 from .run import grad
 
 __all__ = ["hessian", "hvp", "jacobian", "jvp", "vhp", "vjp"]
@@ -33,7 +33,7 @@ def _grads(outputs, inputs, grad_outputs, create_graph: bool, strict: bool, what
         if g is None:
             if strict:
                 raise RuntimeError(f"{what}: output is independent of input {i} (strict=True)")
-            g = corefw.zeros_like(x)
+            g = FN.zeros_like(x)
         out.append(g if create_graph else g.detach())
     return tuple(out)
 
@@ -47,13 +47,13 @@ def vjp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool
     function with a single-element output)."""
     is_tuple, xs = _tuple(inputs)
     xs = _prepare(xs, create_graph)
-    with corefw.enable_grad():
+    with enable_grad():
         out = func(*xs)
         out_tuple, outs = _tuple(out)
         if v is None:
             if any(o.numel() != 1 for o in outs):
                 raise RuntimeError("vjp: v can be omitted only for single-element outputs")
-            vs = tuple(corefw.ones_like(o) for o in outs)
+            vs = tuple(FN.ones_like(o) for o in outs)
         else:
             vs = _tuple(v)[1]
         g = _grads(outs, xs, vs, create_graph, strict, "vjp")
@@ -69,17 +69,17 @@ def jvp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool
     if v is None:
         if any(x.numel() != 1 for x in xs):
             raise RuntimeError("jvp: v can be omitted only for single-element inputs")
-        vs = tuple(corefw.ones_like(x) for x in xs)
+        vs = tuple(FN.ones_like(x) for x in xs)
     else:
         vs = _tuple(v)[1]
-    with corefw.enable_grad():
+    with enable_grad():
         out = func(*xs)
         out_tuple, outs = _tuple(out)
-        us = tuple(corefw.zeros_like(o).requires_grad_(True) for o in outs)
+        us = tuple(FN.zeros_like(o).requires_grad_(True) for o in outs)
         gu = grad(outs, xs, us, create_graph=True, allow_unused=True)
         pairs = [(g, w) for g, w in zip(gu, vs) if g is not None]
         if not pairs:
-            jv = tuple(corefw.zeros_like(o) for o in outs)
+            jv = tuple(FN.zeros_like(o) for o in outs)
         else:
             jv = _grads([g for g, _ in pairs], us, [w for _, w in pairs], create_graph,
                         strict, "jvp")
@@ -97,7 +97,7 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
                          f"{strategy!r}")
     is_tuple, xs = _tuple(inputs)
     xs = _prepare(xs, create_graph)
-    with corefw.enable_grad():
+    with enable_grad():
         out = func(*xs)
         out_tuple, outs = _tuple(out)
         rows = []
@@ -111,9 +111,9 @@ def jacobian(func: Callable, inputs, create_graph: bool = False, strict: bool = 
             jac = []
             for j, x in enumerate(xs):
                 if per_input[j]:
-                    jj = corefw.stack(per_input[j]).reshape(tuple(o.shape) + tuple(x.shape))
+                    jj = FN.stack(per_input[j]).reshape(tuple(o.shape) + tuple(x.shape))
                 else:
-                    jj = corefw.zeros(tuple(o.shape) + tuple(x.shape), dtype=x.dtype)
+                    jj = FN.zeros(tuple(o.shape) + tuple(x.shape), dtype=x.dtype)
                 jac.append(jj)
             rows.append(_pack(is_tuple, tuple(jac)))
     return _pack(out_tuple, tuple(rows))
@@ -125,13 +125,13 @@ def hessian(func: Callable, inputs, create_graph: bool = False, strict: bool = F
     is_tuple, xs = _tuple(inputs)
 
     def gradient(*args):
-        with corefw.enable_grad():
+        with enable_grad():
             y = func(*args)
             if y.numel() != 1:
                 raise RuntimeError(f"hessian: func must return a single-element tensor, got "
                                    f"shape {tuple(y.shape)}")
             gs = grad(y, args, create_graph=True, allow_unused=True)
-        gs = tuple(corefw.zeros_like(a) if g is None else g for g, a in zip(gs, args))
+        gs = tuple(FN.zeros_like(a) if g is None else g for g, a in zip(gs, args))
         return _pack(is_tuple, gs)
 
     return jacobian(gradient, _pack(is_tuple, xs), create_graph=create_graph, strict=strict)
@@ -141,14 +141,14 @@ def vhp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool
     """``(func(*inputs), v^T H)`` for a scalar ``func``."""
     is_tuple, xs = _tuple(inputs)
     xs = _prepare(xs, create_graph)
-    vs = _tuple(v)[1] if v is not None else tuple(corefw.ones_like(x) for x in xs)
-    with corefw.enable_grad():
+    vs = _tuple(v)[1] if v is not None else tuple(FN.ones_like(x) for x in xs)
+    with enable_grad():
         y = func(*xs)
         gs = grad(y, xs, create_graph=True, allow_unused=True)
         pairs = [(g, w) for g, w in zip(gs, vs) if g is not None]
         dot = sum((g * w).sum() for g, w in pairs)
         out = _grads((dot,), xs, None, create_graph, strict, "vhp") if pairs else tuple(
-            corefw.zeros_like(x) for x in xs)
+            FN.zeros_like(x) for x in xs)
     return (y if create_graph else y.detach()), _pack(is_tuple, out)
 
 

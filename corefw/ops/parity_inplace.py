@@ -196,7 +196,7 @@ def map2_(input, x, y, callable):  # noqa: A002
 
 __all__ = sorted(list(_GENERATED) + [
     "apply_", "as_strided_", "cauchy_", "exponential_", "geometric_", "log_normal_", "map2_",
-    "map_", "polygamma_", "random_", "resize_", "resize_as_", "squeeze_", "swapaxes_", "swapdims_", "t_",
-    "transpose_", "unsqueeze_"])
+    "map_", "polygamma_", "random_", "resize_", "resize_as_", "squeeze_", "swapaxes_",
+    "swapdims_", "t_", "transpose_", "unsqueeze_"])
 
 publish(globals(), __all__, methods=" ".join(__all__))

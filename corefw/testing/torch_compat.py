@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import json
-from functools import lru_cache
 from pathlib import Path
 
 __all__ = ["DIFFERS", "MISSING_NOTES", "NAMES_FILE", "PAGE", "load_names", "render", "status",
@@ -80,7 +79,6 @@ def _resolve(obj, dotted: str) -> bool:
     return True
 
 
-@lru_cache(maxsize=None)
 def status(ns: str, name: str) -> tuple[str, str]:
     """``(mark, note)`` of one name: mark is ``"✓"``, ``"✗"`` or ``"differs"``."""
     try:

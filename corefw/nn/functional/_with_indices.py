@@ -6,8 +6,7 @@ from __future__ import annotations
 from ._extra import fractional_max_pool2d, fractional_max_pool3d
 from ._loss import cross_entropy
 from ._pool import max_pool1d, max_pool2d
-from ._pool_nd import (adaptive_max_pool1d, adaptive_max_pool2d, adaptive_max_pool3d,
-                       max_pool3d)
+from ._pool_nd import adaptive_max_pool1d, adaptive_max_pool2d, adaptive_max_pool3d, max_pool3d
 
 __all__ = ["adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices",
            "adaptive_max_pool3d_with_indices", "fractional_max_pool2d_with_indices",
