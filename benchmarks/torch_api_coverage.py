@@ -69,7 +69,7 @@ EXCLUDE = [
     (r"fft|^stft$|^istft$|_window$", "fft"),
     (r"^cudnn_|^miopen_|^mkldnn_|^native_|^batch_norm_backward|^batch_norm_elemt|"
      r"^batch_norm_gather|^batch_norm_stats|^batch_norm_update_stats|_copy$|_backward$|"
-     r"^fused_|^mps|^xpu|^mtia|^cuda$|^is_inference$|^rrelu_with_noise|"
+     r"^fused_|^mps|^xpu|^mtia|^is_inference$|^rrelu_with_noise|"
      r"^embedding_renorm_|^constant_pad_nd$|^convolution$|^conv_tbc$|^choose_qparams|"
      r"^grid_sampler|^affine_grid_generator$|^rnn_(relu|tanh)|^(gru|lstm)(_cell)?$|"
      r"^feature_dropout$|^norm_except_dim$|^(frobenius|nuclear)_norm$|^profiler_|"

@@ -38,22 +38,67 @@ DIFFERS: dict[tuple[str, str], str] = {
     ("torch", "save"): "writes corefw's checkpoint format (no pickle); see checkpoints.md",
     ("torch", "load"): "reads corefw checkpoints and never unpickles (`weights_only` is "
                        "always in effect)",
-    ("torch", "compile"): "corefw's own compiler (docs/compile.md), not TorchDynamo",
     ("torch", "set_num_threads"): "sets the thread count of the backends that use threads",
     ("torch", "use_deterministic_algorithms"): "swaps out kernels a backend marks "
                                                "nondeterministic",
     ("Tensor", "type"): "legacy type strings name corefw's tensor types "
                         "(`torch.FloatTensor` ...)",
     ("Tensor", "cuda"): "moves to the backend serving device type `cuda`",
-    ("Tensor", "stride"): "strides in elements of the backend's array (NumPy views have "
-                          "them)",
     ("nn", "DataParallel"): "runs the module as it is on one device",
     ("utils.data", "DataLoader"): "worker processes as in PyTorch; `pin_memory` is a no-op",
+    ("torch", "as_strided"): "a gather over the row-major elements (a copy, differentiable), "
+                             "not a view of the storage",
+    ("Tensor", "as_strided"): "a gather over the row-major elements (a copy), not a view",
+    ("torch", "svd_lowrank"): "an exact truncated SVD, not a randomized one",
+    ("torch", "pca_lowrank"): "an exact truncated SVD, not a randomized one",
+    ("torch", "set_float32_matmul_precision"): "recorded and reported; float32 matmuls stay "
+                                               "float32 (no TF32 path)",
+    ("torch", "set_num_interop_threads"): "recorded; ops run in the calling thread",
+    ("torch", "set_flush_denormal"): "returns False (not supported), as PyTorch on such CPUs",
+    ("torch", "empty_strided"): "zeros; the backend's arrays choose their strides",
+    ("torch", "empty_permuted"): "zeros; the backend's arrays choose their layout",
+    ("torch", "embedding_bag"): "returns the bags only (not the kernel's bookkeeping tensors)",
+    ("Tensor", "new_empty_strided"): "zeros; the backend's arrays choose their strides",
+    ("Tensor", "resize_"): "new elements are zero (PyTorch leaves them uninitialised)",
+    ("Tensor", "stride"): "strides in elements of the backend's array (NumPy views have "
+                          "them)",
+    ("autograd", "set_multithreading_enabled"): "recorded; backward runs in one thread",
 }
 
 #: Notes on missing names (why, or who does them).
 MISSING_NOTES: dict[tuple[str, str], str] = {
     ("Tensor", "bfloat16"): "bfloat16 comes with the dtype work (ml_dtypes), not here",
+    ("Tensor", "index"): "an internal indexing entry point; use `x[...]`",
+    ("Tensor", "grad_dtype"): "new in PyTorch 2.13; not yet",
+    ("Tensor", "ipu"): "no IPU backend",
+    ("torch", "hash_tensor"): "new in PyTorch 2.13; not yet",
+    ("Tensor", "hash_tensor"): "new in PyTorch 2.13; not yet",
+    ("torch", "get_device_module"): "use `corefw.cuda` / `corefw.accelerator`",
+    ("torch", "histogramdd"): "not yet; `histogram` and `histc` are there",
+    ("torch", "lobpcg"): "not yet; `linalg.eigh` for dense symmetric problems",
+    ("torch", "nextafter"): "needs a kernel per backend (bit-level); not yet",
+    ("Tensor", "nextafter"): "needs a kernel per backend (bit-level); not yet",
+    ("Tensor", "nextafter_"): "needs a kernel per backend (bit-level); not yet",
+    ("torch", "igamma"): "not yet (regularized incomplete gamma)",
+    ("torch", "igammac"): "not yet (regularized incomplete gamma)",
+    ("Tensor", "igamma"): "not yet", ("Tensor", "igamma_"): "not yet",
+    ("Tensor", "igammac"): "not yet", ("Tensor", "igammac_"): "not yet",
+    ("torch", "lu"): "not yet (LU factorization); `linalg.solve`/`inv`/`det` are there",
+    ("torch", "lu_solve"): "not yet", ("torch", "lu_unpack"): "not yet",
+    ("Tensor", "lu"): "not yet", ("Tensor", "lu_solve"): "not yet",
+    ("torch", "geqrf"): "LAPACK's building block; use `linalg.qr`",
+    ("torch", "orgqr"): "LAPACK's building block; use `linalg.qr`",
+    ("torch", "ormqr"): "LAPACK's building block; use `linalg.qr`",
+    ("Tensor", "geqrf"): "LAPACK's building block; use `linalg.qr`",
+    ("Tensor", "orgqr"): "LAPACK's building block; use `linalg.qr`",
+    ("Tensor", "ormqr"): "LAPACK's building block; use `linalg.qr`",
+    ("nn", "LinearCrossEntropyLoss"): "new in PyTorch 2.13; `F.linear_cross_entropy` is there",
+    ("optim", "Adafactor"): "not yet",
+    ("optim", "Muon"): "not yet",
+    ("autograd", "graph.saved_tensors_hooks"): "not yet: saved tensors stay in the graph as "
+                                               "they are (no pack/unpack hooks)",
+    ("autograd", "graph.save_on_cpu"): "not yet (needs saved-tensor hooks)",
+    ("autograd", "enforce_grad_layout_policy"): "new in PyTorch 2.13; not yet",
 }
 
 
