@@ -220,8 +220,10 @@ def flip(input, dims):
     return apply(_FLIP, (input,), {"dims": dims}) if dims else input
 
 
-def cat(tensors, dim: int = 0):
-    """Join tensors along an existing dim (dtypes are promoted, shapes must match)."""
+def cat(tensors, dim: int = 0, *, axis: int | None = None):
+    """Join tensors along an existing dim (dtypes are promoted, shapes must match);
+    ``axis=`` is NumPy's name for ``dim``, as PyTorch accepts."""
+    dim = dim if axis is None else axis
     tensors = [t for t in tensors]
     if not tensors:
         raise ShapeError("cat: expected a non-empty sequence of tensors")

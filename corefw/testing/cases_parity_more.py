@@ -170,3 +170,34 @@ case("linalg_solve", lambda rng, variant, dtype: Sample(
     lambda a, b: corefw.triangular_solve(b, a, upper=False)[0],
     lambda a, b: np.linalg.solve(np.tril(_f64(a)), _f64(b)), kinds=_F,
     variants=("triangular_solve",), tol=4.0, doc="triangular_solve")
+
+
+# -- differentiable SVD and QR (sign-invariant functions of the factors) ----------------------
+def _mat(rng, variant, dtype):
+    shape = {"tall": (4, 3), "wide": (3, 4), "batch": (2, 3, 3)}[variant]
+    return Sample((V(rng, shape, dtype),))
+
+
+case("linalg_svd", _mat, lambda a: corefw.linalg.svd(a, full_matrices=False).S,
+     lambda a: np.linalg.svd(_f64(a), compute_uv=False), kinds=_F,
+     variants=("tall", "wide", "batch"), tol=8.0, doc="singular values, with gradient")
+
+
+def _rank1(a):
+    u, s, vh = np.linalg.svd(_f64(a), full_matrices=False)
+    return s[..., :1, None] * u[..., :, :1] @ vh[..., :1, :]
+
+
+case("linalg_svd", _mat, lambda a: (lambda u, s, vh: s[..., :1, None] * u[..., :, :1]
+                                    @ vh[..., :1, :])(*corefw.linalg.svd(a, False)),
+     _rank1, kinds=_F, variants=("tall", "wide", "batch"), tol=8.0,
+     doc="the best rank-1 approximation (U and V's gradients)")
+case("linalg_qr", lambda rng, variant, dtype: _mat(rng, "tall" if variant == "tall" else
+                                                   "batch", dtype),
+     lambda a: corefw.abs(corefw.linalg.qr(a).R),
+     lambda a: np.abs(np.linalg.qr(_f64(a))[1]), kinds=_F, variants=("tall", "square"),
+     tol=8.0, doc="|R|, with gradient")
+case("linalg_qr", lambda rng, variant, dtype: _mat(rng, "tall", dtype),
+     lambda a: (lambda q, r: q * corefw.sign(corefw.diagonal(r)))(*corefw.linalg.qr(a)),
+     lambda a: (lambda q, r: q * np.sign(np.diagonal(r)))(*np.linalg.qr(_f64(a))), kinds=_F,
+     variants=("Q",), tol=8.0, doc="Q with R's diagonal made positive, with gradient")

@@ -176,7 +176,7 @@ case("where", [(5, 6), (5, 6), (5, 6)], lambda c, x, y: torch.where(c > 0, x, y)
 case("where scalar", [(5, 6), (5, 6)], lambda c, x: torch.where(c > 0, x, 0.0),
      lambda c, x: np.where(c > 0, x, 0.0), grad=(1,))
 case("heaviside", None, lambda x, v: torch.heaviside(x, v), np.heaviside,
-     vals=[[-1.0, 0.0, 2.0], [0.5, 0.5, 0.5]])
+     vals=[[-1.0, 0.0, 2.0], [0.5, 0.5, 0.5]], grad=())  # PyTorch has no derivative either
 
 # -- broadcasting -----------------------------------------------------------------------------
 case("add broadcast row", [(4, 5), (5,)], lambda x, y: x + y, np.add)
