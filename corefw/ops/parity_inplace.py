@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from .. import _dtype
+from .._random import rand, randint, randn
 from .._graph.grad_mode import STATE, no_grad
 from .._registry import FN
 from .._tensor import Tensor
@@ -124,7 +125,7 @@ def _fill_random(x: Tensor, op: str, values: Tensor) -> Tensor:
 
 
 def _uniform01(x: Tensor, generator=None) -> Tensor:
-    return FN.rand(tuple(x.shape), dtype=_dtype.float64, device=x.device, generator=generator)
+    return rand(tuple(x.shape), dtype=_dtype.float64, device=x.device, generator=generator)
 
 
 def exponential_(input, lambd: float = 1.0, *, generator=None):
@@ -141,7 +142,7 @@ def cauchy_(input, median: float = 0.0, sigma: float = 1.0, *, generator=None):
 
 def log_normal_(input, mean: float = 1.0, std: float = 2.0, *, generator=None):
     """Fill with ``exp`` of normal draws of ``mean`` and ``std``."""
-    z = FN.randn(tuple(input.shape), dtype=_dtype.float64, device=input.device,
+    z = randn(tuple(input.shape), dtype=_dtype.float64, device=input.device,
                  generator=generator)
     return _fill_random(input, "log_normal_", FN.exp(mean + std * z))
 
@@ -164,7 +165,7 @@ def random_(input, from_: int = 0, to: int | None = None, *, generator=None):
         else:
             to = int(_dtype.iinfo(input.dtype).max) + 1
         from_, to = (0, from_) if from_ else (0, to)
-    vals = FN.randint(from_, to, tuple(input.shape), device=input.device,
+    vals = randint(from_, to, tuple(input.shape), device=input.device,
                       generator=generator)
     return _fill_random(input, "random_", vals)
 

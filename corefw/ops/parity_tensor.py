@@ -12,7 +12,8 @@ import math
 
 import numpy as np
 
-from .. import _dtype
+from .. import _dtype, _format
+from .._random import rand, randn
 from .._registry import FN
 from .._tensor import Tensor
 from .parity_shape import strided
@@ -104,7 +105,7 @@ def _prelu(self, weight):
 def bernoulli(input, p=None, *, generator=None):
     """1 with probability ``input`` (or ``p``), else 0, elementwise; input's dtype."""
     prob = input if p is None else FN.full_like(input, p)
-    u = FN.rand(tuple(input.shape), dtype=_dtype.float64, device=input.device,
+    u = rand(tuple(input.shape), dtype=_dtype.float64, device=input.device,
                 generator=generator)
     return FN.cast(u < prob, input.dtype)
 
@@ -115,11 +116,11 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None)
         like = mean if isinstance(mean, Tensor) else std
         shape = tuple(FN.broadcast_tensors(*[t for t in (mean, std)
                                              if isinstance(t, Tensor)])[0].shape)
-        z = FN.randn(shape, dtype=like.dtype, device=like.device, generator=generator)
+        z = randn(shape, dtype=like.dtype, device=like.device, generator=generator)
         return mean + std * z
     if size is None:
         raise TypeError("normal: with float mean and std, pass size=")
-    z = FN.randn(tuple(size), dtype=dtype, device=device, generator=generator)
+    z = randn(tuple(size), dtype=dtype, device=device, generator=generator)
     return z * std + mean
 
 
@@ -303,21 +304,20 @@ def is_vulkan_available() -> bool:
 
 def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None,
                      profile=None, sci_mode=None) -> None:
-    """Set how tensors print (NumPy's print options, which corefw's repr uses); ``profile``
-    is ``"default"``, ``"short"`` or ``"full"``."""
-    presets = {"default": dict(precision=4, threshold=1000, edgeitems=3, linewidth=80),
-               "short": dict(precision=2, threshold=1000, edgeitems=2, linewidth=80),
-               "full": dict(precision=4, threshold=math.inf, edgeitems=3, linewidth=80)}
-    opts = dict(presets[profile]) if profile else {}
-    for key, value in (("precision", precision), ("threshold", threshold),
-                       ("edgeitems", edgeitems), ("linewidth", linewidth)):
+    """How tensors print: decimals, the element count above which a repr is summarised, the
+    edge items then shown, the line width; ``profile`` is ``"default"``, ``"short"`` or
+    ``"full"``; ``sci_mode`` True/False forces scientific notation on or off (None: chosen
+    per tensor)."""
+    presets = {"default": (4, 1000, 3, 80), "short": (2, 1000, 2, 80),
+               "full": (4, 2 ** 62, 3, 80)}
+    if profile is not None:
+        (_format.PRECISION, _format.THRESHOLD, _format.EDGEITEMS,
+         _format.LINEWIDTH) = presets[profile]
+    for key, value in (("PRECISION", precision), ("THRESHOLD", threshold),
+                       ("EDGEITEMS", edgeitems), ("LINEWIDTH", linewidth)):
         if value is not None:
-            opts[key] = value
-    if "threshold" in opts and opts["threshold"] == math.inf:
-        opts["threshold"] = 2 ** 62
-    if sci_mode is not None:
-        opts["suppress"] = not sci_mode
-    np.set_printoptions(**opts)
+            setattr(_format, key, int(min(value, 2 ** 62)))
+    _format.SCI_MODE = sci_mode
 
 
 def _multinomial(self, num_samples: int, replacement: bool = False, *, generator=None):

@@ -6,9 +6,6 @@ weight first, the losses' integer ``reduction``), a wrapper takes PyTorch's top-
 
 from __future__ import annotations
 
-import functools
-import inspect
-
 from .. import functional as F
 
 #: torch.* names that are the functional's own function
@@ -18,26 +15,57 @@ cosine_similarity dropout feature_alpha_dropout group_norm hardshrink layer_norm
 max_pool2d max_pool3d pairwise_distance pdist pixel_shuffle pixel_unshuffle prelu rms_norm
 rrelu selu threshold""".split()
 
-#: losses whose torch.* form takes ``reduction`` as an int (0 none, 1 mean, 2 sum)
-LOSSES = """binary_cross_entropy_with_logits cosine_embedding_loss ctc_loss
-hinge_embedding_loss kl_div margin_ranking_loss poisson_nll_loss triplet_margin_loss""".split()
-
 _REDUCTION = {0: "none", 1: "mean", 2: "sum"}
 
 
-def _int_reduction(fn):
-    params = list(inspect.signature(fn).parameters)
-    pos = params.index("reduction")
+def _r(reduction) -> str:
+    """torch.*'s losses take ``reduction`` as an int (0 none, 1 mean, 2 sum)."""
+    return _REDUCTION[reduction] if isinstance(reduction, int) else reduction
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        args = list(args)
-        if len(args) > pos and isinstance(args[pos], int):
-            args[pos] = _REDUCTION[args[pos]]
-        if isinstance(kwargs.get("reduction"), int):
-            kwargs["reduction"] = _REDUCTION[kwargs["reduction"]]
-        return fn(*args, **kwargs)
-    return wrapper
+
+# -- the losses in torch.*'s signatures (no size_average/reduce; integer reduction) ----------
+def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None,
+                                     reduction=1):
+    return F.binary_cross_entropy_with_logits(input, target, weight, reduction=_r(reduction),
+                                              pos_weight=pos_weight)
+
+
+def cosine_embedding_loss(input1, input2, target, margin: float = 0.0, reduction=1):
+    return F.cosine_embedding_loss(input1, input2, target, margin, reduction=_r(reduction))
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank: int = 0, reduction=1,
+             zero_infinity: bool = False):
+    return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, _r(reduction),
+                      zero_infinity)
+
+
+def hinge_embedding_loss(input, target, margin: float = 1.0, reduction=1):
+    return F.hinge_embedding_loss(input, target, margin, reduction=_r(reduction))
+
+
+def kl_div(input, target, reduction=1, log_target: bool = False):
+    return F.kl_div(input, target, reduction=_r(reduction), log_target=log_target)
+
+
+def margin_ranking_loss(input1, input2, target, margin: float = 0.0, reduction=1):
+    return F.margin_ranking_loss(input1, input2, target, margin, reduction=_r(reduction))
+
+
+def poisson_nll_loss(input, target, log_input: bool, full: bool, eps: float, reduction):
+    return F.poisson_nll_loss(input, target, log_input, full, eps=eps,
+                              reduction=_r(reduction))
+
+
+def triplet_margin_loss(anchor, positive, negative, margin: float = 1.0, p: float = 2,
+                        eps: float = 1e-6, swap: bool = False, reduction=1):
+    return F.triplet_margin_loss(anchor, positive, negative, margin, p, eps, swap,
+                                 reduction=_r(reduction))
+
+
+LOSSES = ["binary_cross_entropy_with_logits", "cosine_embedding_loss", "ctc_loss",
+          "hinge_embedding_loss", "kl_div", "margin_ranking_loss", "poisson_nll_loss",
+          "triplet_margin_loss"]
 
 
 def batch_norm(input, weight, bias, running_mean, running_var, training: bool,
@@ -83,4 +111,3 @@ NAMES = SAME + LOSSES + ["batch_norm", "embedding", "embedding_bag", "instance_n
 __all__ = list(NAMES)
 
 globals().update({n: getattr(F, n) for n in SAME})
-globals().update({n: _int_reduction(getattr(F, n)) for n in LOSSES})
