@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 
 from .. import _dtype
-from .._random import rand, randint, randn
 from .._graph.grad_mode import STATE, no_grad
+from .._random import rand, randint, randn
 from .._registry import FN
 from .._tensor import Tensor
 from ..errors import AutogradError
