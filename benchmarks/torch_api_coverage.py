@@ -197,7 +197,24 @@ NUMERIC_SAMPLE = [
     ("F.interpolate", lambda m, x: m.nn.functional.interpolate(
         x[None, None], scale_factor=2, mode="bilinear", align_corners=False)),
     ("F.cross_entropy", lambda m, x: m.nn.functional.cross_entropy(x, m.tensor([0, 1, 2, 3]))),
+    ("i0", lambda m, x: m.i0(x * 3)), ("polygamma(2)", lambda m, x: m.polygamma(2, x.abs() + .5)),
+    ("mvlgamma", lambda m, x: m.mvlgamma(x.abs() + 2, 3)),
+    ("frexp", lambda m, x: m.frexp(x * 100)[0]), ("ldexp", lambda m, x: m.ldexp(x, m.tensor(3))),
+    ("matrix_exp", lambda m, x: m.matrix_exp(x[:4, :4])),
+    ("gradient", lambda m, x: m.gradient(x, spacing=0.5, dim=1)[0]),
+    ("histogram", lambda m, x: m.histogram(x, 5, range=(-2.0, 2.0))[0]),
+    ("linalg.svd grad", lambda m, x: _grad(m, lambda a: m.linalg.svd(a, full_matrices=False)
+                                            .S.sum(), x)),
+    ("linalg.qr grad", lambda m, x: _grad(m, lambda a: m.linalg.qr(a).R.abs().sum(), x.mT)),
+    ("autograd hessian", lambda m, x: m.autograd.functional.hessian(
+        lambda v: (v.sin() * v).sum(), x[0])),
 ]
+
+
+def _grad(m, fn, x):
+    x = x.detach().requires_grad_(True)
+    fn(x).backward()
+    return x.grad
 
 
 def numerics() -> list[tuple[str, float]]:
