@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from . import lr_scheduler
 from .adadelta import Adadelta
+from .adafactor import Adafactor
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
@@ -21,7 +22,7 @@ from .rmsprop import RMSprop
 from .sgd import SGD
 
 __all__ = [
-    "ASGD", "LBFGS", "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "NAdam",
+    "ASGD", "LBFGS", "SGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "NAdam",
     "Optimizer", "OptimizerStateDictError", "RAdam", "RMSprop", "Rprop", "lr_scheduler",
     "swa_utils",
 ]
