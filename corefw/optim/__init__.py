@@ -16,14 +16,15 @@ from .adam import Adam, AdamW
 from .adamax import Adamax
 from .asgd import ASGD, Rprop
 from .lbfgs import LBFGS
+from .muon import Muon
 from .nadam import NAdam, RAdam
 from .optimizer import Optimizer, OptimizerStateDictError
 from .rmsprop import RMSprop
 from .sgd import SGD
 
 __all__ = [
-    "ASGD", "LBFGS", "SGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "NAdam",
-    "Optimizer", "OptimizerStateDictError", "RAdam", "RMSprop", "Rprop", "lr_scheduler",
+    "ASGD", "LBFGS", "SGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax",
+    "Muon", "NAdam", "Optimizer", "OptimizerStateDictError", "RAdam", "RMSprop", "Rprop", "lr_scheduler",
     "swa_utils",
 ]
 

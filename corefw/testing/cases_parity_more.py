@@ -73,7 +73,7 @@ def _trigamma(x):
 case("pow", _unary("pos"), lambda x: corefw.polygamma(1, x), _trigamma, kinds=_F,
      variants=("polygamma1",), tol=4.0, doc="polygamma(1, x)")
 case("pow", lambda rng, variant, dtype: Sample((V(rng, (3, 4), dtype),)),
-     lambda x: corefw.ldexp(x, corefw.tensor([[1], [2], [-1]])),
+     lambda x: corefw.ldexp(x, corefw.tensor([[1], [2], [-1]], device=x.device)),
      lambda x: _f64(x) * np.array([[2.0], [4.0], [0.5]]), kinds=_F, variants=("ldexp",),
      doc="ldexp")
 case("pow", lambda rng, variant, dtype: Sample((V(rng, (3, 4), dtype, "nonzero") * 37,)),
@@ -137,7 +137,8 @@ def _put_ref(x, src):
 
 case("index_put", lambda rng, variant, dtype: Sample((V(rng, (3, 4), dtype),
                                                       V(rng, (3,), dtype)), grad=(0, 1)),
-     lambda x, s: corefw.put(x, corefw.tensor([0, 7, 7]), s, accumulate=True), _put_ref,
+     lambda x, s: corefw.put(x, corefw.tensor([0, 7, 7], device=x.device), s,
+                             accumulate=True), _put_ref,
      kinds="f", variants=("put",), doc="put(accumulate=True)")
 case("slice", _x((7, 3)), lambda x: corefw.tensor_split(x, 3)[1],
      lambda x: _f64(x)[3:5], kinds="fib", variants=("tensor_split",), doc="tensor_split")
@@ -149,7 +150,8 @@ case("slice", _x((5, 4)), lambda x: corefw.gradient(x, spacing=0.5, dim=0)[0],
      lambda x: np.gradient(_f64(x), 0.5, axis=0, edge_order=1), kinds=_F,
      variants=("gradient",), doc="gradient")
 case("eq", lambda rng, variant, dtype: Sample((rng.integers(0, 6, (3, 4)).astype(dtype),)),
-     lambda x: corefw.isin(x, corefw.tensor([1, 4])), lambda x: np.isin(x, [1, 4]),
+     lambda x: corefw.isin(x, corefw.tensor([1, 4], device=x.device)),
+     lambda x: np.isin(x, [1, 4]),
      kinds=_INT, variants=("isin",), grad=(), out_dtype="bool", doc="isin")
 
 

@@ -63,6 +63,8 @@ DIFFERS: dict[tuple[str, str], str] = {
     ("Tensor", "stride"): "strides in elements of the backend's array (NumPy views have "
                           "them)",
     ("autograd", "set_multithreading_enabled"): "recorded; backward runs in one thread",
+    ("optim", "Muon"): "Newton-Schulz in the parameter's dtype (PyTorch: bfloat16); "
+                       "otherwise identical to PyTorch 2.13's steps",
 }
 
 #: Notes on missing names (why, or who does them).
@@ -93,8 +95,6 @@ MISSING_NOTES: dict[tuple[str, str], str] = {
     ("Tensor", "orgqr"): "LAPACK's building block; use `linalg.qr`",
     ("Tensor", "ormqr"): "LAPACK's building block; use `linalg.qr`",
     ("nn", "LinearCrossEntropyLoss"): "new in PyTorch 2.13; `F.linear_cross_entropy` is there",
-    ("optim", "Adafactor"): "not yet",
-    ("optim", "Muon"): "not yet",
     ("autograd", "graph.saved_tensors_hooks"): "not yet: saved tensors stay in the graph as "
                                                "they are (no pack/unpack hooks)",
     ("autograd", "graph.save_on_cpu"): "not yet (needs saved-tensor hooks)",
