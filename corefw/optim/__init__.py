@@ -24,8 +24,8 @@ from .sgd import SGD
 
 __all__ = [
     "ASGD", "LBFGS", "SGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax",
-    "Muon", "NAdam", "Optimizer", "OptimizerStateDictError", "RAdam", "RMSprop", "Rprop", "lr_scheduler",
-    "swa_utils",
+    "Muon", "NAdam", "Optimizer", "OptimizerStateDictError", "RAdam", "RMSprop", "Rprop",
+    "lr_scheduler", "swa_utils",
 ]
 
 
