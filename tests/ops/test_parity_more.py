@@ -213,7 +213,7 @@ def test_torch_level_layer_functions_take_torchs_signatures():
 def test_linear_cross_entropy_is_linear_then_cross_entropy():
     x, w, bias = corefw.randn(5, 4), corefw.randn(3, 4), corefw.randn(3)
     y = corefw.tensor([0, 2, 1, 1, 0])
-    np.testing.assert_allclose(_np(F.linear_cross_entropy(x, w, y, bias)),
+    np.testing.assert_allclose(_np(F.linear_cross_entropy(x, w, y, linear_bias=bias)),
                                _np(F.cross_entropy(F.linear(x, w, bias), y)), rtol=1e-6)
 
 

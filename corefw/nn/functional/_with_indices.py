@@ -58,13 +58,15 @@ def fractional_max_pool3d_with_indices(input, kernel_size, output_size=None,
                                  _random_samples)
 
 
-def linear_cross_entropy(input, linear_weight, target, linear_bias=None, weight=None,
-                         ignore_index: int = -100, reduction: str = "mean",
-                         label_smoothing: float = 0.0):
+def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None,
+                         reduction: str = "mean", ignore_index: int | None = None,
+                         label_smoothing: float = 0.0, options=None):
     """``cross_entropy(input @ linear_weight.T + linear_bias, target, ...)``: the logits of
-    a classifier head and their loss in one call."""
+    a classifier head and their loss in one call (``ignore_index=None`` means -100, as in
+    PyTorch; ``options``, PyTorch's kernel choices, changes nothing here)."""
     logits = input @ linear_weight.mT
     if linear_bias is not None:
         logits = logits + linear_bias
-    return cross_entropy(logits, target, weight=weight, ignore_index=ignore_index,
+    return cross_entropy(logits, target, weight=weight,
+                         ignore_index=-100 if ignore_index is None else ignore_index,
                          reduction=reduction, label_smoothing=label_smoothing)
