@@ -165,7 +165,7 @@ def _expm(a):
 
 
 case("matmul", _x((3, 3)), corefw.matrix_exp, _expm, kinds=_F, variants=("matrix_exp",),
-     tol=8.0, doc="matrix_exp")
+     tol=8.0, doc="matrix_exp", name="matrix_exp")
 case("linalg_solve", lambda rng, variant, dtype: Sample(
     ((V(rng, (3, 3), "float64") + 3 * np.eye(3)).astype(dtype), V(rng, (3, 2), dtype)),
     grad=(1,)),
