@@ -187,6 +187,13 @@ def render() -> str:
         "`corefw.backends`, `corefw.cuda` ...) are described in "
         "[torch-compat-notes.md](torch-compat-notes.md).",
         "",
+        "A name being present says nothing of its numbers: those are checked by the op table "
+        "(`corefw.testing.CASES`, float64 NumPy references and finite differences), by "
+        "`tests/peer_ops/` (op cases written in PyTorch's API, `import corefw as torch`, "
+        "against NumPy; `cd tests && python -m peer_ops` prints the per-op report) and, "
+        "where torch is installed, by `python benchmarks/torch_api_coverage.py --numerics` "
+        "(corefw against torch on a sample of functions and gradients).",
+        "",
         "## Summary",
         "",
         "| namespace | present | names | coverage |",
