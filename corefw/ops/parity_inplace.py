@@ -153,20 +153,24 @@ def geometric_(input, p: float, *, generator=None):
     return _fill_random(input, "geometric_", FN.ceil(FN.log1p(-u) / math.log1p(-p)))
 
 
+#: PyTorch's default upper bound of random_() on floats: 2**mantissa bits + 1
+_FLOAT_TOP = {"float16": 2**11 + 1, "float32": 2**24 + 1, "float64": 2**53 + 1}
+
+
 def random_(input, from_: int = 0, to: int | None = None, *, generator=None):
-    """Fill with integers drawn uniformly from ``[from_, to)`` (``to`` defaults to the
-    dtype's largest integer + 1, at most 2**24 for float32 as in PyTorch's mantissa)."""
+    """Fill with integers drawn uniformly from ``[from_, to)``; ``random_(n)`` draws from
+    ``[0, n)``, ``random_()`` from ``[0, top]`` (the dtype's largest integer, or for floats
+    the largest integer of their mantissa, as in PyTorch)."""
     if to is None:
-        if input.dtype.is_floating_point:
-            to = 2 ** _dtype.finfo(input.dtype).nmant + 1 if hasattr(
-                _dtype.finfo(input.dtype), "nmant") else 2 ** 24
+        if from_:
+            from_, to = 0, from_
+        elif input.dtype.is_floating_point:
+            to = _FLOAT_TOP.get(input.dtype.name, 2**24 + 1)
         elif input.dtype == _dtype.bool_:
             to = 2
         else:
             to = int(_dtype.iinfo(input.dtype).max) + 1
-        from_, to = (0, from_) if from_ else (0, to)
-    vals = randint(from_, to, tuple(input.shape), device=input.device,
-                      generator=generator)
+    vals = randint(from_, to, tuple(input.shape), device=input.device, generator=generator)
     return _fill_random(input, "random_", vals)
 
 
