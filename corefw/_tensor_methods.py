@@ -1374,7 +1374,7 @@ class TensorMethods:
         return FN.rad2deg_(self, *args, **kwargs)
 
     def random_(self, from_=0, to=None, *, generator=None):
-        """Fill with integers drawn uniformly from ``[from_, to)`` (``to`` defaults to the"""
+        """Fill with integers drawn uniformly from ``[from_, to)``; ``random_(n)`` draws from"""
         return FN.random_(self, from_, to, generator=generator)
 
     def ravel(self):
