@@ -109,6 +109,27 @@ from .ops import linalg_torch as linalg  # noqa: E402,F811  (torch.linalg, not o
 from .ops import special  # noqa: E402  (torch.special)
 from .ops.aliases import *  # noqa: E402,F403
 from .ops.special import digamma, erfinv, lgamma  # noqa: E402
+from .ops import parity_inplace  # noqa: E402,F401  (PyTorch's further in-place methods)
+from .ops.parity_math import *  # noqa: E402,F403
+from .ops.parity_shape import *  # noqa: E402,F403
+from .ops.parity_shape import layout, strided  # noqa: E402
+from .ops.parity_tensor import *  # noqa: E402,F403
+from .ops.indexing import index_put  # noqa: E402
+from .ops.pointwise import clip  # noqa: E402
+from .ops.tensor_extras import t  # noqa: E402
+from .ops.linalg import outer as ger  # noqa: E402
+from .autograd import is_anomaly_enabled, is_inference_mode_enabled  # noqa: E402
+from .autograd import set_detect_anomaly as _set_detect_anomaly  # noqa: E402
+
+
+def set_anomaly_enabled(enabled: bool, check_nan: bool = True) -> None:
+    """``torch.set_anomaly_enabled``: :func:`corefw.autograd.set_detect_anomaly`."""
+    _set_detect_anomaly(enabled)
+
+
+def is_anomaly_check_nan_enabled() -> bool:
+    """Whether anomaly mode checks gradients for NaN (always, while it is on)."""
+    return is_anomaly_enabled()
 
 __import__("sys").modules.setdefault("corefw.linalg", linalg)
 __import__("sys").modules.setdefault("corefw.special", special)
@@ -159,6 +180,12 @@ def __getattr__(name):
         from .compiler import compile
 
         return compile
+    if not name.startswith("_"):  # torch.conv2d, torch.layer_norm ...: the layer functions
+        import importlib
+
+        _torch_level = importlib.import_module("corefw.nn.functional._torch_level")
+        if name in _torch_level.NAMES:
+            return getattr(_torch_level, name)
     if name in ("save", "load"):
         from . import serialization
 

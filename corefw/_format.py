@@ -18,6 +18,8 @@ PRECISION = 4
 THRESHOLD = 1000
 EDGEITEMS = 3
 LINEWIDTH = 80
+#: None: choose per tensor (PyTorch's rules); True/False: ``set_printoptions(sci_mode=)``
+SCI_MODE: bool | None = None
 
 
 class _Formatter:
@@ -46,6 +48,10 @@ class _Formatter:
         else:
             self.sci_mode = hi / lo > 1000.0 or hi > 1.0e8 or lo < 1.0e-4
             spec = "e" if self.sci_mode else "f"
+            strs = [f"{v:.{PRECISION}{spec}}" for v in vals]
+        if SCI_MODE is not None and SCI_MODE != self.sci_mode:
+            self.sci_mode = SCI_MODE
+            spec = "e" if SCI_MODE else "f"
             strs = [f"{v:.{PRECISION}{spec}}" for v in vals]
         self.width = max(len(s) for s in strs)
 

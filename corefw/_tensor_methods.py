@@ -28,13 +28,25 @@ class TensorMethods:
     def absolute(self):
         return FN.absolute(self)
 
+    def absolute_(self, *args, **kwargs):
+        """In-place :func:`corefw.absolute`."""
+        return FN.absolute_(self, *args, **kwargs)
+
     def acos(self):
         """Inverse cosine (radians); NaN outside [-1, 1]."""
         return FN.acos(self)
 
+    def acos_(self, *args, **kwargs):
+        """In-place :func:`corefw.acos`."""
+        return FN.acos_(self, *args, **kwargs)
+
     def acosh(self):
         """Inverse hyperbolic cosine; NaN below 1."""
         return FN.acosh(self)
+
+    def acosh_(self, *args, **kwargs):
+        """In-place :func:`corefw.acosh`."""
+        return FN.acosh_(self, *args, **kwargs)
 
     def adam_step_(self, grad, exp_avg, exp_avg_sq, *, lr, beta1, beta2, eps, weight_decay=0.0,
                    decoupled=False, maximize=False, step):
@@ -53,6 +65,10 @@ class TensorMethods:
     def addbmm(self, batch1, batch2, *, beta=1, alpha=1):
         """``beta * input + alpha * sum_b batch1[b] @ batch2[b]``."""
         return FN.addbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def addbmm_(self, *args, **kwargs):
+        """In-place :func:`corefw.addbmm`."""
+        return FN.addbmm_(self, *args, **kwargs)
 
     def addcdiv(self, tensor1, tensor2, *, value=1):
         """``input + value * tensor1 / tensor2``."""
@@ -74,13 +90,25 @@ class TensorMethods:
         """``beta * input + alpha * (mat1 @ mat2)``."""
         return FN.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
 
+    def addmm_(self, *args, **kwargs):
+        """In-place :func:`corefw.addmm`."""
+        return FN.addmm_(self, *args, **kwargs)
+
     def addmv(self, mat, vec, *, beta=1, alpha=1):
         """``beta * input + alpha * (mat @ vec)``."""
         return FN.addmv(self, mat, vec, beta=beta, alpha=alpha)
 
+    def addmv_(self, *args, **kwargs):
+        """In-place :func:`corefw.addmv`."""
+        return FN.addmv_(self, *args, **kwargs)
+
     def addr(self, vec1, vec2, *, beta=1, alpha=1):
         """``beta * input + alpha * outer(vec1, vec2)``."""
         return FN.addr(self, vec1, vec2, beta=beta, alpha=alpha)
+
+    def addr_(self, *args, **kwargs):
+        """In-place :func:`corefw.addr`."""
+        return FN.addr_(self, *args, **kwargs)
 
     def all(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         """Whether every element (over ``dim``) is non-zero."""
@@ -105,20 +133,40 @@ class TensorMethods:
         """Whether some element (over ``dim``) is non-zero."""
         return FN.any(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
+    def apply_(self, callable):
+        """Replace every element ``v`` by ``callable(v)`` (in Python, element by element)."""
+        return FN.apply_(self, callable)
+
     def arccos(self):
         """Inverse cosine (radians); NaN outside [-1, 1]."""
         return FN.arccos(self)
+
+    def arccos_(self, *args, **kwargs):
+        """In-place :func:`corefw.arccos`."""
+        return FN.arccos_(self, *args, **kwargs)
 
     def arccosh(self):
         """Inverse hyperbolic cosine; NaN below 1."""
         return FN.arccosh(self)
 
+    def arccosh_(self, *args, **kwargs):
+        """In-place :func:`corefw.arccosh`."""
+        return FN.arccosh_(self, *args, **kwargs)
+
     def arcsin(self):
         """Inverse sine (radians); NaN outside [-1, 1]."""
         return FN.arcsin(self)
 
+    def arcsin_(self, *args, **kwargs):
+        """In-place :func:`corefw.arcsin`."""
+        return FN.arcsin_(self, *args, **kwargs)
+
     def arcsinh(self):
         return FN.arcsinh(self)
+
+    def arcsinh_(self, *args, **kwargs):
+        """In-place :func:`corefw.arcsinh`."""
+        return FN.arcsinh_(self, *args, **kwargs)
 
     def arctan(self):
         """Inverse tangent (radians)."""
@@ -128,9 +176,21 @@ class TensorMethods:
         """The angle of the point ``(other, input)`` in (-pi, pi], elementwise (``atan(input /"""
         return FN.arctan2(self, other)
 
+    def arctan2_(self, *args, **kwargs):
+        """In-place :func:`corefw.arctan2`."""
+        return FN.arctan2_(self, *args, **kwargs)
+
+    def arctan_(self, *args, **kwargs):
+        """In-place :func:`corefw.arctan`."""
+        return FN.arctan_(self, *args, **kwargs)
+
     def arctanh(self):
         """Inverse hyperbolic tangent; NaN outside [-1, 1], +-inf at +-1."""
         return FN.arctanh(self)
+
+    def arctanh_(self, *args, **kwargs):
+        """In-place :func:`corefw.arctanh`."""
+        return FN.arctanh_(self, *args, **kwargs)
 
     def argmax(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         """Index of the maximum (first occurrence), over the flattened tensor when dim is None."""
@@ -143,12 +203,40 @@ class TensorMethods:
         """The indices that sort ``input`` along ``dim`` (always stable: equal elements keep ..."""
         return FN.argsort(self, dim, descending, stable)
 
+    def argwhere(self):
+        """The indices of the non-zero elements, one row each: ``nonzero(input)``."""
+        return FN.argwhere(self)
+
+    def as_strided(self, size, stride, storage_offset=0):
+        """The elements at ``storage_offset + sum_d i_d * stride_d`` of the input's row-major"""
+        return FN.as_strided(self, size, stride, storage_offset)
+
+    def as_strided_(self, size, stride, storage_offset=0):
+        """:func:`corefw.as_strided` in place."""
+        return FN.as_strided_(self, size, stride, storage_offset)
+
+    def as_strided_scatter(self, src, size, stride, storage_offset=0):
+        """A copy of ``input`` with the window ``as_strided(input, size, stride, offset)``"""
+        return FN.as_strided_scatter(self, src, size, stride, storage_offset)
+
+    def as_subclass(self, cls):
+        """The same data as an instance of the Tensor subclass ``cls`` (sharing storage)."""
+        return FN.as_subclass(self, cls)
+
     def asin(self):
         """Inverse sine (radians); NaN outside [-1, 1]."""
         return FN.asin(self)
 
+    def asin_(self, *args, **kwargs):
+        """In-place :func:`corefw.asin`."""
+        return FN.asin_(self, *args, **kwargs)
+
     def asinh(self):
         return FN.asinh(self)
+
+    def asinh_(self, *args, **kwargs):
+        """In-place :func:`corefw.asinh`."""
+        return FN.asinh_(self, *args, **kwargs)
 
     def atan(self):
         """Inverse tangent (radians)."""
@@ -158,9 +246,33 @@ class TensorMethods:
         """The angle of the point ``(other, input)`` in (-pi, pi], elementwise (``atan(input /"""
         return FN.atan2(self, other)
 
+    def atan2_(self, *args, **kwargs):
+        """In-place :func:`corefw.atan2`."""
+        return FN.atan2_(self, *args, **kwargs)
+
+    def atan_(self, *args, **kwargs):
+        """In-place :func:`corefw.atan`."""
+        return FN.atan_(self, *args, **kwargs)
+
+    def atanh(self):
+        """Inverse hyperbolic tangent; NaN outside [-1, 1], +-inf at +-1."""
+        return FN.atanh(self)
+
+    def atanh_(self, *args, **kwargs):
+        """In-place :func:`corefw.atanh`."""
+        return FN.atanh_(self, *args, **kwargs)
+
     def baddbmm(self, batch1, batch2, *, beta=1, alpha=1):
         """``beta * input + alpha * bmm(batch1, batch2)``."""
         return FN.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def baddbmm_(self, *args, **kwargs):
+        """In-place :func:`corefw.baddbmm`."""
+        return FN.baddbmm_(self, *args, **kwargs)
+
+    def bernoulli(self, p=None, *, generator=None):
+        """1 with probability ``input`` (or ``p``), else 0, elementwise; input's dtype."""
+        return FN.bernoulli(self, p, generator=generator)
 
     def bernoulli_(self, p=0.5, *, generator=None):
         """Fill with 1 (probability p) or 0."""
@@ -173,15 +285,47 @@ class TensorMethods:
     def bitwise_and(self, other):
         return FN.bitwise_and(self, other)
 
+    def bitwise_and_(self, *args, **kwargs):
+        """In-place :func:`corefw.bitwise_and`."""
+        return FN.bitwise_and_(self, *args, **kwargs)
+
+    def bitwise_left_shift(self, other):
+        """``input << other`` for integers (``input * 2**other``)."""
+        return FN.bitwise_left_shift(self, other)
+
+    def bitwise_left_shift_(self, *args, **kwargs):
+        """In-place :func:`corefw.bitwise_left_shift`."""
+        return FN.bitwise_left_shift_(self, *args, **kwargs)
+
     def bitwise_not(self):
         """``~input``: logical not for bool, bitwise not for integers."""
         return FN.bitwise_not(self)
 
+    def bitwise_not_(self, *args, **kwargs):
+        """In-place :func:`corefw.bitwise_not`."""
+        return FN.bitwise_not_(self, *args, **kwargs)
+
     def bitwise_or(self, other):
         return FN.bitwise_or(self, other)
 
+    def bitwise_or_(self, *args, **kwargs):
+        """In-place :func:`corefw.bitwise_or`."""
+        return FN.bitwise_or_(self, *args, **kwargs)
+
+    def bitwise_right_shift(self, other):
+        """``input >> other`` for integers (floor division by ``2**other``, arithmetic shift)."""
+        return FN.bitwise_right_shift(self, other)
+
+    def bitwise_right_shift_(self, *args, **kwargs):
+        """In-place :func:`corefw.bitwise_right_shift`."""
+        return FN.bitwise_right_shift_(self, *args, **kwargs)
+
     def bitwise_xor(self, other):
         return FN.bitwise_xor(self, other)
+
+    def bitwise_xor_(self, *args, **kwargs):
+        """In-place :func:`corefw.bitwise_xor`."""
+        return FN.bitwise_xor_(self, *args, **kwargs)
 
     def bmm(self, mat2):
         return FN.bmm(self, mat2)
@@ -197,6 +341,10 @@ class TensorMethods:
         """``self.to(corefw.uint8)``."""
         return FN.byte(self)
 
+    def cauchy_(self, median=0.0, sigma=1.0, *, generator=None):
+        """Fill with draws of the Cauchy distribution."""
+        return FN.cauchy_(self, median, sigma, generator=generator)
+
     def ceil(self):
         return FN.ceil(self)
 
@@ -207,6 +355,18 @@ class TensorMethods:
     def char(self):
         """``self.to(corefw.int8)``."""
         return FN.char(self)
+
+    def cholesky(self, upper=False):
+        """The Cholesky factor ``L`` (``upper=True``: ``L^T``)."""
+        return FN.cholesky(self, upper)
+
+    def cholesky_inverse(self, upper=False):
+        """``A^-1`` given the Cholesky factor of ``A``."""
+        return FN.cholesky_inverse(self, upper)
+
+    def cholesky_solve(self, L, upper=False):
+        """Solve ``A X = B`` given the Cholesky factor of ``A`` (lower ``L``, or upper)."""
+        return FN.cholesky_solve(self, L, upper)
 
     def chunk(self, chunks, dim=0):
         return FN.chunk(self, chunks, dim)
@@ -234,6 +394,10 @@ class TensorMethods:
         """Limit values to ``[min, max]`` (either may be None or a tensor)."""
         return FN.clamp(self, min, max)
 
+    def clip_(self, *args, **kwargs):
+        """In-place :func:`corefw.clip`."""
+        return FN.clip_(self, *args, **kwargs)
+
     def clone(self, *, memory_format=None):
         """A copy with its own storage (differentiable)."""
         return FN.clone(self, memory_format=memory_format)
@@ -250,6 +414,10 @@ class TensorMethods:
         """``|input|`` with the sign (bit) of ``other``."""
         return FN.copysign(self, other)
 
+    def copysign_(self, *args, **kwargs):
+        """In-place :func:`corefw.copysign`."""
+        return FN.copysign_(self, *args, **kwargs)
+
     def corrcoef(self):
         """Pearson correlation coefficients of the rows, clipped to [-1, 1]."""
         return FN.corrcoef(self)
@@ -263,6 +431,10 @@ class TensorMethods:
 
     def cosh(self):
         return FN.cosh(self)
+
+    def cosh_(self, *args, **kwargs):
+        """In-place :func:`corefw.cosh`."""
+        return FN.cosh_(self, *args, **kwargs)
 
     def count_nonzero(self, dim=None):
         """The number of non-zero elements (over ``dim``), int64."""
@@ -288,11 +460,23 @@ class TensorMethods:
         """Cumulative product along ``dim`` (bool and integers give int64)."""
         return FN.cumprod(self, dim, dtype=dtype)
 
+    def cumprod_(self, *args, **kwargs):
+        """In-place :func:`corefw.cumprod`."""
+        return FN.cumprod_(self, *args, **kwargs)
+
     def cumsum(self, dim, *, dtype=None):
         return FN.cumsum(self, dim, dtype=dtype)
 
+    def cumsum_(self, *args, **kwargs):
+        """In-place :func:`corefw.cumsum`."""
+        return FN.cumsum_(self, *args, **kwargs)
+
     def deg2rad(self):
         return FN.deg2rad(self)
+
+    def deg2rad_(self, *args, **kwargs):
+        """In-place :func:`corefw.deg2rad`."""
+        return FN.deg2rad_(self, *args, **kwargs)
 
     def det(self):
         return FN.det(self)
@@ -312,6 +496,10 @@ class TensorMethods:
         """The diagonal ``offset`` of the matrices spanned by ``dim1`` and ``dim2``, as a new ..."""
         return FN.diagonal(self, offset, dim1, dim2)
 
+    def diagonal_scatter(self, src, offset=0, dim1=0, dim2=1):
+        """A copy of ``input`` with ``input.diagonal(offset, dim1, dim2)`` set to ``src``."""
+        return FN.diagonal_scatter(self, src, offset, dim1, dim2)
+
     def diff(self, n=1, dim=-1, prepend=None, append=None):
         """The ``n``-th forward difference along ``dim`` (``prepend``/``append`` joined first)."""
         return FN.diff(self, n, dim, prepend, append)
@@ -319,6 +507,10 @@ class TensorMethods:
     def digamma(self):
         """The logarithmic derivative of Gamma: six recurrence steps, then the asymptotic"""
         return FN.digamma(self)
+
+    def digamma_(self, *args, **kwargs):
+        """In-place :func:`corefw.digamma`."""
+        return FN.digamma_(self, *args, **kwargs)
 
     def dim_order(self):
         """The dims from outermost to innermost in memory (by decreasing stride)."""
@@ -339,6 +531,10 @@ class TensorMethods:
         """True division (integers give the default float dtype); ``rounding_mode`` "floor" or"""
         return FN.divide(self, other, rounding_mode=rounding_mode)
 
+    def divide_(self, *args, **kwargs):
+        """In-place :func:`corefw.divide`."""
+        return FN.divide_(self, *args, **kwargs)
+
     def dot(self, other):
         return FN.dot(self, other)
 
@@ -346,8 +542,16 @@ class TensorMethods:
         """``self.to(corefw.float64)``."""
         return FN.double(self)
 
+    def dsplit(self, indices_or_sections):
+        """Split along dim 2 (needs 3 or more dims)."""
+        return FN.dsplit(self, indices_or_sections)
+
     def eq(self, other):
         return FN.eq(self, other)
+
+    def eq_(self, *args, **kwargs):
+        """In-place :func:`corefw.eq`."""
+        return FN.eq_(self, *args, **kwargs)
 
     def equal(self, other):
         """Whether both tensors have the same shape and the same elements."""
@@ -356,19 +560,35 @@ class TensorMethods:
     def erf(self):
         return FN.erf(self)
 
+    def erf_(self, *args, **kwargs):
+        """In-place :func:`corefw.erf`."""
+        return FN.erf_(self, *args, **kwargs)
+
     def erfc(self):
         """The complementary error function, ``1 - erf(x)``."""
         return FN.erfc(self)
 
+    def erfc_(self, *args, **kwargs):
+        """In-place :func:`corefw.erfc`."""
+        return FN.erfc_(self, *args, **kwargs)
+
     def erfinv(self):
         """The inverse error function on (-1, 1) (+-inf at +-1, NaN outside): Winitzki's"""
         return FN.erfinv(self)
+
+    def erfinv_(self, *args, **kwargs):
+        """In-place :func:`corefw.erfinv`."""
+        return FN.erfinv_(self, *args, **kwargs)
 
     def exp(self):
         return FN.exp(self)
 
     def exp2(self):
         return FN.exp2(self)
+
+    def exp2_(self, *args, **kwargs):
+        """In-place :func:`corefw.exp2`."""
+        return FN.exp2_(self, *args, **kwargs)
 
     def exp_(self, *args, **kwargs):
         """In-place ``exp``."""
@@ -384,6 +604,14 @@ class TensorMethods:
     def expm1(self):
         return FN.expm1(self)
 
+    def expm1_(self, *args, **kwargs):
+        """In-place :func:`corefw.expm1`."""
+        return FN.expm1_(self, *args, **kwargs)
+
+    def exponential_(self, lambd=1.0, *, generator=None):
+        """Fill with draws of the exponential distribution of rate ``lambd``."""
+        return FN.exponential_(self, lambd, generator=generator)
+
     def fill_(self, value):
         return FN.fill_(self, value)
 
@@ -394,6 +622,10 @@ class TensorMethods:
     def fix(self):
         """Round toward zero (integer tensors are returned as they are)."""
         return FN.fix(self)
+
+    def fix_(self, *args, **kwargs):
+        """In-place :func:`corefw.fix`."""
+        return FN.fix_(self, *args, **kwargs)
 
     def flatten(self, start_dim=0, end_dim=-1):
         return FN.flatten(self, start_dim, end_dim)
@@ -415,6 +647,10 @@ class TensorMethods:
         """``input ** exponent`` in float64."""
         return FN.float_power(self, exponent)
 
+    def float_power_(self, *args, **kwargs):
+        """In-place :func:`corefw.float_power`."""
+        return FN.float_power_(self, *args, **kwargs)
+
     def floor(self):
         return FN.floor(self)
 
@@ -425,6 +661,10 @@ class TensorMethods:
     def floor_divide(self, other):
         """``floor(input / other)``, as Python's ``//``; integer division by zero raises"""
         return FN.floor_divide(self, other)
+
+    def floor_divide_(self, *args, **kwargs):
+        """In-place :func:`corefw.floor_divide`."""
+        return FN.floor_divide_(self, *args, **kwargs)
 
     def fmax(self, other):
         """Elementwise maximum that ignores NaN (NaN only where both are NaN)."""
@@ -438,6 +678,10 @@ class TensorMethods:
         """C's ``fmod``: ``input - trunc(input / other) * other``, with the sign of ``input``"""
         return FN.fmod(self, other)
 
+    def fmod_(self, *args, **kwargs):
+        """In-place :func:`corefw.fmod`."""
+        return FN.fmod_(self, *args, **kwargs)
+
     def frac(self):
         """The fractional part, ``input - trunc(input)`` (with the sign of ``input``)."""
         return FN.frac(self)
@@ -445,37 +689,104 @@ class TensorMethods:
     def frac_(self):
         return FN.frac_(self)
 
+    def frexp(self):
+        """``(mantissa, exponent)`` with ``input = mantissa * 2**exponent``, ``0.5 <= |mantissa|"""
+        return FN.frexp(self)
+
     def gather(self, dim, index):
         """``out[i][j] = input[index[i][j]][j]`` style selection along ``dim``."""
         return FN.gather(self, dim, index)
 
+    def gcd(self, other):
+        """Greatest common divisor, elementwise (non-negative; ``gcd(0, 0) = 0``)."""
+        return FN.gcd(self, other)
+
+    def gcd_(self, *args, **kwargs):
+        """In-place :func:`corefw.gcd`."""
+        return FN.gcd_(self, *args, **kwargs)
+
     def ge(self, other):
         return FN.ge(self, other)
+
+    def ge_(self, *args, **kwargs):
+        """In-place :func:`corefw.ge`."""
+        return FN.ge_(self, *args, **kwargs)
+
+    def geometric_(self, p, *, generator=None):
+        """Fill with the number of Bernoulli(``p``) trials up to the first success (1, 2, ...)."""
+        return FN.geometric_(self, p, generator=generator)
+
+    def ger(self, vec2):
+        return FN.outer(self, vec2)
+
+    def get_device(self):
+        """The device index (-1 for the host's cpu, as in PyTorch)."""
+        return FN.get_device(self)
 
     def greater(self, other):
         return FN.greater(self, other)
 
+    def greater_(self, *args, **kwargs):
+        """In-place :func:`corefw.greater`."""
+        return FN.greater_(self, *args, **kwargs)
+
     def greater_equal(self, other):
         return FN.greater_equal(self, other)
 
+    def greater_equal_(self, *args, **kwargs):
+        """In-place :func:`corefw.greater_equal`."""
+        return FN.greater_equal_(self, *args, **kwargs)
+
     def gt(self, other):
         return FN.gt(self, other)
+
+    def gt_(self, *args, **kwargs):
+        """In-place :func:`corefw.gt`."""
+        return FN.gt_(self, *args, **kwargs)
 
     def half(self):
         """``self.to(corefw.float16)``."""
         return FN.half(self)
 
+    def hardshrink(self, lambd=0.5):
+        """``x`` where ``|x| > lambd``, else 0."""
+        return FN.hardshrink(self, lambd)
+
     def heaviside(self, values):
         """0 where ``input < 0``, 1 where ``input > 0``, ``values`` where ``input == 0``."""
         return FN.heaviside(self, values)
+
+    def heaviside_(self, *args, **kwargs):
+        """In-place :func:`corefw.heaviside`."""
+        return FN.heaviside_(self, *args, **kwargs)
 
     def histc(self, bins=100, min=0, max=0):
         """Histogram of ``bins`` equal bins over ``[min, max]`` (the data's range when both are"""
         return FN.histc(self, bins, min, max)
 
+    def histogram(self, bins=100, *, range=None, weight=None, density=False):
+        """``(hist, bin_edges)``: counts (or summed ``weight``) of ``input`` in ``bins`` equal"""
+        return FN.histogram(self, bins, range=range, weight=weight, density=density)
+
+    def hsplit(self, indices_or_sections):
+        """Split along dim 1 (dim 0 for 1-d tensors)."""
+        return FN.hsplit(self, indices_or_sections)
+
     def hypot(self, other):
         """``sqrt(input**2 + other**2)`` without overflow for large magnitudes."""
         return FN.hypot(self, other)
+
+    def hypot_(self, *args, **kwargs):
+        """In-place :func:`corefw.hypot`."""
+        return FN.hypot_(self, *args, **kwargs)
+
+    def i0(self):
+        """The modified Bessel function of the first kind, order 0: ``sum_k ((x/2)^k / k!)^2``"""
+        return FN.i0(self)
+
+    def i0_(self, *args, **kwargs):
+        """In-place :func:`corefw.i0`."""
+        return FN.i0_(self, *args, **kwargs)
 
     def index_add(self, dim, index, source, *, alpha=1):
         """A copy of ``input`` with ``alpha * source[i]`` added to slice ``index[i]`` of ``dim``"""
@@ -505,6 +816,14 @@ class TensorMethods:
     def index_put_(self, indices, values, accumulate=False):
         return FN.index_put_(self, indices, values, accumulate)
 
+    def index_reduce(self, dim, index, source, reduce, *, include_self=True):
+        """Reduce the slices of ``source`` into ``input``'s slices ``index`` along ``dim`` with"""
+        return FN.index_reduce(self, dim, index, source, reduce, include_self=include_self)
+
+    def index_reduce_(self, *args, **kwargs):
+        """In-place :func:`corefw.index_reduce`."""
+        return FN.index_reduce_(self, *args, **kwargs)
+
     def index_select(self, dim, index):
         return FN.index_select(self, dim, index)
 
@@ -526,6 +845,61 @@ class TensorMethods:
     def is_contiguous(self, memory_format=None):
         """Whether the values are dense and row-major in their storage (see"""
         return FN.is_contiguous(self, memory_format)
+
+    @property
+    def is_cpu(self):
+        """Whether the tensor is on a ``cpu`` device."""
+        return FN.is_cpu(self)
+
+    def is_distributed(self):
+        """False: corefw tensors are never split across processes."""
+        return FN.is_distributed(self)
+
+    @property
+    def is_ipu(self):
+        """Whether the tensor is on a ``ipu`` device."""
+        return FN.is_ipu(self)
+
+    @property
+    def is_maia(self):
+        """Whether the tensor is on a ``maia`` device."""
+        return FN.is_maia(self)
+
+    @property
+    def is_mps(self):
+        """Whether the tensor is on a ``mps`` device."""
+        return FN.is_mps(self)
+
+    @property
+    def is_mtia(self):
+        """Whether the tensor is on a ``mtia`` device."""
+        return FN.is_mtia(self)
+
+    def is_nonzero(self):
+        """The truth of a one-element tensor (raises for any other number of elements)."""
+        return FN.is_nonzero(self)
+
+    def is_same_size(self, other):
+        return FN.is_same_size(self, other)
+
+    def is_signed(self):
+        """Whether the dtype holds negative values (every dtype but bool and uint8)."""
+        return FN.is_signed(self)
+
+    @property
+    def is_vulkan(self):
+        """Whether the tensor is on a ``vulkan`` device."""
+        return FN.is_vulkan(self)
+
+    @property
+    def is_xla(self):
+        """Whether the tensor is on a ``xla`` device."""
+        return FN.is_xla(self)
+
+    @property
+    def is_xpu(self):
+        """Whether the tensor is on a ``xpu`` device."""
+        return FN.is_xpu(self)
 
     def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
         """``|input - other| <= atol + rtol * |other|`` elementwise (infinities are close only to"""
@@ -563,8 +937,33 @@ class TensorMethods:
         """The ``k``-th smallest element along ``dim`` (1-based) and its index."""
         return FN.kthvalue(self, k, dim, keepdim, out=out)
 
+    @property
+    def layout(self):
+        """The memory layout: always :data:`corefw.strided`."""
+        return FN.layout(self)
+
+    def lcm(self, other):
+        """Least common multiple, elementwise (non-negative; 0 if either is 0)."""
+        return FN.lcm(self, other)
+
+    def lcm_(self, *args, **kwargs):
+        """In-place :func:`corefw.lcm`."""
+        return FN.lcm_(self, *args, **kwargs)
+
+    def ldexp(self, other):
+        """``input * 2**other``."""
+        return FN.ldexp(self, other)
+
+    def ldexp_(self, *args, **kwargs):
+        """In-place :func:`corefw.ldexp`."""
+        return FN.ldexp_(self, *args, **kwargs)
+
     def le(self, other):
         return FN.le(self, other)
+
+    def le_(self, *args, **kwargs):
+        """In-place :func:`corefw.le`."""
+        return FN.le_(self, *args, **kwargs)
 
     def lerp(self, end, weight):
         return FN.lerp(self, end, weight)
@@ -575,12 +974,24 @@ class TensorMethods:
     def less(self, other):
         return FN.less(self, other)
 
+    def less_(self, *args, **kwargs):
+        """In-place :func:`corefw.less`."""
+        return FN.less_(self, *args, **kwargs)
+
     def less_equal(self, other):
         return FN.less_equal(self, other)
+
+    def less_equal_(self, *args, **kwargs):
+        """In-place :func:`corefw.less_equal`."""
+        return FN.less_equal_(self, *args, **kwargs)
 
     def lgamma(self):
         """``log |Gamma(x)|`` (the reflection formula below 0.5; +inf at the poles)."""
         return FN.lgamma(self)
+
+    def lgamma_(self, *args, **kwargs):
+        """In-place :func:`corefw.lgamma`."""
+        return FN.lgamma_(self, *args, **kwargs)
 
     def log(self):
         return FN.log(self)
@@ -588,15 +999,31 @@ class TensorMethods:
     def log10(self):
         return FN.log10(self)
 
+    def log10_(self, *args, **kwargs):
+        """In-place :func:`corefw.log10`."""
+        return FN.log10_(self, *args, **kwargs)
+
     def log1p(self):
         return FN.log1p(self)
+
+    def log1p_(self, *args, **kwargs):
+        """In-place :func:`corefw.log1p`."""
+        return FN.log1p_(self, *args, **kwargs)
 
     def log2(self):
         return FN.log2(self)
 
+    def log2_(self, *args, **kwargs):
+        """In-place :func:`corefw.log2`."""
+        return FN.log2_(self, *args, **kwargs)
+
     def log_(self, *args, **kwargs):
         """In-place ``log``."""
         return FN.log_(self, *args, **kwargs)
+
+    def log_normal_(self, mean=1.0, std=2.0, *, generator=None):
+        """Fill with ``exp`` of normal draws of ``mean`` and ``std``."""
+        return FN.log_normal_(self, mean, std, generator=generator)
 
     def log_softmax(self, dim=None, dtype=None):
         """``x - logsumexp(x, dim)``, computed stably."""
@@ -621,19 +1048,39 @@ class TensorMethods:
     def logical_and(self, other):
         return FN.logical_and(self, other)
 
+    def logical_and_(self, *args, **kwargs):
+        """In-place :func:`corefw.logical_and`."""
+        return FN.logical_and_(self, *args, **kwargs)
+
     def logical_not(self):
         return FN.logical_not(self)
 
+    def logical_not_(self, *args, **kwargs):
+        """In-place :func:`corefw.logical_not`."""
+        return FN.logical_not_(self, *args, **kwargs)
+
     def logical_or(self, other):
         return FN.logical_or(self, other)
+
+    def logical_or_(self, *args, **kwargs):
+        """In-place :func:`corefw.logical_or`."""
+        return FN.logical_or_(self, *args, **kwargs)
 
     def logical_xor(self, other):
         """Whether exactly one of the two is non-zero, elementwise."""
         return FN.logical_xor(self, other)
 
+    def logical_xor_(self, *args, **kwargs):
+        """In-place :func:`corefw.logical_xor`."""
+        return FN.logical_xor_(self, *args, **kwargs)
+
     def logit(self, eps=None):
         """``log(p / (1 - p))``; with ``eps``, ``p`` is first clamped to ``[eps, 1 - eps]``."""
         return FN.logit(self, eps)
+
+    def logit_(self, *args, **kwargs):
+        """In-place :func:`corefw.logit`."""
+        return FN.logit_(self, *args, **kwargs)
 
     def logsumexp(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         """``log(sum(exp(x), dim))`` computed stably (integer inputs give the default float)."""
@@ -646,10 +1093,22 @@ class TensorMethods:
     def lt(self, other):
         return FN.lt(self, other)
 
+    def lt_(self, *args, **kwargs):
+        """In-place :func:`corefw.lt`."""
+        return FN.lt_(self, *args, **kwargs)
+
     @property
     def mT(self):
         """The last two dimensions swapped."""
         return FN.mT(self)
+
+    def map2_(self, x, y, callable):
+        """``input[i] = callable(input[i], x[i], y[i])`` with ``x``, ``y`` broadcast."""
+        return FN.map2_(self, x, y, callable)
+
+    def map_(self, tensor, callable):
+        """``input[i] = callable(input[i], tensor[i])`` with ``tensor`` broadcast to input."""
+        return FN.map_(self, tensor, callable)
 
     def masked_fill(self, mask, value):
         return FN.masked_fill(self, mask, value)
@@ -671,6 +1130,10 @@ class TensorMethods:
     def matmul(self, other):
         """Matrix product with NumPy's rules for 1-D operands and batch broadcasting."""
         return FN.matmul(self, other)
+
+    def matrix_exp(self):
+        """``exp(A)`` of square matrices: scaling and squaring with a degree-18 Taylor series"""
+        return FN.matrix_exp(self)
 
     def matrix_power(self, n):
         """``input`` multiplied by itself ``n`` times (``n < 0``: the inverse's power, 0: I)."""
@@ -706,6 +1169,10 @@ class TensorMethods:
         """The most frequent value along ``dim`` (the smallest among equally frequent ones) and"""
         return FN.mode(self, dim, keepdim)
 
+    def moveaxis(self, source, destination):
+        """NumPy's name of :func:`corefw.movedim`."""
+        return FN.moveaxis(self, source, destination)
+
     def movedim(self, source, destination):
         return FN.movedim(self, source, destination)
 
@@ -720,13 +1187,36 @@ class TensorMethods:
     def mul_(self, other):
         return FN.mul_(self, other)
 
+    def multinomial(self, num_samples, replacement=False, *, generator=None):
+        """``Tensor.multinomial``: :func:`corefw.multinomial` of this tensor's weights."""
+        return FN._multinomial_method(self, num_samples, replacement, generator=generator)
+
     def multiply(self, other):
         """``input * other`` with broadcasting."""
         return FN.multiply(self, other)
 
+    def multiply_(self, *args, **kwargs):
+        """In-place :func:`corefw.multiply`."""
+        return FN.multiply_(self, *args, **kwargs)
+
+    def mv(self, vec):
+        return FN.mv(self, vec)
+
+    def mvlgamma(self, p):
+        """The multivariate log-gamma of dimension ``p``:"""
+        return FN.mvlgamma(self, p)
+
+    def mvlgamma_(self, *args, **kwargs):
+        """In-place :func:`corefw.mvlgamma`."""
+        return FN.mvlgamma_(self, *args, **kwargs)
+
     def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
         """NaN -> ``nan``, +inf -> ``posinf`` (the dtype's largest), -inf -> ``neginf``."""
         return FN.nan_to_num(self, nan, posinf, neginf)
+
+    def nan_to_num_(self, *args, **kwargs):
+        """In-place :func:`corefw.nan_to_num`."""
+        return FN.nan_to_num_(self, *args, **kwargs)
 
     def nanmean(self, dim=None, keepdim=False, *, dtype=None):
         """Mean of the non-NaN elements (NaN where there are none)."""
@@ -759,6 +1249,10 @@ class TensorMethods:
     def ne(self, other):
         return FN.ne(self, other)
 
+    def ne_(self, *args, **kwargs):
+        """In-place :func:`corefw.ne`."""
+        return FN.ne_(self, *args, **kwargs)
+
     def neg(self):
         return FN.neg(self)
 
@@ -769,8 +1263,21 @@ class TensorMethods:
     def negative(self):
         return FN.neg(self)
 
+    def negative_(self, *args, **kwargs):
+        """In-place :func:`corefw.negative`."""
+        return FN.negative_(self, *args, **kwargs)
+
+    def new(self, *args, dtype=None, device=None):
+        """The legacy constructor ``x.new(2, 3)`` (uninitialised: zeros here) or ``x.new(data)``,"""
+        return FN.new(self, *args, dtype=dtype, device=device)
+
     def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
         return FN.new_empty(self, *size, dtype=dtype, device=device, requires_grad=requires_grad)
+
+    def new_empty_strided(self, size, stride, *, dtype=None, device=None, requires_grad=False):
+        """A new tensor of ``size`` (zeros; corefw's arrays choose their own strides)."""
+        return FN.new_empty_strided(self, size, stride, dtype=dtype, device=device,
+                                   requires_grad=requires_grad)
 
     def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
         return FN.new_full(self, size, fill_value, dtype=dtype, device=device,
@@ -789,6 +1296,10 @@ class TensorMethods:
         """Indices of non-zero elements: an (n, ndim) int64 tensor, or one tensor per dim."""
         return FN.nonzero(self, as_tuple=as_tuple)
 
+    def nonzero_static(self, *, size, fill_value=-1):
+        """:func:`nonzero` padded with ``fill_value`` rows (or cut) to exactly ``size`` rows."""
+        return FN.nonzero_static(self, size=size, fill_value=fill_value)
+
     def norm(self, p='fro', dim=None, keepdim=False, dtype=None, *, axis=None, keepdims=None):
         """Vector p-norm over ``dim`` (``p`` a number or ``"fro"``; ``inf`` for the largest"""
         return FN.norm(self, p, dim, keepdim, dtype, axis=axis, keepdims=keepdims)
@@ -800,8 +1311,27 @@ class TensorMethods:
     def not_equal(self, other):
         return FN.not_equal(self, other)
 
+    def not_equal_(self, *args, **kwargs):
+        """In-place :func:`corefw.not_equal`."""
+        return FN.not_equal_(self, *args, **kwargs)
+
+    def outer(self, vec2):
+        return FN.outer(self, vec2)
+
     def permute(self, *dims):
         return FN.permute(self, *dims)
+
+    def pinverse(self, rcond=1e-15):
+        """The pseudo-inverse, as :func:`corefw.linalg.pinv` with ``rcond``."""
+        return FN.pinverse(self, rcond)
+
+    def polygamma(self, n):
+        """``Tensor.polygamma(n)`` (the method takes ``n`` second)."""
+        return FN._polygamma_method(self, n)
+
+    def polygamma_(self, n):
+        """In-place :func:`corefw.polygamma` of order ``n`` (the method takes ``n`` only)."""
+        return FN.polygamma_(self, n)
 
     def positive(self):
         return FN.positive(self)
@@ -813,8 +1343,24 @@ class TensorMethods:
     def pow_(self, exponent):
         return FN.pow_(self, exponent)
 
+    def prelu(self, weight):
+        """``x`` where ``x >= 0``, else ``weight * x`` (``weight`` per channel, dim 1)."""
+        return FN._prelu_method(self, weight)
+
     def prod(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
         return FN.prod(self, dim, keepdim, dtype=dtype, axis=axis, keepdims=keepdims)
+
+    def put(self, index, source, accumulate=False):
+        """A copy of ``input`` with its row-major elements at ``index`` set to (or, with"""
+        return FN.put(self, index, source, accumulate)
+
+    def put_(self, *args, **kwargs):
+        """In-place :func:`corefw.put`."""
+        return FN.put_(self, *args, **kwargs)
+
+    def qr(self, some=True):
+        """``(Q, R)``: ``linalg.qr`` with ``mode="reduced"`` (``some=True``) or ``"complete"``."""
+        return FN.qr(self, some)
 
     def quantile(self, q, dim=None, keepdim=False, *, interpolation='linear'):
         """The ``q``-quantiles of ``input`` (over every element when ``dim`` is None); a tensor"""
@@ -822,6 +1368,14 @@ class TensorMethods:
 
     def rad2deg(self):
         return FN.rad2deg(self)
+
+    def rad2deg_(self, *args, **kwargs):
+        """In-place :func:`corefw.rad2deg`."""
+        return FN.rad2deg_(self, *args, **kwargs)
+
+    def random_(self, from_=0, to=None, *, generator=None):
+        """Fill with integers drawn uniformly from ``[from_, to)``; ``random_(n)`` draws from"""
+        return FN.random_(self, from_, to, generator=generator)
 
     def ravel(self):
         return FN.ravel(self)
@@ -844,9 +1398,17 @@ class TensorMethods:
         """Python's ``%``: the result has the sign of ``other``; an integer remainder by zero"""
         return FN.remainder(self, other)
 
+    def remainder_(self, *args, **kwargs):
+        """In-place :func:`corefw.remainder`."""
+        return FN.remainder_(self, *args, **kwargs)
+
     def renorm(self, p, dim, maxnorm):
         """Each slice along ``dim`` rescaled so its ``p``-norm is at most ``maxnorm``."""
         return FN.renorm(self, p, dim, maxnorm)
+
+    def renorm_(self, *args, **kwargs):
+        """In-place :func:`corefw.renorm`."""
+        return FN.renorm_(self, *args, **kwargs)
 
     def repeat(self, *repeats):
         """Tile ``input`` ``repeats[i]`` times along dim i (new leading dims when ``repeats`` is"""
@@ -862,6 +1424,21 @@ class TensorMethods:
 
     def reshape_as(self, other):
         return FN.reshape_as(self, other)
+
+    def resize(self, *sizes):
+        """:meth:`resize_` on a copy."""
+        return FN.resize(self, *sizes)
+
+    def resize_(self, *sizes):
+        """Give the tensor shape ``sizes``: its first elements (row-major) are kept, new ones"""
+        return FN.resize_(self, *sizes)
+
+    def resize_as(self, other):
+        return FN.resize_as(self, other)
+
+    def resize_as_(self, other):
+        """:meth:`resize_` to ``other``'s shape."""
+        return FN.resize_as_(self, other)
 
     def roll(self, shifts, dims=None):
         return FN.roll(self, shifts, dims)
@@ -914,6 +1491,10 @@ class TensorMethods:
         """``input`` indexed with ``index`` along ``dim`` (that dim removed; a view)."""
         return FN.select(self, dim, index)
 
+    def select_scatter(self, src, dim, index):
+        """A copy of ``input`` with ``input.select(dim, index)`` set to ``src``."""
+        return FN.select_scatter(self, src, dim, index)
+
     def sgd_step_(self, grad, momentum_buffer=None, *, lr, momentum=0.0, dampening=0.0,
                   weight_decay=0.0, nesterov=False, maximize=False, is_first_step=False):
         """One step of :class:`corefw.optim.SGD` on ``param``, in place; returns ``param``."""
@@ -924,6 +1505,10 @@ class TensorMethods:
     def sgn(self):
         """The sign, for real tensors the same as :func:`corefw.sign`."""
         return FN.sgn(self)
+
+    def sgn_(self, *args, **kwargs):
+        """In-place :func:`corefw.sgn`."""
+        return FN.sgn_(self, *args, **kwargs)
 
     def short(self):
         """``self.to(corefw.int16)``."""
@@ -958,8 +1543,24 @@ class TensorMethods:
         """``sin(pi x) / (pi x)``, 1 at 0."""
         return FN.sinc(self)
 
+    def sinc_(self, *args, **kwargs):
+        """In-place :func:`corefw.sinc`."""
+        return FN.sinc_(self, *args, **kwargs)
+
     def sinh(self):
         return FN.sinh(self)
+
+    def sinh_(self, *args, **kwargs):
+        """In-place :func:`corefw.sinh`."""
+        return FN.sinh_(self, *args, **kwargs)
+
+    def slice_scatter(self, src, dim=0, start=None, end=None, step=1):
+        """A copy of ``input`` with ``input[..., start:end:step, ...]`` (along ``dim``) set to"""
+        return FN.slice_scatter(self, src, dim, start, end, step)
+
+    def slogdet(self):
+        """``(sign, logabsdet)``, as :func:`corefw.linalg.slogdet`."""
+        return FN.slogdet(self)
 
     def softmax(self, dim=None, dtype=None):
         """``exp(x) / sum(exp(x), dim)``, computed stably."""
@@ -972,6 +1573,10 @@ class TensorMethods:
     def split(self, split_size_or_sections, dim=0):
         """Split into chunks of a given size, or of the given list of sizes (views)."""
         return FN.split(self, split_size_or_sections, dim)
+
+    def split_with_sizes(self, split_sizes, dim=0):
+        """:func:`corefw.split` with a list of sizes."""
+        return FN.split_with_sizes(self, split_sizes, dim)
 
     def sqrt(self):
         return FN.sqrt(self)
@@ -988,6 +1593,10 @@ class TensorMethods:
 
     def squeeze(self, dim=None):
         return FN.squeeze(self, dim)
+
+    def squeeze_(self, dim=None):
+        """Remove size-1 dims in place."""
+        return FN.squeeze_(self, dim)
 
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=1, axis=None,
             keepdims=None):
@@ -1010,26 +1619,57 @@ class TensorMethods:
         """``input - alpha * other`` with broadcasting."""
         return FN.subtract(self, other, alpha=alpha)
 
+    def subtract_(self, *args, **kwargs):
+        """In-place :func:`corefw.subtract`."""
+        return FN.subtract_(self, *args, **kwargs)
+
     def sum(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
         """Sum over ``dim`` (all dims by default); bool and integer sums are int64."""
         return FN.sum(self, dim, keepdim, dtype=dtype, axis=axis, keepdims=keepdims)
 
+    def sum_to_size(self, *size):
+        """Sum ``input`` down to ``size`` (which it must expand to)."""
+        return FN.sum_to_size(self, *size)
+
+    def svd(self, some=True, compute_uv=True):
+        """``(U, S, V)`` with ``input = U diag(S) V^T`` (``V``, not ``Vh`` as in linalg.svd);"""
+        return FN.svd(self, some, compute_uv)
+
     def swapaxes(self, dim0, dim1):
         return FN.swapaxes(self, dim0, dim1)
 
+    def swapaxes_(self, dim0, dim1):
+        """Swap two dims in place."""
+        return FN.swapaxes_(self, dim0, dim1)
+
     def swapdims(self, dim0, dim1):
         return FN.swapdims(self, dim0, dim1)
+
+    def swapdims_(self, dim0, dim1):
+        """Swap two dims in place."""
+        return FN.swapdims_(self, dim0, dim1)
 
     def t(self):
         """The transpose of a matrix (1-D and 0-D tensors are returned as they are)."""
         return FN.t(self)
 
+    def t_(self):
+        """Transpose a matrix in place."""
+        return FN.t_(self)
+
     def take(self, index):
         """Elements of the flattened ``input`` at ``index`` (the result has ``index``'s shape)."""
         return FN.take(self, index)
 
+    def take_along_dim(self, indices, dim):
+        return FN.take_along_dim(self, indices, dim)
+
     def tan(self):
         return FN.tan(self)
+
+    def tan_(self, *args, **kwargs):
+        """In-place :func:`corefw.tan`."""
+        return FN.tan_(self, *args, **kwargs)
 
     def tanh(self):
         return FN.tanh(self)
@@ -1037,6 +1677,10 @@ class TensorMethods:
     def tanh_(self, *args, **kwargs):
         """In-place ``tanh``."""
         return FN.tanh_(self, *args, **kwargs)
+
+    def tensor_split(self, indices_or_sections, dim=0):
+        """Split into ``n`` nearly equal parts (the first ``size % n`` one longer), or at the"""
+        return FN.tensor_split(self, indices_or_sections, dim)
 
     def tile(self, dims):
         """Like :func:`repeat`, but ``dims`` shorter than ``input.ndim`` is padded with ones in"""
@@ -1057,6 +1701,14 @@ class TensorMethods:
     def transpose(self, dim0, dim1):
         return FN.transpose(self, dim0, dim1)
 
+    def transpose_(self, dim0, dim1):
+        """Swap two dims in place."""
+        return FN.transpose_(self, dim0, dim1)
+
+    def triangular_solve(self, A, upper=True, transpose=False, unitriangular=False):
+        """``(X, A)`` with ``op(A) X = b`` for triangular ``A`` (only its triangle is read)."""
+        return FN.triangular_solve(self, A, upper, transpose, unitriangular)
+
     def tril(self, diagonal=0):
         return FN.tril(self, diagonal)
 
@@ -1072,6 +1724,10 @@ class TensorMethods:
     def true_divide(self, other, *, rounding_mode=None):
         """True division (integers give the default float dtype); ``rounding_mode`` "floor" or"""
         return FN.div(self, other, rounding_mode=rounding_mode)
+
+    def true_divide_(self, *args, **kwargs):
+        """In-place :func:`corefw.true_divide`."""
+        return FN.true_divide_(self, *args, **kwargs)
 
     def trunc(self):
         """Round toward zero (integer tensors are returned as they are)."""
@@ -1110,8 +1766,22 @@ class TensorMethods:
         """:func:`unique` of each run of equal consecutive elements (no sorting)."""
         return FN.unique_consecutive(self, return_inverse, return_counts, dim)
 
+    def unsafe_chunk(self, chunks, dim=0):
+        return FN.unsafe_chunk(self, chunks, dim)
+
+    def unsafe_split(self, split_size, dim=0):
+        """:func:`corefw.split` (PyTorch's variant without view tracking)."""
+        return FN.unsafe_split(self, split_size, dim)
+
+    def unsafe_split_with_sizes(self, split_sizes, dim=0):
+        return FN.unsafe_split_with_sizes(self, split_sizes, dim)
+
     def unsqueeze(self, dim):
         return FN.unsqueeze(self, dim)
+
+    def unsqueeze_(self, dim):
+        """Insert a size-1 dim in place."""
+        return FN.unsqueeze_(self, dim)
 
     def var(self, dim=None, unbiased=None, keepdim=False, *, correction=1, axis=None,
             keepdims=None):
@@ -1130,6 +1800,10 @@ class TensorMethods:
     def view_as(self, other):
         return FN.view_as(self, other)
 
+    def vsplit(self, indices_or_sections):
+        """Split along dim 0 (needs 2 or more dims)."""
+        return FN.vsplit(self, indices_or_sections)
+
     def where(self, input=None, other=None):
         """``input`` where ``condition`` else ``other`` (scalars allowed); with one argument,"""
         return FN.where(self, input, other)
@@ -1137,6 +1811,10 @@ class TensorMethods:
     def xlogy(self, other):
         """``input * log(other)``, 0 where ``input`` is 0 (and ``other`` is not NaN)."""
         return FN.xlogy(self, other)
+
+    def xlogy_(self, *args, **kwargs):
+        """In-place :func:`corefw.xlogy`."""
+        return FN.xlogy_(self, *args, **kwargs)
 
     def zero_(self):
         return FN.zero_(self)

@@ -14,15 +14,17 @@ import corefw.data
 
 def test_utils_data_is_corefw_data():
     from corefw.utils.data.dataloader import default_collate
+    from corefw.utils.data.distributed import DistributedSampler as from_path
     from corefw.utils.data.sampler import RandomSampler
 
     import corefw.utils.data as ud
+    from corefw.data.distributed import DistributedSampler
 
     for name in ud.__all__:
         assert getattr(ud, name) is getattr(corefw.data, name), name
     assert default_collate is corefw.data.default_collate
     assert RandomSampler is corefw.data.RandomSampler
-    assert not hasattr(ud, "DistributedSampler")  # arrives with the distributed package
+    assert ud.DistributedSampler is DistributedSampler is from_path
 
 
 def test_stack_dataset():

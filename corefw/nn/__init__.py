@@ -50,6 +50,9 @@ del _modules
 
 def __getattr__(name: str) -> Any:
     # corefw.nn.utils is imported on first use (it may import layers, optimizers...).
+    if name in ("DataParallel", "parallel"):  # torch.nn.DataParallel; imported on first use
+        parallel = importlib.import_module(f"{__name__}.parallel")
+        return parallel if name == "parallel" else parallel.DataParallel
     if name == "utils":
         utils = _optional("utils")
         if utils is not None:

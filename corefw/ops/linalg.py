@@ -9,7 +9,7 @@ from .._graph.grad_mode import STATE
 from .._tensor import Tensor
 from ..errors import ShapeError
 from .reduction import _SUM, sum_to
-from .registry import cross, declare, publish
+from .registry import FN, cross, declare, publish
 
 __all__ = ["bmm", "dot", "einsum", "linear", "matmul", "mm", "mv", "outer"]
 
@@ -239,19 +239,10 @@ def _einsum_decomp(*operands, equation):
 
 
 def _diagonal(x, i, j):
-    from .._creation import arange
-
-    n = x.shape[i]
-    idx = arange(n, device=x.device)
-    key_i = [slice(None)] * x.ndim
-    key_i[i] = idx
-    key_i[j] = idx
-    out = x[tuple(key_i)]
-    if j == i + 1:  # adjacent advanced indices: NumPy leaves the diagonal dim at i
-        return out
+    """The diagonal of dims ``i < j``, at position ``i`` (``diagonal`` puts it last)."""
     from .shape import movedim
 
-    return movedim(out, 0, i)  # separated ones: it moves to the front
+    return movedim(FN.diagonal(x, 0, i, j), -1, i)
 
 
 _EINSUM = declare("einsum", decomposition=_einsum_decomp)

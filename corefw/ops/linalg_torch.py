@@ -7,9 +7,9 @@ their matrix-calculus VJPs; ``det`` is ``sign * exp(logabsdet)``. ``linalg_chole
 column-by-column decomposition and Murray's VJP. ``linalg_eigh`` (cyclic Jacobi, with its
 VJP), ``linalg_svd`` (from the Gram matrix's eigh) and ``linalg_qr`` (modified Gram-Schmidt)
 have decompositions meant as fallbacks for small matrices: backends should bring LAPACK's
-(corefw-cpu: ``numpy.linalg``). ``svd`` and ``qr`` are not differentiable yet (backward
-raises). Ops that
-return several tensors return them packed in one array, split here.
+(corefw-cpu: ``numpy.linalg``). ``svd`` differentiates for distinct non-zero singular values,
+``qr`` for square and tall matrices. Ops that return several tensors return them packed in
+one array, split here.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from .._registry import FN
 from ..errors import AutogradError, ShapeError
 from .registry import declare
 
-__all__ = ["cholesky", "det", "eigh", "eigvalsh", "inv", "lstsq", "matrix_norm", "norm",
+__all__ = ["cholesky", "cross", "det", "eigh", "eigvalsh", "inv", "lstsq", "matrix_norm", "norm",
            "pinv", "qr", "slogdet", "solve", "svd", "svdvals", "vector_norm"]
 
 
@@ -281,8 +281,33 @@ def _svd_decomp(a):
     return FN.cat([u, FN.unsqueeze(s, -2), v], -2)
 
 
-_SVD = declare("linalg_svd", rule=_svd_rule, decomposition=_svd_decomp, vjp=_no_vjp("svd"),
-               saves=())
+def _svd_vjp(ctx, g):
+    """Reduced SVD, distinct non-zero singular values (Townsend, "Differentiating the
+    singular value decomposition"): with F_ij = 1 / (s_j^2 - s_i^2) off the diagonal,
+    dA = U [(F * (U^T dU - dU^T U)) S + diag(dS) + S (F * (V^T dV - dV^T V))] V^T
+         + (I - U U^T) dU S^-1 V^T + U S^-1 dV^T (I - V V^T)."""
+    packed = ctx.output
+    m = ctx.inputs[0].shape[-2]
+    u, s, v = packed[..., :m, :], packed[..., m, :], packed[..., m + 1:, :]
+    gu, gs, gv = g[..., :m, :], g[..., m, :], g[..., m + 1:, :]
+    k = s.shape[-1]
+    eye = FN.eye(k, dtype=_dtype.bool_, device=s.device)
+    s2 = s * s
+    diff = FN.unsqueeze(s2, -2) - FN.unsqueeze(s2, -1)  # (..., i, j): s_j^2 - s_i^2
+    f = FN.where(eye, 0.0, 1.0 / FN.where(eye, 1.0, diff))
+    utgu, vtgv = FN.matmul(_mT(u), gu), FN.matmul(_mT(v), gv)
+    S = FN.diag_embed(s)
+    inner = (FN.matmul(f * (utgu - _mT(utgu)), S) + FN.diag_embed(gs)
+             + FN.matmul(S, f * (vtgv - _mT(vtgv))))
+    ga = FN.matmul(FN.matmul(u, inner), _mT(v))
+    sinv = FN.unsqueeze(1.0 / FN.where(s != 0, s, 1.0), -2)  # scales the columns
+    ga = ga + FN.matmul((gu - FN.matmul(u, utgu)) * sinv, _mT(v))
+    ga = ga + FN.matmul(u * sinv, _mT(gv - FN.matmul(v, vtgv)))
+    return (ga,)
+
+
+_SVD = declare("linalg_svd", rule=_svd_rule, decomposition=_svd_decomp, vjp=_svd_vjp,
+               saves=("output",))
 
 
 def _qr_rule(a):
@@ -313,8 +338,25 @@ def _qr_decomp(a):
     return FN.cat([q, rt], -2)
 
 
-_QR = declare("linalg_qr", rule=_qr_rule, decomposition=_qr_decomp, vjp=_no_vjp("qr"),
-              saves=())
+def _qr_vjp(ctx, g):
+    """Reduced QR of a tall or square A (m >= n), R invertible: with
+    M = R dR^T - dQ^T Q and copyltu(M) = tril(M) + tril(M, -1)^T,
+    dA = (dQ + Q copyltu(M)) R^-T (Seeger et al., "Auto-differentiating linear algebra")."""
+    packed = ctx.output
+    m, n = ctx.inputs[0].shape[-2:]
+    if m < n:
+        raise AutogradError(f"linalg.qr: the gradient of a wide matrix ({m} x {n}) is not "
+                            f"implemented in corefw; differentiate the QR of its transpose")
+    q, r = packed[..., :m, :], _mT(packed[..., m:, :])
+    gq, gr = g[..., :m, :], _mT(g[..., m:, :])
+    mm = FN.matmul(r, _mT(gr)) - FN.matmul(_mT(gq), q)
+    copyltu = FN.tril(mm) + _mT(FN.tril(mm, -1))
+    b = gq + FN.matmul(q, copyltu)
+    return (_mT(solve(r, _mT(b))),)
+
+
+_QR = declare("linalg_qr", rule=_qr_rule, decomposition=_qr_decomp, vjp=_qr_vjp,
+              saves=("output",))
 
 
 class _Pair(tuple):
@@ -408,6 +450,12 @@ def lstsq(A, B, rcond=None, *, driver=None):  # noqa: N803
 
 
 # -- norms ------------------------------------------------------------------------------------
+def cross(input, other, *, dim: int = -1):
+    """The cross product of 3-vectors along ``dim`` (default the last, unlike torch.cross's
+    first dim of size 3), with broadcasting."""
+    return FN.cross(input, other, dim=dim)
+
+
 def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None):  # noqa: A002
     """The ``ord``-norm of the elements over ``dim`` (every element when None)."""
     if dtype is not None:

@@ -133,11 +133,18 @@ def movedim(input, source: int, destination: int):
     if nd == 0:  # dims 0 / -1 of a 0-d tensor: nothing moves
         normalize_dims((source, destination), 0, "movedim")
         return input
-    (s,), (d,) = normalize_dims(source, nd, "movedim"), normalize_dims(destination, nd,
-                                                                          "movedim")
-    dims = [i for i in range(nd) if i != s]
-    dims.insert(d, s)
-    return permute(input, dims)
+    normalize_dims(source, nd, "movedim")  # range checks; the order matters here
+    normalize_dims(destination, nd, "movedim")
+    src = [d % nd for d in ((source,) if isinstance(source, int) else source)]
+    dst = [d % nd for d in ((destination,) if isinstance(destination, int) else destination)]
+    if len(src) != len(dst) or len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise ValueError(f"movedim: source {source} and destination {destination} must "
+                         f"name the same number of distinct dims")
+    dims: list = [None] * nd
+    for s, d in zip(src, dst):
+        dims[d] = s
+    rest = iter(i for i in range(nd) if i not in src)
+    return permute(input, [next(rest) if d is None else d for d in dims])
 
 
 def expand(input, *sizes):
@@ -213,8 +220,10 @@ def flip(input, dims):
     return apply(_FLIP, (input,), {"dims": dims}) if dims else input
 
 
-def cat(tensors, dim: int = 0):
-    """Join tensors along an existing dim (dtypes are promoted, shapes must match)."""
+def cat(tensors, dim: int = 0, *, axis: int | None = None):
+    """Join tensors along an existing dim (dtypes are promoted, shapes must match);
+    ``axis=`` is NumPy's name for ``dim``, as PyTorch accepts."""
+    dim = dim if axis is None else axis
     tensors = [t for t in tensors]
     if not tensors:
         raise ShapeError("cat: expected a non-empty sequence of tensors")

@@ -171,6 +171,7 @@ def _load_builtin() -> None:
         cases_nn,
         cases_nn_functions,
         cases_parity,
+        cases_parity_more,
         cases_random,
         cases_shape,
         cases_train,

@@ -80,12 +80,15 @@ def test_backward_by_finite_differences():
     gradcheck(lambda x: L.matrix_norm(x, "fro"), leaf(A))
 
 
-def test_svd_and_qr_backward_raise_a_clear_error():
-    x = leaf(B)
-    with pytest.raises(AutogradError, match="svd is not differentiable"):
-        L.svd(x).S.sum().backward()
-    with pytest.raises(AutogradError, match="qr is not differentiable"):
-        L.qr(x).R.sum().backward()
+def test_svd_and_qr_backward():
+    # sign-invariant functions of the factors, tall and wide, against finite differences
+    for x in (B, np.swapaxes(B, -1, -2)):
+        gradcheck(lambda a: L.svd(a, full_matrices=False).S, leaf(x))
+        gradcheck(lambda a: (lambda u, s, vh: (u[..., :1] * s[..., None, :1])
+                             @ vh[..., :1, :])(*L.svd(a, False)), leaf(x))
+    gradcheck(lambda a: C.abs(L.qr(a).R), leaf(B))
+    with pytest.raises(AutogradError, match="wide matrix"):
+        L.qr(leaf(np.swapaxes(B, -1, -2))).R.sum().backward()
 
 
 def test_fallback_decompositions_of_the_lapack_ops():

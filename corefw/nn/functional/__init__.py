@@ -16,7 +16,7 @@ __all__ = list(_act_all)
 # Families filled in by separate modules; each defines __all__.
 for _name in ("_conv", "_pool", "_norm", "_dropout", "_sparse", "_loss", "_attention",
               "_recurrent", "_activation_more", "_pool_nd", "_vision", "_norm_more",
-              "_loss_more", "_extra", "_grid"):
+              "_loss_more", "_extra", "_grid", "_with_indices"):
     try:
         _mod = importlib.import_module(f"{__name__}.{_name}")
     except ModuleNotFoundError as _e:

@@ -2,8 +2,7 @@
 (the same objects), so ``from corefw.utils.data import DataLoader, TensorDataset`` and
 ``from corefw.utils.data.dataloader import default_collate`` work as in PyTorch.
 
-``DistributedSampler`` (``corefw.utils.data.distributed``) arrives with the distributed
-package; it is not part of this module yet.
+``DistributedSampler`` is here too, and under ``corefw.utils.data.distributed``.
 """
 
 from __future__ import annotations
@@ -34,15 +33,18 @@ from corefw.data import (
     random_split,
     sampler,
 )
+from corefw.data import distributed
+from corefw.data.distributed import DistributedSampler
 
 __all__ = [
-    "BatchSampler", "ChainDataset", "ConcatDataset", "DataLoader", "Dataset",
+    "BatchSampler", "ChainDataset", "ConcatDataset", "DataLoader", "Dataset", "DistributedSampler",
     "IterableDataset", "RandomSampler", "Sampler", "SequentialSampler", "StackDataset",
     "Subset", "SubsetRandomSampler", "TensorDataset", "WeightedRandomSampler", "WorkerInfo",
     "default_collate", "default_convert", "get_worker_info", "random_split",
 ]
 
 # torch.utils.data.dataloader / .dataset / .sampler as importable submodules
-for _name, _module in (("dataloader", dataloader), ("dataset", dataset), ("sampler", sampler)):
+for _name, _module in (("dataloader", dataloader), ("dataset", dataset), ("sampler", sampler),
+                      ("distributed", distributed)):
     sys.modules.setdefault(f"{__name__}.{_name}", _module)
 del _name, _module
