@@ -5,6 +5,8 @@ from __future__ import annotations
 from .._graph.grad_mode import STATE
 from .._tensor import Tensor
 from ._common import build_graph, flatten, log_graph, trace_scope
+from ._ir import KEPT, RANDOM_OPS
+from ._lift import Lifted
 from ._plan import Plan
 
 
@@ -33,11 +35,17 @@ def capture(cf, arg_tensors: list, args, kwargs):
                            f"remove them or call the module uncompiled")
     cf.breaks = list(tr.breaks)
     if tr.breaks:
-        return None, out, "graph break"
+        reason = _unguardable(tr.nodes)
+        if reason:
+            return None, out, reason
+        plan_guarded = True
+    else:
+        plan_guarded = False
     if [id(t) for t in state.collect()] != [id(t) for t in state.tensors]:
         state.tensors = state.collect()  # optimizer state was created: capture next call
         return None, out, "unsteady"
     plan = Plan()
+    plan.guarded = plan_guarded
     plan.arg_pos = [j for j, t in enumerate(arg_tensors)
                     if all(u is not t for u in arg_tensors[:j])]  # first occurrences
     plan.state_tensors = tracked[len(plan.arg_pos):]
@@ -86,6 +94,8 @@ def capture(cf, arg_tensors: list, args, kwargs):
                 req_outs.append(leaf)
                 plan.req_pos.append(len(plan.outs))
             plan.outs.append(("v", out_pos(v), leaf._dev))
+        elif isinstance(leaf, Lifted) and tr.values.get(id(leaf)) is leaf._value:
+            plan.outs.append(("s", out_pos(leaf._value), None))  # a lifted scalar
         else:
             plan.outs.append(("t", index[id(leaf)], None) if isinstance(leaf, Tensor)
                              else ("c", leaf, None))
@@ -121,6 +131,24 @@ def capture(cf, arg_tensors: list, args, kwargs):
         log_graph(bwd, f"{cf.__name__}: backward graph ({len(bwd.nodes)} ops)")
     plan.identity = state.identity()
     return plan, out, None
+
+
+def _unguardable(nodes) -> str | None:
+    """Why a trace with graph breaks cannot be replayed with guards, or None.
+
+    A replay checks each break's value where the capture read it (a ``guard`` node) and, when
+    one differs, runs the function again. That is only sound if nothing before the last guard
+    changed state: an in-place update or a random draw there would happen twice.
+    """
+    last = max(i for i, n in enumerate(nodes) if n.op in KEPT)
+    for n in nodes[:last]:
+        if n.mutates or n.op in RANDOM_OPS:
+            g = next(m for m in nodes[nodes.index(n):] if m.op in KEPT)
+            what = "an in-place update" if n.mutates else "a random draw"
+            return (f"graph break at {g.line} ({getattr(g.kernel, 'reason', '?')}) comes after {what} ({n.op} at {n.line}); move "
+                    f"the read of the tensor's value out of the compiled function, or before "
+                    f"the update")
+    return None
 
 
 def _trace_backward(plan, tr, req_outs, tracked, index, sources, arg_tensors):

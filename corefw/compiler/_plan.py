@@ -33,6 +33,7 @@ class Plan:
         self.state_tensors: list = []
         self.n_args = 0
         self.arg_pos: list = []
+        self.guarded = False         # the graph has guard nodes (graph breaks)
         self.data_only = None        # source indices when every input is a tensor's data
 
     def valid(self) -> bool:
@@ -71,8 +72,8 @@ class Plan:
                 t._vc = [d]
             else:
                 t._vc[0] += d
-        leaves = [wrap(res[x], dev) if kind == "v" else tensors[x] if kind == "t" else x
-                  for kind, x, dev in self.outs]
+        leaves = [wrap(res[x], dev) if kind == "v" else tensors[x] if kind == "t" else
+                  res[x] if kind == "s" else x for kind, x, dev in self.outs]
         if self.req_pos and STATE.enabled:
             from ._joint import attach  # autograd.Function: only when a gradient is wanted
 
