@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .._graph.grad_mode import STATE
 from .._tensor import Tensor
-from ._common import build_graph, flatten, log_graph, trace_scope
+from ._common import build_graph, flatten, log_graph, trace_scope, unflatten
 from ._ir import KEPT, RANDOM_OPS
 from ._lift import Lifted
 from ._plan import Plan
@@ -12,6 +12,20 @@ from ._plan import Plan
 
 def capture(cf, arg_tensors: list, args, kwargs):
     """Trace ``cf.fn(*args, **kwargs)``; returns (plan or None, the eager result, reason)."""
+    plan, out, reason = _capture(cf, arg_tensors, args, kwargs)
+    return plan, plain_floats(out), reason
+
+
+def plain_floats(out):
+    """``out`` with lifted scalars (see _lift) as the plain floats eager returns."""
+    leaves, tree = flatten(out)
+    if not any(isinstance(x, Lifted) for x in leaves):
+        return out
+    leaves = [float.__float__(x) if isinstance(x, Lifted) else x for x in leaves]
+    return leaves[0] if tree is None else unflatten(tree, leaves)
+
+
+def _capture(cf, arg_tensors: list, args, kwargs):
     state = cf.state
     tracked: list[Tensor] = []
     index: dict[int, int] = {}
@@ -145,9 +159,10 @@ def _unguardable(nodes) -> str | None:
         if n.mutates or n.op in RANDOM_OPS:
             g = next(m for m in nodes[nodes.index(n):] if m.op in KEPT)
             what = "an in-place update" if n.mutates else "a random draw"
-            return (f"graph break at {g.line} ({getattr(g.kernel, 'reason', '?')}) comes after {what} ({n.op} at {n.line}); move "
-                    f"the read of the tensor's value out of the compiled function, or before "
-                    f"the update")
+            why = getattr(g.kernel, "reason", "?")
+            return (f"graph break at {g.line} ({why}) comes after {what} ({n.op} at "
+                    f"{n.line}); move the read of the tensor's value out of the compiled "
+                    f"function, or before the update")
     return None
 
 

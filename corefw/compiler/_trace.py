@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import dispatch
 from .._registry import OPS
+from .._tensor import Tensor
 from ..errors import CorefwError
 from ._ir import Node, Value
 
@@ -44,6 +45,22 @@ _PLAIN = (float, int, bool)
 
 def _unlift(a):
     return float.__float__(a) if isinstance(a, float) and a.__class__ is not float else a
+
+
+_UNWRAPPED: dict = {}
+
+
+def _arrays_of(kernel):
+    """``kernel`` returning the arrays of the tensors it returns (one wrapper per kernel, so
+    two captures compare equal node by node)."""
+    fn = _UNWRAPPED.get(kernel)
+    if fn is None:
+        def fn(*args, **kwargs):
+            out = kernel(*args, **kwargs)
+            return tuple(x._data if isinstance(x, Tensor) else x for x in out)
+        fn.__name__ = getattr(kernel, "__name__", "kernel")
+        _UNWRAPPED[kernel] = fn
+    return fn
 
 
 class GuardMiss(Exception):
@@ -171,6 +188,11 @@ class Tracer:
         return a
 
     def record(self, name, kernel, args, kwargs, out) -> None:
+        if isinstance(out, tuple) and any(isinstance(x, Tensor) for x in out):
+            # a decomposition runner's tuple of updated tensors (a fused optimizer step on a
+            # backend without the kernel): the graph sees their arrays
+            kernel = _arrays_of(kernel)
+            out = tuple(x._data if isinstance(x, Tensor) else x for x in out)
         op = self.ops.get(name)
         mutates = bool(op is not None and op.inplace) or name.endswith("_")
         line = source_line()[0] if self.lines else ""
