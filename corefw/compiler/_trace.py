@@ -44,7 +44,7 @@ _PLAIN = (float, int, bool)
 
 
 def _unlift(a):
-    return float.__float__(a) if isinstance(a, float) and a.__class__ is not float else a
+    return float.__float__(a) if hasattr(a, "__corefw_lift__") else a
 
 
 _UNWRAPPED: dict = {}
@@ -172,7 +172,7 @@ class Tracer:
         return v if v is not None else self.new_value(arr, "input")
 
     def encode(self, a):
-        if isinstance(a, float) and getattr(a, "_value", None) is not None and \
+        if hasattr(a, "__corefw_lift__") and a._value is not None and \
                 self.values.get(id(a)) is a._value:  # a lifted scalar of this trace
             return a._value
         if is_array(a):
@@ -213,9 +213,10 @@ class Tracer:
                 return fn(*args, **kwargs)
             self.depth += 1
             try:
-                if any(a.__class__ not in _PLAIN and isinstance(a, float) for a in args) or \
-                        any(a.__class__ not in _PLAIN and isinstance(a, float)
-                            for a in kwargs.values()):  # lifted scalars: the kernel gets floats
+                if any(a.__class__ not in _PLAIN and hasattr(a, "__corefw_lift__")
+                       for a in args) or \
+                        any(a.__class__ not in _PLAIN and hasattr(a, "__corefw_lift__")
+                            for a in kwargs.values()):  # lifted scalars: kernels get floats
                     out = fn(*[_unlift(a) for a in args],
                              **{k: _unlift(a) for k, a in kwargs.items()})
                 else:
