@@ -14,6 +14,7 @@ every replay; a different result makes the call capture again.
 
 from __future__ import annotations
 
+import math
 import operator
 
 from ._common import LOCAL
@@ -110,7 +111,8 @@ def _guarded(name: str, fn):
 
 
 for _name, _fn in [("add", operator.add), ("sub", operator.sub), ("mul", operator.mul),
-                   ("truediv", operator.truediv), ("pow", operator.pow)]:
+                   ("truediv", operator.truediv), ("pow", operator.pow),
+                   ("floordiv", operator.floordiv), ("mod", operator.mod)]:
     setattr(Lifted, f"__{_name}__", _binary(_name, _fn, False))
     setattr(Lifted, f"__r{_name}__", _binary(_name, _fn, True))
 
@@ -121,13 +123,22 @@ def _neg(self):
     return result if tr is None else Lifted.make(result, tr, "host.neg", operator.neg, (self,))
 
 
+def _abs(self):
+    result = abs(float.__float__(self))
+    tr = _tracer()
+    return result if tr is None else Lifted.make(result, tr, "host.abs", operator.abs, (self,))
+
+
 Lifted.__neg__ = _neg
+Lifted.__abs__ = _abs
 Lifted.__corefw_lift__ = _lift
 Lifted.__pos__ = lambda self: self
 for _name, _fn in [("eq", operator.eq), ("ne", operator.ne), ("lt", operator.lt),
                    ("le", operator.le), ("gt", operator.gt), ("ge", operator.ge),
                    ("bool", bool), ("int", int), ("float", float), ("trunc", int),
-                   ("round", round), ("repr", repr), ("str", str), ("format", format)]:
+                   ("round", round), ("repr", repr), ("str", str), ("format", format),
+                   ("floor", math.floor), ("ceil", math.ceil), ("divmod", divmod),
+                   ("rdivmod", lambda a, b: divmod(b, a))]:
     setattr(Lifted, f"__{_name}__", _guarded(_name, _fn))
 Lifted.__hash__ = float.__hash__
 

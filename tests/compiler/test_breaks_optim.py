@@ -4,6 +4,7 @@ compiled training steps on a backend that functionalizes writes (corefw-immutabl
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 
 import numpy as np
@@ -104,3 +105,20 @@ def test_training_step_compiles_on_a_functionalizing_backend(name, kwargs):
     assert len(compiled.cache) == 1 and not compiled.eager_keys
     (plan,) = compiled.cache.values()
     assert plan.writes  # parameters, buffers and state are rebound from the plan's results
+
+
+def test_lifted_item_arithmetic_follows_the_data_and_int_uses_are_guarded():
+    def f(x):
+        s = x.sum().item()
+        return x * abs(s) + (s // 2) - s ** 2 / 3, math.floor(s)
+
+    compiled = corefw.compile(f)
+    for v in (1.0, -3.0, 5.0, 1.25):
+        x = corefw.full((2,), v)
+        got, want = compiled(x), f(x)
+        assert got[0].tolist() == want[0].tolist() and got[1] == want[1]
+    ((key, plan),) = compiled.cache.items()
+    ops = plan.graphs[0].op_counts()
+    assert ops["host.abs"] == 1 and ops["host.floordiv"] == 1 and ops["host.guard"] == 1
+    # math.floor is guarded: captures for floors 2, -6 and 10; 2.5 reuses the first
+    assert len(compiled.paths[key]) == 2
