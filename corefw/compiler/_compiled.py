@@ -137,6 +137,8 @@ class CompiledFunction:
         recent first), else capture this path too (at most ``PATHS_LIMIT`` per key)."""
         paths = self.paths.setdefault(key, [])
         for i, alt in enumerate(paths):
+            if not alt.valid():
+                continue
             try:
                 out = alt.run(tensors, self.fn, args, kwargs)
             except GuardMiss:
