@@ -122,3 +122,33 @@ def test_lifted_item_arithmetic_follows_the_data_and_int_uses_are_guarded():
     assert ops["host.abs"] == 1 and ops["host.floordiv"] == 1 and ops["host.guard"] == 1
     # math.floor is guarded: captures for floors 2, -6 and 10; 2.5 reuses the first
     assert len(compiled.paths[key]) == 2
+
+
+def test_training_step_with_a_finite_check_break_is_two_guarded_segments():
+    def make():
+        m1, o1, m2, o2 = _pair("SGD", {"lr": 0.05, "momentum": 0.9})
+        return (m1, o1), (m2, o2)
+
+    def step(model, opt, x, y):
+        loss = F.cross_entropy(model(x), y)
+        if not corefw.isfinite(loss):  # bool(tensor): a break before any update
+            return None
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return loss.item()
+
+    (m1, o1), (m2, o2) = make()
+    compiled = corefw.compile(lambda x, y: step(m2, o2, x, y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileWarning)
+        for _ in range(5):
+            x, y = corefw.randn(4, 8), corefw.randint(0, 3, (4,))
+            assert step(m1, o1, x, y) == compiled(x, y)
+        bad = corefw.full((4, 8), float("nan"))
+        assert compiled(bad, y) is None and step(m1, o1, bad, y) is None
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        assert np.array_equal(np.asarray(p.tolist()), np.asarray(q.tolist()))
+    ((key, plan),) = compiled.cache.items()
+    assert plan.guarded and len(compiled.paths[key]) == 1  # finite path, and the NaN path
+    assert [b.reason for b in compiled.breaks] == ["bool(tensor)"]  # a bool tensor: read
