@@ -53,13 +53,15 @@ def _capture(cf, arg_tensors: list, args, kwargs):
         if reason:
             return None, out, reason
         plan_guarded = True
+        restore_rng = _draws_before_guard(tr.nodes)
     else:
-        plan_guarded = False
+        plan_guarded = restore_rng = False
     if [id(t) for t in state.collect()] != [id(t) for t in state.tensors]:
         state.tensors = state.collect()  # optimizer state was created: capture next call
         return None, out, "unsteady"
     plan = Plan()
     plan.guarded = plan_guarded
+    plan.restore_rng = restore_rng
     plan.arg_pos = [j for j, t in enumerate(arg_tensors)
                     if all(u is not t for u in arg_tensors[:j])]  # first occurrences
     plan.state_tensors = tracked[len(plan.arg_pos):]
@@ -152,18 +154,23 @@ def _unguardable(nodes) -> str | None:
 
     A replay checks each break's value where the capture read it (a ``guard`` node) and, when
     one differs, runs the function again. That is only sound if nothing before the last guard
-    changed state: an in-place update or a random draw there would happen twice.
+    changed state: an in-place update there would happen twice. (Random draws there are
+    undone: the plan restores the random state on a miss, see Plan.run.)
     """
     last = max(i for i, n in enumerate(nodes) if n.op in KEPT)
     for n in nodes[:last]:
-        if n.mutates or n.op in RANDOM_OPS:
+        if n.mutates:
             g = next(m for m in nodes[nodes.index(n):] if m.op in KEPT)
-            what = "an in-place update" if n.mutates else "a random draw"
             why = getattr(g.kernel, "reason", "?")
-            return (f"graph break at {g.line} ({why}) comes after {what} ({n.op} at "
-                    f"{n.line}); move the read of the tensor's value out of the compiled "
+            return (f"graph break at {g.line} ({why}) comes after an in-place update ({n.op} "
+                    f"at {n.line}); move the read of the tensor's value out of the compiled "
                     f"function, or before the update")
     return None
+
+
+def _draws_before_guard(nodes) -> bool:
+    last = max(i for i, n in enumerate(nodes) if n.op in KEPT)
+    return any(n.op in RANDOM_OPS for n in nodes[:last])
 
 
 def _trace_backward(plan, tr, req_outs, tracked, index, sources, arg_tensors):

@@ -34,7 +34,19 @@ class Plan:
         self.n_args = 0
         self.arg_pos: list = []
         self.guarded = False         # the graph has guard nodes (graph breaks)
+        self.restore_rng = False     # ... and random draws before one
         self.data_only = None        # source indices when every input is a tensor's data
+
+    def _run_restoring_rng(self, inputs):
+        from .._random import get_rng_state, set_rng_state
+        from ._trace import GuardMiss
+
+        saved = get_rng_state()
+        try:
+            return self.fwd(inputs)
+        except GuardMiss:
+            set_rng_state(saved)
+            raise
 
     def valid(self) -> bool:
         for store, k, obj in self.identity:
@@ -59,7 +71,10 @@ class Plan:
             inputs = [tensors[i]._data if kind == "data" else t_grad(tensors[i]) if
                       kind == "grad" else tensors[i]._data.shape[0]  # "dim0": dynamic batch
                       for kind, i in self.sources]
-        res = self.fwd(inputs)
+        if self.restore_rng:  # random draws before a guard: a miss must not have drawn
+            res = self._run_restoring_rng(inputs)
+        else:
+            res = self.fwd(inputs)
         for k, what, pos in self.writes:
             t = tensors[k]
             if what == "grad":

@@ -152,3 +152,22 @@ def test_training_step_with_a_finite_check_break_is_two_guarded_segments():
     ((key, plan),) = compiled.cache.items()
     assert plan.guarded and len(compiled.paths[key]) == 1  # finite path, and the NaN path
     assert [b.reason for b in compiled.breaks] == ["bool(tensor)"]  # a bool tensor: read
+
+
+def test_random_draws_before_a_break_are_undone_on_a_miss():
+    def f(x):
+        y = F.dropout(x, 0.5, training=True)
+        if y.sum() > 4:  # a break after a random draw
+            return y * 2
+        return y - 1
+
+    compiled = corefw.compile(f)
+    for seed in range(8):
+        corefw.manual_seed(seed)
+        got = compiled(corefw.ones(8))
+        after = corefw.rand(3)  # the stream continues where eager's does
+        corefw.manual_seed(seed)
+        want = f(corefw.ones(8))
+        assert got.tolist() == want.tolist() and after.tolist() == corefw.rand(3).tolist()
+    ((key, plan),) = compiled.cache.items()
+    assert plan.restore_rng and len(compiled.paths[key]) == 1 and not compiled.eager_keys
