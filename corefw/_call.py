@@ -156,6 +156,8 @@ def _coerce_other(x, like):
 
     if isinstance(x, np.generic):
         return x.item()
+    if hasattr(x, "__corefw_lift__"):  # a scalar corefw.compile lifts into its graph
+        return x.__corefw_lift__(like)
     if isinstance(x, (list, tuple)) or hasattr(x, "__array__"):
         return FN.tensor(x, device=like._dev)
     return NotImplemented

@@ -82,7 +82,8 @@ def compile(model: Any = None, *, fullgraph: bool = False, dynamic: bool | None 
     Args:
         model: the function or :class:`~corefw.nn.Module`; omitted, returns a decorator.
         fullgraph: raise :class:`GraphBreakError` at the first graph break (a read of a
-            tensor's values into Python) instead of running that function eagerly.
+            tensor's values into Python) instead of splitting the capture there into guarded
+            segments (docs/compile.md, "Graph breaks").
         dynamic: ``None``/``True``: a second batch size whose capture differs only in the
             batch size makes one dynamic capture; ``False``: every shape is its own capture.
         backend: a registered compiler's name (``corefw.compiler.list_backends()``) or a

@@ -4,12 +4,28 @@ from __future__ import annotations
 
 from .._graph.grad_mode import STATE
 from .._tensor import Tensor
-from ._common import build_graph, flatten, log_graph, trace_scope
+from ._common import build_graph, flatten, log_graph, trace_scope, unflatten
+from ._ir import KEPT, RANDOM_OPS
+from ._lift import Lifted
 from ._plan import Plan
 
 
 def capture(cf, arg_tensors: list, args, kwargs):
     """Trace ``cf.fn(*args, **kwargs)``; returns (plan or None, the eager result, reason)."""
+    plan, out, reason = _capture(cf, arg_tensors, args, kwargs)
+    return plan, plain_floats(out), reason
+
+
+def plain_floats(out):
+    """``out`` with lifted scalars (see _lift) as the plain floats eager returns."""
+    leaves, tree = flatten(out)
+    if not any(isinstance(x, Lifted) for x in leaves):
+        return out
+    leaves = [float.__float__(x) if isinstance(x, Lifted) else x for x in leaves]
+    return leaves[0] if tree is None else unflatten(tree, leaves)
+
+
+def _capture(cf, arg_tensors: list, args, kwargs):
     state = cf.state
     tracked: list[Tensor] = []
     index: dict[int, int] = {}
@@ -33,11 +49,19 @@ def capture(cf, arg_tensors: list, args, kwargs):
                            f"remove them or call the module uncompiled")
     cf.breaks = list(tr.breaks)
     if tr.breaks:
-        return None, out, "graph break"
+        reason = _unguardable(tr.nodes)
+        if reason:
+            return None, out, reason
+        plan_guarded = True
+        restore_rng = _draws_before_guard(tr.nodes)
+    else:
+        plan_guarded = restore_rng = False
     if [id(t) for t in state.collect()] != [id(t) for t in state.tensors]:
         state.tensors = state.collect()  # optimizer state was created: capture next call
         return None, out, "unsteady"
     plan = Plan()
+    plan.guarded = plan_guarded
+    plan.restore_rng = restore_rng
     plan.arg_pos = [j for j, t in enumerate(arg_tensors)
                     if all(u is not t for u in arg_tensors[:j])]  # first occurrences
     plan.state_tensors = tracked[len(plan.arg_pos):]
@@ -86,6 +110,8 @@ def capture(cf, arg_tensors: list, args, kwargs):
                 req_outs.append(leaf)
                 plan.req_pos.append(len(plan.outs))
             plan.outs.append(("v", out_pos(v), leaf._dev))
+        elif isinstance(leaf, Lifted) and tr.values.get(id(leaf)) is leaf._value:
+            plan.outs.append(("s", out_pos(leaf._value), None))  # a lifted scalar
         else:
             plan.outs.append(("t", index[id(leaf)], None) if isinstance(leaf, Tensor)
                              else ("c", leaf, None))
@@ -121,6 +147,30 @@ def capture(cf, arg_tensors: list, args, kwargs):
         log_graph(bwd, f"{cf.__name__}: backward graph ({len(bwd.nodes)} ops)")
     plan.identity = state.identity()
     return plan, out, None
+
+
+def _unguardable(nodes) -> str | None:
+    """Why a trace with graph breaks cannot be replayed with guards, or None.
+
+    A replay checks each break's value where the capture read it (a ``guard`` node) and, when
+    one differs, runs the function again. That is only sound if nothing before the last guard
+    changed state: an in-place update there would happen twice. (Random draws there are
+    undone: the plan restores the random state on a miss, see Plan.run.)
+    """
+    last = max(i for i, n in enumerate(nodes) if n.op in KEPT)
+    for n in nodes[:last]:
+        if n.mutates:
+            g = next(m for m in nodes[nodes.index(n):] if m.op in KEPT)
+            why = getattr(g.kernel, "reason", "?")
+            return (f"graph break at {g.line} ({why}) comes after an in-place update ({n.op} "
+                    f"at {n.line}); move the read of the tensor's value out of the compiled "
+                    f"function, or before the update")
+    return None
+
+
+def _draws_before_guard(nodes) -> bool:
+    last = max(i for i, n in enumerate(nodes) if n.op in KEPT)
+    return any(n.op in RANDOM_OPS for n in nodes[:last])
 
 
 def _trace_backward(plan, tr, req_outs, tracked, index, sources, arg_tensors):

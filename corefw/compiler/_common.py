@@ -59,16 +59,31 @@ def trace_scope(fullgraph: bool):
     return _Scope(Tracer(fullgraph))
 
 
+_DEPTH = [0]  # trace scopes open in any thread (Tensor.item is swapped while one is)
+
+
 class _Scope:
     def __init__(self, tracer: Tracer) -> None:
         self.tracer = tracer
 
     def __enter__(self) -> Tracer:
         LOCAL.tracing = True
+        LOCAL.tracer = self.tracer
+        _DEPTH[0] += 1
+        if _DEPTH[0] == 1:
+            from ._lift import install_item
+
+            install_item()
         return self.tracer.__enter__()
 
     def __exit__(self, *exc) -> None:
         LOCAL.tracing = False
+        LOCAL.tracer = None
+        _DEPTH[0] -= 1
+        if not _DEPTH[0]:
+            from ._lift import uninstall_item
+
+            uninstall_item()
         self.tracer.__exit__(*exc)
 
 

@@ -19,10 +19,14 @@ from ._capture import capture
 from ._common import LOCAL, CompileWarning
 from ._dynamic import batch_change, make_dynamic, wild_key
 from ._state import State, find_roots
+from ._trace import GuardMiss
 
 __all__ = ["CompileWarning", "CompiledFunction"]
 
 _SCALARS = (int, float, bool, str, type(None))
+#: Captures of one guard key that differ in the values read at graph breaks (paths through
+#: the function's data-dependent Python) before it runs eagerly.
+PATHS_LIMIT = 4
 
 
 _NAMES = tuple(f"argument {i}" for i in range(64))
@@ -76,6 +80,7 @@ class CompiledFunction:
         self.recompiles: list[str] = []  # the guard that failed, per recompile
         self.breaks: list = []
         self.eager_keys: set = set()
+        self.paths: dict = {}  # key -> other captures of it (other values read at breaks)
         self.attempts: dict = {}
         self._warned = False
         self.__wrapped__ = fn
@@ -119,10 +124,49 @@ class CompiledFunction:
                 if plan is not None:
                     break
         if plan is not None and plan.valid():
-            return plan.run(tensors, self.fn, args, kwargs)
+            try:
+                return plan.run(tensors, self.fn, args, kwargs)
+            except GuardMiss as miss:  # a graph break read another value: nothing was written
+                return self._guard_miss(key, plan, miss, tensors, args, kwargs)
         if key in self.eager_keys:
             return self.fn(*args, **kwargs)
         return self._miss(key, tensors, args, kwargs)
+
+    def _guard_miss(self, key, plan, miss, tensors, args, kwargs):
+        """Another path through the graph breaks: try the other captures of this key (most
+        recent first), else capture this path too (at most ``PATHS_LIMIT`` per key)."""
+        paths = self.paths.setdefault(key, [])
+        for i, alt in enumerate(paths):
+            if not alt.valid():
+                continue
+            try:
+                out = alt.run(tensors, self.fn, args, kwargs)
+            except GuardMiss:
+                continue
+            paths[i] = plan  # the plan that hit becomes the first one tried
+            if self.cache.get(key) is plan:
+                self.cache[key] = alt
+            return out
+        if len(paths) + 1 >= PATHS_LIMIT or key not in self.cache:
+            if key not in self.eager_keys:
+                self.eager_keys.add(key)
+                warnings.warn(f"corefw.compile({self.__name__}): running eagerly: graph break "
+                              f"at {miss.line} ({miss.reason}) read a different value in "
+                              f"{len(paths) + 1} captures; a value that changes on every call "
+                              f"(a loss printed or logged) belongs outside the compiled "
+                              f"function", CompileWarning, stacklevel=3)
+            self.cache.pop(key, None)
+            return self.fn(*args, **kwargs)
+        new, out, reason = capture(self, tensors, args, kwargs)
+        if new is not None:
+            paths.append(plan)
+            self.cache[key] = new
+        else:
+            self.eager_keys.add(key)
+            self.cache.pop(key, None)
+            warnings.warn(f"corefw.compile({self.__name__}): running eagerly: {reason}",
+                          CompileWarning, stacklevel=3)
+        return out
 
     def _why(self, key) -> str:
         """The failing guard, against the closest cached capture."""
@@ -165,7 +209,7 @@ class CompiledFunction:
             return self.fn(*args, **kwargs)
         plan, out, reason = capture(self, tensors, args, kwargs)
         if plan is not None:
-            if self.dynamic is not False:
+            if self.dynamic is not False and not plan.guarded:
                 self._try_dynamic(key, plan, tensors)
             self.cache[key] = plan
             return out

@@ -32,8 +32,10 @@ class ExplainOutput:
 
     @property
     def ops_per_graph(self) -> list[list[str]]:
-        """The op names of each graph, in order."""
-        return [[n.op for n in g.nodes if n.op != "getitem"] for g in self.graphs]
+        """The op names of each graph, in order (kernels: not the guards and host scalar
+        arithmetic that connect the graphs)."""
+        return [[n.op for n in g.nodes if n.op != "getitem" and not n.op.startswith("host.")
+                 and n.op != "guard"] for g in self.graphs]
 
     def __str__(self) -> str:
         lines = [f"Graph Count: {self.graph_count}",
@@ -57,7 +59,10 @@ def explain(fn, *args, **kwargs) -> ExplainOutput:
     graphs = []
     for lo, hi in zip(cuts, cuts[1:]):
         nodes = tr.nodes[lo:hi]
-        if nodes:
+        if any(not n.op.startswith("host.") and n.op not in ("guard", "getitem")
+               for n in nodes):
             outs = [n.out for n in nodes]
             graphs.append(subgraph(nodes, outs))
-    return ExplainOutput(graphs, list(tr.breaks), out)
+    from ._capture import plain_floats
+
+    return ExplainOutput(graphs, list(tr.breaks), plain_floats(out))

@@ -28,6 +28,10 @@ __all__ = ["Graph", "Node", "Value"]
 RANDOM_OPS = frozenset({"uniform", "normal", "randint", "bernoulli", "multinomial"})
 
 
+#: Guards (see _trace): they produce nothing anyone reads, but must run.
+KEPT = frozenset({"guard", "host.guard"})
+
+
 @dataclass(eq=False)
 class Value:
     """One array in the graph: ``%id`` with the shape and dtype seen while tracing."""
@@ -126,7 +130,7 @@ def subgraph(nodes: list[Node], outputs: list[Value], device=None) -> Graph:
     live = {id(v) for v in outputs}
     kept = []
     for n in reversed(nodes):
-        if n.mutates or n.op in RANDOM_OPS or id(n.out) in live:
+        if n.mutates or n.op in RANDOM_OPS or n.op in KEPT or id(n.out) in live:
             kept.append(n)
             for v in n.values():
                 live.add(id(v))

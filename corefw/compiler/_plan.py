@@ -33,7 +33,20 @@ class Plan:
         self.state_tensors: list = []
         self.n_args = 0
         self.arg_pos: list = []
+        self.guarded = False         # the graph has guard nodes (graph breaks)
+        self.restore_rng = False     # ... and random draws before one
         self.data_only = None        # source indices when every input is a tensor's data
+
+    def _run_restoring_rng(self, inputs):
+        from .._random import get_rng_state, set_rng_state
+        from ._trace import GuardMiss
+
+        saved = get_rng_state()
+        try:
+            return self.fwd(inputs)
+        except GuardMiss:
+            set_rng_state(saved)
+            raise
 
     def valid(self) -> bool:
         for store, k, obj in self.identity:
@@ -58,7 +71,10 @@ class Plan:
             inputs = [tensors[i]._data if kind == "data" else t_grad(tensors[i]) if
                       kind == "grad" else tensors[i]._data.shape[0]  # "dim0": dynamic batch
                       for kind, i in self.sources]
-        res = self.fwd(inputs)
+        if self.restore_rng:  # random draws before a guard: a miss must not have drawn
+            res = self._run_restoring_rng(inputs)
+        else:
+            res = self.fwd(inputs)
         for k, what, pos in self.writes:
             t = tensors[k]
             if what == "grad":
@@ -71,8 +87,8 @@ class Plan:
                 t._vc = [d]
             else:
                 t._vc[0] += d
-        leaves = [wrap(res[x], dev) if kind == "v" else tensors[x] if kind == "t" else x
-                  for kind, x, dev in self.outs]
+        leaves = [wrap(res[x], dev) if kind == "v" else tensors[x] if kind == "t" else
+                  res[x] if kind == "s" else x for kind, x, dev in self.outs]
         if self.req_pos and STATE.enabled:
             from ._joint import attach  # autograd.Function: only when a gradient is wanted
 

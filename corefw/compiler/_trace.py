@@ -19,10 +19,14 @@ import numpy as np
 
 from .. import dispatch
 from .._registry import OPS
+from .._tensor import Tensor
 from ..errors import CorefwError
 from ._ir import Node, Value
 
-__all__ = ["GraphBreak", "Tracer", "source_line"]
+__all__ = ["GUARD_OPS", "GraphBreak", "GuardMiss", "Tracer", "source_line"]
+
+#: Nodes that check, on replay, that a value the Python read while capturing is unchanged.
+GUARD_OPS = frozenset({"guard", "host.guard"})
 
 _PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _REASONS = {"item": "Tensor.item()", "__bool__": "bool(tensor)", "__float__": "float(tensor)",
@@ -34,6 +38,72 @@ _REASONS = {"item": "Tensor.item()", "__bool__": "bool(tensor)", "__float__": "f
 
 class GraphBreakError(CorefwError, RuntimeError):
     """``fullgraph=True`` and the function reads a tensor's values into Python."""
+
+
+_PLAIN = (float, int, bool)
+
+
+def _unlift(a):
+    return float.__float__(a) if hasattr(a, "__corefw_lift__") else a
+
+
+_UNWRAPPED: dict = {}
+
+
+def _arrays_of(kernel):
+    """``kernel`` returning the arrays of the tensors it returns (one wrapper per kernel, so
+    two captures compare equal node by node)."""
+    fn = _UNWRAPPED.get(kernel)
+    if fn is None:
+        def fn(*args, **kwargs):
+            out = kernel(*args, **kwargs)
+            return tuple(x._data if isinstance(x, Tensor) else x for x in out)
+        fn.__name__ = getattr(kernel, "__name__", "kernel")
+        _UNWRAPPED[kernel] = fn
+    return fn
+
+
+class GuardMiss(Exception):
+    """A replay found a value the captured Python read (a graph break) changed: the call must
+    run the function again (see _compiled). Raised before anything was written."""
+
+    def __init__(self, reason: str, line: str) -> None:
+        super().__init__(f"{reason} at {line}")
+        self.reason, self.line = reason, line
+
+
+def _same(a, b) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, np.ndarray):
+        if a.shape != b.shape or a.dtype != b.dtype:
+            return False
+        try:
+            return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+        except TypeError:
+            return bool(np.array_equal(a, b))
+    return a == b or a != a and b != b  # NaN reads equal
+
+
+def read_guard(to_host, expected, args: tuple, kwargs: dict, reason: str, line: str):
+    """The kernel of a ``guard`` node: re-read the array, compare with the capture's read."""
+    def guard(arr):
+        if not _same(to_host(arr, *args, **kwargs), expected):
+            raise GuardMiss(reason, line)
+    guard.__name__ = "guard_read"
+    guard.reason = reason
+    return guard
+
+
+def host_guard(fn, expected, reason: str, line: str):
+    """The kernel of a ``host.guard`` node: recompute ``fn`` of lifted scalars."""
+    def guard(*args):
+        args = [float.__float__(a) if isinstance(a, float) else a for a in args]
+        if not _same(fn(*args), expected):
+            raise GuardMiss(reason, line)
+    guard.__name__ = f"guard_{getattr(fn, '__name__', 'host')}"
+    guard.reason = reason
+    return guard
 
 
 class GraphBreak:
@@ -91,12 +161,20 @@ class Tracer:
         self.values[id(arr)] = v
         return v
 
+    def void(self) -> Value:
+        """The (unused) result Value of a guard node."""
+        self.keep.append(None)
+        return Value(len(self.keep) - 1)
+
     def input(self, arr) -> Value:
         """The Value of an array the caller passes in (an input of the graph)."""
         v = self.values.get(id(arr))
         return v if v is not None else self.new_value(arr, "input")
 
     def encode(self, a):
+        if hasattr(a, "__corefw_lift__") and a._value is not None and \
+                self.values.get(id(a)) is a._value:  # a lifted scalar of this trace
+            return a._value
         if is_array(a):
             v = self.values.get(id(a))
             if v is None:
@@ -110,6 +188,11 @@ class Tracer:
         return a
 
     def record(self, name, kernel, args, kwargs, out) -> None:
+        if isinstance(out, tuple) and any(isinstance(x, Tensor) for x in out):
+            # a decomposition runner's tuple of updated tensors (a fused optimizer step on a
+            # backend without the kernel): the graph sees their arrays
+            kernel = _arrays_of(kernel)
+            out = tuple(x._data if isinstance(x, Tensor) else x for x in out)
         op = self.ops.get(name)
         mutates = bool(op is not None and op.inplace) or name.endswith("_")
         line = source_line()[0] if self.lines else ""
@@ -130,7 +213,14 @@ class Tracer:
                 return fn(*args, **kwargs)
             self.depth += 1
             try:
-                out = fn(*args, **kwargs)
+                if any(a.__class__ not in _PLAIN and hasattr(a, "__corefw_lift__")
+                       for a in args) or \
+                        any(a.__class__ not in _PLAIN and hasattr(a, "__corefw_lift__")
+                            for a in kwargs.values()):  # lifted scalars: kernels get floats
+                    out = fn(*[_unlift(a) for a in args],
+                             **{k: _unlift(a) for k, a in kwargs.items()})
+                else:
+                    out = fn(*args, **kwargs)
             finally:
                 self.depth -= 1
             self.record(name, fn, args, kwargs, out)
@@ -148,8 +238,25 @@ class Tracer:
                         f"Keep the value a tensor (e.g. corefw.where instead of if), move it "
                         f"out of the compiled function, or compile with fullgraph=False")
                 self.breaks.append(GraphBreak(reason, line, len(self.nodes)))
+                host = fn(arr, *args, **kwargs)
+                expected = np.array(host, copy=True) if isinstance(host, np.ndarray) else host
+                self.nodes.append(Node("guard", read_guard(fn, expected, args, kwargs, reason,
+                                                           line), (self.encode(arr),), {},
+                                       self.void(), line))
+                return host
             return fn(arr, *args, **kwargs)
         return to_host
+
+    def guard_host(self, fn, args: tuple, result, reason: str) -> None:
+        """Record that Python used lifted scalars (``fn(*args) == result``): a break."""
+        line = source_line()[0] if self.lines else ""
+        if self.fullgraph:
+            raise GraphBreakError(f"corefw.compile(fullgraph=True): graph break at {line}: "
+                                  f"{reason}")
+        self.breaks.append(GraphBreak(reason, line, len(self.nodes)))
+        self.nodes.append(Node("host.guard", host_guard(fn, result, reason, line),
+                               tuple(self.encode(a) for a in args), {}, self.void(),
+                               line))
 
     def __enter__(self) -> Tracer:
         backends = {}

@@ -6,7 +6,14 @@ from typing import Any
 
 import corefw
 
-from .optimizer import Optimizer, ParamsT, _check_non_negative, _check_unsupported, _scalar_state
+from .optimizer import (
+    Optimizer,
+    ParamsT,
+    _addcdiv_,
+    _check_non_negative,
+    _check_unsupported,
+    _scalar_state,
+)
 
 __all__ = ["Adagrad"]
 
@@ -86,4 +93,4 @@ class Adagrad(Optimizer):
         state_sum = state["sum"]
         state_sum.addcmul_(grad, grad, value=1)
         std = state_sum.sqrt().add_(group["eps"])
-        p.addcdiv_(grad, std, value=-clr)
+        _addcdiv_(p, grad, std, value=-clr)

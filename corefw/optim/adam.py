@@ -10,6 +10,7 @@ from ..ops.inplace import adam_step_
 from .optimizer import (
     Optimizer,
     ParamsT,
+    _addcdiv_,
     _check_non_negative,
     _check_unsupported,
     _scalar_state,
@@ -118,7 +119,7 @@ class Adam(Optimizer):
             denom = (max_sq.sqrt() / bias_correction2_sqrt).add_(eps)
         else:
             denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
-        p.addcdiv_(exp_avg, denom, value=-lr / bias_correction1)
+        _addcdiv_(p, exp_avg, denom, value=-lr / bias_correction1)
 
 
 class AdamW(Adam):

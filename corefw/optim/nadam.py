@@ -9,7 +9,14 @@ from typing import Any
 import corefw
 
 from .adam import _check_adam_like
-from .optimizer import Optimizer, ParamsT, _check_non_negative, _check_unsupported, _scalar_state
+from .optimizer import (
+    Optimizer,
+    ParamsT,
+    _addcdiv_,
+    _check_non_negative,
+    _check_unsupported,
+    _scalar_state,
+)
 
 __all__ = ["NAdam", "RAdam"]
 
@@ -120,8 +127,9 @@ class NAdam(_AdamFamily):
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * psi))
         mu_product = state["mu_product"].mul_(mu).item()
         denom = (state["exp_avg_sq"] / (1 - beta2**step)).sqrt_().add_(group["eps"])
-        p.addcdiv_(grad, denom, value=-lr * (1.0 - mu) / (1.0 - mu_product))
-        p.addcdiv_(state["exp_avg"], denom, value=-lr * mu_next / (1.0 - mu_product * mu_next))
+        _addcdiv_(p, grad, denom, value=-lr * (1.0 - mu) / (1.0 - mu_product))
+        _addcdiv_(p, state["exp_avg"], denom,
+                  value=-lr * mu_next / (1.0 - mu_product * mu_next))
 
 
 class RAdam(_AdamFamily):
@@ -196,6 +204,6 @@ class RAdam(_AdamFamily):
             rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
                              / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
             denom = state["exp_avg_sq"].sqrt().add_(group["eps"])
-            p.addcdiv_(m_hat, denom, value=-lr * rect * math.sqrt(bias_correction2))
+            _addcdiv_(p, m_hat, denom, value=-lr * rect * math.sqrt(bias_correction2))
         else:
             p.add_(m_hat, alpha=-lr)

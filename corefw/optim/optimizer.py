@@ -39,6 +39,16 @@ def _scalar_state(value: float = 0.0) -> Any:
     return corefw.tensor(float(value), dtype=corefw.float32)
 
 
+def _addcdiv_(p: Any, tensor1: Any, tensor2: Any, value: Any) -> Any:
+    """``p.addcdiv_(tensor1, tensor2, value=value)``. A ``value`` computed from the step
+    counter while ``corefw.compile`` captures (a lifted scalar, see corefw/compiler/_lift.py)
+    takes the same arithmetic, ``p + value * tensor1 / tensor2``, without ``addcdiv_``'s
+    ``value != 1`` shortcut, which would be a guard after the parameter changed."""
+    if hasattr(value, "__corefw_lift__"):
+        return p.add_(value * tensor1 / tensor2)
+    return p.addcdiv_(tensor1, tensor2, value=value)
+
+
 class _RequiredParameter:
     """Singleton marking a hyperparameter with no default (it must be given per group)."""
 

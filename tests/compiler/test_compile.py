@@ -127,7 +127,7 @@ def test_python_scalar_arguments_are_guarded():
     assert cf(corefw.ones(2), 3).tolist() == [3, 3]
 
 
-def test_graph_break_runs_eagerly_with_equal_results_and_explain_reports_it():
+def test_graph_break_splits_into_guarded_segments_with_eager_results_and_explain():
     def fn(x):
         y = x * 2
         if y.sum().item() > 0:
@@ -135,15 +135,73 @@ def test_graph_break_runs_eagerly_with_equal_results_and_explain_reports_it():
         return y.exp()
 
     cf = corefw.compile(fn)
-    for sign in (1, -1, 1):
+    for sign in (1, -1, 1, -1, 2):
         x = corefw.ones(3) * sign
         assert np.array_equal(_np(cf(x)), _np(fn(x)))
-    assert cf.breaks and cf.breaks[0].reason == "Tensor.item()"
+    assert cf.breaks and cf.breaks[0].reason == "comparison (>) of Tensor.item()"
+    # one capture per path through the break (the comparison's value is the guard), no more
+    ((key, plan),) = cf.cache.items()
+    assert len(cf.paths[key]) == 1 and not cf.eager_keys
+    assert plan.guarded and any(n.op == "host.guard" for n in plan.graphs[0].nodes)
     report = explain(fn, corefw.ones(3))
     assert report.graph_count == 2 and report.graph_break_count == 1
-    assert report.ops_per_graph[0] == ["mul", "sum"]
+    assert report.ops_per_graph == [["mul", "sum"], ["add", "exp"]]
     assert "if y.sum().item() > 0:" in report.breaks[0].line
-    assert "Break Reason 1: Tensor.item()" in str(report)
+    assert "Break Reason 1: comparison (>) of Tensor.item()" in str(report)
+
+
+def test_break_segments_replay_without_running_the_python():
+    seen = []
+
+    def fn(x):
+        seen.append(1)  # Python side effect: runs only while capturing
+        s = x.sum()
+        if s > 0:  # bool(tensor): a break
+            return x * 2, s.item()  # a lifted scalar output
+        return x - 1, s.item()
+
+    cf = corefw.compile(fn)
+    x = corefw.ones(3)
+    for k in range(4):
+        y, total = cf(x * (k + 1))
+        assert y.tolist() == [2.0 * (k + 1)] * 3 and total == 3.0 * (k + 1)
+        assert type(total) is float
+    assert len(seen) == 1  # captured once, replayed three times (the guard held)
+    y, total = cf(-x)  # the other branch: captured once more
+    assert y.tolist() == [-2.0] * 3 and total == -3.0 and len(seen) == 2
+
+
+def test_a_break_reading_a_changing_value_ends_eager_with_one_warning():
+    def fn(x):
+        s = float(x.sum())  # float(tensor) guards the value itself
+        return x * s
+
+    cf = corefw.compile(fn)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for k in range(6):
+            x = corefw.ones(2) * k
+            assert cf(x).tolist() == fn(x).tolist()
+    msgs = [str(w.message) for w in caught if issubclass(w.category, CompileWarning)]
+    assert len(msgs) == 1 and "float(tensor)" in msgs[0] and "s = float(x.sum())" in msgs[0]
+
+
+def test_a_break_after_an_in_place_update_runs_eagerly_with_the_reason():
+    w = corefw.zeros(3)
+
+    def fn(x):
+        w.add_(x)
+        return w * 2 if w.sum() > 0 else w
+
+    cf = corefw.compile(fn)
+    w_ref = corefw.zeros(3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            out = cf(corefw.ones(3))
+            w_ref.add_(corefw.ones(3))
+            assert out.tolist() == (w_ref * 2).tolist() and w.tolist() == w_ref.tolist()
+    assert any("after an in-place update" in str(c.message) for c in caught)
 
 
 def test_fullgraph_raises_at_the_first_break_naming_the_line():
