@@ -8,7 +8,7 @@ to it has run (so DDP can all-reduce it while the rest of backward runs); others
 
 from __future__ import annotations
 
-from .._tensor import POST_HOOKS
+from .._tensor import LEAF_HOOKS, POST_HOOKS, Tensor, wrap
 from ..errors import AutogradError
 from .anomaly import check_grads
 from .grad_mode import STATE
@@ -138,7 +138,18 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                 if rule is None:
                     raise AutogradError(f"op {op.name!r} has no VJP rule; register one with "
                                         f"corefw.ops.defvjp({op.name!r}, rule)")
-            _check_versions(node)  # also under an override: saved values must be intact
+            # saved values must be intact (also under an override); the check inline, the
+            # message from _check_versions
+            versions = node.versions
+            i = 0
+            for t in node.inputs:
+                if isinstance(t, Tensor):
+                    vc = t._vc
+                    if vc is not None and vc[0] != (0 if versions is None else versions[i]):
+                        _check_versions(node)
+                i += 1
+            if node.out_vc is not None and node.out_vc[0] != 0:
+                _check_versions(node)
             grads_in = rule(node, g)
             if ANOMALY[0]:
                 check_grads(node, grads_in)
@@ -171,10 +182,12 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                 captured[t] = _run_leaf_hooks(t, leaf_grads[t])
         return [captured.get(t) for t in inputs]
     if accumulate:
+        hooked, post_hooked = LEAF_HOOKS[0], POST_HOOKS[0]  # none ever: no per-leaf lookups
         for leaf, g in leaf_grads.items():
-            _accumulate(leaf, _run_leaf_hooks(leaf, g), create_graph)
-            for fn in tuple(getattr(leaf, "_post_hooks", None) or ()):
-                fn(leaf)
+            _accumulate(leaf, _run_leaf_hooks(leaf, g) if hooked else g, create_graph)
+            if post_hooked:
+                for fn in tuple(getattr(leaf, "_post_hooks", None) or ()):
+                    fn(leaf)
     return None
 
 
@@ -255,8 +268,6 @@ def _accumulate(leaf, g, create_graph):
     elif create_graph or old._node is not None or old._data.dtype != g._data.dtype:
         leaf._grad = old + g
     else:  # the common case: one kernel call, no graph
-        from .._tensor import wrap
-
         leaf._grad = wrap(old._dev.table["add"](old._data, g._data), old._dev)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import _dtype
 from .. import _rules as R
-from .._call import apply
+from .._call import apply, diagnose, record, wrap
 from .._graph.grad_mode import STATE
 from .._tensor import Tensor
 from ..errors import ShapeError
@@ -15,12 +15,11 @@ __all__ = ["bmm", "dot", "einsum", "linear", "matmul", "mm", "mv", "outer"]
 
 
 def _matmul_vjp(ctx, g):
-    from .shape import reshape, transpose
-
     a, b = ctx.inputs
     if a._data.ndim == 2 and b._data.ndim == 2:  # the common case, without reshapes
-        return (apply(_MATMUL, (g, _t2(b))) if a._req else None,
-                apply(_MATMUL, (_t2(a), g)) if b._req else None)
+        return (matmul(g, _t2(b)) if a._req else None,
+                matmul(_t2(a), g) if b._req else None)
+    reshape, transpose = _shape.reshape, _shape.transpose
     # 1-D operands as matrices; only the operand a gradient reads is touched (saves=cross)
     sa = a.shape if a.ndim > 1 else (1, a.shape[0])
     sb = b.shape if b.ndim > 1 else (b.shape[0], 1)
@@ -51,13 +50,22 @@ _MATMUL = declare("matmul", rule=R.matmul, vjp=_matmul_vjp, saves=cross, primiti
 
 def matmul(input, other):
     """Matrix product with NumPy's rules for 1-D operands and batch broadcasting."""
-    try:  # fast path: 2-D operands of one dtype on one device
+    try:  # fast path: 2-D operands of one dtype on one device, the rule's checks inline
         a, b = input._data, other._data
-        if a.ndim == 2 and b.ndim == 2 and a.shape[1] == b.shape[0] and a.dtype is b.dtype \
-                and input._dev is other._dev:
-            return apply(_MATMUL, (input, other))
+        dev = input._dev
+        fast = a.ndim == 2 and b.ndim == 2 and a.shape[1] == b.shape[0] and \
+            a.dtype is b.dtype and other._dev is dev
     except AttributeError:
-        pass
+        fast = False
+    if fast:  # apply() without its generic loop over operands
+        try:
+            out = dev.table["matmul"](a, b)
+        except Exception as exc:
+            raise diagnose(_MATMUL, (input, other), None, exc) from exc
+        t = wrap(out, dev)
+        if (input._req or other._req) and STATE.enabled:
+            record(_MATMUL, (input, other), None, out, dev, t)
+        return t
     if not isinstance(input, Tensor) or not isinstance(other, Tensor):
         raise TypeError("matmul: both operands must be tensors")
     sa, sb = input._data.shape, other._data.shape
