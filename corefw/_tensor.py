@@ -313,8 +313,9 @@ class Tensor(TensorMethods):
     def __dlpack_device__(self):
         return self._data.__dlpack_device__()
 
-    def __hash__(self) -> int:
-        return id(self)
+    # by identity, as PyTorch's; object's own C slot (not a Python method calling id()) keeps
+    # the dicts keyed by tensors on the backward engine's path cheap
+    __hash__ = object.__hash__
 
     def __repr__(self) -> str:
         return tensor_repr(self)

@@ -32,11 +32,13 @@ def _target(edge):
 
 def _topo_order(roots):
     order, visited = [], set()
+    seen, push, done = visited.add, None, order.append  # bound once: this loop runs per node
     for root in roots:
         if root in visited:
             continue
-        visited.add(root)
+        seen(root)
         stack = [(root, iter(root.next))]
+        push = stack.append
         while stack:
             node, it = stack[-1]
             for edge in it:
@@ -44,12 +46,12 @@ def _topo_order(roots):
                     continue
                 child = edge.node if type(edge) is OutputRef else edge
                 if isinstance(child, Node) and child not in visited:
-                    visited.add(child)
-                    stack.append((child, iter(child.next)))
+                    seen(child)
+                    push((child, iter(child.next)))
                     break
             else:
                 stack.pop()
-                order.append(node)
+                done(node)
     order.reverse()
     return order
 
@@ -165,11 +167,15 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                         prev = buffer.get(edge)
                         buffer[edge] = gi if prev is None else prev + gi
                     continue
-                target, nr = _target(edge)
-                if nr is None:
-                    prev = leaf_grads.get(target)
-                    leaf_grads[target] = gi if prev is None else prev + gi
-                elif want is None or target in want:
+                if type(edge) is OutputRef:  # _target(edge), inline
+                    target, nr = edge.node, edge.nr
+                elif isinstance(edge, Node):
+                    target, nr = edge, 0
+                else:  # a leaf
+                    prev = leaf_grads.get(edge)
+                    leaf_grads[edge] = gi if prev is None else prev + gi
+                    continue
+                if want is None or target in want:
                     _buffer_add(buffer, target, nr, gi)
             if post:
                 _release(node, post, leaf_grads, create_graph)

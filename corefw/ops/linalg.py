@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import _dtype
 from .. import _rules as R
-from .._call import apply, diagnose, record, wrap
+from .._call import apply, diagnose, record2
 from .._graph.grad_mode import STATE
 from .._tensor import Tensor
 from ..errors import ShapeError
@@ -12,6 +12,8 @@ from .reduction import _SUM, sum_to
 from .registry import cross, declare, publish
 
 __all__ = ["bmm", "dot", "einsum", "linear", "matmul", "mm", "mv", "outer"]
+
+_new = object.__new__
 
 
 def _matmul_vjp(ctx, g):
@@ -62,9 +64,14 @@ def matmul(input, other):
             out = dev.table["matmul"](a, b)
         except Exception as exc:
             raise diagnose(_MATMUL, (input, other), None, exc) from exc
-        t = wrap(out, dev)
+        t = _new(Tensor)  # wrap(out, dev), inline
+        t._data = out
+        t._dev = dev
+        t._node = None
+        t._req = False
+        t._vc = None
         if (input._req or other._req) and STATE.enabled:
-            record(_MATMUL, (input, other), None, out, dev, t)
+            record2(_MATMUL, input, other, out, dev, t)
         return t
     if not isinstance(input, Tensor) or not isinstance(other, Tensor):
         raise TypeError("matmul: both operands must be tensors")
