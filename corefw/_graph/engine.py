@@ -115,6 +115,9 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
     STATE.enabled = create_graph
     overrides = STATE.overrides  # this thread's (override.py)
     try:
+        if want is None and post is None and not overrides and not ANOMALY[0]:
+            _run_plain(order, buffer, leaf_grads, retain_graph)
+            order = ()  # done: skip the general loop below
         for node in order:
             if want is not None and node not in want:
                 continue
@@ -138,8 +141,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
             if rule is None:
                 rule = op.vjp
                 if rule is None:
-                    raise AutogradError(f"op {op.name!r} has no VJP rule; register one with "
-                                        f"corefw.ops.defvjp({op.name!r}, rule)")
+                    raise _no_vjp(op)
             # saved values must be intact (also under an override); the check inline, the
             # message from _check_versions
             versions = node.versions
@@ -195,6 +197,58 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                 for fn in tuple(getattr(leaf, "_post_hooks", None) or ()):
                     fn(leaf)
     return None
+
+
+def _run_plain(order, buffer, leaf_grads, retain_graph):
+    """The loop of :func:`run_backward` for the common case -- every node wanted, no
+    post-accumulate-grad hooks, no ``override_vjp``, no anomaly mode -- without the checks
+    for those: a short graph spends a good part of its backward on this loop's bookkeeping.
+    Keep it in step with the general loop there."""
+    pop, get, leaf_get = buffer.pop, buffer.get, leaf_grads.get
+    for node in order:
+        g = pop(node, None)
+        if g is None:
+            continue
+        if node.freed:
+            raise _freed_error(node)
+        if node.hooks is not None or node.retain is not None:
+            g = _run_tensor_hooks(node, g)
+        rule = node.op.vjp
+        if rule is None:
+            raise _no_vjp(node.op)
+        versions = node.versions  # saved values must be intact: _check_versions, inline
+        i = 0
+        for t in node.inputs:
+            if isinstance(t, Tensor):
+                vc = t._vc
+                if vc is not None and vc[0] != (0 if versions is None else versions[i]):
+                    _check_versions(node)
+            i += 1
+        if node.out_vc is not None and node.out_vc[0] != 0:
+            _check_versions(node)
+        grads_in = rule(node, g)
+        if not retain_graph:
+            node.inputs = None
+            node.out = None
+            node.freed = True
+        for edge, gi in zip(node.next, grads_in):
+            if edge is None or gi is None:
+                continue
+            if type(edge) is Node:
+                prev = get(edge)
+                buffer[edge] = gi if prev is None else prev + gi
+            elif type(edge) is OutputRef:
+                _buffer_add(buffer, edge.node, edge.nr, gi)
+            elif isinstance(edge, Node):
+                _buffer_add(buffer, edge, 0, gi)
+            else:  # a leaf
+                prev = leaf_get(edge)
+                leaf_grads[edge] = gi if prev is None else prev + gi
+
+
+def _no_vjp(op) -> AutogradError:
+    return AutogradError(f"op {op.name!r} has no VJP rule; register one with "
+                         f"corefw.ops.defvjp({op.name!r}, rule)")
 
 
 def _post_counts(order):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import _dtype
 from .. import _rules as R
-from .._call import apply, diagnose, record2
+from .._call import apply, diagnose, record2, unary
 from .._graph.grad_mode import STATE
 from .._tensor import Tensor
 from ..errors import ShapeError
@@ -36,8 +36,11 @@ def _matmul_vjp(ctx, g):
     return ga, gb
 
 
+_T2 = {"dims": (1, 0)}  # shared: attrs are never changed once given to an op
+
+
 def _t2(x):
-    return apply(_shape._PERMUTE, (x,), {"dims": (1, 0)})
+    return unary(_shape._PERMUTE, x, _T2)
 
 
 def _out_shape(sa, sb):

@@ -92,7 +92,13 @@ def _ufunc_kernels() -> dict:
     out["relu"] = _relu
     out["matmul"] = _matmul
     out["expand"] = _expand
+    out["permute"] = _permute
     return out
+
+
+def _permute(x, dims):
+    """``np.transpose`` (a view) as the method: no Python-level ``fromnumeric`` wrapper."""
+    return x.transpose(dims)
 
 
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
