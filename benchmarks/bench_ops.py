@@ -90,26 +90,26 @@ def small_ops(number: int) -> list[tuple[str, float, float, float | None, float 
     return rows
 
 
-def six_op_graph(number: int) -> tuple[float, float | None]:
+GRAPHS = {  # forward + backward: one op, and the 6-op graph
+    "(a + b).sum()": lambda a, b, c, d: (a + b).sum(),
+    "(a @ b).sum()": lambda a, b, c, d: (a @ b).sum(),
+    "exp(relu(a @ b + c) * d).sum()": lambda a, b, c, d: ((a @ b + c).relu() * d).exp().sum(),
+}
+
+
+def forward_backward(number: int) -> list[tuple[str, float, float | None]]:
     rng = np.random.default_rng(1)
     arrays = [rng.standard_normal((16, 16), dtype=np.float32) for _ in range(4)]
-    a, b, c, d = (cf.from_numpy(x.copy()).requires_grad_() for x in arrays)
-
-    def step():
-        y = ((a @ b + c).relu() * d).exp().sum()
-        y.backward()
-
-    fns = {"corefw": step}
-    if torch is not None:
-        ta, tb, tc, td = (torch.from_numpy(x.copy()).requires_grad_() for x in arrays)
-
-        def tstep():
-            y = ((ta @ tb + tc).relu() * td).exp().sum()
-            y.backward()
-
-        fns["torch"] = tstep
-    t = interleaved_us(fns, number)
-    return t["corefw"], t.get("torch")
+    ours = [cf.from_numpy(x.copy()).requires_grad_() for x in arrays]
+    theirs = [torch.from_numpy(x.copy()).requires_grad_() for x in arrays] if torch else None
+    rows = []
+    for name, graph in GRAPHS.items():
+        fns = {"corefw": lambda graph=graph: graph(*ours).backward()}
+        if theirs is not None:
+            fns["torch"] = lambda graph=graph: graph(*theirs).backward()
+        t = interleaved_us(fns, number)
+        rows.append((name, t["corefw"], t.get("torch")))
+    return rows
 
 
 def large_ops(repeat: int) -> list[tuple[str, float, float, float | None]]:
@@ -169,7 +169,8 @@ def main() -> None:
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}\n")
     clock = "CPU time" if args.cpu_time else "wall time"
     print(f"Per-op cost on (16,16) float32, microseconds per call ({clock}, best of 7 "
-          f"repeats taken in turn with torch's)\n")
+          f"repeats taken in turn with torch's); +grad: the same call on leaves that require "
+          f"grad (the forward, recording the graph)\n")
     print("| op | numpy | corefw | corefw+grad | torch | torch+grad | corefw/torch | "
           "grad: corefw/torch |")
     print("|---|---|---|---|---|---|---|---|")
@@ -178,10 +179,13 @@ def main() -> None:
         r2 = grad / ttg if ttg else None
         print(f"| {name} | {raw:.2f} | {plain:.2f} | {grad:.2f} | {_fmt(tt)} | {_fmt(ttg)} | "
               f"{_fmt(r1)} | {_fmt(r2)} |")
-    t_cf, t_torch = six_op_graph(number // 10)
-    ratio = f" (corefw/torch {t_cf / t_torch:.2f})" if t_torch else ""
-    print(f"\n6-op graph exp(relu(a @ b + c) * d).sum() forward+backward: corefw {t_cf:.1f} us"
-          f", torch {_fmt(t_torch, 1)} us{ratio}\n")
+    print("\nForward + backward on (16,16) float32 leaves that require grad, microseconds\n")
+    print("| graph | corefw | torch | corefw/torch |")
+    print("|---|---|---|---|")
+    for name, t_cf, t_torch in forward_backward(number // 10):
+        ratio = _fmt(t_cf / t_torch) if t_torch else "-"
+        print(f"| `{name}` | {t_cf:.1f} | {_fmt(t_torch, 1)} | {ratio} |")
+    print()
     if args.no_large:
         return
     print("Large ops, milliseconds (best of several, interleaved)\n")
