@@ -123,7 +123,10 @@ def _expand(x, shape):
     gradient on its way back -- as a zero-strided view built directly, skipping
     broadcast_to's Python-level checks (3-4x faster on small arrays)."""
     if x.size == 1 and x.ndim <= len(shape) and x.dtype.hasobject is False:
-        r = _ndarray(shape, x.dtype, x, 0, (0,) * len(shape))
+        try:
+            r = _ndarray(shape, x.dtype, x, 0, (0,) * len(shape))
+        except (ValueError, TypeError, BufferError):  # a dtype the buffer protocol lacks
+            return np.broadcast_to(x, shape)
         r.flags.writeable = False
         return r
     return np.broadcast_to(x, shape)
