@@ -26,10 +26,31 @@ except ImportError:  # pragma: no cover
     torch = None
 
 
+TIMER = [time.perf_counter]  # --cpu-time: time.process_time (robust on a loaded machine)
+
+
 def best_us(fn, number: int, repeat: int = 7) -> float:
     """Best of ``repeat`` runs of ``number`` calls, in microseconds per call."""
-    timer = timeit.Timer(fn, timer=time.perf_counter)
+    timer = timeit.Timer(fn, timer=TIMER[0])
     return min(timer.repeat(number=number, repeat=repeat)) / number * 1e6
+
+
+def interleaved_us(fns: dict, number: int, repeat: int = 7) -> dict:
+    """``best_us`` of each function, the repeats taken in turn (corefw, torch, corefw, ...)
+    so that a change in machine load hits every side alike. A function given as
+    ``(fn, context)`` runs inside ``context()`` (torch's ``no_grad``)."""
+    best = {name: float("inf") for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            fn, ctx = fn if isinstance(fn, tuple) else (fn, None)
+            timer = timeit.Timer(fn, timer=TIMER[0])
+            if ctx is None:
+                t = timer.timeit(number)
+            else:
+                with ctx():
+                    t = timer.timeit(number)
+            best[name] = min(best[name], t / number * 1e6)
+    return best
 
 
 def small_ops(number: int) -> list[tuple[str, float, float, float | None, float | None]]:
@@ -59,36 +80,36 @@ def small_ops(number: int) -> list[tuple[str, float, float, float | None, float 
         }
     rows = []
     for name, (raw, plain, grad) in cases.items():
-        t_torch = t_torch_g = None
+        fns = {"raw": raw, "plain": plain, "grad": grad}
         if torch is not None:
-            with torch.no_grad():
-                t_torch = best_us(tcases[name][0], number)
-            t_torch_g = best_us(tcases[name][1], number)
-        rows.append((name, best_us(raw, number), best_us(plain, number),
-                     best_us(grad, number), t_torch, t_torch_g))
+            fns["torch"] = (tcases[name][0], torch.no_grad)
+            fns["torch_grad"] = tcases[name][1]
+        t = interleaved_us(fns, number)
+        rows.append((name, t["raw"], t["plain"], t["grad"], t.get("torch"),
+                     t.get("torch_grad")))
     return rows
 
 
-def six_op_graph(number: int) -> tuple[float, float | None]:
+GRAPHS = {  # forward + backward: one op, and the issue's 6-op graph
+    "(a + b).sum()": lambda a, b, c, d: (a + b).sum(),
+    "(a @ b).sum()": lambda a, b, c, d: (a @ b).sum(),
+    "exp(relu(a @ b + c) * d).sum()": lambda a, b, c, d: ((a @ b + c).relu() * d).exp().sum(),
+}
+
+
+def forward_backward(number: int) -> list[tuple[str, float, float | None]]:
     rng = np.random.default_rng(1)
     arrays = [rng.standard_normal((16, 16), dtype=np.float32) for _ in range(4)]
-    a, b, c, d = (cf.from_numpy(x.copy()).requires_grad_() for x in arrays)
-
-    def step():
-        y = ((a @ b + c).relu() * d).exp().sum()
-        y.backward()
-
-    t_cf = best_us(step, number)
-    t_torch = None
-    if torch is not None:
-        ta, tb, tc, td = (torch.from_numpy(x.copy()).requires_grad_() for x in arrays)
-
-        def tstep():
-            y = ((ta @ tb + tc).relu() * td).exp().sum()
-            y.backward()
-
-        t_torch = best_us(tstep, number)
-    return t_cf, t_torch
+    ours = [cf.from_numpy(x.copy()).requires_grad_() for x in arrays]
+    theirs = [torch.from_numpy(x.copy()).requires_grad_() for x in arrays] if torch else None
+    rows = []
+    for name, graph in GRAPHS.items():
+        fns = {"corefw": lambda graph=graph: graph(*ours).backward()}
+        if theirs is not None:
+            fns["torch"] = lambda graph=graph: graph(*theirs).backward()
+        t = interleaved_us(fns, number)
+        rows.append((name, t["corefw"], t.get("torch")))
+    return rows
 
 
 def large_ops(repeat: int) -> list[tuple[str, float, float, float | None]]:
@@ -127,12 +148,29 @@ def _fmt(v: float | None, digits: int = 2) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time with process_time (CPU time of this process) instead of "
+                             "wall time: far less noisy on a machine shared with other jobs")
+    parser.add_argument("--no-large", action="store_true", help="per-op overhead only")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch's intra-op threads (default: all cores); use 1 with "
+                             "--cpu-time and OPENBLAS_NUM_THREADS=1, since idle worker threads "
+                             "spin and their CPU time counts")
     args = parser.parse_args()
+    if torch is not None and args.threads:
+        torch.set_num_threads(args.threads)
+    if args.cpu_time:
+        TIMER[0] = time.process_time
     number = 2_000 if args.quick else 20_000
+    threads = f" ({torch.get_num_threads()} threads)" if torch else ""
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, numpy {np.__version__}, "
-          f"torch {torch.__version__ if torch else 'not installed'}\n")
-    print("Per-op cost on (16,16) float32, microseconds per call (best of 7)\n")
+          f"torch {torch.__version__ if torch else 'not installed'}{threads}, "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}\n")
+    clock = "CPU time" if args.cpu_time else "wall time"
+    print(f"Per-op cost on (16,16) float32, microseconds per call ({clock}, best of 7 "
+          f"repeats taken in turn with torch's); +grad: the same call on leaves that require "
+          f"grad (the forward, recording the graph)\n")
     print("| op | numpy | corefw | corefw+grad | torch | torch+grad | corefw/torch | "
           "grad: corefw/torch |")
     print("|---|---|---|---|---|---|---|---|")
@@ -141,9 +179,15 @@ def main() -> None:
         r2 = grad / ttg if ttg else None
         print(f"| {name} | {raw:.2f} | {plain:.2f} | {grad:.2f} | {_fmt(tt)} | {_fmt(ttg)} | "
               f"{_fmt(r1)} | {_fmt(r2)} |")
-    t_cf, t_torch = six_op_graph(number // 10)
-    print(f"\n6-op graph exp(relu(a @ b + c) * d).sum() forward+backward: corefw {t_cf:.1f} us"
-          f", torch {_fmt(t_torch, 1)} us\n")
+    print("\nForward + backward on (16,16) float32 leaves that require grad, microseconds\n")
+    print("| graph | corefw | torch | corefw/torch |")
+    print("|---|---|---|---|")
+    for name, t_cf, t_torch in forward_backward(number // 10):
+        ratio = _fmt(t_cf / t_torch) if t_torch else "-"
+        print(f"| `{name}` | {t_cf:.1f} | {_fmt(t_torch, 1)} | {ratio} |")
+    print()
+    if args.no_large:
+        return
     print("Large ops, milliseconds (best of several, interleaved)\n")
     print("| op | numpy | corefw | torch | corefw/numpy |")
     print("|---|---|---|---|---|")

@@ -14,7 +14,7 @@ from ._graph.node import EXTRAS, Node, record_module
 from ._registry import FN
 from ._rules import spec
 from ._tensor import Tensor as _Tensor
-from ._tensor import wrap
+from ._tensor import wrap  # noqa: F401 - ops import it from the hot path
 from .errors import CorefwError, DeviceError, DTypeError, KernelError, ShapeError
 
 _SCALARS = (int, float, bool)
@@ -23,39 +23,135 @@ _new = object.__new__
 META = device("meta")  # shape-only stand-ins for operands a VJP does not read
 
 
-def _edge(t):
-    node = t._node
-    if node is not None:
-        return node
-    return t if t._req else None
-
-
 def record(op, operands, attrs, out, dev, t):
     """Attach a graph node for ``op`` to the result ``t``. Operands the op's VJP does not read
-    (its declared ``saves``) are kept as shape-only meta tensors, so their storage can go."""
-    saves = op.saves
-    if saves is not None and STATE.overrides:
-        saves = None  # override_vjp rules (DeepLift, LRP) may read any node's inputs and output
-    saved = None if saves is None else (
-        [i in saves for i in range(len(operands))] if saves.__class__ is frozenset
-        else saves(operands))
-    keep = operands if saved is None else list(operands)
+    (its declared ``saves``) are kept as shape-only meta tensors, so their storage can go.
+
+    This runs once per recorded op, so it is written flat: one pass over the operands, the
+    op's saves as a precomputed mask (:attr:`OpDef.mask`), the node's slots set here rather
+    than through ``Node.__init__``. ``versions`` stays None while every saved operand is at
+    version 0 (the engine reads None as all zeros)."""
+    mask = op.mask
+    if mask is None:
+        saves = op.saves
+        if saves is not None:
+            mask = saves(operands)  # a function of the operands (saves=cross)
+    elif len(operands) > len(mask):
+        mask = tuple(i in op.saves for i in range(len(operands)))
+    if mask is not None and STATE.overrides:
+        mask = None  # override_vjp rules (DeepLift, LRP) may read any node's inputs and output
     versions = None
     edges = []
-    for i, x in enumerate(operands):
-        if isinstance(x, _Tensor):
-            edges.append(_edge(x))
-            if saved is not None and not saved[i]:
-                keep[i] = shape_only(x)
-            elif x._vc is not None:
-                versions = True
-        else:
-            edges.append(None)
+    if mask is None:
+        keep = operands
+        save_out = True
+        for x in operands:
+            if isinstance(x, _Tensor):
+                edges.append(x._node or (x if x._req else None))
+                vc = x._vc
+                if vc is not None and vc[0]:
+                    versions = True
+            else:
+                edges.append(None)
+    else:
+        save_out = op.save_output
+        keep = []
+        i = 0
+        for x in operands:
+            if isinstance(x, _Tensor):
+                edges.append(x._node or (x if x._req else None))
+                if mask[i]:
+                    keep.append(x)
+                    vc = x._vc
+                    if vc is not None and vc[0]:
+                        versions = True
+                else:
+                    d = x._data  # stand_in(x), its cache hit inline
+                    try:
+                        s = _STANDINS.get((d.shape, d.dtype, x._req))
+                    except TypeError:  # an array module with unhashable shapes or dtypes
+                        s = None
+                    keep.append(stand_in(x) if s is None else s)
+            else:
+                keep.append(x)
+                edges.append(None)
+            i += 1
+        keep = tuple(keep)
     if versions:
-        versions = tuple(x._vc[0] if isinstance(x, _Tensor) and x._vc is not None else 0
-                         for x in keep)
-    node = Node(op, keep if saved is None else tuple(keep), tuple(edges), attrs,
-                out if op.save_output or saves is None else None, dev, versions)
+        versions = tuple([x._vc[0] if isinstance(x, _Tensor) and x._vc is not None else 0
+                          for x in keep])
+    node = _new(Node)
+    node.op = op
+    node.inputs = keep
+    node.next = tuple(edges)
+    node.attrs = attrs
+    node.out = out if save_out else None
+    node.dev = dev
+    node.versions = versions
+    node.out_vc = None
+    node.hooks = None
+    node.retain = None
+    node.meta = None
+    node.freed = False
+    if op.save_output:  # the VJP reads the output: in-place changes to it must be caught
+        node.out_vc = t._vc = [0]
+    if EXTRAS[0] is not None:
+        EXTRAS[0](node)
+    if STATE.provenance:
+        record_module(node)
+    t._node = node
+    t._req = True
+
+
+def record2(op, a, b, out, dev, t):
+    """:func:`record` for two tensor operands (the binary operators, matmul), unrolled: no
+    loops or lists, which is a third of the cost of recording ``a + b``."""
+    mask = op.mask
+    if mask is None:
+        saves = op.saves
+        if saves is not None:
+            mask = saves((a, b))
+    if mask is not None and STATE.overrides:
+        mask = None  # override_vjp rules may read any node's inputs and output
+    versions = None
+    if mask is None or mask[0]:
+        ka = a
+        vc = a._vc
+        if vc is not None and vc[0]:
+            versions = True
+    else:
+        d = a._data
+        try:
+            ka = _STANDINS[(d.shape, d.dtype, a._req)]
+        except (KeyError, TypeError):  # not cached yet (or unhashable: stand_in copes)
+            ka = stand_in(a)
+    if mask is None or mask[1]:
+        kb = b
+        vc = b._vc
+        if vc is not None and vc[0]:
+            versions = True
+    else:
+        d = b._data
+        try:
+            kb = _STANDINS[(d.shape, d.dtype, b._req)]
+        except (KeyError, TypeError):  # not cached yet (or unhashable: stand_in copes)
+            kb = stand_in(b)
+    if versions:
+        versions = (ka._vc[0] if ka._vc is not None else 0,
+                    kb._vc[0] if kb._vc is not None else 0)
+    node = _new(Node)
+    node.op = op
+    node.inputs = (ka, kb)
+    node.next = (a._node or (a if a._req else None), b._node or (b if b._req else None))
+    node.attrs = None
+    node.out = out if mask is None or op.save_output else None
+    node.dev = dev
+    node.versions = versions
+    node.out_vc = None
+    node.hooks = None
+    node.retain = None
+    node.meta = None
+    node.freed = False
     if op.save_output:
         node.out_vc = t._vc = [0]
     if EXTRAS[0] is not None:
@@ -64,6 +160,26 @@ def record(op, operands, attrs, out, dev, t):
         record_module(node)
     t._node = node
     t._req = True
+
+
+#: (shape, dtype, requires_grad) -> its shape-only stand-in. Stand-ins hold no storage and
+#: nothing changes them, so one per key serves every node (building one costs ~0.35 us).
+_STANDINS: dict = {}
+
+
+def stand_in(x):
+    """The shared storage-free stand-in for ``x`` (see :func:`shape_only`)."""
+    d = x._data
+    try:
+        key = (d.shape, d.dtype, x._req)
+        s = _STANDINS.get(key)
+    except TypeError:  # an array module with unhashable shapes or dtypes
+        return shape_only(x)
+    if s is None:
+        if len(_STANDINS) >= 4096:  # bounded: many distinct shapes only cost rebuilding
+            _STANDINS.clear()
+        s = _STANDINS[key] = shape_only(x)
+    return s
 
 
 def shape_only(x):
@@ -102,7 +218,12 @@ def apply(op, operands, attrs=None):
         raise
     except Exception as exc:
         raise diagnose(op, operands, attrs, exc) from exc
-    t = wrap(out, dev)
+    t = _new(_Tensor)  # wrap(out, dev), inline: this is the hottest line of corefw
+    t._data = out
+    t._dev = dev
+    t._node = None
+    t._req = False
+    t._vc = None
     if req:
         record(op, operands, attrs, out, dev, t)
     return t
@@ -121,6 +242,7 @@ def binary(op, a, b):
             a, b = _promote(op, a, b)
             ad, bd = a._data, b._data
         req = a._req or b._req
+        pair = True
     else:  # a tensor and a scalar, in either order
         tensor_first = isinstance(a, _Tensor)
         t, scalar = (a, b) if tensor_first else (b, a)
@@ -139,13 +261,22 @@ def binary(op, a, b):
             b, ad, bd = t, scalar, t._data
         dev = t._dev
         req = t._req
+        pair = False
     try:
         out = dev.table[op.name](ad, bd)
     except Exception as exc:
         raise diagnose(op, (a, b), None, exc) from exc
-    t = wrap(out, dev)
+    t = _new(_Tensor)  # wrap(out, dev), inline: this is the hottest line of corefw
+    t._data = out
+    t._dev = dev
+    t._node = None
+    t._req = False
+    t._vc = None
     if req and STATE.enabled and op.differentiable:
-        record(op, (a, b), None, out, dev, t)
+        if pair:
+            record2(op, a, b, out, dev, t)
+        else:
+            record(op, (a, b), None, out, dev, t)
     return t
 
 
@@ -170,7 +301,12 @@ def unary(op, a, attrs=None):
         out = dev.table[op.name](a._data, **attrs) if attrs else dev.table[op.name](a._data)
     except Exception as exc:
         raise diagnose(op, (a,), attrs, exc) from exc
-    t = wrap(out, dev)
+    t = _new(_Tensor)  # wrap(out, dev), inline: this is the hottest line of corefw
+    t._data = out
+    t._dev = dev
+    t._node = None
+    t._req = False
+    t._vc = None
     if a._req and STATE.enabled and op.differentiable:
         record(op, (a,), attrs, out, dev, t)
     return t

@@ -32,14 +32,15 @@ __all__ = ["FN", "METHODS", "OPS", "OpDef", "anonymous", "cross", "declare", "ge
            "on_register", "publish"]
 
 ALL = None  # ``saves=ALL``: every operand (the default for ops that declare nothing)
+_MASK_LEN = 8  # OpDef.mask covers this many operands (record() extends it for more)
 
 
 class OpDef:
     """One op's declaration (see the module docstring). Attributes are read on the hot path,
     so this is a plain slotted object."""
 
-    __slots__ = ("name", "rule", "vjp", "saves", "save_output", "decomposition", "view",
-                 "inplace", "primitive", "differentiable", "doc", "owner")
+    __slots__ = ("name", "rule", "vjp", "saves", "save_output", "mask", "decomposition",
+                 "view", "inplace", "primitive", "differentiable", "doc", "owner")
 
     def __init__(self, name: str, *, rule: Callable | None, vjp: Callable | None,
                  saves, decomposition: Callable | None, view: bool, inplace: bool,
@@ -59,11 +60,13 @@ class OpDef:
     def set_saves(self, saves) -> None:
         """Set what the VJP reads (see :func:`declare`)."""
         if saves is ALL or callable(saves):
-            self.saves, self.save_output = saves, False
+            self.saves, self.save_output, self.mask = saves, False, None
         else:
             saves = tuple(saves)
             self.save_output = "output" in saves
             self.saves = frozenset(i for i in saves if i != "output")
+            # per operand position, whether it is saved: the hot path indexes this tuple
+            self.mask = tuple(i in self.saves for i in range(_MASK_LEN))
 
     def saved(self, operands: Sequence) -> tuple[bool, ...] | None:
         """Per operand, whether the VJP reads its values; None when it reads them all."""

@@ -40,6 +40,8 @@ _new = object.__new__
 #: How many post-accumulate-grad hooks were ever registered: 0 lets the backward engine skip
 #: their bookkeeping (corefw._graph.engine reads it).
 POST_HOOKS = [0]
+#: How many gradient hooks were ever registered on leaves: 0 lets the engine skip looking.
+LEAF_HOOKS = [0]
 
 
 def wrap(data, dev) -> Tensor:
@@ -216,6 +218,7 @@ class Tensor(TensorMethods):
         if self._node is None:
             if getattr(self, "_hooks", None) is None:
                 self._hooks = []
+            LEAF_HOOKS[0] += 1
             hooks = self._hooks
         else:
             node, nr = _node_nr(self._node)
@@ -310,8 +313,9 @@ class Tensor(TensorMethods):
     def __dlpack_device__(self):
         return self._data.__dlpack_device__()
 
-    def __hash__(self) -> int:
-        return id(self)
+    # by identity, as PyTorch's; object's own C slot (not a Python method calling id()) keeps
+    # the dicts keyed by tensors on the backward engine's path cheap
+    __hash__ = object.__hash__
 
     def __repr__(self) -> str:
         return tensor_repr(self)

@@ -8,7 +8,7 @@ to it has run (so DDP can all-reduce it while the rest of backward runs); others
 
 from __future__ import annotations
 
-from .._tensor import POST_HOOKS
+from .._tensor import LEAF_HOOKS, POST_HOOKS, Tensor, wrap
 from ..errors import AutogradError
 from .anomaly import check_grads
 from .grad_mode import STATE
@@ -32,11 +32,13 @@ def _target(edge):
 
 def _topo_order(roots):
     order, visited = [], set()
+    seen, push, done = visited.add, None, order.append  # bound once: this loop runs per node
     for root in roots:
         if root in visited:
             continue
-        visited.add(root)
+        seen(root)
         stack = [(root, iter(root.next))]
+        push = stack.append
         while stack:
             node, it = stack[-1]
             for edge in it:
@@ -44,12 +46,12 @@ def _topo_order(roots):
                     continue
                 child = edge.node if type(edge) is OutputRef else edge
                 if isinstance(child, Node) and child not in visited:
-                    visited.add(child)
-                    stack.append((child, iter(child.next)))
+                    seen(child)
+                    push((child, iter(child.next)))
                     break
             else:
                 stack.pop()
-                order.append(node)
+                done(node)
     order.reverse()
     return order
 
@@ -113,6 +115,9 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
     STATE.enabled = create_graph
     overrides = STATE.overrides  # this thread's (override.py)
     try:
+        if want is None and post is None and not overrides and not ANOMALY[0]:
+            _run_plain(order, buffer, leaf_grads, retain_graph)
+            order = ()  # done: skip the general loop below
         for node in order:
             if want is not None and node not in want:
                 continue
@@ -136,9 +141,19 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
             if rule is None:
                 rule = op.vjp
                 if rule is None:
-                    raise AutogradError(f"op {op.name!r} has no VJP rule; register one with "
-                                        f"corefw.ops.defvjp({op.name!r}, rule)")
-            _check_versions(node)  # also under an override: saved values must be intact
+                    raise _no_vjp(op)
+            # saved values must be intact (also under an override); the check inline, the
+            # message from _check_versions
+            versions = node.versions
+            i = 0
+            for t in node.inputs:
+                if isinstance(t, Tensor):
+                    vc = t._vc
+                    if vc is not None and vc[0] != (0 if versions is None else versions[i]):
+                        _check_versions(node)
+                i += 1
+            if node.out_vc is not None and node.out_vc[0] != 0:
+                _check_versions(node)
             grads_in = rule(node, g)
             if ANOMALY[0]:
                 check_grads(node, grads_in)
@@ -154,11 +169,15 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                         prev = buffer.get(edge)
                         buffer[edge] = gi if prev is None else prev + gi
                     continue
-                target, nr = _target(edge)
-                if nr is None:
-                    prev = leaf_grads.get(target)
-                    leaf_grads[target] = gi if prev is None else prev + gi
-                elif want is None or target in want:
+                if type(edge) is OutputRef:  # _target(edge), inline
+                    target, nr = edge.node, edge.nr
+                elif isinstance(edge, Node):
+                    target, nr = edge, 0
+                else:  # a leaf
+                    prev = leaf_grads.get(edge)
+                    leaf_grads[edge] = gi if prev is None else prev + gi
+                    continue
+                if want is None or target in want:
                     _buffer_add(buffer, target, nr, gi)
             if post:
                 _release(node, post, leaf_grads, create_graph)
@@ -171,11 +190,65 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                 captured[t] = _run_leaf_hooks(t, leaf_grads[t])
         return [captured.get(t) for t in inputs]
     if accumulate:
+        hooked, post_hooked = LEAF_HOOKS[0], POST_HOOKS[0]  # none ever: no per-leaf lookups
         for leaf, g in leaf_grads.items():
-            _accumulate(leaf, _run_leaf_hooks(leaf, g), create_graph)
-            for fn in tuple(getattr(leaf, "_post_hooks", None) or ()):
-                fn(leaf)
+            _accumulate(leaf, _run_leaf_hooks(leaf, g) if hooked else g, create_graph)
+            if post_hooked:
+                for fn in tuple(getattr(leaf, "_post_hooks", None) or ()):
+                    fn(leaf)
     return None
+
+
+def _run_plain(order, buffer, leaf_grads, retain_graph):
+    """The loop of :func:`run_backward` for the common case -- every node wanted, no
+    post-accumulate-grad hooks, no ``override_vjp``, no anomaly mode -- without the checks
+    for those: a short graph spends a good part of its backward on this loop's bookkeeping.
+    Keep it in step with the general loop there."""
+    pop, get, leaf_get = buffer.pop, buffer.get, leaf_grads.get
+    for node in order:
+        g = pop(node, None)
+        if g is None:
+            continue
+        if node.freed:
+            raise _freed_error(node)
+        if node.hooks is not None or node.retain is not None:
+            g = _run_tensor_hooks(node, g)
+        rule = node.op.vjp
+        if rule is None:
+            raise _no_vjp(node.op)
+        versions = node.versions  # saved values must be intact: _check_versions, inline
+        i = 0
+        for t in node.inputs:
+            if isinstance(t, Tensor):
+                vc = t._vc
+                if vc is not None and vc[0] != (0 if versions is None else versions[i]):
+                    _check_versions(node)
+            i += 1
+        if node.out_vc is not None and node.out_vc[0] != 0:
+            _check_versions(node)
+        grads_in = rule(node, g)
+        if not retain_graph:
+            node.inputs = None
+            node.out = None
+            node.freed = True
+        for edge, gi in zip(node.next, grads_in):
+            if edge is None or gi is None:
+                continue
+            if type(edge) is Node:
+                prev = get(edge)
+                buffer[edge] = gi if prev is None else prev + gi
+            elif type(edge) is OutputRef:
+                _buffer_add(buffer, edge.node, edge.nr, gi)
+            elif isinstance(edge, Node):
+                _buffer_add(buffer, edge, 0, gi)
+            else:  # a leaf
+                prev = leaf_get(edge)
+                leaf_grads[edge] = gi if prev is None else prev + gi
+
+
+def _no_vjp(op) -> AutogradError:
+    return AutogradError(f"op {op.name!r} has no VJP rule; register one with "
+                         f"corefw.ops.defvjp({op.name!r}, rule)")
 
 
 def _post_counts(order):
@@ -255,8 +328,6 @@ def _accumulate(leaf, g, create_graph):
     elif create_graph or old._node is not None or old._data.dtype != g._data.dtype:
         leaf._grad = old + g
     else:  # the common case: one kernel call, no graph
-        from .._tensor import wrap
-
         leaf._grad = wrap(old._dev.table["add"](old._data, g._data), old._dev)
 
 

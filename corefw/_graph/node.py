@@ -7,6 +7,7 @@ inputs and output. Everything is dropped once backward has run without ``retain_
 
 from __future__ import annotations
 
+from .._tensor import wrap
 from ..errors import AutogradError
 from .grad_mode import STATE
 
@@ -50,8 +51,6 @@ class Node:
     @property
     def output(self):
         """The op's result as a Tensor that is part of the graph (for higher-order grads)."""
-        from .._tensor import wrap
-
         if self.freed:
             raise _freed_error(self)
         t = wrap(self.out, self.dev)

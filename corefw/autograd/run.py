@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from .._graph.engine import run_backward
 from .._registry import publish
+from .._tensor import Tensor, wrap
 from ..errors import AutogradError
 
 
 def _as_list(x):
     if x is None:
         return None
-    from .._tensor import Tensor
-
     return [x] if isinstance(x, Tensor) else list(x)
 
 
@@ -25,8 +24,6 @@ def _root_grads(outputs, grad_outputs, create_graph):
                     f"grad can be implicitly created only for scalar outputs; output {i} has "
                     f"shape {out.shape}: pass a gradient of that shape (e.g. "
                     f"out.backward(corefw.ones_like(out))) or reduce it first (out.sum())")
-            from .._tensor import wrap
-
             g = wrap(out._dev.table["full"](out._data.shape, 1, dtype=out._data.dtype),
                      out._dev)
         elif tuple(g.shape) != tuple(out.shape):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import _dtype
 from .. import _rules as R
-from .._call import apply
+from .._call import apply, diagnose, record2, unary
 from .._graph.grad_mode import STATE
 from .._tensor import Tensor
 from ..errors import ShapeError
@@ -13,14 +13,15 @@ from .registry import FN, cross, declare, publish
 
 __all__ = ["bmm", "dot", "einsum", "linear", "matmul", "mm", "mv", "outer"]
 
+_new = object.__new__
+
 
 def _matmul_vjp(ctx, g):
-    from .shape import reshape, transpose
-
     a, b = ctx.inputs
     if a._data.ndim == 2 and b._data.ndim == 2:  # the common case, without reshapes
-        return (apply(_MATMUL, (g, _t2(b))) if a._req else None,
-                apply(_MATMUL, (_t2(a), g)) if b._req else None)
+        return (matmul(g, _t2(b)) if a._req else None,
+                matmul(_t2(a), g) if b._req else None)
+    reshape, transpose = _shape.reshape, _shape.transpose
     # 1-D operands as matrices; only the operand a gradient reads is touched (saves=cross)
     sa = a.shape if a.ndim > 1 else (1, a.shape[0])
     sb = b.shape if b.ndim > 1 else (b.shape[0], 1)
@@ -35,8 +36,11 @@ def _matmul_vjp(ctx, g):
     return ga, gb
 
 
+_T2 = {"dims": (1, 0)}  # shared: attrs are never changed once given to an op
+
+
 def _t2(x):
-    return apply(_shape._PERMUTE, (x,), {"dims": (1, 0)})
+    return unary(_shape._PERMUTE, x, _T2)
 
 
 def _out_shape(sa, sb):
@@ -51,13 +55,27 @@ _MATMUL = declare("matmul", rule=R.matmul, vjp=_matmul_vjp, saves=cross, primiti
 
 def matmul(input, other):
     """Matrix product with NumPy's rules for 1-D operands and batch broadcasting."""
-    try:  # fast path: 2-D operands of one dtype on one device
+    try:  # fast path: 2-D operands of one dtype on one device, the rule's checks inline
         a, b = input._data, other._data
-        if a.ndim == 2 and b.ndim == 2 and a.shape[1] == b.shape[0] and a.dtype is b.dtype \
-                and input._dev is other._dev:
-            return apply(_MATMUL, (input, other))
+        dev = input._dev
+        fast = a.ndim == 2 and b.ndim == 2 and a.shape[1] == b.shape[0] and \
+            a.dtype is b.dtype and other._dev is dev
     except AttributeError:
-        pass
+        fast = False
+    if fast:  # apply() without its generic loop over operands
+        try:
+            out = dev.table["matmul"](a, b)
+        except Exception as exc:
+            raise diagnose(_MATMUL, (input, other), None, exc) from exc
+        t = _new(Tensor)  # wrap(out, dev), inline
+        t._data = out
+        t._dev = dev
+        t._node = None
+        t._req = False
+        t._vc = None
+        if (input._req or other._req) and STATE.enabled:
+            record2(_MATMUL, input, other, out, dev, t)
+        return t
     if not isinstance(input, Tensor) or not isinstance(other, Tensor):
         raise TypeError("matmul: both operands must be tensors")
     sa, sb = input._data.shape, other._data.shape

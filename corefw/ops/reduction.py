@@ -7,7 +7,7 @@ from collections import namedtuple
 
 from .. import _dtype
 from .. import _rules as R
-from .._call import apply
+from .._call import apply, unary
 from .._registry import FN
 from .._tensor import Tensor
 from ..errors import CorefwIndexError
@@ -33,7 +33,7 @@ def _expand_back(g, ctx):
     shape = x._data.shape
     if not ctx.attrs["keepdim"] and ctx.attrs["dim"] is not None:
         g = apply(_shape._RESHAPE, (g,), {"shape": _keep_shape(shape, ctx.attrs["dim"])})
-    return apply(_shape._EXPAND, (g,), {"shape": shape}) if g._data.shape != shape else g
+    return unary(_shape._EXPAND, g, {"shape": shape}) if g._data.shape != shape else g
 
 
 def _sum_vjp(ctx, g):

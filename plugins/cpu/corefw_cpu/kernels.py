@@ -90,7 +90,46 @@ def _ufunc_kernels() -> dict:
     wrapper on the hot path."""
     out = {name: partial(getattr(np, ufunc), out=...) for name, ufunc in _UFUNCS.items()}
     out["relu"] = _relu
+    out["matmul"] = _matmul
+    out["expand"] = _expand
+    out["permute"] = _permute
     return out
+
+
+def _permute(x, dims):
+    """``np.transpose`` (a view) as the method: no Python-level ``fromnumeric`` wrapper."""
+    return x.transpose(dims)
+
+
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+_dot = np.ndarray.dot
+
+
+def _matmul(a, b):
+    """``np.matmul``; two float32/float64 matrices through ``ndarray.dot`` (the same BLAS
+    gemm, with about half of the gufunc machinery's call overhead on small matrices)."""
+    if a.ndim == 2 and b.ndim == 2 and ((d := a.dtype) is _F32 or d is _F64) and \
+            b.dtype is d:
+        return _dot(a, b)
+    r = np.matmul(a, b)
+    return r if r.__class__ is np.ndarray else np.asarray(r)
+
+
+_ndarray = np.ndarray
+
+
+def _expand(x, shape):
+    """``np.broadcast_to`` (a read-only view); a one-element operand -- a reduction's
+    gradient on its way back -- as a zero-strided view built directly, skipping
+    broadcast_to's Python-level checks (3-4x faster on small arrays)."""
+    if x.size == 1 and x.ndim <= len(shape) and x.dtype.hasobject is False:
+        try:
+            r = _ndarray(shape, x.dtype, x, 0, (0,) * len(shape))
+        except (ValueError, TypeError, BufferError):  # a dtype the buffer protocol lacks
+            return np.broadcast_to(x, shape)
+        r.flags.writeable = False
+        return r
+    return np.broadcast_to(x, shape)
 
 
 def _relu(x):
