@@ -33,7 +33,8 @@ from ._errors import (
     TorchCompatError,
     translate,
 )
-from ._finder import _MISSING, TorchAliasFinder, corefw_name, torch_name
+from ._finder import _MISSING, TorchAliasFinder
+from ._names import corefw_name, torch_name
 
 __all__ = ["MissingTorchImportError", "MissingTorchModuleError", "MissingTorchNameError",
            "TorchAliasFinder", "TorchCompatError", "corefw_name", "run_path", "torch_aliases",

@@ -8,6 +8,8 @@ import sys
 
 from corefw.errors import CorefwError
 
+from ._names import corefw_name, torch_name
+
 __all__ = ["MissingTorchImportError", "MissingTorchModuleError", "MissingTorchNameError",
            "TorchCompatError", "translate"]
 
@@ -48,8 +50,6 @@ _IMPORT_NAME = re.compile(r"^cannot import name '(\w+)' from '([\w.]+)'")
 def _public_class_name(cls: type) -> str | None:
     """The shortest torch path of a corefw class: ``torch.Tensor``, ``torch.optim.SGD`` (not
     ``torch.optim.sgd.SGD``); ``None`` for a class defined outside corefw."""
-    from ._finder import torch_name
-
     if torch_name(cls.__module__ or "") is None:
         return None
     parts = cls.__module__.split(".")
@@ -64,8 +64,6 @@ def translate(exc: BaseException) -> TorchCompatError | None:
     """The :class:`TorchCompatError` that says which torch name ``exc`` (an ``AttributeError``
     or ``ImportError`` raised inside corefw's namespace) was about, or ``None`` when ``exc`` is
     not about a corefw module or class (the script's own bug)."""
-    from ._finder import corefw_name, torch_name
-
     text = str(exc)
     if isinstance(exc, TorchCompatError):
         return None

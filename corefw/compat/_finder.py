@@ -16,11 +16,10 @@ import sys
 import types
 
 from ._errors import MissingTorchModuleError
+from ._names import corefw_name
 
-__all__ = ["TorchAliasFinder", "corefw_name", "torch_name"]
+__all__ = ["TorchAliasFinder"]
 
-# torch package -> the module that answers it, where the name is not simply corefw.<same>.
-_SPECIAL = {"torch": "corefw", "torch.onnx": "corefw_onnx"}
 # Packages people import beside torch that the runner does not provide, with the way out.
 _NOT_PROVIDED = {
     "torchvision": "load images with torch.utils.data (a Dataset over your own tensors)",
@@ -29,26 +28,6 @@ _NOT_PROVIDED = {
     "functorch": "use torch.autograd.functional where corefw has it",
 }
 _HINTS = {"torch.onnx": "install the corefw-onnx plugin (pip install -e plugins/onnx)"}
-
-
-def corefw_name(name: str) -> str:
-    """The module that answers the torch module ``name`` (``torch.nn.functional`` ->
-    ``corefw.nn.functional``, ``torch.onnx.x`` -> ``corefw_onnx.x``)."""
-    head = name
-    while head:
-        if head in _SPECIAL:
-            return _SPECIAL[head] + name[len(head):]
-        head = head.rpartition(".")[0]
-    raise ValueError(f"{name!r} is not a torch module name")
-
-
-def torch_name(module: str) -> str | None:
-    """The torch spelling of a corefw module name (``corefw.fft`` -> ``torch.fft``), or
-    ``None`` for a module outside corefw."""
-    for torch_mod, ours in sorted(_SPECIAL.items(), key=lambda kv: -len(kv[1])):
-        if module == ours or module.startswith(ours + "."):
-            return torch_mod + module[len(ours):]
-    return None
 
 
 class _AliasLoader(importlib.abc.Loader):
