@@ -18,7 +18,7 @@ from ..dispatch import device_of
 from . import _views, elementwise, inplace, shape
 from .registry import declare, publish
 
-__all__ = ["T", "bernoulli_", "bool", "byte", "char", "clone", "contiguous", "double",
+__all__ = ["T", "bernoulli_", "bfloat16", "bool", "byte", "char", "clone", "contiguous", "double",
            "is_contiguous",
            "expand_as", "float", "half", "int", "long", "mT", "new_empty", "new_full",
            "new_ones", "new_tensor", "new_zeros", "normal_", "reshape_as", "short", "t", "to",
@@ -80,6 +80,7 @@ def _caster(d):
 float = _caster(_dtype.float32)  # noqa: A001 - the method names are PyTorch's
 double = _caster(_dtype.float64)
 half = _caster(_dtype.float16)
+bfloat16 = _caster(_dtype.bfloat16)
 long = _caster(_dtype.int64)
 int = _caster(_dtype.int32)  # noqa: A001
 bool = _caster(_dtype.bool_)  # noqa: A001
