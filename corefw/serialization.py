@@ -344,11 +344,12 @@ def load(f: FileLike, map_location: Any = None, pickle_module: Any = None, *,
         The saved object, with its types (int dict keys, tuples, OrderedDicts, float values
         bit-exact, including nan and inf). A safetensors file without corefw metadata (from
         ``safetensors.torch.save_file(model.state_dict(), ...)``) gives a flat
-        ``{name: Tensor}`` dict, ready for ``model.load_state_dict``; its BF16, U16, U32 and
-        U64 tensors are widened exactly to float32, int32, int64 and int64 (float8 to float32
-        with ``ml_dtypes``). Without ``mmap``, tensors are fresh copies (nothing stays mapped
-        to the file) and do not require grad; NumPy arrays that were saved come back as
-        NumPy arrays.
+        ``{name: Tensor}`` dict, ready for ``model.load_state_dict``; its BF16 tensors are
+        bfloat16 where ml_dtypes is installed and the backends declare bfloat16 (else float32,
+        exactly), U16, U32 and U64 tensors are widened exactly to int32, int64 and int64
+        (float8 to float32 with ``ml_dtypes``). Without ``mmap``, tensors are fresh copies
+        (nothing stays mapped to the file) and do not require grad; NumPy arrays that were
+        saved come back as NumPy arrays.
 
     Raises:
         FileNotFoundError, IsADirectoryError, PermissionError: from opening the path.
@@ -453,7 +454,7 @@ def _holdable(map_location: Any) -> set:
 
     from .dispatch import device_of
 
-    held = set(FROM_NP.keys())
+    held = {k for k, d in FROM_NP.items() if d is not corefw.bfloat16}
     try:
         devices = [device_of("cpu")]
         target = _target_device(map_location)

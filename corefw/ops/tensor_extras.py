@@ -15,6 +15,7 @@ from .._graph.grad_mode import STATE
 from .._random import rand, randn
 from .._tensor import Tensor
 from ..dispatch import device_of
+from ..errors import DTypeError
 from . import _views, elementwise, inplace, shape
 from .registry import declare, publish
 
@@ -43,6 +44,11 @@ def to(self, *args, dtype=None, device=None, non_blocking=False, copy=False):
     out = self
     if device is not None:
         dev = device_of(device)
+        if dev is not out._dev and out.dtype.name not in dev.backend.dtypes:
+            if dtype is None or _dtype.to_dtype(dtype).name not in dev.backend.dtypes:
+                raise DTypeError(f"to: backend {dev.backend.name!r} ({dev.type}) does not "
+                                 f"support {out.dtype}; cast first, e.g. .float()")
+            out, dtype = elementwise.cast(out, dtype), None  # cast where the dtype exists
         if dev is not out._dev:
             moved = wrap(_move(out, dev, non_blocking), dev)
             if out._req and STATE.enabled:  # gradients flow back to the source device

@@ -34,26 +34,35 @@ def _native_ok(name: str) -> bool:
     return name.endswith("_") or name in _NATIVE or (op is not None and (op.view or op.inplace))
 
 
-def upcast(fn: Callable, bf16: np.dtype) -> Callable:
+#: elementwise arithmetic whose ml_dtypes loops already compute each element in float32 and
+#: round once (the same numbers as upcasting, at half the cost): run natively, and round a
+#: float32 result (a Python float operand promotes to it there) back to bfloat16
+_NATIVE_ROUNDED = frozenset({"add", "sub", "mul", "div", "neg", "abs", "maximum", "minimum"})
+
+
+def upcast(fn: Callable, bf16: np.dtype, native: bool = False) -> Callable:
     """``fn`` computing bfloat16 operands (arrays, lists of arrays, a ``dtype`` attribute)
-    in float32, its float32 results rounded back to bfloat16 when no operand was float32."""
+    in float32, its float32 results rounded back to bfloat16 when no operand was float32.
+
+    The check is a loop of identity tests (NumPy's dtype objects are singletons), so other
+    dtypes pass through at about 0.1 µs per call."""
+    ndarray = np.ndarray
 
     def arg(a):
-        if type(a) is np.ndarray:
-            return a.astype(_F32) if a.dtype == bf16 else a
-        if type(a) in (list, tuple) and a and type(a[0]) is np.ndarray:
-            return type(a)(x.astype(_F32) if x.dtype == bf16 else x for x in a)
+        if type(a) is ndarray:
+            return a.astype(_F32) if a.dtype is bf16 else a
+        if type(a) in (list, tuple) and a and type(a[0]) is ndarray:
+            return type(a)(x.astype(_F32) if x.dtype is bf16 else x for x in a)
         return _F32 if a is bf16 or (isinstance(a, np.dtype) and a == bf16) else a
 
-    def has(a) -> int:  # 2: a bfloat16 operand, 1: a float32 one
-        if type(a) is np.ndarray:
-            return 2 if a.dtype == bf16 else a.dtype == _F32
-        if type(a) in (list, tuple) and a and type(a[0]) is np.ndarray:
-            return max(has(x) for x in a)
-        return 2 if isinstance(a, np.dtype) and a == bf16 else 0
+    def has_f32(a) -> bool:
+        if type(a) is ndarray:
+            return a.dtype == _F32
+        return type(a) in (list, tuple) and any(type(x) is ndarray and x.dtype == _F32
+                                                for x in a)
 
     def back(r):
-        if type(r) is np.ndarray:
+        if type(r) is ndarray:
             return r.astype(bf16) if r.dtype == _F32 else r
         if type(r) is tuple:
             return tuple(back(x) for x in r)
@@ -61,15 +70,28 @@ def upcast(fn: Callable, bf16: np.dtype) -> Callable:
             return np.asarray(r).astype(bf16)
         return r
 
-    def kernel(*args, **attrs):
-        seen = {has(a) for a in args} | {has(a) for a in attrs.values()}
-        if 2 not in seen:
-            return fn(*args, **attrs)
-        out = fn(*(arg(a) for a in args), **{k: arg(v) for k, v in attrs.items()})
+    def wide(args, attrs):
+        if native:
+            out = fn(*args, **attrs)
+        else:
+            out = fn(*(arg(a) for a in args), **{k: arg(v) for k, v in attrs.items()})
         wanted = attrs.get("dtype")
-        if 1 in seen or (wanted is not None and np.dtype(wanted) == _F32):
+        if any(has_f32(a) for a in args) or (wanted is not None and np.dtype(wanted) == _F32):
             return out  # a float32 operand or dtype=float32: the result is float32
         return back(out)
+
+    def kernel(*args, **attrs):
+        for a in args:
+            t = a.__class__
+            if t is ndarray:
+                if a.dtype is bf16:
+                    return wide(args, attrs)
+            elif (t is list or t is tuple) and any(x.__class__ is ndarray and x.dtype is bf16
+                                                   for x in a):
+                return wide(args, attrs)
+        if attrs and attrs.get("dtype") is bf16:
+            return wide(args, attrs)
+        return fn(*args, **attrs)
 
     kernel.__name__ = getattr(fn, "__name__", "kernel")
     kernel.__wrapped__ = fn
@@ -105,7 +127,7 @@ def install(backend) -> Callable[[np.dtype], None]:
             if name.endswith("_step_"):
                 kernels[name] = upcast_inplace(fn, bf16)
             elif not _native_ok(name):
-                kernels[name] = upcast(fn, bf16)
+                kernels[name] = upcast(fn, bf16, native=name in _NATIVE_ROUNDED)
         from corefw import dispatch
 
         dev_type = backend.device_type
