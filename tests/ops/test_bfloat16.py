@@ -53,6 +53,9 @@ def test_tensor_api():
     r = corefw.rand(10_000, dtype=BF)
     assert r.dtype is BF and float(r.max()) < 1.0 and float(r.min()) >= 0.0
     assert corefw.from_numpy(b.numpy()).dtype is BF
+    assert b.type() == "torch.BFloat16Tensor" and corefw.BFloat16Tensor([1.0]).dtype is BF
+    meta = corefw.ones(2, 3, dtype=BF, device="meta")  # shapes and dtypes only
+    assert (meta @ corefw.ones(3, dtype=BF, device="meta") + 1.5).dtype is BF
     m = corefw.nn.Linear(3, 2).bfloat16()
     assert m.weight.dtype is BF and m(b).dtype is BF
 
