@@ -26,6 +26,7 @@ from ._creation import (  # noqa: E402
 )
 from ._device import device, get_default_device, set_default_device
 from ._dtype import (
+    bfloat16,
     bool_,
     dtype,
     float16,
@@ -135,6 +136,9 @@ __import__("sys").modules.setdefault("corefw.linalg", linalg)
 __import__("sys").modules.setdefault("corefw.special", special)
 
 from ._version import __version__  # noqa: E402
+from ._out import install as _install_out  # noqa: E402
+
+_install_out(globals())  # PyTorch's out= on the functions that have it (corefw/_out.py)
 
 # PyTorch's dtype aliases (defined last: they shadow builtins inside this module only)
 globals().update({"bool": bool_, "float": float32, "double": float64, "half": float16,

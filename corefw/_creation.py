@@ -51,9 +51,11 @@ def _host_array(data, dtype) -> np.ndarray:
         return arr.astype(_dtype.get_default_dtype().np)
     if arr.dtype.kind in "iu" and not typed:
         return arr.astype(np.int64)
-    if arr.dtype not in _dtype.FROM_NP:
+    try:
+        _dtype.FROM_NP[arr.dtype]  # a miss may register ml_dtypes' bfloat16 (_dtype.py)
+    except KeyError:
         raise DTypeError(f"tensor: unsupported dtype {arr.dtype}; corefw supports "
-                         f"{', '.join(d.name for d in _dtype.ALL_DTYPES)}")
+                         f"{', '.join(d.name for d in _dtype.ALL_DTYPES)}") from None
     return arr
 
 
@@ -65,7 +67,7 @@ def _check_python_ints(arr: np.ndarray, dtype) -> None:
         big = [v for v in ints if not -2**63 <= v < 2**63]
     else:
         big = [int(arr.max())] if arr.size and int(arr.max()) >= 2**63 else []
-    if big and (dtype is None or dtype.np.kind != "f"):
+    if big and (dtype is None or not dtype.is_floating_point):
         raise CorefwOverflowError(f"tensor: the value {big[0]} does not fit int64, the widest "
                                   f"integer dtype; use dtype=corefw.float64 or smaller values")
 
@@ -125,8 +127,10 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
     """A tensor on the host device sharing memory with ``ndarray`` (no copy)."""
     if not isinstance(ndarray, np.ndarray):
         raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(ndarray).__name__}")
-    if ndarray.dtype not in _dtype.FROM_NP:
-        raise DTypeError(f"from_numpy: unsupported dtype {ndarray.dtype}")
+    try:
+        _dtype.FROM_NP[ndarray.dtype]  # a miss may register ml_dtypes' bfloat16 (_dtype.py)
+    except KeyError:
+        raise DTypeError(f"from_numpy: unsupported dtype {ndarray.dtype}") from None
     return _finish(ndarray, device_of("cpu"), False, copy=False)
 
 

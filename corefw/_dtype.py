@@ -12,6 +12,12 @@ follows PyTorch, not NumPy (see docs/dtypes.md):
   ``int64 tensor + 2.5 -> the default float dtype``).
 
 Results are cached per dtype pair, since ``np.result_type`` alone costs about 0.5 µs.
+
+``bfloat16`` follows PyTorch: ``bfloat16 + float16 -> float32`` (neither holds the other),
+``bfloat16 + float32 -> float32``, ``int + bfloat16 -> bfloat16``. NumPy has no bfloat16; its
+NumPy dtype comes from the ``ml_dtypes`` package, imported on first use (``bfloat16.np``), so
+corefw neither imports nor needs it until a bfloat16 tensor is made. Backends declare it in
+``Backend.dtypes``; one that does not raises :class:`~corefw.errors.DTypeError`.
 """
 
 from __future__ import annotations
@@ -21,8 +27,8 @@ import numpy as np
 from .errors import DTypeError
 
 __all__ = [
-    "bool_", "dtype", "float16", "float32", "float64", "get_default_dtype", "int16", "int32",
-    "int64", "int8", "promote_types", "set_default_dtype", "uint8",
+    "bfloat16", "bool_", "dtype", "float16", "float32", "float64", "get_default_dtype", "int16",
+    "int32", "int64", "int8", "on_bfloat16", "promote_types", "set_default_dtype", "uint8",
 ]
 
 
@@ -31,13 +37,24 @@ class dtype:  # noqa: N801 - PyTorch's spelling
 
     __slots__ = ("name", "np", "itemsize", "is_floating_point", "is_signed", "category")
 
-    def __init__(self, name: str, np_dtype: np.dtype) -> None:
+    def __init__(self, name: str, np_dtype: np.dtype | None, kind: str = "") -> None:
         self.name = name
-        self.np = np.dtype(np_dtype)
-        self.itemsize = self.np.itemsize
-        self.is_floating_point = self.np.kind == "f"
-        self.is_signed = self.np.kind in "if"
-        self.category = {"b": 0, "u": 1, "i": 1, "f": 2}[self.np.kind]
+        if np_dtype is not None:  # else ``np`` is filled on first read (see __getattr__)
+            self.np = np.dtype(np_dtype)
+            kind, itemsize = self.np.kind, self.np.itemsize
+        else:
+            itemsize = 2
+        self.itemsize = itemsize
+        self.is_floating_point = kind == "f"
+        self.is_signed = kind in "if"
+        self.category = {"b": 0, "u": 1, "i": 1, "f": 2}[kind]
+
+    def __getattr__(self, attr: str):
+        # only reached while a lazy dtype's ``np`` slot is empty: bfloat16 before first use
+        if attr != "np":
+            raise AttributeError(attr)
+        self.np = _load_bfloat16()
+        return self.np
 
     def __repr__(self) -> str:
         return f"corefw.{self.name}"
@@ -55,14 +72,71 @@ int64 = dtype("int64", np.int64)
 float16 = dtype("float16", np.float16)
 float32 = dtype("float32", np.float32)
 float64 = dtype("float64", np.float64)
+#: Brain floating point: float32's range with 8 bits of precision (NumPy dtype: ml_dtypes').
+bfloat16 = dtype("bfloat16", None, kind="f")
 
-ALL_DTYPES = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64)
-FLOAT_DTYPES = (float16, float32, float64)
+ALL_DTYPES = (bool_, uint8, int8, int16, int32, int64, float16, bfloat16, float32, float64)
+FLOAT_DTYPES = (float16, bfloat16, float32, float64)
 _BY_NAME = {d.name: d for d in ALL_DTYPES}
 _BY_NAME.update(half=float16, float=float32, double=float64, short=int16, int=int32, long=int64)
+
+
+class _FromNumpy(dict):
+    """np.dtype (and scalar type) -> corefw dtype. A miss may be ml_dtypes' bfloat16 made
+    before corefw looked at it (a backend or a file made the array): register it then."""
+
+    def __missing__(self, key):
+        if getattr(key, "name", None) == "bfloat16" or getattr(key, "__name__", "") == \
+                "bfloat16":
+            bfloat16.np  # noqa: B018 - loads ml_dtypes and registers its dtype here
+            return dict.__getitem__(self, key)
+        raise KeyError(key)
+
+
 # np.dtype -> corefw dtype; also keyed by the scalar types so np.float32 works as an argument.
-FROM_NP: dict = {d.np: d for d in ALL_DTYPES}
-FROM_NP.update({d.np.type: d for d in ALL_DTYPES})
+FROM_NP: dict = _FromNumpy({d.np: d for d in ALL_DTYPES if d is not bfloat16})
+FROM_NP.update({d.np.type: d for d in ALL_DTYPES if d is not bfloat16})
+#: NumPy kinds of floating arrays: "f", and "V" for ml_dtypes' bfloat16 (NumPy files it
+#: among the void types). Use ``arr.dtype.kind in FLOATING_KINDS``.
+FLOATING_KINDS = "fV"
+
+
+_BF16_LISTENERS: list = []
+
+
+def on_bfloat16(listener) -> None:
+    """Call ``listener(np_dtype)`` once bfloat16's NumPy dtype is loaded (now, if it is):
+    a backend that computes bfloat16 by upcasting installs its kernels then, so programs
+    that never use bfloat16 pay nothing for it."""
+    if "np" in _loaded:
+        listener(bfloat16.np)
+    else:
+        _BF16_LISTENERS.append(listener)
+
+
+_loaded: set = set()
+
+
+def _load_bfloat16() -> np.dtype:
+    """ml_dtypes' bfloat16, registered in :data:`FROM_NP` (first use of bfloat16 only)."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise DTypeError("corefw.bfloat16 needs the ml_dtypes package for its host (NumPy) "
+                         "arrays: pip install ml_dtypes (corefw-cpu depends on it)") from None
+    np_dtype = np.dtype(ml_dtypes.bfloat16)
+    FROM_NP[np_dtype] = FROM_NP[np_dtype.type] = bfloat16
+    bfloat16.np = np_dtype
+    _loaded.add("np")
+    for listener in _BF16_LISTENERS:
+        listener(np_dtype)
+    _BF16_LISTENERS.clear()
+    return np_dtype
+
+
+def is_floating_np(np_dtype: np.dtype) -> bool:
+    """Whether a NumPy dtype is a floating one corefw holds (including bfloat16)."""
+    return np_dtype.kind == "f" or np_dtype.kind == "V" and np_dtype.name == "bfloat16"
 
 _default_float = float32
 
@@ -115,6 +189,9 @@ def promote_types(a: dtype, b: dtype) -> dtype:
         return hit
     if a.category != b.category:
         out = a if a.category > b.category else b
+    elif a is bfloat16 or b is bfloat16:  # PyTorch: with float16 neither holds the other
+        other = b if a is bfloat16 else a
+        out = float32 if other is float16 else other
     else:
         out = FROM_NP[np.promote_types(a.np, b.np)]
     _promote_cache[key] = out
@@ -134,6 +211,20 @@ def default_for_category(category: int) -> dtype:
     return (bool_, int64, _default_float)[category]
 
 
+class _BFloat16Info:
+    """bfloat16's limits (PyTorch's values), without importing ml_dtypes."""
+
+    bits = 16
+    eps = 2.0 ** -7
+    max = float.fromhex("0x1.fep127")
+    min = -max
+    tiny = 2.0 ** -126
+    resolution = 0.01
+
+
+_BF16_FINFO = _BFloat16Info()
+
+
 class finfo:  # noqa: N801 - PyTorch's spelling
     """Machine limits of a floating dtype (``corefw.finfo(corefw.float32).eps``); the default
     float dtype when none is given."""
@@ -143,7 +234,7 @@ class finfo:  # noqa: N801 - PyTorch's spelling
         if not d.is_floating_point:
             raise DTypeError(f"finfo: {d} is not a floating dtype; use corefw.iinfo for "
                              f"integer dtypes")
-        info = np.finfo(d.np)
+        info = _BF16_FINFO if d is bfloat16 else np.finfo(d.np)
         self.dtype = d.name
         self.bits = int(info.bits)
         self.eps = float(info.eps)

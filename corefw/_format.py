@@ -26,7 +26,7 @@ class _Formatter:
     """Chooses one number format and width for every element of a tensor."""
 
     def __init__(self, arr: np.ndarray) -> None:
-        self.floating = arr.dtype.kind == "f"
+        self.floating = arr.dtype.kind in "fV"
         self.int_mode = True
         self.sci_mode = False
         self.width = 1

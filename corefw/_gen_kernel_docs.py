@@ -105,7 +105,8 @@ def _dtypes(name: str) -> str:
     if not kinds:
         return "untested"
     short = {"bool": "b", "uint8": "u8", "int8": "i8", "int16": "i16", "int32": "i32",
-             "int64": "i64", "float16": "f16", "float32": "f32", "float64": "f64"}
+             "int64": "i64", "float16": "f16", "bfloat16": "bf16", "float32": "f32",
+             "float64": "f64"}
     return " ".join(short[d] for d in C.ALL_DTYPES if d in kinds)
 
 

@@ -21,7 +21,7 @@ from .errors import CorefwError, DeviceError
 __all__ = ["MetaBackend"]
 
 _ALL_DTYPES = frozenset({"bool", "uint8", "int8", "int16", "int32", "int64", "float16",
-                         "float32", "float64"})
+                         "bfloat16", "float32", "float64"})
 
 
 def _rule_kernel(op: OpDef) -> Callable:

@@ -122,7 +122,7 @@ def same(x, **attrs) -> Spec:
 
 def floating(x, **attrs) -> Spec:
     """Unary ops defined on floating dtypes only (exp, log, sin ...): same shape and dtype."""
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fV":
         raise DTypeError(f"expected a floating-point operand, got {x.dtype} (cast with "
                          f".float() first)")
     return spec(tuple(x.shape), x.dtype)
@@ -130,7 +130,7 @@ def floating(x, **attrs) -> Spec:
 
 def integral(x, **attrs) -> Spec:
     """Bitwise ops: bool or integer dtypes only."""
-    if x.dtype.kind == "f":
+    if x.dtype.kind in "fV":
         raise DTypeError(f"expected a bool or integer operand, got {x.dtype}")
     return spec(tuple(x.shape), x.dtype)
 
@@ -142,7 +142,7 @@ def elementwise(*operands, **attrs) -> Spec:
 
 def bitwise(*operands, **attrs) -> Spec:
     for x in operands:
-        if hasattr(x, "dtype") and x.dtype.kind == "f":
+        if hasattr(x, "dtype") and x.dtype.kind in "fV":
             raise DTypeError(f"expected bool or integer operands, got {x.dtype}")
         if isinstance(x, float):
             raise DTypeError(f"expected bool or integer operands, got the float {x!r}")

@@ -79,6 +79,9 @@ def _code_and_bytes(arr: np.ndarray) -> tuple[str, memoryview]:
     """The array's safetensors dtype code and its bytes (C order, little-endian); no copy where
     the array already is laid out so."""
     code = CODES.get(arr.dtype.newbyteorder("="))
+    if code is None and arr.dtype.name == "bfloat16":  # ml_dtypes' (corefw.bfloat16)
+        arr = np.ascontiguousarray(arr).view(np.uint16).astype("<u2", copy=False).reshape(-1)
+        return "BF16", memoryview(arr.view(np.uint8))
     if code is None:
         supported = ", ".join(str(dt.newbyteorder("=")) for dt in DTYPES.values())
         raise TypeError(f"cannot store an array of dtype {arr.dtype}; supported: {supported}")

@@ -127,7 +127,7 @@ class Tensor(TensorMethods):
         return self._dev.type == "cuda"
 
     def is_floating_point(self) -> bool:
-        return self._data.dtype.kind == "f"
+        return self._data.dtype.kind in "fV"
 
     def element_size(self) -> int:
         return self._data.dtype.itemsize
@@ -146,7 +146,7 @@ class Tensor(TensorMethods):
         if self._node is not None and not requires_grad:
             raise AutogradError("you can only change requires_grad of leaf tensors; use "
                                 ".detach() to get a tensor outside the graph")
-        if requires_grad and self._data.dtype.kind != "f":
+        if requires_grad and self._data.dtype.kind not in "fV":
             raise AutogradError(f"only floating point tensors can require gradients, not "
                                 f"{self.dtype}; cast with .float() first")
         self._req = bool(requires_grad) or self._node is not None

@@ -278,6 +278,10 @@ class TensorMethods:
         """Fill with 1 (probability p) or 0."""
         return FN.bernoulli_(self, p, generator=generator)
 
+    def bfloat16(self):
+        """``self.to(corefw.bfloat16)``."""
+        return FN.bfloat16(self)
+
     def bincount(self, weights=None, minlength=0):
         """Counts of each value of a 1-D non-negative integer tensor (weighted sums with"""
         return FN.bincount(self, weights, minlength)

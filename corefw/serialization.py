@@ -141,11 +141,11 @@ class _Encoder:
             self.active.discard(id(x))
 
     def add(self, arr: np.ndarray, path: list[str]) -> str:
-        if arr.dtype.newbyteorder("=") not in fmt.CODES:
+        if arr.dtype.newbyteorder("=") not in fmt.CODES and arr.dtype.name != "bfloat16":
             where = ".".join(path) or "the top-level object"
             raise DTypeError(f"corefw.save: the array at {where!r} has dtype {arr.dtype}, which "
                              f"a checkpoint cannot hold; convert it to one of bool, uint8, int8, "
-                             f"int16, int32, int64, float16, float32, float64")
+                             f"int16, int32, int64, float16, bfloat16, float32, float64")
         name = self.name(path)
         self.arrays.append((name, arr))
         return name
@@ -344,11 +344,12 @@ def load(f: FileLike, map_location: Any = None, pickle_module: Any = None, *,
         The saved object, with its types (int dict keys, tuples, OrderedDicts, float values
         bit-exact, including nan and inf). A safetensors file without corefw metadata (from
         ``safetensors.torch.save_file(model.state_dict(), ...)``) gives a flat
-        ``{name: Tensor}`` dict, ready for ``model.load_state_dict``; its BF16, U16, U32 and
-        U64 tensors are widened exactly to float32, int32, int64 and int64 (float8 to float32
-        with ``ml_dtypes``). Without ``mmap``, tensors are fresh copies (nothing stays mapped
-        to the file) and do not require grad; NumPy arrays that were saved come back as
-        NumPy arrays.
+        ``{name: Tensor}`` dict, ready for ``model.load_state_dict``; its BF16 tensors are
+        bfloat16 where ml_dtypes is installed and the backends declare bfloat16 (else float32,
+        exactly), U16, U32 and U64 tensors are widened exactly to int32, int64 and int64
+        (float8 to float32 with ``ml_dtypes``). Without ``mmap``, tensors are fresh copies
+        (nothing stays mapped to the file) and do not require grad; NumPy arrays that were
+        saved come back as NumPy arrays.
 
     Raises:
         FileNotFoundError, IsADirectoryError, PermissionError: from opening the path.
@@ -382,7 +383,7 @@ def load(f: FileLike, map_location: Any = None, pickle_module: Any = None, *,
         else:
             arrays = fmt.read_payload(src.fh, header, src.label, verify=verify is not False)
     path = src.label
-    holdable = FROM_NP.keys()
+    holdable = _holdable(map_location)
     for spec in header.specs:
         if spec.code not in fmt.DTYPES:
             arrays[spec.name] = widen(path, spec, arrays[spec.name], holdable)
@@ -443,6 +444,27 @@ def _mapped(fn: Callable[[Any, str], Any], t: Any) -> Any:
         raise TypeError(f"corefw.load: map_location returned {type(out).__name__}, not a "
                         f"Tensor; it is called as map_location(tensor, 'cpu')")
     return out
+
+
+def _holdable(map_location: Any) -> set:
+    """NumPy dtypes a loaded tensor may have: corefw's, and ml_dtypes' bfloat16 where it is
+    installed and the host backend (and a target device's) declares bfloat16; else a BF16
+    tensor is widened to float32 (exactly: bfloat16 is float32's upper half)."""
+    import corefw
+
+    from .dispatch import device_of
+
+    held = {k for k, d in FROM_NP.items() if d is not corefw.bfloat16}
+    try:
+        devices = [device_of("cpu")]
+        target = _target_device(map_location)
+        if isinstance(target, _device):
+            devices.append(device_of(target))
+        if all("bfloat16" in d.backend.dtypes for d in devices):
+            held.add(corefw.bfloat16.np)  # imports ml_dtypes; DTypeError when it is missing
+    except CorefwError:
+        pass
+    return held
 
 
 def _tensor_factory(map_location: Any) -> Callable[[np.ndarray], Any]:

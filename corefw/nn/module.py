@@ -398,6 +398,10 @@ class Module:
         """Cast floating-point parameters and buffers to float16."""
         return self.to(corefw.float16)
 
+    def bfloat16(self) -> Module:
+        """Cast floating-point parameters and buffers to bfloat16."""
+        return self.to(corefw.bfloat16)
+
     # ---- state dict --------------------------------------------------------------------------
     def _state_entries(self, prefix: str = "") -> Iterator[tuple[str, Module, str, Tensor]]:
         """``(key, owner, attribute name, tensor)`` for every state_dict entry, shared ones under

@@ -62,7 +62,7 @@ def _unbroadcast(g: Tensor, x) -> Tensor | None:
 # -- casting and copies ---------------------------------------------------------------------
 def _cast_vjp(ctx, g):
     x = ctx.inputs[0]
-    return (cast(g, x.dtype),) if x._data.dtype.kind == "f" else (None,)
+    return (cast(g, x.dtype),) if x._data.dtype.kind in "fV" else (None,)
 
 
 _CAST = declare("cast", rule=lambda x, dtype: R.spec(tuple(x.shape), dtype), vjp=_cast_vjp,
@@ -254,11 +254,11 @@ def _promoted(a, b):
 
 
 def _is_float(x) -> bool:
-    return x._data.dtype.kind == "f" if isinstance(x, Tensor) else isinstance(x, float)
+    return x._data.dtype.kind in "fV" if isinstance(x, Tensor) else isinstance(x, float)
 
 
 def _to_float(x):
-    if isinstance(x, Tensor) and x._data.dtype.kind != "f":
+    if isinstance(x, Tensor) and x._data.dtype.kind not in "fV":
         return cast(x, _dtype.get_default_dtype())
     return x
 
@@ -274,7 +274,7 @@ def pow(input, exponent):  # noqa: A001 - torch.pow
                              f"a float exponent")
         if exponent == 1:
             return clone(input)
-        if exponent == 2 and input._data.dtype.kind == "f":
+        if exponent == 2 and input._data.dtype.kind in "fV":
             return binary(_MUL, input, input)
     return binary(_POW, input, exponent)
 
@@ -355,7 +355,7 @@ def ge(input, other):
 
 def _check_bool_or_int(name, *xs):
     for x in xs:
-        if isinstance(x, Tensor) and x._data.dtype.kind == "f":
+        if isinstance(x, Tensor) and x._data.dtype.kind in "fV":
             from ..errors import DTypeError
 
             raise DTypeError(f"{name}: expected bool or integer tensors, got {x.dtype}")
@@ -492,11 +492,11 @@ def sign(input):
 
 
 def floor(input):
-    return unary(_STEP["floor"], input) if input._data.dtype.kind == "f" else input
+    return unary(_STEP["floor"], input) if input._data.dtype.kind in "fV" else input
 
 
 def ceil(input):
-    return unary(_STEP["ceil"], input) if input._data.dtype.kind == "f" else input
+    return unary(_STEP["ceil"], input) if input._data.dtype.kind in "fV" else input
 
 
 def round(input, *, decimals: int = 0):  # noqa: A001 - torch.round
@@ -504,7 +504,7 @@ def round(input, *, decimals: int = 0):  # noqa: A001 - torch.round
     if decimals:
         scale = 10.0 ** decimals
         return unary(_STEP["round"], input * scale) / scale
-    return unary(_STEP["round"], input) if input._data.dtype.kind == "f" else input
+    return unary(_STEP["round"], input) if input._data.dtype.kind in "fV" else input
 
 
 publish(globals(), __all__, methods="""abs add sub mul div pow maximum minimum floor_divide

@@ -77,7 +77,7 @@ def _normalize_key(x: Tensor, key):
             if k._dev is not x._dev and k._data.ndim > 0:
                 raise DeviceError(f"indexing: the index is on {k._dev} but the tensor is on "
                                   f"{x._dev}; move the index with .to({str(x._dev)!r})")
-            if k._data.dtype.kind == "f":
+            if k._data.dtype.kind in "fV":
                 raise CorefwIndexError(f"indexing: tensors used as indices must be integer or "
                                        f"bool, got {k.dtype}")
             if k._data.ndim == 0 and k._data.dtype.kind in "iu":
@@ -88,7 +88,7 @@ def _normalize_key(x: Tensor, key):
                 basic = False
         else:
             arr = np.asarray(k)
-            if arr.size == 0 and arr.dtype.kind == "f":  # x[[]] selects nothing
+            if arr.size == 0 and arr.dtype.kind in "fV":  # x[[]] selects nothing
                 arr = arr.astype(np.int64)
             if arr.dtype.kind not in "iub":
                 raise CorefwIndexError(f"indexing: unsupported index {k!r}; use ints, "
@@ -181,7 +181,7 @@ def setitem(x: Tensor, key, value) -> None:
             from .elementwise import cast
 
             value = cast(value, x.dtype)
-    elif isinstance(value, float) and x._data.dtype.kind != "f":
+    elif isinstance(value, float) and x._data.dtype.kind not in "fV":
         raise DTypeError(f"__setitem__: cannot store the float {value} in a {x.dtype} tensor")
     elif isinstance(value, int) and x._data.dtype.kind in "iu" and not isinstance(value, bool):
         info = np.iinfo(x._data.dtype)  # numpy would raise a bare OverflowError (or wrap)

@@ -29,7 +29,7 @@ _PI_2 = math.pi / 2
 
 def _float(x):
     """Integer and bool tensors as the default float dtype (PyTorch's unary float ops)."""
-    return FN.cast(x, _dtype.get_default_dtype()) if x._data.dtype.kind != "f" else x
+    return FN.cast(x, _dtype.get_default_dtype()) if x._data.dtype.kind not in "fV" else x
 
 
 # -- decompositions ---------------------------------------------------------------------------
@@ -178,7 +178,7 @@ arcsinh, arccosh, arctanh = asinh, acosh, atanh
 # -- composites of existing ops ---------------------------------------------------------------
 def trunc(input):
     """Round toward zero (integer tensors are returned as they are)."""
-    if input._data.dtype.kind != "f":
+    if input._data.dtype.kind not in "fV":
         return input.clone()
     return FN.where(input < 0, FN.ceil(input), FN.floor(input))
 
@@ -261,7 +261,7 @@ def clamp_max(input, max):  # noqa: A002
 def nan_to_num(input, nan: float = 0.0, posinf: float | None = None,
                neginf: float | None = None):
     """NaN -> ``nan``, +inf -> ``posinf`` (the dtype's largest), -inf -> ``neginf``."""
-    if input._data.dtype.kind != "f":
+    if input._data.dtype.kind not in "fV":
         return input.clone()
     info = _dtype.finfo(input.dtype)
     posinf = info.max if posinf is None else posinf
@@ -287,7 +287,7 @@ def sgn(input):
 
 def signbit(input):
     """Whether the sign bit is set (True for -0.0 and negative NaN-free values)."""
-    if input._data.dtype.kind != "f":
+    if input._data.dtype.kind not in "fV":
         return input < 0
     # -0.0 has its sign bit set: 1 / -0.0 is -inf
     return (input < 0) | ((input == 0) & (1 / FN.where(input == 0, input, 1.0) < 0))
@@ -341,16 +341,16 @@ def sinc(input):
 
 
 def isposinf(input):
-    return input == float("inf") if input._data.dtype.kind == "f" else input != input
+    return input == float("inf") if input._data.dtype.kind in "fV" else input != input
 
 
 def isneginf(input):
-    return input == -float("inf") if input._data.dtype.kind == "f" else input != input
+    return input == -float("inf") if input._data.dtype.kind in "fV" else input != input
 
 
 def isreal(input):
     """Every real tensor is real: all True."""
-    return input == input if input._data.dtype.kind != "f" else FN.ones_like(
+    return input == input if input._data.dtype.kind not in "fV" else FN.ones_like(
         input, dtype=_dtype.bool_)
 
 
@@ -367,7 +367,7 @@ def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08,
     if rtol < 0 or atol < 0:
         raise ValueError(f"isclose: rtol ({rtol}) and atol ({atol}) must be non-negative")
     same = input == other
-    if input._data.dtype.kind not in "f" and other._data.dtype.kind not in "f":
+    if input._data.dtype.kind not in "fV" and other._data.dtype.kind not in "fV":
         if input._data.dtype.kind == "b":
             return same
         a, b = FN.cast(input, _dtype.float64), FN.cast(other, _dtype.float64)

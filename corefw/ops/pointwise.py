@@ -103,7 +103,7 @@ _CLAMP = _composite("clamp", _clamp_decomp, _clamp_vjp, rule=R.same)
 
 def _to_float(x):
     """Integer and bool tensors as the default float dtype (PyTorch's unary float ops)."""
-    return FN.cast(x, _dtype.get_default_dtype()) if x._data.dtype.kind != "f" else x
+    return FN.cast(x, _dtype.get_default_dtype()) if x._data.dtype.kind not in "fV" else x
 
 
 def sigmoid(input):
@@ -172,7 +172,7 @@ def clamp(input, min=None, max=None):  # noqa: A002
         raise ValueError("clamp: at least one of min and max must be given")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         return _clamp_decomp(input, min, max)
-    if input._data.dtype.kind != "f" and (isinstance(min, float) or isinstance(max, float)):
+    if input._data.dtype.kind not in "fV" and (isinstance(min, float) or isinstance(max, float)):
         input = FN.cast(input, _dtype.get_default_dtype())  # int tensor, float bound: float
     attrs = {}
     if min is not None:
@@ -194,7 +194,7 @@ def isnan(input):
 
 
 def isinf(input):
-    return FN.abs(input) == float("inf") if input._data.dtype.kind == "f" else input != input
+    return FN.abs(input) == float("inf") if input._data.dtype.kind in "fV" else input != input
 
 
 def isfinite(input):

@@ -113,7 +113,7 @@ def sum(input, dim=None, keepdim: bool = False, *, dtype=None, axis=None,  # noq
     """Sum over ``dim`` (all dims by default); bool and integer sums are int64."""
     if axis is not None or keepdims is not None:  # NumPy's names, as torch accepts
         dim, keepdim = _numpy_names(dim, keepdim, axis, keepdims)
-    if dim is None and dtype is None and input._data.dtype.kind == "f" and input._data.ndim:
+    if dim is None and dtype is None and input._data.dtype.kind in "fV" and input._data.ndim:
         return apply(_SUM, (input,), {"dim": None, "keepdim": bool(keepdim)})
     if dtype is None and input._data.dtype.kind in "bui":
         dtype = _dtype.int64
@@ -248,7 +248,7 @@ def mean(input, dim=None, keepdim: bool = False, *, dtype=None, axis=None, keepd
         from .elementwise import cast
 
         input = cast(input, dtype)
-    if input._data.dtype.kind != "f":
+    if input._data.dtype.kind not in "fV":
         from ..errors import DTypeError
 
         raise DTypeError(f"mean: expected a floating point tensor, got {input.dtype}; pass "
@@ -370,7 +370,7 @@ def norm(input, p="fro", dim=None, keepdim: bool = False, dtype=None, *, axis=No
         return amin(abs(input), () if dim is None else dim, keepdim)
     if p == 0:
         return cast(sum(input != 0, dim, keepdim), input.dtype)
-    if input._data.dtype.kind != "f":
+    if input._data.dtype.kind not in "fV":
         from ..errors import DTypeError
 
         raise DTypeError(f"norm: expected a floating-point tensor, got {input.dtype}")

@@ -36,7 +36,7 @@ def _argsort_decomp(x, dim, descending):
     scatter each position to its rank."""
     n = x.shape[dim]
     xm = FN.movedim(x, dim, -1)
-    if x._data.dtype.kind == "f":  # NaN last (first when descending), as the largest
+    if x._data.dtype.kind in "fV":  # NaN last (first when descending), as the largest
         nan = FN.isnan(xm)
         xm = FN.where(nan, 0.0, xm)
     else:
@@ -147,7 +147,7 @@ def median(input, dim: int | None = None, keepdim: bool = False, *, out=None):
 
 def nanmedian(input, dim: int | None = None, keepdim: bool = False):
     """:func:`median` ignoring NaN (NaN sorts last; the median is taken among the rest)."""
-    if input._data.dtype.kind != "f":
+    if input._data.dtype.kind not in "fV":
         return median(input, dim, keepdim)
     if dim is None:
         flat = FN.reshape(input, (-1,))

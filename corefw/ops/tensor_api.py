@@ -16,8 +16,9 @@ __all__ = ["dim_order", "itemsize", "nbytes", "stride", "type"]  # is_contiguous
 
 #: legacy type name -> dtype name
 TYPE_NAMES = {"FloatTensor": "float32", "DoubleTensor": "float64", "HalfTensor": "float16",
-              "LongTensor": "int64", "IntTensor": "int32", "ShortTensor": "int16",
-              "CharTensor": "int8", "ByteTensor": "uint8", "BoolTensor": "bool"}
+              "BFloat16Tensor": "bfloat16", "LongTensor": "int64", "IntTensor": "int32",
+              "ShortTensor": "int16", "CharTensor": "int8", "ByteTensor": "uint8",
+              "BoolTensor": "bool"}
 _BY_DTYPE = {v: k for k, v in TYPE_NAMES.items()}
 
 

@@ -15,10 +15,11 @@ from .._graph.grad_mode import STATE
 from .._random import rand, randn
 from .._tensor import Tensor
 from ..dispatch import device_of
+from ..errors import DTypeError
 from . import _views, elementwise, inplace, shape
 from .registry import declare, publish
 
-__all__ = ["T", "bernoulli_", "bool", "byte", "char", "clone", "contiguous", "double",
+__all__ = ["T", "bernoulli_", "bfloat16", "bool", "byte", "char", "clone", "contiguous", "double",
            "is_contiguous",
            "expand_as", "float", "half", "int", "long", "mT", "new_empty", "new_full",
            "new_ones", "new_tensor", "new_zeros", "normal_", "reshape_as", "short", "t", "to",
@@ -43,6 +44,11 @@ def to(self, *args, dtype=None, device=None, non_blocking=False, copy=False):
     out = self
     if device is not None:
         dev = device_of(device)
+        if dev is not out._dev and out.dtype.name not in dev.backend.dtypes:
+            if dtype is None or _dtype.to_dtype(dtype).name not in dev.backend.dtypes:
+                raise DTypeError(f"to: backend {dev.backend.name!r} ({dev.type}) does not "
+                                 f"support {out.dtype}; cast first, e.g. .float()")
+            out, dtype = elementwise.cast(out, dtype), None  # cast where the dtype exists
         if dev is not out._dev:
             moved = wrap(_move(out, dev, non_blocking), dev)
             if out._req and STATE.enabled:  # gradients flow back to the source device
@@ -80,6 +86,7 @@ def _caster(d):
 float = _caster(_dtype.float32)  # noqa: A001 - the method names are PyTorch's
 double = _caster(_dtype.float64)
 half = _caster(_dtype.float16)
+bfloat16 = _caster(_dtype.bfloat16)
 long = _caster(_dtype.int64)
 int = _caster(_dtype.int32)  # noqa: A001
 bool = _caster(_dtype.bool_)  # noqa: A001

@@ -25,9 +25,10 @@ __all__ = ["ALL_DTYPES", "CASES", "FLOAT", "INT", "NotApplicable", "OpCase", "Sa
            "VARIANTS", "cases_for", "register_case", "values"]
 
 #: Column order of the matrix (every dtype corefw knows).
-ALL_DTYPES = ("bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32",
-              "float64")
-FLOAT = ("float16", "float32", "float64")
+ALL_DTYPES = ("bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16",
+              "float32", "float64")
+#: bfloat16 rows run on backends that declare it (corefw-cpu, through ml_dtypes)
+FLOAT = ("float16", "bfloat16", "float32", "float64")
 INT = ("uint8", "int8", "int16", "int32", "int64")
 _KINDS = {"f": FLOAT, "i": INT, "b": ("bool",)}
 
@@ -239,7 +240,16 @@ def values(rng: np.random.Generator, shape: Iterable[int], dtype: str,
         arr = rng.choice([-1.0, 0.0, 0.5, 1.0], size=shape)
     else:
         raise ValueError(f"values: unknown domain {domain!r}")
-    return np.asarray(arr, dtype=np.float64).astype(dtype)
+    return np.asarray(arr, dtype=np.float64).astype(_np_dtype(dtype))
+
+
+def _np_dtype(name: str) -> np.dtype:
+    """NumPy's dtype for a corefw dtype name (bfloat16's is ml_dtypes', loaded on demand)."""
+    if name == "bfloat16":
+        import corefw
+
+        return corefw.bfloat16.np
+    return np.dtype(name)
 
 
 #: Shapes of the edge-shape variants for one-operand shape-generic ops.

@@ -14,13 +14,14 @@ from .cases import values as V
 ALL_UNARY = ("basic", "0-d", "empty", "noncontig", "strided", "large")
 ALL_BINARY = ("basic", "0-d", "empty", "broadcast", "0d-left", "scalar", "rscalar", "noncontig",
               "strided", "large")
-_SCALARS = {"bool": True, "float16": 0.75, "float32": 0.75, "float64": 0.75}
+_SCALARS = {"bool": True, "float16": 0.75, "bfloat16": 0.75, "float32": 0.75,
+            "float64": 0.75}
 _SCALAR_DOMAIN = {"divisor": (2.0, 2), "pos": (1.5, 2), "nonzero": (0.75, 2)}
 
 
 def _f(dtype: str) -> str:
     """Result dtype of a float-valued op on ``dtype`` (integers give float32, PyTorch's rule)."""
-    return dtype if dtype.startswith("float") else "float32"
+    return dtype if "float" in dtype else "float32"
 
 
 def unary(op, fn, ref, *, domain="any", kinds="f", variants=ALL_UNARY, grad=(0,),
@@ -75,7 +76,7 @@ def _int_ref(fn):
 
 # -- unary primitives -------------------------------------------------------------------------
 def _neg(x):
-    if x.dtype.kind == "f":
+    if x.dtype.kind in "fV":
         return -np.asarray(x, dtype=np.float64)
     return (-x.astype(np.int64)).astype(x.dtype)  # integers wrap around (uint8: 256 - x)
 

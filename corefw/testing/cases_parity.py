@@ -19,7 +19,7 @@ UNARY = ("basic", "0-d", "empty", "noncontig", "large")
 
 
 def _f(dtype: str) -> str:
-    return dtype if dtype.startswith("float") else "float32"
+    return dtype if "float" in dtype else "float32"
 
 
 def case(op, make, fn, ref, **kw):
@@ -60,7 +60,7 @@ case("argsort", _sort_make, lambda x, dim, descending: corefw.argsort(x, dim, de
 
 
 def _gather_rows(x, idx, dim):
-    return np.take_along_axis(np.asarray(x, np.float64 if x.dtype.kind == "f" else x.dtype),
+    return np.take_along_axis(np.asarray(x, np.float64 if x.dtype.kind in "fV" else x.dtype),
                               idx, axis=dim)
 
 
@@ -171,7 +171,7 @@ def _index_add_make(rng, variant, dtype):
 
 
 def _index_add_ref(x, index, source, dim):
-    out = np.array(x, dtype=np.float64 if np.asarray(x).dtype.kind == "f" else x.dtype)
+    out = np.array(x, dtype=np.float64 if np.asarray(x).dtype.kind in "fV" else x.dtype)
     for i, j in enumerate(index):
         out[j] = out[j] + source[i]
     return out

@@ -51,7 +51,7 @@ def _arange_make(rng, variant, dtype):
         raise NotApplicable("the large arange does not fit in this dtype")
     if dtype == "uint8":
         it = {"basic": (1, 9, 2), "negative-step": (9, 1, -3)}.get(variant, it)
-    start, end, step = fl if dtype.startswith("float") else it
+    start, end, step = fl if "float" in dtype else it
     return Sample((), {"start": start, "end": end, "step": step})
 
 
@@ -68,8 +68,8 @@ def _cast_make(rng, variant, dtype, env):
     if target not in env.dtypes or target == dtype:
         raise NotApplicable(f"the backend does not declare {target}" if target != dtype else
                             "same dtype")
-    x = V(rng, (3, 4), dtype, "offint" if dtype.startswith("float") else "any")
-    if dtype.startswith("float"):
+    x = V(rng, (3, 4), dtype, "offint" if "float" in dtype else "any")
+    if "float" in dtype:
         x = (x * 9).astype(dtype)
     if target == "uint8" or dtype == "uint8":
         x = np.abs(x)
@@ -80,7 +80,8 @@ register_case(OpCase(
     "cast", _cast_make, lambda x, dtype: x.to(getattr(corefw, dtype if dtype != "bool" else
                                                       "bool_")),
     R.cast, kinds="fib", variants=tuple(f"to-{d}" for d in (
-        "bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64"))))
+        "bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16", "float32",
+        "float64"))))
 
 
 def _copy_make(rng, variant, dtype):
@@ -214,7 +215,7 @@ _PAD = {"basic": ((3, 4), (1, 2), 0.0), "2d": ((3, 4), (1, 0, 2, 1), 1.5),
 
 def _pad_make(rng, variant, dtype):
     shape, pads, value = _PAD[variant]
-    if dtype not in ("float16", "float32", "float64"):
+    if "float" not in dtype:
         value = 0
     return Sample((V(rng, shape, dtype),), {"pad": pads, "value": value})
 
@@ -326,7 +327,7 @@ _MATMUL = {"basic": ((3, 4), (4, 5)), "vector": ((4,), (4,)), "matvec": ((3, 4),
 
 
 def _matmul_make(rng, variant, dtype):
-    if variant == "large" and not dtype.startswith("float"):
+    if variant == "large" and "float" not in dtype:
         raise NotApplicable("large integer products overflow")
     sa, sb = _MATMUL[variant]
     return Sample((V(rng, sa, dtype), V(rng, sb, dtype)), grad=(0, 1))

@@ -65,9 +65,9 @@ def cast(x, dtype: str):
     x = np.asarray(x)
     if dtype == "bool":
         return x != 0
-    if np.dtype(dtype).kind == "f":  # the exact value; rounding is the tolerance's business
+    if np.dtype(dtype).kind in "fV":  # the exact value; rounding is the tolerance's business
         return x.astype(np.float64)
-    if np.dtype(dtype).kind in "iu" and x.dtype.kind == "f":
+    if np.dtype(dtype).kind in "iu" and x.dtype.kind in "fV":
         return np.trunc(x).astype(dtype)
     return x.astype(dtype)
 
@@ -398,7 +398,7 @@ def pad_mode(x, pad, mode="constant", value=0.0):
     for k in range(len(pad) // 2):
         pairs[x.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
     shape = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape, pairs))
-    out = np.full(shape, value, dtype=f64(x).dtype if x.dtype.kind == "f" else x.dtype)
+    out = np.full(shape, value, dtype=f64(x).dtype if x.dtype.kind in "fV" else x.dtype)
     for idx in np.ndindex(*shape):
         src = tuple(_pad_source(i - lo, n, mode) for i, n, (lo, _) in zip(idx, x.shape, pairs))
         if None not in src:
@@ -434,9 +434,9 @@ def adam_step(p, g, m, v, *, lr, beta1, beta2, eps, weight_decay, decoupled, max
 
 # -- type promotion (PyTorch's documented rules) ----------------------------------------------
 CATEGORY = {"bool": 0, "uint8": 1, "int8": 1, "int16": 1, "int32": 1, "int64": 1,
-            "float16": 2, "float32": 2, "float64": 2}
+            "float16": 2, "bfloat16": 2, "float32": 2, "float64": 2}
 _BITS = {"bool": 1, "uint8": 8, "int8": 8, "int16": 16, "int32": 32, "int64": 64,
-         "float16": 16, "float32": 32, "float64": 64}
+         "float16": 16, "bfloat16": 16, "float32": 32, "float64": 64}
 
 
 def promote_names(a: str, b: str) -> str:
@@ -448,6 +448,8 @@ def promote_names(a: str, b: str) -> str:
     if ca == 1 and (a == "uint8") != (b == "uint8"):  # unsigned with signed
         signed = b if a == "uint8" else a
         return "int16" if _BITS[signed] <= 8 else signed
+    if {a, b} == {"float16", "bfloat16"}:  # neither holds the other (PyTorch: float32)
+        return "float32"
     return a if _BITS[a] >= _BITS[b] else b
 
 

@@ -155,7 +155,7 @@ def max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
     """The maximum of every window (padding never wins)."""
     x = np.asarray(x)
     out = np.zeros(x.shape[:2] + _out_hw(x, kernel_size, stride, padding, dilation, ceil_mode),
-                   dtype=np.float64 if x.dtype.kind == "f" else x.dtype)
+                   dtype=np.float64 if x.dtype.kind in "fV" else x.dtype)
     for i, j, rows, cols in _windows(x, kernel_size, stride, padding, dilation, ceil_mode):
         out[:, :, i, j] = _argmax_window(x, rows, cols)[0]
     return out

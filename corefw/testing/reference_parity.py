@@ -100,7 +100,7 @@ def diag_embed(x, offset, dim1, dim2):
 def cumprod(x, dim):
     """``out[j] = x[0] * ... * x[j]`` along ``dim``, by a running product."""
     x = np.moveaxis(np.asarray(x), dim, 0)
-    out = np.empty(x.shape, dtype=np.float64 if x.dtype.kind == "f" else np.int64)
+    out = np.empty(x.shape, dtype=np.float64 if x.dtype.kind in "fV" else np.int64)
     acc = np.ones(x.shape[1:], dtype=out.dtype)
     for j in range(x.shape[0]):
         acc = acc * x[j]
@@ -110,7 +110,7 @@ def cumprod(x, dim):
 
 def scatter(x, dim, index, src):
     """``out[..., index[i], ...] = src[i]`` along ``dim`` (indices distinct per slot)."""
-    out = np.array(x, dtype=np.float64 if np.asarray(x).dtype.kind == "f" else x.dtype)
+    out = np.array(x, dtype=np.float64 if np.asarray(x).dtype.kind in "fV" else x.dtype)
     for pos in np.ndindex(*index.shape):
         target = list(pos)
         target[dim] = index[pos]

@@ -30,7 +30,8 @@ _SHORT = {"native": "nat", "decomposed": "dec", "fallback": "fbk", "failing": "F
           "missing": "MISS", "untested": "UNT", "skipped": "skip", "xfail": "xfl",
           "xpass": "XPS", "n/a": ".", "not run": "?"}
 _DT = {"bool": "b", "uint8": "u8", "int8": "i8", "int16": "i16", "int32": "i32",
-       "int64": "i64", "float16": "f16", "float32": "f32", "float64": "f64"}
+       "int64": "i64", "float16": "f16", "bfloat16": "bf16",
+       "float32": "f32", "float64": "f64"}
 
 
 @dataclass

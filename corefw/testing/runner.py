@@ -29,6 +29,8 @@ __all__ = ["ALL_DTYPES", "DEFAULT_TOLERANCES", "CellResult", "Context", "all_ops
 #: differences of the reference at the same (rounded) inputs.
 DEFAULT_TOLERANCES: dict[str, dict[str, tuple[float, float]]] = {
     "float16": {"forward": (5e-3, 5e-3), "backward": (2e-2, 2e-2)},
+    # 8 significant bits (eps 2**-7): PyTorch's own bfloat16 tolerance is rtol 1.6e-2
+    "bfloat16": {"forward": (1.6e-2, 1e-2), "backward": (6e-2, 6e-2)},
     "float32": {"forward": (2e-5, 1e-5), "backward": (2e-4, 2e-5)},
     "float64": {"forward": (1e-7, 1e-9), "backward": (1e-5, 1e-6)},
 }
@@ -94,6 +96,8 @@ def make_context(device_type: str, *, tolerances: Mapping | None = None,
         raise corefw.errors.BackendUnavailableError(
             f"corefw.testing: backend {device_type!r} is unavailable: "
             f"{backend.unavailable_reason()}")
+    if "bfloat16" in backend.dtypes:  # load ml_dtypes: np.dtype("bfloat16") works after
+        corefw.bfloat16.np  # noqa: B018
     tol = {d: dict(v) for d, v in DEFAULT_TOLERANCES.items()}
     for extra in (getattr(backend, "conformance_tolerances", None), tolerances):
         for dtype, kinds in (extra or {}).items():
@@ -251,7 +255,7 @@ def _host(t) -> np.ndarray:
 
 
 def _ref_inputs(sample: Sample):
-    return [np.asarray(a, dtype=np.float64) if isinstance(a, np.ndarray) and a.dtype.kind == "f"
+    return [np.asarray(a, dtype=np.float64) if isinstance(a, np.ndarray) and a.dtype.kind in "fV"
             else a for a in sample.arrays]
 
 
@@ -332,7 +336,7 @@ def run_variant(ctx: Context, case: OpCase, variant: str, dtype: str) -> str | N
     problem = compare(host, expected, rtol * case.tol, atol * case.tol)
     if problem:
         return f"forward: {problem}"
-    floating = dtype.startswith("float") and want.startswith("float")
+    floating = "float" in dtype and "float" in want
     if not floating or not grad or variant == "large" or variant in case.forward_only:
         return None
     return _backward(ctx, case, sample, grad, variant, dtype, rng)

@@ -68,9 +68,9 @@ ROWS = [r for r in table.rows() if r.variant != "large"]
 
 
 def _check(ctx, row) -> None:
-    # float16 gradients are the kit's business (its cpu run checks them); here float16 rows
-    # run forward, float32 and float64 rows forward and backward
-    table.check_row(ctx, row, backward=row.dtype != "float16")
+    # float16 and bfloat16 gradients are the kit's business (its cpu run checks them); here
+    # those rows run forward, float32 and float64 rows forward and backward
+    table.check_row(ctx, row, backward=row.dtype not in ("float16", "bfloat16"))
 
 
 @pytest.mark.parametrize("device,group", _groups(ROWS))

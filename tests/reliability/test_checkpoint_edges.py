@@ -208,11 +208,16 @@ def test_unsigned_files_load_widened_exactly(tmp_path):
     assert "9223372036854775808" in str(err)
 
 
-def test_bf16_loads_as_float32_exactly(tmp_path):
+def test_bf16_loads_as_bfloat16_or_as_float32_exactly(tmp_path, monkeypatch):
     values = np.array([1.0, -2.5, np.inf, 3.140625, 0.0], np.float32)
     bits = (values.view(np.uint32) >> 16).astype("<u2")  # exact bf16 values
     path = raw_file(tmp_path / "b.safetensors",
                     {"b": entry("BF16", (5,), (0, 10))}, bits.tobytes())
+    out = ser.load(path)["b"]  # corefw-cpu declares bfloat16 (through ml_dtypes)
+    assert out.dtype is corefw.bfloat16
+    np.testing.assert_array_equal(host(out.float()), values)
+    cpu = corefw.dispatch.device_of("cpu").backend  # a host backend without bfloat16: widened
+    monkeypatch.setattr(type(cpu), "dtypes", cpu.dtypes - {"bfloat16"})
     out = ser.load(path)["b"]
     assert out.dtype is corefw.float32
     np.testing.assert_array_equal(host(out), values)

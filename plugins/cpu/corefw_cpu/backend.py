@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from corefw.backend import ArrayModuleBackend
+from corefw.backend import ArrayModuleBackend, on_bfloat16
 
 
 def _erf(x):
@@ -29,6 +29,8 @@ class NumpyBackend(ArrayModuleBackend):
     """Device type ``cpu``: host memory, NumPy arrays, zero-copy with NumPy and DLPack."""
 
     dlpack_device_type = 1  # kDLCPU
+    #: bfloat16 through ml_dtypes, computed in float32 (corefw_cpu/_bfloat16.py)
+    dtypes = ArrayModuleBackend.dtypes | {"bfloat16"}
 
     def __init__(self) -> None:
         super().__init__(np, device_type="cpu", name="numpy", erf=_erf)
@@ -38,6 +40,9 @@ class NumpyBackend(ArrayModuleBackend):
         from .threads import apply_default
 
         apply_default()
+        from ._bfloat16 import install
+
+        on_bfloat16(install(self))
 
     def set_num_threads(self, n: int) -> None:
         """Limit BLAS (and numexpr) threads (``corefw.set_num_threads``)."""
