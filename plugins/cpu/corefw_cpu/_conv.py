@@ -3,6 +3,7 @@ with per-thread scratch buffers and reuse of idle result buffers."""
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import threading
@@ -204,6 +205,13 @@ def _conv2d(x, w, b, stride, padding, dilation, groups):
     o, cg, kh, kw = w.shape
     out_hw = tuple((size + lo + hi - d * (k - 1) - 1) // s + 1 for size, k, s, (lo, hi), d in
                    zip((h, wd), (kh, kw), stride, padding, dilation))
+    if _use_dense(n, c, (h, wd), o, out_hw, (kh, kw), groups):
+        dense = _dense_weight(w, (h, wd), out_hw, stride, padding, dilation)
+        y = _output((n, o) + out_hw, np.result_type(x, w))
+        np.matmul(_rows(x), dense, out=y.reshape(n, -1))
+        if b is not None:
+            y += b.reshape(o, 1, 1)
+        return y
     k, cells = cg * kh * kw, out_hw[0] * out_hw[1]
     wm, xt = w.reshape(groups, o // groups, k), x.transpose(1, 0, 2, 3)
     parts = _chunks(n, c * kh * kw * cells * x.itemsize)
@@ -218,6 +226,52 @@ def _conv2d(x, w, b, stride, padding, dilation, groups):
     if b is not None:
         y += b.reshape(o, 1, 1, 1)
     return y.transpose(1, 0, 2, 3)
+
+
+# Small images (the 8x8 digits, a CNN's last 4x4 maps): the convolution is one GEMM with its
+# dense (C*H*W, O*Ho*Wo) matrix, built from the weight by one scatter. Its FLOPs exceed
+# im2col's by H*W / (kh*kw), but it needs no im2col copies (whose rows are only a few elements
+# long there) and reads the input in its own NCHW layout: 2-4x faster on such layers.
+_DENSE_MAX = 1 << 21  # elements of the dense matrix
+_DENSE_RATIO = 3  # at most this many times im2col's FLOPs
+_DENSE_MIN_BATCH = 8  # below, building the matrix costs more than the copies it saves
+
+
+def _use_dense(n, c, in_hw, o, out_hw, kernel_size, groups) -> bool:
+    size = c * in_hw[0] * in_hw[1] * o * out_hw[0] * out_hw[1]
+    return (groups == 1 and n >= _DENSE_MIN_BATCH and 0 < size <= _DENSE_MAX
+            and in_hw[0] * in_hw[1] <= _DENSE_RATIO * kernel_size[0] * kernel_size[1])
+
+
+@functools.lru_cache(maxsize=64)
+def _dense_index(c, o, in_hw, out_hw, kernel_size, stride, padding, dilation):
+    """Flat positions (in the dense matrix, in the weight) of the weight's copies."""
+    (h, w), (ho, wo), (kh, kw) = in_hw, out_hw, kernel_size
+    i, j, p, q = (a.ravel() for a in np.meshgrid(np.arange(kh), np.arange(kw), np.arange(ho),
+                                                  np.arange(wo), indexing="ij"))
+    ih = p * stride[0] - padding[0] + i * dilation[0]
+    iw = q * stride[1] - padding[1] + j * dilation[1]
+    ok = (ih >= 0) & (ih < h) & (iw >= 0) & (iw < w)  # taps on the padding read zeros
+    i, j, p, q, ih, iw = (a[ok] for a in (i, j, p, q, ih, iw))
+    cc, oo = np.arange(c)[:, None, None], np.arange(o)[None, :, None]
+    dst = ((cc * h + ih) * w + iw) * (o * ho * wo) + (oo * ho + p) * wo + q
+    src = ((oo * c + cc) * kh + i) * kw + j
+    return dst.ravel(), src.ravel()
+
+
+def _dense_weight(w, in_hw, out_hw, stride, padding, dilation):
+    """The convolution as a (C*H*W, O*Ho*Wo) matrix (groups == 1)."""
+    o, c, kh, kw = w.shape
+    dst, src = _dense_index(c, o, in_hw, tuple(out_hw), (kh, kw), tuple(stride),
+                            (padding[0][0], padding[1][0]), tuple(dilation))
+    dense = np.zeros(c * in_hw[0] * in_hw[1] * o * out_hw[0] * out_hw[1], w.dtype)
+    dense[dst] = w.reshape(-1)[src]
+    return dense.reshape(c * in_hw[0] * in_hw[1], -1)
+
+
+def _rows(x):
+    """(N, C, H, W) -> (N, C*H*W), a view when x is C-contiguous."""
+    return np.ascontiguousarray(x).reshape(x.shape[0], -1)
 
 
 def _grad_rows(g, groups):
@@ -243,6 +297,11 @@ def _conv2d_grad_input(g, w, input_size, stride, padding, dilation, groups):
     n, o, ho, wo = g.shape
     _, cg, kh, kw = w.shape
     c, k = cg * groups, cg * kh * kw
+    if _use_dense(n, c, tuple(input_size), o, (ho, wo), (kh, kw), groups):
+        dense = _dense_weight(w, tuple(input_size), (ho, wo), stride, padding, dilation)
+        gx = _output((n, c) + tuple(input_size), np.result_type(g, w))
+        np.matmul(_rows(g), dense.T, out=gx.reshape(n, -1))
+        return gx
     wt = w.reshape(groups, o // groups, k).transpose(0, 2, 1)
     dtype = np.result_type(g, w)
     gx = _output((c, n) + tuple(input_size), dtype, zero=True)
@@ -335,6 +394,9 @@ def _max_pool2d_grad_input(x, out, g, kernel_size, stride, padding, dilation, ce
     """Each window's gradient goes to its first maximum (PyTorch's choice on ties)."""
     h, w = x.shape[2:]
     out_hw = out.shape[2:]
+    fast = _max_pool2d_grad_tiled(x, out, g, kernel_size, stride, padding, dilation)
+    if fast is not None:
+        return fast
     xp = _pool_pad(x.transpose(1, 0, 2, 3), kernel_size, stride, padding, dilation, out_hw,
                    _lowest(x.dtype))
     ot, gt = out.transpose(1, 0, 2, 3), g.transpose(1, 0, 2, 3)
@@ -363,6 +425,78 @@ def _max_pool2d_grad_input(x, out, g, kernel_size, stride, padding, dilation, ce
     _split(work, xp.shape[0], xp.shape[1], x.size)
     ph, pw = padding
     return gxp[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3)
+
+
+def _max_pool2d_grad_tiled(x, out, g, kernel_size, stride, padding, dilation):
+    """The common case, windows that tile the input (kernel == stride, no padding or dilation),
+    where every window has one maximum: then the windows are axes of a reshaped view, and the
+    gradient is one broadcast comparison and one product. None where that does not apply (or
+    a window holds a tie or a NaN; the general path then picks the first maximum)."""
+    (kh, kw), (ho, wo) = kernel_size, out.shape[2:]
+    n, c, h, w = x.shape
+    if (tuple(stride) != (kh, kw) or any(padding) or tuple(dilation) != (1, 1)
+            or (ho * kh, wo * kw) != (h, w) or x.dtype.kind != "f"):
+        return None
+    # Work in the order the input is stored in (NCHW, or the conv kernels' channel-major).
+    order = (1, 0, 2, 3) if not x.flags.c_contiguous and x.transpose(
+        1, 0, 2, 3).flags.c_contiguous else (0, 1, 2, 3)
+    xs = np.ascontiguousarray(x.transpose(order))
+    lead = xs.shape[0] * xs.shape[1] * ho
+
+    def up(a):  # (.., Ho, Wo) -> each value repeated over its window, as (lead * kh, W)
+        a = np.ascontiguousarray(a.transpose(order)).reshape(-1)
+        return np.repeat(np.repeat(a, kw).reshape(lead, w), kh, axis=0)
+
+    # Copies with the windows spelled out beat broadcasting over the short window axes 3x.
+    ot = out.transpose(order)
+    if bool(np.isnan(ot).any()):
+        return None
+    hit = np.equal(xs.reshape(lead * kh, w), up(out))
+    if np.count_nonzero(hit) != lead * wo:  # ties (all-zero windows after a ReLU)
+        hit = _first_hits(hit.reshape(-1), kh, kw, w).reshape(hit.shape)
+    gx = _output(xs.shape, np.result_type(g, x))
+    np.multiply(hit, up(g), out=gx.reshape(lead * kh, w))
+    return gx.transpose(order)
+
+
+def _shift_and(a, s: int, mask, out):
+    """``out = (a moved s places along its flat axis, False-filled) & mask``."""
+    if s > 0:
+        np.logical_and(a[:-s], mask[s:], out=out[s:])
+        out[:s] = False
+    else:
+        np.logical_and(a[-s:], mask[:s], out=out[:s])
+        out[s:] = False
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def _window_masks(size: int, kh: int, kw: int, w: int) -> tuple:
+    """Flat masks over windows laid out (lead, kh, Wo, kw): for s = 1 .. kw-1, "j >= s" and
+    "j < kw - s" (j the column in the window); for t = 1 .. kh-1, "i >= t" (i the row)."""
+    j = np.arange(w) % kw
+    i = np.arange(kh)[:, None] + np.zeros(w, int)
+    return ([np.tile(j >= s, size // w) for s in range(1, kw)],
+            [np.tile(j < kw - s, size // w) for s in range(1, kw)],
+            [np.tile((i >= t).reshape(-1), size // (kh * w)) for t in range(1, kh)])
+
+
+def _first_hits(hit, kh: int, kw: int, w: int):
+    """Of the maxima ``hit`` (flat, windows laid out (lead, kh, Wo, kw)), keep each window's
+    first in row-major order, with whole-array shifts and cached masks: no loop over the short
+    window axes (whose inner loops of 2-3 elements are what makes NumPy slow here)."""
+    after, before, below = _window_masks(hit.size, kh, kw, w)
+    left, tmp = np.zeros_like(hit), np.empty_like(hit)
+    row = hit.copy()  # any hit in this window row
+    for s in range(1, kw):
+        left |= _shift_and(hit, s, after[s - 1], tmp)
+        row |= _shift_and(hit, -s, before[s - 1], tmp)
+    row |= left
+    above = np.zeros_like(hit)
+    for t in range(1, kh):
+        above |= _shift_and(row, t * w, below[t - 1], tmp)
+    left |= above
+    return np.greater(hit, left, out=left)  # hit and not after another
 
 
 def _avg_divisor(in_hw, out_hw, kernel_size, stride, padding, ceil_mode, count_include_pad,
