@@ -151,7 +151,7 @@ def _shift_and(a, s: int, mask, out):
     return out
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=8)
 def _window_masks(size: int, kh: int, kw: int, w: int) -> tuple:
     """Flat masks over windows laid out (lead, kh, Wo, kw): for s = 1 .. kw-1, "j >= s" and
     "j < kw - s" (j the column in the window); for t = 1 .. kh-1, "i >= t" (i the row)."""
@@ -164,20 +164,28 @@ def _window_masks(size: int, kh: int, kw: int, w: int) -> tuple:
 
 def _first_hits(hit, kh: int, kw: int, w: int):
     """Of the maxima ``hit`` (flat, windows laid out (lead, kh, Wo, kw)), keep each window's
-    first in row-major order, with whole-array shifts and cached masks: no loop over the short
-    window axes (whose inner loops of 2-3 elements are what makes NumPy slow here)."""
-    after, before, below = _window_masks(hit.size, kh, kw, w)
-    left, tmp = np.zeros_like(hit), np.empty_like(hit)
-    row = hit.copy()  # any hit in this window row
-    for s in range(1, kw):
-        left |= _shift_and(hit, s, after[s - 1], tmp)
-        row |= _shift_and(hit, -s, before[s - 1], tmp)
-    row |= left
-    above = np.zeros_like(hit)
-    for t in range(1, kh):
-        above |= _shift_and(row, t * w, below[t - 1], tmp)
-    left |= above
-    return np.greater(hit, left, out=left)  # hit and not after another
+    first in row-major order, with whole-array shifts and masks: no loop over the short window
+    axes (whose inner loops of 2-3 elements are what makes NumPy slow here). Blocks of whole
+    window rows (64K elements) keep the cached masks small."""
+    period = kh * w
+    block = max(1, (1 << 16) // period) * period
+    out = np.empty_like(hit)
+    for a in range(0, hit.size, block):
+        part = hit[a:a + block]
+        masks = _window_masks(block, kh, kw, w)
+        after, before, below = ([m[:part.size] for m in ms] for ms in masks)
+        left, tmp = np.zeros_like(part), np.empty_like(part)
+        row = part.copy()  # any hit in this window row
+        for s in range(1, kw):
+            left |= _shift_and(part, s, after[s - 1], tmp)
+            row |= _shift_and(part, -s, before[s - 1], tmp)
+        row |= left
+        above = np.zeros_like(part)
+        for t in range(1, kh):
+            above |= _shift_and(row, t * w, below[t - 1], tmp)
+        left |= above
+        np.greater(part, left, out=out[a:a + block])  # a hit and not after another
+    return out
 
 
 def _avg_divisor(in_hw, out_hw, kernel_size, stride, padding, ceil_mode, count_include_pad,
