@@ -2,13 +2,15 @@
 digits), Saliency, Occlusion (3x3 windows, stride 1) and KernelShap (200 coalitions of the 64
 pixels), plus the peak memory of IntegratedGradients at 50 and 500 steps.
 
-    python benchmarks/bench_xai.py [--repeat 3] [--threads 1] [--json results.json]
+    python benchmarks/bench_xai.py [--repeat 7] [--threads 1] [--json results.json]
 
-Each timing is the best of ``--repeat`` runs, as wall-clock and as process CPU time (the CPU
-time is the steadier figure on a loaded machine, summed over threads); PyTorch runs with
-``--threads`` threads (default: its own default, all cores, as corefw-cpu's kernels split work
-over the cores too). The ``ratio`` columns are corefw's time over Captum's (below 1: corefw is
-faster).
+``--threads N`` gives both sides the same N threads, set explicitly: corefw's BLAS pool and
+its conv kernels' threads (``corefw.set_num_threads``, ``COREFW_CPU_THREADS``) and PyTorch's
+(``torch.set_num_threads``); 0 leaves each library its own default. Each timing is the best of
+``--repeat`` runs, as wall-clock and as process CPU time (the CPU time is the steadier figure
+on a loaded machine, summed over threads); corefw's and Captum's runs of a method alternate, so
+both see the same load. The ``ratio`` columns are corefw's time over Captum's (below 1: corefw
+is faster).
 
 The model is the demo CNN (conv(1->16) - ReLU - maxpool - conv(16->32) - ReLU - linear), float32,
 with the trained weights of plugins/xai/tests/fixtures/digits_cnn.safetensors when present.
@@ -56,21 +58,22 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
     return x.astype(np.float32), np.array([int(ds[int(i)][1]) for i in idx])
 
 
-def timed(fn, repeat: int) -> tuple[tuple[float, float], object]:
-    """((best wall-clock s, best process CPU s), result)."""
-    fn()  # warm up
-    wall, cpu, out = float("inf"), float("inf"), None
+def timed(fns: dict, repeat: int) -> dict:
+    """{key: ((best wall-clock s, best process CPU s), result)}, the functions run in turn."""
+    best = {k: [float("inf"), float("inf"), fn()] for k, fn in fns.items()}  # warm up
     for _ in range(repeat):
-        t0, c0 = time.perf_counter(), time.process_time()
-        out = fn()
-        wall = min(wall, time.perf_counter() - t0)
-        cpu = min(cpu, time.process_time() - c0)
-    return (wall, cpu), out
+        for k, fn in fns.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            out = fn()
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            b = best[k]
+            b[0], b[1], b[2] = min(b[0], wall), min(b[1], cpu), out
+    return {k: ((w, c), out) for k, (w, c, out) in best.items()}
 
 
-def corefw_runs(model, x, y, repeat: int) -> dict:
+def corefw_runs(model, x, y) -> dict:
     xt, yt = corefw.tensor(x), corefw.tensor(y)
-    runs = {
+    return {
         "integrated_gradients_50_b32": lambda: X.IntegratedGradients(model).attribute(
             xt[:32], target=yt[:32], n_steps=50),
         "integrated_gradients_50": lambda: X.IntegratedGradients(model).attribute(
@@ -81,11 +84,6 @@ def corefw_runs(model, x, y, repeat: int) -> dict:
         "kernel_shap_200": lambda: X.KernelShap(model).attribute(
             xt, target=yt, n_samples=200, seed=0),
     }
-    out = {}
-    for name, fn in runs.items():
-        sec, res = timed(fn, repeat)
-        out[name] = {"seconds": sec, "attributions": res.numpy(), "n_evals": res.n_evals}
-    return out
 
 
 def peak_memory(model, x, y) -> dict:
@@ -101,7 +99,7 @@ def peak_memory(model, x, y) -> dict:
     return peaks
 
 
-def captum_runs(model, x, y, repeat: int, threads: int = 1) -> dict | str:
+def captum_runs(model, x, y, threads: int = 0) -> dict | str:
     try:
         import torch
         from captum.attr import IntegratedGradients, KernelShap, Occlusion, Saliency
@@ -135,31 +133,41 @@ def captum_runs(model, x, y, repeat: int, threads: int = 1) -> dict | str:
             perturbations_per_eval=36),
         "kernel_shap_200": kernel_shap,
     }
-    out = {}
-    for name, fn in runs.items():
-        try:
-            sec, res = timed(fn, repeat)
-        except Exception as exc:  # noqa: BLE001 - a comparison only (sklearn missing ...)
-            out[name] = {"error": f"{type(exc).__name__}: {exc}"}
-            continue
-        out[name] = {"seconds": sec, "attributions": res.detach().numpy()}
-    return out
+    return runs
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--repeat", type=int, default=3, help="timed repetitions (best is kept)")
+    p.add_argument("--repeat", type=int, default=7, help="timed repetitions (best is kept)")
     p.add_argument("--threads", type=int, default=0,
-                   help="PyTorch threads for Captum (0: PyTorch's default)")
+                   help="threads for both corefw and PyTorch (0: each library's default)")
     p.add_argument("--json", default=None, help="also write the results to this file")
     args = p.parse_args(argv)
-    model = demo_cnn()
+    model = demo_cnn()  # creates the cpu backend (and applies its default thread policy)
     x, y = digits()
-    ours = corefw_runs(model, x, y, args.repeat)
-    theirs = captum_runs(model, x, y, args.repeat, args.threads)
+    if args.threads:
+        os.environ["COREFW_CPU_THREADS"] = str(args.threads)  # the conv kernels' threads
+        corefw.set_num_threads(args.threads)
+    mine = corefw_runs(model, x, y)
+    theirs = captum_runs(model, x, y, args.threads)  # sets PyTorch's threads after corefw's
+    ours = {}
+    for name, fn in mine.items():
+        fns = {"corefw": fn}
+        if isinstance(theirs, dict):
+            fns["captum"] = theirs[name]
+        try:
+            res = timed(fns, args.repeat)
+        except Exception as exc:  # noqa: BLE001 - a comparison only (sklearn missing ...)
+            res = timed({"corefw": fn}, args.repeat)
+            theirs[name] = {"error": f"{type(exc).__name__}: {exc}"}
+        sec, e = res["corefw"]
+        ours[name] = {"seconds": sec, "attributions": e.numpy(), "n_evals": e.n_evals}
+        if "captum" in res:
+            sec, a = res["captum"]
+            theirs[name] = {"seconds": sec, "attributions": a.detach().numpy()}
     peaks = peak_memory(model, x, y)
     print(f"corefw-xai on the demo CNN, {N_EXAMPLES} digits (b32: the first 32), best of "
-          f"{args.repeat}, PyTorch threads {args.threads or 'default'}, load average "
+          f"{args.repeat}, threads (corefw and PyTorch) {args.threads or 'default'}, load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
           f"(weights: {'trained fixture' if os.path.exists(WEIGHTS) else 'random'})")
     print(f"{'method':<28}{'corefw s':>9}{'captum s':>9}{'ratio':>7}{'corefw cpu':>11}"

@@ -3,6 +3,7 @@ with per-thread scratch buffers and reuse of idle result buffers."""
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import threading
@@ -204,6 +205,13 @@ def _conv2d(x, w, b, stride, padding, dilation, groups):
     o, cg, kh, kw = w.shape
     out_hw = tuple((size + lo + hi - d * (k - 1) - 1) // s + 1 for size, k, s, (lo, hi), d in
                    zip((h, wd), (kh, kw), stride, padding, dilation))
+    if _use_dense(n, c, (h, wd), o, out_hw, (kh, kw), groups):
+        dense = _dense_weight(w, (h, wd), out_hw, stride, padding, dilation)
+        y = _output((n, o) + out_hw, np.result_type(x, w))
+        np.matmul(_rows(x), dense, out=y.reshape(n, -1))
+        if b is not None:
+            y += b.reshape(o, 1, 1)
+        return y
     k, cells = cg * kh * kw, out_hw[0] * out_hw[1]
     wm, xt = w.reshape(groups, o // groups, k), x.transpose(1, 0, 2, 3)
     parts = _chunks(n, c * kh * kw * cells * x.itemsize)
@@ -218,6 +226,68 @@ def _conv2d(x, w, b, stride, padding, dilation, groups):
     if b is not None:
         y += b.reshape(o, 1, 1, 1)
     return y.transpose(1, 0, 2, 3)
+
+
+# Small images (the 8x8 digits, a CNN's last 4x4 maps): the convolution is one GEMM with its
+# dense (C*H*W, O*Ho*Wo) matrix, built from the weight by one scatter. Its FLOPs exceed
+# im2col's by H*W / (kh*kw), but it needs no im2col copies (whose rows are only a few elements
+# long there) and reads the input in its own NCHW layout: 2-4x faster on such layers.
+_DENSE_MAX = 1 << 21  # elements of the dense matrix
+_DENSE_RATIO = 3  # at most this many times im2col's FLOPs
+_DENSE_MIN_BATCH = 8  # below, building the matrix costs more than the copies it saves
+
+
+def _use_dense(n, c, in_hw, o, out_hw, kernel_size, groups) -> bool:
+    size = c * in_hw[0] * in_hw[1] * o * out_hw[0] * out_hw[1]
+    return (groups == 1 and n >= _DENSE_MIN_BATCH and 0 < size <= _DENSE_MAX
+            and in_hw[0] * in_hw[1] <= _DENSE_RATIO * kernel_size[0] * kernel_size[1])
+
+
+@functools.lru_cache(maxsize=64)
+def _dense_index(c, o, in_hw, out_hw, kernel_size, stride, padding, dilation):
+    """Flat positions (in the dense matrix, in the weight) of the weight's copies."""
+    (h, w), (ho, wo), (kh, kw) = in_hw, out_hw, kernel_size
+    i, j, p, q = (a.ravel() for a in np.meshgrid(np.arange(kh), np.arange(kw), np.arange(ho),
+                                                  np.arange(wo), indexing="ij"))
+    ih = p * stride[0] - padding[0] + i * dilation[0]
+    iw = q * stride[1] - padding[1] + j * dilation[1]
+    ok = (ih >= 0) & (ih < h) & (iw >= 0) & (iw < w)  # taps on the padding read zeros
+    i, j, p, q, ih, iw = (a[ok] for a in (i, j, p, q, ih, iw))
+    cc, oo = np.arange(c)[:, None, None], np.arange(o)[None, :, None]
+    dst = ((cc * h + ih) * w + iw) * (o * ho * wo) + (oo * ho + p) * wo + q
+    src = ((oo * c + cc) * kh + i) * kw + j
+    return dst.ravel(), src.ravel()
+
+
+_DENSE_CACHE: dict = {}  # geometry -> (weight bytes, their dense matrix)
+
+
+def _dense_weight(w, in_hw, out_hw, stride, padding, dilation):
+    """The convolution as a read-only (C*H*W, O*Ho*Wo) matrix (groups == 1). The last matrix
+    built per geometry is kept with a copy of its weight and reused while the weight's values
+    are equal (a comparison of the small weight, not of the matrix): forward and backward, and
+    the chunks of an explainer, then build it once."""
+    o, c, kh, kw = w.shape
+    key = (w.shape, w.dtype.str, tuple(in_hw), tuple(out_hw), tuple(stride),
+           (padding[0][0], padding[1][0]), tuple(dilation))
+    hit, raw = _DENSE_CACHE.get(key), w.tobytes()  # bytes: -0.0 and NaNs count as they are
+    if hit is not None and hit[0] == raw:
+        return hit[1]
+    dst, src = _dense_index(c, o, tuple(in_hw), tuple(out_hw), (kh, kw), tuple(stride),
+                            (padding[0][0], padding[1][0]), tuple(dilation))
+    dense = np.zeros(c * in_hw[0] * in_hw[1] * o * out_hw[0] * out_hw[1], w.dtype)
+    dense[dst] = w.reshape(-1)[src]
+    dense = dense.reshape(c * in_hw[0] * in_hw[1], -1)
+    dense.flags.writeable = False
+    if len(_DENSE_CACHE) >= 16:  # a bounded cache: drop the oldest geometry
+        _DENSE_CACHE.pop(next(iter(_DENSE_CACHE)))
+    _DENSE_CACHE[key] = (raw, dense)
+    return dense
+
+
+def _rows(x):
+    """(N, C, H, W) -> (N, C*H*W), a view when x is C-contiguous."""
+    return np.ascontiguousarray(x).reshape(x.shape[0], -1)
 
 
 def _grad_rows(g, groups):
@@ -243,6 +313,11 @@ def _conv2d_grad_input(g, w, input_size, stride, padding, dilation, groups):
     n, o, ho, wo = g.shape
     _, cg, kh, kw = w.shape
     c, k = cg * groups, cg * kh * kw
+    if _use_dense(n, c, tuple(input_size), o, (ho, wo), (kh, kw), groups):
+        dense = _dense_weight(w, tuple(input_size), (ho, wo), stride, padding, dilation)
+        gx = _output((n, c) + tuple(input_size), np.result_type(g, w))
+        np.matmul(_rows(g), dense.T, out=gx.reshape(n, -1))
+        return gx
     wt = w.reshape(groups, o // groups, k).transpose(0, 2, 1)
     dtype = np.result_type(g, w)
     gx = _output((c, n) + tuple(input_size), dtype, zero=True)
@@ -270,155 +345,7 @@ def _conv_kernels() -> dict:
             "conv2d_grad_weight": _conv2d_grad_weight}
 
 
-def _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode):
-    from corefw.ops.nn_conv import pool_output_size
-
-    return tuple(pool_output_size(n, k, s, p, d, ceil_mode) for n, k, s, p, d in
-                 zip(x.shape[2:], kernel_size, stride, padding, dilation))
-
-
-def _pool_pad(xt, kernel_size, stride, padding, dilation, out_hw, value):
-    """Pad (C, N, H, W) by ``padding`` plus ceil_mode's overhang (no copy when neither)."""
-    c, n, h, w = xt.shape
-    need = [(o - 1) * s + d * (k - 1) + 1 for o, k, s, d in
-            zip(out_hw, kernel_size, stride, dilation)]
-    hp, wp = (max(need[0], h + 2 * padding[0]), max(need[1], w + 2 * padding[1]))
-    if (hp, wp) == (h, w):
-        return xt
-    xp = np.full((c, n, hp, wp), value, xt.dtype)
-    xp[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + w] = xt
-    return xp
-
-
-def _windows(kernel_size, stride, dilation, out_hw):
-    """Index keys of the last two dims for each kernel offset, row-major."""
-    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel_size, stride, dilation, out_hw
-    return [(..., slice(i * dh, i * dh + sh * (ho - 1) + 1, sh),
-             slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)) for i in range(kh) for j in range(kw)]
-
-
-def _lowest(dtype):
-    return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
-
-
-def _max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
-    out_hw = _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode)
-    xp = _pool_pad(x.transpose(1, 0, 2, 3), kernel_size, stride, padding, dilation, out_hw,
-                   _lowest(x.dtype))
-    c, n = xp.shape[:2]
-    out = _output((c, n) + out_hw, x.dtype)
-    keys = _windows(kernel_size, stride, dilation, out_hw)
-
-    def work(cs, ns):
-        src, dst = xp[cs, ns], out[cs, ns]
-        dst[...] = src[keys[0]]
-        for key in keys[1:]:
-            np.maximum(dst, src[key], out=dst)
-
-    _split(work, c, n, x.size)
-    return out.transpose(1, 0, 2, 3)
-
-
-def _max_pool2d_indices(x, kernel_size, stride, padding, dilation, ceil_mode):
-    out_hw = _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode)
-    xp = _pool_pad(x, kernel_size, stride, padding, dilation, out_hw, _lowest(x.dtype))
-    keys = _windows(kernel_size, stride, dilation, out_hw)
-    k = np.stack([xp[key] for key in keys], axis=2).argmax(axis=2)
-    kw = kernel_size[1]
-    rows = (np.arange(out_hw[0]) * stride[0] - padding[0])[:, None]
-    cols = np.arange(out_hw[1]) * stride[1] - padding[1]
-    return ((rows + k // kw * dilation[0]) * x.shape[3] + cols + k % kw * dilation[1]).astype(
-        np.int64)
-
-
-def _max_pool2d_grad_input(x, out, g, kernel_size, stride, padding, dilation, ceil_mode):
-    """Each window's gradient goes to its first maximum (PyTorch's choice on ties)."""
-    h, w = x.shape[2:]
-    out_hw = out.shape[2:]
-    xp = _pool_pad(x.transpose(1, 0, 2, 3), kernel_size, stride, padding, dilation, out_hw,
-                   _lowest(x.dtype))
-    ot, gt = out.transpose(1, 0, 2, 3), g.transpose(1, 0, 2, 3)
-    nan = ot.dtype.kind == "f" and bool(np.isnan(ot).any())
-    disjoint = all(s >= d * (k - 1) + 1 for k, s, d in zip(kernel_size, stride, dilation))
-    tiled = all((k == 1 or d == 1) and s == d * (k - 1) + 1 and o * s == n for o, k, s, d, n
-                in zip(out_hw, kernel_size, stride, dilation, xp.shape[2:]))  # xp covered once
-    gxp = _output(xp.shape, g.dtype, zero=not tiled)
-    keys = _windows(kernel_size, stride, dilation, out_hw)
-
-    def work(cs, ns):
-        src, o, gs, dst = xp[cs, ns], ot[cs, ns], gt[cs, ns], gxp[cs, ns]
-        taken = None
-        for idx, key in enumerate(keys):
-            hit = np.equal(src[key], o)
-            if nan:
-                hit |= np.isnan(src[key])
-            first = hit if taken is None else np.greater(hit, taken)  # hit, not yet taken
-            if idx < len(keys) - 1:
-                taken = hit if taken is None else np.logical_or(taken, hit, out=taken)
-            if disjoint:
-                np.multiply(gs, first, out=dst[key])
-            else:
-                dst[key] += gs * first
-
-    _split(work, xp.shape[0], xp.shape[1], x.size)
-    ph, pw = padding
-    return gxp[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3)
-
-
-def _avg_divisor(in_hw, out_hw, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                 divisor_override, dtype):
-    from corefw.ops.nn_conv import pool_divisor
-
-    return pool_divisor(in_hw, out_hw, kernel_size, stride, padding, ceil_mode,
-                        count_include_pad, divisor_override).astype(dtype)
-
-
-def _avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                divisor_override):
-
-    out_hw = _pool_geometry(x, kernel_size, stride, padding, (1, 1), ceil_mode)
-    xp = _pool_pad(x.transpose(1, 0, 2, 3), kernel_size, stride, padding, (1, 1), out_hw, 0)
-    c, n = xp.shape[:2]
-    out = _output((c, n) + out_hw, x.dtype)
-    keys = _windows(kernel_size, stride, (1, 1), out_hw)
-    div = _avg_divisor(x.shape[2:], out_hw, kernel_size, stride, padding, ceil_mode,
-                       count_include_pad, divisor_override, out.dtype)
-
-    def work(cs, ns):
-        src, dst = xp[cs, ns], out[cs, ns]
-        dst[...] = src[keys[0]]
-        for key in keys[1:]:
-            dst += src[key]
-        dst /= div
-
-    _split(work, c, n, x.size)
-    return out.transpose(1, 0, 2, 3)
-
-
-def _avg_pool2d_grad_input(g, input_size, kernel_size, stride, padding, ceil_mode,
-                           count_include_pad, divisor_override):
-
-    n, c, ho, wo = g.shape
-    gd = g.transpose(1, 0, 2, 3) / _avg_divisor(input_size, (ho, wo), kernel_size, stride,
-                                                padding, ceil_mode, count_include_pad,
-                                                divisor_override, g.dtype)
-    need = [(o - 1) * s + k for o, k, s in zip((ho, wo), kernel_size, stride)]
-    hp, wp = (max(need[0], input_size[0] + 2 * padding[0]),
-              max(need[1], input_size[1] + 2 * padding[1]))
-    gxp = _output((c, n, hp, wp), gd.dtype, zero=True)
-    keys = _windows(kernel_size, stride, (1, 1), (ho, wo))
-
-    def work(cs, ns):
-        src, dst = gd[cs, ns], gxp[cs, ns]
-        for key in keys:
-            dst[key] += src
-
-    _split(work, c, n, gxp.size)
-    (ph, pw), (h, w) = padding, input_size
-    return gxp[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3)
-
-
 def _pool_kernels() -> dict:
-    return {"max_pool2d": _max_pool2d, "max_pool2d_indices": _max_pool2d_indices,
-            "max_pool2d_grad_input": _max_pool2d_grad_input, "avg_pool2d": _avg_pool2d,
-            "avg_pool2d_grad_input": _avg_pool2d_grad_input}
+    from ._pool import pool_kernels  # the pooling kernels share this module's buffers
+
+    return pool_kernels()

@@ -21,7 +21,7 @@ import importlib
 from typing import Any
 
 from ._core import Attribution, Explanation
-from ._registry import lookup, methods
+from ._registry import lookup, method_kind, methods
 
 __version__ = "0.1.0"
 
@@ -59,16 +59,18 @@ _LAZY.update({
     "EpsilonRule": "_lrp", "GammaRule": "_lrp", "Alpha1_Beta0_Rule": "_lrp",
     "IdentityRule": "_lrp", "WinnerTakesAll": "_lrp", "Norm": "_lrp",
 })
-# concept, text and data attribution (not in the explainer registry: their results are not
-# per-feature Explanations)
+# concept, text and data attribution (registered too; their results are TCAVScores,
+# LLMAttributionResult and InfluenceScores, not per-feature Explanations: see method_kind)
 _LAZY.update({
     "TCAV": "_tcav", "Concept": "_tcav", "tcav_significance": "_tcav",
     "TextTokenInput": "_text", "TextTemplateInput": "_text", "LLMAttribution": "_text",
-    "LLMGradientAttribution": "_text", "CharTokenizer": "_text",
+    "LLMGradientAttribution": "_text", "CharTokenizer": "_text", "LLMAttributionResult": "_text",
     "TracInCP": "_tracin",
+    "TCAVScores": "_results", "InfluenceScores": "_results",
+    "KMostInfluentialResults": "_results",
 })
 
-__all__ = ["Attribution", "Explanation", "explain", "lookup", "methods", *_LAZY]
+__all__ = ["Attribution", "Explanation", "explain", "lookup", "method_kind", "methods", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
@@ -82,12 +84,15 @@ def __getattr__(name: str) -> Any:
 
 
 def explain(model, inputs, method: str = "integrated_gradients", *, init: dict | None = None,
-            **options) -> Explanation:
+            **options) -> Any:
     """Explain ``model`` at ``inputs`` with the explainer registered as ``method``.
 
     ``init`` holds constructor options (``{"multiply_by_inputs": False}``, ``{"layer": m}``);
     everything else goes to ``attribute`` (``target=``, ``baselines=``, ``n_steps=`` ...). For
-    IntegratedGradients' own ``method`` option use ``integration=``.
+    IntegratedGradients' own ``method`` option use ``integration=``. The result is an
+    :class:`Explanation` for the per-feature methods; ``method_kind(method)`` names the others'
+    (``tcav``: TCAVScores, ``tracin_cp``: InfluenceScores, ``llm_attribution`` and
+    ``llm_gradient_attribution``: LLMAttributionResult).
     """
     cls = lookup(method)
     explainer = cls(model, **(init or {}))

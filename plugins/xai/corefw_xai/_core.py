@@ -224,6 +224,9 @@ class Attribution:
     name: str = ""
     #: whether results depend on a random seed (they then carry ``seed`` and ``stderr``)
     stochastic: bool = False
+    #: what ``attribute`` returns: per-feature attributions, an :class:`Explanation`
+    kind: str = "feature"
+    result_type: type = Explanation
 
     def __init__(self, model: Callable) -> None:
         if not callable(model):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["explainer_classes", "lookup", "methods"]
+__all__ = ["explainer_classes", "lookup", "method_kind", "methods"]
 
 # name -> "module:Class"; imported on first use so the plugin stays light to load.
 _SPECS = {
@@ -56,6 +56,15 @@ _SPECS.update({
     "neuron_feature_ablation": "_neuron:NeuronFeatureAblation",
 })
 
+# Explainers whose results are not per-feature Explanations (their ``kind`` and
+# ``result_type`` say what they return; see _results.py)
+_SPECS.update({
+    "tcav": "_tcav:TCAV",
+    "tracin_cp": "_tracin:TracInCP",
+    "llm_attribution": "_text:LLMAttribution",
+    "llm_gradient_attribution": "_text:LLMGradientAttribution",
+})
+
 
 def explainer_classes() -> dict[str, type]:
     """``{name: class}`` of corefw-xai's explainers (imports their modules)."""
@@ -72,6 +81,13 @@ def methods() -> list[str]:
 
     names = set(corefw.explainers())
     return sorted(names)
+
+
+def method_kind(name: str) -> str:
+    """What the explainer registered as ``name`` returns: "feature" (an Explanation shaped
+    like the inputs), "concept" (TCAVScores), "data" (InfluenceScores) or "text"
+    (LLMAttributionResult). Third-party explainers without a ``kind`` count as "feature"."""
+    return getattr(lookup(name), "kind", "feature")
 
 
 def lookup(name: str):

@@ -25,6 +25,7 @@ from corefw import Tensor
 
 from ._core import Attribution, as_tuple
 from ._layer import _args, capture, resolve_layer
+from ._results import TCAVScores
 from ._targets import TargetSet
 from .errors import XaiError
 
@@ -164,6 +165,8 @@ class TCAV(Attribution):
     """
 
     name = "tcav"
+    kind = "concept"
+    result_type = TCAVScores
 
     def __init__(self, model, layers, model_id: str = "default_model_id",
                  classifier: Classifier | None = None, layer_attr_method=None,
@@ -239,9 +242,11 @@ class TCAV(Attribution):
     # scores --------------------------------------------------------------------------------
     def interpret(self, inputs, experimental_sets: Sequence[Sequence[Concept]], target=None,
                   additional_forward_args=None, processes: int | None = None, **kwargs
-                  ) -> dict[str, dict[str, dict[str, Tensor]]]:
+                  ) -> TCAVScores:
         """TCAV scores: ``{set key: {layer: {"sign_count": (n_concepts,), "magnitude":
-        (n_concepts,)}}}``; the set key joins the concept ids with ``-`` (Captum's)."""
+        (n_concepts,)}}}``; the set key joins the concept ids with ``-`` (Captum's). A
+        :class:`~corefw_xai._results.TCAVScores`: that ``dict`` plus :meth:`score` and
+        :meth:`summary`."""
         self.start()
         self.compute_cavs(experimental_sets)
         xs, _ = as_tuple(inputs)
@@ -261,7 +266,8 @@ class TCAV(Attribution):
                 scores.setdefault(key, {})[layer] = {
                     "sign_count": corefw.tensor(sign, dtype=corefw.float64),
                     "magnitude": corefw.tensor(mag, dtype=corefw.float64)}
-        return scores
+        names = {concepts_key(cs): [c.name for c in cs] for cs in experimental_sets}
+        return TCAVScores(scores, names, self.layer_names, target)
 
     def _layer_grads(self, module, xs, args, ts, rows) -> np.ndarray:
         leaves = tuple(x.detach().requires_grad_() if x.dtype.is_floating_point else x
@@ -277,7 +283,7 @@ class TCAV(Attribution):
                                         materialize_grads=True)
         return g.detach().cpu().numpy().astype(np.float64).reshape(g.shape[0], -1)
 
-    def attribute(self, inputs, experimental_sets, target=None, **kwargs):
+    def attribute(self, inputs, experimental_sets, target=None, **kwargs) -> TCAVScores:
         """Same as :meth:`interpret` (so ``explain(..., method="tcav")`` works)."""
         return self.interpret(inputs, experimental_sets, target=target, **kwargs)
 

@@ -240,13 +240,24 @@ class LLMAttribution:
     the batch, and a text is one example, so it does not apply.)
 
     ``attr_method`` is built on the language model (``FeatureAblation(model)``); its model is
-    replaced, for the call, by the function from feature presence to log-probabilities.
+    replaced, for the call, by the function from feature presence to log-probabilities. The
+    language model itself may be given instead (FeatureAblation is then used), which is how
+    the registry builds it: ``explain(model, TextTokenInput(...), method="llm_attribution",
+    init={"tokenizer": tok}, target="...")``.
     """
+
+    name = "llm_attribution"
+    kind = "text"
+    result_type = LLMAttributionResult
 
     def __init__(self, attr_method, tokenizer, attr_target: str = "log_prob") -> None:
         if attr_target not in ("log_prob", "prob"):
             raise XaiError(f"LLMAttribution: attr_target must be 'log_prob' or 'prob', got "
                            f"{attr_target!r}")
+        if not hasattr(attr_method, "attribute"):  # the language model itself
+            from ._perturb import FeatureAblation
+
+            attr_method = FeatureAblation(attr_method)
         self.attr_method, self.tokenizer, self.attr_target = attr_method, tokenizer, attr_target
         self.model = attr_method.model
 
@@ -287,9 +298,17 @@ class LLMGradientAttribution:
     """A gradient method over token ids, e.g. ``LayerIntegratedGradients(model,
     model.tokens)`` on the embedding, for each target token's log-probability. Per input token
     the attributions are summed over the embedding dimension. The baseline is the input with
-    every feature replaced by ``inp``'s baseline token."""
+    every feature replaced by ``inp``'s baseline token. Given the language model instead of a
+    method (as the registry does), it uses ``LayerIntegratedGradients`` on the model's first
+    ``nn.Embedding``."""
+
+    name = "llm_gradient_attribution"
+    kind = "text"
+    result_type = LLMAttributionResult
 
     def __init__(self, attr_method, tokenizer) -> None:
+        if not hasattr(attr_method, "attribute"):  # the language model itself
+            attr_method = _embedding_ig(attr_method)
         self.attr_method, self.tokenizer = attr_method, tokenizer
         self.model = attr_method.model
 
@@ -325,3 +344,16 @@ class LLMGradientAttribution:
         return LLMAttributionResult(corefw.tensor(token_attr.sum(0)), corefw.tensor(token_attr),
                                     inp.values, _tokens(self.tokenizer, target_ids),
                                     corefw.tensor(np.array(deltas)) if deltas else None)
+
+
+def _embedding_ig(model):
+    """``LayerIntegratedGradients`` on the first ``nn.Embedding`` of ``model``."""
+    from ._layer import LayerIntegratedGradients
+
+    modules = model.modules() if hasattr(model, "modules") else []
+    emb = next((m for m in modules if isinstance(m, corefw.nn.Embedding)), None)
+    if emb is None:
+        raise XaiError(f"LLMGradientAttribution: {type(model).__name__} has no nn.Embedding "
+                       f"layer; pass a method, e.g. LayerIntegratedGradients(model, "
+                       f"model.<embedding layer>)")
+    return LayerIntegratedGradients(model, emb)

@@ -17,6 +17,7 @@ import numpy as np
 import corefw
 from corefw import Tensor
 
+from ._results import InfluenceScores
 from .errors import XaiError
 
 __all__ = ["TracInCP", "load_checkpoint"]
@@ -60,6 +61,10 @@ def _examples(dataset) -> list[tuple]:
 class TracInCP:
     """Influence of each training example on test predictions, from checkpoints.
 
+    Registered as ``tracin_cp`` (kind "data"): ``explain(model, (x_test, y_test),
+    method="tracin_cp", init={"train_dataset": ..., "checkpoints": ..., "loss_fn": ...})``
+    calls :meth:`attribute`, which returns an :class:`~corefw_xai._results.InfluenceScores`.
+
     Args:
         model: the ``corefw.nn.Module`` (its parameters are restored after each call).
         train_dataset: a ``Dataset`` of ``(inputs..., label)`` examples, a ``DataLoader`` of
@@ -73,6 +78,10 @@ class TracInCP:
         batch_size: accepted for Captum's signature (examples are processed one by one).
         test_loss_fn: the loss for test examples (default ``loss_fn``).
     """
+
+    name = "tracin_cp"
+    kind = "data"
+    result_type = InfluenceScores
 
     def __init__(self, model, train_dataset, checkpoints, checkpoints_load_func: Callable =
                  load_checkpoint, layers: Sequence[str] | None = None,
@@ -135,16 +144,23 @@ class TracInCP:
         """Influence scores of every training example on each test example of ``inputs``
         (a tuple ``(inputs..., labels)``): a (n_test, n_train) tensor; with ``k``, the indices
         and scores of the ``k`` strongest proponents (``proponents=False``: opponents),
-        each (n_test, k)."""
+        each (n_test, k), as Captum's ``KMostInfluentialResults(indices, influence_scores)``.
+        """
+        scores = self.attribute(inputs)
+        return scores.scores if k is None else scores.top(k, proponents)
+
+    def attribute(self, inputs, target=None) -> InfluenceScores:
+        """The influence matrix of :meth:`influence` as an
+        :class:`~corefw_xai._results.InfluenceScores` (``.scores``, ``.top(k)``,
+        ``.summary()``); ``inputs`` is ``(inputs..., labels)``, the labels being the targets
+        (``target`` is accepted for the registry's calling convention and must be None)."""
+        if target is not None:
+            raise XaiError("TracInCP.attribute: the test labels are the last element of "
+                           "inputs, (inputs..., labels); target must be None")
         test = _examples(tuple(inputs))
-        scores = corefw.tensor(self._over_checkpoints(
+        return InfluenceScores(corefw.tensor(self._over_checkpoints(
             lambda: self._grads(test, self.test_loss_fn) @ self._grads(self.train,
-                                                                        self.loss_fn).T))
-        if k is None:
-            return scores
-        s = scores.numpy()
-        order = np.argsort(-s if proponents else s, axis=1, kind="stable")[:, :k]
-        return (corefw.tensor(order), corefw.tensor(np.take_along_axis(s, order, 1)))
+                                                                        self.loss_fn).T)))
 
     def self_influence(self, inputs=None, show_progress: bool = False,
                        outer_loop_by_checkpoints: bool = False) -> Tensor:
