@@ -153,7 +153,10 @@ def register_explainers(register: RegisterExplainer) -> None:
     """Register explainers: ``register(name, cls, *, override=False)``.
 
     ``cls(model)`` builds an explainer whose ``attribute(inputs, target=None, **options)``
-    returns attributions shaped like ``inputs``. Explainers appear in
+    returns attributions shaped like ``inputs`` (a feature explainer). An explainer of another
+    kind says so with class attributes ``kind`` (``"concept"``, ``"data"`` or ``"text"``) and
+    ``result_type`` (what ``attribute`` returns), as corefw-xai's TCAV, TracInCP and LLM
+    attributions do; a class without ``kind`` is a feature explainer. Explainers appear in
     :func:`corefw.explainers` and in ``corefw plugins``. An explainer name registered twice is
     refused unless ``override=True``.
     """
