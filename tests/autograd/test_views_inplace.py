@@ -7,11 +7,9 @@ the NumPy reference (the values PyTorch gives for the same programs).
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from _immutable import immutable_backend
 
 import corefw
 import corefw.dispatch
@@ -23,30 +21,13 @@ from corefw.testing.cases import Env, cases_for
 from corefw.testing.runner import all_ops
 
 F64 = corefw.float64
-IMMUT = Path(__file__).resolve().parents[2] / "examples" / "plugins" / "corefw-immutable"
 
 
 @pytest.fixture(scope="module")
 def immut():
     """The example immutable backend, registered for this module's tests."""
-    sys.path.insert(0, str(IMMUT))
-    try:
-        from corefw_immutable.backend import ImmutableBackend
-    finally:
-        sys.path.remove(str(IMMUT))
-    d = corefw.dispatch
-    d.backends()  # plugins loaded first, so the snapshot below is the session's real state
-    saved = [(reg, dict(reg)) for reg in (d.BACKENDS, d._OWNERS, d._DEVICES, d._pending_rng)]
-    if "immut" not in d.BACKENDS:
-        d.register_backend(ImmutableBackend(), owner="tests")
-    bare = ImmutableBackend()  # a functional backend that writes no in-place kernel at all
-    bare.device_type = "immutbare"
-    del bare.kernels["copy_"], bare.kernels["index_put_"]
-    d.register_backend(bare, owner="tests")
-    yield "immut"
-    for reg, before in saved:  # leave no trace for later tests (plugin listings, seeding)
-        reg.clear()
-        reg.update(before)
+    with immutable_backend() as name:
+        yield name
 
 
 @pytest.fixture(params=["cpu", "immut"])

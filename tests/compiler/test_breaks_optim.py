@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _immutable import immutable_backend
 
 import corefw
 import corefw.nn.functional as F
@@ -98,8 +99,7 @@ def test_optimizers_branching_on_their_step_run_eagerly_with_the_reason(name):
 @pytest.mark.parametrize("name, kwargs", [("SGD", {"lr": 0.05, "momentum": 0.9}),
                                           ("Adam", {"lr": 0.01})])
 def test_training_step_compiles_on_a_functionalizing_backend(name, kwargs):
-    pytest.importorskip("corefw_immutable")
-    with warnings.catch_warnings():
+    with immutable_backend(), warnings.catch_warnings():
         warnings.simplefilter("error", CompileWarning)
         compiled = _run(name, kwargs, device="immut", batchnorm=True)
     assert len(compiled.cache) == 1 and not compiled.eager_keys
