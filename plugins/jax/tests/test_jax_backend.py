@@ -12,7 +12,7 @@ import pytest
 
 jax = pytest.importorskip("jax", reason="jax is not installed (pip install 'corefw-jax[jax]')")
 pytest.importorskip("corefw_jax",
-                    reason="corefw-jax is not installed (pip install -e "plugins/jax[jax]")")
+                    reason="corefw-jax is not installed (pip install -e 'plugins/jax[jax]')")
 
 import corefw  # noqa: E402
 import corefw.plugins  # noqa: E402
