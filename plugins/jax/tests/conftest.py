@@ -5,7 +5,9 @@ waits for the result."""
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -14,6 +16,15 @@ from pathlib import Path
 import pytest
 
 KIT: dict = {}
+
+
+def _die_with_parent() -> None:
+    """In the kit's process (Linux): end when the suite's process ends, even if it is killed
+    without running pytest_sessionfinish (a CI timeout)."""
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _start_kit() -> None:
@@ -27,7 +38,7 @@ def _start_kit() -> None:
         [sys.executable, "-m", "pytest", "-p", "corefw.testing.plugin", "--pyargs",
          "corefw.testing.conformance", "-q", "-p", "no:cacheprovider", "--corefw-backend=jax",
          f"--corefw-report={report}"], cwd=out, env=env, stdout=log, stderr=subprocess.STDOUT,
-        text=True)
+        text=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
     KIT.update(proc=proc, report=report, log=log, dir=out)
 
 
