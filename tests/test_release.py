@@ -24,7 +24,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 #: source directory -> distribution name
 PACKAGES = {".": "corefw", "plugins/cpu": "corefw-cpu", "plugins/cuda": "corefw-cuda",
-            "plugins/xai": "corefw-xai", "plugins/incubating/jax": "corefw-jax",
+            "plugins/xai": "corefw-xai", "plugins/jax": "corefw-jax",
             "examples/plugins/corefw-refdev": "corefw-refdev",
             "examples/plugins/corefw-extralayers": "corefw-extralayers",
             "examples/plugins/corefw-saliency": "corefw-saliency"}

@@ -230,11 +230,12 @@ def strict() -> bool:
                                                                            "on")
 
 
-def _warn_kernel_override(rec, req: Request, prev: str, records: Mapping[str, Any]) -> None:
-    """PyTorch's "Overriding a previously registered kernel", naming both owners; fatal in
-    strict mode (the caller marks the plugin failed, which raises there)."""
-    msg = (f"corefw: overriding a previously registered kernel: {req.name!r} of "
-           f"{describe(prev, records)} is replaced by plugin {describe(rec.name, records)} "
+def _warn_override(rec, req: Request, prev: str, records: Mapping[str, Any]) -> None:
+    """PyTorch's "Overriding a previously registered kernel", naming both owners, for every
+    kind of name but device types (settled by ownership); fatal in strict mode (the caller
+    marks the plugin failed, which raises there)."""
+    msg = (f"corefw: overriding a previously registered {_SINGULAR[req.kind]}: {req.name!r} "
+           f"of {describe(prev, records)} is replaced by plugin {describe(rec.name, records)} "
            f"(override=True)")
     if strict():
         raise PluginError(f"{msg} [refused because COREFW_STRICT_PLUGINS is set]")
@@ -247,8 +248,8 @@ def _apply_one(rec, req: Request, records: Mapping[str, Any]) -> None:
 
     what = f"{_SINGULAR[req.kind]} {req.name!r}"
     taken, prev = _taken(req, rec.name)
-    if taken and req.override and req.kind == "kernels" and prev not in (None, rec.name):
-        _warn_kernel_override(rec, req, prev, records)
+    if taken and req.override and req.kind != "device_types" and prev != rec.name:
+        _warn_override(rec, req, prev, records)
     if taken and not req.override:
         by = describe(prev, records)
         rec.notes.append(f"refused: its {what}, already registered by {by}")

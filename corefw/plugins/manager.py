@@ -18,7 +18,9 @@ and skipped; corefw keeps working. ``COREFW_STRICT_PLUGINS=1`` turns that into a
 
 Device types are owned, not first-come: :mod:`corefw.plugins.ownership` settles each one from
 the distributions' ``corefw.devices`` declarations and ``COREFW_DEVICE_OWNER`` before anything
-is registered, so the outcome never depends on the order in which plugins load. A plugin that
+is registered, and op, layer and explainer names that two distributions register are refused
+for both unless ``COREFW_OP_OWNER`` / ``COREFW_LAYER_OWNER`` / ``COREFW_EXPLAINER_OWNER``
+chooses one, so the outcome never depends on the order in which plugins load. A plugin that
 takes longer than ``COREFW_PLUGIN_WATCHDOG_S`` seconds (default 5) to load is named on stderr
 with the setting that skips it; Ctrl-C while loading leaves nothing half-done, and the next
 tensor loads the plugins again.
@@ -68,7 +70,8 @@ class PluginRecord:
     ``status`` is ``loaded``; ``unavailable`` (loaded, but a backend it serves cannot run
     here: ``reason`` says why); ``failed`` (raised at import or registration: ``error``);
     ``refused`` (unsupported plugin-API version, its entry-point name is taken, a device type
-    it does not own, or a backend lacking protocol members: ``error``);
+    it does not own, an op, layer or explainer name another distribution also registers, or a
+    backend lacking protocol members: ``error``);
     or ``blocked`` (by ``COREFW_PLUGINS`` / ``COREFW_DISABLE_PLUGINS``: ``reason``).
     """
 
@@ -229,6 +232,7 @@ def _load_all() -> None:
                           f"{', '.join(sorted(found)) or 'none'})", PluginWarning, stacklevel=4)
     ready = [rec for rec, importer in todo if _prepare(rec, importer)]
     ready = _settle_device_types(ready)
+    ready = _settle_names(ready)
     catalogue.apply(ready, _records, _fail)
     for rec in ready:
         if rec.status == "pending":
@@ -256,6 +260,34 @@ def _settle_device_types(ready: list[PluginRecord]) -> list[PluginRecord]:
             _unregister(rec.name)
             _refuse(rec, refused[rec.name])
     return [rec for rec in ready if rec.name not in refused]
+
+
+def _settle_names(ready: list[PluginRecord]) -> list[PluginRecord]:
+    """Refuse the plugins whose op, layer or explainer names collide with another
+    distribution's (unless the user chose an owner): :func:`ownership.settle_names`."""
+    for kind, var in ownership.NAME_OWNER_VARS.items():
+        try:
+            choices = ownership.owner_choices(var)
+        except ValueError as exc:
+            warnings.warn(f"corefw: {exc}; the setting is ignored", PluginWarning, stacklevel=5)
+            choices = {}
+        asked = {r.name for rec in ready for r in rec.requests if r.kind == kind}
+        for name in sorted(set(choices) - asked):
+            warnings.warn(f"corefw: {var} gives {kind[:-1]} {name!r} to {choices[name]!r}, "
+                          f"but no loaded plugin registers that name", PluginWarning,
+                          stacklevel=5)
+        refused, dropped = ownership.settle_names(
+            ready, kind, choices, lambda name: catalogue.describe(name, _records))
+        for rec in ready:
+            for req, note in dropped.get(rec.name, ()):
+                rec.requests.remove(req)
+                rec.notes.append(note)
+            if rec.name in refused:
+                rec.requests = []
+                _unregister(rec.name)
+                _refuse(rec, refused[rec.name])
+        ready = [rec for rec in ready if rec.name not in refused]
+    return ready
 
 
 def _unregister(name: str) -> None:

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).parent
-DISTS = ("toy", "broken", "future", "toydup", "lazy", "impostor", "hazards")
+DISTS = ("toy", "broken", "future", "toydup", "lazy", "impostor", "hazards", "rival",
+         "rival2")
 
 _PRELUDE = """\
 import json, warnings

@@ -10,12 +10,17 @@ import json
 
 import pytest
 
-ALL = ("toy", "broken", "future", "toydup", "lazy")  # every distribution in dists/
+ALL = ("toy", "broken", "future", "toydup", "lazy")  # the distributions listed together
+# corefw-toydup registers corefw-toy's op, layer and explainer names: without a choice both
+# would be refused (test_name_ownership.py); here the user gives them to corefw-toy
+CHOSEN = {"COREFW_OP_OWNER": "toy_softclip=corefw-toy",
+          "COREFW_LAYER_OWNER": "ToyScale=corefw-toy",
+          "COREFW_EXPLAINER_OWNER": "toy_saliency=corefw-toy"}
 
 
 @pytest.fixture(scope="module")
 def everything(listing) -> dict:
-    return listing(ALL)
+    return listing(ALL, env=CHOSEN)
 
 
 def test_listing_shows_every_plugin_with_its_status(everything):
@@ -55,7 +60,7 @@ def test_unsupported_plugin_api_is_refused_naming_both_versions(everything):
 
 
 def test_text_listing(run_python):
-    proc = run_python("-m", "corefw", "plugins", dists=ALL)
+    proc = run_python("-m", "corefw", "plugins", dists=ALL, env=CHOSEN)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     row = {ln.split()[0]: ln for ln in lines if ln and not ln.startswith(" ")}
@@ -125,7 +130,7 @@ def test_corefw_plugins_loads_only_the_named_entry_points(listing, snippet):
 
 
 def test_corefw_disable_plugins_blocks_some(listing, snippet):
-    env = {"COREFW_DISABLE_PLUGINS": "broken_import, broken_register,future"}
+    env = {"COREFW_DISABLE_PLUGINS": "broken_import, broken_register,future", **CHOSEN}
     recs = listing(ALL, env=env)
     for name in ("broken_import", "broken_register", "future"):
         assert recs[name]["status"] == "blocked"
@@ -140,35 +145,6 @@ def test_a_name_no_plugin_has_is_reported(snippet):
     assert len(out["warnings"]) == 1
     assert "COREFW_DISABLE_PLUGINS names 'tyo'" in out["warnings"][0]
     assert "toy" in out["warnings"][0]
-
-
-def test_duplicate_names_are_refused_naming_both_plugins(snippet):
-    out = snippet("""
-        from corefw.plugins import plugin_records
-        out["cpu_backend"] = corefw.ones(1).device.backend.name
-        from corefw_toy import softclip
-        out["softclip"] = softclip(corefw.tensor([4.0]), 2.0).item()
-        out["layer"] = corefw.layers()["ToyScale"].__module__
-        out["explainer"] = corefw.explainers()["toy_saliency"].__module__
-        out["notes"] = [r.notes for r in plugin_records() if r.name == "toydup"][0]
-    """, dists=("toy", "toydup"), env={"COREFW_DISABLE_PLUGINS": "alt_cpu"})
-    msgs = out["warnings"]
-    assert len(msgs) == 4, msgs
-    owners = {"op 'toy_softclip'": "'toy' (corefw-toy 1.2.3)",
-              "kernel 'cpu:toy_softclip'": "'toy' (corefw-toy 1.2.3)",
-              "layer 'ToyScale'": "'toy' (corefw-toy 1.2.3)",
-              "explainer 'toy_saliency'": "'toy' (corefw-toy 1.2.3)"}
-    for what, owner in owners.items():
-        (msg,) = [m for m in msgs if m.startswith(f"corefw: {what} ")]
-        assert f"already registered by {owner}" in msg
-        assert "plugin 'toydup' (corefw-toydup 0.2.0) was refused" in msg
-        assert "override=True" in msg
-    assert len(out["notes"]) == 4
-    # the first registrations stand
-    assert out["cpu_backend"] == "numpy"
-    assert out["softclip"] == pytest.approx(2.0 * 0.9640275800758169)
-    assert out["layer"] == "corefw_toy.layers"
-    assert out["explainer"] == "corefw_toy.explainers"
 
 
 _OWNER = """

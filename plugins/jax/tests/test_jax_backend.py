@@ -1,6 +1,6 @@
 """corefw-jax beyond the conformance kit: lazy loading, immutability, index bounds, agreement
 with cpu, in-place ops through functionalization. Skipped, with the reason, where jax or
-corefw-jax is not installed (CI does not install them yet: plugins/incubating/jax/STATUS.md)."""
+corefw-jax is not installed (README's test command installs both)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 jax = pytest.importorskip("jax", reason="jax is not installed (pip install 'corefw-jax[jax]')")
 pytest.importorskip("corefw_jax",
-                    reason="corefw-jax is not installed (pip install -e plugins/incubating/jax)")
+                    reason="corefw-jax is not installed (pip install -e 'plugins/jax[jax]')")
 
 import corefw  # noqa: E402
 import corefw.plugins  # noqa: E402

@@ -41,7 +41,8 @@ def _check_bounds(key, shape, op: str) -> None:
             continue
         kind = getattr(getattr(p, "dtype", None), "kind", None)
         if kind in ("i", "u") and getattr(p, "size", 1) and dim < len(shape):
-            lo, hi = int(p.min()), int(p.max())
+            host = np.asarray(p)  # on the host: no XLA compile per index shape
+            lo, hi = int(host.min()), int(host.max())
             n = shape[dim]
             if lo < -n or hi >= n:
                 bad = hi if hi >= n else lo
@@ -89,6 +90,8 @@ def _build():
 
     from corefw.backend import ArrayModuleBackend
 
+    from ._nn import nn_kernels
+
     def add_at(x, key, values):  # pure: the kernels below use its result
         return x.at[key].add(values)
 
@@ -105,12 +108,42 @@ def _build():
                 k[op] = _numpy_errors(fn)
             for op in ("softmax", "log_softmax", "logsumexp", "cumsum"):
                 k[op] = _zero_d(k[op])
+            k.update(nn_kernels(jax, jnp))
             k.update(copy_=_copy_, index_put=_index_put, index_put_=_index_put,
                      scatter_add=_scatter_add, gather=_gather, index=_index,
                      nonzero=lambda x: jnp.argwhere(x).astype(jnp.int64))
 
+        def _random_kernels(self) -> dict:
+            """The toolkit's random kernels, computed on the host (the generator is there)
+            and transferred once: the same values, and no XLA compile per shape."""
+
+            def put(values, dtype):
+                return jax.device_put(np.asarray(values, dtype=np.dtype(dtype)))
+
+            def uniform(shape, low, high, dtype):
+                out = self.rng.random(shape)
+                if low != 0.0 or high != 1.0:
+                    out = out * (high - low) + low
+                dt = np.dtype(dtype)
+                out = np.asarray(out, dtype=dt)
+                # rounding to a narrow dtype can reach `high`; the interval is [low, high)
+                top = np.nextafter(np.asarray(high, dt), np.asarray(low, dt))
+                return put(np.minimum(out, top), dt)
+
+            def normal(shape, mean, std, dtype):
+                out = self.rng.standard_normal(shape)
+                if mean != 0.0 or std != 1.0:
+                    out = out * std + mean
+                return put(out, dtype)
+
+            return {"uniform": uniform, "normal": normal,
+                    "randint": lambda shape, low, high, dtype: put(
+                        self.rng.integers(low, high, size=shape), dtype),
+                    "randperm": lambda n, dtype: put(self.rng.permutation(n), dtype)}
+
         def from_host(self, array, index: int = 0):
-            return jnp.asarray(array)
+            # device_put transfers; jnp.asarray would compile a "stage" per shape and dtype
+            return jax.device_put(np.asarray(array))
 
         def to_host(self, array) -> np.ndarray:
             return np.array(array, copy=True)  # writable, and not tied to the jax buffer
