@@ -11,6 +11,7 @@ from . import _dtype
 from ._device import device
 from ._graph.grad_mode import STATE
 from ._graph.node import EXTRAS, Node, record_module
+from ._graph.saved import pack_node
 from ._registry import FN
 from ._rules import spec
 from ._tensor import Tensor as _Tensor
@@ -99,6 +100,8 @@ def record(op, operands, attrs, out, dev, t):
         EXTRAS[0](node)
     if STATE.provenance:
         record_module(node)
+    if STATE.saved_hooks is not None:  # saved_tensors_hooks: pack what the node saves
+        pack_node(node, mask, t)
     t._node = node
     t._req = True
 
@@ -158,6 +161,8 @@ def record2(op, a, b, out, dev, t):
         EXTRAS[0](node)
     if STATE.provenance:
         record_module(node)
+    if STATE.saved_hooks is not None:  # saved_tensors_hooks: pack what the node saves
+        pack_node(node, mask, t)
     t._node = node
     t._req = True
 

@@ -95,10 +95,8 @@ MISSING_NOTES: dict[tuple[str, str], str] = {
     ("Tensor", "orgqr"): "LAPACK's building block; use `linalg.qr`",
     ("Tensor", "ormqr"): "LAPACK's building block; use `linalg.qr`",
     ("nn", "LinearCrossEntropyLoss"): "new in PyTorch 2.13; `F.linear_cross_entropy` is there",
-    ("autograd", "graph.saved_tensors_hooks"): "not yet: saved tensors stay in the graph as "
-                                               "they are (no pack/unpack hooks)",
-    ("autograd", "graph.save_on_cpu"): "not yet (needs saved-tensor hooks)",
-    ("autograd", "enforce_grad_layout_policy"): "new in PyTorch 2.13; not yet",
+    ("autograd", "enforce_grad_layout_policy"): "recorded; corefw has no `.grad` stride "
+                                                "contract to enforce",
 }
 
 

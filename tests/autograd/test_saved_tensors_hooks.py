@@ -1,0 +1,287 @@
+"""corefw.autograd.graph: saved_tensors_hooks, save_on_cpu, disable_saved_tensors_hooks."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import weakref
+
+import numpy as np
+import pytest
+
+import corefw as cf
+from corefw.autograd.graph import disable_saved_tensors_hooks, save_on_cpu, saved_tensors_hooks
+from corefw.errors import AutogradError
+
+
+class Log:
+    """Pack/unpack hooks that record what they see and pass tensors through unchanged."""
+
+    def __init__(self) -> None:
+        self.packed: list = []
+        self.unpacked: list = []
+
+    def pack(self, x):
+        self.packed.append(x)
+        return ("box", x)
+
+    def unpack(self, box):
+        self.unpacked.append(box[1])
+        return box[1]
+
+    def hooks(self):
+        return saved_tensors_hooks(self.pack, self.unpack)
+
+
+def _to_numpy(x):
+    return x.detach().numpy().copy()
+
+
+def _from_numpy(a):
+    return cf.tensor(a)
+
+
+def _model(x, w1, w2):
+    """A small network whose ops save operands (matmul, mul), outputs (tanh, exp) or nothing
+    (sum): every kind of saved value."""
+    h = (x @ w1).tanh()
+    z = (h * h).exp() @ w2
+    return z.logsumexp(1).sum() + (z * 0.5).sin().mean()
+
+
+def _grads(rng, hooks=None):
+    x = cf.tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    w1 = cf.tensor(rng.standard_normal((3, 5)) * 0.5, requires_grad=True)
+    w2 = cf.tensor(rng.standard_normal((5, 2)) * 0.5, requires_grad=True)
+    if hooks is None:
+        loss = _model(x, w1, w2)
+    else:
+        with hooks:
+            loss = _model(x, w1, w2)
+    loss.backward()
+    return loss.item(), [t.grad.numpy() for t in (x, w1, w2)]
+
+
+def test_pack_sees_exactly_the_declared_saves_of_each_op():
+    a = cf.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    b = cf.tensor([4.0, 5.0, 6.0], requires_grad=True)
+    c = cf.tensor([7.0, 8.0, 9.0])  # needs no grad
+    log = Log()
+    with log.hooks():
+        p = a * b        # mul saves cross: both operands (each needs the other)
+        q = a * c        # only c: the gradient for a reads c; none is wanted for c
+        e = p.exp()      # exp saves its output
+        s = e.sum()      # sum saves nothing (shape only)
+    assert len(log.packed) == 4
+    assert log.packed[0] is a and log.packed[1] is b
+    assert log.packed[2] is c
+    np.testing.assert_array_equal(log.packed[3].numpy(), e.detach().numpy())
+    assert log.packed[3]._node is None  # the output is packed detached: no cycle via the hook
+    assert log.unpacked == []
+    (s + q.sum()).backward()
+    assert len(log.unpacked) == 4  # each saved tensor once
+    np.testing.assert_allclose(a.grad.numpy(), np.exp([4.0, 10.0, 18.0]) * [4, 5, 6] + [7, 8, 9])
+    np.testing.assert_allclose(b.grad.numpy(), np.exp([4.0, 10.0, 18.0]) * [1, 2, 3])
+
+
+def test_shape_only_stand_ins_never_reach_the_hooks():
+    x = cf.tensor(np.ones((2, 3)), requires_grad=True)
+    log = Log()
+    with log.hooks():
+        y = (x + 1.0).sum()  # add and sum save nothing
+    assert log.packed == []
+    y.backward()
+    assert log.unpacked == []
+    np.testing.assert_array_equal(x.grad.numpy(), np.ones((2, 3)))
+
+
+def test_gradients_equal_to_those_without_hooks(rng):
+    loss0, g0 = _grads(np.random.default_rng(1))
+    log = Log()
+    loss1, g1 = _grads(np.random.default_rng(1), log.hooks())
+    assert loss0 == loss1
+    for a, b in zip(g0, g1):
+        np.testing.assert_array_equal(a, b)
+    assert len(log.packed) == len(log.unpacked) > 5
+
+
+def test_pack_to_numpy_and_rebuild_frees_the_saved_tensor(rng):
+    loss0, g0 = _grads(np.random.default_rng(2))
+    loss1, g1 = _grads(np.random.default_rng(2), saved_tensors_hooks(_to_numpy, _from_numpy))
+    assert loss0 == loss1
+    for a, b in zip(g0, g1):
+        np.testing.assert_array_equal(a, b)
+    # the graph keeps the numpy copy, not the tensor: an intermediate can go
+    x = cf.tensor(rng.standard_normal(5), requires_grad=True)
+    for hooked in (False, True):
+        h = x * 2.0
+        ref = weakref.ref(h)
+        if hooked:
+            with saved_tensors_hooks(_to_numpy, _from_numpy):
+                y = h.sin().sum()  # sin saves its input h
+        else:
+            y = h.sin().sum()
+        del h
+        gc.collect()
+        assert (ref() is None) == hooked
+        x.grad = None
+        y.backward()
+        np.testing.assert_allclose(x.grad.numpy(), 2 * np.cos(2 * x.detach().numpy()), rtol=1e-12)
+
+
+def test_save_on_cpu_gives_equal_gradients(device):
+    rng = np.random.default_rng(3)
+    loss0, g0 = _grads(rng)
+    loss1, g1 = _grads(np.random.default_rng(3), save_on_cpu())
+    assert loss0 == loss1
+    for a, b in zip(g0, g1):
+        np.testing.assert_array_equal(a, b)
+    x = cf.tensor([0.5, 1.5], requires_grad=True, device=device)
+    with save_on_cpu(pin_memory=True):
+        y = (x * x).exp().sum()
+    y.backward()
+    assert x.grad.device == x.device
+    v = np.array([0.5, 1.5])
+    np.testing.assert_allclose(x.grad.cpu().numpy(), 2 * v * np.exp(v * v), rtol=1e-6)
+
+
+def test_nested_contexts_use_the_innermost_pair():
+    x = cf.tensor([1.0, 2.0], requires_grad=True)
+    outer, inner = Log(), Log()
+    with outer.hooks():
+        a = x.sin()
+        with inner.hooks():
+            b = x.cos()
+        c = x.exp()
+    d = x.tanh()
+    assert outer.packed[0] is x and len(outer.packed) == 2  # sin's input, exp's output
+    assert inner.packed == [x]
+    (a + b + c + d).sum().backward()
+    assert len(outer.unpacked) == 2 and len(inner.unpacked) == 1
+    v = np.array([1.0, 2.0])
+    np.testing.assert_allclose(x.grad.numpy(),
+                               np.cos(v) - np.sin(v) + np.exp(v) + 1 - np.tanh(v) ** 2)
+
+
+def test_hooks_are_thread_local():
+    log = Log()
+    seen = {}
+
+    def other():
+        t = cf.tensor([1.0, 2.0], requires_grad=True)
+        y = t.exp().sum()
+        seen["packed"] = len(log.packed)
+        y.backward()
+        seen["grad"] = t.grad.numpy()
+
+    x = cf.tensor([3.0], requires_grad=True)
+    with log.hooks():
+        th = threading.Thread(target=other)
+        th.start()
+        th.join()
+        x.exp()
+    assert seen["packed"] == 0  # the other thread recorded with no hooks
+    np.testing.assert_allclose(seen["grad"], np.exp([1.0, 2.0]))
+    assert len(log.packed) == 1  # this thread's exp
+
+
+def test_disable_saved_tensors_hooks_raises_with_the_message():
+    with disable_saved_tensors_hooks("no hooks in this module, please"):
+        with pytest.raises(AutogradError, match="no hooks in this module, please"):
+            with saved_tensors_hooks(lambda x: x, lambda x: x):
+                pass
+        with pytest.raises(RuntimeError, match="no hooks in this module"):
+            with save_on_cpu():
+                pass
+
+    @disable_saved_tensors_hooks("decorated")
+    def f():
+        with saved_tensors_hooks(lambda x: x, lambda x: x):
+            pass
+
+    with pytest.raises(AutogradError, match="decorated"):
+        f()
+    log = Log()
+    with log.hooks():  # allowed again outside
+        cf.tensor([1.0], requires_grad=True).exp()
+    assert len(log.packed) == 1
+
+
+def test_hooks_do_not_touch_a_graph_recorded_outside():
+    x = cf.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).exp().sum()
+    log = Log()
+    with log.hooks():
+        y.backward()
+    assert log.packed == [] and log.unpacked == []
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.array([1, 2]) * np.exp([1.0, 4.0]))
+
+
+def test_retain_graph_unpacks_on_every_backward():
+    x = cf.tensor([0.3, 0.7], requires_grad=True)
+    log = Log()
+    with log.hooks():
+        y = x.sin().sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    assert len(log.packed) == 1 and len(log.unpacked) == 2
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.cos([0.3, 0.7]))
+    with pytest.raises(AutogradError, match="second time"):
+        y.backward()
+
+
+def test_higher_order_gradients_through_unpacked_tensors():
+    v = np.array([0.5, -1.0, 2.0])
+    for hooks in (None, saved_tensors_hooks(_to_numpy, _from_numpy)):
+        x = cf.tensor(v, requires_grad=True)
+        if hooks is None:
+            y = (x * x * x).sin().sum()
+        else:
+            with hooks:
+                y = (x * x * x).sin().sum()
+        (g,) = cf.autograd.grad(y, x, create_graph=True)
+        g.sum().backward()
+        # d/dx sin(x^3) = 3x^2 cos(x^3); d2 = 6x cos(x^3) - 9x^4 sin(x^3)
+        np.testing.assert_allclose(g.detach().numpy(), 3 * v**2 * np.cos(v**3), rtol=1e-12)
+        np.testing.assert_allclose(x.grad.numpy(),
+                                   6 * v * np.cos(v**3) - 9 * v**4 * np.sin(v**3), rtol=1e-12)
+
+
+def test_in_place_change_after_packing_is_still_caught():
+    x = cf.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 1.0
+    with saved_tensors_hooks(_to_numpy, _from_numpy):
+        y = h.sin().sum()
+    h.add_(1.0)
+    with pytest.raises(AutogradError, match="modified by an in-place operation"):
+        y.backward()
+
+
+def test_bad_unpack_results_are_typed_errors():
+    x = cf.tensor([1.0, 2.0], requires_grad=True)
+    with saved_tensors_hooks(lambda t: t, lambda t: t.detach().numpy()):
+        y = x.sin().sum()
+    with pytest.raises(AutogradError, match="must return a corefw Tensor"):
+        y.backward()
+    with saved_tensors_hooks(lambda t: t, lambda t: t[:1]):
+        y = x.sin().sum()
+    with pytest.raises(AutogradError, match=r"returned shape \(1,\).*saved with shape \(2,\)"):
+        y.backward()
+
+
+def test_pack_hook_may_not_modify_its_input():
+    x = cf.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 1.0
+    with saved_tensors_hooks(lambda t: t.mul_(2.0), lambda t: t):
+        with pytest.raises(AutogradError, match="pack hook modified its input"):
+            h.sin()
+
+
+def test_grad_fn_saved_tensors_unpacks():
+    x = cf.tensor([1.0, 2.0], requires_grad=True)
+    log = Log()
+    with log.hooks():
+        y = x.sin()
+    (s,) = y.grad_fn.saved_tensors
+    np.testing.assert_array_equal(s.detach().numpy(), x.detach().numpy())
+    assert len(log.unpacked) == 1
