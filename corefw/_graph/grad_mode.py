@@ -32,6 +32,9 @@ class _State(threading.local):
 
 
 STATE = _State()
+#: How many saved_tensors_hooks contexts are active in all threads together: the hot path
+#: reads this plain global first, the (slower) thread-local STATE.saved_hooks only when > 0.
+SAVED_HOOKS = [0]
 
 
 def is_grad_enabled() -> bool:

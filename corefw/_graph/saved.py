@@ -2,12 +2,14 @@
 
 While a thread has hooks (``STATE.saved_hooks``), recording an op passes every tensor the op
 saves for backward -- its declared ``saves`` operands and, where declared, its output -- through
-the pack hook, and the node keeps only what the hook returned. The node's slot for a packed
-operand holds a storage-free carrier (shape, dtype and the operand's version counter, so
-in-place changes are still caught). The backward engine calls the unpack hook of the hooks the
-node was recorded under, right before the node's VJP runs, and drops the unpacked tensors again
-after it. Shape-only stand-ins of operands an op does not save are not saved tensors: the hooks
-never see them.
+the pack hook, and the node keeps only what the hook returned; its slot for a packed operand
+holds a storage-free carrier (shape, dtype, requires_grad). The backward engine calls the unpack
+hook of the hooks the node was recorded under right before the node's VJP runs, and drops the
+unpacked tensors again after it. Shape-only stand-ins of operands an op does not save are not
+saved tensors: the hooks never see them.
+
+As in PyTorch, a packed tensor's version is not checked at backward: the hook decides what is
+kept (a copy packed by ``save_on_cpu`` is unaffected by later in-place changes to the original).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from ..errors import AutogradError
 from .grad_mode import STATE
 from .node import Node
 
-__all__ = ["pack_node", "run_unpacked", "unpacked_inputs"]
+__all__ = ["pack_node", "pack_saved", "run_unpacked", "unpack_saved", "unpacked_inputs"]
 
 _new = object.__new__
 _META = device("meta")
@@ -30,14 +32,14 @@ _NOTHING = object()  # no packed output
 
 
 def _carrier(x) -> Tensor:
-    """A storage-free stand-in for the packed operand ``x`` that shares its version counter."""
+    """A storage-free stand-in for the packed operand ``x`` (shape, dtype, requires_grad)."""
     d = x._data
     t = _new(Tensor)
     t._data = spec(d.shape, d.dtype)
     t._dev = _META
     t._node = None
     t._req = x._req
-    t._vc = x._vc
+    t._vc = None
     return t
 
 
@@ -70,16 +72,11 @@ def pack_node(node, mask, t) -> None:
             inputs[i] = _carrier(x)
     out = _NOTHING
     out_shape = None
-    if node.out is not None:
+    if node.out is not None:  # the hook gets the result itself, as in PyTorch
         out_shape = tuple(node.out.shape)
-        o = _new(Tensor)  # the output, detached: a packed output must not hold its own node
-        o._data = node.out
-        o._dev = node.dev
-        o._node = None
-        o._req = False
-        o._vc = t._vc
-        out = _pack(pack_hook, o, name)
+        out = _pack(pack_hook, t, name)
         node.out = None
+        node.out_vc = None  # what the hook kept is what backward reads (see the module doc)
     node.inputs = tuple(inputs)
     if node.meta is None:
         node.meta = {}
@@ -145,3 +142,20 @@ def run_unpacked(node, rule, g, retain_graph: bool):
             node.out = None
         else:
             del node.meta[_KEY]
+
+
+def pack_saved(tensors, name: str):
+    """What a custom Function's ``ctx.save_for_backward`` stored, packed with this thread's
+    hooks: ``(unpack_hook, ((packed or None, shape), ...))`` (None entries stay None)."""
+    pack_hook, unpack_hook = STATE.saved_hooks
+    return unpack_hook, tuple((None, None) if t is None else
+                              (_pack(pack_hook, t, name), tuple(t._data.shape))
+                              for t in tensors)
+
+
+def unpack_saved(packed) -> tuple:
+    """The tensors :func:`pack_saved` packed, through the unpack hook."""
+    unpack_hook, items = packed
+    return tuple(None if shape is None else
+                 _unpack(unpack_hook, p, shape, "a tensor saved with save_for_backward")
+                 for p, shape in items)

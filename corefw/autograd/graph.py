@@ -18,12 +18,15 @@ hooks whenever backward runs; nodes recorded outside never call them.
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable
 
-from .._graph.grad_mode import STATE
+from .._graph.grad_mode import SAVED_HOOKS, STATE
 from ..errors import AutogradError
 
 __all__ = ["disable_saved_tensors_hooks", "save_on_cpu", "saved_tensors_hooks"]
+
+_COUNT_LOCK = threading.Lock()  # SAVED_HOOKS counts the contexts of every thread
 
 
 class saved_tensors_hooks:  # noqa: N801 - PyTorch's name
@@ -31,9 +34,10 @@ class saved_tensors_hooks:  # noqa: N801 - PyTorch's name
     backward while the context is active, and ``unpack_hook(packed) -> Tensor`` when backward
     needs it back (once per use: twice for a graph run twice with ``retain_graph=True``).
 
-    ``unpack_hook`` must return a tensor of the saved tensor's shape. ``pack_hook`` runs with
-    grad mode off and must not modify its input in place; the saved tensor's version is still
-    checked at backward, so changing it in place after saving is an error as without hooks.
+    ``unpack_hook`` must return a tensor of the saved tensor's shape (PyTorch does not check
+    the shape; corefw raises rather than broadcast a wrong one). ``pack_hook`` runs with grad
+    mode off and must not modify its input in place. As in PyTorch, the version of a packed
+    tensor is not checked at backward: what the hook kept is what backward reads.
     """
 
     def __init__(self, pack_hook: Callable[[Any], Any],
@@ -47,12 +51,16 @@ class saved_tensors_hooks:  # noqa: N801 - PyTorch's name
             raise AutogradError(msg)
         STATE.saved_hooks_stack = STATE.saved_hooks_stack + (STATE.saved_hooks,)
         STATE.saved_hooks = (self.pack_hook, self.unpack_hook)
+        with _COUNT_LOCK:
+            SAVED_HOOKS[0] += 1
         return None
 
     def __exit__(self, *exc) -> bool:
         stack = STATE.saved_hooks_stack
         STATE.saved_hooks = stack[-1]
         STATE.saved_hooks_stack = stack[:-1]
+        with _COUNT_LOCK:
+            SAVED_HOOKS[0] -= 1
         return False
 
 
@@ -79,12 +87,15 @@ class save_on_cpu(saved_tensors_hooks):  # noqa: N801 - PyTorch's name
 class disable_saved_tensors_hooks:  # noqa: N801 - PyTorch's name
     """Context manager (and decorator) under which entering :class:`saved_tensors_hooks` (or
     :class:`save_on_cpu`) raises ``AutogradError(error_message)``: for code whose graph must
-    not be changed by such hooks. Hooks already active stay active."""
+    not be changed by such hooks. Entering it while hooks are active raises the same error,
+    as in PyTorch."""
 
     def __init__(self, error_message: str) -> None:
         self.error_message = error_message
 
     def __enter__(self) -> None:
+        if STATE.saved_hooks is not None:
+            raise AutogradError(self.error_message)
         self._prev = STATE.saved_hooks_disabled
         STATE.saved_hooks_disabled = self.error_message
         return None

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import corefw as cf
+from corefw._graph.grad_mode import SAVED_HOOKS
 from corefw.autograd.graph import disable_saved_tensors_hooks, save_on_cpu, saved_tensors_hooks
 from corefw.errors import AutogradError
 
@@ -75,8 +76,7 @@ def test_pack_sees_exactly_the_declared_saves_of_each_op():
     assert len(log.packed) == 4
     assert log.packed[0] is a and log.packed[1] is b
     assert log.packed[2] is c
-    np.testing.assert_array_equal(log.packed[3].numpy(), e.detach().numpy())
-    assert log.packed[3]._node is None  # the output is packed detached: no cycle via the hook
+    assert log.packed[3] is e  # the result itself, as in PyTorch
     assert log.unpacked == []
     (s + q.sum()).backward()
     assert len(log.unpacked) == 4  # each saved tensor once
@@ -158,6 +158,7 @@ def test_nested_contexts_use_the_innermost_pair():
     assert inner.packed == [x]
     (a + b + c + d).sum().backward()
     assert len(outer.unpacked) == 2 and len(inner.unpacked) == 1
+    assert SAVED_HOOKS[0] == 0  # the hot path's "any hooks anywhere" count is back to none
     v = np.array([1.0, 2.0])
     np.testing.assert_allclose(x.grad.numpy(),
                                np.cos(v) - np.sin(v) + np.exp(v) + 1 - np.tanh(v) ** 2)
@@ -201,6 +202,10 @@ def test_disable_saved_tensors_hooks_raises_with_the_message():
 
     with pytest.raises(AutogradError, match="decorated"):
         f()
+    with saved_tensors_hooks(lambda x: x, lambda x: x):  # hooks active: disabling raises
+        with pytest.raises(AutogradError, match="not while hooks are on"):
+            with disable_saved_tensors_hooks("not while hooks are on"):
+                pass
     log = Log()
     with log.hooks():  # allowed again outside
         cf.tensor([1.0], requires_grad=True).exp()
@@ -247,14 +252,19 @@ def test_higher_order_gradients_through_unpacked_tensors():
                                    6 * v * np.cos(v**3) - 9 * v**4 * np.sin(v**3), rtol=1e-12)
 
 
-def test_in_place_change_after_packing_is_still_caught():
+def test_backward_reads_what_the_hook_kept_not_the_changed_original():
     x = cf.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 1.0
+    y = h.sin().sum()
+    h.add_(1.0)
+    with pytest.raises(AutogradError, match="modified by an in-place operation"):
+        y.backward()  # without hooks the saved h is h itself: the change is an error
     h = x * 1.0
     with saved_tensors_hooks(_to_numpy, _from_numpy):
         y = h.sin().sum()
-    h.add_(1.0)
-    with pytest.raises(AutogradError, match="modified by an in-place operation"):
-        y.backward()
+    h.add_(1.0)  # the graph kept a copy: as in PyTorch, no version check on packed tensors
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.cos([1.0, 2.0]), rtol=1e-6)
 
 
 def test_bad_unpack_results_are_typed_errors():
@@ -285,3 +295,32 @@ def test_grad_fn_saved_tensors_unpacks():
     (s,) = y.grad_fn.saved_tensors
     np.testing.assert_array_equal(s.detach().numpy(), x.detach().numpy())
     assert len(log.unpacked) == 1
+
+
+class _Cube(cf.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x, None)
+        return x * x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        x, none = ctx.saved_tensors
+        assert none is None
+        return g * 3.0 * x * x
+
+
+def test_custom_function_save_for_backward_goes_through_the_hooks():
+    x = cf.tensor([1.0, -2.0], requires_grad=True)
+    log = Log()
+    with log.hooks():
+        y = _Cube.apply(x).sum()
+    assert len(log.packed) == 1 and log.packed[0] is x
+    y.backward()
+    assert len(log.unpacked) == 1
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 12.0])
+    x.grad = None
+    with saved_tensors_hooks(_to_numpy, _from_numpy):
+        y = _Cube.apply(x).sum()
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 12.0])
