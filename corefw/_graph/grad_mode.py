@@ -1,4 +1,5 @@
-"""Thread-local grad mode: ``no_grad``, ``enable_grad``, ``set_grad_enabled``, ``inference_mode``.
+"""Thread-local grad mode: ``no_grad``, ``enable_grad``, ``set_grad_enabled``, ``inference_mode``
+(and ``enforce_grad_layout_policy``, recorded only).
 
 Each is a context manager and a decorator, as in PyTorch.
 """
@@ -8,8 +9,8 @@ from __future__ import annotations
 import functools
 import threading
 
-__all__ = ["enable_grad", "enforce_grad_layout_policy", "inference_mode", "is_grad_enabled", "is_inference_mode_enabled",
-           "no_grad", "set_grad_enabled"]
+__all__ = ["enable_grad", "enforce_grad_layout_policy", "inference_mode", "is_grad_enabled",
+           "is_inference_mode_enabled", "no_grad", "set_grad_enabled"]
 
 
 class _State(threading.local):

@@ -19,7 +19,8 @@ hooks whenever backward runs; nodes recorded outside never call them.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .._graph.grad_mode import SAVED_HOOKS, STATE
 from ..errors import AutogradError
