@@ -374,3 +374,40 @@ def test_every_op_of_the_table_differentiates_the_same_under_hooks():
                 np.testing.assert_array_equal(a, b, err_msg=case.name)
         checked += 1
     assert checked > 150
+
+
+def test_save_on_cpu_packs_the_device_and_a_cpu_tensor():
+    hooks = save_on_cpu(pin_memory=False)
+    x = cf.tensor([1.0, 2.0])
+    dev, kept = hooks.pack_hook(x)
+    assert dev == x.device and kept.device.type == "cpu"
+    back = hooks.unpack_hook((dev, kept))
+    assert back.device == x.device
+    np.testing.assert_array_equal(back.numpy(), x.numpy())
+
+
+def test_enforce_grad_layout_policy_is_recorded_per_thread():
+    from corefw._graph.grad_mode import STATE
+
+    assert STATE.grad_layout_policy is True
+    with cf.autograd.enforce_grad_layout_policy(False):
+        assert STATE.grad_layout_policy is False
+        seen = []
+        th = threading.Thread(target=lambda: seen.append(STATE.grad_layout_policy))
+        th.start()
+        th.join()
+        assert seen == [True]
+    assert STATE.grad_layout_policy is True
+    cf.autograd.enforce_grad_layout_policy(False)  # a plain call takes effect at once
+    assert STATE.grad_layout_policy is False
+    cf.autograd.enforce_grad_layout_policy(True)
+
+    @cf.autograd.enforce_grad_layout_policy(False)
+    def f():
+        return STATE.grad_layout_policy
+
+    assert f() is False and STATE.grad_layout_policy is True
+    p = cf.tensor(np.ones((2, 3)), requires_grad=True)
+    with cf.autograd.enforce_grad_layout_policy(False):
+        (p * 2.0).sum().backward()
+    np.testing.assert_array_equal(p.grad.numpy(), np.full((2, 3), 2.0))
