@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from . import _dtype
 from ._device import device
-from ._graph.grad_mode import STATE
+from ._graph.grad_mode import SAVED_HOOKS, STATE
 from ._graph.node import EXTRAS, Node, record_module
+from ._graph.saved import pack_node
 from ._registry import FN
 from ._rules import spec
 from ._tensor import Tensor as _Tensor
@@ -101,6 +102,8 @@ def record(op, operands, attrs, out, dev, t):
         record_module(node)
     t._node = node
     t._req = True
+    if SAVED_HOOKS[0] and STATE.saved_hooks is not None:  # pack what the node saves
+        pack_node(node, mask, t)
 
 
 def record2(op, a, b, out, dev, t):
@@ -160,6 +163,8 @@ def record2(op, a, b, out, dev, t):
         record_module(node)
     t._node = node
     t._req = True
+    if SAVED_HOOKS[0] and STATE.saved_hooks is not None:  # pack what the node saves
+        pack_node(node, mask, t)
 
 
 #: (shape, dtype, requires_grad) -> its shape-only stand-in. Stand-ins hold no storage and

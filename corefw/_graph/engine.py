@@ -13,6 +13,7 @@ from ..errors import AutogradError
 from .anomaly import check_grads
 from .grad_mode import STATE
 from .node import ANOMALY, Node, OutputRef, _freed_error
+from .saved import run_unpacked
 
 
 class MultiNode(Node):
@@ -154,7 +155,11 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool, inputs
                 i += 1
             if node.out_vc is not None and node.out_vc[0] != 0:
                 _check_versions(node)
-            grads_in = rule(node, g)
+            meta = node.meta
+            if meta is not None and "packed" in meta:  # recorded under saved_tensors_hooks
+                grads_in = run_unpacked(node, rule, g, retain_graph)
+            else:
+                grads_in = rule(node, g)
             if ANOMALY[0]:
                 check_grads(node, grads_in)
             if not retain_graph:
@@ -226,7 +231,11 @@ def _run_plain(order, buffer, leaf_grads, retain_graph):
             i += 1
         if node.out_vc is not None and node.out_vc[0] != 0:
             _check_versions(node)
-        grads_in = rule(node, g)
+        meta = node.meta
+        if meta is not None and "packed" in meta:  # recorded under saved_tensors_hooks
+            grads_in = run_unpacked(node, rule, g, retain_graph)
+        else:
+            grads_in = rule(node, g)
         if not retain_graph:
             node.inputs = None
             node.out = None

@@ -1,5 +1,6 @@
 """Reverse-mode automatic differentiation: ``backward``, ``grad``, grad modes, custom
-Functions, gradcheck, anomaly detection, scoped VJP overrides and module provenance."""
+Functions, gradcheck, anomaly detection, saved-tensor hooks (``graph``), scoped VJP overrides
+and module provenance."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from .._graph.anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anom
 from .function import Function, FunctionCtx
 from .._graph.grad_mode import (
     enable_grad,
+    enforce_grad_layout_policy,
     inference_mode,
     is_grad_enabled,
     is_inference_mode_enabled,
@@ -21,6 +23,7 @@ from .override import (
 )
 from .run import backward, grad
 from . import functional  # noqa: E402  (torch.autograd.functional: jacobian, hessian ...)
+from . import graph  # noqa: E402  (torch.autograd.graph: saved_tensors_hooks, save_on_cpu)
 
 
 class set_multithreading_enabled:  # noqa: N801 - PyTorch's name
@@ -41,8 +44,8 @@ class set_multithreading_enabled:  # noqa: N801 - PyTorch's name
         return False
 
 __all__ = ["Function", "FunctionCtx", "active_overrides", "backward", "detect_anomaly",
-           "enable_grad", "grad",
+           "enable_grad", "enforce_grad_layout_policy", "grad",
            "gradcheck", "gradgradcheck", "inference_mode", "is_anomaly_enabled",
            "is_grad_enabled", "is_inference_mode_enabled", "no_grad", "override_vjp",
            "record_module_provenance", "set_detect_anomaly", "set_grad_enabled",
-           "set_multithreading_enabled", "functional"]
+           "set_multithreading_enabled", "functional", "graph"]

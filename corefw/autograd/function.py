@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from .._graph.grad_mode import STATE, no_grad
+from .._graph.grad_mode import SAVED_HOOKS, STATE, no_grad
 from .._graph.node import OutputRef
 from .._registry import anonymous
 from ..errors import AutogradError
@@ -37,6 +37,11 @@ class FunctionCtx:
 
     @property
     def saved_tensors(self):
+        packed = getattr(self, "_packed", None)
+        if packed is not None:  # recorded under saved_tensors_hooks: unpack each (no versions)
+            from .._graph.saved import unpack_saved
+
+            return unpack_saved(packed)
         for t, v in zip(self._saved, self._versions):
             if t is not None and t._version != v:
                 raise AutogradError(f"a tensor saved with save_for_backward was modified in "
@@ -82,6 +87,11 @@ class Function:
                       if isinstance(a, Tensor) else None for a in args)
         versions = tuple(a._vc[0] if isinstance(a, Tensor) and a._vc is not None else 0
                          for a in args)  # inputs changed in place *before* apply are fine
+        if ctx._saved and SAVED_HOOKS[0] and STATE.saved_hooks is not None:  # pack them
+            from .._graph.saved import pack_saved
+
+            ctx._packed = pack_saved(ctx._saved, cls.__name__)
+            ctx._saved = ()
         node = MultiNode(op, args, edges, None, None, None, versions)
         node.n_out = len(outs)
         node.meta = {"ctx": ctx, "shapes": [(o.shape, o.dtype, o.device) for o in outs]}

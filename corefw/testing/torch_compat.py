@@ -54,6 +54,8 @@ DIFFERS: dict[tuple[str, str], str] = {
     ("torch", "set_float32_matmul_precision"): "recorded and reported; float32 matmuls stay "
                                                "float32 (no TF32 path)",
     ("torch", "set_num_interop_threads"): "recorded; ops run in the calling thread",
+    ("autograd", "enforce_grad_layout_policy"): "recorded; corefw has no `.grad` stride "
+                                                "contract to enforce",
     ("torch", "set_flush_denormal"): "returns False (not supported), as PyTorch on such CPUs",
     ("torch", "empty_strided"): "zeros; the backend's arrays choose their strides",
     ("torch", "empty_permuted"): "zeros; the backend's arrays choose their layout",
@@ -95,10 +97,6 @@ MISSING_NOTES: dict[tuple[str, str], str] = {
     ("Tensor", "orgqr"): "LAPACK's building block; use `linalg.qr`",
     ("Tensor", "ormqr"): "LAPACK's building block; use `linalg.qr`",
     ("nn", "LinearCrossEntropyLoss"): "new in PyTorch 2.13; `F.linear_cross_entropy` is there",
-    ("autograd", "graph.saved_tensors_hooks"): "not yet: saved tensors stay in the graph as "
-                                               "they are (no pack/unpack hooks)",
-    ("autograd", "graph.save_on_cpu"): "not yet (needs saved-tensor hooks)",
-    ("autograd", "enforce_grad_layout_policy"): "new in PyTorch 2.13; not yet",
 }
 
 
