@@ -40,10 +40,19 @@ def _elementwise_blocks(update, arrays: list) -> None:
 
 def _sgd_step_(param, grad, buf, *, lr, momentum, dampening, weight_decay, nesterov, maximize,
                is_first_step):
-    if momentum == 0 and weight_decay == 0 and not maximize and (
-            param.size < _ELEMENTWISE_PARALLEL_MIN):
-        param += np.multiply(grad, -lr)  # the common small case, without a closure
-        return param
+    if weight_decay == 0 and not maximize and param.size < _ELEMENTWISE_PARALLEL_MIN:
+        # the common small cases, without a closure (same operations as ``update``)
+        if momentum == 0:
+            param += np.multiply(grad, -lr)
+            return param
+        if not nesterov:
+            if is_first_step:
+                buf[...] = grad
+            else:
+                buf *= momentum
+                buf += grad if dampening == 0 else np.multiply(grad, 1 - dampening)  # g*1 == g
+            param += np.multiply(buf, -lr)
+            return param
 
     def update(p, g, b):
         if maximize:
