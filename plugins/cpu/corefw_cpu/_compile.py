@@ -124,10 +124,13 @@ def _is_num(a, value) -> bool:
 
 def _match_ce(rw: _Rewriter, ce: Node):
     """``(grad node, g)`` when ``ce``'s VJP decomposition follows it in ``rw``'s graph."""
+    if len(ce.args) != 3:
+        return None
     x, t, weight = ce.args
     kw = ce.kwargs
-    if weight is not None or kw.get("label_smoothing") != 0.0 or \
-            kw.get("reduction") not in ("mean", "sum") or x.shape is None or len(x.shape) != 2:
+    if not isinstance(x, Value) or not isinstance(t, Value) or weight is not None or \
+            kw.get("label_smoothing") != 0.0 or kw.get("reduction") not in ("mean", "sum") or \
+            x.shape is None or len(x.shape) != 2:
         return None
     ii = kw.get("ignore_index")
     sm = next((n for n in rw.users.get(id(x), []) if n.op == "softmax" and
