@@ -118,3 +118,21 @@ def test_patterns_left_alone_when_they_do_not_match():
     assert np.array_equal(x.grad.numpy(), want)
     (plan,) = compiled.cache.values()
     assert _compile.optimize(plan.graphs[0]) is plan.graphs[0]
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("shape,cond_shape", [((40, 50), (40, 50)), ((40, 50), (40, 1)),
+                                              ((1, 50), (40, 50)), ((3, 4), (3, 4))])
+def test_where_with_zero_is_np_where_bit_for_bit(dtype, shape, cond_shape):
+    from corefw_cpu import _train
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape).astype(dtype)
+    x.flat[:4] = [np.nan, -0.0, np.inf, -np.inf]
+    cond = rng.standard_normal(cond_shape) > 0
+    for a, b in ((x, 0.0), (0.0, x), (x, 0), (x.T, 0.0)):
+        c = cond.T if a is not x and b is not x else cond
+        want = np.where(c, a, b)
+        got = _train._where(c, a, b)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        assert got.tobytes() == want.tobytes()  # C order, every bit (NaN, -0.0, inf)
