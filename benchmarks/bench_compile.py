@@ -109,8 +109,11 @@ def _steps(model, opt, x, y, tm, x_np, y_np, n, lr=0.01, momentum=0.9):
     compiled = corefw.compile(step)
     t_compile = timed(lambda: compiled(x, y))  # first call: optimizer state is created
     t_compile += timed(lambda: compiled(x, y))  # second: captured and compiled
+    fused = corefw.compile(step, backend="cpu_fuse")  # + the cpu's pattern rewrites
+    fused(x, y), fused(x, y)
     res = {"corefw eager": best_us(lambda: step(x, y), n),
-           "corefw compiled": best_us(lambda: compiled(x, y), n), "compile s": t_compile}
+           "corefw compiled": best_us(lambda: compiled(x, y), n), "compile s": t_compile,
+           "cpu_fuse": best_us(lambda: fused(x, y), n)}
     if tm is not None:
         topt = torch.optim.SGD(tm.parameters(), lr=lr, momentum=momentum)
         tx, ty = torch.from_numpy(x_np.copy()), torch.from_numpy(y_np.copy())
@@ -202,18 +205,22 @@ def main() -> None:
             ("digits MLP step 64-128-10 b32", mlp_step((64, 128, 10), 32, 1000 // q)),
             ("MLP step 784-512-256-10 b64", mlp_step((784, 512, 256, 10), 64, 100 // q)),
             ("CNN step conv16-conv32-linear b64", cnn_step(10 // q if q > 1 else 10))]
-    print("| case | corefw eager us | compiled us | numpy us | torch eager us | "
-          "compiled/torch | compiled/numpy | compile s | recompile s |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| case | corefw eager us | compiled us | cpu_fuse us | numpy us | torch eager us | "
+          "compiled/torch | compiled/numpy | cpu_fuse/torch | cpu_fuse/numpy | compile s | "
+          "recompile s |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, r in rows:
         t, npy = r.get("torch eager"), r.get("numpy by hand")
-        c = r["corefw compiled"]
+        c, cf = r["corefw compiled"], r.get("cpu_fuse")
 
         def f(v, fmt="{:.1f}"):
             return fmt.format(v) if v is not None else "-"
-        print(f"| {name} | {r['corefw eager']:.1f} | {c:.1f} | {f(npy)} | {f(t)} | "
-              f"{f(c / t if t else None, '{:.2f}x')} | {f(c / npy if npy else None, '{:.2f}x')}"
-              f" | {r['compile s']:.3f} | {f(r.get('recompile s'), '{:.3f}')} |")
+
+        def ratio(a, b):
+            return f(a / b if a and b else None, "{:.2f}x")
+        print(f"| {name} | {r['corefw eager']:.1f} | {c:.1f} | {f(cf)} | {f(npy)} | {f(t)} | "
+              f"{ratio(c, t)} | {ratio(c, npy)} | {ratio(cf, t)} | {ratio(cf, npy)} | "
+              f"{r['compile s']:.3f} | {f(r.get('recompile s'), '{:.3f}')} |")
 
 
 if __name__ == "__main__":

@@ -40,10 +40,19 @@ def _elementwise_blocks(update, arrays: list) -> None:
 
 def _sgd_step_(param, grad, buf, *, lr, momentum, dampening, weight_decay, nesterov, maximize,
                is_first_step):
-    if momentum == 0 and weight_decay == 0 and not maximize and (
-            param.size < _ELEMENTWISE_PARALLEL_MIN):
-        param += np.multiply(grad, -lr)  # the common small case, without a closure
-        return param
+    if weight_decay == 0 and not maximize and param.size < _ELEMENTWISE_PARALLEL_MIN:
+        # the common small cases, without a closure (same operations as ``update``)
+        if momentum == 0:
+            param += np.multiply(grad, -lr)
+            return param
+        if not nesterov:
+            if is_first_step:
+                buf[...] = grad
+            else:
+                buf *= momentum
+                buf += grad if dampening == 0 else np.multiply(grad, 1 - dampening)  # g*1 == g
+            param += np.multiply(buf, -lr)
+            return param
 
     def update(p, g, b):
         if maximize:
@@ -117,6 +126,7 @@ def _cross_entropy_grad(x, t, weight, g, ignore_index, label_smoothing, reductio
 
 
 _SELECT_MIN = 1 << 13  # elements; np.where is as fast below this
+_SELECT_ZERO_MIN = 1 << 10  # ... and below this when the other operand is +0.0
 _SELECT_INT = {2: "int16", 4: "int32", 8: "int64"}
 
 
@@ -136,20 +146,21 @@ def _where(cond, x, y):
     mispredicts half of them (10x slower than a bitwise select on 10^6 elements)."""
     a = x if x.__class__ is np.ndarray else y
     other = y if a is x else x
+    zero = _is_plus_zero(other)
     if not (cond.__class__ is np.ndarray and cond.dtype == np.bool_ and a.__class__ is np.ndarray
-            and a.dtype.kind == "f" and max(a.size, cond.size) >= _SELECT_MIN
-            and (_is_plus_zero(other) or other.__class__ is np.ndarray and other.dtype == a.dtype)):
+            and a.dtype.kind == "f" and max(a.size, cond.size) >= (
+                _SELECT_ZERO_MIN if zero else _SELECT_MIN)
+            and (zero or other.__class__ is np.ndarray and other.dtype == a.dtype)):
         out = np.where(cond, x, y)
         return out if out.__class__ is np.ndarray else np.asarray(out)
     it = _SELECT_INT[a.dtype.itemsize]
+    if zero:  # a's bits times 1 or 0 (+0.0's bits): one pass (a relu's backward)
+        return np.multiply(a.view(it), cond if a is x else np.logical_not(cond)).view(a.dtype)
     m = cond.astype(it)  # 1 where cond, in cond's memory order
     np.negative(m, out=m) if a is x else np.subtract(m, 1, out=m)  # all ones where a is taken
-    if other.__class__ is np.ndarray:
-        ob = other.view(it)
-        r = np.bitwise_and(np.bitwise_xor(a.view(it), ob), m)  # every operand may broadcast
-        r ^= ob
-    else:
-        r = np.bitwise_and(a.view(it), m, out=m if m.shape == a.shape else None)
+    ob = other.view(it)
+    r = np.bitwise_and(np.bitwise_xor(a.view(it), ob), m)  # every operand may broadcast
+    r ^= ob
     return r.view(a.dtype)
 
 

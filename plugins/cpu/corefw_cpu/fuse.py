@@ -98,6 +98,10 @@ def numexpr_wins() -> bool:
 
 
 def cpu_fuse(graph: Graph):
-    """The ``cpu_fuse`` compiler: :func:`fuse` (where numexpr wins here), then
-    :func:`corefw.compiler.replay`."""
+    """The ``cpu_fuse`` compiler: the pattern rewrites of :mod:`corefw_cpu._compile` (fused
+    cross-entropy forward and backward, one SGD update per parameter group), :func:`fuse`
+    (where numexpr wins here), then :func:`corefw.compiler.replay`."""
+    from ._compile import optimize
+
+    graph = optimize(graph)
     return replay(fuse(graph) if numexpr_wins() else graph)
