@@ -1,7 +1,7 @@
 """Starts corefw's conformance kit on ``jax`` as soon as collection is done, in a subprocess,
-when ``test_jax_conformance.py`` is selected: JAX's kit is compile-bound (one XLA compile per
-new shape), so it runs beside the rest of the suite, on another core, and its test only
-waits for the result."""
+when ``test_jax_conformance.py`` is selected and ``COREFW_JAX_KIT=1``: JAX's kit is
+compile-bound (one XLA compile per new shape), so it runs beside the rest of the suite, on
+another core, and its test only waits for the result."""
 
 from __future__ import annotations
 
@@ -45,8 +45,9 @@ def _start_kit() -> None:
 def pytest_collection_finish(session: pytest.Session) -> None:
     if KIT or session.config.option.collectonly:
         return
-    if any(item.nodeid.endswith("test_jax_conformance.py::test_jax_is_conformant")
-           for item in session.items):
+    if os.environ.get("COREFW_JAX_KIT") == "1" and any(
+            item.nodeid.endswith("test_jax_conformance.py::test_jax_is_conformant")
+            for item in session.items):
         try:
             import corefw_jax  # noqa: F401
             import jax  # noqa: F401

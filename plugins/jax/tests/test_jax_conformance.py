@@ -4,6 +4,7 @@ starts in the background when collection is done: conftest.py)."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -11,6 +12,9 @@ pytest.importorskip("jax", reason="jax is not installed (pip install 'corefw-jax
 pytest.importorskip("corefw_jax", reason="corefw-jax is not installed")
 
 
+@pytest.mark.skipif(os.environ.get("COREFW_JAX_KIT") != "1", reason=(
+    "the whole kit on jax takes ~20 min of CPU on a 2-core machine (one XLA compile per new "
+    "shape), over CI's budget: run it with COREFW_JAX_KIT=1 (plugins/jax/STATUS.md)"))
 def test_jax_is_conformant(jax_kit):
     proc = jax_kit["proc"]
     try:
