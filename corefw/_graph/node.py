@@ -64,9 +64,7 @@ class Node:
         """The tensor operands (PyTorch's ``ctx.saved_tensors`` for a builtin op); operands
         packed by saved-tensor hooks are unpacked (the unpack hook runs, as in PyTorch)."""
         if self.meta is not None and "packed" in self.meta:
-            from .saved import unpacked_inputs
-
-            return unpacked_inputs(self)
+            return self.meta["packed"].inputs(self)
         return self.inputs
 
     def name(self) -> str:

@@ -14,6 +14,9 @@ kept (a copy packed by ``save_on_cpu`` is unaffected by later in-place changes t
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
 from .._device import device
 from .._registry import anonymous
 from .._rules import spec
@@ -26,9 +29,24 @@ __all__ = ["pack_node", "pack_saved", "run_unpacked", "unpack_saved", "unpacked_
 
 _new = object.__new__
 _META = device("meta")
-#: node.meta key: (unpack_hook, ((operand index, packed), ...), packed output, output shape)
+#: node.meta key: a _Packed
 _KEY = "packed"
 _NOTHING = object()  # no packed output
+
+
+class _Packed(NamedTuple):
+    """What a node recorded under saved-tensor hooks keeps in ``node.meta["packed"]``. Its
+    ``inputs`` lets ``Node.saved_tensors`` unpack without importing this module (which
+    imports ``node``)."""
+
+    unpack_hook: Callable
+    items: tuple  # ((operand index, packed), ...)
+    out: Any  # the packed output, or _NOTHING
+    out_shape: tuple | None
+
+    def inputs(self, node) -> tuple:
+        """``node.inputs`` with the packed operands unpacked."""
+        return unpacked_inputs(node)
 
 
 def _carrier(x) -> Tensor:
@@ -80,7 +98,7 @@ def pack_node(node, mask, t) -> None:
     node.inputs = tuple(inputs)
     if node.meta is None:
         node.meta = {}
-    node.meta[_KEY] = (unpack_hook, tuple(items), out, out_shape)
+    node.meta[_KEY] = _Packed(unpack_hook, tuple(items), out, out_shape)
 
 
 def _unpack(unpack_hook, packed, shape, what) -> Tensor:

@@ -37,8 +37,8 @@ class CupyBackend(ArrayModuleBackend):
     device_type = "cuda"
     name = "cupy"
     capabilities = frozenset({"broadcast", "views", "inplace", "random", "float16"})
-    #: the toolkit's dtypes, without bfloat16: CuPy has no bfloat16 dtype (cupy.bfloat16 does
-    #: not exist up to CuPy 13), so corefw refuses it here with a DTypeError naming "cupy"
+    #: the toolkit's dtypes, without bfloat16: CuPy has no bfloat16 dtype (up to CuPy 13), so
+    #: corefw refuses it here with a DTypeError naming "cupy"
     dtypes = ArrayModuleBackend.dtypes - {"bfloat16"}
     dlpack_device_type = 2  # kDLCUDA
 
