@@ -36,6 +36,7 @@ class _AliasLoader(importlib.abc.Loader):
     def __init__(self, target: str, undo: list) -> None:
         self.target = target
         self._undo = undo
+        self._own_spec: importlib.machinery.ModuleSpec | None = None
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         parent, _, child = spec.name.rpartition(".")
@@ -44,10 +45,15 @@ class _AliasLoader(importlib.abc.Loader):
             # remember what was there so that uninstalling puts it back.
             holder = sys.modules[parent]
             self._undo.append((holder, child, holder.__dict__.get(child, _MISSING)))
-        return importlib.import_module(self.target)
+        module = importlib.import_module(self.target)
+        self._own_spec = module.__spec__
+        return module
 
     def exec_module(self, module: types.ModuleType) -> None:
-        """Nothing to run: the corefw module was executed when it was imported."""
+        """Nothing to run: the corefw module was executed when it was imported. The import
+        system has just set its ``__spec__`` to the torch alias's; put corefw's own back, or
+        ``importlib.util.find_spec("corefw")`` would answer with the alias from now on."""
+        module.__spec__ = self._own_spec
 
 
 _MISSING = object()

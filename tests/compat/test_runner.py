@@ -155,3 +155,16 @@ def test_cli_traceback_starts_at_the_script_and_exit_status(tmp_path):
     assert lines[-1].startswith("corefw.compat.MissingTorchNameError: "
                                 "torch.Tensor.no_such_method is not available"), lines[-1]
     assert run("corefw.compat", str(tmp_path / "absent.py")).returncode == 2
+
+
+def test_aliasing_leaves_corefw_modules_their_own_specs():
+    import importlib.util
+
+    import corefw.compat as compat
+
+    with compat.torch_aliases():
+        import torch
+        import torch.nn  # noqa: F401
+        assert torch is corefw
+    assert corefw.__spec__.name == "corefw" and corefw.nn.__spec__.name == "corefw.nn"
+    assert importlib.util.find_spec("corefw").submodule_search_locations  # tools (grimp) rely on it
