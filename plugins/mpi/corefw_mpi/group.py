@@ -30,7 +30,6 @@ from corefw.distributed import DistBackendError, DistError, ReduceOp
 
 _ALARM_TAG = 77
 _POLL_S = 0.02
-_SPIN_S = 0.0005  # an inline collective still running after this is waited for by the worker
 
 
 def create(rank, world_size, timeout, init_method):
@@ -64,7 +63,6 @@ class MPIWork:
         self.source: int | None = None
         self.request = self.status = self.keep = None  # point-to-point
         self.finish = None   # copy back, run by wait()
-        self.collective = False  # an inline collective (may be handed to the worker)
 
     def is_completed(self) -> bool:
         """Whether it has finished."""
@@ -145,19 +143,15 @@ class MPIProcessGroup:
         start = time.monotonic()
         deadline, check = start + limit, start + _POLL_S
         if work.request is not None:  # started in this thread: spin on it, as MPI_Wait does
-            handoff = start + _SPIN_S if work.collective else float("inf")
             while not work.poll():
                 now = time.monotonic()
-                if now >= handoff:
-                    self._hand_off(work)
-                    break
                 if now >= check:
                     self._check_alarm(work.name)
                     self._check_deadline(work, now, deadline, limit)
                     check = now + _POLL_S
                 if now - start > 0.01:  # a long wait: leave the core to others in between
                     time.sleep(0.0001)
-        if work.request is None:
+        else:
             while not work.event.wait(_POLL_S):
                 self._check_alarm(work.name)
                 self._check_deadline(work, time.monotonic(), deadline, limit)
@@ -165,17 +159,6 @@ class MPIProcessGroup:
             err = work.error
             raise DistBackendError(f"{work.name} failed on rank {self.world_ranks[self.rank]}: "
                                    f"{type(err).__name__}: {err}") from err
-
-    def _hand_off(self, work: MPIWork) -> None:
-        """Let the worker thread wait for a long collective started in the caller's thread.
-        Non-blocking collectives progress only inside MPI calls: polling from Python with
-        pauses in between stalls a large message's transfer, while the worker waits inside
-        MPI_Wait without the GIL, at blocking speed. Only done when the worker is idle (an
-        inline collective starts only then), and the request is then the worker's alone."""
-        request, work.request = work.request, None
-        with self.count_lock:
-            self.pending += 1
-        self.queue.put((work, request.Wait))
 
     def _check_deadline(self, work: MPIWork, now: float, deadline: float, limit: float) -> None:
         if now <= deadline:
@@ -265,7 +248,7 @@ class MPIProcessGroup:
                 back()
         if inline:
             work = MPIWork(self, name)
-            work.keep, work.finish, work.collective = arrays, finish, True
+            work.keep, work.finish = arrays, finish
             work.request = start(*arrays)
             return work
 
