@@ -194,7 +194,7 @@ class MPIProcessGroup:
             end = time.monotonic() + 2.0  # let them print the error before the job stops
             while time.monotonic() < end and not MPI.Request.Testall(reqs):
                 time.sleep(0.01)
-            time.sleep(0.5)
+            time.sleep(3.0)  # small sends complete at once: give the peers time to print
         sys.stderr.flush()
         MPI.COMM_WORLD.Abort(1)
 
