@@ -8,12 +8,10 @@ promotion per dtype pair (:mod:`corefw._dtype`), kernels per device (:mod:`coref
 from __future__ import annotations
 
 from . import _dtype
-from ._device import device
 from ._graph.grad_mode import SAVED_HOOKS, STATE
 from ._graph.node import EXTRAS, Node, record_module
-from ._graph.saved import pack_node
+from ._graph.saved import pack_node, shape_only
 from ._registry import FN
-from ._rules import spec
 from ._tensor import Tensor as _Tensor
 from ._tensor import wrap  # noqa: F401 - ops import it from the hot path
 from .errors import CorefwError, DeviceError, DTypeError, KernelError, ShapeError
@@ -21,7 +19,6 @@ from .errors import CorefwError, DeviceError, DTypeError, KernelError, ShapeErro
 _SCALARS = (int, float, bool)
 _FLOAT_KINDS = "f"
 _new = object.__new__
-META = device("meta")  # shape-only stand-ins for operands a VJP does not read
 
 
 def record(op, operands, attrs, out, dev, t):
@@ -185,18 +182,6 @@ def stand_in(x):
             _STANDINS.clear()
         s = _STANDINS[key] = shape_only(x)
     return s
-
-
-def shape_only(x):
-    """A storage-free stand-in for ``x`` on the meta device: shape, dtype, requires_grad."""
-    d = x._data
-    t = _new(_Tensor)
-    t._data = spec(d.shape, d.dtype)
-    t._dev = META
-    t._node = None
-    t._req = x._req
-    t._vc = None
-    return t
 
 
 def apply(op, operands, attrs=None):

@@ -49,8 +49,9 @@ class _Packed(NamedTuple):
         return unpacked_inputs(node)
 
 
-def _carrier(x) -> Tensor:
-    """A storage-free stand-in for the packed operand ``x`` (shape, dtype, requires_grad)."""
+def shape_only(x) -> Tensor:
+    """A storage-free stand-in for ``x`` on the meta device (shape, dtype, requires_grad): what
+    a node keeps of an operand its VJP does not read, or of one packed by a hook."""
     d = x._data
     t = _new(Tensor)
     t._data = spec(d.shape, d.dtype)
@@ -87,7 +88,7 @@ def pack_node(node, mask, t) -> None:
     for i, x in enumerate(inputs):
         if isinstance(x, Tensor) and (mask is None or mask[i]):
             items.append((i, _pack(pack_hook, x, name)))
-            inputs[i] = _carrier(x)
+            inputs[i] = shape_only(x)
     out = _NOTHING
     out_shape = None
     if node.out is not None:  # the hook gets the result itself, as in PyTorch
