@@ -10,6 +10,7 @@ from .._call import apply
 from .._registry import FN
 from ..errors import CorefwIndexError, ShapeError
 from ._dims import normalize_dims
+from ._split_views import split_views
 from ._views import is_contiguous, track
 from .registry import declare, publish
 
@@ -271,9 +272,8 @@ def stack(tensors, dim: int = 0):
 
 
 def split(tensor, split_size_or_sections, dim: int = 0):
-    """Split into chunks of a given size, or of the given list of sizes (views)."""
-    basic_slice = FN.basic_slice
-
+    """Split into chunks of a given size, or of the given list of sizes (views; while
+    recording, the outputs of one node whose VJP joins their gradients with one ``cat``)."""
     _need_dims(tensor, "split")
     (d,) = normalize_dims(dim, tensor._data.ndim, "split")
     n = tensor.shape[d]
@@ -287,11 +287,7 @@ def split(tensor, split_size_or_sections, dim: int = 0):
         if sum(sizes) != n:
             raise ShapeError(f"split: sections {sizes} sum to {sum(sizes)}, but dim {d} has "
                              f"size {n}")
-    out, start = [], 0
-    for s in sizes:
-        out.append(basic_slice(tensor, (slice(None),) * d + (slice(start, start + s),)))
-        start += s
-    return tuple(out)
+    return split_views(tensor, d, sizes)
 
 
 def _need_dims(x, op):

@@ -132,6 +132,15 @@ _MOVE = {  # name -> (op it reaches, call, reference, input shape)
     "split(sizes)[0]": ("slice", lambda t: corefw.split(t, [1, 4], 0)[0],
                         lambda a: a[:1].copy(), (5, 3)),
     "chunk[1]": ("slice", lambda t: t.chunk(3, 1)[1], lambda a: a[:, 2:4].copy(), (2, 5)),
+    # every piece used: the one split/unbind node's VJP joins all the pieces' gradients
+    "split(all)": ("slice", lambda t: corefw.cat(corefw.split(t, 2, 0)[::-1], 0),
+                   lambda a: np.concatenate([a[4:], a[2:4], a[:2]]), (5, 3)),
+    "chunk(all)": ("slice", lambda t: corefw.cat([c * (i + 1) for i, c in enumerate(
+        t.chunk(3, 1))], 1), lambda a: np.concatenate([a[:, :2], 2 * a[:, 2:4], 3 * a[:, 4:]],
+                                                       1), (2, 5)),
+    "unbind": ("slice", lambda t: corefw.stack(t.unbind(1)[::-1], 0),
+               lambda a: np.stack([a[:, j] for j in range(a.shape[1])][::-1], 0), (2, 3, 2)),
+    "unbind[1]": ("slice", lambda t: t.unbind(0)[1], lambda a: a[1].copy(), (3, 4)),
 }
 _EDGE = {  # name -> (op, call, reference, 0-d or empty input shape)
     "reshape(0-d)": ("reshape", lambda t: t.reshape(()), lambda a: a.reshape(()), (1, 1)),
@@ -147,6 +156,8 @@ _EDGE = {  # name -> (op, call, reference, 0-d or empty input shape)
                      (0, 3)),
     "split(empty)": ("slice", lambda t: corefw.split(t, 2, 1)[1], lambda a: a[:, 2:].copy(),
                      (0, 3)),
+    "unbind(empty)": ("slice", lambda t: corefw.stack(t.unbind(1), 0), lambda a: a.T.copy(),
+                      (0, 3)),
     "unflatten(empty)": ("reshape", lambda t: t.unflatten(1, (3, 1)),
                          lambda a: a.reshape(0, 3, 1), (0, 3)),
 }

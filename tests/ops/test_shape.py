@@ -81,6 +81,64 @@ def test_split_and_chunk_are_views(device):
     assert base.tolist() == [0.0, 1.0, 2.0, 0.0, 0.0, 0.0] and a._version == 1
 
 
+def test_unbind_and_split_are_one_node_whose_backward_joins_once(device):
+    """x[t] at each of T steps gave each step's gradient back as zeros of all of x (O(T^2) in
+    all); the pieces of unbind/split are one node's outputs, joined by one cat/stack."""
+    x = corefw.randn(50, 4, dtype=corefw.float64, device=device, requires_grad=True)
+    steps = x.unbind(0)
+    assert len({t.grad_fn.node for t in steps}) == 1
+    assert steps[0].grad_fn.name() == "UnbindBackward"
+    assert x.split(7)[0].grad_fn.name() == "SplitBackward"
+    table = x._dev.table
+    calls = {"cat": 0, "index_put": 0, "full": 0}
+    kernels = {name: table[name] for name in calls}
+
+    def counting(name):
+        def kernel(*args, **attrs):
+            calls[name] += 1
+            return kernels[name](*args, **attrs)
+        return kernel
+
+    loss = sum((t * (i + 1)).sum() for i, t in enumerate(steps[:-1]))  # the last: no grad
+    try:
+        table.update({name: counting(name) for name in calls})
+        loss.backward()
+    finally:
+        table.update(kernels)
+    # one join; two fills: backward's seed gradient and zeros for the piece without one
+    assert calls == {"cat": 1, "index_put": 0, "full": 2}
+    want = np.arange(1, 51, dtype=np.float64)[:, None].repeat(4, 1)
+    want[-1] = 0
+    check(x.grad, want)
+
+
+def test_unbind_pieces_are_views_that_can_change_in_place(device):
+    base = corefw.arange(6.0, device=device).reshape(3, 2)
+    a, b, c = base.unbind(0)
+    b.add_(10.0)
+    assert base.tolist() == [[0.0, 1.0], [12.0, 13.0], [4.0, 5.0]] and a._version == 1
+    # while recording: the base's graph takes the change, the other pieces are regenerated
+    x = corefw.ones(3, 2, dtype=corefw.float64, device=device, requires_grad=True)
+    y = x * 2
+    p, q, r = y.unbind(0)
+    q.mul_(3.0)
+    (p.sum() + q.sum() + (y * y).sum()).backward()
+    # y = [2, 6, 2] per row after the change; d/dx of p + q + sum(y^2) through the chain
+    check(x.grad, [[2 + 8, 2 + 8], [6 + 72, 6 + 72], [8, 8]])
+
+
+def test_unbind_and_split_differentiate_twice(device):
+    x = corefw.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=corefw.float64, device=device,
+                      requires_grad=True)
+    a, b = x.unbind(1)
+    (g,) = corefw.autograd.grad((a * a * b).sum(), x, create_graph=True)
+    check(g, [[2 * 1 * 2, 1], [2 * 3 * 4, 9]])  # (2ab, a^2)
+    (h,) = corefw.autograd.grad(g.sum(), x)
+    check(h, [[2 * 2 + 2 * 1, 2 * 1], [2 * 4 + 2 * 3, 2 * 3]])  # (2b + 2a, 2a)
+    assert corefw.autograd.gradgradcheck(lambda t: corefw.stack(
+        [u * v for u, v in zip(*t.split(1, 0))], 0), (x,))
+
+
 def test_cat_stack_edge_cases(rng, device):
     a = corefw.ones(2, 3, device=device)
     assert corefw.cat([a, corefw.zeros(2, 0, device=device)], 1).shape == (2, 3)

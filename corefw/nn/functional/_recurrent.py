@@ -103,6 +103,7 @@ def _run_simple(act, x, h, w_ih, w_hh, b_ih, b_hh, reverse):
     if b_hh is not None:
         gx = gx + b_hh
     w_hh_t = transpose(w_hh, 0, 1)
+    gx = gx.unbind(0)  # one node for every step's slice (x[t] per step: O(T^2) backward)
     outs = [None] * x.shape[0]
     for t in _steps(x.shape[0], reverse):
         h = act(gx[t] + h @ w_hh_t)
@@ -117,6 +118,7 @@ def _run_lstm(x, state, w_ih, w_hh, b_ih, b_hh, w_hr, reverse):
         gx = gx + b_hh
     w_hh_t = transpose(w_hh, 0, 1)
     w_hr_t = transpose(w_hr, 0, 1) if w_hr is not None else None
+    gx = gx.unbind(0)  # one node for every step's slice (x[t] per step: O(T^2) backward)
     outs = [None] * x.shape[0]
     for t in _steps(x.shape[0], reverse):
         h, c = _lstm_gates(gx[t] + h @ w_hh_t, c)
@@ -127,7 +129,7 @@ def _run_lstm(x, state, w_ih, w_hh, b_ih, b_hh, w_hr, reverse):
 
 
 def _run_gru(x, h, w_ih, w_hh, b_ih, b_hh, reverse):
-    gx = linear(x, w_ih, b_ih)
+    gx = linear(x, w_ih, b_ih).unbind(0)  # one node for every step's slice
     outs = [None] * x.shape[0]
     for t in _steps(x.shape[0], reverse):
         h = _gru_gates(gx[t], linear(h, w_hh, b_hh), h)

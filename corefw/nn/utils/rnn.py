@@ -248,12 +248,12 @@ def _run_time_steps(fn: Any, packed: PackedSequence, states: Any, as_tuple: bool
     """One pass over time; at step ``t`` the first ``batch_sizes[t]`` sequences advance (the
     batch is sorted longest first). A sequence's final state is taken when it ends."""
     sizes = [int(v) for v in packed.batch_sizes.tolist()]
-    outs, ended, offset = [], None, 0
+    steps = corefw.split(packed.data, sizes, 0)  # one node (a slice per step: O(T^2) backward)
+    outs, ended = [], None
     for t, bs in enumerate(sizes):
         h = None if states is None else (states if as_tuple else states[0])
-        res = fn(packed.data[offset:offset + bs].unsqueeze(0), h, *args, False)
+        res = fn(steps[t].unsqueeze(0), h, *args, False)
         outs.append(res[0][0])
-        offset += bs
         nxt = sizes[t + 1] if t + 1 < len(sizes) else 0
         new = res[1:]
         as_tuple = len(new) > 1
@@ -278,7 +278,7 @@ def _run_per_sequence(fn: Any, packed: PackedSequence, states: Any, as_tuple: bo
             h_b = tuple(s[:, b:b + 1] for s in states)
             h_b = h_b if as_tuple else h_b[0]
         res = fn(padded[:n, b:b + 1], h_b, *args, False)
-        outs.append(res[0])
+        outs.append(res[0].unbind(0))  # its steps, as one node
         finals.append(res[1:])
     sizes = [int(v) for v in packed.batch_sizes.tolist()]
     data = corefw.cat([outs[b][t] for t, bs in enumerate(sizes) for b in range(bs)], 0)
