@@ -126,6 +126,43 @@ def test_div_rounding_modes(device):
         corefw.div(a, b, rounding_mode="up")
 
 
+@pytest.mark.filterwarnings("error")  # NumPy's RuntimeWarning would fail the test
+def test_ieee_special_values_come_back_without_a_warning(device):
+    def t(*v):
+        return corefw.tensor(list(v), device=device)
+
+    inf, nan = math.inf, math.nan
+    cases = [  # (result, what PyTorch returns), each of these warns in plain NumPy
+        (corefw.log(t(0.0, -1.0)), [-inf, nan]),
+        (corefw.log1p(t(-1.0, -2.0)), [-inf, nan]),
+        (corefw.sqrt(t(-1.0)), [nan]),
+        (corefw.rsqrt(t(0.0, -1.0)), [inf, nan]),
+        (t(1.0, -1.0, 0.0) / 0, [inf, -inf, nan]),
+        (t(1.0, 0.0) / t(0.0, 0.0), [inf, nan]),
+        (corefw.reciprocal(t(0.0)), [inf]),
+        (t(0.0) ** -1.0, [inf]),
+        (t(-8.0) ** 0.5, [nan]),
+        (corefw.exp(t(1000.0)), [inf]),
+        (corefw.acos(t(2.0)), [nan]),
+        (corefw.atanh(t(1.0)), [inf]),
+        (corefw.remainder(t(1.0), 0.0), [nan]),
+        (corefw.softmax(t(-inf, -inf), 0), [nan, nan]),
+    ]
+    for got, want in cases:
+        np.testing.assert_array_equal(got.numpy(), np.array(want, dtype=np.float32))
+    with np.errstate(divide="raise"):  # the user's NumPy error state is theirs, before and after
+        assert corefw.log(t(0.0)).tolist() == [-inf]
+        with pytest.raises(FloatingPointError):
+            np.log(np.zeros(1))
+
+
+def test_integer_division_by_zero_still_raises(device):
+    with pytest.raises(corefw.errors.CorefwZeroDivisionError, match="integer division by zero"):
+        corefw.tensor([1, 2], device=device) // 0
+    with pytest.raises(ZeroDivisionError, match="remainder"):
+        corefw.tensor([1, 2], device=device) % corefw.tensor([1, 0], device=device)
+
+
 # -- where -----------------------------------------------------------------------------------
 def test_where_dtypes_follow_torch(device):
     cond = corefw.tensor([True, False], device=device)

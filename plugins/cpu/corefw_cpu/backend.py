@@ -37,6 +37,9 @@ class NumpyBackend(ArrayModuleBackend):
         from .kernels import fast_kernels
 
         self.kernels.update(fast_kernels())
+        from ._ieee import silence
+
+        silence(self.kernels)  # log(0) is -inf without NumPy's RuntimeWarning, as in PyTorch
         from .threads import apply_default
 
         apply_default()
