@@ -1748,7 +1748,7 @@ class TensorMethods:
         return FN.type_as(self, other)
 
     def unbind(self, dim=0):
-        """The slices of ``input`` along ``dim``, as a tuple (that dim removed)."""
+        """The slices of ``input`` along ``dim``, as a tuple (that dim removed; views)."""
         return FN.unbind(self, dim)
 
     def unflatten(self, dim, sizes):

@@ -1,4 +1,8 @@
-"""Elementwise ops: primitives with their VJPs, and composites with decompositions.
+"""Elementwise ops: the binary arithmetic primitives (``add sub mul div pow maximum minimum
+floor_divide remainder``) and ``where``, with their VJPs; and, re-exported so that this module
+stays the one place to import elementwise ops from, the casts (:mod:`.casting`), the unary
+primitives (:mod:`.unary`), the comparisons and bitwise ops (:mod:`.comparison`) and the
+composites (:mod:`.pointwise`).
 
 Each VJP sits beside its op and is written with corefw ops (so it runs on every backend and can
 be differentiated again); ``_unbroadcast`` sums a gradient back to a broadcast operand's shape.
@@ -10,9 +14,25 @@ import math
 
 from .. import _dtype
 from .. import _rules as R
-from .._call import apply, binary, unary
+from .._call import apply, binary
 from .._registry import FN
 from .._tensor import Tensor
+from .casting import _is_float, _promoted, _to_float, cast, clone, result_type  # noqa: F401
+from .comparison import (  # re-exported
+    bitwise_and,
+    bitwise_not,
+    bitwise_or,
+    bitwise_xor,
+    eq,
+    ge,
+    gt,
+    le,
+    logical_and,
+    logical_not,
+    logical_or,
+    lt,
+    ne,
+)
 from .pointwise import (  # the composites, re-exported
     clamp,
     elu,
@@ -35,6 +55,23 @@ from .pointwise import (  # the composites, re-exported
     tan,
 )
 from .registry import cross, declare, publish
+from .unary import (  # re-exported
+    abs,
+    absolute,  # noqa: F401 - the NumPy names, as before
+    ceil,
+    cos,
+    erf,
+    exp,
+    floor,
+    log,
+    neg,
+    negative,  # noqa: F401
+    round,
+    sign,
+    sin,
+    sqrt,
+    tanh,
+)
 
 __all__ = [
     "abs", "add", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor", "cast", "ceil",
@@ -57,36 +94,6 @@ def _unbroadcast(g: Tensor, x) -> Tensor | None:
     if g._data.dtype != x._data.dtype:
         g = cast(g, _dtype.FROM_NP[x._data.dtype])
     return g
-
-
-# -- casting and copies ---------------------------------------------------------------------
-def _cast_vjp(ctx, g):
-    x = ctx.inputs[0]
-    return (cast(g, x.dtype),) if x._data.dtype.kind in "fV" else (None,)
-
-
-_CAST = declare("cast", rule=lambda x, dtype: R.spec(tuple(x.shape), dtype), vjp=_cast_vjp,
-                saves=(), primitive=True)
-_CLONE = declare("clone", rule=R.same, vjp=lambda ctx, g: (g,), saves=(), primitive=True)
-
-
-def cast(x: Tensor, dtype) -> Tensor:
-    """``x`` converted to ``dtype`` (a differentiable copy; the same tensor if unchanged)."""
-    d = _dtype.to_dtype(dtype)
-    if x._data.dtype == d.np:
-        return x
-    backend = x._dev.backend
-    if d.name not in backend.dtypes:
-        from ..errors import DTypeError
-
-        raise DTypeError(f"cast: backend {backend.name!r} ({x._dev.type}) does not support "
-                         f"{d}; supported: {', '.join(sorted(backend.dtypes))}")
-    return apply(_CAST, (x,), {"dtype": d.np})
-
-
-def clone(x: Tensor) -> Tensor:
-    """A copy with its own storage (differentiable)."""
-    return unary(_CLONE, x)
 
 
 # -- binary arithmetic ----------------------------------------------------------------------
@@ -172,11 +179,6 @@ _FLOORDIV = _binary("floor_divide", _zero_vjp, saves=())
 _REM = _binary("remainder", lambda ctx, g: (_unbroadcast(g, ctx.inputs[0]), (
     _unbroadcast(-g * floor_divide(ctx.inputs[0], ctx.inputs[1]), ctx.inputs[1])
     if isinstance(ctx.inputs[1], Tensor) else None)))
-_CMP = {name: declare(name, rule=R.compare, differentiable=False, saves=(), primitive=True)
-        for name in ("eq", "ne", "lt", "le", "gt", "ge")}
-_BIT = {name: declare(name, rule=R.integral if name == "bitwise_not" else R.bitwise,
-                      differentiable=False, saves=(), primitive=True)
-        for name in ("bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not")}
 
 
 def add(input, other, *, alpha=1):
@@ -219,48 +221,6 @@ def div(input, other, *, rounding_mode: str | None = None):
 
 true_divide = divide = div
 
-
-def _dtype_of(x) -> _dtype.dtype:
-    if isinstance(x, Tensor):
-        return _dtype.FROM_NP[x._data.dtype]
-    return _dtype.default_for_category(_dtype.scalar_category(x))
-
-
-def result_type(*operands) -> _dtype.dtype:
-    """The dtype an op on ``operands`` (tensors and Python scalars) computes in, by PyTorch's
-    rule: dimensioned tensors outrank 0-d tensors, which outrank Python scalars, and a
-    lower-ranked group only counts when its category (bool < int < float) is higher."""
-    groups: dict[int, _dtype.dtype] = {}
-    for x in operands:
-        rank = (2 if x._data.ndim else 1) if isinstance(x, Tensor) else 0
-        d = _dtype_of(x)
-        groups[rank] = d if rank not in groups else _dtype.promote_types(groups[rank], d)
-    out = None
-    for rank in (2, 1, 0):
-        d = groups.get(rank)
-        if d is not None and (out is None or d.category > out.category):
-            out = d
-    if out is None:
-        raise TypeError("result_type: expected at least one operand")
-    return out
-
-
-def _promoted(a, b):
-    ta = a if isinstance(a, Tensor) else None
-    tb = b if isinstance(b, Tensor) else None
-    if ta is not None and tb is not None:
-        return _dtype.promote_types(ta.dtype, tb.dtype)
-    return (ta or tb).dtype
-
-
-def _is_float(x) -> bool:
-    return x._data.dtype.kind in "fV" if isinstance(x, Tensor) else isinstance(x, float)
-
-
-def _to_float(x):
-    if isinstance(x, Tensor) and x._data.dtype.kind not in "fV":
-        return cast(x, _dtype.get_default_dtype())
-    return x
 
 
 def pow(input, exponent):  # noqa: A001 - torch.pow
@@ -329,71 +289,6 @@ def _check_int_divisor(op: str, other) -> None:
             f"(giving inf or nan), or mask the zeros first")
 
 
-def eq(input, other):
-    return binary(_CMP["eq"], input, other)
-
-
-def ne(input, other):
-    return binary(_CMP["ne"], input, other)
-
-
-def lt(input, other):
-    return binary(_CMP["lt"], input, other)
-
-
-def le(input, other):
-    return binary(_CMP["le"], input, other)
-
-
-def gt(input, other):
-    return binary(_CMP["gt"], input, other)
-
-
-def ge(input, other):
-    return binary(_CMP["ge"], input, other)
-
-
-def _check_bool_or_int(name, *xs):
-    for x in xs:
-        if isinstance(x, Tensor) and x._data.dtype.kind in "fV":
-            from ..errors import DTypeError
-
-            raise DTypeError(f"{name}: expected bool or integer tensors, got {x.dtype}")
-
-
-def bitwise_and(input, other):
-    _check_bool_or_int("bitwise_and (&)", input, other)
-    return binary(_BIT["bitwise_and"], input, other)
-
-
-def bitwise_or(input, other):
-    _check_bool_or_int("bitwise_or (|)", input, other)
-    return binary(_BIT["bitwise_or"], input, other)
-
-
-def bitwise_xor(input, other):
-    _check_bool_or_int("bitwise_xor (^)", input, other)
-    return binary(_BIT["bitwise_xor"], input, other)
-
-
-def bitwise_not(input):
-    """``~input``: logical not for bool, bitwise not for integers."""
-    _check_bool_or_int("bitwise_not (~)", input)
-    return unary(_BIT["bitwise_not"], input)
-
-
-def logical_not(input):
-    return bitwise_not(input != 0) if input.dtype is not _dtype.bool_ else bitwise_not(input)
-
-
-def logical_and(input, other):
-    return bitwise_and(input != 0, other != 0)
-
-
-def logical_or(input, other):
-    return bitwise_or(input != 0, other != 0)
-
-
 # -- where ----------------------------------------------------------------------------------
 def _where_vjp(ctx, g):
     cond, a, b = ctx.inputs
@@ -423,92 +318,6 @@ def where(condition, input=None, other=None):
     return apply(_WHERE, (condition, input, other))
 
 
-# -- unary primitives -----------------------------------------------------------------------
-def _unary_op(name, vjp, saves=(0,), rule=R.floating):
-    return declare(name, rule=rule, vjp=vjp, saves=saves, primitive=True)
-
-
-_NEG = _unary_op("neg", lambda ctx, g: (-g,), saves=(), rule=R.same)
-_EXP = _unary_op("exp", lambda ctx, g: (g * ctx.output,), saves=("output",))
-_LOG = _unary_op("log", lambda ctx, g: (g / ctx.inputs[0],))
-_SQRT = _unary_op("sqrt", lambda ctx, g: (g / (2 * ctx.output),), saves=("output",))
-_TANH = _unary_op("tanh", lambda ctx, g: (g * (1 - ctx.output * ctx.output),),
-                  saves=("output",))
-_SIN = _unary_op("sin", lambda ctx, g: (g * cos(ctx.inputs[0]),))
-_COS = _unary_op("cos", lambda ctx, g: (-g * sin(ctx.inputs[0]),))
-_ABS = _unary_op("abs", lambda ctx, g: (g * sign(ctx.inputs[0]),), rule=R.same)
-_ERF = _unary_op("erf", lambda ctx, g: (
-    g * (2 / math.sqrt(math.pi)) * exp(-(ctx.inputs[0] * ctx.inputs[0])),))
-_STEP = {name: _unary_op(name, lambda ctx, g: (g * 0,), saves=(), rule=R.same)
-         for name in ("sign", "floor", "ceil", "round")}
-
-
-def neg(input):
-    return unary(_NEG, input)
-
-
-negative = neg
-
-
-def exp(input):
-    return unary(_EXP, _to_float(input))
-
-
-def log(input):
-    return unary(_LOG, _to_float(input))
-
-
-def sqrt(input):
-    return unary(_SQRT, _to_float(input))
-
-
-def tanh(input):
-    return unary(_TANH, _to_float(input))
-
-
-def sin(input):
-    return unary(_SIN, _to_float(input))
-
-
-def cos(input):
-    return unary(_COS, _to_float(input))
-
-
-def abs(input):  # noqa: A001 - torch.abs
-    return unary(_ABS, input)
-
-
-absolute = abs
-
-
-def erf(input):
-    return unary(_ERF, _to_float(input))
-
-
-def sign(input):
-    if input._data.dtype.kind == "b":  # the sign of a bool is itself, as in PyTorch
-        return clone(input)
-    return unary(_STEP["sign"], input)
-
-
-def floor(input):
-    return unary(_STEP["floor"], input) if input._data.dtype.kind in "fV" else input
-
-
-def ceil(input):
-    return unary(_STEP["ceil"], input) if input._data.dtype.kind in "fV" else input
-
-
-def round(input, *, decimals: int = 0):  # noqa: A001 - torch.round
-    """Round half to even, as PyTorch and NumPy."""
-    if decimals:
-        scale = 10.0 ** decimals
-        return unary(_STEP["round"], input * scale) / scale
-    return unary(_STEP["round"], input) if input._data.dtype.kind in "fV" else input
-
-
-publish(globals(), __all__, methods="""abs add sub mul div pow maximum minimum floor_divide
-remainder fmod eq ne lt le gt ge exp log log1p log2 expm1 sqrt rsqrt sin cos tan tanh sigmoid
-relu sign floor ceil round erf reciprocal clamp where square lerp isnan isinf isfinite
-bitwise_not bitwise_and bitwise_or bitwise_xor logical_not logical_and logical_or neg""",
-        aliases={"negative": "neg", "clip": "clamp", "true_divide": "div"})
+publish(globals(), __all__, methods="""add sub mul div pow maximum minimum floor_divide remainder
+fmod where log1p log2 expm1 rsqrt tan sigmoid relu reciprocal clamp square lerp isnan isinf
+isfinite""", aliases={"clip": "clamp", "true_divide": "div"})

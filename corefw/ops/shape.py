@@ -272,8 +272,10 @@ def stack(tensors, dim: int = 0):
 
 
 def split(tensor, split_size_or_sections, dim: int = 0):
-    """Split into chunks of a given size, or of the given list of sizes (views; while
-    recording, the outputs of one node whose VJP joins their gradients with one ``cat``)."""
+    """Split into chunks of a given size, or of the given list of sizes (views).
+
+    While recording, the chunks are the outputs of one node whose VJP joins their gradients
+    with one ``cat``."""
     _need_dims(tensor, "split")
     (d,) = normalize_dims(dim, tensor._data.ndim, "split")
     n = tensor.shape[d]

@@ -361,9 +361,11 @@ def cartesian_prod(*tensors):
 
 
 def unbind(input, dim: int = 0):
-    """The slices of ``input`` along ``dim``, as a tuple (that dim removed; views). While
-    recording they are the outputs of one node, whose VJP stacks their gradients once: a loop
-    over ``x.unbind(0)`` costs O(T) in backward where ``x[t]`` at each step costs O(T^2)."""
+    """The slices of ``input`` along ``dim``, as a tuple (that dim removed; views).
+
+    While recording they are the outputs of one node, whose VJP stacks their gradients once:
+    a loop over ``x.unbind(0)`` costs O(T) in backward where ``x[t]`` at each step costs
+    O(T^2)."""
     (d,) = normalize_dims(dim, input._data.ndim, "unbind")
     return split_views(input, d, (1,) * input.shape[d], squeeze=True)
 
