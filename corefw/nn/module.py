@@ -9,25 +9,17 @@ state_dict keys are the dotted attribute paths PyTorch uses (``"0.weight"``, ``"
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import corefw
 from corefw import Tensor
 from corefw.autograd.grad_mode import STATE as _STATE
 from corefw.autograd.override import module_stack
-from corefw.errors import DTypeError
 
-from ._module_helpers import (
-    RemovableHandle,
-    _IncompatibleKeys,
-    addindent,
-    check_name,
-    convert_like,
-    parse_to,
-    plan_load,
-    run_hooked_forward,
-)
+from ._module_devices import DeviceDtypeMethods
+from ._module_helpers import RemovableHandle, addindent, check_name, run_hooked_forward
+from ._module_state import StateDictMethods
 from .parameter import Parameter
 
 __all__ = ["Module", "RemovableHandle"]
@@ -37,8 +29,12 @@ __all__ = ["Module", "RemovableHandle"]
 # __call__ pays one thread-local int check and nothing else.
 
 
-class Module:
+class Module(DeviceDtypeMethods, StateDictMethods):
     """Base class of all layers and models; subclass it and define :meth:`forward`.
+
+    The device and dtype methods (``to``, ``cpu``, ``float`` ...) come from
+    :class:`~corefw.nn._module_devices.DeviceDtypeMethods`, ``state_dict`` and
+    ``load_state_dict`` from :class:`~corefw.nn._module_state.StateDictMethods`.
 
     Example::
 
@@ -336,128 +332,6 @@ class Module:
             module.apply(fn)
         fn(self)
         return self
-
-    # ---- device and dtype --------------------------------------------------------------------
-    def _apply(self, fn: Callable[[Tensor], Tensor]) -> Module:
-        for module in self.children():
-            module._apply(fn)
-        with corefw.no_grad():
-            for param in self._parameters.values():
-                if param is None:
-                    continue
-                param.data = fn(param.data)  # keeps the Parameter object: optimizers stay valid
-                grad = param.grad
-                if grad is not None:
-                    grad.data = fn(grad.data)
-            for key, buf in self._buffers.items():
-                if buf is not None:
-                    self._buffers[key] = fn(buf)
-        return self
-
-    def to_empty(self, *, device: Any, recurse: bool = True) -> Module:
-        """Give every parameter and buffer uninitialised storage on ``device`` (PyTorch's way
-        to materialise a model built on the ``meta`` device); initialise it afterwards, e.g.
-        with each submodule's ``reset_parameters()``."""
-        return self._apply(lambda t: corefw.empty(t.shape, dtype=t.dtype, device=device))
-
-    def to(self, *args: Any, **kwargs: Any) -> Module:
-        """Move and/or cast parameters and buffers in place; returns ``self``.
-
-        ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(tensor)`` (its device and
-        dtype), or keywords ``device=``, ``dtype=``. A dtype applies to floating-point tensors
-        only; integer buffers such as ``num_batches_tracked`` keep theirs. Parameters stay the
-        same objects (their data is replaced), so an optimizer built before ``to`` still works.
-        """
-        device, dtype = parse_to(args, kwargs)
-        if dtype is not None and not dtype.is_floating_point:
-            raise DTypeError(f"Module.to only accepts floating point dtypes, but got desired "
-                             f"dtype={dtype}; cast integer tensors individually")
-
-        def convert(t: Tensor) -> Tensor:
-            if device is not None:
-                t = t.to(device)
-            if dtype is not None and t.dtype.is_floating_point:
-                t = t.to(dtype)
-            return t
-
-        return self._apply(convert)
-
-    def cpu(self) -> Module:
-        """Move every parameter and buffer to the host device."""
-        return self.to("cpu")
-
-    def float(self) -> Module:
-        """Cast floating-point parameters and buffers to float32."""
-        return self.to(corefw.float32)
-
-    def double(self) -> Module:
-        """Cast floating-point parameters and buffers to float64."""
-        return self.to(corefw.float64)
-
-    def half(self) -> Module:
-        """Cast floating-point parameters and buffers to float16."""
-        return self.to(corefw.float16)
-
-    def bfloat16(self) -> Module:
-        """Cast floating-point parameters and buffers to bfloat16."""
-        return self.to(corefw.bfloat16)
-
-    # ---- state dict --------------------------------------------------------------------------
-    def _state_entries(self, prefix: str = "") -> Iterator[tuple[str, Module, str, Tensor]]:
-        """``(key, owner, attribute name, tensor)`` for every state_dict entry, shared ones under
-        every path (PyTorch's keys)."""
-        for name, param in self._parameters.items():
-            if param is not None:
-                yield prefix + name, self, name, param
-        for name, buf in self._buffers.items():
-            if buf is not None and name not in self._non_persistent_buffers_set:
-                yield prefix + name, self, name, buf
-        for name, module in self._modules.items():
-            if module is not None:
-                yield from module._state_entries(prefix + name + ".")
-
-    def state_dict(self, *, destination: dict | None = None, prefix: str = "",
-                   keep_vars: bool = False) -> OrderedDict[str, Tensor]:
-        """Parameters and persistent buffers by dotted name, as an ordered dict.
-
-        Values are detached aliases (they share memory with the module's tensors) unless
-        ``keep_vars=True``, which returns the Parameter objects themselves.
-        """
-        if destination is None:
-            destination = OrderedDict()
-        for key, _, _, tensor in self._state_entries(prefix):
-            destination[key] = tensor if keep_vars else tensor.detach()
-        return destination
-
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True,
-                        assign: bool = False) -> _IncompatibleKeys:
-        """Copy parameters and buffers from ``state_dict`` into this module.
-
-        Values (corefw tensors or NumPy arrays) are copied in place under ``no_grad``, cast to
-        each tensor's dtype and moved to its device, so optimizers holding the parameters keep
-        working. With ``assign=True`` the module takes the values themselves instead.
-
-        Everything is checked before anything is copied: on an error the module is unchanged.
-        A shape mismatch or a non-tensor value is always an error; missing and unexpected keys
-        are errors when ``strict`` (the default). Errors raise
-        :class:`~corefw.errors.StateDictError` listing all problems. Returns
-        ``(missing_keys, unexpected_keys)``.
-        """
-        plan, missing, unexpected = plan_load(self._state_entries(), state_dict, strict,
-                                              self._get_name())
-        with corefw.no_grad():
-            # Convert everything first so a failing cast/move also leaves the module unchanged.
-            plan = [(o, n, cur, convert_like(val, cur, assign)) for o, n, cur, val in plan]
-            for owner, name, current, value in plan:
-                if not assign:
-                    current.copy_(value)
-                elif name in owner._parameters:
-                    if not isinstance(value, Parameter):
-                        value = Parameter(value, requires_grad=current.requires_grad)
-                    owner._parameters[name] = value
-                else:
-                    owner._buffers[name] = value
-        return _IncompatibleKeys(missing, unexpected)
 
     # ---- hooks and call ----------------------------------------------------------------------
     def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False,
