@@ -388,8 +388,10 @@ def _reach(n_out, k, s, d) -> int:
     return (n_out - 1) * s + d * (k - 1) + 1 if n_out > 0 else 0
 
 
-def _im2col_bl(x, kernel_size, stride, padding, dilation, out_hw):
-    """x (N, C, H, W) -> scratch (Ho, C, kh, kw, Wo, N); padding reads as zeros."""
+def _im2col_bl(x, kernel_size, stride, padding, dilation, out_hw, ones: bool = False):
+    """x (N, C, H, W) -> scratch (Ho, C*kh*kw, Wo*N) (rows (c, i, j)); padding reads as
+    zeros. With ``ones`` a last row of ones follows (the bias as a column of the weight: one
+    pass over the result fewer)."""
     n, c, h, w = x.shape
     (kh, kw), (ho, wo), (sh, sw), (dh, dw) = kernel_size, out_hw, stride, dilation
     (pt, _), (pl, _) = padding
@@ -402,12 +404,16 @@ def _im2col_bl(x, kernel_size, stride, padding, dilation, out_hw):
         xp[pt:pt + h, :, pl:pl + w] = x.transpose(2, 1, 3, 0)
     else:
         xp = xb
-    cols = _scratch("cols", (ho, c, kh, kw, wo, n), x.dtype)
+    k = c * kh * kw
+    mat = _scratch("cols", (ho, k + ones, wo * n), x.dtype)
+    cols = mat[:, :k].reshape(ho, c, kh, kw, wo, n)
     for i in range(kh):
         rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
         for j in range(kw):
             cols[:, :, i, j] = xp[rows, :, j * dw:j * dw + sw * (wo - 1) + 1:sw]
-    return cols
+    if ones:
+        mat[:, k] = 1
+    return mat
 
 
 def _conv2d_bl(x, w, b, stride, padding, dilation, out_hw):
@@ -415,11 +421,13 @@ def _conv2d_bl(x, w, b, stride, padding, dilation, out_hw):
     n = x.shape[0]
     o, c, kh, kw = w.shape
     (ho, wo), k = out_hw, c * kh * kw
-    cols = _im2col_bl(x, (kh, kw), stride, padding, dilation, out_hw)
-    y = _output((ho, o, wo, n), np.result_type(x, w))
-    np.matmul(w.reshape(o, k), cols.reshape(ho, k, wo * n), out=y.reshape(ho, o, wo * n))
-    if b is not None:
-        y += b.reshape(o, 1, 1)
+    dtype = np.result_type(x, w)  # the bias is added in the result's dtype, as before
+    cols = _im2col_bl(x.astype(dtype, copy=False), (kh, kw), stride, padding, dilation,
+                      out_hw, ones=b is not None)
+    wm = w.reshape(o, k) if b is None else np.concatenate([w.reshape(o, k), b.reshape(o, 1)],
+                                                          1, dtype=dtype)
+    y = _output((ho, o, wo, n), dtype)
+    np.matmul(wm, cols, out=y.reshape(ho, o, wo * n))
     return y.transpose(3, 1, 0, 2)
 
 
