@@ -206,8 +206,8 @@ def _conv2d(x, w, b, stride, padding, dilation, groups):
     out_hw = tuple((size + lo + hi - d * (k - 1) - 1) // s + 1 for size, k, s, (lo, hi), d in
                    zip((h, wd), (kh, kw), stride, padding, dilation))
     if _use_dense(n, c, (h, wd), o, out_hw, (kh, kw), groups):
-        bl_in, x2d = _operand_2d(x)  # a batch-last input (a pooled map) is read as it is
-        dense = _dense_weight(w, (h, wd), out_hw, stride, padding, dilation, bl_in)
+        x2d = _operand_2d(x)  # a batch-last input (a pooled map) is read as it is
+        dense = _dense_weight(w, (h, wd), out_hw, stride, padding, dilation)
         y = _output((n, o) + out_hw, np.result_type(x, w))
         np.matmul(x2d.T, dense, out=y.reshape(n, -1))
         if b is not None:
@@ -265,33 +265,24 @@ def _dense_index(c, o, in_hw, out_hw, kernel_size, stride, padding, dilation):
 _DENSE_CACHE: dict = {}  # geometry -> (weight bytes, their dense matrix)
 
 
-def _dense_weight(w, in_hw, out_hw, stride, padding, dilation, rows_bl=False, cols_bl=False):
-    """The convolution as a read-only (C*H*W, O*Ho*Wo) matrix (groups == 1); with ``rows_bl``
-    its rows are in (H, C, W) order, with ``cols_bl`` its columns in (Ho, O, Wo) order, the
-    orders of the batch-last layout. The last matrix built per geometry and order is kept with
-    a copy of its weight and reused while the weight's values are equal (a comparison of the
-    small weight, not of the matrix): forward and backward, and the chunks of an explainer,
-    then build it once."""
+def _dense_weight(w, in_hw, out_hw, stride, padding, dilation):
+    """The convolution as a read-only (C*H*W, O*Ho*Wo) matrix (groups == 1). The last matrix
+    built per geometry is kept with a copy of its weight and reused while the weight's values
+    are equal (a comparison of the small weight, not of the matrix): forward and backward, and
+    the chunks of an explainer, then build it once."""
     o, c, kh, kw = w.shape
     key = (w.shape, w.dtype.str, tuple(in_hw), tuple(out_hw), tuple(stride),
-           (padding[0][0], padding[1][0]), tuple(dilation), rows_bl, cols_bl)
+           (padding[0][0], padding[1][0]), tuple(dilation))
     hit, raw = _DENSE_CACHE.get(key), w.tobytes()  # bytes: -0.0 and NaNs count as they are
     if hit is not None and hit[0] == raw:
         return hit[1]
-    if rows_bl or cols_bl:
-        std = _dense_weight(w, in_hw, out_hw, stride, padding, dilation)
-        (h, wd), (ho, wo) = in_hw, out_hw
-        dense = std.reshape(c, h, wd, o, ho, wo).transpose(
-            ((1, 0, 2) if rows_bl else (0, 1, 2)) + ((4, 3, 5) if cols_bl else (3, 4, 5)))
-        dense = np.ascontiguousarray(dense).reshape(c * h * wd, -1)
-    else:
-        dst, src = _dense_index(c, o, tuple(in_hw), tuple(out_hw), (kh, kw), tuple(stride),
-                                (padding[0][0], padding[1][0]), tuple(dilation))
-        dense = np.zeros(c * in_hw[0] * in_hw[1] * o * out_hw[0] * out_hw[1], w.dtype)
-        dense[dst] = w.reshape(-1)[src]
-        dense = dense.reshape(c * in_hw[0] * in_hw[1], -1)
+    dst, src = _dense_index(c, o, tuple(in_hw), tuple(out_hw), (kh, kw), tuple(stride),
+                            (padding[0][0], padding[1][0]), tuple(dilation))
+    dense = np.zeros(c * in_hw[0] * in_hw[1] * o * out_hw[0] * out_hw[1], w.dtype)
+    dense[dst] = w.reshape(-1)[src]
+    dense = dense.reshape(c * in_hw[0] * in_hw[1], -1)
     dense.flags.writeable = False
-    if len(_DENSE_CACHE) >= 32:  # a bounded cache: drop the oldest geometry
+    if len(_DENSE_CACHE) >= 16:  # a bounded cache: drop the oldest geometry
         _DENSE_CACHE.pop(next(iter(_DENSE_CACHE)))
     _DENSE_CACHE[key] = (raw, dense)
     return dense
@@ -359,10 +350,10 @@ def _conv2d_grad_input(g, w, input_size, stride, padding, dilation, groups):
 
 # Small images in big batches (the 8x8 digits and their 4x4 maps, an explainer's 1600 rows):
 # in (C, N, H, W) every im2col copy, col2im add and pooling window is a NumPy loop over rows of
-# a few elements. There the kernels store results batch-last, as a C-contiguous (H, C, W, N)
-# array returned as its (N, C, H, W) view ``transpose(3, 1, 0, 2)``: the copies and windows
-# then run over whole rows of N (or W*N) elements, and a GEMM per output row (a stack of
-# (O, K) x (K, Wo*N) products) writes its row of the result in place.
+# a few elements. There the kernels store results batch-last, as a C-contiguous (C, H, W, N)
+# array returned as its (N, C, H, W) view ``transpose(3, 0, 1, 2)``: the copies and windows
+# then run over whole rows of N (or W*N) elements, the GEMMs stay single calls (K, Ho*Wo*N),
+# and the dense matrix reads the layout as it is (its rows are (c, h, w) in both layouts).
 _BL_MIN_BATCH = 64
 _BL_MAX_HW = 256  # input or output pixels
 
@@ -372,14 +363,14 @@ def _batch_last(n, hw) -> bool:
 
 
 def _bl(x):
-    """The (H, C, W, N) array behind ``x`` (N, C, H, W) in the batch-last layout, else None."""
-    s = x.transpose(2, 1, 3, 0)
+    """The (C, H, W, N) array behind ``x`` (N, C, H, W) in the batch-last layout, else None."""
+    s = x.transpose(1, 2, 3, 0)
     return s if s.flags.c_contiguous else None
 
 
 def _as_bl(x):
-    """``x`` (N, C, H, W) as a C-contiguous (H, C, W, N) array (a copy unless batch-last)."""
-    s = x.transpose(2, 1, 3, 0)
+    """``x`` (N, C, H, W) as a C-contiguous (C, H, W, N) array (a copy unless batch-last)."""
+    s = x.transpose(1, 2, 3, 0)
     return s if s.flags.c_contiguous else np.ascontiguousarray(s)
 
 
@@ -389,9 +380,9 @@ def _reach(n_out, k, s, d) -> int:
 
 
 def _im2col_bl(x, kernel_size, stride, padding, dilation, out_hw, ones: bool = False):
-    """x (N, C, H, W) -> scratch (Ho, C*kh*kw, Wo*N) (rows (c, i, j)); padding reads as
-    zeros. With ``ones`` a last row of ones follows (the bias as a column of the weight: one
-    pass over the result fewer)."""
+    """x (N, C, H, W) -> scratch (C*kh*kw, Ho*Wo*N) (rows (c, i, j)); padding reads as zeros.
+    With ``ones`` a last row of ones follows (the bias as a column of the weight: one pass
+    over the result fewer)."""
     n, c, h, w = x.shape
     (kh, kw), (ho, wo), (sh, sw), (dh, dw) = kernel_size, out_hw, stride, dilation
     (pt, _), (pl, _) = padding
@@ -399,25 +390,25 @@ def _im2col_bl(x, kernel_size, stride, padding, dilation, out_hw, ones: bool = F
     wp = max(pl + w, _reach(wo, kw, sw, dw))
     xb = _bl(x)
     if xb is None or (hp, wp, pt, pl) != (h, w, 0, 0):
-        xp = _scratch("xpad", (hp, c, wp, n), x.dtype)
+        xp = _scratch("xpad", (c, hp, wp, n), x.dtype)
         xp.fill(0)
-        xp[pt:pt + h, :, pl:pl + w] = x.transpose(2, 1, 3, 0)
+        xp[:, pt:pt + h, pl:pl + w] = x.transpose(1, 2, 3, 0)
     else:
         xp = xb
     k = c * kh * kw
-    mat = _scratch("cols", (ho, k + ones, wo * n), x.dtype)
-    cols = mat[:, :k].reshape(ho, c, kh, kw, wo, n)
+    mat = _scratch("cols", (k + ones, ho * wo * n), x.dtype)
+    cols = mat[:k].reshape(c, kh, kw, ho, wo, n)
     for i in range(kh):
         rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
         for j in range(kw):
-            cols[:, :, i, j] = xp[rows, :, j * dw:j * dw + sw * (wo - 1) + 1:sw]
+            cols[:, i, j] = xp[:, rows, j * dw:j * dw + sw * (wo - 1) + 1:sw]
     if ones:
-        mat[:, k] = 1
+        mat[k] = 1
     return mat
 
 
 def _conv2d_bl(x, w, b, stride, padding, dilation, out_hw):
-    """Convolution (groups 1) by im2col in the batch-last layout."""
+    """Convolution (groups 1) by im2col in the batch-last layout: one GEMM."""
     n = x.shape[0]
     o, c, kh, kw = w.shape
     (ho, wo), k = out_hw, c * kh * kw
@@ -426,52 +417,50 @@ def _conv2d_bl(x, w, b, stride, padding, dilation, out_hw):
                       out_hw, ones=b is not None)
     wm = w.reshape(o, k) if b is None else np.concatenate([w.reshape(o, k), b.reshape(o, 1)],
                                                           1, dtype=dtype)
-    y = _output((ho, o, wo, n), dtype)
-    np.matmul(wm, cols, out=y.reshape(ho, o, wo * n))
-    return y.transpose(3, 1, 0, 2)
+    y = _output((o, ho, wo, n), dtype)
+    np.matmul(wm, cols, out=y.reshape(o, -1))
+    return y.transpose(3, 0, 1, 2)
 
 
 def _conv2d_grad_input_bl(g, w, input_size, stride, padding, dilation):
-    """The gradient to the input (groups 1) in the batch-last layout: one GEMM per output
-    row, then each tap's rows added to the strided input rows it came from."""
+    """The gradient to the input (groups 1) in the batch-last layout: one GEMM, then each
+    tap's rows added to the strided input rows it came from."""
     n, o, ho, wo = g.shape
     _, c, kh, kw = w.shape
     (h, wd), (sh, sw), (dh, dw), k = input_size, stride, dilation, c * kh * kw
     (pt, _), (pl, _) = padding
     dtype = np.result_type(g, w)
-    cols = _scratch("gcols", (ho, c, kh, kw, wo, n), dtype)
-    np.matmul(w.reshape(o, k).T, _as_bl(g).reshape(ho, o, wo * n),
-              out=cols.reshape(ho, k, wo * n))
+    cols = _scratch("gcols", (k, ho * wo * n), dtype)
+    np.matmul(w.reshape(o, k).T, _as_bl(g).reshape(o, -1), out=cols)
+    cols = cols.reshape(c, kh, kw, ho, wo, n)
     hp = max(pt + h, _reach(ho, kh, sh, dh))
     wp = max(pl + wd, _reach(wo, kw, sw, dw))
-    gxp = _scratch("gxpad", (hp, c, wp, n), dtype)
+    gxp = _scratch("gxpad", (c, hp, wp, n), dtype)
     gxp.fill(0)
     for i in range(kh):
         rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
         for j in range(kw):
-            gxp[rows, :, j * dw:j * dw + sw * (wo - 1) + 1:sw] += cols[:, :, i, j]
-    gx = _output((h, c, wd, n), dtype)
-    gx[...] = gxp[pt:pt + h, :, pl:pl + wd]
-    return gx.transpose(3, 1, 0, 2)
+            gxp[:, rows, j * dw:j * dw + sw * (wo - 1) + 1:sw] += cols[:, i, j]
+    gx = _output((c, h, wd, n), dtype)
+    gx[...] = gxp[:, pt:pt + h, pl:pl + wd]
+    return gx.transpose(3, 0, 1, 2)
 
 
 def _operand_2d(x):
-    """(whether ``x`` is batch-last, ``x`` as a (features, N) matrix in its layout's order):
-    the dense GEMMs read either layout without a copy (BLAS takes the transposed operand)."""
+    """``x`` (N, C, H, W) as a (C*H*W, N) matrix, rows (c, h, w): a view of a batch-last or
+    an NCHW array (BLAS takes the transposed operand), so the dense GEMMs read either layout
+    without a copy."""
     xb = _bl(x)
-    if xb is not None:
-        return True, xb.reshape(-1, x.shape[0])
-    return False, _rows(x).T  # (C*H*W, N), a transposed view of the NCHW rows
+    return xb.reshape(-1, x.shape[0]) if xb is not None else _rows(x).T
 
 
 def _conv2d_dense_grad_input_bl(g, w, input_size, stride, padding, dilation):
-    """The dense-matrix gradient to the input with a batch-last result: (H*C*W, N) = D g."""
+    """The dense-matrix gradient to the input with a batch-last result: (C*H*W, N) = D g."""
     n, c, (h, wd) = g.shape[0], w.shape[1], input_size
-    bl_g, g2d = _operand_2d(g)
-    dense = _dense_weight(w, input_size, g.shape[2:], stride, padding, dilation, True, bl_g)
-    gx = _output((h, c, wd, n), np.result_type(g, w))
-    np.matmul(dense, g2d, out=gx.reshape(-1, n))
-    return gx.transpose(3, 1, 0, 2)
+    dense = _dense_weight(w, input_size, g.shape[2:], stride, padding, dilation)
+    gx = _output((c, h, wd, n), np.result_type(g, w))
+    np.matmul(dense, _operand_2d(g), out=gx.reshape(-1, n))
+    return gx.transpose(3, 0, 1, 2)
 
 
 def _conv_kernels() -> dict:

@@ -115,27 +115,27 @@ def _max_pool2d_grad_input(x, out, g, kernel_size, stride, padding, dilation, ce
 
 
 def _max_pool2d_bl(xb, kernel_size, stride, padding, dilation, out_hw):
-    """Max pooling of a batch-last input (H, C, W, N) (see ``_conv``): each window offset is a
-    strided slice of whole W*N-element rows, the result batch-last too."""
-    h, c, w, n = xb.shape
+    """Max pooling of a batch-last input (C, H, W, N) (see ``_conv``): each window offset is a
+    strided slice of whole N-element rows, the result batch-last too."""
+    c, h, w, n = xb.shape
     (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel_size, stride, dilation, out_hw
     hp = max(h + 2 * padding[0], (ho - 1) * sh + dh * (kh - 1) + 1)
     wp = max(w + 2 * padding[1], (wo - 1) * sw + dw * (kw - 1) + 1)
     if (hp, wp) != (h, w):
-        xp = np.full((hp, c, wp, n), _lowest(xb.dtype), xb.dtype)
-        xp[padding[0]:padding[0] + h, :, padding[1]:padding[1] + w] = xb
+        xp = np.full((c, hp, wp, n), _lowest(xb.dtype), xb.dtype)
+        xp[:, padding[0]:padding[0] + h, padding[1]:padding[1] + w] = xb
     else:
         xp = xb
-    out = _output((ho, c, wo, n), xb.dtype)
+    out = _output((c, ho, wo, n), xb.dtype)
     for i in range(kh):
         rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
         for j in range(kw):
-            src = xp[rows, :, j * dw:j * dw + sw * (wo - 1) + 1:sw]
+            src = xp[:, rows, j * dw:j * dw + sw * (wo - 1) + 1:sw]
             if i == 0 and j == 0:
                 out[...] = src
             else:
                 np.maximum(out, src, out=out)
-    return out.transpose(3, 1, 0, 2)
+    return out.transpose(3, 0, 1, 2)
 
 
 def _max_pool2d_grad_bl(x, out, g, kernel_size, stride, padding, dilation):
@@ -153,8 +153,8 @@ def _max_pool2d_grad_bl(x, out, g, kernel_size, stride, padding, dilation):
     if ob.dtype.kind == "f" and bool(np.isnan(ob).any()):
         return None
     gb = _as_bl(g)
-    v = xb.reshape(ho, kh, c, wo, kw, n)
-    gx = _output((h, c, w, n), np.result_type(g, x))
+    v = xb.reshape(c, ho, kh, wo, kw, n)
+    gx = _output((c, h, w, n), np.result_type(g, x))
     gv = gx.reshape(v.shape)
     hit = _scratch("pool_hit", ob.shape, np.bool_)
     taken = _scratch("pool_taken", ob.shape, np.bool_)
@@ -162,15 +162,15 @@ def _max_pool2d_grad_bl(x, out, g, kernel_size, stride, padding, dilation):
     for k in range(kh * kw):
         i, j = divmod(k, kw)
         if k == 0:
-            first = np.equal(v[:, i, :, :, j], ob, out=taken)
+            first = np.equal(v[:, :, i, :, j], ob, out=taken)
         elif k == last:  # no NaN: a window that had no maximum yet has it here
             first = np.logical_not(taken, out=hit)
         else:
-            np.equal(v[:, i, :, :, j], ob, out=hit)
+            np.equal(v[:, :, i, :, j], ob, out=hit)
             first = np.greater(hit, taken, out=hit)  # a hit not taken before
             np.logical_or(taken, first, out=taken)
-        np.multiply(gb, first, out=gv[:, i, :, :, j])
-    return gx.transpose(3, 1, 0, 2)
+        np.multiply(gb, first, out=gv[:, :, i, :, j])
+    return gx.transpose(3, 0, 1, 2)
 
 
 def _max_pool2d_grad_tiled(x, out, g, kernel_size, stride, padding, dilation):

@@ -96,8 +96,8 @@ def test_tiled_max_pool_gradient_with_nan_takes_the_general_path():
 
 
 def _batch_last(a):
-    """``a`` (N, C, H, W) stored as (H, C, W, N), the layout the small-image kernels return."""
-    return np.ascontiguousarray(a.transpose(2, 1, 3, 0)).transpose(3, 1, 0, 2)
+    """``a`` (N, C, H, W) stored as (C, H, W, N), the layout the small-image kernels return."""
+    return np.ascontiguousarray(a.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
 
 
 @pytest.mark.parametrize("seed", range(10))
