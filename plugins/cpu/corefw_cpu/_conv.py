@@ -324,7 +324,8 @@ def _conv2d_grad_input(g, w, input_size, stride, padding, dilation, groups):
         gx = _output((n, c) + tuple(input_size), np.result_type(g, w))
         np.matmul(_rows(g), dense.T, out=gx.reshape(n, -1))
         return gx
-    if groups == 1 and _batch_last(n, tuple(input_size)):
+    if groups == 1 and _batch_last(n, tuple(input_size)) and _bl(g) is not None:
+        # (a gradient in another layout would cost a transposing copy: 2x slower)
         return _conv2d_grad_input_bl(g, w, tuple(input_size), stride, padding, dilation)
     wt = w.reshape(groups, o // groups, k).transpose(0, 2, 1)
     dtype = np.result_type(g, w)
