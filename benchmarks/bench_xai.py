@@ -2,15 +2,16 @@
 digits), Saliency, Occlusion (3x3 windows, stride 1) and KernelShap (200 coalitions of the 64
 pixels), plus the peak memory of IntegratedGradients at 50 and 500 steps.
 
-    python benchmarks/bench_xai.py [--repeat 7] [--threads 1] [--json results.json]
+    python benchmarks/bench_xai.py [--repeat 7] [--threads 1] [--methods ...] [--json f]
 
 ``--threads N`` gives both sides the same N threads, set explicitly: corefw's BLAS pool and
 its conv kernels' threads (``corefw.set_num_threads``, ``COREFW_CPU_THREADS``) and PyTorch's
-(``torch.set_num_threads``); 0 leaves each library its own default. Each timing is the best of
-``--repeat`` runs, as wall-clock and as process CPU time (the CPU time is the steadier figure
-on a loaded machine, summed over threads); corefw's and Captum's runs of a method alternate, so
-both see the same load. The ``ratio`` columns are corefw's time over Captum's (below 1: corefw
-is faster).
+(``torch.set_num_threads``); 0 leaves each library its own default. Each timing is the median
+of ``--repeat`` runs, as wall-clock and as process CPU time (the CPU time is the steadier
+figure on a loaded machine, summed over threads); corefw's and Captum's runs of a method
+alternate, so both see the same load, and the load average is printed before and after.
+``--methods a,b`` times a subset; ``--no-memory`` skips the peak-memory runs. The ``ratio``
+columns are corefw's time over Captum's (below 1: corefw is faster).
 
 The model is the demo CNN (conv(1->16) - ReLU - maxpool - conv(16->32) - ReLU - linear), float32,
 with the trained weights of plugins/xai/tests/fixtures/digits_cnn.safetensors when present.
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 import tracemalloc
@@ -59,16 +61,19 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 def timed(fns: dict, repeat: int) -> dict:
-    """{key: ((best wall-clock s, best process CPU s), result)}, the functions run in turn."""
-    best = {k: [float("inf"), float("inf"), fn()] for k, fn in fns.items()}  # warm up
+    """{key: ((median wall-clock s, median process CPU s), result)}, the functions run in
+    turn (interleaved, so that each sees the same load), after one warm-up call each."""
+    runs = {k: ([], [], fn()) for k, fn in fns.items()}  # warm up
     for _ in range(repeat):
         for k, fn in fns.items():
             t0, c0 = time.perf_counter(), time.process_time()
             out = fn()
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-            b = best[k]
-            b[0], b[1], b[2] = min(b[0], wall), min(b[1], cpu), out
-    return {k: ((w, c), out) for k, (w, c, out) in best.items()}
+            runs[k][0].append(wall)
+            runs[k][1].append(cpu)
+            runs[k] = (runs[k][0], runs[k][1], out)
+    return {k: ((statistics.median(w), statistics.median(c)), out)
+            for k, (w, c, out) in runs.items()}
 
 
 def corefw_runs(model, x, y) -> dict:
@@ -142,6 +147,9 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=0,
                    help="threads for both corefw and PyTorch (0: each library's default)")
     p.add_argument("--json", default=None, help="also write the results to this file")
+    p.add_argument("--methods", default=None,
+                   help="comma-separated subset of the methods (default: all)")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     args = p.parse_args(argv)
     model = demo_cnn()  # creates the cpu backend (and applies its default thread policy)
     x, y = digits()
@@ -150,6 +158,9 @@ def main(argv=None) -> int:
         corefw.set_num_threads(args.threads)
     mine = corefw_runs(model, x, y)
     theirs = captum_runs(model, x, y, args.threads)  # sets PyTorch's threads after corefw's
+    if args.methods:
+        mine = {k: v for k, v in mine.items() if k in args.methods.split(",")}
+    load_before = os.getloadavg()
     ours = {}
     for name, fn in mine.items():
         fns = {"corefw": fn}
@@ -165,14 +176,16 @@ def main(argv=None) -> int:
         if "captum" in res:
             sec, a = res["captum"]
             theirs[name] = {"seconds": sec, "attributions": a.detach().numpy()}
-    peaks = peak_memory(model, x, y)
-    print(f"corefw-xai on the demo CNN, {N_EXAMPLES} digits (b32: the first 32), best of "
+    load_after = os.getloadavg()
+    peaks = None if args.no_memory else peak_memory(model, x, y)
+    print(f"corefw-xai on the demo CNN, {N_EXAMPLES} digits (b32: the first 32), median of "
           f"{args.repeat}, threads (corefw and PyTorch) {args.threads or 'default'}, load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
+          f"{load_before[0]:.1f} before and {load_after[0]:.1f} after on {os.cpu_count()} CPUs "
           f"(weights: {'trained fixture' if os.path.exists(WEIGHTS) else 'random'})")
     print(f"{'method':<28}{'corefw s':>9}{'captum s':>9}{'ratio':>7}{'corefw cpu':>11}"
           f"{'captum cpu':>11}{'ratio':>7}{'max|diff|':>11}")
-    results = {"corefw": {}, "captum": {}, "peak_bytes": peaks}
+    results = {"corefw": {}, "captum": {}, "peak_bytes": peaks, "threads": args.threads,
+               "load_average": [load_before[0], load_after[0]]}
     for name, r in ours.items():
         (wall, cpu) = r["seconds"]
         line = f"{name:<28}{wall:>9.3f}"
@@ -180,7 +193,7 @@ def main(argv=None) -> int:
         if isinstance(theirs, dict) and "error" in theirs[name]:
             line += f"  captum failed: {theirs[name]['error'][:60]}"
             results["captum"][name] = theirs[name]
-        elif isinstance(theirs, dict):
+        elif isinstance(theirs, dict) and "seconds" in theirs.get(name, {}):
             c = theirs[name]
             cw, cc = c["seconds"]
             diff = float(np.max(np.abs(c["attributions"] - r["attributions"])))
@@ -194,8 +207,9 @@ def main(argv=None) -> int:
     if not isinstance(theirs, dict):
         print(f"captum: {theirs}")
         results["captum"] = theirs
-    print(f"IntegratedGradients peak traced memory: 50 steps {peaks[50] / 2**20:.1f} MiB, "
-          f"500 steps {peaks[500] / 2**20:.1f} MiB")
+    if peaks:
+        print(f"IntegratedGradients peak traced memory: 50 steps {peaks[50] / 2**20:.1f} MiB, "
+              f"500 steps {peaks[500] / 2**20:.1f} MiB")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(results, fh, indent=2)

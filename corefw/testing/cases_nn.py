@@ -38,6 +38,9 @@ _CONV = {  # x shape, w shape, bias, stride, padding, dilation, groups
     "noncontig": ((1, 2, 4, 4), (2, 2, 3, 3), True, (1, 1), _P1, (1, 1), 1),
     "empty": ((0, 2, 5, 5), (3, 2, 3, 3), True, (1, 1), _P1, (1, 1), 1),
     "large": ((4, 8, 16, 16), (16, 8, 3, 3), True, (1, 1), _P1, (1, 1), 1),
+    # small images in a big batch: cpu's batch-last im2col, and its dense-matrix GEMM
+    "batch-last": ((64, 1, 4, 4), (2, 1, 2, 2), True, (1, 1), ((0, 1), (1, 0)), (1, 1), 1),
+    "dense": ((64, 2, 3, 3), (2, 2, 3, 3), True, (1, 1), _P1, (1, 1), 1),
 }
 
 
@@ -70,7 +73,8 @@ def _grad_input_make(rng, spec, dtype):
                   grad=(0, 1))
 
 
-_GRAD_INPUT = {k: _CONV[k] for k in ("basic", "stride", "dilation", "groups", "noncontig")}
+_GRAD_INPUT = {k: _CONV[k] for k in ("basic", "stride", "dilation", "groups", "noncontig",
+                                     "batch-last", "dense")}
 _GRAD_INPUT["output-padding"] = ((1, 2, 6, 6), (2, 2, 3, 3), False, (2, 2), _P1, (1, 1), 1,
                                  (6, 6))
 case("conv2d_grad_input", _GRAD_INPUT, _grad_input_make, RN.conv2d_grad_input, tol=4.0)

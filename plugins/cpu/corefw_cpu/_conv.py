@@ -206,12 +206,15 @@ def _conv2d(x, w, b, stride, padding, dilation, groups):
     out_hw = tuple((size + lo + hi - d * (k - 1) - 1) // s + 1 for size, k, s, (lo, hi), d in
                    zip((h, wd), (kh, kw), stride, padding, dilation))
     if _use_dense(n, c, (h, wd), o, out_hw, (kh, kw), groups):
+        x2d = _operand_2d(x)  # a batch-last input (a pooled map) is read as it is
         dense = _dense_weight(w, (h, wd), out_hw, stride, padding, dilation)
         y = _output((n, o) + out_hw, np.result_type(x, w))
-        np.matmul(_rows(x), dense, out=y.reshape(n, -1))
+        np.matmul(x2d.T, dense, out=y.reshape(n, -1))
         if b is not None:
             y += b.reshape(o, 1, 1)
         return y
+    if groups == 1 and _batch_last(n, (h, wd)):
+        return _conv2d_bl(x, w, b, stride, padding, dilation, out_hw)
     k, cells = cg * kh * kw, out_hw[0] * out_hw[1]
     wm, xt = w.reshape(groups, o // groups, k), x.transpose(1, 0, 2, 3)
     parts = _chunks(n, c * kh * kw * cells * x.itemsize)
@@ -314,10 +317,16 @@ def _conv2d_grad_input(g, w, input_size, stride, padding, dilation, groups):
     _, cg, kh, kw = w.shape
     c, k = cg * groups, cg * kh * kw
     if _use_dense(n, c, tuple(input_size), o, (ho, wo), (kh, kw), groups):
+        if _batch_last(n, tuple(input_size)):
+            return _conv2d_dense_grad_input_bl(g, w, tuple(input_size), stride, padding,
+                                               dilation)
         dense = _dense_weight(w, tuple(input_size), (ho, wo), stride, padding, dilation)
         gx = _output((n, c) + tuple(input_size), np.result_type(g, w))
         np.matmul(_rows(g), dense.T, out=gx.reshape(n, -1))
         return gx
+    if groups == 1 and _batch_last(n, tuple(input_size)) and _bl(g) is not None:
+        # (a gradient in another layout would cost a transposing copy: 2x slower)
+        return _conv2d_grad_input_bl(g, w, tuple(input_size), stride, padding, dilation)
     wt = w.reshape(groups, o // groups, k).transpose(0, 2, 1)
     dtype = np.result_type(g, w)
     gx = _output((c, n) + tuple(input_size), dtype, zero=True)
@@ -338,6 +347,121 @@ def _conv2d_grad_input(g, w, input_size, stride, padding, dilation, groups):
 
         _split(work, c, e - a, cols.size)
     return gx.transpose(1, 0, 2, 3)
+
+
+# Small images in big batches (the 8x8 digits and their 4x4 maps, an explainer's 1600 rows):
+# in (C, N, H, W) every im2col copy, col2im add and pooling window is a NumPy loop over rows of
+# a few elements. There the kernels store results batch-last, as a C-contiguous (C, H, W, N)
+# array returned as its (N, C, H, W) view ``transpose(3, 0, 1, 2)``: the copies and windows
+# then run over whole rows of N (or W*N) elements, the GEMMs stay single calls (K, Ho*Wo*N),
+# and the dense matrix reads the layout as it is (its rows are (c, h, w) in both layouts).
+_BL_MIN_BATCH = 64
+_BL_MAX_HW = 256  # input or output pixels
+
+
+def _batch_last(n, hw) -> bool:
+    return n >= _BL_MIN_BATCH and hw[0] * hw[1] <= _BL_MAX_HW
+
+
+def _bl(x):
+    """The (C, H, W, N) array behind ``x`` (N, C, H, W) in the batch-last layout, else None."""
+    s = x.transpose(1, 2, 3, 0)
+    return s if s.flags.c_contiguous else None
+
+
+def _as_bl(x):
+    """``x`` (N, C, H, W) as a C-contiguous (C, H, W, N) array (a copy unless batch-last)."""
+    s = x.transpose(1, 2, 3, 0)
+    return s if s.flags.c_contiguous else np.ascontiguousarray(s)
+
+
+def _reach(n_out, k, s, d) -> int:
+    """Padded input extent the windows of ``n_out`` outputs touch."""
+    return (n_out - 1) * s + d * (k - 1) + 1 if n_out > 0 else 0
+
+
+def _im2col_bl(x, kernel_size, stride, padding, dilation, out_hw, ones: bool = False):
+    """x (N, C, H, W) -> scratch (C*kh*kw, Ho*Wo*N) (rows (c, i, j)); padding reads as zeros.
+    With ``ones`` a last row of ones follows (the bias as a column of the weight: one pass
+    over the result fewer)."""
+    n, c, h, w = x.shape
+    (kh, kw), (ho, wo), (sh, sw), (dh, dw) = kernel_size, out_hw, stride, dilation
+    (pt, _), (pl, _) = padding
+    hp = max(pt + h, _reach(ho, kh, sh, dh))
+    wp = max(pl + w, _reach(wo, kw, sw, dw))
+    xb = _bl(x)
+    if xb is None or (hp, wp, pt, pl) != (h, w, 0, 0):
+        xp = _scratch("xpad", (c, hp, wp, n), x.dtype)
+        xp.fill(0)
+        xp[:, pt:pt + h, pl:pl + w] = x.transpose(1, 2, 3, 0)
+    else:
+        xp = xb
+    k = c * kh * kw
+    mat = _scratch("cols", (k + ones, ho * wo * n), x.dtype)
+    cols = mat[:k].reshape(c, kh, kw, ho, wo, n)
+    for i in range(kh):
+        rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
+        for j in range(kw):
+            cols[:, i, j] = xp[:, rows, j * dw:j * dw + sw * (wo - 1) + 1:sw]
+    if ones:
+        mat[k] = 1
+    return mat
+
+
+def _conv2d_bl(x, w, b, stride, padding, dilation, out_hw):
+    """Convolution (groups 1) by im2col in the batch-last layout: one GEMM."""
+    n = x.shape[0]
+    o, c, kh, kw = w.shape
+    (ho, wo), k = out_hw, c * kh * kw
+    dtype = np.result_type(x, w)  # the bias is added in the result's dtype, as before
+    cols = _im2col_bl(x.astype(dtype, copy=False), (kh, kw), stride, padding, dilation,
+                      out_hw, ones=b is not None)
+    wm = w.reshape(o, k) if b is None else np.concatenate([w.reshape(o, k), b.reshape(o, 1)],
+                                                          1, dtype=dtype)
+    y = _output((o, ho, wo, n), dtype)
+    np.matmul(wm, cols, out=y.reshape(o, -1))
+    return y.transpose(3, 0, 1, 2)
+
+
+def _conv2d_grad_input_bl(g, w, input_size, stride, padding, dilation):
+    """The gradient to the input (groups 1) in the batch-last layout: one GEMM, then each
+    tap's rows added to the strided input rows it came from."""
+    n, o, ho, wo = g.shape
+    _, c, kh, kw = w.shape
+    (h, wd), (sh, sw), (dh, dw), k = input_size, stride, dilation, c * kh * kw
+    (pt, _), (pl, _) = padding
+    dtype = np.result_type(g, w)
+    cols = _scratch("gcols", (k, ho * wo * n), dtype)
+    np.matmul(w.reshape(o, k).T, _as_bl(g).reshape(o, -1), out=cols)
+    cols = cols.reshape(c, kh, kw, ho, wo, n)
+    hp = max(pt + h, _reach(ho, kh, sh, dh))
+    wp = max(pl + wd, _reach(wo, kw, sw, dw))
+    gxp = _scratch("gxpad", (c, hp, wp, n), dtype)
+    gxp.fill(0)
+    for i in range(kh):
+        rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
+        for j in range(kw):
+            gxp[:, rows, j * dw:j * dw + sw * (wo - 1) + 1:sw] += cols[:, i, j]
+    gx = _output((c, h, wd, n), dtype)
+    gx[...] = gxp[:, pt:pt + h, pl:pl + wd]
+    return gx.transpose(3, 0, 1, 2)
+
+
+def _operand_2d(x):
+    """``x`` (N, C, H, W) as a (C*H*W, N) matrix, rows (c, h, w): a view of a batch-last or
+    an NCHW array (BLAS takes the transposed operand), so the dense GEMMs read either layout
+    without a copy."""
+    xb = _bl(x)
+    return xb.reshape(-1, x.shape[0]) if xb is not None else _rows(x).T
+
+
+def _conv2d_dense_grad_input_bl(g, w, input_size, stride, padding, dilation):
+    """The dense-matrix gradient to the input with a batch-last result: (C*H*W, N) = D g."""
+    n, c, (h, wd) = g.shape[0], w.shape[1], input_size
+    dense = _dense_weight(w, input_size, g.shape[2:], stride, padding, dilation)
+    gx = _output((c, h, wd, n), np.result_type(g, w))
+    np.matmul(dense, _operand_2d(g), out=gx.reshape(-1, n))
+    return gx.transpose(3, 0, 1, 2)
 
 
 def _conv_kernels() -> dict:

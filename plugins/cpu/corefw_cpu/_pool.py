@@ -7,7 +7,7 @@ import functools
 
 import numpy as np
 
-from ._conv import _output, _split
+from ._conv import _as_bl, _bl, _output, _scratch, _split
 
 
 def _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode):
@@ -43,6 +43,9 @@ def _lowest(dtype):
 
 def _max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
     out_hw = _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode)
+    xb = _bl(x)
+    if xb is not None and x.shape[0] > 1:
+        return _max_pool2d_bl(xb, kernel_size, stride, padding, dilation, out_hw)
     xp = _pool_pad(x.transpose(1, 0, 2, 3), kernel_size, stride, padding, dilation, out_hw,
                    _lowest(x.dtype))
     c, n = xp.shape[:2]
@@ -75,6 +78,9 @@ def _max_pool2d_grad_input(x, out, g, kernel_size, stride, padding, dilation, ce
     """Each window's gradient goes to its first maximum (PyTorch's choice on ties)."""
     h, w = x.shape[2:]
     out_hw = out.shape[2:]
+    fast = _max_pool2d_grad_bl(x, out, g, kernel_size, stride, padding, dilation)
+    if fast is not None:
+        return fast
     fast = _max_pool2d_grad_tiled(x, out, g, kernel_size, stride, padding, dilation)
     if fast is not None:
         return fast
@@ -106,6 +112,65 @@ def _max_pool2d_grad_input(x, out, g, kernel_size, stride, padding, dilation, ce
     _split(work, xp.shape[0], xp.shape[1], x.size)
     ph, pw = padding
     return gxp[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3)
+
+
+def _max_pool2d_bl(xb, kernel_size, stride, padding, dilation, out_hw):
+    """Max pooling of a batch-last input (C, H, W, N) (see ``_conv``): each window offset is a
+    strided slice of whole N-element rows, the result batch-last too."""
+    c, h, w, n = xb.shape
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel_size, stride, dilation, out_hw
+    hp = max(h + 2 * padding[0], (ho - 1) * sh + dh * (kh - 1) + 1)
+    wp = max(w + 2 * padding[1], (wo - 1) * sw + dw * (kw - 1) + 1)
+    if (hp, wp) != (h, w):
+        xp = np.full((c, hp, wp, n), _lowest(xb.dtype), xb.dtype)
+        xp[:, padding[0]:padding[0] + h, padding[1]:padding[1] + w] = xb
+    else:
+        xp = xb
+    out = _output((c, ho, wo, n), xb.dtype)
+    for i in range(kh):
+        rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
+        for j in range(kw):
+            src = xp[:, rows, j * dw:j * dw + sw * (wo - 1) + 1:sw]
+            if i == 0 and j == 0:
+                out[...] = src
+            else:
+                np.maximum(out, src, out=out)
+    return out.transpose(3, 0, 1, 2)
+
+
+def _max_pool2d_grad_bl(x, out, g, kernel_size, stride, padding, dilation):
+    """The gradient of a batch-last input whose windows tile it (kernel == stride, no padding
+    or dilation): per window offset one comparison with the maxima, the first hit kept (PyTorch
+    picks a window's first maximum), and one product written to that offset's strided rows; no
+    scatter. None where that does not apply (or a maximum is NaN)."""
+    xb = _bl(x)
+    (kh, kw), (ho, wo) = kernel_size, out.shape[2:]
+    n, c, h, w = x.shape
+    if (xb is None or n < 2 or tuple(stride) != (kh, kw) or any(padding)
+            or tuple(dilation) != (1, 1) or (ho * kh, wo * kw) != (h, w)):
+        return None
+    ob = _as_bl(out)
+    if ob.dtype.kind == "f" and bool(np.isnan(ob).any()):
+        return None
+    gb = _as_bl(g)
+    v = xb.reshape(c, ho, kh, wo, kw, n)
+    gx = _output((c, h, w, n), np.result_type(g, x))
+    gv = gx.reshape(v.shape)
+    hit = _scratch("pool_hit", ob.shape, np.bool_)
+    taken = _scratch("pool_taken", ob.shape, np.bool_)
+    last = kh * kw - 1
+    for k in range(kh * kw):
+        i, j = divmod(k, kw)
+        if k == 0:
+            first = np.equal(v[:, :, i, :, j], ob, out=taken)
+        elif k == last:  # no NaN: a window that had no maximum yet has it here
+            first = np.logical_not(taken, out=hit)
+        else:
+            np.equal(v[:, :, i, :, j], ob, out=hit)
+            first = np.greater(hit, taken, out=hit)  # a hit not taken before
+            np.logical_or(taken, first, out=taken)
+        np.multiply(gb, first, out=gv[:, :, i, :, j])
+    return gx.transpose(3, 0, 1, 2)
 
 
 def _max_pool2d_grad_tiled(x, out, g, kernel_size, stride, padding, dilation):

@@ -149,10 +149,12 @@ def test_ig_through_the_first_affine_layer_equals_the_input_space_path(case):
     seen = []
     handle = model[0].register_forward_hook(lambda m, i, o: seen.append(o.shape[0]))
     a = X.IntegratedGradients(model).attribute(T(x), **opts)
-    assert max(seen) == 3  # the first layer never ran on the chunks of steps (6 rows)
+    # 6 rows once: F at the 3 inputs and 3 baselines in one call; never on the chunks of
+    # steps (6 rows each: 2 steps x 3 examples), which start at the layer's output
+    assert max(seen) == 6 and seen.count(6) == 1
     seen.clear()
     b = X.IntegratedGradients(plain).attribute(T(x), **opts)
-    assert max(seen) == 6
+    assert seen.count(6) == 1 + 4  # and the chunks of steps (9 steps: 4 x 2 and 1)
     handle.remove()
     np.testing.assert_allclose(N(a), N(b), atol=1e-12)
     np.testing.assert_allclose(N(a.delta), N(b.delta), atol=1e-12)
