@@ -9,7 +9,7 @@ import types
 import corefw_xai as X
 import numpy as np
 import pytest
-from conftest import MLP, N, T
+from xai_models import MLP, N, T
 
 import corefw
 from corefw.errors import CorefwError, ShapeError

@@ -15,8 +15,8 @@ import subprocess
 import corefw_xai as X
 import numpy as np
 import pytest
-from conftest import T
 from corefw_xai._png import read_png
+from xai_models import T
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-default-apps", "--disable-sync",

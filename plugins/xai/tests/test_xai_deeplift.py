@@ -7,7 +7,7 @@ from __future__ import annotations
 import corefw_xai as X
 import numpy as np
 import pytest
-from conftest import MLP, Linear, N, T
+from xai_models import MLP, Linear, N, T
 
 import corefw
 import corefw.nn as nn

@@ -7,7 +7,7 @@ import tracemalloc
 import corefw_xai as X
 import numpy as np
 import pytest
-from conftest import MLP, Linear, N, T
+from xai_models import MLP, Linear, N, T
 
 import corefw
 

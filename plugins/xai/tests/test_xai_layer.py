@@ -5,8 +5,8 @@ from __future__ import annotations
 import corefw_xai as X
 import numpy as np
 import pytest
-from conftest import N, T
 from corefw_xai.errors import XaiError
+from xai_models import N, T
 
 import corefw
 import corefw.nn as nn

@@ -7,7 +7,7 @@ from __future__ import annotations
 import corefw_xai as X
 import numpy as np
 import pytest
-from conftest import N, T
+from xai_models import N, T
 
 import corefw
 from corefw.errors import ShapeError

@@ -6,7 +6,7 @@ from __future__ import annotations
 import corefw_xai as X
 import numpy as np
 import pytest
-from conftest import MLP, N, T
+from xai_models import MLP, N, T
 
 import corefw
 import corefw.nn as nn

@@ -5,8 +5,8 @@ from __future__ import annotations
 import corefw_xai as X
 import numpy as np
 import pytest
-from conftest import MLP, Linear, N, T
 from corefw_xai import metrics, sanity
+from xai_models import MLP, Linear, N, T
 
 import corefw
 

@@ -8,9 +8,9 @@ import math
 import corefw_xai as X
 import numpy as np
 import pytest
-from conftest import MLP, Linear, N, T
 from corefw_xai._perturb import rise_masks, upsample_masks
 from corefw_xai._shapley import weighted_lasso
+from xai_models import MLP, Linear, N, T
 
 
 def np_f(mlp, x, k=0):

@@ -7,8 +7,8 @@ import warnings
 import corefw_xai as X
 import numpy as np
 import pytest
-from conftest import N, T
 from corefw_xai.errors import CompletenessWarning
+from xai_models import N, T
 
 import corefw
 

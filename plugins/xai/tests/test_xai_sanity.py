@@ -33,7 +33,7 @@ def test_the_verdicts_do_not_hang_on_the_random_draw(digits_cnn, seed):
 
 
 def test_ssim_measure_and_an_explicit_untrained_model(digits_cnn):
-    from conftest import build_digits_cnn
+    from xai_models import build_digits_cnn
 
     import corefw
 

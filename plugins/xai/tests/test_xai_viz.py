@@ -9,9 +9,9 @@ import zlib
 import corefw_xai as X
 import numpy as np
 import pytest
-from conftest import N, T
 from corefw_xai import viz
 from corefw_xai._png import encode_png, read_png
+from xai_models import N, T
 
 import corefw
 
