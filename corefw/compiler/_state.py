@@ -83,6 +83,11 @@ def find_roots(fn, args, kwargs) -> list:
     return found
 
 
+_TENSOR_FACTS = "shape, dtype, requires_grad or .grad of a parameter, buffer or state tensor"
+_OPT_NAMES = tuple(f"hyperparameters of optimizer {i}" for i in range(8))
+_NUMBERS = (int, float, bool)
+
+
 class State:
     """The tensors behind ``roots`` and the facts about them a capture relies on."""
 
@@ -98,6 +103,8 @@ class State:
                         seen.add(id(m))
                         self.modules.append(m)
         self.tensors = self.collect()
+        self._groups_seen: list = []
+        self._hyper: list = []
 
     def collect(self) -> list[Tensor]:
         """Every tensor reachable now (params, buffers, optimizer state, plain tensors)."""
@@ -126,16 +133,26 @@ class State:
         return out
 
     def signature(self) -> tuple:
-        """The guarded facts, as ``(name, value)`` pairs (compared to name a failing guard)."""
-        sig = [("shape, dtype, requires_grad or .grad of a parameter, buffer or state tensor",
-                tuple([(t._data.shape, t._data.dtype, t._req, getattr(t, "_grad", None) is None)
-                       for t in self.tensors]))]
+        """The guarded facts, as ``(name, value)`` pairs (compared to name a failing guard).
+        Computed on every call of a compiled function: list comprehensions, no generators."""
+        ga = getattr
+        sig = [(_TENSOR_FACTS, tuple([(t._data.shape, t._data.dtype, t._req,
+                                       ga(t, "_grad", None) is None) for t in self.tensors]))]
         if self.modules:
-            sig.append(("train/eval mode", tuple(m.training for m in self.modules)))
-        for i, opt in enumerate(self.optimizers):
-            sig.append((f"hyperparameters of optimizer {i}", tuple(
-                tuple((k, v) for k, v in g.items() if isinstance(v, (int, float, bool)))
-                for g in opt.param_groups)))
+            sig.append(("train/eval mode", tuple([m.training for m in self.modules])))
+        if self.optimizers:
+            # the hyperparameters, recomputed only when a group's items changed
+            now = [(tuple(g), tuple(g.values())) for opt in self.optimizers
+                   for g in opt.param_groups]
+            if now != self._groups_seen:
+                self._groups_seen = now
+                self._hyper = [(_OPT_NAMES[i] if i < len(_OPT_NAMES) else
+                                f"hyperparameters of optimizer {i}",
+                                tuple([tuple([(k, v) for k, v in g.items()
+                                              if isinstance(v, _NUMBERS)])
+                                       for g in opt.param_groups]))
+                               for i, opt in enumerate(self.optimizers)]
+            sig += self._hyper
         return tuple(sig)
 
     def identity(self) -> list:
