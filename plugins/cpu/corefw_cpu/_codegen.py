@@ -105,6 +105,16 @@ class _Emit:
         self.items[item] = name
         return name
 
+    def dying(self, v) -> str | None:
+        """The buffer ``v`` fills, when ``v`` dies at this node and nothing else lives in
+        it (the node may then overwrite it once it has read ``v``)."""
+        gen = self.gen
+        b = gen.direct.get(id(v)) if isinstance(v, Value) else None
+        if b is None or gen.last.get(id(v)) != gen.index or gen.holders.get(b) != {id(v)} or \
+                sum(a is v for a in self.node.values()) != 1:  # read once by this node
+            return None
+        return b
+
     def scratch(self, shape: tuple, dtype) -> str:
         name = self.gen.take(tuple(shape), np.dtype(dtype))
         self.scratches.append(name)
@@ -123,6 +133,7 @@ class _Gen:
         self.direct: dict[int, str] = {}          # value -> the buffer it fills exactly
         self.holders: dict[str, set] = {}         # buffer -> live values aliasing it
         self.shaped: dict[int, bool] = {}         # value -> shape known when compiling
+        self.index = 0                             # the node being emitted
         nodes = graph.nodes
         self.static_graph = all(v.shape is not None for v in graph.inputs)
         self.last: dict[int, int] = {}
@@ -239,6 +250,7 @@ class _Gen:
         return frozenset(out)
 
     def _node(self, i: int, n, lines: list) -> None:
+        self.index = i
         out = n.out
         kind = self.kinds[i]
         args = n.values()

@@ -226,7 +226,9 @@ def _sgd_lines(e, p, g, b, attrs) -> list[str] | None:
     if type(lr) is not float or type(mom) not in (int, float):
         return None
     mul, add = e.g(np.multiply, "u_multiply"), e.g(np.add, "u_add")
-    t = e.scratch(p.shape, p.dtype) if e.static(p) else None
+    # the step's temporary: the gradient's own buffer once it has been read (in cache), else
+    # a scratch buffer
+    t = (mom and e.dying(g)) or (e.scratch(p.shape, p.dtype) if e.static(p) else None)
     step = (f"{add}({e.x(p)}, {mul}({e.x(b) if mom else e.x(g)}, {-lr!r}, "
             f"out={t or '...'}), out={e.x(p)})")
     if mom == 0:

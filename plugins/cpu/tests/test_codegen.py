@@ -165,3 +165,34 @@ def test_softmax_and_cross_entropy_templates_bit_identical(dtype):
         (l2 + s2).backward()
         assert g1.tobytes() == _np(x.grad).tobytes()
         x.grad = None
+
+
+def test_shared_gradient_is_not_used_as_a_temporary():
+    """``a + b``'s backward may hand both parameters the same gradient array: the SGD update
+    must not use it as its temporary while the other parameter still reads it."""
+    corefw.manual_seed(0)
+    a = nn.Parameter(corefw.randn(16, 8))
+    b = nn.Parameter(corefw.randn(16, 8))
+    x = corefw.randn(16, 8)
+    opt = corefw.optim.SGD([a, b], lr=0.1, momentum=0.9)
+
+    def step(x):
+        loss = ((a + b) * x).sum()
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return loss
+
+    compiled = corefw.compile(step, backend="cpu_fuse")
+    want_a, want_b = a.detach().numpy().copy(), b.detach().numpy().copy()
+    for _ in range(4):
+        compiled(x)
+    got = (a.detach().numpy().copy(), b.detach().numpy().copy())
+    a.data.copy_(corefw.from_numpy(want_a)), b.data.copy_(corefw.from_numpy(want_b))
+    opt2 = corefw.optim.SGD([a, b], lr=0.1, momentum=0.9)
+    for _ in range(4):
+        ((a + b) * x).sum().backward()
+        opt2.step()
+        opt2.zero_grad()
+    assert got[0].tobytes() == a.detach().numpy().tobytes()
+    assert got[1].tobytes() == b.detach().numpy().tobytes()
