@@ -130,6 +130,11 @@ class State:
             for st in opt.state.values():
                 for t in st.values():
                     add(t)
+        for t in out:
+            try:
+                t._grad
+            except AttributeError:  # never had a gradient: the slot is unset, which makes
+                t._grad = None  # every guard's getattr(t, "_grad", None) raise and catch
         return out
 
     def signature(self) -> tuple:
