@@ -131,10 +131,10 @@ class State:
                 for t in st.values():
                     add(t)
         for t in out:
-            try:
-                t._grad
-            except AttributeError:  # never had a gradient: the slot is unset, which makes
-                t._grad = None  # every guard's getattr(t, "_grad", None) raise and catch
+            if getattr(t, "_grad", None) is None:
+                # never had a gradient: an unset slot makes every guard's getattr(t, "_grad",
+                # None) raise and catch; None is what every reader sees either way
+                t._grad = None
         return out
 
     def signature(self) -> tuple:
