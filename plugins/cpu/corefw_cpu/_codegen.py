@@ -30,7 +30,7 @@ import numpy as np
 
 from corefw.compiler import Graph, Value
 
-from ._templates import match
+from ._templates import match, same_kernel
 
 __all__ = ["codegen", "generate"]
 
@@ -167,7 +167,7 @@ class _Gen:
 
     def fresh(self, n) -> bool:
         """Whether ``n``'s kernel returns new arrays (see _FRESH)."""
-        return n.op in _FRESH and (n.kernel is self.table.get(n.op) or
+        return n.op in _FRESH and (same_kernel(self.table.get(n.op), n.kernel) or
                                    n.op in _SHAPED_FUSED)
 
     def is_static(self, v: Value) -> bool:
@@ -261,7 +261,7 @@ class _Gen:
                        self.refs.get(id(n.args[0]), frozenset()))
             self.shaped[id(out)] = self.shaped.get(id(n.args[0]), False)
             return
-        if n.op in _CREATION and not args and n.kernel is self.table.get(n.op) and \
+        if n.op in _CREATION and not args and same_kernel(self.table.get(n.op), n.kernel) and \
                 id(out) not in self.escape and id(out) not in self.written:
             arr = n.kernel(*n.args, **n.kwargs)  # computed once; read-only from now on
             arr.flags.writeable = False
@@ -300,7 +300,7 @@ class _Gen:
         lines.append(f"    {self._call(n)}")
         self._hold(out, frozenset() if self.fresh(n) else self._union(n))
         self.shaped[id(out)] = static_args and (n.op in _SHAPED_FUSED or (
-            n.op not in _DATA_SHAPED and n.kernel is self.table.get(n.op)))
+            n.op not in _DATA_SHAPED and same_kernel(self.table.get(n.op), n.kernel)))
 
     def source(self, name: str = "run") -> str:
         g = self.graph

@@ -28,7 +28,7 @@ from corefw.compiler import Value
 from ._compile import cross_entropy_fwd_bwd, sgd_foreach_
 from ._train import _ELEMENTWISE_PARALLEL_MIN, _sgd_step_
 
-__all__ = ["TEMPLATES", "match"]
+__all__ = ["TEMPLATES", "match", "same_kernel", "unwrap"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _SELECT_INT = {2: "int16", 4: "int32", 8: "int64"}
@@ -42,7 +42,7 @@ def _is_plus_zero(a) -> bool:
 
 
 def _ufunc(n, e):
-    u = n.kernel.func
+    u = unwrap(n.kernel).func
     if n.kwargs or len(n.args) != u.nin or not all(
             isinstance(a, Value) or type(a) in (int, float, bool) for a in n.args):
         return None
@@ -276,9 +276,20 @@ TEMPLATES = {
 _OWN = {cross_entropy_fwd_bwd: ("new", _ce_fwd_bwd), sgd_foreach_: ("mut", _sgd_foreach)}
 
 
+def unwrap(k):
+    """The kernel under corefw-cpu's bfloat16 wrapper (installed on every kernel once
+    bfloat16 is used; templates only run on NumPy's own dtypes, where it passes through)."""
+    return getattr(k, "__wrapped__", k)
+
+
+def same_kernel(a, b) -> bool:
+    """Whether ``a`` and ``b`` are the same kernel, wrapped or not."""
+    return a is not None and unwrap(a) is unwrap(b)
+
+
 def match(node, table: dict):
     """``(kind, template)`` for ``node``, or None (the generator calls its kernel)."""
-    k = node.kernel
+    k = unwrap(node.kernel)
     if k is None:
         return None
     if k.__class__ is partial and isinstance(k.func, np.ufunc) and not k.args and \
@@ -288,6 +299,6 @@ def match(node, table: dict):
     if own is not None:
         return own
     found = TEMPLATES.get(node.op)
-    if found is not None and table.get(node.op) is k:
+    if found is not None and same_kernel(table.get(node.op), k):
         return found
     return None

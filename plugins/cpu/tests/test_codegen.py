@@ -3,6 +3,8 @@ safe, returned tensors never overwritten by a later call, dynamic batch sizes.""
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 from corefw_cpu import _codegen
@@ -115,24 +117,28 @@ def _value(i, shape, kind="tmp"):
 
 
 def test_in_place_reuse_and_aliasing_in_a_hand_built_graph():
-    """``exp(x + 1) * 2`` then ``sum``: the ``mul`` overwrites the dying ``exp`` result, the
-    returned sum is fresh, and a second call leaves the first call's result intact."""
-    table = _codegen._table()
+    """``-(exp(x + 1) * 2)`` then ``sum``, returning the sum and ``exp``'s result: ``neg``
+    overwrites the dying ``mul`` result in place, the returned ``exp`` result is a fresh array
+    (so ``mul`` cannot write into it), and a second call leaves the first one's results
+    intact."""
+    def uf(u):  # the cpu backend's ufunc kernels: the ufunc called with out=...
+        return partial(u, out=...)
+
     x = _value(0, (8, 8), "input")
     v1, v2, v3, v4 = (_value(i, (8, 8)) for i in (1, 2, 3, 4))
     s = Value(5, (), np.dtype(np.float32))
-    nodes = [Node("add", table["add"], (x, 1.0), {}, v1),
-             Node("exp", table["exp"], (v1,), {}, v2),
-             Node("mul", table["mul"], (v2, 2.0), {}, v3),
-             Node("relu", table["relu"], (v3,), {}, v4),
-             Node("sum", table["sum"], (v4,), {"dim": None, "keepdim": False}, s)]
+    red = _codegen._table().get("sum") or (lambda x, dim, keepdim: np.asarray(
+        np.add.reduce(x, axis=dim, keepdims=keepdim)))
+    nodes = [Node("add", uf(np.add), (x, 1.0), {}, v1), Node("exp", uf(np.exp), (v1,), {}, v2),
+             Node("mul", uf(np.multiply), (v2, 2.0), {}, v3),
+             Node("neg", uf(np.negative), (v3,), {}, v4),
+             Node("sum", red, (v4,), {"dim": None, "keepdim": False}, s)]
     run = _codegen.codegen(Graph([x], nodes, [s, v2]))
     lines = run.source.splitlines()
     mul = next(line for line in lines if line.strip().startswith("v3 ="))
-    relu = next(line for line in lines if line.strip().startswith("v4 ="))
+    neg = next(line for line in lines if line.strip().startswith("v4 ="))
     buf = mul.split("out=")[1].rstrip(")")
-    assert buf.startswith("b") and relu.endswith(f"out={buf})")  # relu in place on mul's
-    # v2 is returned: a fresh array on every call (so mul cannot overwrite it either)
+    assert buf.startswith("b") and neg.endswith(f"out={buf})")  # in place on mul's result
     assert "out=...)" in next(line for line in lines if line.strip().startswith("v2 ="))
     a = np.random.default_rng(0).standard_normal((8, 8), dtype=np.float32)
     first = run([a])
@@ -140,8 +146,9 @@ def test_in_place_reuse_and_aliasing_in_a_hand_built_graph():
     run([a + 5])
     for r, k in zip(first, keep):
         assert r.tobytes() == k.tobytes()
-    want = np.maximum(np.exp(a + 1) * 2, 0)
+    want = -(np.exp(a + 1) * 2)
     assert first[0].tobytes() == np.asarray(np.add.reduce(want, axis=None)).tobytes()
+    assert first[1].tobytes() == np.exp(a + 1).tobytes()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -196,3 +203,23 @@ def test_shared_gradient_is_not_used_as_a_temporary():
         opt2.zero_grad()
     assert got[0].tobytes() == a.detach().numpy().tobytes()
     assert got[1].tobytes() == b.detach().numpy().tobytes()
+
+
+def test_templates_still_apply_once_bfloat16_wrapped_the_kernels():
+    """Using bfloat16 wraps every cpu kernel (corefw_cpu/_bfloat16.py); float32 graphs keep
+    their generated code, bfloat16 ones call the kernels, both equal to eager."""
+    h = corefw.ones(3, dtype=corefw.bfloat16) * 2  # installs the wrappers
+    assert h.dtype == corefw.bfloat16
+    compiler, runs = _spy()
+    sizes = [32] * 3
+    want_losses, want_params = _mlp_step(sizes, None)
+    losses, params = _mlp_step(sizes, compiler)
+    for a, b in zip(losses, want_losses):
+        assert _np(a).tobytes() == _np(b).tobytes()
+    for a, b in zip(params, want_params):
+        assert a.tobytes() == b.tobytes()
+    assert "out=b" in runs[-1].source and "u_maximum" in runs[-1].source
+    x = corefw.randn(4, 5).to(corefw.bfloat16)
+    f = corefw.compile(lambda x: (x * 3).exp().sum(), backend="cpu_fuse")
+    for _ in range(3):
+        assert _np(f(x).float()).tobytes() == _np(((x * 3).exp().sum()).float()).tobytes()
