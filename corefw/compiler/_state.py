@@ -88,6 +88,28 @@ _OPT_NAMES = tuple(f"hyperparameters of optimizer {i}" for i in range(8))
 _NUMBERS = (int, float, bool)
 
 
+_FACTS: dict = {}
+
+
+def _facts_function(n: int):
+    """``facts(tensors)``: each tensor's ``(shape, dtype, requires_grad, .grad is None)``, as
+    straight-line code (half the time of a loop; guards run on every compiled call)."""
+    fn = _FACTS.get(n)
+    if fn is None and (n == 0 or n > 1024):  # nothing to unpack / source too long: a loop
+        ga = getattr
+        return lambda ts: tuple([(t._data.shape, t._data.dtype, t._req,
+                                  ga(t, "_grad", None) is None) for t in ts])
+    if fn is None:
+        names = ", ".join(f"t{i}" for i in range(n))
+        body = "".join(f"(t{i}._data.shape, t{i}._data.dtype, t{i}._req, t{i}._grad is None), "
+                       for i in range(n))
+        src = f"def facts(ts):\n    {names}, = ts\n    return ({body})\n"
+        env: dict = {}
+        exec(compile(src, "<corefw.compile guard>", "exec"), env)  # noqa: S102 - built above
+        fn = _FACTS[n] = env["facts"]
+    return fn
+
+
 class State:
     """The tensors behind ``roots`` and the facts about them a capture relies on."""
 
@@ -104,6 +126,7 @@ class State:
                         self.modules.append(m)
         self.tensors = self.collect()
         self._groups_seen: list = []
+        self._facts_of = None
         self._hyper: list = []
 
     def collect(self) -> list[Tensor]:
@@ -140,9 +163,16 @@ class State:
     def signature(self) -> tuple:
         """The guarded facts, as ``(name, value)`` pairs (compared to name a failing guard).
         Computed on every call of a compiled function: list comprehensions, no generators."""
-        ga = getattr
-        sig = [(_TENSOR_FACTS, tuple([(t._data.shape, t._data.dtype, t._req,
-                                       ga(t, "_grad", None) is None) for t in self.tensors]))]
+        ts = self.tensors
+        if self._facts_of is not ts:  # the tensor list was (re)collected
+            self._facts, self._facts_of = _facts_function(len(ts)), ts
+        try:
+            facts = self._facts(ts)
+        except AttributeError:  # a ``_grad`` slot was deleted: the general form
+            ga = getattr
+            facts = tuple([(t._data.shape, t._data.dtype, t._req, ga(t, "_grad", None) is None)
+                           for t in ts])
+        sig = [(_TENSOR_FACTS, facts)]
         if self.modules:
             sig.append(("train/eval mode", tuple([m.training for m in self.modules])))
         if self.optimizers:

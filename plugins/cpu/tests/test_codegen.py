@@ -223,3 +223,23 @@ def test_templates_still_apply_once_bfloat16_wrapped_the_kernels():
     f = corefw.compile(lambda x: (x * 3).exp().sum(), backend="cpu_fuse")
     for _ in range(3):
         assert _np(f(x).float()).tobytes() == _np(((x * 3).exp().sum()).float()).tobytes()
+
+
+@pytest.mark.parametrize("m,k,n", [(64, 784, 512), (64, 512, 256), (32, 64, 128), (5, 3, 7),
+                                   (1, 9, 4)])
+def test_linear_template_is_bit_identical(m, k, n):
+    """The linear template multiplies with ``ndarray.dot`` (the kernel: ``np.matmul``)."""
+    corefw.manual_seed(m + k + n)
+    lin = nn.Linear(k, n)
+    x = corefw.randn(m, k)
+
+    def f(x):
+        h = lin(x)
+        return (h.relu() * 2).sum(), h
+
+    compiler, runs = _spy()
+    compiled = corefw.compile(f, backend=compiler)
+    for _ in range(3):
+        (s1, h1), (s2, h2) = compiled(x), f(x)
+        assert _np(s1).tobytes() == _np(s2).tobytes() and _np(h1).tobytes() == _np(h2).tobytes()
+    assert "dot" in runs[0].source
