@@ -79,6 +79,10 @@ class _Emit:
     def static(self, v) -> bool:
         return isinstance(v, Value) and self.gen.is_static(v)
 
+    def c(self, v) -> bool:
+        """Whether ``v`` is laid out in C order (so a C-order buffer matches NumPy's)."""
+        return isinstance(v, Value) and self.gen.is_c(v)
+
     def alias(self, v) -> list[str]:
         self.gen.names[id(self.node.out)] = self.gen.expr(v)
         return []
@@ -122,8 +126,9 @@ class _Emit:
 
 
 class _Gen:
-    def __init__(self, graph: Graph, table: dict) -> None:
+    def __init__(self, graph: Graph, table: dict, buffers: bool = True) -> None:
         self.graph, self.table = graph, table
+        self.corder: dict[int, bool] = {}  # value -> laid out in C order (see _layout)
         self.env: dict = {}
         self.names: dict[int, str] = {}
         self.counter = 0
@@ -134,8 +139,10 @@ class _Gen:
         self.holders: dict[str, set] = {}         # buffer -> live values aliasing it
         self.shaped: dict[int, bool] = {}         # value -> shape known when compiling
         self.index = 0                             # the node being emitted
+        self.emitted = False                       # ... through its template
+        self.c_items: dict[int, bool] = {}         # tuple value -> its items are C order
         nodes = graph.nodes
-        self.static_graph = all(v.shape is not None for v in graph.inputs)
+        self.static_graph = buffers and all(v.shape is not None for v in graph.inputs)
         self.last: dict[int, int] = {}
         for i, n in enumerate(nodes):
             for v in n.values():
@@ -169,6 +176,14 @@ class _Gen:
         """Whether ``n``'s kernel returns new arrays (see _FRESH)."""
         return n.op in _FRESH and (same_kernel(self.table.get(n.op), n.kernel) or
                                    n.op in _SHAPED_FUSED)
+
+    def is_c(self, v: Value) -> bool:
+        if v.kind == "const":
+            return bool(getattr(v.const, "flags", None) is not None and
+                        v.const.flags.c_contiguous)
+        if v.kind == "input":
+            return self.static_graph  # the generated function checks it on every call
+        return self.corder.get(id(v), False)
 
     def is_static(self, v: Value) -> bool:
         if v.kind == "const":
@@ -249,7 +264,38 @@ class _Gen:
             out |= self.refs.get(id(v), frozenset())
         return frozenset(out)
 
+    def _c_result(self, n) -> bool:
+        """Whether NumPy would lay ``n``'s result out in C order: the result of a 2-D
+        product always, an elementwise op's or a reduction's when its operands are (an
+        allocation follows its operands' memory order, and a reduction's summation order
+        follows it too, so a C buffer elsewhere could change bits)."""
+        if n.op in ("matmul", "linear") and all(v.shape is not None and len(v.shape) == 2
+                                                 for v in n.values()[:1]):
+            return True
+        return all(self.is_c(v) for v in n.values())
+
+    def _layout(self, n, kind) -> bool:
+        out = n.out
+        if n.op == "getitem":
+            return self.c_items.get(id(n.args[0]), False)
+        if id(out) in self.names:  # an alias (dropped identity op) or a constant
+            first = n.args[0] if n.args else None
+            return self.is_c(first) if isinstance(first, Value) else True
+        if kind is None:
+            return False  # a kernel's result: its layout is the kernel's business
+        k = kind[0]
+        if k == "view":
+            return n.op == "reshape" and self.is_c(n.args[0])
+        if k == "mut":
+            return False
+        return self._c_result(n)
+
     def _node(self, i: int, n, lines: list) -> None:
+        self._emit_node(i, n, lines)
+        self.corder[id(n.out)] = self._layout(n, self.kinds[i] if self.emitted else None)
+
+    def _emit_node(self, i: int, n, lines: list) -> None:
+        self.emitted = False
         self.index = i
         out = n.out
         kind = self.kinds[i]
@@ -273,7 +319,8 @@ class _Gen:
             k, template = kind
             buf = None
             if k in ("ew", "new") and self.static_graph and static_args and \
-                    id(out) not in self.escape and _plain(out.dtype) and out.shape is not None:
+                    id(out) not in self.escape and _plain(out.dtype) and \
+                    out.shape is not None and self._c_result(n):
                 buf = (self._in_place(n, i) if k == "ew" else None) or \
                     self.take(out.shape, out.dtype)
             e = _Emit(self, n, buf, id(out) in self.escape)
@@ -294,6 +341,9 @@ class _Gen:
                     self.item_refs[id(out)] = {k: frozenset({b}) for k, b in e.items.items()}
                     self._hold(out, frozenset(e.items.values()))
                 self.shaped[id(out)] = static_args
+                self.emitted = True
+                if e.items:  # the cross-entropy's items have its logits' layout
+                    self.c_items[id(out)] = self.is_c(n.args[0])
                 return
             if buf is not None and not self.holders.get(buf):
                 self.give(buf)
@@ -322,9 +372,27 @@ class _Gen:
 
 
 def generate(graph: Graph, table: dict | None = None) -> tuple[str, dict]:
-    """(source of ``def run(inputs)`` for ``graph``, its globals)."""
-    gen = _Gen(graph, _table() if table is None else table)
+    """(source of ``def run(inputs)`` for ``graph``, its globals).
+
+    Where it uses preallocated buffers, ``run`` first checks that its array inputs are
+    C-contiguous (the layout the buffers were planned for: guards do not cover memory
+    layout) and otherwise calls ``slow``, the same program with fresh arrays only."""
+    table = _table() if table is None else table
+    gen = _Gen(graph, table)
     src = gen.source()
+    if not gen.buffers:
+        return src, gen.env
+    slow = _Gen(graph, table, buffers=False)
+    slow_src = slow.source("slow")
+    exec(compile(slow_src, "<corefw_cpu codegen>", "exec"), slow.env)  # noqa: S102
+    gen.env["slow"] = slow.env["slow"]
+    arrays = [f"v{v.id}.flags.c_contiguous" for v in graph.inputs
+              if v.shape is not None and len(v.shape) > 1]
+    if arrays:
+        head, body = src.split("\n", 1)
+        unpack, rest = body.split("\n", 1)
+        check = f"    if not ({' and '.join(arrays)}):\n        return slow(inputs)\n"
+        src = f"{head}\n{unpack}\n{check}{rest}"
     return src, gen.env
 
 

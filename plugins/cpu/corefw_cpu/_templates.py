@@ -179,6 +179,7 @@ def _ce_fwd_bwd(n, e):
     x, t, g = n.args
     ii, red = n.kwargs["ignore_index"], n.kwargs["reduction"]
     if not (all(isinstance(a, Value) for a in (x, t, g)) and e.static(x) and e.static(t) and
+            e.c(x) and
             x.dtype in _FLOATS and len(x.shape) == 2 and t.shape == x.shape[:1] and
             t.dtype.kind == "i" and g.shape == () and g.dtype == x.dtype and
             0 < x.shape[0] < _EXACT_COUNT[x.dtype.char] and red in ("mean", "sum") and

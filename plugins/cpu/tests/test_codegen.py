@@ -243,3 +243,27 @@ def test_linear_template_is_bit_identical(m, k, n):
         (s1, h1), (s2, h2) = compiled(x), f(x)
         assert _np(s1).tobytes() == _np(s2).tobytes() and _np(h1).tobytes() == _np(h2).tobytes()
     assert "dot" in runs[0].source
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_memory_layout_follows_numpy(dtype):
+    """NumPy lays a result out in its operands' memory order, and a later reduction sums in
+    that order: a buffer in another layout would change bits. A transposed view inside the
+    graph, and a non-contiguous argument (the generated code checks its inputs), both run
+    as eager does."""
+    dt = getattr(corefw, dtype)
+    corefw.manual_seed(3)
+    a = corefw.randn(40, 6, dtype=dt, requires_grad=True)
+    b = corefw.randn(5, 1, 40, dtype=dt)
+
+    def f(a, b):
+        p = a.t().reshape(1, 6, 40) * b  # in a's (transposed) memory order
+        return ((p * 3).sum(2) * 2).sum(0)
+
+    compiled = corefw.compile(f, backend="cpu_fuse")
+    for _ in range(3):
+        assert _np(compiled(a, b)).tobytes() == _np(f(a, b)).tobytes()
+    x = corefw.randn(40, 30, dtype=dt)
+    g = corefw.compile(lambda x: ((x * 2).exp() * 3).sum(1) * 2, backend="cpu_fuse")
+    for arg in (x, x.t().contiguous().t(), x):  # C, then F-ordered with the same shape
+        assert _np(g(arg)).tobytes() == _np(((arg * 2).exp() * 3).sum(1) * 2).tobytes()
