@@ -25,6 +25,7 @@ kernels, so results are bit-identical to eager (docs/compile.md).
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -376,7 +377,8 @@ def generate(graph: Graph, table: dict | None = None) -> tuple[str, dict]:
 
     Where it uses preallocated buffers, ``run`` first checks that its array inputs are
     C-contiguous (the layout the buffers were planned for: guards do not cover memory
-    layout) and otherwise calls ``slow``, the same program with fresh arrays only."""
+    layout) and that no other thread is running it, and otherwise calls ``slow``, the same
+    program with fresh arrays only."""
     table = _table() if table is None else table
     gen = _Gen(graph, table)
     src = gen.source()
@@ -388,11 +390,18 @@ def generate(graph: Graph, table: dict | None = None) -> tuple[str, dict]:
     gen.env["slow"] = slow.env["slow"]
     arrays = [f"v{v.id}.flags.c_contiguous" for v in graph.inputs
               if v.shape is not None and len(v.shape) > 1]
-    if arrays:
-        head, body = src.split("\n", 1)
-        unpack, rest = body.split("\n", 1)
-        check = f"    if not ({' and '.join(arrays)}):\n        return slow(inputs)\n"
-        src = f"{head}\n{unpack}\n{check}{rest}"
+    head, body = src.split("\n", 1)
+    unpack, rest = body.split("\n", 1) if graph.inputs else ("", body)
+    check = f"    if not ({' and '.join(arrays)}):\n        return slow(inputs)\n" if arrays \
+        else ""
+    # the buffers are this function's: a call while another thread runs it takes the
+    # fresh-array version instead of sharing them
+    lock = threading.Lock()
+    gen.env["acquire"], gen.env["release"] = lock.acquire, lock.release
+    guarded = "".join(f"    {line}\n" for line in rest.rstrip("\n").split("\n"))
+    src = (f"{head}\n{unpack + chr(10) if unpack else ''}{check}"
+           f"    if not acquire(False):\n        return slow(inputs)\n    try:\n{guarded}"
+           f"    finally:\n        release()\n")
     return src, gen.env
 
 

@@ -267,3 +267,35 @@ def test_memory_layout_follows_numpy(dtype):
     g = corefw.compile(lambda x: ((x * 2).exp() * 3).sum(1) * 2, backend="cpu_fuse")
     for arg in (x, x.t().contiguous().t(), x):  # C, then F-ordered with the same shape
         assert _np(g(arg)).tobytes() == _np(((arg * 2).exp() * 3).sum(1) * 2).tobytes()
+
+
+def test_concurrent_calls_do_not_share_buffers():
+    """A call while another thread runs the generated function takes its fresh-array
+    version: both get their own results."""
+    import threading
+
+    w = corefw.randn(64, 64)
+
+    def f(x):
+        h = (x @ w).relu()
+        return (h * 2 + 1).sum(1)
+
+    compiled = corefw.compile(f, backend="cpu_fuse")
+    xs = [corefw.randn(32, 64) for _ in range(4)]
+    compiled(xs[0]), compiled(xs[0])
+    want = [_np(f(x)) for x in xs]
+    errors = []
+
+    def work(k):
+        for _ in range(200):
+            got = _np(compiled(xs[k]))
+            if got.tobytes() != want[k].tobytes():
+                errors.append(k)
+                return
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
