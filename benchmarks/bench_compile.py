@@ -1,10 +1,14 @@
 """corefw.compile against corefw eager, a hand-written NumPy step and PyTorch CPU eager, in one
 run (issue 11's targets).
 
-    python benchmarks/bench_compile.py [--quick] [--threads N]
+    python benchmarks/bench_compile.py [--quick] [--reps N] [--threads N]
 
-Prints a Markdown table of microseconds per call and the ratios the targets name, plus compile
-and recompile times; docs/performance.md records the results with the machine and its load.
+Everything is built and compiled first; then ``--reps`` repetitions each time every variant of
+every case in turn (interleaved, so machine load hits them alike), each figure the best of a
+few short blocks of calls (short, so a block is rarely preempted on a shared machine). Prints
+a Markdown table of the median microseconds per call and the median over repetitions of each
+repetition's ratios (with their range), plus compile and recompile times and the load average
+before and after; docs/performance.md records the results with the machine and its load.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ except ImportError:  # pragma: no cover
 
 
 def best_us(fn, number: int, repeat: int = 5) -> float:
-    """Best of ``repeat`` runs of ``number`` calls, in microseconds per call."""
+    """Best of ``repeat`` blocks of ``number`` calls, in microseconds per call."""
     best = float("inf")
     for _ in range(repeat):
         t = time.perf_counter()
@@ -43,8 +47,12 @@ def timed(fn) -> float:
     return time.perf_counter() - t
 
 
+# Each case returns ({variant: zero-argument callable}, {"compile s": ..., ...}); the
+# variants: "corefw eager", "corefw compiled" (default backend ``replay``), "cpu_fuse"
+# (corefw-cpu's generated code), "numpy by hand", "torch eager".
+
 # -- 6-op graph ---------------------------------------------------------------------------------
-def six_op(n):
+def six_op():
     rng = np.random.default_rng(0)
     arrs = [rng.standard_normal(s, dtype=np.float32) for s in ((32, 64), (64, 32), (32,), (32, 32))]
     a, b, c, d = (corefw.from_numpy(x.copy()) for x in arrs)
@@ -58,8 +66,10 @@ def six_op(n):
 
     compiled = corefw.compile(fb)
     t_compile = timed(lambda: compiled(a, b, c, d))
-    res = {"corefw eager": best_us(lambda: fb(a, b, c, d), n),
-           "corefw compiled": best_us(lambda: compiled(a, b, c, d), n), "compile s": t_compile}
+    fused = corefw.compile(fb, backend="cpu_fuse")
+    t_fuse = timed(lambda: fused(a, b, c, d))
+    fns = {"corefw eager": lambda: fb(a, b, c, d), "corefw compiled": lambda: compiled(a, b, c, d),
+           "cpu_fuse": lambda: fused(a, b, c, d)}
     if torch is not None:
         ta, tb, tc, td = (torch.from_numpy(x.copy()) for x in arrs)
         ta.requires_grad_(), tb.requires_grad_()
@@ -68,12 +78,12 @@ def six_op(n):
             ta.grad = tb.grad = None
             loss = torch.exp(torch.relu(ta @ tb + tc) * td).sum()
             loss.backward()
-        res["torch eager"] = best_us(tfb, n)
-    return res
+        fns["torch eager"] = tfb
+    return fns, {"compile s": t_compile, "cpu_fuse compile s": t_fuse}
 
 
 # -- MLP steps ----------------------------------------------------------------------------------
-def mlp_step(sizes, batch, n, lr=0.01, momentum=0.9):
+def mlp_step(sizes, batch, lr=0.01, momentum=0.9):
     corefw.manual_seed(0)
     layers = []
     for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
@@ -89,16 +99,18 @@ def mlp_step(sizes, batch, n, lr=0.01, momentum=0.9):
         tm = torch.nn.Sequential(*[torch.nn.Linear(a, b) if isinstance(m, nn.Linear) else
                                    torch.nn.ReLU() for m, (a, b) in
                                    zip(model, _pairs(model, sizes))])
-    res, compiled = _steps(model, opt, x, y, tm, x_np, y_np, n, lr, momentum)
-    res["numpy by hand"] = best_us(numpy_step(sizes, x_np, y_np, lr, momentum), n)
+    fns, info, compiled, fused = _steps(model, opt, x, y, tm, x_np, y_np, lr, momentum)
+    fns["numpy by hand"] = numpy_step(sizes, x_np, y_np, lr, momentum)
     x2 = corefw.from_numpy(np.concatenate([x_np, x_np])[: batch + batch // 2].copy())
     y2 = corefw.from_numpy(np.concatenate([y_np, y_np])[: batch + batch // 2].copy())
-    res["recompile s"] = timed(lambda: compiled(x2, y2))
-    return res
+    info["recompile s"] = timed(lambda: compiled(x2, y2))
+    info["cpu_fuse recompile s"] = timed(lambda: fused(x2, y2))
+    return fns, info
 
 
-def _steps(model, opt, x, y, tm, x_np, y_np, n, lr=0.01, momentum=0.9):
-    """corefw eager and compiled (with compile time) and, given ``tm``, torch eager."""
+def _steps(model, opt, x, y, tm, x_np, y_np, lr=0.01, momentum=0.9):
+    """corefw eager, compiled and cpu_fuse (with compile times) and, given ``tm``, torch
+    eager."""
     def step(x, y):
         loss = F.cross_entropy(model(x), y)
         loss.backward()
@@ -109,11 +121,10 @@ def _steps(model, opt, x, y, tm, x_np, y_np, n, lr=0.01, momentum=0.9):
     compiled = corefw.compile(step)
     t_compile = timed(lambda: compiled(x, y))  # first call: optimizer state is created
     t_compile += timed(lambda: compiled(x, y))  # second: captured and compiled
-    fused = corefw.compile(step, backend="cpu_fuse")  # + the cpu's pattern rewrites
-    fused(x, y), fused(x, y)
-    res = {"corefw eager": best_us(lambda: step(x, y), n),
-           "corefw compiled": best_us(lambda: compiled(x, y), n), "compile s": t_compile,
-           "cpu_fuse": best_us(lambda: fused(x, y), n)}
+    fused = corefw.compile(step, backend="cpu_fuse")  # + the cpu's rewrites and codegen
+    t_fuse = timed(lambda: fused(x, y)) + timed(lambda: fused(x, y))
+    fns = {"corefw eager": lambda: step(x, y), "corefw compiled": lambda: compiled(x, y),
+           "cpu_fuse": lambda: fused(x, y)}
     if tm is not None:
         topt = torch.optim.SGD(tm.parameters(), lr=lr, momentum=momentum)
         tx, ty = torch.from_numpy(x_np.copy()), torch.from_numpy(y_np.copy())
@@ -123,8 +134,8 @@ def _steps(model, opt, x, y, tm, x_np, y_np, n, lr=0.01, momentum=0.9):
             loss.backward()
             topt.step()
             topt.zero_grad()
-        res["torch eager"] = best_us(tstep, n)
-    return res, compiled
+        fns["torch eager"] = tstep
+    return fns, {"compile s": t_compile, "cpu_fuse compile s": t_fuse}, compiled, fused
 
 
 def _pairs(model, sizes):
@@ -169,7 +180,7 @@ def numpy_step(sizes, x, y, lr, momentum):
 
 
 # -- CNN ----------------------------------------------------------------------------------------
-def cnn_step(n, batch=64):
+def cnn_step(batch=64):
     corefw.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -185,42 +196,69 @@ def cnn_step(n, batch=64):
                                  torch.nn.MaxPool2d(2), torch.nn.Conv2d(16, 32, 3, padding=1),
                                  torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Flatten(),
                                  torch.nn.Linear(32 * 7 * 7, 10))
-    return _steps(model, opt, x, y, tm, x_np, y_np, n)[0]
+    return _steps(model, opt, x, y, tm, x_np, y_np)[:2]
+
+
+_RATIOS = [("corefw compiled", "torch eager"), ("corefw compiled", "numpy by hand"),
+           ("cpu_fuse", "torch eager"), ("cpu_fuse", "numpy by hand")]
+
+
+def measure(cases: list, reps: int, calls: dict, blocks: int) -> dict:
+    """Interleaved repetitions: per case and variant, the list of per-repetition times (each
+    the best of ``blocks`` blocks of ``calls[case]`` calls)."""
+    times: dict = {name: {v: [] for v in fns} for name, fns, _ in cases}
+    for _ in range(reps):
+        for name, fns, _ in cases:
+            for v, fn in fns.items():
+                times[name][v].append(best_us(fn, calls[name], blocks))
+    return times
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--quick", action="store_true", help="fewer blocks per figure")
+    parser.add_argument("--reps", type=int, default=5, help="interleaved repetitions")
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads (both libraries)")
     args = parser.parse_args()
-    q = 5 if args.quick else 1
     corefw.set_num_threads(args.threads)
     if torch is not None:
         torch.set_num_threads(args.threads)
+    load0 = os.getloadavg()
     print(f"# corefw.compile benchmark: {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, threads "
+          f"{os.cpu_count()} cores, load average {load0[0]:.1f} at the start, threads "
           f"{args.threads}, numpy {np.__version__}, torch "
-          f"{torch.__version__ if torch is not None else 'not installed'}\n")
-    rows = [("6-op graph fwd+bwd", six_op(2000 // q)),
-            ("digits MLP step 64-128-10 b32", mlp_step((64, 128, 10), 32, 1000 // q)),
-            ("MLP step 784-512-256-10 b64", mlp_step((784, 512, 256, 10), 64, 100 // q)),
-            ("CNN step conv16-conv32-linear b64", cnn_step(10 // q if q > 1 else 10))]
-    print("| case | corefw eager us | compiled us | cpu_fuse us | numpy us | torch eager us | "
-          "compiled/torch | compiled/numpy | cpu_fuse/torch | cpu_fuse/numpy | compile s | "
-          "recompile s |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for name, r in rows:
-        t, npy = r.get("torch eager"), r.get("numpy by hand")
-        c, cf = r["corefw compiled"], r.get("cpu_fuse")
-
-        def f(v, fmt="{:.1f}"):
-            return fmt.format(v) if v is not None else "-"
-
-        def ratio(a, b):
-            return f(a / b if a and b else None, "{:.2f}x")
-        print(f"| {name} | {r['corefw eager']:.1f} | {c:.1f} | {f(cf)} | {f(npy)} | {f(t)} | "
-              f"{ratio(c, t)} | {ratio(c, npy)} | {ratio(cf, t)} | {ratio(cf, npy)} | "
-              f"{r['compile s']:.3f} | {f(r.get('recompile s'), '{:.3f}')} |")
+          f"{torch.__version__ if torch is not None else 'not installed'}, "
+          f"{args.reps} interleaved repetitions\n")
+    built = [("6-op graph fwd+bwd", *six_op()),
+             ("digits MLP step 64-128-10 b32", *mlp_step((64, 128, 10), 32)),
+             ("MLP step 784-512-256-10 b64", *mlp_step((784, 512, 256, 10), 64)),
+             ("CNN step conv16-conv32-linear b64", *cnn_step())]
+    # blocks of ~1-3 ms: short enough to be rarely preempted on a loaded machine
+    calls = {built[0][0]: 10, built[1][0]: 5, built[2][0]: 1, built[3][0]: 1}
+    times = measure(built, args.reps, calls, 5 if args.quick else 15)
+    load1 = os.getloadavg()
+    cols = ["corefw eager", "corefw compiled", "cpu_fuse", "numpy by hand", "torch eager"]
+    print("| case | " + " | ".join(f"{c} us" for c in cols) + " | " +
+          " | ".join(f"{a.replace('corefw ', '')}/{b.split()[0]}" for a, b in _RATIOS) +
+          " | compile s (replay, cpu_fuse) | recompile s (replay, cpu_fuse) |")
+    print("| --- " * (len(cols) + len(_RATIOS) + 3) + "|")
+    for name, _, info in built:
+        t = times[name]
+        med = [f"{np.median(t[c]):.1f}" if c in t else "-" for c in cols]
+        ratios = []
+        for a, b in _RATIOS:
+            if a in t and b in t:
+                r = [x / y for x, y in zip(t[a], t[b])]
+                ratios.append(f"{np.median(r):.2f}x ({min(r):.2f}-{max(r):.2f})")
+            else:
+                ratios.append("-")
+        comp = f"{info['compile s']:.3f}, {info['cpu_fuse compile s']:.3f}"
+        rec = (f"{info['recompile s']:.3f}, {info['cpu_fuse recompile s']:.3f}"
+               if "recompile s" in info else "-")
+        print(f"| {name} | " + " | ".join(med) + " | " + " | ".join(ratios) +
+              f" | {comp} | {rec} |")
+    print(f"\nload average {load0[0]:.1f} / {load0[1]:.1f} / {load0[2]:.1f} at the start, "
+          f"{load1[0]:.1f} / {load1[1]:.1f} / {load1[2]:.1f} at the end")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,33 @@ def find_roots(fn, args, kwargs) -> list:
     return found
 
 
+_TENSOR_FACTS = "shape, dtype, requires_grad or .grad of a parameter, buffer or state tensor"
+_OPT_NAMES = tuple(f"hyperparameters of optimizer {i}" for i in range(8))
+_NUMBERS = (int, float, bool)
+
+
+_FACTS: dict = {}
+
+
+def _facts_function(n: int):
+    """``facts(tensors)``: each tensor's ``(shape, dtype, requires_grad, .grad is None)``, as
+    straight-line code (half the time of a loop; guards run on every compiled call)."""
+    fn = _FACTS.get(n)
+    if fn is None and (n == 0 or n > 1024):  # nothing to unpack / source too long: a loop
+        ga = getattr
+        return lambda ts: tuple([(t._data.shape, t._data.dtype, t._req,
+                                  ga(t, "_grad", None) is None) for t in ts])
+    if fn is None:
+        names = ", ".join(f"t{i}" for i in range(n))
+        body = "".join(f"(t{i}._data.shape, t{i}._data.dtype, t{i}._req, t{i}._grad is None), "
+                       for i in range(n))
+        src = f"def facts(ts):\n    {names}, = ts\n    return ({body})\n"
+        env: dict = {}
+        exec(compile(src, "<corefw.compile guard>", "exec"), env)  # noqa: S102 - built above
+        fn = _FACTS[n] = env["facts"]
+    return fn
+
+
 class State:
     """The tensors behind ``roots`` and the facts about them a capture relies on."""
 
@@ -98,6 +125,9 @@ class State:
                         seen.add(id(m))
                         self.modules.append(m)
         self.tensors = self.collect()
+        self._groups_seen: list = []
+        self._facts_of = None
+        self._hyper: list = []
 
     def collect(self) -> list[Tensor]:
         """Every tensor reachable now (params, buffers, optimizer state, plain tensors)."""
@@ -123,19 +153,41 @@ class State:
             for st in opt.state.values():
                 for t in st.values():
                     add(t)
+        for t in out:
+            if getattr(t, "_grad", None) is None:
+                # never had a gradient: an unset slot makes every guard's getattr(t, "_grad",
+                # None) raise and catch; None is what every reader sees either way
+                t._grad = None
         return out
 
     def signature(self) -> tuple:
-        """The guarded facts, as ``(name, value)`` pairs (compared to name a failing guard)."""
-        sig = [("shape, dtype, requires_grad or .grad of a parameter, buffer or state tensor",
-                tuple([(t._data.shape, t._data.dtype, t._req, getattr(t, "_grad", None) is None)
-                       for t in self.tensors]))]
+        """The guarded facts, as ``(name, value)`` pairs (compared to name a failing guard).
+        Computed on every call of a compiled function: list comprehensions, no generators."""
+        ts = self.tensors
+        if self._facts_of is not ts:  # the tensor list was (re)collected
+            self._facts, self._facts_of = _facts_function(len(ts)), ts
+        try:
+            facts = self._facts(ts)
+        except AttributeError:  # a ``_grad`` slot was deleted: the general form
+            ga = getattr
+            facts = tuple([(t._data.shape, t._data.dtype, t._req, ga(t, "_grad", None) is None)
+                           for t in ts])
+        sig = [(_TENSOR_FACTS, facts)]
         if self.modules:
-            sig.append(("train/eval mode", tuple(m.training for m in self.modules)))
-        for i, opt in enumerate(self.optimizers):
-            sig.append((f"hyperparameters of optimizer {i}", tuple(
-                tuple((k, v) for k, v in g.items() if isinstance(v, (int, float, bool)))
-                for g in opt.param_groups)))
+            sig.append(("train/eval mode", tuple([m.training for m in self.modules])))
+        if self.optimizers:
+            # the hyperparameters, recomputed only when a group's items changed
+            now = [(tuple(g), tuple(g.values())) for opt in self.optimizers
+                   for g in opt.param_groups]
+            if now != self._groups_seen:
+                self._groups_seen = now
+                self._hyper = [(_OPT_NAMES[i] if i < len(_OPT_NAMES) else
+                                f"hyperparameters of optimizer {i}",
+                                tuple([tuple([(k, v) for k, v in g.items()
+                                              if isinstance(v, _NUMBERS)])
+                                       for g in opt.param_groups]))
+                               for i, opt in enumerate(self.optimizers)]
+            sig += self._hyper
         return tuple(sig)
 
     def identity(self) -> list:

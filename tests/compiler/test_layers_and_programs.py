@@ -1,5 +1,6 @@
-"""Layers of the nn tests and random programs, compiled, equal eager bit for bit, forward and
-backward (inputs' and parameters' gradients); the demo trains the same compiled."""
+"""Layers of the nn tests and random programs, compiled (``replay`` and corefw-cpu's
+``cpu_fuse``), equal eager bit for bit, forward and backward (inputs' and parameters'
+gradients); the demo trains the same compiled."""
 
 from __future__ import annotations
 
@@ -46,9 +47,10 @@ def _first(out):
     return out[0] if isinstance(out, tuple) else out
 
 
+@pytest.mark.parametrize("backend", ["replay", "cpu_fuse"])
 @pytest.mark.parametrize("make,shape", LAYERS, ids=lambda v: "" if v is None or
                          isinstance(v, tuple) else type(v()).__name__)
-def test_layer_compiled_equals_eager_forward_backward(make, shape):
+def test_layer_compiled_equals_eager_forward_backward(make, shape, backend):
     corefw.manual_seed(0)
     layer = make()
     if shape is None:
@@ -57,7 +59,7 @@ def test_layer_compiled_equals_eager_forward_backward(make, shape):
     else:
         x = corefw.randn(*shape, requires_grad=True)
         args = (x, x, x) if isinstance(layer, nn.MultiheadAttention) else (x,)
-    compiled = corefw.compile(layer)
+    compiled = corefw.compile(layer, backend=backend)
     for train in (True, False):
         layer.train(train)
         for _ in range(2):
@@ -116,13 +118,14 @@ def _program(seed):
     return run
 
 
+@pytest.mark.parametrize("backend", ["replay", "cpu_fuse"])
 @pytest.mark.parametrize("seed", range(25))
-def test_random_program_compiled_equals_eager(seed):
+def test_random_program_compiled_equals_eager(seed, backend):
     corefw.manual_seed(seed)
     a, b = corefw.randn(4, 5, requires_grad=True), corefw.randn(4, 5, requires_grad=True)
     c = corefw.randn(5)
     prog = _program(seed)
-    compiled = corefw.compile(prog)
+    compiled = corefw.compile(prog, backend=backend)
     for _ in range(2):
         (loss, h) = compiled(a, b, c)
         loss.backward()

@@ -1,11 +1,13 @@
-"""Every case of the op table, compiled with ``replay``, equals eager bit for bit (the same
-kernels run), forward and backward; the capture is checked to have replayed, not re-run."""
+"""Every case of the op table, compiled with ``replay`` and with corefw-cpu's ``cpu_fuse`` (its
+generated NumPy code), equals eager bit for bit (the same NumPy operations run), forward and
+backward; the capture is checked to have replayed, not re-run."""
 
 from __future__ import annotations
 
 import warnings
 
 import numpy as np
+import pytest
 
 import corefw
 from corefw.compiler import CompileWarning
@@ -25,7 +27,7 @@ def _same(a, b) -> bool:
     return a == b
 
 
-def _check(op_name, case, sample, variant, dtype, ctx, grad):
+def _check(op_name, case, sample, variant, dtype, ctx, grad, backend):
     inputs, leaves, _ = runner._tensors(sample, ctx, variant == "noncontig", grad)
     attrs = dict(sample.attrs)
     if case.creation:
@@ -34,14 +36,14 @@ def _check(op_name, case, sample, variant, dtype, ctx, grad):
     def fn(*xs):
         return case.fn(*xs, **attrs)
 
-    compiled = corefw.compile(fn)
+    compiled = corefw.compile(fn, backend=backend)
     results = []
     for _ in range(3):  # trace, replay, replay
         corefw.manual_seed(7)
         results.append(compiled(*inputs))
     corefw.manual_seed(7)
     want = fn(*inputs)
-    where = f"{op_name} [{variant}, {dtype}]"
+    where = f"{op_name} [{variant}, {dtype}, {backend}]"
     for got in results:
         for w, g in zip(_outputs(want), _outputs(got)):
             assert _same(w, g), f"{where}: compiled {g} != eager {w}"
@@ -62,7 +64,8 @@ def _check(op_name, case, sample, variant, dtype, ctx, grad):
     return replayed
 
 
-def test_every_op_case_compiled_equals_eager_forward_and_backward():
+@pytest.mark.parametrize("backend", ["replay", "cpu_fuse"])
+def test_every_op_case_compiled_equals_eager_forward_and_backward(backend):
     ctx = runner.make_context("cpu")
     C.cases_for("add")  # loads the table
     checked = replayed = 0
@@ -82,7 +85,8 @@ def test_every_op_case_compiled_equals_eager_forward_and_backward():
                         grad = sample.grad if sample.grad is not None else case.grad
                         grad = grad if k == 0 and variant != "large" and \
                             dtype.startswith("float") else ()
-                        replayed += _check(op_name, case, sample, variant, dtype, ctx, tuple(grad))
+                        replayed += _check(op_name, case, sample, variant, dtype, ctx, tuple(grad),
+                                           backend)
                         checked += 1
     assert checked > 1000
     assert replayed > 0.9 * checked, (replayed, checked)

@@ -97,11 +97,23 @@ def numexpr_wins() -> bool:
     return _WINS[0]
 
 
+#: Whether ``cpu_fuse`` ends in the code generator (:mod:`corefw_cpu._codegen`); False: in
+#: :func:`corefw.compiler.replay` of the kernels (docs/compile.md says which is faster).
+CODEGEN = True
+
+
 def cpu_fuse(graph: Graph):
     """The ``cpu_fuse`` compiler: the pattern rewrites of :mod:`corefw_cpu._compile` (fused
     cross-entropy forward and backward, one SGD update per parameter group), :func:`fuse`
-    (where numexpr wins here), then :func:`corefw.compiler.replay`."""
+    (where numexpr wins here), then one generated NumPy function
+    (:func:`corefw_cpu._codegen.codegen`; :func:`corefw.compiler.replay` with
+    ``CODEGEN = False``)."""
     from ._compile import optimize
 
     graph = optimize(graph)
-    return replay(fuse(graph) if numexpr_wins() else graph)
+    graph = fuse(graph) if numexpr_wins() else graph
+    if CODEGEN:
+        from ._codegen import codegen
+
+        return codegen(graph)
+    return replay(graph)
