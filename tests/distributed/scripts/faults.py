@@ -1,4 +1,5 @@
-"""Rank 1 misbehaves (argv[1]: raise, die, hang, spin); rank 0 waits in a collective.
+"""Rank 1 misbehaves (argv[1]: raise, die, hang, spin; every rank raises in "all_raise");
+the other ranks wait in a collective.
 argv[2]: a folder where each rank writes its pid."""
 
 import os
@@ -16,6 +17,8 @@ with open(f"{out_dir}/pid{r}", "w") as f:
     f.write(str(os.getpid()))
 t = corefw.ones(4)
 dist.all_reduce(t)  # everyone is up
+if mode == "all_raise":
+    raise ValueError(f"rank {r} broke on purpose")
 if r == 1:
     if mode == "raise":
         raise ValueError("rank one broke on purpose")
