@@ -2,14 +2,19 @@
 
 The protocol does not depend on timing. A rank that raises prints its traceback, sends its
 error to every other rank (a *notice*) and waits until each has answered with an
-*acknowledgement* before it stops the job with ``MPI_Abort``. A rank learns of a notice while it
-waits in a collective (it polls for them), raises ``DistBackendError`` naming the failed rank,
-and acknowledges only once that error has been printed (by the uncaught-error hook) or when the
-process exits; then it waits for the failed rank's abort to stop it. So every rank has printed
-why it stops before the job is killed, however loaded the machine.
+*acknowledgement*. A rank learns of a notice while it waits in a collective (it polls for
+them), raises ``DistBackendError`` naming the failed rank, and acknowledges once that error has
+been printed (by the uncaught-error hook) or when the process exits. With every
+acknowledgement in, the failed rank sends a *release* to every rank, and each rank, on the
+release, exits with status 1. So every rank has printed why it stops before any rank ends.
+
+Ranks end by exiting (flushed output, ``os._exit(1)``), not through ``MPI_Abort``: an abort
+makes ``mpiexec`` tear the job down at once, and under load it lost what the aborting rank had
+just printed, where a rank that exits has its output read to the end. ``mpiexec``, ``mpirun``
+and ``srun --kill-on-bad-exit`` then stop whatever is left of the job.
 
 Every wait is bounded by the process group's timeout: a rank that never answers (stuck outside
-any collective, or computing for longer than the timeout) only delays the abort until then. A
+any collective, or computing for longer than the timeout) only delays the end until then. A
 rank that dies ends the job through ``mpiexec`` in any case.
 """
 
@@ -25,6 +30,7 @@ import numpy as np
 
 NOTICE_TAG = 77   # a failed rank's error, as UTF-8 text
 ACK_TAG = 78      # empty: "I have printed your notice"
+RELEASE_TAG = 79  # empty: "every rank has printed my notice: exit"
 _MAX_TEXT = 4000
 _SLEEP_S = 0.005
 
@@ -91,26 +97,33 @@ class Alarm:
         while time.monotonic() < deadline:
             with self.lock:
                 if MPI.Request.Testall(acks):
-                    return
+                    break
             if self.poll() is not None:  # another rank failed too: ours is printed already
                 self.acknowledge()
             time.sleep(_SLEEP_S)
+        with self.lock:
+            self.keep += [self.comm.Isend([b"", MPI.BYTE], dest=r, tag=RELEASE_TAG)
+                          for r in peers]
 
-    def wait_to_be_stopped(self) -> None:
-        """After a peer's notice was reported: that rank stops the job once every rank has
-        acknowledged; wait for it (bounded by the timeout), acknowledging other notices."""
+    def wait_for_release(self) -> None:
+        """After a peer's notice was reported: wait until that rank (or any failed rank)
+        releases this one (bounded by the timeout), acknowledging other notices meanwhile."""
+        MPI = self.MPI
         self.acknowledge()
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             if self.poll() is not None:
                 self.acknowledge()
-            time.sleep(_SLEEP_S * 4)
+            with self.lock:
+                if self.comm.Iprobe(source=MPI.ANY_SOURCE, tag=RELEASE_TAG):
+                    return
+            time.sleep(_SLEEP_S)
 
     def stop(self, message: str | None, timed_out: bool) -> None:
-        """Stop the job (never returns): the protocol above, then ``MPI_Abort``.
+        """End this rank with status 1 (never returns), after the protocol above.
 
         ``message``: this rank's error, told to the others; None when this rank stops because
-        of a peer's notice (it waits for that peer's abort) or on Ctrl-C (every rank got it).
+        of a peer's notice (it waits for that peer's release) or on Ctrl-C (every rank got it).
         ``timed_out``: a peer did not answer in time, so waiting for answers is pointless."""
         try:
             if timed_out:
@@ -118,18 +131,25 @@ class Alarm:
             elif message is not None:
                 self.notify_and_wait(message)
             elif self.failed is not None:
-                self.wait_to_be_stopped()
+                self.wait_for_release()
             else:
                 self.acknowledge()
+            self._flush_sends()
         except KeyboardInterrupt:  # Ctrl-C while waiting: stop now
             pass
         finally:
             sys.stderr.flush()
             sys.stdout.flush()
-            try:
-                self.MPI.COMM_WORLD.Abort(1)
-            finally:
-                os._exit(1)  # Abort does not return; this only guards a broken MPI
+            os._exit(1)  # mpiexec stops the rest of the job (see the module's docstring)
+
+    def _flush_sends(self) -> None:
+        """Let the acknowledgements and releases leave before the process ends (bounded)."""
+        deadline = time.monotonic() + min(self.timeout, 10.0)
+        while time.monotonic() < deadline:
+            with self.lock:
+                if self.MPI.Request.Testall(self.keep):
+                    return
+            time.sleep(_SLEEP_S)
 
     def free(self) -> None:
         """Acknowledge what is owed (a caught notice) and free the communicator."""
