@@ -32,8 +32,7 @@ from corefw.distributed import DistBackendError, DistError, ReduceOp
 from .alarm import Alarm
 
 _POLL_S = 0.02      # how often a waiting rank looks for failure notices and its deadline
-_SPIN_S = 0.01      # a wait spins at least this long before it yields the core between tests
-_SPIN_BYTES_S = 5e8  # ... and as long as moving its bytes takes at 0.5 GB/s
+_POLLS_BEFORE_YIELD = 64  # a wait yields the core once per this many tests of its request
 
 
 def create(rank, world_size, timeout, init_method):
@@ -70,7 +69,7 @@ class MPIWork:
     thread (an inline collective, a point-to-point message)."""
 
     __slots__ = ("pg", "name", "event", "error", "source", "request", "status", "keep",
-                 "finish", "done", "spin")
+                 "finish", "done")
 
     def __init__(self, pg: MPIProcessGroup, name: str, request: Any = None) -> None:
         self.pg, self.name, self.request = pg, name, request
@@ -81,7 +80,6 @@ class MPIWork:
         self.status = self.keep = None
         self.finish = None   # copy back, run by wait()
         self.done = False
-        self.spin = _SPIN_S  # how long wait() spins before yielding the core
 
     def is_completed(self) -> bool:
         """Whether it has finished."""
@@ -169,24 +167,26 @@ class MPIProcessGroup:
         """Wait for ``work``, watching for failure notices and the deadline."""
         limit = self.timeout if timeout is None else timeout
         if work.request is not None:
-            # Started in this thread: spin on it as MPI_Wait does (a non-blocking collective
-            # progresses only inside MPI calls, so a sleep would stall the transfer; yielding
-            # the core to a busy process costs whole milliseconds). After the time the
-            # transfer should take (work.spin), yield between tests, so that a rank waiting
-            # for a slow peer on a busy machine lets other processes (the peer) run.
+            # Started in this thread: test it in a loop as MPICH's own MPI_Wait does (a
+            # non-blocking collective progresses only inside MPI calls, so a sleep would stall
+            # the transfer), yielding the core once per _POLLS_BEFORE_YIELD tests as MPICH does
+            # (MPIR_CVAR_POLLS_BEFORE_YIELD): when both ranks share a busy core, a rank that
+            # never yields keeps its peer off it for a whole time slice (10 ms a call).
             if work.poll():
                 return
             start = time.monotonic()
-            deadline, check, spin = start + limit, start + _POLL_S, start + work.spin
-            test = work.poll
+            deadline, check = start + limit, start + _POLL_S
+            test, polls = work.poll, 0
             while not test():
-                now = time.monotonic()
-                if now >= check:
-                    self._check_alarm(work.name)
-                    self._check_deadline(work, now, deadline, limit)
-                    check = now + _POLL_S
-                if now > spin:
+                polls += 1
+                if polls == _POLLS_BEFORE_YIELD:
+                    polls = 0
                     os.sched_yield()
+                    now = time.monotonic()
+                    if now >= check:
+                        self._check_alarm(work.name)
+                        self._check_deadline(work, now, deadline, limit)
+                        check = now + _POLL_S
         else:
             start = time.monotonic()
             deadline = start + limit
@@ -272,8 +272,6 @@ class MPIProcessGroup:
         if not async_op and self.pending == 0 and not self.broken:
             work = MPIWork(self, name, start(*arrays))
             work.keep = arrays  # the buffers must live until the request completes
-            size = sum(a.nbytes for a in arrays if a is not None)
-            work.spin = max(_SPIN_S, size / _SPIN_BYTES_S)
             if post is not None or backs:
                 work.finish = lambda: _then(arrays, post, backs)
             return work
@@ -303,8 +301,6 @@ class MPIProcessGroup:
                 work = MPIWork(self, "all_reduce",
                                self.comm.Iallreduce(self.MPI.IN_PLACE, arr, mop))
                 work.keep = arr
-                if arr.nbytes > _SPIN_S * _SPIN_BYTES_S:
-                    work.spin = arr.nbytes / _SPIN_BYTES_S
                 if op is ReduceOp.AVG:
                     work.finish = partial(np.divide, arr, self.size, out=arr, casting="unsafe")
                 return work
