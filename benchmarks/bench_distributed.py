@@ -1,14 +1,14 @@
 """corefw.distributed on the MPI backend, 2 ranks on one machine:
 
 1. all-reduce bandwidth, 4 KB to 64 MB of float32, corefw's ``dist.all_reduce`` (tensor ->
-   worker thread -> MPI) against raw mpi4py ``Allreduce`` on the same NumPy buffer, measured
-   interleaved in the same run (target: >= 0.95x for >= 1 MB);
+   DLPack view -> MPI ``Iallreduce``, polled) against raw mpi4py ``Allreduce`` on a NumPy
+   buffer, alternating call by call in the same run (target: >= 0.95x for >= 1 MB);
 2. DDP training step (global batch 32, 16 per rank) against the single-process step at batch
    32, for the digits MLP and the demo CNN;
 3. how much of the gradient all-reduce is hidden behind backward: (backward with DDP -
    backward under no_sync) against the same buckets all-reduced after backward.
 
-    python benchmarks/bench_distributed.py [--nproc 2] [--reps 20]
+    python benchmarks/bench_distributed.py [--nproc 2] [--reps 20] [--bandwidth-only]
 
 It starts itself through the launcher (``corefw run``); rank 0 prints the tables.
 """
@@ -40,6 +40,8 @@ def _best(fn, reps: int, rounds: int = 3) -> float:
 
 
 def bandwidth(reps: int) -> list[tuple]:
+    """Raw and corefw all-reduce alternating call by call, each call after a barrier (so both
+    start with the ranks in step and see the same machine load); medians of each."""
     from mpi4py import MPI
 
     import corefw
@@ -52,20 +54,24 @@ def bandwidth(reps: int) -> list[tuple]:
         count = kb * 1024 // 4
         arr = np.ones(count, np.float32)
         t = corefw.ones(count)
-        k = max(3, reps * 4 // max(1, kb // 256)) if kb < 4096 else max(3, reps // 2)
-        raw, ours = [], []
+        k = 10 * reps if kb <= 1024 else max(8, reps * 4096 // kb * 2)
 
         def raw_call(arr=arr):
             comm.Allreduce(MPI.IN_PLACE, arr, MPI.SUM)
 
         def our_call(t=t):
             dist.all_reduce(t)
-        for _ in range(3):  # interleaved rounds: both see the same machine load
-            raw.append(_median_time(raw_call, k))
-            ours.append(_median_time(our_call, k))
-        r, o = min(raw), min(ours)
+        raw_call(), our_call()  # warm up
+        times: dict = {raw_call: [], our_call: []}
+        for i in range(k):
+            for fn in (raw_call, our_call) if i % 2 else (our_call, raw_call):
+                comm.Barrier()
+                t0 = time.perf_counter()
+                fn()
+                times[fn].append(time.perf_counter() - t0)
+        r, o = statistics.median(times[raw_call]), statistics.median(times[our_call])
         bus = 2 * (n - 1) / n * kb * 1024
-        rows.append((kb, r * 1e6, o * 1e6, bus / r / 1e9, bus / o / 1e9, r / o))
+        rows.append((kb, r * 1e6, o * 1e6, bus / r / 1e9, bus / o / 1e9, r / o, k))
     comm.Free()
     return rows
 
@@ -133,22 +139,26 @@ def training(reps: int) -> list[tuple]:
     return rows
 
 
-def rank_main(reps: int) -> None:
+def rank_main(reps: int, bandwidth_only: bool) -> None:
     import corefw.distributed as dist
 
     dist.init_process_group("mpi")
     bw = bandwidth(reps)
-    tr = training(reps)
+    tr = [] if bandwidth_only else training(reps)
     if dist.get_rank() == 0:
         n = dist.get_world_size()
         print(f"corefw.distributed, mpi backend, {n} ranks on one machine; load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-        print("\nall_reduce (float32, SUM), median of the best of 3 interleaved rounds")
-        print(f"{'size':>8} {'mpi4py us':>10} {'corefw us':>10} {'mpi4py GB/s':>12} "
+        print("\nall_reduce (float32, SUM), medians of calls alternating with raw mpi4py")
+        print(f"{'size':>8} {'calls':>6} {'mpi4py us':>10} {'corefw us':>10} {'mpi4py GB/s':>12} "
               f"{'corefw GB/s':>12} {'ratio':>6}")
-        for kb, r, o, rb, ob, ratio in bw:
+        for kb, r, o, rb, ob, ratio, k in bw:
             size = f"{kb} KB" if kb < 1024 else f"{kb // 1024} MB"
-            print(f"{size:>8} {r:10.1f} {o:10.1f} {rb:12.2f} {ob:12.2f} {ratio:6.2f}")
+            print(f"{size:>8} {k:6d} {r:10.1f} {o:10.1f} {rb:12.2f} {ob:12.2f} {ratio:6.2f}")
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
+        if not tr:
+            dist.destroy_process_group()
+            return
         print(f"\ntraining step, global batch 32 ({32 // n} per rank), ms (best of 3 medians); "
               f"hidden = 1 - (bwd+DDP - bwd only) / allreduce")
         print(f"{'model':>17} {'1 process':>10} {'DDP step':>9} {'bwd+DDP':>8} {'bwd only':>9} "
@@ -163,14 +173,17 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--nproc", type=int, default=2)
     p.add_argument("--reps", type=int, default=20)
+    p.add_argument("--bandwidth-only", action="store_true", help="skip the training steps")
     p.add_argument("--rank", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.rank:
-        rank_main(args.reps)
+        rank_main(args.reps, args.bandwidth_only)
         return 0
     from corefw.distributed.run import main as run
 
-    return run(["--nproc", str(args.nproc), __file__, "--rank", "--reps", str(args.reps)])
+    extra = ["--bandwidth-only"] if args.bandwidth_only else []
+    return run(["--nproc", str(args.nproc), __file__, "--rank", "--reps", str(args.reps),
+                *extra])
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from typing import Any
 import corefw
 
 from ._backend import PROVIDERS, DistBackendError, DistError, ReduceOp
-from ._debug import check_same, detail
+from ._debug import check_same, detail, read_setting
 from ._groups import _STATE, GroupMember, ProcessGroup, _grank, _group, is_initialized
 
 __all__ = ["all_gather", "all_gather_into_tensor", "all_reduce",
@@ -71,6 +71,7 @@ def init_process_group(backend: str | None = None, init_method: str | None = Non
     seconds = _seconds(timeout if timeout is not None else DEFAULT_TIMEOUT)
     rank = _env_int("RANK") if rank is None or rank < 0 else rank
     world_size = _env_int("WORLD_SIZE") if world_size is None or world_size < 0 else world_size
+    read_setting()
     pg = impl.create(rank, world_size, seconds, init_method)
     _STATE["world"] = ProcessGroup(pg, list(range(pg.size)), name, seconds)
     if _STATE["hook"] is None:
@@ -176,17 +177,19 @@ class _Done:
 
 
 def _finish(work: Any, async_op: bool, then: Callable[[], None] | None = None):
-    done = _Done(work, then)
     if async_op:
-        return done
-    done.wait()
+        return _Done(work, then)
+    work.wait()
+    if then is not None:
+        with corefw.no_grad():
+            then()
     return None
 
 
 def _tensor(fn: str, t: Any, what: str = "tensor") -> Any:
     if not isinstance(t, corefw.Tensor):
         raise DistError(f"{fn}: {what} must be a corefw.Tensor, got {type(t).__name__}")
-    return t.detach()
+    return t.detach() if t.requires_grad else t
 
 
 def _op(op: Any, t: Any, fn: str) -> ReduceOp:

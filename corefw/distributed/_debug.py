@@ -19,12 +19,21 @@ import corefw
 from ._backend import DistError
 from ._objects import all_gather_object
 
-__all__ = ["check_same", "describe", "detail"]
+__all__ = ["check_same", "describe", "detail", "read_setting"]
+
+
+_DETAIL = [False]
+
+
+def read_setting() -> None:
+    """Read ``COREFW_DISTRIBUTED_DEBUG`` (at ``init_process_group``, as PyTorch reads
+    ``TORCH_DISTRIBUTED_DEBUG``: looking it up in every collective cost microseconds)."""
+    _DETAIL[0] = os.environ.get("COREFW_DISTRIBUTED_DEBUG", "").upper() == "DETAIL"
 
 
 def detail() -> bool:
-    """Whether ``COREFW_DISTRIBUTED_DEBUG=DETAIL`` is set."""
-    return os.environ.get("COREFW_DISTRIBUTED_DEBUG", "").upper() == "DETAIL"
+    """Whether ``COREFW_DISTRIBUTED_DEBUG=DETAIL`` was set when the group was initialized."""
+    return _DETAIL[0]
 
 
 def describe(tensors: Sequence[Any], names: Sequence[str] | None = None) -> list[str]:

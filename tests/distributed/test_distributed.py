@@ -180,13 +180,43 @@ def test_sync_batchnorm_equals_batchnorm_over_whole_batch(ddp):
 
 
 # -- faults ---------------------------------------------------------------------------------
-def test_a_rank_that_raises_stops_the_others_naming_it(tmp_path):
-    proc = launch("faults.py", 2, "raise", str(tmp_path), timeout=60)
+@pytest.mark.parametrize("nproc", [2, 3])
+def test_a_rank_that_raises_stops_the_others_naming_it(tmp_path, nproc):
+    # rank 1 aborts the job only once every other rank has printed the failure (the protocol
+    # of corefw_mpi.alarm), so each names rank 1 however loaded the machine is
+    proc = launch("faults.py", nproc, "raise", str(tmp_path), timeout=60)
     assert proc.returncode != 0
     assert "ValueError: rank one broke on purpose" in proc.stderr
-    assert "rank 1 failed: ValueError: rank one broke on purpose" in proc.stderr
+    for r in range(nproc):
+        if r != 1:
+            assert (f"all_reduce on rank {r}: rank 1 failed: ValueError: rank one broke on "
+                    f"purpose") in proc.stderr, proc.stderr[-3000:]
     assert "unreachable" not in proc.stdout
     assert "timed out" not in proc.stderr  # told by rank 1 at once, not by the 20 s timeout
+
+
+def test_a_caught_failure_notice_is_acknowledged_at_exit(tmp_path):
+    proc = launch("faults.py", 2, "catch", str(tmp_path), timeout=100,
+                  env={"FAULT_TIMEOUT": "120"})
+    assert proc.returncode != 0  # rank 1's failure still fails the job
+    assert "caught: all_reduce on rank 0: rank 1 failed: ValueError" in proc.stdout
+    assert "timed out" not in proc.stderr
+
+
+def test_ranks_that_all_raise_stop_without_waiting_for_each_other(tmp_path):
+    t0 = time.monotonic()
+    proc = launch("faults.py", 2, "all_raise", str(tmp_path), timeout=100,
+                  env={"FAULT_TIMEOUT": "120"})
+    assert proc.returncode != 0
+    for r in range(2):
+        # rank r raised its own error, or, still in the first all_reduce when the other's
+        # notice came, reported that one instead
+        own = f"ValueError: rank {r} broke on purpose" in proc.stderr
+        told = f"all_reduce on rank {r}: rank {1 - r} failed: ValueError" in proc.stderr
+        assert own or told, proc.stderr[-3000:]
+    # each acknowledges the other's notice while waiting for its own acknowledgement, rather
+    # than both waiting out the 120 s timeout
+    assert time.monotonic() - t0 < 60, proc.stderr[-3000:]
 
 
 def test_a_rank_that_dies_stops_the_others(tmp_path):

@@ -5,10 +5,10 @@ at once starts in the caller's thread (no thread switch); one started with ``asy
 (DDP's gradient buckets), or behind such ones, goes to a worker thread (as in PyTorch's
 ProcessGroupMPI) which starts it and waits for it inside MPI, so it progresses while the
 caller computes: mpi4py releases the GIL inside MPI. The caller waits on the work with a
-deadline and, while waiting, watches a second communicator on which a failing rank announces
-its error; so a rank that raises makes the others raise a DistBackendError naming it at once,
-and a rank that hangs or vanishes makes them raise when the group's timeout runs out. Point-to-point
-messages use MPI's own non-blocking calls on a third communicator.
+deadline and, while waiting, polls for failure notices (:mod:`corefw_mpi.alarm`); so a rank
+that raises makes the others raise a DistBackendError naming it at once, and a rank that hangs
+or vanishes makes them raise when the group's timeout runs out. Point-to-point messages use
+MPI's own non-blocking calls on a communicator of their own.
 
 Tensors are used in place through DLPack (host memory); a tensor on another device is copied
 to the host and back.
@@ -17,10 +17,11 @@ to the host and back.
 from __future__ import annotations
 
 import atexit
+import os
 import queue
-import sys
 import threading
 import time
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -28,8 +29,10 @@ import numpy as np
 import corefw
 from corefw.distributed import DistBackendError, DistError, ReduceOp
 
-_ALARM_TAG = 77
-_POLL_S = 0.02
+from .alarm import Alarm
+
+_POLL_S = 0.02      # how often a waiting rank looks for failure notices and its deadline
+_POLLS_BEFORE_YIELD = 64  # a wait yields the core once per this many tests of its request
 
 
 def create(rank, world_size, timeout, init_method):
@@ -53,30 +56,44 @@ def create(rank, world_size, timeout, init_method):
     return MPIProcessGroup(world, timeout, list(range(world.Get_size())))
 
 
-class MPIWork:
-    """A collective queued on the worker thread (or a non-blocking point-to-point request)."""
+def _then(arrays: list, post, backs: list) -> None:
+    """After a collective: ``post(*arrays)`` (AVG's division), then the copies back."""
+    if post is not None:
+        post(*arrays)
+    for back in backs:
+        back()
 
-    def __init__(self, pg: MPIProcessGroup, name: str) -> None:
-        self.pg, self.name = pg, name
-        self.event = threading.Event()
+
+class MPIWork:
+    """A collective queued on the worker thread, or an MPI request started in the caller's
+    thread (an inline collective, a point-to-point message)."""
+
+    __slots__ = ("pg", "name", "event", "error", "source", "request", "status", "keep",
+                 "finish", "done")
+
+    def __init__(self, pg: MPIProcessGroup, name: str, request: Any = None) -> None:
+        self.pg, self.name, self.request = pg, name, request
+        # an Event only for work the worker thread completes (a request is tested instead)
+        self.event = threading.Event() if request is None else None
         self.error: BaseException | None = None
         self.source: int | None = None
-        self.request = self.status = self.keep = None  # point-to-point
+        self.status = self.keep = None
         self.finish = None   # copy back, run by wait()
+        self.done = False
 
     def is_completed(self) -> bool:
         """Whether it has finished."""
         if self.request is not None:
-            self.poll()
+            return self.poll()
         return self.event.is_set()
 
     def poll(self) -> bool:
-        """Point-to-point: test the MPI request; True once it is complete."""
-        if not self.event.is_set() and self.request.Test(self.status):
+        """A request: test it; True once it is complete."""
+        if not self.done and self.request.Test(self.status):
             if self.status is not None:
                 self.source = self.status.Get_source()
-            self.event.set()
-        return self.event.is_set()
+            self.done = True
+        return self.done
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for it; DistBackendError on a peer's failure or after the timeout."""
@@ -90,17 +107,23 @@ class MPIWork:
 class MPIProcessGroup:
     """One MPI communicator (the world, or a sub-group from :meth:`split`)."""
 
-    def __init__(self, comm: Any, timeout: float, world_ranks: list[int]) -> None:
+    def __init__(self, comm: Any, timeout: float, world_ranks: list[int],
+                 alarm: Alarm | None = None) -> None:
         from mpi4py import MPI
 
         self.MPI = MPI
-        self.comm = comm.Dup()       # collectives, on the worker thread only
-        self.p2p = comm.Dup()        # send/recv from the caller's thread
-        self.alarm = comm.Dup()      # failure notices
+        self.comm = comm.Dup()       # collectives
+        self.p2p = comm.Dup()        # send/recv
+        # failure notices: one channel for the whole job (a sub-group's wait hears them too)
+        self.alarm = Alarm(comm, timeout) if alarm is None else alarm
+        self.owns_alarm = alarm is None
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.world_ranks = world_ranks
         self.timeout = timeout
         self.broken: str | None = None
+        self.timed_out = False
+        self.ops = {ReduceOp.SUM: MPI.SUM, ReduceOp.AVG: MPI.SUM, ReduceOp.PRODUCT: MPI.PROD,
+                    ReduceOp.MIN: MPI.MIN, ReduceOp.MAX: MPI.MAX}
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.pending = 0             # collectives queued on the worker, not finished yet
         self.count_lock = threading.Lock()
@@ -124,12 +147,15 @@ class MPIProcessGroup:
                     self.pending -= 1
                 work.event.set()
 
-    def _submit(self, name: str, fn, finish=None) -> MPIWork:
+    def _usable(self, name: str) -> None:
         if self.broken:
             raise DistBackendError(f"{name}: the process group is broken ({self.broken}); "
                                    f"restart the job")
         if not self.thread.is_alive():
             raise DistError(f"{name}: the process group was destroyed")
+
+    def _submit(self, name: str, fn, finish=None) -> MPIWork:
+        self._usable(name)
         work = MPIWork(self, name)
         work.finish = finish
         with self.count_lock:
@@ -140,18 +166,30 @@ class MPIProcessGroup:
     def wait(self, work: MPIWork, timeout: float | None) -> None:
         """Wait for ``work``, watching for failure notices and the deadline."""
         limit = self.timeout if timeout is None else timeout
-        start = time.monotonic()
-        deadline, check = start + limit, start + _POLL_S
-        if work.request is not None:  # started in this thread: spin on it, as MPI_Wait does
-            while not work.poll():
-                now = time.monotonic()
-                if now >= check:
-                    self._check_alarm(work.name)
-                    self._check_deadline(work, now, deadline, limit)
-                    check = now + _POLL_S
-                if now - start > 0.01:  # a long wait: leave the core to others in between
-                    time.sleep(0.0001)
+        if work.request is not None:
+            # Started in this thread: test it in a loop as MPICH's own MPI_Wait does (a
+            # non-blocking collective progresses only inside MPI calls, so a sleep would stall
+            # the transfer), yielding the core once per _POLLS_BEFORE_YIELD tests as MPICH does
+            # (MPIR_CVAR_POLLS_BEFORE_YIELD): when both ranks share a busy core, a rank that
+            # never yields keeps its peer off it for a whole time slice (10 ms a call).
+            if work.poll():
+                return
+            start = time.monotonic()
+            deadline, check = start + limit, start + _POLL_S
+            test, polls = work.poll, 0
+            while not test():
+                polls += 1
+                if polls == _POLLS_BEFORE_YIELD:
+                    polls = 0
+                    os.sched_yield()
+                    now = time.monotonic()
+                    if now >= check:
+                        self._check_alarm(work.name)
+                        self._check_deadline(work, now, deadline, limit)
+                        check = now + _POLL_S
         else:
+            start = time.monotonic()
+            deadline = start + limit
             while not work.event.wait(_POLL_S):
                 self._check_alarm(work.name)
                 self._check_deadline(work, time.monotonic(), deadline, limit)
@@ -164,6 +202,7 @@ class MPIProcessGroup:
         if now <= deadline:
             return
         self.broken = f"{work.name} timed out"
+        self.timed_out = True
         raise DistBackendError(
             f"{work.name} on rank {self.world_ranks[self.rank]} timed out after {limit:g} s "
             f"waiting for the other ranks of {self.size}: a rank is stuck, has exited, or the "
@@ -171,32 +210,21 @@ class MPIProcessGroup:
             f"check); see docs/distributed.md, 'Debugging a hang'")
 
     def _check_alarm(self, name: str) -> None:
-        MPI = self.MPI
-        status = MPI.Status()
-        if not self.alarm.Iprobe(source=MPI.ANY_SOURCE, tag=_ALARM_TAG, status=status):
+        notice = self.alarm.poll()
+        if notice is None:
             return
-        buf = np.empty(status.Get_count(MPI.BYTE), np.uint8)
-        self.alarm.Recv([buf, MPI.BYTE], source=status.Get_source(), tag=_ALARM_TAG)
-        who = self.world_ranks[status.Get_source()]
+        who, text = notice
         self.broken = f"rank {who} failed"
         err = DistBackendError(f"{name} on rank {self.world_ranks[self.rank]}: rank {who} "
-                               f"failed: {buf.tobytes().decode(errors='replace')}")
-        err.from_peer = True
+                               f"failed: {text}")
+        err.from_peer = True  # the uncaught-error hook reports it, then acknowledges
         raise err
 
     def abort(self, message: str | None) -> None:
-        """Tell the other ranks this one failed (with ``message``), then stop the MPI job."""
-        MPI = self.MPI
-        if message is not None and not self.broken:
-            data = np.frombuffer(message.encode()[:4000], np.uint8).copy()
-            reqs = [self.alarm.Isend([data, MPI.BYTE], dest=r, tag=_ALARM_TAG)
-                    for r in range(self.size) if r != self.rank]
-            end = time.monotonic() + 2.0  # let them print the error before the job stops
-            while time.monotonic() < end and not MPI.Request.Testall(reqs):
-                time.sleep(0.01)
-            time.sleep(3.0)  # small sends complete at once: give the peers time to print
-        sys.stderr.flush()
-        MPI.COMM_WORLD.Abort(1)
+        """Stop the MPI job (never returns). ``message``: this rank's error, which every other
+        rank reports before the job stops (see :mod:`corefw_mpi.alarm`); None after a peer's
+        failure notice (wait for that peer to stop the job) or on Ctrl-C."""
+        self.alarm.stop(message, timed_out=self.timed_out)
 
     def shutdown(self) -> None:
         """Stop the worker thread (after the queued collectives) and free the communicators."""
@@ -204,11 +232,15 @@ class MPIProcessGroup:
             self.queue.put(None)
             if not self.broken:
                 self.thread.join()
-        if not self.broken and not self.MPI.Is_finalized():
-            for comm in (self.comm, self.p2p, self.alarm):
+        if self.MPI.Is_finalized():
+            return
+        if self.owns_alarm:
+            self.alarm.free()  # acknowledges a caught failure notice
+        if not self.broken:
+            for comm in (self.comm, self.p2p):
                 if comm != self.MPI.COMM_NULL:
                     comm.Free()
-            self.comm = self.p2p = self.alarm = self.MPI.COMM_NULL
+            self.comm = self.p2p = self.MPI.COMM_NULL
 
     # -- buffers ------------------------------------------------------------------------------
     @staticmethod
@@ -224,9 +256,7 @@ class MPIProcessGroup:
         return tmp, lambda: t.copy_(corefw.tensor(tmp).to(t.device))
 
     def _mpi_op(self, op: ReduceOp):
-        MPI = self.MPI
-        return {ReduceOp.SUM: MPI.SUM, ReduceOp.AVG: MPI.SUM, ReduceOp.PRODUCT: MPI.PROD,
-                ReduceOp.MIN: MPI.MIN, ReduceOp.MAX: MPI.MAX}[op]
+        return self.ops[op]
 
     def _run(self, name: str, tensors, start, post=None, async_op: bool = False) -> MPIWork:
         """Run a collective over host arrays of ``tensors``. ``start(*arrays)`` is an MPI
@@ -239,24 +269,18 @@ class MPIProcessGroup:
         pairs = [self._host(t) if t is not None else (None, None) for t in tensors]
         arrays = [a for a, _ in pairs]
         backs = [b for _, b in pairs if b is not None]
-        inline = not async_op and self.pending == 0 and not self.broken
-
-        def finish() -> None:
-            if inline and post is not None:
-                post(*arrays)
-            for back in backs:
-                back()
-        if inline:
-            work = MPIWork(self, name)
-            work.keep, work.finish = arrays, finish
-            work.request = start(*arrays)
+        if not async_op and self.pending == 0 and not self.broken:
+            work = MPIWork(self, name, start(*arrays))
+            work.keep = arrays  # the buffers must live until the request completes
+            if post is not None or backs:
+                work.finish = lambda: _then(arrays, post, backs)
             return work
 
         def fn() -> None:
             start(*arrays).Wait()
             if post is not None:
                 post(*arrays)
-        return self._submit(name, fn, finish if backs else None)
+        return self._submit(name, fn, (lambda: _then(arrays, None, backs)) if backs else None)
 
     def _avg(self, op: ReduceOp, index: int = 0):
         """The division of ReduceOp.AVG, on array ``index``."""
@@ -267,7 +291,20 @@ class MPIProcessGroup:
 
     # -- collectives --------------------------------------------------------------------------
     def allreduce(self, tensor, op, async_op=False):
-        mop, inplace, c = self._mpi_op(op), self.MPI.IN_PLACE, self.comm
+        mop = self.ops[op]
+        if not async_op and self.pending == 0 and not self.broken and \
+                tensor.device.type == "cpu":
+            # the common case (a gradient bucket, a metric), without _run's generality: the
+            # per-call Python work is what separates corefw from raw mpi4py at 1-4 MB
+            arr = np.from_dlpack(tensor)
+            if arr.flags.c_contiguous:
+                work = MPIWork(self, "all_reduce",
+                               self.comm.Iallreduce(self.MPI.IN_PLACE, arr, mop))
+                work.keep = arr
+                if op is ReduceOp.AVG:
+                    work.finish = partial(np.divide, arr, self.size, out=arr, casting="unsafe")
+                return work
+        inplace, c = self.MPI.IN_PLACE, self.comm
         return self._run("all_reduce", [tensor], lambda a: c.Iallreduce(inplace, a, mop),
                          self._avg(op), async_op)
 
@@ -322,21 +359,20 @@ class MPIProcessGroup:
         work.wait()
         if holder["c"] == MPI.COMM_NULL:
             return None
-        return MPIProcessGroup(holder["c"], self.timeout, [self.world_ranks[r] for r in ranks])
+        return MPIProcessGroup(holder["c"], self.timeout, [self.world_ranks[r] for r in ranks],
+                               self.alarm)
 
     # -- point to point -----------------------------------------------------------------------
     def send(self, tensor, dst, tag):
         arr, _ = self._host(tensor)
-        work = MPIWork(self, "send")
+        work = MPIWork(self, "send", self.p2p.Isend(arr, dest=dst, tag=tag))
         work.keep = arr  # the buffer must live until the send completes
-        work.request = self.p2p.Isend(arr, dest=dst, tag=tag)
         return work
 
     def recv(self, tensor, src, tag):
         MPI = self.MPI
         arr, back = self._host(tensor)
-        work = MPIWork(self, "recv")
+        work = MPIWork(self, "recv", self.p2p.Irecv(arr, source=MPI.ANY_SOURCE if src is None
+                                                    else src, tag=tag))
         work.status, work.keep, work.finish = MPI.Status(), arr, back
-        work.request = self.p2p.Irecv(arr, source=MPI.ANY_SOURCE if src is None else src,
-                                      tag=tag)
         return work

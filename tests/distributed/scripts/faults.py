@@ -1,4 +1,6 @@
-"""Rank 1 misbehaves (argv[1]: raise, die, hang, spin); rank 0 waits in a collective.
+"""Rank 1 misbehaves (argv[1]: raise, die, hang, spin; every rank raises in "all_raise";
+rank 1 raises and the others catch the error in "catch"); the other ranks wait in a
+collective.
 argv[2]: a folder where each rank writes its pid."""
 
 import os
@@ -16,8 +18,10 @@ with open(f"{out_dir}/pid{r}", "w") as f:
     f.write(str(os.getpid()))
 t = corefw.ones(4)
 dist.all_reduce(t)  # everyone is up
+if mode == "all_raise":
+    raise ValueError(f"rank {r} broke on purpose")
 if r == 1:
-    if mode == "raise":
+    if mode in ("raise", "catch"):
         raise ValueError("rank one broke on purpose")
     if mode == "die":
         os.kill(os.getpid(), signal.SIGKILL)
@@ -26,5 +30,11 @@ if r == 1:
 if mode == "spin":
     while True:
         time.sleep(0.05)
+if mode == "catch":
+    try:
+        dist.all_reduce(t)
+    except dist.DistBackendError as e:
+        print("caught:", e, flush=True)
+    sys.exit(0)  # a normal exit acknowledges the notice
 dist.all_reduce(t)
 print("unreachable: rank", r, "finished", flush=True)
