@@ -10,7 +10,8 @@ scalar value reuses the executable (a Python scalar stays weakly typed, as in ea
 
 :data:`EAGER_OPTIONS` compiles these single-kernel executables without XLA CPU's MLIR fusion
 emitters (the classic elemental emitter, still LLVM-optimised): about 40% less compile time for
-a kernel that has nothing to fuse. ``corefw.compile(fn, backend="jax")`` (compiler.py) keeps
+a kernel that has nothing to fuse; kernels on small arrays also skip LLVM's optimisation
+(:data:`SMALL_OPTIONS`). ``corefw.compile(fn, backend="jax")`` (compiler.py) keeps
 XLA's defaults for whole graphs.
 """
 
@@ -20,10 +21,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["EAGER_OPTIONS", "eager_jit"]
+__all__ = ["EAGER_OPTIONS", "SMALL_OPTIONS", "eager_jit"]
 
 #: XLA options for eager kernels (see the module doc)
 EAGER_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
+#: ... and for kernels whose operands are all small: no LLVM optimisation either (a quarter
+#: less compile time; vectorised loops do not pay on a few thousand elements)
+SMALL_OPTIONS = {**EAGER_OPTIONS, "xla_backend_optimization_level": 0}
+#: operands up to this many elements are "small"
+SMALL = 1 << 12
 
 
 _SCALARS = (bool, int, float)
@@ -100,6 +106,7 @@ def eager_jit(jax, fn: Callable, *, scalar_operands: bool = False) -> Callable:
         return fn(*args, **dict(kwargs))
 
     compiled = jax.jit(run, static_argnums=1, compiler_options=EAGER_OPTIONS)
+    small = jax.jit(run, static_argnums=1, compiler_options=SMALL_OPTIONS)
 
     def kernel(*args, **kwargs):
         dyn: list = []
@@ -115,6 +122,9 @@ def eager_jit(jax, fn: Callable, *, scalar_operands: bool = False) -> Callable:
             hash(spec)
         except (_Eager, TypeError):
             return fn(*args, **kwargs)
+        sizes = [a.size for a in dyn if hasattr(a, "shape")]
+        if sizes and max(sizes) <= SMALL:  # (creation kernels have no array operand)
+            return small(dyn, spec)
         return compiled(dyn, spec)
 
     kernel.__name__ = getattr(fn, "__name__", "kernel")

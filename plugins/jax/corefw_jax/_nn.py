@@ -66,8 +66,12 @@ def _avg_divisor(hw, out_hw, kernel_size, stride, padding, count_include_pad,
 
 def nn_kernels(jax, jnp) -> dict:
     """The kernels, built over the imported ``jax`` and ``jax.numpy``."""
+    from ._jit import EAGER_OPTIONS
+
     lax = jax.lax
-    jit = jax.jit
+
+    def jit(fn, **kw):
+        return jax.jit(fn, compiler_options=EAGER_OPTIONS, **kw)
 
     def fit(a, hw):
         """Crop or zero-pad the last two axes of ``a`` to ``hw`` (a gradient whose output
