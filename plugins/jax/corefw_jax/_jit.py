@@ -105,6 +105,7 @@ def eager_jit(jax, fn: Callable, *, scalar_operands: bool = False) -> Callable:
         args, kwargs = _decode(spec, dyn)
         return fn(*args, **dict(kwargs))
 
+    tracer = jax.core.Tracer
     compiled = jax.jit(run, static_argnums=1, compiler_options=EAGER_OPTIONS)
     small = jax.jit(run, static_argnums=1, compiler_options=SMALL_OPTIONS)
 
@@ -122,6 +123,8 @@ def eager_jit(jax, fn: Callable, *, scalar_operands: bool = False) -> Callable:
             hash(spec)
         except (_Eager, TypeError):
             return fn(*args, **kwargs)
+        if any(isinstance(a, tracer) for a in dyn):
+            return fn(*args, **kwargs)  # inside corefw.compile's jax.jit: part of its graph
         sizes = [a.size for a in dyn if hasattr(a, "shape")]
         if sizes and max(sizes) <= SMALL:  # (creation kernels have no array operand)
             return small(dyn, spec)
