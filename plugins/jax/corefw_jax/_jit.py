@@ -60,9 +60,9 @@ class _Tok:
 
 def _encode(v, dyn: list):
     t = type(v)
-    if t in _SCALARS:
+    if t in _SCALARS or isinstance(v, np.generic):  # NumPy scalars are attributes too
         return _Tok("lit", v, (t.__name__, repr(v)))
-    if isinstance(v, (np.ndarray, np.generic)) or hasattr(v, "__jax_array__") or (
+    if isinstance(v, np.ndarray) or hasattr(v, "__jax_array__") or (
             t.__module__.startswith("jax") and hasattr(v, "dtype")):
         if np.dtype(v.dtype) == np.bool_ and np.ndim(v):
             raise _Eager
