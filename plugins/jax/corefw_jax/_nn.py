@@ -66,8 +66,12 @@ def _avg_divisor(hw, out_hw, kernel_size, stride, padding, count_include_pad,
 
 def nn_kernels(jax, jnp) -> dict:
     """The kernels, built over the imported ``jax`` and ``jax.numpy``."""
+    from ._jit import EAGER_OPTIONS
+
     lax = jax.lax
-    jit = jax.jit
+
+    def jit(fn, **kw):
+        return jax.jit(fn, compiler_options=EAGER_OPTIONS, **kw)
 
     def fit(a, hw):
         """Crop or zero-pad the last two axes of ``a`` to ``hw`` (a gradient whose output
@@ -176,16 +180,19 @@ def nn_kernels(jax, jnp) -> dict:
 def jit_static(jit, static: tuple[str, ...]):
     """``fn(*arrays, **attrs)`` as one ``jax.jit`` function per attribute values: the
     attributes (hashable Python values) are static, so a kernel compiles once per
-    (shapes, dtypes, attributes) and is reused after that."""
+    (shapes, dtypes, attributes) and is reused after that. Inside another trace
+    (``corefw.compile``'s ``jax.jit``) the kernel is traced into the caller's graph."""
+    from jax.core import Tracer
 
     def wrap(fn):
         compiled = jit(fn, static_argnames=static)
 
         def kernel(*arrays, **attrs):
+            if any(isinstance(a, Tracer) for a in arrays):
+                return fn(*arrays, **attrs)
             return compiled(*arrays, **attrs)
 
         kernel.__name__ = fn.__name__
         return kernel
 
     return wrap
-

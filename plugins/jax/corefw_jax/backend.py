@@ -80,6 +80,30 @@ def _zero_d(fn):
     return kernel
 
 
+#: kernels that stay eager: host random streams and data-dependent shapes
+_HOST = frozenset({"uniform", "normal", "randint", "randperm", "nonzero"})
+#: elementwise kernels whose Python scalar operands are traced (one executable for every
+#: value); ``pow`` keeps its exponent static (JAX's exact integer powers for ``x ** 2``)
+_SCALAR_OPERANDS = frozenset({
+    "add", "sub", "mul", "div", "maximum", "minimum", "floor_divide", "remainder", "eq", "ne",
+    "lt", "le", "gt", "ge", "bitwise_and", "bitwise_or", "bitwise_xor", "where", "full"})
+
+
+def _skip_identity(op: str, fn):
+    """``reshape``/``expand`` to the same shape, ``permute`` by the identity: the array itself
+    (view ops, and JAX arrays are immutable), without a compiled call."""
+    attr = "dims" if op == "permute" else "shape"
+
+    def kernel(x, **attrs):
+        want = attrs[attr]
+        same = (tuple(want) == tuple(range(x.ndim)) if op == "permute"
+                else tuple(want) == x.shape)
+        return x if same else fn(x, **attrs)
+
+    kernel.__name__ = op
+    return kernel
+
+
 def _build():
     """The real backend: imports jax, builds the kernel table."""
     import jax
@@ -90,6 +114,7 @@ def _build():
 
     from corefw.backend import ArrayModuleBackend
 
+    from ._jit import eager_jit
     from ._nn import nn_kernels
 
     def add_at(x, key, values):  # pure: the kernels below use its result
@@ -104,14 +129,23 @@ def _build():
                              erf=lambda x: jerf(x).astype(x.dtype), add_at=add_at,
                              rng_factory=lambda s: np.random.Generator(np.random.PCG64(s)))
             k = self.kernels
-            for op, fn in list(k.items()):
-                k[op] = _numpy_errors(fn)
             for op in ("softmax", "log_softmax", "logsumexp", "cumsum"):
                 k[op] = _zero_d(k[op])
+            k["copy_"] = _copy_
+            for op, fn in list(k.items()):
+                if op not in _HOST:  # one compile per signature (_jit.py)
+                    k[op] = eager_jit(jax, fn, scalar_operands=op in _SCALAR_OPERANDS)
+            for op in ("reshape", "permute", "expand"):
+                k[op] = _skip_identity(op, k[op])
             k.update(nn_kernels(jax, jnp))
-            k.update(copy_=_copy_, index_put=_index_put, index_put_=_index_put,
-                     scatter_add=_scatter_add, gather=_gather, index=_index,
+            # indexing: bounds checked on the host (JAX would clamp), then one compiled call
+            k.update(index_put=_checked(_index_put, "index_put"),
+                     index_put_=_checked(_index_put, "index_put_"),
+                     index=_checked(_index, "index"), gather=_checked(_gather, "gather"),
+                     scatter_add=_checked(_scatter_add, "scatter_add"),
                      nonzero=lambda x: jnp.argwhere(x).astype(jnp.int64))
+            for op, fn in list(k.items()):
+                k[op] = _numpy_errors(fn)
 
         def _random_kernels(self) -> dict:
             """The toolkit's random kernels, computed on the host (the generator is there)
@@ -152,27 +186,37 @@ def _build():
         return jnp.broadcast_to(jnp.asarray(src, dtype=dst.dtype), dst.shape)
 
     def _index_put(x, values, key, accumulate):
-        _check_bounds(key, x.shape, "index_put")
         ref = x.at[key]
         return ref.add(values) if accumulate else ref.set(values)
 
     def _gather(x, index, dim):
-        _check_bounds((slice(None),) * dim + (index,), x.shape, "gather")
         if any(i != dim and s != x.shape[i] for i, s in enumerate(index.shape)):
             x = x[tuple(slice(None) if i == dim else slice(0, s)
                         for i, s in enumerate(index.shape))]
         return jnp.take_along_axis(x, index, axis=dim)
 
     def _scatter_add(x, index, src, dim):
-        _check_bounds((slice(None),) * dim + (index,), x.shape, "scatter_add")
         grid = list(jnp.ogrid[tuple(slice(s) for s in index.shape)])
         grid[dim] = index
         ref, src = x.at[tuple(grid)], src[tuple(slice(s) for s in index.shape)]
         return ref.max(src) if x.dtype == jnp.bool_ else ref.add(src)  # bool: add is "or"
 
     def _index(x, key):
-        _check_bounds(key, x.shape, "index")
         return x[key]
+
+    def _checked(fn, op):
+        run = eager_jit(jax, fn)
+        keyed = op in ("index", "index_put", "index_put_")
+
+        def kernel(x, *args, **attrs):
+            if keyed:
+                _check_bounds(attrs["key"], x.shape, op)
+            else:  # gather / scatter_add: the index is operand 1 along ``dim``
+                _check_bounds((slice(None),) * attrs["dim"] + (args[0],), x.shape, op)
+            return run(x, *args, **attrs)
+
+        kernel.__name__ = op
+        return kernel
 
     return _Impl()
 
