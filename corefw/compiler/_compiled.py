@@ -18,6 +18,7 @@ from .._tensor import Tensor
 from ._capture import capture
 from ._common import LOCAL, CompileWarning
 from ._dynamic import batch_change, make_dynamic, wild_key
+from ._fastpath import MISS, build
 from ._state import State, find_roots
 from ._trace import GuardMiss
 
@@ -106,8 +107,14 @@ class CompiledFunction:
         return cf
 
     state = None
+    fast = None  # the fast path of the capture hit last (see _fastpath)
 
     def __call__(self, *args, **kwargs):
+        fast = self.fast
+        if fast is not None:
+            out = fast(args, kwargs)
+            if out is not MISS:
+                return out
         if getattr(LOCAL, "tracing", False) or STATE.overrides or STATE.provenance:
             # nested in a capture, or explainers' VJP overrides / module provenance in effect
             # (a captured backward would not follow them): eager
@@ -115,9 +122,11 @@ class CompiledFunction:
         tensors, akey = _flat_inputs(args, kwargs)
         if self.state is None:
             self.state = find_state(self.fn, args, kwargs)
+        state_tensors = self.state.tensors
         skey = self.state.signature()
         key = (akey, STATE.enabled, skey)
         plan = self.cache.get(key)
+        static = plan is not None
         if plan is None and self.dynamic_cache:
             for positions, plans in self.dynamic_cache.items():
                 plan = plans.get(wild_key(key, positions))
@@ -125,12 +134,22 @@ class CompiledFunction:
                     break
         if plan is not None and plan.valid():
             try:
-                return plan.run(tensors, self.fn, args, kwargs)
+                out = plan.run(tensors, self.fn, args, kwargs)
             except GuardMiss as miss:  # a graph break read another value: nothing was written
                 return self._guard_miss(key, plan, miss, tensors, args, kwargs)
+            if static and not kwargs and self.state.tensors is state_tensors:
+                self._use_fast_path(plan, key, len(args))
+            return out
         if key in self.eager_keys:
             return self.fn(*args, **kwargs)
         return self._miss(key, tensors, args, kwargs)
+
+    def _use_fast_path(self, plan, key, n_args: int) -> None:
+        """Make ``plan``'s fast path the one tried first (built on its first hit)."""
+        fast = plan.fast
+        if fast is None:
+            fast = plan.fast = build(plan, key, self.state, n_args, self.fn) or False
+        self.fast = fast or None
 
     def _guard_miss(self, key, plan, miss, tensors, args, kwargs):
         """Another path through the graph breaks: try the other captures of this key (most
@@ -193,6 +212,7 @@ class CompiledFunction:
             return
 
     def _miss(self, key, tensors, args, kwargs):
+        self.fast = None
         why = self._why(key)
         if self.cache:
             self.recompiles.append(why)

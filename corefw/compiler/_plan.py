@@ -36,6 +36,7 @@ class Plan:
         self.guarded = False         # the graph has guard nodes (graph breaks)
         self.restore_rng = False     # ... and random draws before one
         self.data_only = None        # source indices when every input is a tensor's data
+        self.fast = None             # its fast path (_fastpath.build), False: none
 
     def _run_restoring_rng(self, inputs):
         from .._random import get_rng_state, set_rng_state

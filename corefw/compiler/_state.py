@@ -14,7 +14,7 @@ import types
 
 from .._tensor import Tensor
 
-__all__ = ["State", "find_roots"]
+__all__ = ["State", "find_roots", "is_hyperparameter"]
 
 
 def _is_module(obj) -> bool:
@@ -86,6 +86,15 @@ def find_roots(fn, args, kwargs) -> list:
 _TENSOR_FACTS = "shape, dtype, requires_grad or .grad of a parameter, buffer or state tensor"
 _OPT_NAMES = tuple(f"hyperparameters of optimizer {i}" for i in range(8))
 _NUMBERS = (int, float, bool)
+
+
+def is_hyperparameter(value) -> bool:
+    """A number, or a tuple of numbers (Adam's ``betas``): a value a captured optimizer step
+    reads as a constant, so a change to it needs a new capture."""
+    if isinstance(value, _NUMBERS):
+        return True
+    return isinstance(value, tuple) and bool(value) and \
+        all(isinstance(v, _NUMBERS) for v in value)
 
 
 _FACTS: dict = {}
@@ -184,7 +193,7 @@ class State:
                 self._hyper = [(_OPT_NAMES[i] if i < len(_OPT_NAMES) else
                                 f"hyperparameters of optimizer {i}",
                                 tuple([tuple([(k, v) for k, v in g.items()
-                                              if isinstance(v, _NUMBERS)])
+                                              if is_hyperparameter(v)])
                                        for g in opt.param_groups]))
                                for i, opt in enumerate(self.optimizers)]
             sig += self._hyper
