@@ -1,5 +1,6 @@
 """corefw.compile against corefw eager, a hand-written NumPy step and PyTorch CPU eager, in one
-run (issue 11's targets).
+run (issue 11's targets). "corefw compiled" is ``corefw.compile(fn)`` with its default
+compiler (the device's: ``cpu_fuse`` on cpu); "replay" names the core's compiler.
 
     python benchmarks/bench_compile.py [--quick] [--reps N] [--threads N]
 
@@ -48,8 +49,8 @@ def timed(fn) -> float:
 
 
 # Each case returns ({variant: zero-argument callable}, {"compile s": ..., ...}); the
-# variants: "corefw eager", "corefw compiled" (default backend ``replay``), "cpu_fuse"
-# (corefw-cpu's generated code), "numpy by hand", "torch eager".
+# variants: "corefw eager", "corefw compiled" (the default compiler: cpu_fuse, corefw-cpu's
+# generated code), "replay" (the core's compiler), "numpy by hand", "torch eager".
 
 # -- 6-op graph ---------------------------------------------------------------------------------
 def six_op():
@@ -66,10 +67,10 @@ def six_op():
 
     compiled = corefw.compile(fb)
     t_compile = timed(lambda: compiled(a, b, c, d))
-    fused = corefw.compile(fb, backend="cpu_fuse")
-    t_fuse = timed(lambda: fused(a, b, c, d))
+    replayed = corefw.compile(fb, backend="replay")
+    t_replay = timed(lambda: replayed(a, b, c, d))
     fns = {"corefw eager": lambda: fb(a, b, c, d), "corefw compiled": lambda: compiled(a, b, c, d),
-           "cpu_fuse": lambda: fused(a, b, c, d)}
+           "replay": lambda: replayed(a, b, c, d)}
     if torch is not None:
         ta, tb, tc, td = (torch.from_numpy(x.copy()) for x in arrs)
         ta.requires_grad_(), tb.requires_grad_()
@@ -79,7 +80,7 @@ def six_op():
             loss = torch.exp(torch.relu(ta @ tb + tc) * td).sum()
             loss.backward()
         fns["torch eager"] = tfb
-    return fns, {"compile s": t_compile, "cpu_fuse compile s": t_fuse}
+    return fns, {"compile s": t_compile, "replay compile s": t_replay}
 
 
 # -- MLP steps ----------------------------------------------------------------------------------
@@ -99,18 +100,18 @@ def mlp_step(sizes, batch, lr=0.01, momentum=0.9):
         tm = torch.nn.Sequential(*[torch.nn.Linear(a, b) if isinstance(m, nn.Linear) else
                                    torch.nn.ReLU() for m, (a, b) in
                                    zip(model, _pairs(model, sizes))])
-    fns, info, compiled, fused = _steps(model, opt, x, y, tm, x_np, y_np, lr, momentum)
+    fns, info, compiled, replayed = _steps(model, opt, x, y, tm, x_np, y_np, lr, momentum)
     fns["numpy by hand"] = numpy_step(sizes, x_np, y_np, lr, momentum)
     x2 = corefw.from_numpy(np.concatenate([x_np, x_np])[: batch + batch // 2].copy())
     y2 = corefw.from_numpy(np.concatenate([y_np, y_np])[: batch + batch // 2].copy())
     info["recompile s"] = timed(lambda: compiled(x2, y2))
-    info["cpu_fuse recompile s"] = timed(lambda: fused(x2, y2))
+    info["replay recompile s"] = timed(lambda: replayed(x2, y2))
     return fns, info
 
 
 def _steps(model, opt, x, y, tm, x_np, y_np, lr=0.01, momentum=0.9):
-    """corefw eager, compiled and cpu_fuse (with compile times) and, given ``tm``, torch
-    eager."""
+    """corefw eager, compiled (the default compiler: cpu_fuse on cpu) and with the core's
+    replay (with compile times) and, given ``tm``, torch eager."""
     def step(x, y):
         loss = F.cross_entropy(model(x), y)
         loss.backward()
@@ -121,10 +122,10 @@ def _steps(model, opt, x, y, tm, x_np, y_np, lr=0.01, momentum=0.9):
     compiled = corefw.compile(step)
     t_compile = timed(lambda: compiled(x, y))  # first call: optimizer state is created
     t_compile += timed(lambda: compiled(x, y))  # second: captured and compiled
-    fused = corefw.compile(step, backend="cpu_fuse")  # + the cpu's rewrites and codegen
-    t_fuse = timed(lambda: fused(x, y)) + timed(lambda: fused(x, y))
+    replayed = corefw.compile(step, backend="replay")  # the core's compiler, any device
+    t_replay = timed(lambda: replayed(x, y)) + timed(lambda: replayed(x, y))
     fns = {"corefw eager": lambda: step(x, y), "corefw compiled": lambda: compiled(x, y),
-           "cpu_fuse": lambda: fused(x, y)}
+           "replay": lambda: replayed(x, y)}
     if tm is not None:
         topt = torch.optim.SGD(tm.parameters(), lr=lr, momentum=momentum)
         tx, ty = torch.from_numpy(x_np.copy()), torch.from_numpy(y_np.copy())
@@ -135,7 +136,7 @@ def _steps(model, opt, x, y, tm, x_np, y_np, lr=0.01, momentum=0.9):
             topt.step()
             topt.zero_grad()
         fns["torch eager"] = tstep
-    return fns, {"compile s": t_compile, "cpu_fuse compile s": t_fuse}, compiled, fused
+    return fns, {"compile s": t_compile, "replay compile s": t_replay}, compiled, replayed
 
 
 def _pairs(model, sizes):
@@ -200,7 +201,7 @@ def cnn_step(batch=64):
 
 
 _RATIOS = [("corefw compiled", "torch eager"), ("corefw compiled", "numpy by hand"),
-           ("cpu_fuse", "torch eager"), ("cpu_fuse", "numpy by hand")]
+           ("replay", "torch eager"), ("replay", "numpy by hand")]
 
 
 def measure(cases: list, reps: int, calls: dict, blocks: int) -> dict:
@@ -237,10 +238,10 @@ def main() -> None:
     calls = {built[0][0]: 10, built[1][0]: 5, built[2][0]: 1, built[3][0]: 1}
     times = measure(built, args.reps, calls, 5 if args.quick else 15)
     load1 = os.getloadavg()
-    cols = ["corefw eager", "corefw compiled", "cpu_fuse", "numpy by hand", "torch eager"]
+    cols = ["corefw eager", "corefw compiled", "replay", "numpy by hand", "torch eager"]
     print("| case | " + " | ".join(f"{c} us" for c in cols) + " | " +
           " | ".join(f"{a.replace('corefw ', '')}/{b.split()[0]}" for a, b in _RATIOS) +
-          " | compile s (replay, cpu_fuse) | recompile s (replay, cpu_fuse) |")
+          " | compile s (default, replay) | recompile s (default, replay) |")
     print("| --- " * (len(cols) + len(_RATIOS) + 3) + "|")
     for name, _, info in built:
         t = times[name]
@@ -252,8 +253,8 @@ def main() -> None:
                 ratios.append(f"{np.median(r):.2f}x ({min(r):.2f}-{max(r):.2f})")
             else:
                 ratios.append("-")
-        comp = f"{info['compile s']:.3f}, {info['cpu_fuse compile s']:.3f}"
-        rec = (f"{info['recompile s']:.3f}, {info['cpu_fuse recompile s']:.3f}"
+        comp = f"{info['compile s']:.3f}, {info['replay compile s']:.3f}"
+        rec = (f"{info['recompile s']:.3f}, {info['replay recompile s']:.3f}"
                if "recompile s" in info else "-")
         print(f"| {name} | " + " | ".join(med) + " | " + " | ".join(ratios) +
               f" | {comp} | {rec} |")

@@ -272,10 +272,8 @@ def _compile_model(model, optimizer, train, batch_size: int, device, out) -> flo
         return best
 
     eager = timed(model._call_impl)
-    # the device's own compiler where its plugin registers one (cpu: generated NumPy code)
-    backend = "cpu_fuse" if x.device.type == "cpu" and \
-        "cpu_fuse" in corefw.compiler.list_backends() else "replay"
-    model.compile(backend=backend)
+    model.compile()  # the device's own compiler where its backend names one, else replay
+    backend = corefw.compiler.default_compiler_for(x.device)
     compiled = timed(model)
     corefw.set_rng_state(rng)
     print(f"compiled the model (corefw.compile, backend {backend!r}): forward+backward of a "

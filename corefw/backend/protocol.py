@@ -38,9 +38,12 @@ CAPABILITIES = frozenset({
 class Backend(Protocol):
     """A device backend. Register one through the ``register_backends`` hook.
 
-    Optional methods (not part of the checked protocol): ``set_num_threads(n)`` and
+    Optional members (not part of the checked protocol): ``set_num_threads(n)`` and
     ``get_num_threads()``, the host thread pools the backend's kernels use; they serve
-    :func:`corefw.set_num_threads` / :func:`corefw.get_num_threads`.
+    :func:`corefw.set_num_threads` / :func:`corefw.get_num_threads`. ``default_compiler``
+    (plugin API 1.2): the name of a registered compiler that ``corefw.compile`` uses for graphs
+    on this device when the user names none (``backend="default"``); None or absent: the
+    core's ``replay``.
     """
 
     #: Device type it serves, e.g. ``"cpu"``; a device is addressed as ``"type:index"``.

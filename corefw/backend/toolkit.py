@@ -177,6 +177,9 @@ class ArrayModuleBackend:
     #: mutable arrays that slice into views, as NumPy's and CuPy's (docs/plugins.md, "What the
     #: capabilities mean"); a subclass over an immutable library declares fewer
     capabilities = frozenset({"broadcast", "views", "inplace", "random"})
+    #: the compiler ``corefw.compile`` uses for this device by default (plugin API 1.2; see
+    #: corefw.backend.Backend): a subclass names one it registers, None means ``replay``
+    default_compiler: str | None = None
     dtypes = frozenset({"bool", "uint8", "int8", "int16", "int32", "int64", "float16",
                         "float32", "float64"})
 

@@ -16,14 +16,15 @@ from typing import Any
 from ..plugins.catalogue import COMPILERS
 from ._common import LOCAL, CompileWarning
 from ._compiled import CompiledFunction
+from ._default import default_compiler_for
 from ._explain import ExplainOutput, explain
 from ._ir import Graph, Node, Value
 from ._replay import replay
 from ._trace import GraphBreakError
 
 __all__ = ["CompileWarning", "CompiledFunction", "ExplainOutput", "Graph", "GraphBreakError",
-           "Node", "OptimizedModule", "Value", "compile", "explain", "is_compiling",
-           "list_backends", "register_compiler", "replay"]
+           "Node", "OptimizedModule", "Value", "compile", "default_compiler_for", "explain",
+           "is_compiling", "list_backends", "register_compiler", "replay"]
 
 #: How many captures (guard combinations) one compiled function keeps before running eagerly
 #: (PyTorch's ``torch._dynamo.config.cache_size_limit``).
@@ -75,7 +76,7 @@ def _compiler(backend) -> tuple[Callable, str]:
 
 
 def compile(model: Any = None, *, fullgraph: bool = False, dynamic: bool | None = None,
-            backend: str | Callable = "replay", mode: str | None = None,
+            backend: str | Callable = "default", mode: str | None = None,
             options: dict | None = None, disable: bool = False) -> Any:
     """Compile a function or a module (PyTorch's ``torch.compile`` signature).
 
@@ -87,7 +88,9 @@ def compile(model: Any = None, *, fullgraph: bool = False, dynamic: bool | None 
         dynamic: ``None``/``True``: a second batch size whose capture differs only in the
             batch size makes one dynamic capture; ``False``: every shape is its own capture.
         backend: a registered compiler's name (``corefw.compiler.list_backends()``) or a
-            callable ``compiler(graph) -> run(inputs) -> outputs``.
+            callable ``compiler(graph) -> run(inputs) -> outputs``. ``"default"``: the
+            compiler the graph's device backend names in its ``default_compiler`` attribute
+            (``cpu_fuse`` on cpu), else ``"replay"`` (:func:`default_compiler_for`).
         mode: ``None``, ``"default"``, ``"reduce-overhead"``, ``"max-autotune"``: accepted;
             replay already removes the per-op overhead.
         options: ``{"cache_size_limit": n}``.

@@ -9,6 +9,8 @@ COREFW_PLUGIN_API = ">=1,<2"
 
 @hookimpl
 def register_compilers(register):
+    from ._default import default
     from ._replay import replay
 
     register("replay", replay)
+    register("default", default)

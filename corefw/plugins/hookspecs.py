@@ -38,7 +38,8 @@ __all__ = ["HOOK_ORDER", "PLUGIN_API_VERSION", "hookimpl", "hookspec"]
 
 #: The plugin API's version. The major number changes only with an incompatible change to
 #: these hooks or their ``register`` callbacks; see docs/plugin-api-policy.md.
-PLUGIN_API_VERSION = "1.1"  # 1.1: register_process_groups, register_compilers
+#: 1.1: register_process_groups, register_compilers; 1.2: Backend.default_compiler
+PLUGIN_API_VERSION = "1.2"
 
 hookspec = pluggy.HookspecMarker("corefw")
 hookimpl = pluggy.HookimplMarker("corefw")

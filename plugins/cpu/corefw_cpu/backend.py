@@ -31,6 +31,9 @@ class NumpyBackend(ArrayModuleBackend):
     dlpack_device_type = 1  # kDLCPU
     #: bfloat16 through ml_dtypes, computed in float32 (corefw_cpu/_bfloat16.py)
     dtypes = ArrayModuleBackend.dtypes | {"bfloat16"}
+    #: corefw.compile's default here (plugin API 1.2; ignored by 1.1): measured faster than
+    #: replay on every benchmarked graph (docs/performance.md, "corefw.compile")
+    default_compiler = "cpu_fuse"
 
     def __init__(self) -> None:
         super().__init__(np, device_type="cpu", name="numpy", erf=_erf)
