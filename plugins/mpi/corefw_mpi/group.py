@@ -200,12 +200,12 @@ class MPIProcessGroup:
 
         Test it in a loop as MPICH's own MPI_Wait does (a non-blocking collective progresses
         only inside MPI calls, so a sleep would stall the transfer), yielding the core once
-        per _POLLS_BEFORE_YIELD tests (MPIR_CVAR_POLLS_BEFORE_YIELD): when both ranks share a
-        busy core, a rank that never yields keeps its peer off it for a whole time slice.
-        Not ``MPI_Waitany`` on the request and a standing receive of failure notices: at
-        idle that is no faster than this loop, and MPICH's Waitany polls without ever
-        yielding the core (MPI_Wait yields), so with two ranks on one core it ran at 0.14x
-        raw mpi4py at 1 MB (docs/performance.md)."""
+        per _POLLS_BEFORE_YIELD tests (as MPICH's CH3 did, MPIR_CVAR_POLLS_BEFORE_YIELD; CH4's
+        MPI_Wait yields on every idle poll): when both ranks share a busy core, a rank that
+        never yields keeps its peer off it for a whole time slice. Not ``MPI_Waitany`` on the
+        request and a standing receive of failure notices: at idle that is no faster than
+        this loop, and MPICH's Waitany polls without ever yielding the core, so with two
+        ranks on one core it ran at 0.14x raw mpi4py at 1 MB (docs/performance.md)."""
         if test():
             return
         start = time.monotonic()
