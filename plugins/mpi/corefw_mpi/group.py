@@ -30,6 +30,7 @@ from corefw.distributed import DistBackendError, DistError, ReduceOp
 
 from .alarm import Alarm
 
+_SUM, _AVG = ReduceOp.SUM, ReduceOp.AVG  # ReduceOp.SUM is a Python-level lookup (0.26 us)
 _POLL_S = 0.02      # how often a waiting rank looks for failure notices and its deadline
 _POLLS_BEFORE_YIELD = 64  # a wait yields the core once per this many tests of its request
 
@@ -316,7 +317,7 @@ class MPIProcessGroup:
 
     # -- collectives --------------------------------------------------------------------------
     def allreduce(self, tensor, op, async_op=False):
-        mop = self._sum if op is ReduceOp.SUM else self.ops[op]  # (an Enum's hash is Python)
+        mop = self._sum if op is _SUM else self.ops[op]  # (an Enum's hash is a Python call)
         if not async_op and not self.pending and not self.broken and \
                 tensor.device.type == "cpu":
             # The common case (a gradient bucket, a metric), started and waited for right here
@@ -329,7 +330,7 @@ class MPIProcessGroup:
             if arr.flags.c_contiguous:
                 self._spin(self.comm.Iallreduce(self.MPI.IN_PLACE, arr, mop).Test,
                            "all_reduce", self.timeout)
-                if op is ReduceOp.AVG:
+                if op is _AVG:
                     np.divide(arr, self.size, out=arr, casting="unsafe")
                 return _COMPLETED
         inplace, c = self.MPI.IN_PLACE, self.comm
