@@ -51,6 +51,8 @@ def test_reductions_match_numpy(collectives):
                                    np.stack([_val(q, (3, 2)).T for q in range(n)]).mean(0),
                                    rtol=1e-12)
         np.testing.assert_allclose(res["all_reduce_requires_grad"], ref["SUM"], rtol=1e-12)
+        np.testing.assert_allclose(res["all_reduce_row_view"], [_val(r), ref["SUM"]],
+                                   rtol=1e-12)
         mean_factor = sum(q + 1 for q in range(n)) / n  # rank q passes arange * (q + 1)
         np.testing.assert_allclose(res["all_reduce_1MB_AVG"],
                                    [0.0, mean_factor, 262143 * mean_factor], rtol=1e-6)

@@ -43,6 +43,9 @@ res["all_reduce_transposed_AVG"] = t.tolist()
 w = val(r).requires_grad_()
 dist.all_reduce(w)
 res["all_reduce_requires_grad"] = w.detach().tolist()
+m = corefw.stack([val(r), val(r)])
+dist.all_reduce(m[1])  # a contiguous view: reduced in place into its base
+res["all_reduce_row_view"] = m.tolist()
 big = corefw.arange(262144, dtype=corefw.float32) * (r + 1)
 dist.all_reduce(big, ReduceOp.AVG)
 res["all_reduce_1MB_AVG"] = [big[0].item(), big[1].item(), big[-1].item()]
