@@ -1,8 +1,9 @@
 """corefw.distributed on the MPI backend, 2 ranks on one machine:
 
-1. all-reduce bandwidth, 4 KB to 64 MB of float32, corefw's ``dist.all_reduce`` (tensor ->
-   DLPack view -> MPI ``Iallreduce``, polled) against raw mpi4py ``Allreduce`` on a NumPy
-   buffer, alternating call by call in the same run (target: >= 0.95x for >= 1 MB);
+1. all-reduce bandwidth, 4 KB to 64 MB of float32, corefw's ``dist.all_reduce`` (the
+   tensor's array -> MPI ``Iallreduce``, polled) against raw mpi4py ``Allreduce`` on a NumPy
+   buffer (target: >= 0.95x for >= 1 MB) and raw ``Iallreduce(...).Wait()`` (the MPI call
+   corefw makes, without corefw), rotating call by call in the same run;
 2. DDP training step (global batch 32, 16 per rank) against the single-process step at batch
    32, for the digits MLP and the demo CNN;
 3. how much of the gradient all-reduce is hidden behind backward: (backward with DDP -
@@ -40,8 +41,9 @@ def _best(fn, reps: int, rounds: int = 3) -> float:
 
 
 def bandwidth(reps: int) -> list[tuple]:
-    """Raw and corefw all-reduce alternating call by call, each call after a barrier (so both
-    start with the ranks in step and see the same machine load); medians of each."""
+    """Raw (blocking and non-blocking) and corefw all-reduce rotating call by call, each call
+    after a barrier (so all start with the ranks in step and see the same machine load);
+    medians of each."""
     from mpi4py import MPI
 
     import corefw
@@ -59,19 +61,24 @@ def bandwidth(reps: int) -> list[tuple]:
         def raw_call(arr=arr):
             comm.Allreduce(MPI.IN_PLACE, arr, MPI.SUM)
 
+        def iraw_call(arr=arr):
+            comm.Iallreduce(MPI.IN_PLACE, arr, MPI.SUM).Wait()
+
         def our_call(t=t):
             dist.all_reduce(t)
-        raw_call(), our_call()  # warm up
-        times: dict = {raw_call: [], our_call: []}
+        fns = (raw_call, iraw_call, our_call)
+        for fn in fns:  # warm up
+            fn()
+        times: dict = {fn: [] for fn in fns}
         for i in range(k):
-            for fn in (raw_call, our_call) if i % 2 else (our_call, raw_call):
+            for fn in fns[i % 3:] + fns[:i % 3]:  # each first, second and third in turn
                 comm.Barrier()
                 t0 = time.perf_counter()
                 fn()
                 times[fn].append(time.perf_counter() - t0)
-        r, o = statistics.median(times[raw_call]), statistics.median(times[our_call])
+        r, ir, o = (statistics.median(times[fn]) for fn in fns)
         bus = 2 * (n - 1) / n * kb * 1024
-        rows.append((kb, r * 1e6, o * 1e6, bus / r / 1e9, bus / o / 1e9, r / o, k))
+        rows.append((kb, r * 1e6, o * 1e6, bus / r / 1e9, bus / o / 1e9, r / o, ir / o, k))
     comm.Free()
     return rows
 
@@ -149,12 +156,14 @@ def rank_main(reps: int, bandwidth_only: bool) -> None:
         n = dist.get_world_size()
         print(f"corefw.distributed, mpi backend, {n} ranks on one machine; load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-        print("\nall_reduce (float32, SUM), medians of calls alternating with raw mpi4py")
+        print("\nall_reduce (float32, SUM), medians of calls rotating with raw mpi4py; ratio: "
+              "corefw throughput / mpi4py Allreduce's (vs I+W: / mpi4py Iallreduce+Wait's)")
         print(f"{'size':>8} {'calls':>6} {'mpi4py us':>10} {'corefw us':>10} {'mpi4py GB/s':>12} "
-              f"{'corefw GB/s':>12} {'ratio':>6}")
-        for kb, r, o, rb, ob, ratio, k in bw:
+              f"{'corefw GB/s':>12} {'ratio':>6} {'vs I+W':>7}")
+        for kb, r, o, rb, ob, ratio, iratio, k in bw:
             size = f"{kb} KB" if kb < 1024 else f"{kb // 1024} MB"
-            print(f"{size:>8} {k:6d} {r:10.1f} {o:10.1f} {rb:12.2f} {ob:12.2f} {ratio:6.2f}")
+            print(f"{size:>8} {k:6d} {r:10.1f} {o:10.1f} {rb:12.2f} {ob:12.2f} {ratio:6.2f} "
+                  f"{iratio:7.2f}")
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
         if not tr:
             dist.destroy_process_group()

@@ -47,6 +47,15 @@ def test_reductions_match_numpy(collectives):
             np.testing.assert_allclose(res[f"all_reduce_{op}"], want, rtol=1e-12)
         assert res["all_reduce_int"] == [6, 30]
         np.testing.assert_allclose(res["all_reduce_async"], ref["SUM"])
+        np.testing.assert_allclose(res["all_reduce_transposed_AVG"],
+                                   np.stack([_val(q, (3, 2)).T for q in range(n)]).mean(0),
+                                   rtol=1e-12)
+        np.testing.assert_allclose(res["all_reduce_requires_grad"], ref["SUM"], rtol=1e-12)
+        np.testing.assert_allclose(res["all_reduce_row_view"], [_val(r), ref["SUM"]],
+                                   rtol=1e-12)
+        mean_factor = sum(q + 1 for q in range(n)) / n  # rank q passes arange * (q + 1)
+        np.testing.assert_allclose(res["all_reduce_1MB_AVG"],
+                                   [0.0, mean_factor, 262143 * mean_factor], rtol=1e-6)
         np.testing.assert_allclose(res["broadcast"], _val(2))
         np.testing.assert_allclose(res["reduce"], ref["SUM"] if r == 1 else _val(r))
         np.testing.assert_allclose(res["all_gather"], stack)

@@ -10,8 +10,9 @@ that raises makes the others raise a DistBackendError naming it at once, and a r
 or vanishes makes them raise when the group's timeout runs out. Point-to-point messages use
 MPI's own non-blocking calls on a communicator of their own.
 
-Tensors are used in place through DLPack (host memory); a tensor on another device is copied
-to the host and back.
+Host tensors are used in place (``Tensor.numpy()``: the cpu backend's own array, cheaper per
+call than an ``np.from_dlpack`` view); a tensor on another device is copied to the host and
+back.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import os
 import queue
 import threading
 import time
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,7 @@ from corefw.distributed import DistBackendError, DistError, ReduceOp
 
 from .alarm import Alarm
 
+_SUM, _AVG = ReduceOp.SUM, ReduceOp.AVG  # ReduceOp.SUM is a Python-level lookup (0.26 us)
 _POLL_S = 0.02      # how often a waiting rank looks for failure notices and its deadline
 _POLLS_BEFORE_YIELD = 64  # a wait yields the core once per this many tests of its request
 
@@ -62,6 +63,22 @@ def _then(arrays: list, post, backs: list) -> None:
         post(*arrays)
     for back in backs:
         back()
+
+
+class _Completed:
+    """The work handle of a synchronous collective that has already completed."""
+
+    __slots__ = ()
+    source = None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return True
+
+    def is_completed(self) -> bool:
+        return True
+
+
+_COMPLETED = _Completed()
 
 
 class MPIWork:
@@ -124,6 +141,7 @@ class MPIProcessGroup:
         self.timed_out = False
         self.ops = {ReduceOp.SUM: MPI.SUM, ReduceOp.AVG: MPI.SUM, ReduceOp.PRODUCT: MPI.PROD,
                     ReduceOp.MIN: MPI.MIN, ReduceOp.MAX: MPI.MAX}
+        self._sum = MPI.SUM
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.pending = 0             # collectives queued on the worker, not finished yet
         self.count_lock = threading.Lock()
@@ -167,52 +185,61 @@ class MPIProcessGroup:
         """Wait for ``work``, watching for failure notices and the deadline."""
         limit = self.timeout if timeout is None else timeout
         if work.request is not None:
-            # Started in this thread: test it in a loop as MPICH's own MPI_Wait does (a
-            # non-blocking collective progresses only inside MPI calls, so a sleep would stall
-            # the transfer), yielding the core once per _POLLS_BEFORE_YIELD tests as MPICH does
-            # (MPIR_CVAR_POLLS_BEFORE_YIELD): when both ranks share a busy core, a rank that
-            # never yields keeps its peer off it for a whole time slice (10 ms a call).
-            if work.poll():
-                return
-            start = time.monotonic()
-            deadline, check = start + limit, start + _POLL_S
-            test, polls = work.poll, 0
-            while not test():
-                polls += 1
-                if polls == _POLLS_BEFORE_YIELD:
-                    polls = 0
-                    os.sched_yield()
-                    now = time.monotonic()
-                    if now >= check:
-                        self._check_alarm(work.name)
-                        self._check_deadline(work, now, deadline, limit)
-                        check = now + _POLL_S
-        else:
-            start = time.monotonic()
-            deadline = start + limit
-            while not work.event.wait(_POLL_S):
-                self._check_alarm(work.name)
-                self._check_deadline(work, time.monotonic(), deadline, limit)
+            self._spin(work.poll, work.name, limit)
+            return
+        deadline = time.monotonic() + limit
+        while not work.event.wait(_POLL_S):
+            self._check_alarm(work.name)
+            if time.monotonic() > deadline:
+                self._timed_out(work.name, limit)
         if work.error is not None:
             err = work.error
             raise DistBackendError(f"{work.name} failed on rank {self.world_ranks[self.rank]}: "
                                    f"{type(err).__name__}: {err}") from err
 
-    def _check_deadline(self, work: MPIWork, now: float, deadline: float, limit: float) -> None:
-        if now <= deadline:
+    def _spin(self, test, name: str, limit: float) -> None:
+        """Wait for an MPI request started in this thread; ``test()``: whether it is complete.
+
+        Test it in a loop as MPICH's own MPI_Wait does (a non-blocking collective progresses
+        only inside MPI calls, so a sleep would stall the transfer), yielding the core once
+        per _POLLS_BEFORE_YIELD tests (as MPICH's CH3 did, MPIR_CVAR_POLLS_BEFORE_YIELD; CH4's
+        MPI_Wait yields on every idle poll): when both ranks share a busy core, a rank that
+        never yields keeps its peer off it for a whole time slice. Not ``MPI_Waitany`` on the
+        request and a standing receive of failure notices: at idle that is no faster than
+        this loop, and MPICH's Waitany polls without ever yielding the core, so with two
+        ranks on one core it ran at 0.14x raw mpi4py at 1 MB (docs/performance.md)."""
+        if test():
             return
-        self.broken = f"{work.name} timed out"
+        start = time.monotonic()
+        deadline, check = start + limit, start + _POLL_S
+        polls = 0
+        while not test():
+            polls += 1
+            if polls == _POLLS_BEFORE_YIELD:
+                polls = 0
+                os.sched_yield()
+                now = time.monotonic()
+                if now >= check:
+                    self._check_alarm(name)
+                    if now > deadline:
+                        self._timed_out(name, limit)
+                    check = now + _POLL_S
+
+    def _timed_out(self, name: str, limit: float) -> None:
+        self.broken = f"{name} timed out"
         self.timed_out = True
         raise DistBackendError(
-            f"{work.name} on rank {self.world_ranks[self.rank]} timed out after {limit:g} s "
+            f"{name} on rank {self.world_ranks[self.rank]} timed out after {limit:g} s "
             f"waiting for the other ranks of {self.size}: a rank is stuck, has exited, or the "
             f"ranks called different collectives (run with COREFW_DISTRIBUTED_DEBUG=DETAIL to "
             f"check); see docs/distributed.md, 'Debugging a hang'")
 
     def _check_alarm(self, name: str) -> None:
         notice = self.alarm.poll()
-        if notice is None:
-            return
+        if notice is not None:
+            self._peer_failed(name, notice)
+
+    def _peer_failed(self, name: str, notice: tuple[int, str]) -> None:
         who, text = notice
         self.broken = f"rank {who} failed"
         err = DistBackendError(f"{name} on rank {self.world_ranks[self.rank]}: rank {who} "
@@ -247,7 +274,7 @@ class MPIProcessGroup:
     def _host(t: Any):
         """A C-contiguous host array for tensor ``t`` and a function that writes it back."""
         if t.device.type == "cpu":
-            arr = np.from_dlpack(t)
+            arr = t.numpy()  # the tensor's own array (shared on the cpu backend)
             if arr.flags.c_contiguous:
                 return arr, None
             tmp = np.ascontiguousarray(arr)
@@ -291,19 +318,22 @@ class MPIProcessGroup:
 
     # -- collectives --------------------------------------------------------------------------
     def allreduce(self, tensor, op, async_op=False):
-        mop = self.ops[op]
-        if not async_op and self.pending == 0 and not self.broken and \
+        mop = self._sum if op is _SUM else self.ops[op]  # (an Enum's hash is a Python call)
+        if not async_op and not self.pending and not self.broken and \
                 tensor.device.type == "cpu":
-            # the common case (a gradient bucket, a metric), without _run's generality: the
-            # per-call Python work is what separates corefw from raw mpi4py at 1-4 MB
-            arr = np.from_dlpack(tensor)
+            # The common case (a gradient bucket, a metric), started and waited for right here
+            # with no work object: each line of this path is paid twice per call (before the
+            # transfer and after it), and with the caches just emptied by the transfer, so at
+            # 1-4 MB it is what separates corefw from raw mpi4py (docs/performance.md).
+            # numpy() is the cpu tensor's own array (its backend's to_host shares memory);
+            # np.from_dlpack cost 15 us more per call in context.
+            arr = tensor.numpy()
             if arr.flags.c_contiguous:
-                work = MPIWork(self, "all_reduce",
-                               self.comm.Iallreduce(self.MPI.IN_PLACE, arr, mop))
-                work.keep = arr
-                if op is ReduceOp.AVG:
-                    work.finish = partial(np.divide, arr, self.size, out=arr, casting="unsafe")
-                return work
+                self._spin(self.comm.Iallreduce(self.MPI.IN_PLACE, arr, mop).Test,
+                           "all_reduce", self.timeout)
+                if op is _AVG:
+                    np.divide(arr, self.size, out=arr, casting="unsafe")
+                return _COMPLETED
         inplace, c = self.MPI.IN_PLACE, self.comm
         return self._run("all_reduce", [tensor], lambda a: c.Iallreduce(inplace, a, mop),
                          self._avg(op), async_op)

@@ -23,3 +23,18 @@ def test_availability_matches_mpi4py(monkeypatch):
     monkeypatch.setattr(corefw_mpi.importlib.util, "find_spec", lambda name: None)
     assert not backend.is_available()
     assert "mpi4py is not installed" in backend.unavailable_reason()
+
+
+def test_cpu_numpy_shares_the_tensor_memory():
+    # the process group reduces host tensors in place through Tensor.numpy() (group._host and
+    # the all_reduce fast path): a copy there would silently drop every collective's result
+    import corefw
+
+    t = corefw.zeros(4)
+    t.add_(1.0)  # an in-place op may rebind the tensor's array: numpy() must follow it
+    a = t.numpy()
+    a[0] = 5.0
+    assert t.tolist() == [5.0, 1.0, 1.0, 1.0]
+    base = corefw.zeros(2, 3)
+    base[1].numpy()[:] = 7.0  # a view's array is a view of its base's (all_reduce of a row)
+    assert base.tolist() == [[0.0, 0.0, 0.0], [7.0, 7.0, 7.0]]

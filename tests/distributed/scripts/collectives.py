@@ -33,6 +33,22 @@ t = val(r)
 work = dist.all_reduce(t, async_op=True)
 work.wait()
 res["all_reduce_async"] = t.tolist()
+# the synchronous fast path (a contiguous host tensor, waited for in the call) against the
+# general one (a transposed view: copied to a contiguous buffer and back), a tensor that needs
+# grad (reduced in place through its detached view) and 1 MB of float32 (a size the benchmark
+# measures: the MPI algorithm differs from the small cases)
+t = val(r, (3, 2)).t()
+dist.all_reduce(t, ReduceOp.AVG)
+res["all_reduce_transposed_AVG"] = t.tolist()
+w = val(r).requires_grad_()
+dist.all_reduce(w)
+res["all_reduce_requires_grad"] = w.detach().tolist()
+m = corefw.stack([val(r), val(r)])
+dist.all_reduce(m[1])  # a contiguous view: reduced in place into its base
+res["all_reduce_row_view"] = m.tolist()
+big = corefw.arange(262144, dtype=corefw.float32) * (r + 1)
+dist.all_reduce(big, ReduceOp.AVG)
+res["all_reduce_1MB_AVG"] = [big[0].item(), big[1].item(), big[-1].item()]
 
 t = val(r)
 dist.broadcast(t, src=n - 1)
