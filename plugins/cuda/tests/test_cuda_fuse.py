@@ -1,0 +1,554 @@
+"""``cuda_fuse``: the compiler of corefw-cuda (corefw_cuda.fuse, corefw_cuda._cuda_graph).
+
+Without a GPU these check the pure parts on graphs captured from real corefw functions on the
+cpu device: the C text rendered for every op and constant, the ReductionKernel arguments, the
+reduction pass (its rewritten graph evaluated on the host from the same trees must equal
+eager), the capture-safety decisions, and -- where NVRTC is installed -- that every kernel
+source the compiler can emit compiles. None of this runs a CuPy kernel or a CUDA graph: the
+tests marked ``cuda`` do, and they wait for a GPU (docs/cuda.md).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from corefw_cuda import fuse as F
+from corefw_cuda._cuda_graph import capture_safety, graphed, written_inputs
+
+import corefw
+from corefw.compiler import CompileWarning, replay
+from corefw.compiler.fusion import ELEMENTWISE, fuse_chains
+
+
+def _graphs(fn, *args, backend=None, calls=1):
+    """The graphs ``fn`` compiles to (a custom compiler callable that keeps them)."""
+    got = []
+
+    def keep(graph):
+        got.append(graph)
+        return (backend or replay)(graph)
+
+    compiled = corefw.compile(fn, backend=keep)
+    for _ in range(calls):
+        compiled(*args)
+    return got
+
+
+# -- rendering ---------------------------------------------------------------------------------
+RENDERED = {
+    "add": "(x0 + x1)", "sub": "(x0 - x1)", "mul": "(x0 * x1)", "div": "(x0 / x1)",
+    "maximum": "cfw_max(x0, x1)", "minimum": "cfw_min(x0, x1)", "neg": "(-x0)",
+    "exp": "exp(x0)", "log": "log(x0)", "sqrt": "sqrt(x0)", "tanh": "tanh(x0)",
+    "sin": "sin(x0)", "cos": "cos(x0)", "abs": "fabs(x0)", "relu": "cfw_max(x0, (T)0)",
+}
+
+
+def test_every_fusable_op_has_a_rendering():
+    assert set(RENDERED) == set(ELEMENTWISE)
+
+
+@pytest.mark.parametrize("op", sorted(RENDERED))
+def test_rendered_op(op):
+    tree = (op, *[("in", i) for i in range(ELEMENTWISE[op])])
+    assert F.render(tree) == RENDERED[op]
+
+
+@pytest.mark.parametrize("value, text", [
+    (0.5, "((T)0.5)"), (2, "((T)2.0)"), (-3, "((T)-3.0)"), (1e-30, "((T)1e-30)"),
+    (math.inf, "((T)cfw_inf())"), (-math.inf, "((T)-cfw_inf())"),
+    (math.nan, "((T)cfw_nan())")])
+def test_rendered_constants(value, text):
+    assert F.render(("const", value)) == text
+
+
+def test_rendered_chain_and_spec():
+    tree = ("exp", ("mul", ("relu", ("add", ("in", 0), ("in", 1))), ("const", 0.5)))
+    assert F.render(tree) == "exp((cfw_max((x0 + x1), (T)0) * ((T)0.5)))"
+    assert F.elementwise_spec(tree, 2) == (
+        "T x0, T x1", "T y", "y = exp((cfw_max((x0 + x1), (T)0) * ((T)0.5)));")
+
+
+# -- reduction specs ---------------------------------------------------------------------------
+def test_reduction_spec_sum_of_a_chain():
+    tree = ("mul", ("in", 0), ("in", 1))
+    assert F.reduction_spec("sum", tree, 2) == {
+        "in_params": "T x0, T x1", "out_params": "T y", "map_expr": "(x0 * x1)",
+        "reduce_expr": "a + b", "post_map_expr": "y = (T)(a)", "identity": "0",
+        "reduce_type": "float"}
+
+
+def test_reduction_spec_mean_post_map_and_float64():
+    spec = F.reduction_spec("sum", ("exp", ("in", 0)), 1,
+                            ("div", ("in", 0), ("const", 20)), np.float64)
+    assert spec["post_map_expr"] == "y = (T)((a / ((T)20.0)))"
+    assert spec["reduce_type"] == "double" and spec["map_expr"] == "exp(x0)"
+
+
+def test_reduction_spec_amax_amin_identities():
+    amax = F.reduction_spec("amax", ("in", 0), 1)
+    amin = F.reduction_spec("amin", ("in", 0), 1)
+    assert (amax["reduce_expr"], amax["identity"]) == ("cfw_max(a, b)", "-cfw_inf()")
+    assert (amin["reduce_expr"], amin["identity"]) == ("cfw_min(a, b)", "cfw_inf()")
+
+
+def test_reduction_spec_refuses_half():
+    with pytest.raises(TypeError, match="float16 is not fused"):
+        F.reduction_spec("sum", ("in", 0), 1, dtype=np.float16)
+
+
+# -- the reduction pass, evaluated on the host -------------------------------------------------
+_NP = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
+       "maximum": np.maximum, "minimum": np.minimum, "neg": np.negative, "exp": np.exp,
+       "log": np.log, "sqrt": np.sqrt, "tanh": np.tanh, "sin": np.sin, "cos": np.cos,
+       "abs": np.abs, "relu": lambda x: np.maximum(x, 0)}
+_NP_REDUCE = {"sum": np.sum, "mean": np.mean, "amax": np.max, "amin": np.min}
+
+
+def _ev(tree, arrays, dtype):
+    if tree[0] == "in":
+        return arrays[tree[1]]
+    if tree[0] == "const":
+        return dtype.type(tree[1])
+    return _NP[tree[0]](*[_ev(c, arrays, dtype) for c in tree[1:]])
+
+
+def _host_make(made):
+    """A ``make`` for fuse_reductions that evaluates its trees with NumPy."""
+    def make(spec, axis, keepdims, parts):
+        op, tree, post = parts
+        made.append((spec, axis, keepdims, parts))
+
+        def kernel(*arrays):
+            dtype = arrays[0].dtype
+            a = _NP_REDUCE[op](_ev(tree, arrays, dtype), axis=axis, keepdims=keepdims)
+            return np.asarray(a if post is None else _ev(post, [a], dtype), dtype)
+        return kernel
+    return make
+
+
+def _host_emit(tree, inputs, dtype):
+    def kernel(*arrays):
+        return np.asarray(_ev(tree, arrays, np.dtype(dtype)), dtype)
+    kernel.tree = tree
+    return kernel
+
+
+def _six(a, b, c, d):
+    return corefw.exp(corefw.relu(a @ b + c) * d).sum()
+
+
+def _reductions(a, b):
+    h = corefw.relu(a * b + 1.0)
+    return (h.sum(), (a - b).exp().mean(dim=1), (a * b).amax(dim=0, keepdim=True),
+            (a + b).amin(), (a * 2).sum(dim=(0, 1)), a.amax(), (a * b).mean() * 3.0)
+
+
+def test_reduction_pass_rewrites_and_equals_eager():
+    a, b = corefw.randn(4, 5), corefw.randn(4, 5)
+    (graph,) = _graphs(_reductions, a, b)
+    made = []
+    fused = F.fuse_reductions(fuse_chains(graph, _host_emit), _host_make(made))
+    ops = [n.op for n in fused.nodes]
+    # six of the seven reductions take their chain or post-map in (a.amax() has neither)
+    assert ops.count("fused_reduce") == 6 and ops.count("amax") == 1, fused
+    assert not {"relu", "exp", "div", "sum", "amin"} & set(ops), fused
+    specs = {p[0]: s for s, _, _, p in made}
+    assert set(specs) == {"sum", "amax", "amin"}
+    mean = [s for s, axis, _, _ in made if s["post_map_expr"] != "y = (T)(a)"]
+    assert {s["post_map_expr"] for s in mean} == {
+        "y = (T)((a / ((T)5.0)))", "y = (T)(((a / ((T)20.0)) * ((T)3.0)))"}
+    got = replay(fused)([a.numpy(), b.numpy()])
+    for g, w in zip(got, _reductions(a, b)):
+        np.testing.assert_allclose(g, w.numpy(), rtol=1e-6, atol=1e-6)
+        assert g.shape == w.shape and g.dtype == w.numpy().dtype
+
+
+def test_reduction_pass_leaves_values_read_elsewhere():
+    def f(a, b):
+        h = a * b
+        return h.sum(), h  # h is returned: the product must stay materialised
+
+    a, b = corefw.randn(3, 4), corefw.randn(3, 4)
+    (graph,) = _graphs(f, a, b)
+    fused = F.fuse_reductions(fuse_chains(graph, _host_emit), _host_make([]))
+    assert [n.op for n in fused.nodes] == ["mul", "sum"]
+
+
+def test_reduction_pass_broadcasts_and_leaves_empty_amax():
+    def f(a, b, e):
+        return (a * b).sum(dim=0), (e * 2.0).amax(dim=1)
+
+    a, b, e = corefw.randn(4, 1), corefw.randn(5), corefw.randn(0, 3)
+    (graph,) = _graphs(f, a, b, e)
+    fused = F.fuse_reductions(fuse_chains(graph, _host_emit), _host_make([]))
+    # the broadcast product is fused; the amax of an empty array is not (no identity there)
+    assert [n.op for n in fused.nodes] == ["fused_reduce", "mul", "amax"], fused
+    got = replay(fused)([a.numpy(), b.numpy(), e.numpy()])
+    for g, w in zip(got, f(a, b, e)):
+        np.testing.assert_allclose(g, w.numpy(), rtol=1e-6, atol=1e-7)
+        assert g.shape == w.shape
+
+
+def test_fused_six_op_graph_with_backward_equals_eager_on_the_host():
+    rng = np.random.default_rng(0)
+    args = [corefw.tensor(rng.standard_normal(s).astype(np.float32), requires_grad=True)
+            for s in ((8, 6), (6, 5), (5,), (8, 5))]
+    fwd, *rest = _graphs(lambda *xs: _six(*xs), *args)
+    fused = F.fuse_reductions(fuse_chains(fwd, _host_emit), _host_make([]))
+    assert "fused" in [n.op for n in fused.nodes]
+    inputs = [x.detach().numpy() for x in args]
+    assert [v.shape for v in fwd.inputs] == [x.shape for x in inputs]
+    got, want = replay(fused)(inputs), replay(fwd)(inputs)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-6)
+
+
+# -- capture safety ----------------------------------------------------------------------------
+def test_elementwise_and_matmul_graph_is_capture_safe():
+    a, b, c, d = corefw.randn(8, 6), corefw.randn(6, 5), corefw.randn(5), corefw.randn(8, 5)
+    (graph,) = _graphs(_six, a, b, c, d)
+    assert capture_safety(graph) == (True, "")
+    assert written_inputs(graph) == []
+
+
+def test_random_ops_are_not_capture_safe():
+    def f(x):
+        return corefw.nn.functional.dropout(x, 0.5, training=True) * 2
+
+    (graph,) = _graphs(f, corefw.randn(4, 4))
+    ok, why = capture_safety(graph)
+    assert not ok and "random" in why, why
+
+
+def test_item_and_branches_are_not_capture_safe():
+    def item(x):
+        return x * (x.sum().item() + 1.0)
+
+    def branch(x):
+        return x * 2 if bool((x.sum() > 0)) else x * 3
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CompileWarning)
+        for fn in (item, branch):
+            graphs = _graphs(fn, corefw.randn(4))
+            verdicts = [capture_safety(g) for g in graphs]
+            assert any(not ok and "host" in why for ok, why in verdicts), (fn, verdicts)
+
+
+def test_nonzero_is_not_capture_safe():
+    def f(x):
+        return corefw.nonzero(x > 0).sum()
+
+    graphs = _graphs(f, corefw.randn(6))
+    assert not all(capture_safety(g)[0] for g in graphs)
+
+
+def test_a_python_value_input_is_not_capture_safe():
+    from corefw.compiler import Graph, Node, Value
+
+    x, n = Value(0, (3, 2), np.dtype(np.float32), "input"), Value(1, None, None, "input")
+    out = Value(2, (6,), np.dtype(np.float32))
+    graph = Graph([x, n], [Node("reshape", np.reshape, (x, n), {}, out)], [out])
+    ok, why = capture_safety(graph)
+    assert not ok and "%1" in why and "fixed shape" in why, why
+
+
+def test_optimizer_step_writes_its_parameters():
+    model = corefw.nn.Linear(3, 2)
+    opt = corefw.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x, y = corefw.randn(4, 3), corefw.randn(4, 2)
+
+    def step(x, y):
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return loss
+
+    graphs = _graphs(step, x, y, calls=3)
+    writers = [g for g in graphs if any(n.mutates for n in g.nodes)]
+    assert writers, [str(g) for g in graphs]
+    for g in writers:
+        written = written_inputs(g)
+        assert written, g
+        # each written input is read by an in-place node (directly or through a view)
+        assert all(g.inputs[i].shape is not None for i in written)
+
+
+# -- the compiled callable without a GPU -------------------------------------------------------
+def test_cuda_fuse_on_a_cpu_graph_replays_and_says_why():
+    from corefw_cuda.fuse import cuda_fuse
+
+    a, b, c, d = corefw.randn(8, 6), corefw.randn(6, 5), corefw.randn(5), corefw.randn(8, 5)
+    f = corefw.compile(_six, backend="cuda_fuse")
+    for _ in range(3):
+        got = f(a, b, c, d)
+    assert np.array_equal(got.numpy(), _six(a, b, c, d).numpy())
+    (graph,) = _graphs(_six, a, b, c, d)
+    run = cuda_fuse(graph)
+    assert run.cuda_graph is False and "not cuda" in run.reason
+
+
+def test_graphed_unsafe_program_is_plain_replay_with_the_reason():
+    (graph,) = _graphs(lambda x: corefw.nn.functional.dropout(x, 0.5) + 1, corefw.randn(3))
+    plain = replay(graph)
+    run = graphed(graph, plain)
+    assert run is plain and run.cuda_graph is False and "random" in run.reason
+
+
+def test_graphed_safe_program_with_host_arrays_stays_plain():
+    a, b, c, d = corefw.randn(8, 6), corefw.randn(6, 5), corefw.randn(5), corefw.randn(8, 5)
+    (graph,) = _graphs(_six, a, b, c, d)
+    run = graphed(graph, replay(graph))
+    inputs = [a.numpy(), b.numpy(), c.numpy(), d.numpy()]
+    want = replay(graph)(inputs)
+    for _ in range(3):  # warm-up, then calls whose NumPy arrays cannot be captured
+        got = run(inputs)
+        assert np.array_equal(got[0], want[0])
+    assert run.cuda_graph is False and "second call" in run.reason
+
+
+# -- the kernel sources compile (NVRTC, no GPU needed) -----------------------------------------
+def _nvrtc_compile(source: str, name: str) -> None:
+    from test_cuda_sources import _compile
+
+    _compile(source, name)
+
+
+def _ew_source(tree, n: int, ctype: str) -> str:
+    params, _, body = F.elementwise_spec(tree, n)
+    args = ", ".join([f"const T* x{i}_ptr" for i in range(n)] + ["T* y_ptr"])
+    loads = " ".join(f"const T x{i} = x{i}_ptr[i];" for i in range(n))
+    return (f"typedef {ctype} T;\n{F.PREAMBLE}\nextern \"C\" __global__ void k({args}) {{\n"
+            f"  const int i = blockIdx.x * blockDim.x + threadIdx.x;\n  {loads}\n"
+            f"  T& y = y_ptr[i];\n  {body}\n}}\n")
+
+
+def _reduce_source(spec: dict, n: int, ctype: str) -> str:
+    """CuPy's reduction template in miniature: REDUCE/POST_MAP macros, the identity, the map."""
+    args = ", ".join([f"const T* x{i}_ptr" for i in range(n)] + ["T* y_ptr"])
+    loads = " ".join(f"const T x{i} = x{i}_ptr[i];" for i in range(n))
+    return (f"typedef {ctype} T;\n{F.PREAMBLE}\n"
+            f"#define REDUCE(a, b) ({spec['reduce_expr']})\n"
+            f"#define POST_MAP(a) ({spec['post_map_expr']})\n"
+            f"typedef {spec['reduce_type']} _type_reduce;\n"
+            f"extern \"C\" __global__ void k({args}) {{\n"
+            f"  const int i = blockIdx.x * blockDim.x + threadIdx.x;\n  {loads}\n"
+            f"  _type_reduce _s = _type_reduce({spec['identity']});\n"
+            f"  _type_reduce _a = static_cast<_type_reduce>({spec['map_expr']});\n"
+            f"  _s = REDUCE(_s, _a);\n  T& y = y_ptr[0];\n  POST_MAP(_s);\n}}\n")
+
+
+@pytest.mark.parametrize("ctype", ["float", "double"])
+def test_every_elementwise_rendering_compiles(ctype):
+    for op, arity in ELEMENTWISE.items():
+        tree = (op, *[("in", i) for i in range(arity)])
+        _nvrtc_compile(_ew_source(tree, arity, ctype), f"ew_{op}_{ctype}")
+    consts = ("add", ("mul", ("in", 0), ("const", math.inf)), ("const", math.nan))
+    _nvrtc_compile(_ew_source(consts, 1, ctype), f"ew_consts_{ctype}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", sorted(F.REDUCTIONS))
+def test_every_reduction_spec_compiles(op, dtype):
+    tree = ("exp", ("mul", ("relu", ("in", 0)), ("in", 1)))
+    spec = F.reduction_spec(op, tree, 2, ("div", ("in", 0), ("const", 7)), dtype)
+    ctype = "float" if dtype == np.float32 else "double"
+    _nvrtc_compile(_reduce_source(spec, 2, ctype), f"reduce_{op}_{ctype}")
+
+
+def test_a_broken_fused_source_is_reported():
+    """The compile check can fail: an unknown function does not compile."""
+    with pytest.raises(AssertionError, match="does not compile"):
+        _nvrtc_compile(_ew_source(("in", 0), 1, "float").replace("y = x0", "y = nope(x0)"),
+                       "broken")
+
+
+# -- on a GPU (skipped with the reason elsewhere; waiting for a lent GPU, docs/cuda.md) --------
+#: Fused kernels round like eager's (no FMA contraction), but a ReductionKernel sums in its own
+#: order, not cupy.sum's: float32 sums are compared to 1e-5 relative, float64 to 1e-12.
+TOL = {np.dtype(np.float32): (1e-5, 1e-6), np.dtype(np.float64): (1e-12, 1e-12)}
+
+
+def _close(got, want, where=""):
+    g, w = np.asarray(got), np.asarray(want)
+    assert g.shape == w.shape and g.dtype == w.dtype, where
+    rtol, atol = TOL.get(w.dtype, (0, 0))
+    if w.dtype.kind in "fc":
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=where)
+    else:
+        assert np.array_equal(g, w), where
+
+
+def _recording():
+    from corefw_cuda.fuse import cuda_fuse
+
+    made = []
+
+    def backend(graph):
+        run = cuda_fuse(graph)
+        made.append((graph, run))
+        return run
+    return backend, made
+
+
+@pytest.mark.cuda
+def test_cuda_six_op_graph_fused_graphed_forward_and_backward():
+    rng = np.random.default_rng(0)
+    host = [rng.standard_normal(s).astype(np.float32) for s in ((32, 64), (64, 128), (128,),
+                                                                (32, 128))]
+
+    def leaves():
+        return [corefw.tensor(h, device="cuda", requires_grad=True) for h in host]
+
+    backend, made = _recording()
+    f = corefw.compile(_six, backend=backend)
+    eager = leaves()
+    want = _six(*eager)
+    want.backward()
+    for _ in range(4):  # warm-up, capture, launch, launch
+        xs = leaves()
+        got = f(*xs)
+        got.backward()
+        _close(got.cpu().numpy(), want.cpu().numpy(), "6-op forward")
+        for x, e in zip(xs, eager):
+            _close(x.grad.cpu().numpy(), e.grad.cpu().numpy(), "6-op gradient")
+    runs = [run for _, run in made]
+    assert any("fused" in run.source or "fused_reduce" in run.source for run in runs)
+    assert all(run.cuda_graph for run in runs), [(run.cuda_graph, run.reason) for run in runs]
+
+
+@pytest.mark.cuda
+def test_cuda_reductions_fused_equal_eager():
+    rng = np.random.default_rng(1)
+    for dtype in (np.float32, np.float64):
+        a, b = (corefw.tensor(rng.standard_normal((64, 33)).astype(dtype), device="cuda")
+                for _ in range(2))
+        backend, made = _recording()
+        f = corefw.compile(_reductions, backend=backend)
+        with corefw.no_grad():
+            want = _reductions(a, b)
+            for _ in range(3):
+                got = f(a, b)
+                for g, w in zip(got, want):
+                    _close(g.cpu().numpy(), w.cpu().numpy(), f"reductions {dtype}")
+        assert "fused_reduce" in made[0][1].source
+
+
+@pytest.mark.cuda
+def test_cuda_returned_arrays_are_not_overwritten_by_the_next_call():
+    f = corefw.compile(lambda x: (x * 2 + 1).relu(), backend="cuda_fuse")
+    xs = [corefw.randn(16, 16, device="cuda") for _ in range(4)]
+    outs = [f(x) for x in xs]
+    for x, out in zip(xs, outs):
+        _close(out.cpu().numpy(), (x * 2 + 1).relu().cpu().numpy(), "kept result")
+
+
+@pytest.mark.cuda
+def test_cuda_training_step_matches_eager():
+    def run(compiled: bool):
+        corefw.manual_seed(0)
+        model = corefw.nn.Sequential(corefw.nn.Linear(64, 128), corefw.nn.ReLU(),
+                                     corefw.nn.Linear(128, 10)).to("cuda")
+        opt = corefw.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        rng = np.random.default_rng(2)
+        x = corefw.tensor(rng.standard_normal((32, 64)).astype(np.float32), device="cuda")
+        t = corefw.tensor(rng.integers(0, 10, 32), device="cuda")
+
+        def step(x, t):
+            loss = corefw.nn.functional.cross_entropy(model(x), t)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            return loss
+
+        backend, made = _recording()
+        fn = corefw.compile(step, backend=backend) if compiled else step
+        losses = [fn(x, t).item() for _ in range(6)]
+        return losses, [p.detach().cpu().numpy() for p in model.parameters()], made
+
+    want, want_params, _ = run(False)
+    got, got_params, made = run(True)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    for g, w in zip(got_params, want_params):
+        _close(g, w, "parameters after 6 steps")
+    assert any(run.cuda_graph for _, run in made), [(r.cuda_graph, r.reason) for _, r in made]
+
+
+@pytest.mark.cuda
+def test_cuda_random_ops_fall_back_with_the_reason():
+    backend, made = _recording()
+    f = corefw.compile(lambda x: corefw.nn.functional.dropout(x, 0.5) * 2, backend=backend)
+    x = corefw.randn(8, 8, device="cuda")
+    for _ in range(3):
+        corefw.manual_seed(3)
+        got = f(x)
+        corefw.manual_seed(3)
+        _close(got.cpu().numpy(), (corefw.nn.functional.dropout(x, 0.5) * 2).cpu().numpy())
+    assert not made[0][1].cuda_graph and "random" in made[0][1].reason
+
+
+@pytest.mark.cuda
+def test_cuda_every_op_case_compiled_with_cuda_fuse_equals_eager():
+    from corefw.testing import cases as C
+    from corefw.testing import runner
+
+    ctx = runner.make_context("cuda")
+    C.cases_for("add")
+    checked = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CompileWarning)
+        for op_name, cases in sorted(C.CASES.items()):
+            if op_name == "to_device":
+                continue
+            for case in cases:
+                for dtype in case.dtypes():
+                    rng = np.random.default_rng(runner._seed(op_name, "plain", dtype))
+                    try:
+                        sample = case.make(rng, "plain", dtype, ctx.env())
+                    except C.NotApplicable:
+                        continue
+                    _check_case(op_name, case, sample, dtype, ctx, runner)
+                    checked += 1
+    assert checked > 100
+
+
+def _check_case(op_name, case, sample, dtype, ctx, runner):
+    grad = tuple(sample.grad if sample.grad is not None else case.grad) \
+        if dtype.startswith("float") else ()
+    inputs, leaves, _ = runner._tensors(sample, ctx, False, grad)
+    attrs = dict(sample.attrs)
+    if case.creation:
+        attrs.update(device=ctx.device, dtype=runner._dtype(dtype))
+
+    def fn(*xs):
+        return case.fn(*xs, **attrs)
+
+    compiled = corefw.compile(fn, backend="cuda_fuse")
+    where = f"{op_name} [{dtype}, cuda_fuse]"
+    corefw.manual_seed(7)
+    want = fn(*inputs)
+    wants = list(want) if isinstance(want, (tuple, list)) else [want]
+    for _ in range(3):  # trace, capture, launch
+        corefw.manual_seed(7)
+        got = compiled(*inputs)
+        gots = list(got) if isinstance(got, (tuple, list)) else [got]
+        for w, g in zip(wants, gots):
+            if isinstance(w, corefw.Tensor):
+                _close(g.detach().cpu().numpy(), w.detach().cpu().numpy(), where)
+            else:
+                assert g == w, where
+    outs = [o for o in gots if isinstance(o, corefw.Tensor) and o.requires_grad]
+    ref = [o for o in wants if isinstance(o, corefw.Tensor) and o.requires_grad]
+    if outs and compiled.cache:
+        got_g = corefw.autograd.grad([o.sum() for o in outs], list(leaves.values()),
+                                     allow_unused=True)
+        want_g = corefw.autograd.grad([o.sum() for o in ref], list(leaves.values()),
+                                      allow_unused=True)
+        for w, g in zip(want_g, got_g):
+            assert (w is None) == (g is None), where
+            if w is not None:
+                _close(g.cpu().numpy(), w.cpu().numpy(), f"{where} gradient")
