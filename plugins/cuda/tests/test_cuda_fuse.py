@@ -228,7 +228,7 @@ def test_item_and_branches_are_not_capture_safe():
         return x * (x.sum().item() + 1.0)
 
     def branch(x):
-        return x * 2 if bool((x.sum() > 0)) else x * 3
+        return x * 2 if bool(x.sum() > 0) else x * 3
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CompileWarning)
@@ -506,20 +506,23 @@ def test_cuda_every_op_case_compiled_with_cuda_fuse_equals_eager():
                 continue
             for case in cases:
                 for dtype in case.dtypes():
-                    rng = np.random.default_rng(runner._seed(op_name, "plain", dtype))
-                    try:
-                        sample = case.make(rng, "plain", dtype, ctx.env())
-                    except C.NotApplicable:
-                        continue
-                    _check_case(op_name, case, sample, dtype, ctx, runner)
-                    checked += 1
+                    for variant in case.variants:
+                        if variant == "large":
+                            continue
+                        rng = np.random.default_rng(runner._seed(op_name, variant, dtype))
+                        try:
+                            sample = case.make(rng, variant, dtype, ctx.env())
+                        except C.NotApplicable:
+                            continue
+                        _check_case(op_name, case, sample, variant, dtype, ctx, runner)
+                        checked += 1
     assert checked > 100
 
 
-def _check_case(op_name, case, sample, dtype, ctx, runner):
+def _check_case(op_name, case, sample, variant, dtype, ctx, runner):
     grad = tuple(sample.grad if sample.grad is not None else case.grad) \
         if dtype.startswith("float") else ()
-    inputs, leaves, _ = runner._tensors(sample, ctx, False, grad)
+    inputs, leaves, _ = runner._tensors(sample, ctx, variant, grad)
     attrs = dict(sample.attrs)
     if case.creation:
         attrs.update(device=ctx.device, dtype=runner._dtype(dtype))
@@ -528,7 +531,7 @@ def _check_case(op_name, case, sample, dtype, ctx, runner):
         return case.fn(*xs, **attrs)
 
     compiled = corefw.compile(fn, backend="cuda_fuse")
-    where = f"{op_name} [{dtype}, cuda_fuse]"
+    where = f"{op_name} [{variant}, {dtype}, cuda_fuse]"
     corefw.manual_seed(7)
     want = fn(*inputs)
     wants = list(want) if isinstance(want, (tuple, list)) else [want]
