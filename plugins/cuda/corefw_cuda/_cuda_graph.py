@@ -15,8 +15,9 @@ anyone else), then launches it; later calls copy their inputs into the static bu
 the graph on the current stream and return copies of the static outputs (a returned array is
 never overwritten by the next call). Inputs the program writes in place (an optimizer step)
 are copied back into the caller's arrays after the launch. A capture error, a call whose
-arrays differ from the capture's (shape, dtype, device, layout) or a call while another thread
-is inside leaves the program to plain replay; ``run.cuda_graph`` and ``run.reason`` say which.
+arrays differ from the capture's (shape, dtype, device, layout), a call of a program that writes
+an input whose inputs share memory, or a call while another thread is inside leaves the
+program to plain replay; ``run.cuda_graph`` and ``run.reason`` say which.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def graphed(graph: Graph, run):
             if state["calls"] == 1:
                 return run(inputs)  # warm-up: NVRTC compiles, cuBLAS handles, outside capture
             cp, device = _matching(inputs, len(graph.inputs), state)
-            if cp is None:
+            if cp is None or written and _shared(inputs):
                 return run(inputs)
             with cp.cuda.Device(device):
                 if "graph" not in state:
@@ -162,6 +163,13 @@ def _matching(inputs, count: int, state):
     if device is None or state.get("device", device) != device:
         return None, None
     return cp, device
+
+
+def _shared(inputs) -> bool:
+    """Whether two inputs share an allocation (a program writing one must then see the write
+    in the other, which separate static buffers would not show)."""
+    mems = [id(x.data.mem) for x in inputs]
+    return len(set(mems)) != len(mems)
 
 
 def _capture(cp, run, inputs, state) -> None:

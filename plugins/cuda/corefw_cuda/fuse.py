@@ -100,13 +100,16 @@ def reduction_spec(op: str, tree, n_inputs: int, post=None, dtype=np.float32) ->
 
 # -- kernels (CuPy needed from here on) --------------------------------------------------------
 def _cupy():
-    from ._cupy import probe
-
-    cupy = probe()[0]
-    if cupy is None:
+    """CuPy (building a kernel object needs no GPU: CuPy compiles on the first call)."""
+    try:
+        import cupy
+    except ImportError as exc:
         from corefw.errors import BackendUnavailableError
 
-        raise BackendUnavailableError(f"cuda_fuse: {probe()[2]}")
+        from ._cupy import INSTALL_HINT
+
+        raise BackendUnavailableError(f"cuda_fuse: cupy is not importable ({exc}); "
+                                      f"{INSTALL_HINT}") from exc
     return cupy
 
 
@@ -266,6 +269,15 @@ def fuse(graph: Graph) -> Graph:
     return fuse_reductions(fuse_chains(graph, _emit))
 
 
+def _ours() -> bool:
+    """Whether device type ``cuda`` is this plugin's CuPy backend (not a test stand-in)."""
+    from corefw.plugins import backends
+
+    from .backend import CupyBackend
+
+    return isinstance(backends().get("cuda"), CupyBackend)
+
+
 def cuda_fuse(graph: Graph):
     """The ``cuda_fuse`` compiler: :func:`fuse`, :func:`corefw.compiler.replay`, and CUDA-graph
     replay where the graph allows it (:func:`corefw_cuda._cuda_graph.graphed`; the callable's
@@ -273,9 +285,11 @@ def cuda_fuse(graph: Graph):
     from ._cuda_graph import graphed
 
     device = getattr(graph.device, "type", None)
-    if device != "cuda":  # CuPy kernels only take CuPy arrays: replay another device's graph
+    if device != "cuda" or not _ours():  # CuPy kernels take CuPy arrays only: replay
         run = replay(graph)
-        run.cuda_graph, run.reason = False, f"the graph is on {device}, not cuda: replayed"
+        run.cuda_graph = False
+        run.reason = f"the graph is on {device}, not cuda: replayed" if device != "cuda" else \
+            "device type cuda is not served by corefw-cuda here (a test backend?): replayed"
         return run
     fused = fuse(graph)
     return graphed(fused, replay(fused))
