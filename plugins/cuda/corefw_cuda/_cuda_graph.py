@@ -38,7 +38,7 @@ UNSAFE_OPS = frozenset({"guard", "to_device", "nonzero", "index", "masked_select
 _FRESH = frozenset({"fused", "fused_reduce", "add", "sub", "mul", "div", "maximum", "minimum",
                     "neg", "exp", "log", "sqrt", "tanh", "sin", "cos", "abs", "relu", "sum",
                     "amax", "amin", "mean", "matmul", "linear", "softmax", "log_softmax",
-                    "cross_entropy", "nll_loss", "where", "clone", "cast"})
+                    "cross_entropy", "nll_loss", "where", "clone"})
 
 
 def _array(v) -> bool:

@@ -138,11 +138,14 @@ def _reduce_kernel(spec: dict, axis, keepdims: bool, parts=None):
 
     def run(*arrays):
         if empty_fails and any(a.size == 0 for a in arrays):
-            from corefw.errors import CorefwIndexError
+            # a program made dynamic may meet a zero batch the capture did not have
+            shape = np.broadcast_shapes(*[a.shape for a in arrays])
+            if any(shape[d] == 0 for d in (range(len(shape)) if axis is None else axis)):
+                from corefw.errors import CorefwIndexError
 
-            raise CorefwIndexError(f"cuda_fuse: {spec['reduce_expr']} of a zero-size array "
-                                   f"(shapes {[a.shape for a in arrays]}): the operation has "
-                                   f"no identity")
+                raise CorefwIndexError(f"cuda_fuse: {spec['reduce_expr']} over a zero-size dim "
+                                       f"of shape {shape} (axis {axis}): the operation has no "
+                                       f"identity")
         return kernel(*arrays, axis=axis, keepdims=keepdims)
 
     run.__name__ = f"cupy_reduce[{spec['map_expr']} -> {spec['reduce_expr']}]"
@@ -182,8 +185,8 @@ def _axes(dim, ndim: int):
     if dim is None:
         return None
     dims = (dim,) if isinstance(dim, int) else dim
-    if not isinstance(dims, (tuple, list)) or not all(type(d) is int for d in dims):
-        return False
+    if not isinstance(dims, (tuple, list)) or not dims or not all(type(d) is int for d in dims):
+        return False  # an empty tuple is left to the kernel (NumPy and PyTorch differ there)
     out = tuple(sorted({d % ndim if ndim else d for d in dims}))
     return out if all(0 <= d < max(ndim, 1) for d in out) else False
 
