@@ -28,7 +28,7 @@ from corefw.compiler import Graph, Node, Value, replay
 from corefw.compiler.fusion import ELEMENTWISE, fuse_chains
 
 __all__ = ["OPTIONS", "PREAMBLE", "REDUCTIONS", "cuda_fuse", "elementwise_spec", "fuse",
-           "fuse_reductions", "reduction_spec", "render"]
+           "fuse_reductions", "reduction_spec", "render", "well_formed"]
 
 #: Device helpers every fused kernel sees: infinities/NaN without math headers, and maximum /
 #: minimum that return NaN when either operand is NaN (NumPy's and CuPy's ``maximum``; CUDA's
@@ -266,10 +266,28 @@ def _substitute(post, inner):
     return (post[0], *[_substitute(c, inner) for c in post[1:]])
 
 
-def fuse(graph: Graph) -> Graph:
-    """``graph`` with its elementwise chains as ``ElementwiseKernel`` nodes and its reductions
-    of elementwise chains as ``ReductionKernel`` nodes."""
-    return fuse_reductions(fuse_chains(graph, _emit))
+def well_formed(graph: Graph) -> bool:
+    """Whether every value a node reads is an input, a constant or made by an earlier node.
+
+    ``fuse_chains`` of corefw 0.1 can break this: a chain split where a value escapes, whose
+    earlier piece computes a value (inlined) that a later piece also reads, leaves that value
+    undefined (e.g. the backward of ``atan2``). :func:`fuse` then keeps the chains unfused."""
+    made = {id(v) for v in graph.inputs}
+    for n in graph.nodes:
+        if any(id(v) not in made and v.kind != "const" for v in n.values()):
+            return False
+        made.add(id(n.out))
+    return all(id(v) in made or v.kind == "const" for v in graph.outputs)
+
+
+def fuse(graph: Graph, emit=None, make=None) -> Graph:
+    """``graph`` with its elementwise chains as ``ElementwiseKernel`` nodes (``emit``) and its
+    reductions of elementwise chains as ``ReductionKernel`` nodes (``make``); the tests pass
+    host versions of both."""
+    chained = fuse_chains(graph, emit or _emit)
+    if not well_formed(chained):
+        chained = graph  # see well_formed: the reductions still take single nodes
+    return fuse_reductions(chained, make or _reduce_kernel)
 
 
 def _ours() -> bool:

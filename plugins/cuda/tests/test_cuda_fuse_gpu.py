@@ -40,7 +40,7 @@ def _close(got, want, where=""):
 @pytest.fixture
 def gpu():
     """The cuda tests need corefw-cuda's CuPy backend: ``-p tests.fake_cuda`` serves ``cuda``
-    with NumPy, where cuda_fuse replays (test_cuda_fuse.py checks that) and nothing here would be verified."""
+    with NumPy, where cuda_fuse replays (test_cuda_fuse.py checks that): nothing to verify."""
     from corefw_cuda.backend import CupyBackend
 
     from corefw.plugins import backends
@@ -102,7 +102,8 @@ def test_cuda_reductions_fused_equal_eager(gpu):
             for _ in range(3):
                 got = f(a, b)
                 for g, w in zip(got, want):
-                    _close(g.detach().cpu().numpy(), w.detach().cpu().numpy(), f"reductions {dtype}")
+                    _close(g.detach().cpu().numpy(), w.detach().cpu().numpy(),
+                           f"reductions {dtype}")
         assert "fused_reduce" in made[0][1].source
 
 
@@ -159,7 +160,8 @@ def test_cuda_random_ops_fall_back_with_the_reason(gpu):
         corefw.manual_seed(3)
         got = f(x)
         corefw.manual_seed(3)
-        _close(got.detach().cpu().numpy(), (corefw.nn.functional.dropout(x, 0.5) * 2).detach().cpu().numpy())
+        want = corefw.nn.functional.dropout(x, 0.5) * 2
+        _close(got.detach().cpu().numpy(), want.detach().cpu().numpy(), "dropout")
     assert not made[0][1].cuda_graph and "random" in made[0][1].reason
 
 
