@@ -7,9 +7,10 @@ stream is reseeded from the host on every draw, so a captured draw would repeat)
 between devices, or makes a shape from data (``nonzero``, boolean indexing).
 
 :func:`graphed` wraps the replayed program. Its first call runs it plainly (which compiles the
-NVRTC kernels and creates the cuBLAS handle outside the capture). The second captures it on
-a non-blocking stream (CuPy's ``Stream.begin_capture`` / ``end_capture``, relaxed mode) with
-inputs in static buffers and every allocation made during the capture from a private CuPy
+NVRTC kernels and creates the cuBLAS handle outside the capture). The second copies its inputs
+into static buffers, runs the program on them once on a non-blocking stream and captures it
+there (CuPy's ``Stream.begin_capture`` / ``end_capture``, relaxed mode), with every
+allocation made during the capture from a private CuPy
 ``MemoryPool``, kept for the graph's lifetime (so memory the graph writes is never handed to
 anyone else), then launches it; later calls copy their inputs into the static buffers, launch
 the graph on the current stream and return copies of the static outputs (a returned array is
@@ -173,23 +174,32 @@ def _shared(inputs) -> bool:
 
 
 def _capture(cp, run, inputs, state) -> None:
-    """Capture ``run`` on static copies of ``inputs`` into ``state`` (nothing runs yet)."""
+    """Capture ``run`` on static copies of ``inputs`` into ``state``.
+
+    The copies hold this call's values, and ``run`` first runs once on them on the capture
+    stream (as PyTorch's recipe warms up on its side stream: cuBLAS sets up its workspace for
+    that stream outside the capture; real values, because garbage indices would fault)."""
     current = cp.cuda.get_current_stream()
     static = [cp.empty(x.shape, x.dtype) for x in inputs]
+    for buf, x in zip(static, inputs):
+        cp.copyto(buf, x)
     side = cp.cuda.Stream(non_blocking=True)
-    side.wait_event(current.record())  # the static buffers exist before the graph runs
+    side.wait_event(current.record())  # the copies are made before the side stream reads them
     pool = cp.cuda.MemoryPool()  # the graph's own memory, never handed to anyone else
-    with side, cp.cuda.using_allocator(pool.malloc):
-        side.begin_capture()
-        try:
-            outs = run(static)
-        except BaseException:
+    with side:
+        run(static)  # warm-up on the capture stream; its results are dropped
+        with cp.cuda.using_allocator(pool.malloc):
+            side.begin_capture()
             try:
-                side.end_capture()
-            except Exception:  # noqa: BLE001, S110 - the capture is invalid anyway
-                pass
-            raise
-        graph = side.end_capture()
+                outs = run(static)
+            except BaseException:
+                try:
+                    side.end_capture()
+                except Exception:  # noqa: BLE001, S110 - the capture is invalid anyway
+                    pass
+                raise
+            graph = side.end_capture()
+    current.wait_event(side.record())  # the warm-up is done before the launch rewrites them
     state.update(graph=graph, static=static, outs=outs, pool=pool, stream=side,
                  device=inputs[0].device.id, event=cp.cuda.Event(disable_timing=True),
                  last=None)
