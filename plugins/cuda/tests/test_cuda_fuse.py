@@ -278,6 +278,31 @@ def test_optimizer_step_writes_its_parameters():
         assert all(g.inputs[i].shape is not None for i in written)
 
 
+def test_a_view_of_a_written_input_returned_is_not_captured():
+    """Its static buffer would be returned as a copy while eager returns the caller's memory,
+    which the write changed: the program replays instead."""
+    from corefw_cuda._cuda_graph import _plan
+
+    def view(p, g):
+        p.sub_(g)
+        return p.reshape(-1)
+
+    def fresh(p, g):
+        p.sub_(g)
+        return p, (p * 2).sum()
+
+    (g1,) = _graphs(view, corefw.randn(2, 3), corefw.randn(2, 3))
+    assert "view of input %0" in _plan(g1)
+    run = graphed(g1, replay(g1))
+    assert run.cuda_graph is False and "writes in place" in run.reason
+    (g2,) = _graphs(fresh, corefw.randn(2, 3), corefw.randn(2, 3))
+    assert _plan(g2) == ([0], {})  # input 0 is copied back after each launch
+    from corefw.compiler import Graph, Value
+
+    x = Value(0, (2,), np.dtype(np.float32), "input")
+    assert _plan(Graph([x], [], [x])) == ([], {0: 0})  # an input returned: the caller's array
+
+
 # -- the compiled callable without a GPU -------------------------------------------------------
 def test_cuda_fuse_on_a_cpu_graph_replays_and_says_why():
     from corefw_cuda.fuse import cuda_fuse
