@@ -30,9 +30,12 @@ from corefw.compiler._ir import RANDOM_OPS
 
 __all__ = ["UNSAFE_OPS", "capture_safety", "graphed", "written_inputs"]
 
+#: Random primitives: corefw.ops.primitives.RANDOM (``randperm`` is not in the compiler's
+#: RANDOM_OPS of corefw 0.1).
+_RANDOM = RANDOM_OPS | {"uniform", "normal", "randint", "randperm"}
 #: Ops that cannot be captured: host reads, host-seeded random draws, transfers, data shapes.
 UNSAFE_OPS = frozenset({"guard", "to_device", "nonzero", "index", "masked_select",
-                        "repeat_interleave", "unique", "argwhere", "item"}) | RANDOM_OPS
+                        "repeat_interleave", "unique", "argwhere", "item"}) | _RANDOM
 
 #: Ops whose result is a new array (never a view of an operand); everything else is assumed
 #: to alias its operands.
@@ -58,7 +61,7 @@ def capture_safety(graph: Graph) -> tuple[bool, str]:
     for n in graph.nodes:
         where = f" ({n.line})" if n.line else ""
         if n.op in UNSAFE_OPS or n.op.startswith("host."):
-            kind = ("draws random numbers from the host-seeded stream" if n.op in RANDOM_OPS
+            kind = ("draws random numbers from the host-seeded stream" if n.op in _RANDOM
                     else "reads values on the host or makes a shape from data")
             return False, f"{n.op} at {n.out}{where} {kind}"
         if n.op != "getitem" and n.kernel is None:

@@ -223,6 +223,14 @@ def test_random_ops_are_not_capture_safe():
     assert not ok and "random" in why, why
 
 
+def test_every_random_primitive_is_unsafe():
+    from corefw_cuda._cuda_graph import UNSAFE_OPS
+
+    from corefw.ops.primitives import RANDOM
+
+    assert set(RANDOM) <= UNSAFE_OPS
+
+
 def test_item_and_branches_are_not_capture_safe():
     def item(x):
         return x * (x.sum().item() + 1.0)
