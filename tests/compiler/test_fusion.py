@@ -51,4 +51,4 @@ def test_cuda_rendering_of_a_chain():
     from corefw_cuda.fuse import render
 
     tree = ("exp", ("mul", ("relu", ("add", ("in", 0), ("in", 1))), ("const", 0.5)))
-    assert render(tree) == "exp((max((x0 + x1), (T)0) * ((T)0.5)))"
+    assert render(tree) == "exp((cfw_max((x0 + x1), (T)0) * ((T)0.5)))"

@@ -51,6 +51,11 @@ CUPY_NAMES: tuple[str, ...] = (
     "cupyx.scipy.special", "cupyx.scipy.special.erf", "cupyx.scatter_add",
     # fused kernels (kernels.py)
     "cupy.ElementwiseKernel", "cupy.ReductionKernel",
+    # CUDA-graph replay of cuda_fuse (_cuda_graph.py)
+    "cupy.cuda.Graph", "cupy.cuda.Graph.launch", "cupy.cuda.Stream.begin_capture",
+    "cupy.cuda.Stream.end_capture", "cupy.cuda.Stream.wait_event", "cupy.cuda.Stream.record",
+    "cupy.cuda.MemoryPool", "cupy.cuda.MemoryPool.malloc", "cupy.cuda.using_allocator",
+    "cupy.copyto", "cupy.ndarray.copy", "cupy.ndarray.device", "cupy.ndarray.flags",
     # what corefw's backend toolkit and corefw_cuda.xp_kernels reach through ``xp``
     "cupy.abs", "cupy.add", "cupy.arange", "cupy.argmax", "cupy.argmin",
     "cupy.argwhere", "cupy.bitwise_and", "cupy.bitwise_or", "cupy.bitwise_xor",
