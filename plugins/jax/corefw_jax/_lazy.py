@@ -277,6 +277,8 @@ class Engine:
             try:
                 sig = self.shapes[key]
             except KeyError:
+                if len(self.shapes) > 100_000:  # bounded: a forgotten entry is one more trace
+                    self.shapes.clear()
                 sig = self.shapes[key] = self._signature(fn, spec, dyn)
             if sig is None:  # not one array out: run it now
                 return run_eager(*args, **kwargs)

@@ -206,7 +206,7 @@ def _build():
                 array = array.value()
             return np.array(array, copy=True)  # writable, and not tied to the jax buffer
 
-        def synchronize(self) -> None:
+        def synchronize(self, index: int | None = None) -> None:
             engine.sync()
             jax.effects_barrier()
 
