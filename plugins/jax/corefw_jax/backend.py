@@ -10,7 +10,10 @@ module"), and what this file does about it:
   and raise IndexError, as NumPy does;
 - 64-bit types need ``jax_enable_x64``, switched on when the backend is first used;
 - the random stream is a NumPy ``Generator`` on the host (``rng_factory``), so seeded values
-  equal the cpu backend's and the state is NumPy's.
+  equal the cpu backend's and the state is NumPy's;
+- eager JAX compiles one XLA executable per primitive and shape: the native arrays are lazy
+  (``_lazy.LazyArray``, shape and dtype known at once), and every run of kernels between two
+  reads of a value is compiled as one ``jax.jit`` graph, cached by its structure.
 
 jax is imported on first use only; registering the backend costs nothing.
 """
@@ -51,6 +54,22 @@ def _check_bounds(key, shape, op: str) -> None:
         dim += p.ndim if kind == "b" else 1
 
 
+def _is_mask(p) -> bool:
+    """A boolean array of 1+ dims inside an indexing key."""
+    dtype = getattr(p, "dtype", None)
+    return dtype is not None and np.dtype(dtype) == np.bool_ and getattr(p, "ndim", 0) > 0
+
+
+def _consumes(p) -> int:
+    """How many of the indexed array's dims a key part indexes."""
+    if p is None or p is Ellipsis or type(p) is bool:
+        return 0
+    ndim = getattr(p, "ndim", None)
+    if ndim is not None and np.dtype(p.dtype) == np.bool_:
+        return ndim  # a mask; a 0-d bool adds an axis, as None does
+    return 1
+
+
 def _numpy_errors(fn):
     """JAX reports a broadcast failure as TypeError; NumPy (and corefw's error mapping,
     docs/plugins.md "What kernel errors become") say ValueError, which becomes ShapeError."""
@@ -81,7 +100,7 @@ def _zero_d(fn):
 
 
 #: kernels that stay eager: host random streams and data-dependent shapes
-_HOST = frozenset({"uniform", "normal", "randint", "randperm", "nonzero"})
+_HOST = frozenset({"uniform", "normal", "randint", "randperm"})
 #: elementwise kernels whose Python scalar operands are traced (one executable for every
 #: value); ``pow`` keeps its exponent static (JAX's exact integer powers for ``x ** 2``)
 _SCALAR_OPERANDS = frozenset({
@@ -114,8 +133,10 @@ def _build():
 
     from corefw.backend import ArrayModuleBackend
 
-    from ._jit import eager_jit
+    from ._lazy import Engine, LazyArray
     from ._nn import nn_kernels
+
+    engine = Engine.get(jax)
 
     def add_at(x, key, values):  # pure: the kernels below use its result
         return x.at[key].add(values)
@@ -132,18 +153,19 @@ def _build():
             for op in ("softmax", "log_softmax", "logsumexp", "cumsum"):
                 k[op] = _zero_d(k[op])
             k["copy_"] = _copy_
-            for op, fn in list(k.items()):
-                if op not in _HOST:  # one compile per signature (_jit.py)
-                    k[op] = eager_jit(jax, fn, scalar_operands=op in _SCALAR_OPERANDS)
+            k.update(nn_kernels(jax, jnp))
+            k.update(index_put=_index_put, index_put_=_index_put, index=_index,
+                     gather=_gather, scatter_add=_scatter_add,
+                     nonzero=None)
+            for op, fn in list(k.items()):  # recorded, run as graphs (_lazy.py)
+                k[op] = (engine.eager(fn) if op in _HOST else
+                         engine.lazy(fn, scalar_operands=op in _SCALAR_OPERANDS))
+            k["nonzero"] = _nonzero
             for op in ("reshape", "permute", "expand"):
                 k[op] = _skip_identity(op, k[op])
-            k.update(nn_kernels(jax, jnp))
-            # indexing: bounds checked on the host (JAX would clamp), then one compiled call
-            k.update(index_put=_checked(_index_put, "index_put"),
-                     index_put_=_checked(_index_put, "index_put_"),
-                     index=_checked(_index, "index"), gather=_checked(_gather, "gather"),
-                     scatter_add=_checked(_scatter_add, "scatter_add"),
-                     nonzero=lambda x: jnp.argwhere(x).astype(jnp.int64))
+            # indexing: bounds checked on the host first (JAX would clamp)
+            for op in ("index_put", "index_put_", "index", "gather", "scatter_add"):
+                k[op] = _checked(k[op], op)
             for op, fn in list(k.items()):
                 k[op] = _numpy_errors(fn)
 
@@ -177,10 +199,16 @@ def _build():
 
         def from_host(self, array, index: int = 0):
             # device_put transfers; jnp.asarray would compile a "stage" per shape and dtype
-            return jax.device_put(np.asarray(array))
+            return engine.wrap(jax.device_put(np.asarray(array)))
 
         def to_host(self, array) -> np.ndarray:
+            if type(array) is LazyArray:
+                array = array.value()
             return np.array(array, copy=True)  # writable, and not tied to the jax buffer
+
+        def synchronize(self, index: int | None = None) -> None:
+            engine.sync()
+            jax.effects_barrier()
 
     def _copy_(dst, src):  # immutable: the new value of dst (the core rebinds it)
         return jnp.broadcast_to(jnp.asarray(src, dtype=dst.dtype), dst.shape)
@@ -204,12 +232,45 @@ def _build():
     def _index(x, key):
         return x[key]
 
-    def _checked(fn, op):
-        run = eager_jit(jax, fn)
+    # value-dependent shapes: the count first (a value read on the host), then a kernel whose
+    # result shape it fixes, instead of eager jax.numpy (a compile per primitive inside)
+    count = engine.lazy(jnp.count_nonzero)
+    argwhere = engine.lazy(lambda x, size: jnp.argwhere(x, size=size).astype(jnp.int64))
+    mask_dim = engine.lazy(lambda m, size, dim: jnp.nonzero(m, size=size)[dim].astype(jnp.int64))
+
+    def _nonzero(x):
+        return argwhere(x, size=int(count(x)))
+
+    def _unmask(key, shape, op):
+        """Each boolean mask in ``key`` as its nonzero indices, one integer array per mask
+        dimension: NumPy's definition of a mask index; its shape must match the dims it
+        indexes (IndexError, as NumPy's)."""
+        parts = key if isinstance(key, tuple) else (key,)
+        if not any(_is_mask(p) for p in parts):
+            return key
+        total = sum(_consumes(p) for p in parts)
+        out, dim = [], 0
+        for p in parts:
+            if p is Ellipsis:
+                dim += len(shape) - total
+            if _is_mask(p):
+                want = tuple(shape[dim:dim + p.ndim])
+                if tuple(p.shape) != want:
+                    raise IndexError(f"{op}: boolean index of shape {tuple(p.shape)} does not "
+                                     f"match the indexed shape {want} at dim {dim}")
+                n = int(count(p))
+                out.extend(mask_dim(p, size=n, dim=j) for j in range(p.ndim))
+            else:
+                out.append(p)
+            dim += _consumes(p)
+        return tuple(out)
+
+    def _checked(run, op):
         keyed = op in ("index", "index_put", "index_put_")
 
         def kernel(x, *args, **attrs):
             if keyed:
+                attrs["key"] = _unmask(attrs["key"], x.shape, op)
                 _check_bounds(attrs["key"], x.shape, op)
             else:  # gather / scatter_add: the index is operand 1 along ``dim``
                 _check_bounds((slice(None),) * attrs["dim"] + (args[0],), x.shape, op)
@@ -277,9 +338,7 @@ class JaxBackend:
     # -- the rest ---------------------------------------------------------------------------------
     def synchronize(self, index: int | None = None) -> None:
         if self._impl is not None:
-            import jax
-
-            jax.effects_barrier()
+            self._impl.synchronize()
 
     def memory_stats(self, index: int = 0) -> dict[str, int]:
         return {}

@@ -30,14 +30,18 @@ def jax_jit(graph) -> Callable[[list], list]:
         return run
     import jax
 
+    from ._lazy import Engine, LazyArray
+
+    wrap = Engine.get(jax).wrap
     state = {"fn": jax.jit(run)}
 
     def compiled(inputs: list) -> list:
         fn = state["fn"]
         if fn is run:
             return run(inputs)
-        try:
-            return list(fn(list(inputs)))
+        try:  # the graph's inputs computed first (lazy arrays: _lazy.py), its outputs wrapped
+            out = fn([x.value() if type(x) is LazyArray else x for x in inputs])
+            return [wrap(o) if hasattr(o, "shape") else o for o in out]
         except jax.errors.JAXTypeError:  # a kernel read a traced value: replay from now on
             state["fn"] = run
             return run(inputs)

@@ -13,9 +13,9 @@ pytest.importorskip("corefw_jax", reason="corefw-jax is not installed")
 
 
 @pytest.mark.skipif(os.environ.get("COREFW_JAX_KIT") != "1", reason=(
-    "the whole kit on jax still takes over 10 min of CPU on a 2-core machine (one XLA "
-    "compile per op and shape it reaches), over CI's budget: run it with COREFW_JAX_KIT=1 "
-    "(plugins/jax/STATUS.md)"))
+    "the whole kit on jax still takes about 8 min of CPU on a 2-core machine (one XLA "
+    "compile per result it reads, on new shapes), more than fits beside the suite in CI's "
+    "budget: run it with COREFW_JAX_KIT=1 (plugins/jax/STATUS.md)"))
 def test_jax_is_conformant(jax_kit):
     proc = jax_kit["proc"]
     try:
