@@ -64,6 +64,7 @@ def attach(plan, res, leaves, fn, args, kwargs, tensors) -> None:
         out = flatten(fn(*args, **kwargs))[0]
         return [out[i] for i in plan.req_pos if isinstance(out[i], Tensor)]
 
-    outs = _Joint.apply((plan, res, leaves, recompute, tensors), *plan.targets)
+    targets = [tensors[i] for i in plan.target_pos]
+    outs = _Joint.apply((plan, res, leaves, recompute, tensors), *targets)
     for i, o in zip(plan.req_pos, outs):
         leaves[i] = o

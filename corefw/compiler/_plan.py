@@ -28,6 +28,7 @@ class Plan:
         self.tree = None
         self.bwd_sources: list = []  # per backward input: ("out", pos) | ("gout", k)
         self.targets: list = []      # tensors the backward returns gradients for
+        self.target_pos: list = []   # ... as positions among a call's tensors
         self.req_pos: list = []      # output positions that carry the joint node
         self.identity: list = []
         self.state_tensors: list = []

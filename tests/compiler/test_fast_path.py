@@ -198,3 +198,22 @@ def test_changing_adams_betas_recaptures_the_step():
     cf = compiled[2]
     assert cf.recompiles == ["hyperparameters of optimizer 0"]
     assert len(cf.cache) == 1  # a hyperparameter change replaces the capture
+
+
+@pytest.mark.parametrize("backend", ["replay", "default"])
+def test_a_later_calls_backward_reaches_that_calls_leaves(backend):
+    """A regression: the joint backward went to the capturing call's argument tensors."""
+    def f(a, b):
+        return ((a @ b).relu() * 2).sum()
+
+    cf = corefw.compile(f, backend=backend)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        a = corefw.tensor(rng.standard_normal((3, 4)).astype(np.float32), requires_grad=True)
+        b = corefw.tensor(rng.standard_normal((4, 2)).astype(np.float32), requires_grad=True)
+        cf(a, b).backward()
+        ga, gb = _np(a.grad), _np(b.grad)
+        a.grad = b.grad = None
+        f(a, b).backward()
+        assert np.array_equal(ga, _np(a.grad)) and np.array_equal(gb, _np(b.grad))
+    assert cf.fast is not None and len(cf.cache) == 1
