@@ -25,7 +25,7 @@ from typing import Any
 __all__ = ["Graph", "Node", "Value"]
 
 #: Ops whose kernels change state other than their result: never removed, never reordered.
-RANDOM_OPS = frozenset({"uniform", "normal", "randint", "bernoulli", "multinomial"})
+RANDOM_OPS = frozenset({"uniform", "normal", "randint", "randperm", "bernoulli", "multinomial"})
 
 
 #: Guards (see _trace): they produce nothing anyone reads, but must run.

@@ -217,3 +217,21 @@ def test_a_later_calls_backward_reaches_that_calls_leaves(backend):
         f(a, b).backward()
         assert np.array_equal(ga, _np(a.grad)) and np.array_equal(gb, _np(b.grad))
     assert cf.fast is not None and len(cf.cache) == 1
+
+
+def test_an_unused_randperm_still_advances_the_stream_as_eager():
+    """A regression: randperm was not a random op for the compiler, so an unused draw was
+    dropped and later draws differed from eager."""
+    def f(x):
+        corefw.randperm(5)
+        return x * 2
+
+    cf = corefw.compile(f)
+    x = corefw.ones(3)
+    for _ in range(3):
+        corefw.manual_seed(0)
+        cf(x)
+        got = corefw.rand(4).tolist()
+        corefw.manual_seed(0)
+        f(x)
+        assert got == corefw.rand(4).tolist()
