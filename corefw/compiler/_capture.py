@@ -210,7 +210,6 @@ def _trace_backward(plan, tr, req_outs, tracked, index, sources, arg_tensors):
     plan.grad_vals = [None if g is None else tr.values.get(id(g._data)) for g in grads]
     if any(g is not None and v is None for g, v in zip(grads, plan.grad_vals)):
         return "a gradient was not made by an op"
-    plan.targets = targets
     # where each target sits among a call's tensors (arguments, then state): a later call's
     # backward goes to that call's argument tensors, not to the capturing call's
     plan.target_pos = [index[id(t)] for t in targets]

@@ -27,8 +27,8 @@ class Plan:
         self.outs: list = []         # per output leaf: ("v", pos, req) | ("obj", x) | ("c", x)
         self.tree = None
         self.bwd_sources: list = []  # per backward input: ("out", pos) | ("gout", k)
-        self.targets: list = []      # tensors the backward returns gradients for
-        self.target_pos: list = []   # ... as positions among a call's tensors
+        self.target_pos: list = []   # tensors the backward returns gradients for, as
+                                     # positions among a call's tensors
         self.req_pos: list = []      # output positions that carry the joint node
         self.identity: list = []
         self.state_tensors: list = []
