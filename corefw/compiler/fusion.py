@@ -61,17 +61,33 @@ def fuse_chains(graph: Graph, emit: Callable[[tuple, list, object], Callable], *
 
 
 def _pieces(chain: list[Node], uses: dict, emit) -> list[Node]:
-    """Split ``chain`` after each node whose result is read outside it."""
+    """Split ``chain`` after each node whose result is read outside it, and after each node
+    whose result a later piece reads: a fused node makes only its last node's value, so a
+    value inlined in one piece and read by another would be undefined (the backward of
+    ``atan2``: ``r = x*x + y*y`` read by both ``g*x/r`` and ``-g*y/r``, which escape)."""
     made = {id(n.out) for n in chain}
     inner: dict[int, int] = {}
     for n in chain:
         for v in n.values():
             if id(v) in made:
                 inner[id(v)] = inner.get(id(v), 0) + 1
+    cut = {k for k, n in enumerate(chain)
+           if uses.get(id(n.out), 0) != inner.get(id(n.out), 0)} | {len(chain) - 1}
+    at = {id(n.out): k for k, n in enumerate(chain)}
+    while True:  # each pass only adds cuts, so this ends
+        piece_of, p = [], 0
+        for k in range(len(chain)):
+            piece_of.append(p)
+            p += k in cut
+        more = {at[id(v)] for k, n in enumerate(chain) for v in n.values()
+                if id(v) in at and piece_of[at[id(v)]] != piece_of[k]} - cut
+        if not more:
+            break
+        cut |= more
     out, piece = [], []
-    for n in chain:
+    for k, n in enumerate(chain):
         piece.append(n)
-        if uses.get(id(n.out), 0) != inner.get(id(n.out), 0) or n is chain[-1]:
+        if k in cut:
             out.append(_one(piece, emit) if len(piece) > 1 else piece[0])
             piece = []
     return out

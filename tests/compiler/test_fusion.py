@@ -52,3 +52,24 @@ def test_cuda_rendering_of_a_chain():
 
     tree = ("exp", ("mul", ("relu", ("add", ("in", 0), ("in", 1))), ("const", 0.5)))
     assert render(tree) == "exp((cfw_max((x0 + x1), (T)0) * ((T)0.5)))"
+
+
+def test_a_value_inlined_in_one_piece_and_read_by_another_is_kept():
+    # atan2's backward: r is read by both escaping quotients, so the chain is cut after r
+    def f(x, y, g):
+        r = x * x + y * y
+        return g * x / r, -g * y / r
+
+    x, y, g = corefw.randn(5, 4), corefw.randn(5, 4), corefw.randn(5, 4)
+    graph = _graph(f, x, y, g)
+    fused = fuse_chains(graph, _numpy_emit)
+    made = {id(v) for v in fused.inputs}
+    for n in fused.nodes:  # every value read is an input, a constant or made earlier
+        assert all(id(v) in made or v.kind == "const" for v in n.values()), n
+        made.add(id(n.out))
+    assert [n.op for n in fused.nodes] == ["fused"] * 3
+    got = replay(fused)([x.numpy(), y.numpy(), g.numpy()])
+    xs, ys, gs = (t.numpy().astype(np.float64) for t in (x, y, g))
+    r = xs * xs + ys * ys
+    for a, want in zip(got, (gs * xs / r, -gs * ys / r), strict=True):
+        assert np.allclose(a, want, rtol=1e-5, atol=1e-6)

@@ -267,11 +267,8 @@ def _substitute(post, inner):
 
 
 def well_formed(graph: Graph) -> bool:
-    """Whether every value a node reads is an input, a constant or made by an earlier node.
-
-    ``fuse_chains`` of corefw 0.1 can break this: a chain split where a value escapes, whose
-    earlier piece computes a value (inlined) that a later piece also reads, leaves that value
-    undefined (e.g. the backward of ``atan2``). :func:`fuse` then keeps the chains unfused."""
+    """Whether every value a node reads is an input, a constant or made by an earlier node
+    (what every rewrite must keep; the tests check it on every captured program)."""
     made = {id(v) for v in graph.inputs}
     for n in graph.nodes:
         if any(id(v) not in made and v.kind != "const" for v in n.values()):
@@ -284,10 +281,7 @@ def fuse(graph: Graph, emit=None, make=None) -> Graph:
     """``graph`` with its elementwise chains as ``ElementwiseKernel`` nodes (``emit``) and its
     reductions of elementwise chains as ``ReductionKernel`` nodes (``make``); the tests pass
     host versions of both."""
-    chained = fuse_chains(graph, emit or _emit)
-    if not well_formed(chained):
-        chained = graph  # see well_formed: the reductions still take single nodes
-    return fuse_reductions(chained, make or _reduce_kernel)
+    return fuse_reductions(fuse_chains(graph, emit or _emit), make or _reduce_kernel)
 
 
 def _ours() -> bool:
