@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,7 @@ from .cases import ALL_DTYPES, Env, NotApplicable, OpCase, Sample, cases_for
 
 __all__ = ["ALL_DTYPES", "DEFAULT_TOLERANCES", "CellResult", "Context", "all_ops", "compare",
            "group_of", "implementation", "make_context", "make_sample", "numeric_vjp",
-           "run_cell", "run_variant"]
+           "run_cell", "run_variant", "start_variant"]
 
 #: ``{dtype: {"forward": (rtol, atol), "backward": (rtol, atol)}}``. Forward results are
 #: compared with the float64 reference; gradients computed in the dtype with float64 central
@@ -162,6 +162,7 @@ def run_cell(ctx: Context, op_name: str, dtype: str) -> CellResult:
             f"backend {ctx.backend.name!r} declares op groups {sorted(ctx.op_groups)}, "
             f"not {group!r}"))
     result = CellResult(op_name, dtype, "pass", impl)
+    started: list[tuple[str, Callable[[], str | None]]] = []
     for case in cases:
         missing = case.needs - ctx.capabilities
         if missing:
@@ -170,13 +171,15 @@ def run_cell(ctx: Context, op_name: str, dtype: str) -> CellResult:
                 f"{', '.join(sorted(missing))}"))
         for variant in case.variants:
             try:
-                problem = run_variant(ctx, case, variant, dtype)
+                started.append((variant, start_variant(ctx, case, variant, dtype)))
             except NotApplicable:
                 continue
-            if problem:
-                result.failures.append(f"[{variant}] {problem}")
-            else:
-                result.variants.append(variant)
+    for variant, finish in started:  # every variant runs before any value is read
+        problem = finish()
+        if problem:
+            result.failures.append(f"[{variant}] {problem}")
+        else:
+            result.variants.append(variant)
     if result.failures:
         result.status = "fail"
     elif not result.variants:
@@ -305,6 +308,21 @@ def run_variant(ctx: Context, case: OpCase, variant: str, dtype: str) -> str | N
 
     Raises :class:`~corefw.testing.cases.NotApplicable` if the variant does not apply.
     """
+    return start_variant(ctx, case, variant, dtype)()
+
+
+def start_variant(ctx: Context, case: OpCase, variant: str, dtype: str
+                  ) -> Callable[[], str | None]:
+    """Run one variant's forward and backward without reading a value; return the function
+    that reads and checks them (None if the variant passes, else what failed).
+
+    :func:`run_cell` starts every variant of a cell before it reads any: a backend that
+    queues its kernels (a lazy or asynchronous one) then runs a whole cell's work per read,
+    not one variant's forward and then its backward. The order of kernel calls and of the
+    kit's random draws is the same as reading each variant at once.
+
+    Raises :class:`~corefw.testing.cases.NotApplicable` if the variant does not apply.
+    """
     sample, rng = make_sample(ctx, case, variant, dtype)
     grad = case.grad if sample.grad is None else sample.grad
     try:
@@ -312,52 +330,73 @@ def run_variant(ctx: Context, case: OpCase, variant: str, dtype: str) -> str | N
         with _spy(ctx.device, case.op) as calls, corefw.no_grad():
             out = _call(case, inputs, sample, ctx, dtype)
     except Exception as exc:  # noqa: BLE001 - the report names it
-        return f"forward raised {type(exc).__name__}: {exc}"
+        return _done(f"forward raised {type(exc).__name__}: {exc}")
     if case.op != "to_device" and calls[0] == 0:
-        return (f"the case never reached the kernel of {case.op!r} (kit bug or the op is "
-                f"routed elsewhere)")
+        return _done(f"the case never reached the kernel of {case.op!r} (kit bug or the op "
+                     f"is routed elsewhere)")
     want = sample.out_dtype or case.expected_dtype(dtype)
     if out.dtype.name != want:
-        return f"result dtype {out.dtype.name}, expected {want}"
+        return _done(f"result dtype {out.dtype.name}, expected {want}")
     if out.device != ctx.device:
-        return f"result on {out.device}, expected {ctx.device}"
-    host = _host(out)
-    if case.check is not None:
-        try:
-            case.check(host, sample, dtype)
-        except AssertionError as exc:
-            return str(exc)
-        return None
-    try:
-        expected = case.ref(*_ref_inputs(sample), **sample.attrs)
-    except Exception as exc:  # noqa: BLE001
-        return f"the kit's reference raised {type(exc).__name__}: {exc} (kit bug)"
-    rtol, atol = ctx.tolerance(want, "forward")
-    problem = compare(host, expected, rtol * case.tol, atol * case.tol)
-    if problem:
-        return f"forward: {problem}"
+        return _done(f"result on {out.device}, expected {ctx.device}")
     floating = "float" in dtype and "float" in want
-    if not floating or not grad or variant == "large" or variant in case.forward_only:
-        return None
-    return _backward(ctx, case, sample, grad, variant, dtype, rng)
+    backward = None
+    if (case.check is None and floating and grad and variant != "large"
+            and variant not in case.forward_only):
+        backward = _start_backward(ctx, case, sample, grad, variant, dtype, rng)
+
+    def finish() -> str | None:
+        try:
+            host = _host(out)
+        except Exception as exc:  # noqa: BLE001 - a queued kernel failed when read
+            return f"forward raised {type(exc).__name__}: {exc}"
+        if case.check is not None:
+            try:
+                case.check(host, sample, dtype)
+            except AssertionError as exc:
+                return str(exc)
+            return None
+        try:
+            expected = case.ref(*_ref_inputs(sample), **sample.attrs)
+        except Exception as exc:  # noqa: BLE001
+            return f"the kit's reference raised {type(exc).__name__}: {exc} (kit bug)"
+        rtol, atol = ctx.tolerance(want, "forward")
+        problem = compare(host, expected, rtol * case.tol, atol * case.tol)
+        if problem:
+            return f"forward: {problem}"
+        return None if backward is None else backward()
+
+    return finish
 
 
-def _backward(ctx, case, sample, grad, layout, dtype, rng) -> str | None:
+def _done(problem: str | None) -> Callable[[], str | None]:
+    return lambda: problem
+
+
+def _start_backward(ctx, case, sample, grad, layout, dtype, rng) -> Callable[[], str | None]:
     try:
         inputs, leaves, flipped = _tensors(sample, ctx, layout, grad)
         out = _call(case, inputs, sample, ctx, dtype)
         if not out.requires_grad:
-            return "backward: the result does not require grad"
+            return _done("backward: the result does not require grad")
         v = np.asarray(rng.standard_normal(out.shape)).astype(out.dtype.name)
         out.backward(corefw.tensor(v, dtype=out.dtype, device=out.device))
     except Exception as exc:  # noqa: BLE001
-        return f"backward raised {type(exc).__name__}: {exc}"
-    args = _ref_inputs(sample)
-    rtol, atol = ctx.tolerance(dtype, "backward")
-    try:
-        return _compare_grads(case, sample, args, leaves, flipped, v, dtype, rtol, atol)
-    except Exception as exc:  # noqa: BLE001
-        return f"the kit's gradient reference raised {type(exc).__name__}: {exc} (kit bug)"
+        return _done(f"backward raised {type(exc).__name__}: {exc}")
+    del inputs, out  # only the leaves' gradients are read
+
+    def finish() -> str | None:
+        args = _ref_inputs(sample)
+        rtol, atol = ctx.tolerance(dtype, "backward")
+        try:
+            return _compare_grads(case, sample, args, leaves, flipped, v, dtype, rtol, atol)
+        except corefw.errors.CorefwError as exc:  # a queued kernel failed when read
+            return f"backward raised {type(exc).__name__}: {exc}"
+        except Exception as exc:  # noqa: BLE001
+            return (f"the kit's gradient reference raised {type(exc).__name__}: {exc} "
+                    f"(kit bug)")
+
+    return finish
 
 
 def _compare_grads(case, sample, args, leaves, flipped, v, dtype, rtol, atol) -> str | None:
