@@ -224,3 +224,22 @@ def test_missing_capabilities_and_op_groups_skip_with_the_reason(cpu_backend, mo
     assert "capability random" in rep.cells[("uniform", "float32")].reason
     assert rep.label("softmax", "float32") == "native"  # composites are never group-skipped
     assert rep.checks["seeding"].status == "n/a"
+
+
+def test_a_cell_runs_every_variant_before_it_reads_a_value(monkeypatch):
+    """A queueing backend (corefw-jax's lazy arrays) runs a whole cell per read: the kit calls
+    the op's kernel for every variant, forward and backward, before the first to_host."""
+    from corefw.testing import runner
+
+    ctx = runner.make_context("cpu")
+    events: list[str] = []
+    to_host = ctx.backend.to_host
+    monkeypatch.setattr(ctx.backend, "to_host", lambda a: events.append("read") or to_host(a))
+    mul = ctx.device.table["mul"]
+    monkeypatch.setitem(ctx.device.table, "mul", lambda *a, **k: events.append("mul")
+                        or mul(*a, **k))
+    cell = runner.run_cell(ctx, "mul", "float32")
+    assert cell.status == "pass" and len(cell.variants) >= 5, cell
+    first_read = events.index("read")
+    assert events.count("mul") >= 2 * len(cell.variants) - 2  # forward and backward
+    assert "mul" not in events[first_read:], events
