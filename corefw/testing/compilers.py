@@ -105,8 +105,10 @@ def _outputs(out: Any) -> list:
 
 def _mismatch(got: Any, want: Any, rtol: float, atol: float) -> str | None:
     """None when ``got`` matches eager's ``want``, else why."""
-    if not isinstance(want, corefw.Tensor):
-        return None if got == want else f"got {got!r}, eager gave {want!r}"
+    if not isinstance(want, corefw.Tensor):  # a Python value the function returned
+        same = np.array_equal(got, want) if isinstance(want, np.ndarray) else got == want
+        return None if isinstance(same, (bool, np.bool_)) and same else \
+            f"got {got!r}, eager gave {want!r}"
     if not isinstance(got, corefw.Tensor):
         return f"got a {type(got).__name__}, eager gave a Tensor"
     g, w = got.detach().cpu().numpy(), want.detach().cpu().numpy()
@@ -156,7 +158,7 @@ def _check_case(backend: str | Callable, name: str, ctx: runner.Context, case: O
 
     report.checked += 1
     compiled = corefw.compile(fn, backend=backend)
-    inner = compiled.compiler
+    inner = compiled.compiler  # the resolved compiler: wrapped to count and show its graphs
 
     def counting(graph: Graph) -> Callable:
         report.graphs += 1
