@@ -34,9 +34,17 @@ def _fusable(n: Node) -> bool:
 
 
 def fuse_chains(graph: Graph, emit: Callable[[tuple, list, object], Callable], *,
-                min_elements: int = 0) -> Graph:
+                min_elements: int = 0, max_size: int | None = None) -> Graph:
     """A copy of ``graph`` whose elementwise chains (of >= 2 nodes, results of at least
-    ``min_elements``) are single ``fused`` nodes with kernel ``emit(tree, inputs, dtype)``."""
+    ``min_elements``) are single ``fused`` nodes with kernel ``emit(tree, inputs, dtype)``.
+
+    ``max_size``: the most ops and leaves one tree may have, counted as it is written out (a
+    value read twice inside a piece is in its tree twice, so a tree can grow exponentially
+    with the chain); longer pieces are cut. None: no limit. A backend whose expressions have
+    limits (numexpr: 64 operands, 255 registers) sets it."""
+    if max_size is not None and max_size < 3:
+        raise ValueError(f"fuse_chains: max_size must be at least 3 (a binary op and its two "
+                         f"leaves), got {max_size}")
     uses: dict[int, int] = {}
     for n in graph.nodes:
         for v in n.values():
@@ -52,7 +60,7 @@ def fuse_chains(graph: Graph, emit: Callable[[tuple, list, object], Callable], *
             j += 1
         chain = nodes[i:j]
         if len(chain) >= 2 and int(np.prod(chain[-1].out.shape)) >= min_elements:
-            out.extend(_pieces(chain, uses, emit))
+            out.extend(_pieces(chain, uses, emit, max_size))
             i = j
         else:
             out.append(nodes[i])
@@ -60,11 +68,12 @@ def fuse_chains(graph: Graph, emit: Callable[[tuple, list, object], Callable], *
     return Graph(graph.inputs, out, graph.outputs, graph.device, dict(graph.meta))
 
 
-def _pieces(chain: list[Node], uses: dict, emit) -> list[Node]:
-    """Split ``chain`` after each node whose result is read outside it, and after each node
-    whose result a later piece reads: a fused node makes only its last node's value, so a
-    value inlined in one piece and read by another would be undefined (the backward of
-    ``atan2``: ``r = x*x + y*y`` read by both ``g*x/r`` and ``-g*y/r``, which escape)."""
+def _pieces(chain: list[Node], uses: dict, emit, max_size: int | None) -> list[Node]:
+    """Split ``chain`` after each node whose result is read outside it, before each node whose
+    tree would exceed ``max_size``, and after each node whose result a later piece reads: a
+    fused node makes only its last node's value, so a value inlined in one piece and read by
+    another would be undefined (the backward of ``atan2``: ``r = x*x + y*y`` read by both
+    ``g*x/r`` and ``-g*y/r``, which escape)."""
     made = {id(n.out) for n in chain}
     inner: dict[int, int] = {}
     for n in chain:
@@ -74,7 +83,9 @@ def _pieces(chain: list[Node], uses: dict, emit) -> list[Node]:
     cut = {k for k, n in enumerate(chain)
            if uses.get(id(n.out), 0) != inner.get(id(n.out), 0)} | {len(chain) - 1}
     at = {id(n.out): k for k, n in enumerate(chain)}
-    while True:  # each pass only adds cuts, so this ends
+    if max_size is not None:
+        _cut_large_trees(chain, at, cut, max_size)
+    while True:  # each pass only adds cuts (and cuts only shrink trees), so this ends
         piece_of, p = [], 0
         for k in range(len(chain)):
             piece_of.append(p)
@@ -91,6 +102,23 @@ def _pieces(chain: list[Node], uses: dict, emit) -> list[Node]:
             out.append(_one(piece, emit) if len(piece) > 1 else piece[0])
             piece = []
     return out
+
+
+def _cut_large_trees(chain: list[Node], at: dict, cut: set, max_size: int) -> None:
+    """Add to ``cut`` the node before each node whose tree (with the pieces cut so far) would
+    have more than ``max_size`` ops and leaves; such a node starts a new piece, where its
+    tree is itself and its operands as leaves."""
+    size: list[int] = []
+    start = 0  # the first node of the current piece
+    for k, n in enumerate(chain):
+        s = 1 + sum(size[at[id(a)]] if isinstance(a, Value) and at.get(id(a), -1) >= start
+                    else 1 for a in n.args)
+        if s > max_size and k > start:
+            cut.add(k - 1)
+            start, s = k, 1 + len(n.args)
+        size.append(s)
+        if k in cut:
+            start = k + 1
 
 
 def _one(piece: list[Node], emit) -> Node:

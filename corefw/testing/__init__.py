@@ -23,6 +23,10 @@ then transfers, seeded reproducibility and error behaviour. The result is an op 
 (``tests/ops/test_op_table.py``), and :mod:`corefw.testing.table` hands them to any other
 consumer as ``(case, variant, dtype, sample)``.
 
+:func:`check_compiler` is the kit for compiler plugins: it compiles every case of the table
+with a ``corefw.compile`` backend and compares with eager, forward and backward (docs/compile.md,
+"Testing a compiler").
+
 It also holds PyTorch's ``torch.testing.assert_close`` (:func:`assert_close`), with PyTorch's
 tolerances per dtype.
 """
@@ -31,11 +35,13 @@ from __future__ import annotations
 
 from ._comparison import assert_close
 from .cases import CASES, NotApplicable, OpCase, Sample, register_case, values
+from .compilers import CompilerFailure, CompilerReport, check_compiler
 from .expectations import load_expectations, parse_expectations
 from .kit import Kit, run_conformance
 from .report import KIT_VERSION, Report
 from .runner import DEFAULT_TOLERANCES, numeric_vjp
 
-__all__ = ["CASES", "DEFAULT_TOLERANCES", "KIT_VERSION", "Kit", "NotApplicable", "OpCase",
-           "Report", "Sample", "assert_close", "load_expectations", "numeric_vjp",
-           "parse_expectations", "register_case", "run_conformance", "values"]
+__all__ = ["CASES", "DEFAULT_TOLERANCES", "KIT_VERSION", "CompilerFailure", "CompilerReport",
+           "Kit", "NotApplicable", "OpCase", "Report", "Sample", "assert_close",
+           "check_compiler", "load_expectations", "numeric_vjp", "parse_expectations",
+           "register_case", "run_conformance", "values"]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import corefw
 from corefw.compiler import replay
@@ -73,3 +74,29 @@ def test_a_value_inlined_in_one_piece_and_read_by_another_is_kept():
     r = xs * xs + ys * ys
     for a, want in zip(got, (gs * xs / r, -gs * ys / r), strict=True):
         assert np.allclose(a, want, rtol=1e-5, atol=1e-6)
+
+
+def _size(tree) -> int:
+    return 1 if tree[0] in ("in", "const") else 1 + sum(_size(c) for c in tree[1:])
+
+
+def test_max_size_cuts_trees_that_would_grow_exponentially():
+    # y = y * y reads y twice inside the piece: written out, the tree doubles per step
+    def f(x):
+        for _ in range(30):
+            x = x * x * 0.5 + 0.25
+        return x
+
+    x = corefw.rand(3, 3)
+    graph = _graph(f, x)
+    sizes = []
+
+    def emit(tree, inputs, dtype):
+        sizes.append(_size(tree))
+        return _numpy_emit(tree, inputs, dtype)
+
+    fused = fuse_chains(graph, emit, max_size=20)
+    assert sizes and max(sizes) <= 20 and len(sizes) >= 9
+    np.testing.assert_allclose(replay(fused)([x.numpy()])[0], f(x).numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="max_size must be at least 3"):
+        fuse_chains(graph, emit, max_size=2)

@@ -1,92 +1,55 @@
 """Every case of the op table, compiled with ``replay`` and with corefw-cpu's ``cpu_fuse`` (its
 generated NumPy code), equals eager bit for bit (the same NumPy operations run), forward and
-backward; the capture is checked to have replayed, not re-run."""
+backward; the capture is checked to have replayed, not re-run (:func:`check_compiler`)."""
 
 from __future__ import annotations
 
-import warnings
-
-import numpy as np
 import pytest
 
-import corefw
-from corefw.compiler import CompileWarning
-from corefw.testing import cases as C
-from corefw.testing import runner
-
-
-def _outputs(out):
-    return list(out) if isinstance(out, (tuple, list)) else [out]
-
-
-def _same(a, b) -> bool:
-    if isinstance(a, corefw.Tensor):
-        x, y = a.detach().numpy(), b.detach().numpy()
-        return x.dtype == y.dtype and x.shape == y.shape and np.array_equal(
-            x, y, equal_nan=x.dtype.kind in "fc")
-    return a == b
-
-
-def _check(op_name, case, sample, variant, dtype, ctx, grad, backend):
-    inputs, leaves, _ = runner._tensors(sample, ctx, variant == "noncontig", grad)
-    attrs = dict(sample.attrs)
-    if case.creation:
-        attrs.update(device=ctx.device, dtype=runner._dtype(dtype))
-
-    def fn(*xs):
-        return case.fn(*xs, **attrs)
-
-    compiled = corefw.compile(fn, backend=backend)
-    results = []
-    for _ in range(3):  # trace, replay, replay
-        corefw.manual_seed(7)
-        results.append(compiled(*inputs))
-    corefw.manual_seed(7)
-    want = fn(*inputs)
-    where = f"{op_name} [{variant}, {dtype}, {backend}]"
-    for got in results:
-        for w, g in zip(_outputs(want), _outputs(got)):
-            assert _same(w, g), f"{where}: compiled {g} != eager {w}"
-    replayed = bool(compiled.cache)
-    if grad and replayed:
-        outs = [o for o in _outputs(results[-1]) if isinstance(o, corefw.Tensor)
-                and o.requires_grad]
-        ref = [o for o in _outputs(want) if isinstance(o, corefw.Tensor) and o.requires_grad]
-        if outs:
-            got_g = corefw.autograd.grad([o.sum() for o in outs], list(leaves.values()),
-                                         allow_unused=True, retain_graph=True)
-            want_g = corefw.autograd.grad([o.sum() for o in ref], list(leaves.values()),
-                                          allow_unused=True)
-            for w, g in zip(want_g, got_g):
-                assert (w is None) == (g is None), where
-                if w is not None:
-                    assert _same(w, g), f"{where}: gradient {g} != eager {w}"
-    return replayed
+from corefw.testing import check_compiler
 
 
 @pytest.mark.parametrize("backend", ["replay", "cpu_fuse"])
 def test_every_op_case_compiled_equals_eager_forward_and_backward(backend):
-    ctx = runner.make_context("cpu")
-    C.cases_for("add")  # loads the table
-    checked = replayed = 0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CompileWarning)
-        for op_name, cases in sorted(C.CASES.items()):
-            if op_name == "to_device":
-                continue
-            for case in cases:
-                for k, dtype in enumerate(case.dtypes()):
-                    for variant in case.variants:
-                        rng = np.random.default_rng(runner._seed(op_name, variant, dtype))
-                        try:
-                            sample = case.make(rng, variant, dtype, ctx.env())
-                        except C.NotApplicable:
-                            continue
-                        grad = sample.grad if sample.grad is not None else case.grad
-                        grad = grad if k == 0 and variant != "large" and \
-                            dtype.startswith("float") else ()
-                        replayed += _check(op_name, case, sample, variant, dtype, ctx, tuple(grad),
-                                           backend)
-                        checked += 1
-    assert checked > 1000
-    assert replayed > 0.9 * checked, (replayed, checked)
+    report = check_compiler(backend)  # rtol = atol = 0: bit for bit
+    assert report.checked > 1000
+    assert report.replayed > 0.9 * report.checked, report.summary()
+    assert report.backward > 1000, report.summary()
+
+
+def test_check_compiler_names_what_a_wrong_compiler_gets_wrong():
+    """The harness fails: a compiler that changes one op's result is reported by op, variant,
+    dtype and backend, forward and backward, and raises with those lines."""
+    from corefw.compiler import Node, replay
+
+    def off_by_a_bit(graph):  # cos is a bit off: sin's backward and cos's forward are wrong
+        nodes = []
+        for n in graph.nodes:
+            if n.op == "cos":
+                n = Node(n.op, lambda *a, _k=n.kernel, **kw: _k(*a, **kw) * 1.001, n.args,
+                         n.kwargs, n.out, n.line, n.mutates)
+            nodes.append(n)
+        return replay(type(graph)(graph.inputs, nodes, graph.outputs, graph.device,
+                                  dict(graph.meta)))
+
+    report = check_compiler(off_by_a_bit, ops=["sin", "cos", "neg"], dtypes=["float32"],
+                            raise_exception=False)
+    assert report.checked > 6 and report.failures
+    assert {(f.op, f.stage) for f in report.failures} == {("sin", "backward"),
+                                                           ("cos", "forward")}
+    assert all(f.dtype == "float32" and f.backend == "off_by_a_bit" for f in report.failures)
+    report = check_compiler(off_by_a_bit, ops=["neg"], dtypes=["float32"], rtol=1e-6, atol=0)
+    assert report.passed and report.backward > 0
+    with pytest.raises(AssertionError, match=r"sin \[basic, float32, off_by_a_bit\] backward"):
+        check_compiler(off_by_a_bit, ops=["sin"], dtypes=["float32"], first_variant_only=True)
+    check_compiler(off_by_a_bit, ops=["sin"], dtypes=["float32"], rtol=2e-3, atol=2e-3)
+
+
+def test_check_compiler_reports_a_compiler_that_raises():
+    def broken(graph):
+        raise RuntimeError("cannot compile this")
+
+    report = check_compiler(broken, ops=["neg"], dtypes=["float64"], raise_exception=False)
+    assert report.checked > 0 and len(report.failures) == report.checked
+    assert all(f.stage == "compiled call" and "cannot compile this" in f.message
+               for f in report.failures)

@@ -6,14 +6,12 @@ the rewritten programs must equal eager, forward and backward. This checks the g
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from corefw_cuda import fuse as F
 from test_cuda_fuse import _graphs, _host_emit, _host_make
 
 import corefw
-from corefw.compiler import CompileWarning, replay
+from corefw.compiler import replay
 
 
 def _host_fuse(graph, counts=None):
@@ -40,74 +38,16 @@ def test_a_value_read_by_two_fused_pieces_is_made_by_its_own_kernel():
     assert F.well_formed(fused) and [n.op for n in fused.nodes] == ["fused"] * 3
 
 
-def _near(got, want, where):
-    g, w = np.asarray(got), np.asarray(want)
-    assert g.shape == w.shape and g.dtype == w.dtype, where
-    if w.dtype.kind in "fc":
-        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6, err_msg=where)
-    else:
-        assert np.array_equal(g, w), where
-
-
 def test_host_evaluated_rewrites_equal_eager_on_every_op_case():
-    from corefw.testing import cases as C
-    from corefw.testing import runner
+    """The first variant in the first float dtype of every case (float64 where a case has no
+    float32), forward and backward, through :func:`corefw.testing.check_compiler`."""
+    from corefw.testing import check_compiler
 
-    ctx = runner.make_context("cpu")
-    C.cases_for("add")
-    checked, counts = 0, {}
-
-    def backend(graph):
-        return _host_fuse(graph, counts)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CompileWarning)
-        for op_name, cases in sorted(C.CASES.items()):
-            if op_name == "to_device":
-                continue
-            for case in cases:
-                for dtype in [d for d in case.dtypes() if d in ("float32", "float64")][:1]:
-                    variant = case.variants[0]
-                    rng = np.random.default_rng(runner._seed(op_name, variant, dtype))
-                    try:
-                        sample = case.make(rng, variant, dtype, ctx.env())
-                    except C.NotApplicable:
-                        continue
-                    grad = tuple(sample.grad if sample.grad is not None else case.grad)
-                    inputs, leaves, _ = runner._tensors(sample, ctx, variant, grad)
-                    attrs = dict(sample.attrs)
-                    if case.creation:
-                        attrs.update(device=ctx.device, dtype=runner._dtype(dtype))
-
-                    def fn(*xs, case=case, attrs=attrs):
-                        return case.fn(*xs, **attrs)
-
-                    compiled = corefw.compile(fn, backend=backend)
-                    corefw.manual_seed(7)
-                    want = fn(*inputs)
-                    for _ in range(2):
-                        corefw.manual_seed(7)
-                        got = compiled(*inputs)
-                    wants = list(want) if isinstance(want, (tuple, list)) else [want]
-                    gots = list(got) if isinstance(got, (tuple, list)) else [got]
-                    for w, g in zip(wants, gots):
-                        if isinstance(w, corefw.Tensor):
-                            _near(g.detach().numpy(), w.detach().numpy(), op_name)
-                    outs = [o for o in gots if isinstance(o, corefw.Tensor) and o.requires_grad]
-                    if outs and compiled.cache:
-                        ref = [o for o in wants if isinstance(o, corefw.Tensor)
-                               and o.requires_grad]
-                        got_g = corefw.autograd.grad([o.sum() for o in outs],
-                                                     list(leaves.values()), allow_unused=True,
-                                                     retain_graph=True)
-                        want_g = corefw.autograd.grad([o.sum() for o in ref],
-                                                      list(leaves.values()), allow_unused=True)
-                        for w, g in zip(want_g, got_g):
-                            assert (w is None) == (g is None), op_name
-                            if w is not None:
-                                _near(g.numpy(), w.numpy(), f"{op_name} gradient")
-                    checked += 1
-    assert checked > 150, checked
+    counts: dict[str, int] = {}
+    report = check_compiler(lambda graph: _host_fuse(graph, counts), rtol=1e-5, atol=1e-6,
+                            dtypes=["float32", "float64"], first_dtype_only=True,
+                            first_variant_only=True)
+    assert report.checked > 150, report.summary()
     # the rewrites happened (about 170 fused chains and 60 fused reductions in 2026-12)
     assert counts.get("fused", 0) > 100 and counts.get("fused_reduce", 0) > 30, counts
 
