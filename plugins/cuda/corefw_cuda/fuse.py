@@ -27,7 +27,7 @@ import numpy as np
 from corefw.compiler import Graph, Node, Value, replay
 from corefw.compiler.fusion import ELEMENTWISE, fuse_chains
 
-__all__ = ["OPTIONS", "PREAMBLE", "REDUCTIONS", "cuda_fuse", "elementwise_spec", "fuse",
+__all__ = ["MAX_SIZE", "OPTIONS", "PREAMBLE", "REDUCTIONS", "cuda_fuse", "elementwise_spec", "fuse",
            "fuse_reductions", "reduction_spec", "render", "well_formed"]
 
 #: Device helpers every fused kernel sees: infinities/NaN without math headers, and maximum /
@@ -54,6 +54,11 @@ _CTYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 #: Fusable reductions: op -> (reduce expression, identity; "-inf" / "inf" are rendered).
 REDUCTIONS = {"sum": ("a + b", "0"),
               "amax": ("cfw_max(a, b)", "-cfw_inf()"), "amin": ("cfw_min(a, b)", "cfw_inf()")}
+
+#: the most ops and leaves one fused expression may have as written out (a value read twice
+#: inside a chain is written twice, so text can grow exponentially with the chain; NVRTC's
+#: compile time grows with it)
+MAX_SIZE = 256
 
 
 def _const(x) -> str:
@@ -281,7 +286,8 @@ def fuse(graph: Graph, emit=None, make=None) -> Graph:
     """``graph`` with its elementwise chains as ``ElementwiseKernel`` nodes (``emit``) and its
     reductions of elementwise chains as ``ReductionKernel`` nodes (``make``); the tests pass
     host versions of both."""
-    return fuse_reductions(fuse_chains(graph, emit or _emit), make or _reduce_kernel)
+    chained = fuse_chains(graph, emit or _emit, max_size=MAX_SIZE)
+    return fuse_reductions(chained, make or _reduce_kernel)
 
 
 def _ours() -> bool:

@@ -80,3 +80,21 @@ def test_host_evaluated_rewrites_of_a_training_step_equal_eager():
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
     fused = [F.fuse(g, _host_emit, _host_make([])) for g in made]
     assert any(n.op == "fused_reduce" for g in fused for n in g.nodes)
+
+
+def test_a_value_read_twice_per_level_does_not_grow_the_kernel_exponentially():
+    """``y * y`` writes ``y``'s expression twice: 20 levels would be 2**20 copies of ``x0``
+    in one CUDA source; fuse cuts pieces at ``MAX_SIZE`` ops and leaves."""
+    def f(x):
+        y = x
+        for _ in range(20):
+            y = (y * y) * 0.25 + x  # stays below 2 for x in [0, 1)
+        return y
+
+    x = corefw.rand(3, 4)
+    graph = _graphs(f, x)[0]
+    fused = F.fuse(graph, _host_emit, _host_make([]))
+    sizes = [len(F.render(n.kernel.tree)) for n in fused.nodes if n.op == "fused"]
+    assert sizes and max(sizes) < 40 * F.MAX_SIZE, sizes
+    assert F.well_formed(fused)
+    np.testing.assert_allclose(replay(fused)([x.numpy()])[0], f(x).numpy(), rtol=1e-6)

@@ -134,6 +134,7 @@ def _build():
     from corefw.backend import ArrayModuleBackend
 
     from ._lazy import Engine, LazyArray
+    from ._linalg import linalg_kernels
     from ._nn import nn_kernels
 
     engine = Engine.get(jax)
@@ -154,6 +155,8 @@ def _build():
                 k[op] = _zero_d(k[op])
             k["copy_"] = _copy_
             k.update(nn_kernels(jax, jnp))
+            k.update(linalg_kernels(jnp))
+            k["argsort"] = _zero_d(k["argsort"])
             k.update(index_put=_index_put, index_put_=_index_put, index=_index,
                      gather=_gather, scatter_add=_scatter_add,
                      nonzero=None)
