@@ -1,7 +1,11 @@
-"""Starts corefw's conformance kit on ``jax`` as soon as collection is done, in a subprocess,
-when ``test_jax_conformance.py`` is selected and ``COREFW_JAX_KIT=1``: JAX's kit is
-compile-bound (one XLA compile per new shape), so it runs beside the rest of the suite, on
-another core, and its test only waits for the result."""
+"""Runs corefw's conformance kit on ``jax`` in a subprocess, beside the rest of the suite:
+JAX's kit is compile-bound (one XLA compile per graph it reads, about 3.5 min of CPU), so it
+takes a core while the suite's other tests take the other, and its test only waits.
+
+Without pytest-xdist the kit starts as soon as collection is done. Under xdist every worker
+collects everything, so none starts it early (each would): the kit's test is moved to the
+front of the collection instead, so the first worker starts it at once and waits on it while
+the other workers, and later work stealing, run the rest. ``COREFW_JAX_KIT=0`` skips it."""
 
 from __future__ import annotations
 
@@ -42,12 +46,23 @@ def _start_kit() -> None:
     KIT.update(proc=proc, report=report, log=log, dir=out)
 
 
+_TEST = "test_jax_conformance.py::test_jax_is_conformant"
+
+
+def _wanted() -> bool:
+    return os.environ.get("COREFW_JAX_KIT", "1") != "0"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    if hasattr(config, "workerinput") and _wanted():  # an xdist worker: see the module doc
+        first = [item for item in items if item.nodeid.endswith(_TEST)]
+        items[:] = first + [item for item in items if item not in first]
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
-    if KIT or session.config.option.collectonly:
+    if KIT or session.config.option.collectonly or hasattr(session.config, "workerinput"):
         return
-    if os.environ.get("COREFW_JAX_KIT") == "1" and any(
-            item.nodeid.endswith("test_jax_conformance.py::test_jax_is_conformant")
-            for item in session.items):
+    if _wanted() and any(item.nodeid.endswith(_TEST) for item in session.items):
         try:
             import corefw_jax  # noqa: F401
             import jax  # noqa: F401
