@@ -360,7 +360,9 @@ def diagnose(op, operands, attrs, exc):
             return type(err)(f"{op.name}: {err} ({what})")
         except Exception:  # noqa: BLE001 - a rule that cannot judge these operands
             pass
-    msg = f"{op.name}: {exc} ({what}; backend {backend})"
+    text = str(exc)  # a kernel's own message may name the op already: not twice
+    head = "" if text.startswith(f"{op.name}:") else f"{op.name}: "
+    msg = f"{head}{text} ({what}; backend {backend})"
     if isinstance(exc, TypeError):
         return DTypeError(msg)
     if isinstance(exc, IndexError):

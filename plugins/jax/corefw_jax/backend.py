@@ -21,6 +21,7 @@ jax is imported on first use only; registering the backend costs nothing.
 from __future__ import annotations
 
 import importlib.util
+import threading
 from contextlib import AbstractContextManager
 
 import numpy as np
@@ -29,6 +30,12 @@ __all__ = ["JaxBackend"]
 
 DTYPES = frozenset({"bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32",
                     "float64"})
+
+
+#: set by corefw_jax.compiler while ``jax.jit`` traces a graph: ``DEFERRED.checks`` is a list,
+#: and an index check whose indices are traced (no values yet) is appended to it as
+#: ``(op, key, shape)`` instead of run; the compiler runs it on the call's index values
+DEFERRED = threading.local()
 
 
 def _check_bounds(key, shape, op: str) -> None:
@@ -273,10 +280,15 @@ def _build():
 
         def kernel(x, *args, **attrs):
             if keyed:
-                attrs["key"] = _unmask(attrs["key"], x.shape, op)
-                _check_bounds(attrs["key"], x.shape, op)
+                key = attrs["key"] = _unmask(attrs["key"], x.shape, op)
             else:  # gather / scatter_add: the index is operand 1 along ``dim``
-                _check_bounds((slice(None),) * attrs["dim"] + (args[0],), x.shape, op)
+                key = (slice(None),) * attrs["dim"] + (args[0],)
+            deferred = getattr(DEFERRED, "checks", None)
+            if deferred is not None and any(isinstance(p, jax.core.Tracer) for p in
+                                            (key if isinstance(key, tuple) else (key,))):
+                deferred.append((op, key, x.shape))
+            else:
+                _check_bounds(key, x.shape, op)
             return run(x, *args, **attrs)
 
         kernel.__name__ = op

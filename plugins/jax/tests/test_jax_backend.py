@@ -131,3 +131,83 @@ def test_compiler_jits_a_captured_graph():
         out = g(x, w)
     assert made == ["compiled"]  # the jit path, not plain replay
     np.testing.assert_allclose(out.to("cpu").numpy(), f(x, w).to("cpu").numpy(), rtol=1e-12)
+
+
+def test_compiler_jits_indexing_and_checks_indices_after_the_call():
+    """gather/index run unchecked under jax.jit; their indices come back with the results and
+    the eager bounds check runs on them before anything is written: an out-of-range index
+    raises eager's IndexError and the step changes nothing."""
+    pytest.importorskip("corefw.compiler", reason="this corefw has no compile")
+    import corefw_jax.compiler as jc
+
+    made = []
+    w = corefw.tensor(np.arange(12.0).reshape(3, 4), device="jax", requires_grad=True)
+    opt = corefw.optim.SGD([w], lr=0.5)
+
+    def step(i, j):
+        loss = (w.gather(1, i) * 2).sum() + w[j].square().sum()
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return loss
+
+    def eager_losses(steps):
+        w2 = corefw.tensor(np.arange(12.0).reshape(3, 4), device="jax", requires_grad=True)
+        o2 = corefw.optim.SGD([w2], lr=0.5)
+        out = []
+        for i, j in steps:
+            loss = (w2.gather(1, i) * 2).sum() + w2[j].square().sum()
+            loss.backward()
+            o2.step()
+            o2.zero_grad()
+            out.append(loss.item())
+        return out, w2
+
+    i = corefw.tensor([[0, 3], [1, 1], [2, 0]], device="jax")
+    j = corefw.tensor([2, 0], device="jax")
+    compiled = corefw.compile(step, backend=lambda g: made.append(jc.jax_jit(g)) or made[-1])
+    got = [compiled(i, j).item() for _ in range(4)]
+    want, w_eager = eager_losses([(i, j)] * 4)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    np.testing.assert_allclose(w.detach().to("cpu").numpy(), w_eager.detach().to("cpu").numpy())
+    before = w.detach().to("cpu").numpy().copy()
+    for bad_i, bad_j, msg in ((corefw.tensor([[0, 4], [1, 1], [2, 0]], device="jax"), j,
+                               "gather: index 4 is out of bounds for axis 1 with size 4"),
+                              (i, corefw.tensor([2, -4], device="jax"),
+                               "index: index -4 is out of bounds for axis 0 with size 3")):
+        with pytest.raises(IndexError) as info:
+            compiled(bad_i, bad_j)
+        assert str(info.value) == msg  # the deferred check's own message: no replay ran
+        np.testing.assert_array_equal(w.detach().to("cpu").numpy(), before)
+    assert [m.__name__ for m in made] == ["compiled"]
+
+
+def test_compiler_jits_a_decomposition_that_indexes():
+    """``embedding`` runs its decomposition (an ``index`` kernel) inside the jitted graph;
+    it raised DTypeError while tracing before the index checks were deferred."""
+    pytest.importorskip("corefw.compiler", reason="this corefw has no compile")
+    corefw.manual_seed(0)
+    emb = corefw.nn.Embedding(10, 4).to("jax")
+    i = corefw.tensor([[1, 2], [3, 9]], device="jax")
+    compiled = corefw.compile(lambda i: emb(i).sum(), backend="jax")
+    for _ in range(3):
+        np.testing.assert_allclose(compiled(i).item(), emb(i).sum().item(), rtol=1e-6)
+    with pytest.raises(IndexError) as info:
+        compiled(corefw.tensor([[1, 2], [3, 10]], device="jax"))
+    # the deferred check's own message (replay would add the operands, eager names embedding)
+    assert str(info.value) == "index: index 10 is out of bounds for axis 0 with size 10"
+
+
+def test_compiler_replays_a_graph_whose_trace_reads_a_value():
+    """cross_entropy's decomposition reads its targets' range in Python: the jit trace fails,
+    and the graph is replayed from then on, with eager's results."""
+    pytest.importorskip("corefw.compiler", reason="this corefw has no compile")
+    x = corefw.tensor(np.linspace(-1, 1, 15).reshape(5, 3), device="jax")
+    t = corefw.tensor([0, 2, 1, 1, 0], device="jax")
+
+    def f(x, t):
+        return corefw.nn.functional.cross_entropy(x, t)
+
+    compiled = corefw.compile(f, backend="jax")
+    for _ in range(3):
+        np.testing.assert_allclose(compiled(x, t).item(), f(x, t).item(), rtol=1e-12)
