@@ -194,6 +194,27 @@ def _concrete(v):
     return v
 
 
+def _inline(v):
+    """``v`` with every LazyArray replaced by its value inside an outer ``jax.jit`` trace: a
+    pending one is evaluated from its recipe into that trace (a kernel recorded there without
+    a traced operand, e.g. ``full``), not synced (the engine's jit cannot nest in another)."""
+    t = type(v)
+    if t is LazyArray:
+        return _recipe(v._node)
+    if t is tuple or t is list:
+        return t(_inline(e) for e in v)
+    if t is slice:
+        return slice(_inline(v.start), _inline(v.stop), _inline(v.step))
+    return v
+
+
+def _recipe(node: _Node):
+    if node.value is not None:
+        return node.value
+    return _apply(node.fn, node.spec, [_recipe(a) if type(a) is _Node else a
+                                       for a in node.args])
+
+
 class Engine:
     """Records kernel calls and runs them as graphs (module doc); one per process."""
 
@@ -269,7 +290,7 @@ class Engine:
                 elif t in _SCALARS:
                     sigs.append(t)
                 elif isinstance(d, tracer):  # inside corefw.compile's jax.jit: its graph
-                    return fn(*_concrete(args), **{k: _concrete(v) for k, v in kwargs.items()})
+                    return fn(*_inline(args), **{k: _inline(v) for k, v in kwargs.items()})
                 else:
                     sigs.append((d.shape, np.dtype(d.dtype), bool(getattr(d, "weak_type",
                                                                           False))))

@@ -33,8 +33,9 @@ DTYPES = frozenset({"bool", "uint8", "int8", "int16", "int32", "int64", "float16
 
 
 #: set by corefw_jax.compiler while ``jax.jit`` traces a graph: ``DEFERRED.checks`` is a list,
-#: and an index check whose indices are traced (no values yet) is appended to it as
-#: ``(op, key, shape)`` instead of run; the compiler runs it on the call's index values
+#: and a host check (index bounds, target range) whose arguments are traced (no values yet)
+#: is appended to it as ``(check, args)`` instead of run; the compiler runs it on the call's
+#: values
 DEFERRED = threading.local()
 
 
@@ -59,6 +60,16 @@ def _check_bounds(key, shape, op: str) -> None:
                 raise IndexError(f"{op}: index {bad} is out of bounds for axis {dim} with "
                                  f"size {n}")
         dim += p.ndim if kind == "b" else 1
+
+
+def _check_targets(target, ignore_index: int, n_classes: int, op: str) -> None:
+    """IndexError for a class index outside ``0..n_classes-1`` (not ``ignore_index``): the
+    message of corefw's loss front end (which skips its check while compiling)."""
+    t = np.asarray(target)
+    bad = t[(t != ignore_index) & ((t < 0) | (t >= n_classes))]
+    if bad.size:
+        raise IndexError(f"{op}: target {int(bad[0])} is out of bounds for {n_classes} classes "
+                         f"(valid: 0..{n_classes - 1}, or ignore_index={ignore_index})")
 
 
 def _is_mask(p) -> bool:
@@ -142,6 +153,7 @@ def _build():
 
     from ._lazy import Engine, LazyArray
     from ._linalg import linalg_kernels
+    from ._loss import loss_kernels
     from ._nn import nn_kernels
 
     engine = Engine.get(jax)
@@ -163,6 +175,7 @@ def _build():
             k["copy_"] = _copy_
             k.update(nn_kernels(jax, jnp))
             k.update(linalg_kernels(jnp))
+            k.update(loss_kernels(jnp))
             k["argsort"] = _zero_d(k["argsort"])
             k.update(index_put=_index_put, index_put_=_index_put, index=_index,
                      gather=_gather, scatter_add=_scatter_add,
@@ -176,6 +189,8 @@ def _build():
             # indexing: bounds checked on the host first (JAX would clamp)
             for op in ("index_put", "index_put_", "index", "gather", "scatter_add"):
                 k[op] = _checked(k[op], op)
+            for op in ("cross_entropy", "nll_loss"):  # targets in range, as the front end
+                k[op] = _targets_checked(k[op], op)
             for op, fn in list(k.items()):
                 k[op] = _numpy_errors(fn)
 
@@ -283,16 +298,30 @@ def _build():
                 key = attrs["key"] = _unmask(attrs["key"], x.shape, op)
             else:  # gather / scatter_add: the index is operand 1 along ``dim``
                 key = (slice(None),) * attrs["dim"] + (args[0],)
-            deferred = getattr(DEFERRED, "checks", None)
-            if deferred is not None and any(isinstance(p, jax.core.Tracer) for p in
-                                            (key if isinstance(key, tuple) else (key,))):
-                deferred.append((op, key, x.shape))
-            else:
-                _check_bounds(key, x.shape, op)
+            _deferrable(_check_bounds, key, x.shape, op)
             return run(x, *args, **attrs)
 
         kernel.__name__ = op
         return kernel
+
+    def _targets_checked(run, op):
+        def kernel(x, target, weight, **attrs):
+            _deferrable(_check_targets, target, attrs["ignore_index"], x.shape[1], op)
+            return run(x, target, weight, **attrs)
+
+        kernel.__name__ = op
+        return kernel
+
+    def _deferrable(check, *args) -> None:
+        """``check(*args)`` now, or, while corefw_jax.compiler traces a graph and an argument
+        is traced (no values yet), on the call's values after it (``DEFERRED``)."""
+        deferred = getattr(DEFERRED, "checks", None)
+        if deferred is not None:
+            leaves = jax.tree_util.tree_leaves(args)
+            if any(isinstance(leaf, jax.core.Tracer) for leaf in leaves):
+                deferred.append((check, args))
+                return
+        check(*args)
 
     return _Impl()
 

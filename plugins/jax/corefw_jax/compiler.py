@@ -9,7 +9,8 @@ check (``backend.DEFERRED``) and the jitted function returns those indices too; 
 on them after the call, before any result is used, so an out-of-range index raises eager's
 ``IndexError`` and the step writes nothing. A graph that cannot be traced runs as plain
 replay: one with a kernel that reads values on the host (random streams, ``nonzero``, a
-boolean mask), one on another device, or one whose trace fails.
+boolean mask), one on another device, or one whose trace fails. The callable's ``jitted``
+and ``reason`` attributes say which, and why.
 """
 
 from __future__ import annotations
@@ -30,14 +31,19 @@ def jax_jit(graph) -> Callable[[list], list]:
     run = replay(graph)
     device = getattr(graph.device, "type", graph.device)
     if device not in (None, "jax") or any(n.op in UNTRACEABLE for n in graph.nodes):
+        run.jitted = False
+        run.reason = (f"the graph is on {device}" if device not in (None, "jax") else
+                      "a kernel reads values on the host: " +
+                      ", ".join(sorted({n.op for n in graph.nodes if n.op in UNTRACEABLE})))
         return run
     import jax
+    import numpy as np
 
     from ._lazy import Engine, LazyArray
     from .backend import DEFERRED
 
     wrap = Engine.get(jax).wrap
-    templates: list = []  # the deferred index checks of the last trace, values as _Slot
+    templates: list = []  # the deferred checks of the last trace: (check, treedef, leaves)
 
     def jitted(inputs):
         DEFERRED.checks = deferred = []
@@ -45,8 +51,14 @@ def jax_jit(graph) -> Callable[[list], list]:
             out = run(inputs)
         finally:
             DEFERRED.checks = None
-        templates[:] = [_template(op, key, shape) for op, key, shape in deferred]
-        return out, [p for _, key, _ in deferred for p in _parts(key) if _traced(p)]
+        traced, templates[:] = [], []
+        for check, args in deferred:
+            leaves, tree = jax.tree_util.tree_flatten(args)
+            slots = [isinstance(leaf, jax.core.Tracer) for leaf in leaves]
+            traced.extend(leaf for leaf, slot in zip(leaves, slots) if slot)
+            templates.append((check, tree, [_SLOT if slot else leaf
+                                            for leaf, slot in zip(leaves, slots)]))
+        return out, traced
 
     state = {"fn": jax.jit(jitted)}
 
@@ -54,44 +66,26 @@ def jax_jit(graph) -> Callable[[list], list]:
         fn = state["fn"]
         if fn is run:
             return run(inputs)
+        for c in consts:  # a pending constant cannot be computed inside the trace
+            c.value()
         try:  # the graph's inputs computed first (lazy arrays: _lazy.py), its outputs wrapped
-            out, indices = fn([x.value() if type(x) is LazyArray else x for x in inputs])
-        except Exception:  # noqa: BLE001 - the trace failed (a kernel read a traced value,
-            state["fn"] = run  # a boolean mask ...): replay from now on; replay raises what
-            return run(inputs)  # eager would
-        _check(templates, indices)
+            out, values = fn([x.value() if type(x) is LazyArray else x for x in inputs])
+        except Exception as exc:  # noqa: BLE001 - the trace failed (a kernel read a traced
+            state["fn"] = run     # value, a boolean mask ...): replay from now on, which
+            compiled.jitted, compiled.reason = False, f"{type(exc).__name__}: {exc}"
+            return run(inputs)    # raises what eager would
+        given = iter(values)  # the deferred checks, on this call's values
+        for check, tree, leaves in templates:
+            args = [np.asarray(next(given)) if leaf is _SLOT else leaf for leaf in leaves]
+            check(*jax.tree_util.tree_unflatten(tree, args))
         return [wrap(o) if hasattr(o, "shape") else o for o in out]
 
+    consts = [v.const for n in graph.nodes for v in n.values()
+              if v.kind == "const" and type(v.const) is LazyArray]
     compiled.source = getattr(run, "source", None)
+    compiled.jitted, compiled.reason = True, None
     return compiled
 
 
-def _parts(key) -> tuple:
-    return key if isinstance(key, tuple) else (key,)
+_SLOT = object()  # where a traced value sat among a deferred check's arguments
 
-
-def _traced(p) -> bool:
-    from jax.core import Tracer
-
-    return isinstance(p, Tracer)
-
-
-class _Slot:
-    """Where a traced index array sat in a deferred check's key."""
-
-
-def _template(op: str, key, shape) -> tuple:
-    return op, tuple(_Slot if _traced(p) else p for p in _parts(key)), tuple(shape)
-
-
-def _check(templates: list, indices: list) -> None:
-    """The eager bounds check (backend._check_bounds: its IndexError and message) on the
-    index values a jitted call returned."""
-    import numpy as np
-
-    from .backend import _check_bounds
-
-    values = iter(indices)
-    for op, template, shape in templates:
-        key = tuple(np.asarray(next(values)) if p is _Slot else p for p in template)
-        _check_bounds(key, shape, op)
