@@ -46,7 +46,12 @@ class Adam(Optimizer):
         amsgrad: use the maximum of the past squared-gradient averages (Reddi et al., 2018).
         foreach: accepted for PyTorch compatibility; corefw has one implementation.
         maximize: maximize the objective instead of minimizing it.
-        capturable, differentiable, fused: accepted for PyTorch compatibility; must be unset.
+        capturable: keep ``step`` on the parameter's device and compute the bias corrections
+            there, as tensors, instead of reading the step with ``.item()``: a compiled step is
+            then one device graph that a ``jax.jit`` or CUDA-graph compiler takes whole (as
+            PyTorch's flag makes Adam safe to capture in a CUDA graph). Eagerly it costs a few
+            0-d tensor ops per parameter; results equal the default's to rounding.
+        differentiable, fused: accepted for PyTorch compatibility; must be unset.
 
     Raises:
         ValueError: a negative ``lr``, ``eps`` or ``weight_decay``, or a beta outside [0, 1).
@@ -71,8 +76,7 @@ class Adam(Optimizer):
     ) -> None:
         _check_adam_like(lr, betas, eps, weight_decay)
         _check_unsupported(
-            type(self).__name__, capturable=capturable, differentiable=differentiable,
-            fused=fused,
+            type(self).__name__, differentiable=differentiable, fused=fused,
         )
         defaults = dict(
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
@@ -82,7 +86,7 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _init_state(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
-        state["step"] = _scalar_state()
+        state["step"] = _scalar_state(device=p.device if group["capturable"] else None)
         state["exp_avg"] = corefw.zeros_like(p)
         state["exp_avg_sq"] = corefw.zeros_like(p)
         if group["amsgrad"]:
@@ -96,13 +100,18 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = corefw.zeros_like(p)
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         state["step"].add_(1)
-        step = state["step"].item()
-        if not amsgrad and p.grad.dtype == p.dtype:  # one fused update
-            adam_step_(p, p.grad, exp_avg, exp_avg_sq, lr=lr, beta1=beta1, beta2=beta2,
-                       eps=eps, weight_decay=weight_decay,
-                       decoupled=self._decoupled_weight_decay, maximize=group["maximize"],
-                       step=step)
-            return
+        if group["capturable"]:  # a tensor: the bias corrections below are tensor ops
+            step = state["step"]
+            if p.dtype.is_floating_point and p.dtype != step.dtype:
+                step = step.to(p.dtype)  # float64 corrections for float64 parameters
+        else:
+            step = state["step"].item()
+            if not amsgrad and p.grad.dtype == p.dtype:  # one fused update
+                adam_step_(p, p.grad, exp_avg, exp_avg_sq, lr=lr, beta1=beta1, beta2=beta2,
+                           eps=eps, weight_decay=weight_decay,
+                           decoupled=self._decoupled_weight_decay, maximize=group["maximize"],
+                           step=step)
+                return
         grad = self._grad(p, group)
         if weight_decay != 0:
             if self._decoupled_weight_decay:

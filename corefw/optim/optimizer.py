@@ -34,17 +34,19 @@ class OptimizerStateDictError(StateDictError, ValueError):
     """
 
 
-def _scalar_state(value: float = 0.0) -> Any:
-    """A 0-d float32 tensor, as PyTorch keeps ``step`` and other scalar state."""
-    return corefw.tensor(float(value), dtype=corefw.float32)
+def _scalar_state(value: float = 0.0, device: Any = None) -> Any:
+    """A 0-d float32 tensor, as PyTorch keeps ``step`` and other scalar state: on the default
+    device, or on the parameter's ``device`` for a ``capturable`` optimizer."""
+    return corefw.tensor(float(value), dtype=corefw.float32, device=device)
 
 
 def _addcdiv_(p: Any, tensor1: Any, tensor2: Any, value: Any) -> Any:
     """``p.addcdiv_(tensor1, tensor2, value=value)``. A ``value`` computed from the step
     counter while ``corefw.compile`` captures (a lifted scalar, see corefw/compiler/_lift.py)
     takes the same arithmetic, ``p + value * tensor1 / tensor2``, without ``addcdiv_``'s
-    ``value != 1`` shortcut, which would be a guard after the parameter changed."""
-    if hasattr(value, "__corefw_lift__"):
+    ``value != 1`` shortcut, which would be a guard after the parameter changed. A tensor
+    ``value`` (a ``capturable`` optimizer's, computed on the device) takes the same path."""
+    if isinstance(value, corefw.Tensor) or hasattr(value, "__corefw_lift__"):
         return p.add_(value * tensor1 / tensor2)
     return p.addcdiv_(tensor1, tensor2, value=value)
 
@@ -108,7 +110,8 @@ def _check_unsupported(name: str, **flags: Any) -> None:
         if value:
             raise NotImplementedError(
                 f"{name}({flag}={value!r}) is not supported by corefw; leave {flag} unset "
-                "(corefw runs one per-parameter implementation on every backend)"
+                "(corefw runs one per-parameter implementation on every backend"
+                + ("; Adam and AdamW implement capturable)" if flag == "capturable" else ")")
             )
 
 
@@ -423,6 +426,8 @@ class Optimizer:
                 chain.from_iterable(g["params"] for g in groups),
             )
         )
+        # a capturable group keeps its step on the parameter's device (PyTorch's policy)
+        on_device = {i for g in saved_groups if g.get("capturable") for i in g["params"]}
         state: defaultdict = defaultdict(dict)
         for key, value in state_dict["state"].items():
             if key in id_map:
@@ -430,6 +435,8 @@ class Optimizer:
                 state[param] = {
                     k: self._cast_state_value(param, k, v, key, name) for k, v in value.items()
                 }
+                if key in on_device and "step" in state[param]:
+                    state[param]["step"] = state[param]["step"].to(param.device)
             else:
                 state[key] = _copy_value(value)
         new_groups = []

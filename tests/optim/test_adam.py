@@ -51,12 +51,16 @@ CONFIGS = [
 ]
 
 
+@pytest.mark.parametrize("capturable", [False, True], ids=["", "capturable"])
 @pytest.mark.parametrize("cls", [Adam, AdamW])
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
-def test_adam_matches_reference(cls, cfg, problem, run_opt, device):
+def test_adam_matches_reference(cls, cfg, capturable, problem, run_opt, device):
+    """Also ``capturable=True``: the step a tensor on the parameter's device, the bias
+    corrections computed there (in float64 for float64 parameters)."""
     params, grads = problem(seed=4, steps=6)
     hp = dict(lr=0.05, betas=(0.8, 0.95), eps=1e-3, **cfg)
-    opt, ps, history = run_opt(lambda p: cls(p, **hp), params, grads, device=device)
+    opt, ps, history = run_opt(lambda p: cls(p, capturable=capturable, **hp), params, grads,
+                               device=device)
     expected, state = adam_reference(params, grads, decoupled=cls is AdamW, **hp)
     for got_step, exp_step in zip(history, expected):
         for got, exp in zip(got_step, exp_step):
@@ -66,6 +70,7 @@ def test_adam_matches_reference(cls, cfg, problem, run_opt, device):
         st = opt.state[p]
         assert sorted(st) == sorted(["step", *keys])
         assert st["step"].dtype == corefw.float32 and st["step"].dim() == 0
+        assert st["step"].device == (p.device if capturable else corefw.get_default_device())
         assert st["step"].item() == len(grads)
         for k in keys:
             np.testing.assert_allclose(st[k].numpy(), state[k][i], rtol=1e-11, atol=1e-14)
@@ -109,5 +114,9 @@ def test_adam_defaults_and_validation():
             cls([p], betas=(0.9, -0.1))
         with pytest.raises(ValueError, match="Invalid weight_decay value: -1"):
             cls([p], weight_decay=-1)
-        with pytest.raises(NotImplementedError, match="capturable"):
-            cls([p], capturable=True)
+        for flag in ("fused", "differentiable"):
+            with pytest.raises(NotImplementedError, match=flag):
+                cls([p], **{flag: True})
+    for other in (corefw.optim.Adamax, corefw.optim.NAdam, corefw.optim.RMSprop):
+        with pytest.raises(NotImplementedError, match="Adam and AdamW implement capturable"):
+            other([p], capturable=True)

@@ -9,8 +9,9 @@ check (``backend.DEFERRED``) and the jitted function returns those indices too; 
 on them after the call, before any result is used, so an out-of-range index raises eager's
 ``IndexError`` and the step writes nothing. A graph that cannot be traced runs as plain
 replay: one with a kernel that reads values on the host (random streams, ``nonzero``, a
-boolean mask), one on another device, or one whose trace fails. The callable's ``jitted``
-and ``reason`` attributes say which, and why.
+boolean mask), one on another device (Adam's default step counter lives on cpu: pass
+``capturable=True``), or one whose trace fails. The callable's ``jitted`` and ``reason``
+attributes say which, and why.
 """
 
 from __future__ import annotations

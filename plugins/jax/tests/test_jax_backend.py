@@ -205,7 +205,7 @@ def _classifier_step(dev: str, backend, opt_name: str = "SGD"):
     emb, lin = corefw.nn.Embedding(20, 8).to(dev), corefw.nn.Linear(8, 5).to(dev)
     params = list(emb.parameters()) + list(lin.parameters())
     opt = corefw.optim.SGD(params, lr=0.1, momentum=0.9) if opt_name == "SGD" else \
-        corefw.optim.Adam(params, lr=0.01)
+        corefw.optim.Adam(params, lr=0.01, capturable=opt_name == "Adam-capturable")
 
     def step(i, t):
         h = emb(i).reshape(12, 8)[t * 2]
@@ -253,8 +253,8 @@ def test_compiler_jits_a_classifier_training_step():
 
 
 def test_compiler_replays_a_graph_it_cannot_trace_and_says_why():
-    """Adam's step counter lives on cpu (a NumPy kernel in the graph, which a trace cannot
-    run): the graph is replayed from the first call on, with eager's results, and the
+    """Adam's step counter lives on cpu by default (a NumPy kernel in the graph, which a trace
+    cannot run): the graph is replayed from the first call on, with eager's results, and the
     compiled callable's ``jitted``/``reason`` say so."""
     pytest.importorskip("corefw.compiler", reason="this corefw has no compile")
     i, t = _ints(np.arange(12).reshape(3, 4) % 20), _ints([0, 4, 1, 3, 2, 0])
@@ -264,3 +264,19 @@ def test_compiler_replays_a_graph_it_cannot_trace_and_says_why():
     got = [compiled(i, t).item() for _ in range(4)]
     np.testing.assert_allclose(got, want, rtol=1e-6)
     assert len(made) == 1 and made[0].jitted is False and made[0].reason
+
+
+def test_compiler_jits_a_capturable_adam_step():
+    """``Adam(capturable=True)`` keeps its step on ``jax``: the whole step is one jitted
+    graph, with eager's losses and parameters (capturable or not)."""
+    pytest.importorskip("corefw.compiler", reason="this corefw has no compile")
+    i, t = _ints(np.arange(12).reshape(3, 4) % 20), _ints([0, 4, 1, 3, 2, 0])
+    runs = {name: _classifier_step("jax", None, name) for name in ("Adam", "Adam-capturable")}
+    compiled, made, params = _classifier_step("jax", "jax", "Adam-capturable")
+    got = [compiled(i, t).item() for _ in range(5)]
+    assert [(m.jitted, m.reason) for m in made] == [(True, None)]
+    for eager, _, want_params in runs.values():
+        np.testing.assert_allclose(got, [eager(i, t).item() for _ in range(5)], rtol=1e-5)
+        for p, q in zip(params, want_params):
+            np.testing.assert_allclose(p.detach().to("cpu").numpy(),
+                                       q.detach().to("cpu").numpy(), rtol=1e-5, atol=1e-6)
