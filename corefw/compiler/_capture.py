@@ -42,6 +42,9 @@ def _capture(cf, arg_tensors: list, args, kwargs):
             if g is not None:
                 sources[id(tr.input(g._data))] = ("grad", i)
         out = cf.fn(*args, **kwargs)
+    if tr.refused:
+        cf.breaks = list(tr.breaks)
+        return None, out, tr.refused
     hooked = [type(m).__name__ for m in state.modules
               if m._forward_hooks or m._forward_pre_hooks]
     if hooked:  # Python that must run every call (often storing tensors): not replayable

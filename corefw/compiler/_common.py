@@ -9,8 +9,8 @@ import threading
 from ._ir import subgraph
 from ._trace import Tracer
 
-__all__ = ["CompileWarning", "LOCAL", "build_graph", "flatten", "log_graph", "trace_scope",
-           "unflatten"]
+__all__ = ["CompileWarning", "LOCAL", "build_graph", "flatten", "log_graph", "refuse_capture",
+           "trace_scope", "unflatten"]
 
 LOCAL = threading.local()  # .tracing: a capture runs on this thread (nested calls go eager)
 
@@ -40,6 +40,14 @@ def unflatten(tree, leaves: list, pos: list | None = None):
         return {k: unflatten(t, leaves, pos) for k, t in zip(tree[1], tree[2])}
     items = [unflatten(t, leaves, pos) for t in tree[1]]
     return tree[0](items) if tree[0] in (tuple, list) else tree[0](*items)
+
+
+def refuse_capture(reason: str) -> None:
+    """Called by code that a captured graph cannot replay (``corefw.distributed``'s
+    collectives): when this thread is capturing, the capture is refused with ``reason`` and
+    the compiled function runs eagerly (see :meth:`Tracer.refuse`). Free otherwise."""
+    if getattr(LOCAL, "tracing", False):
+        LOCAL.tracer.refuse(reason)
 
 
 def log_graph(graph, title: str) -> None:

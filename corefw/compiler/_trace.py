@@ -152,6 +152,7 @@ class Tracer:
         self.lines = lines
         self.ops = OPS
         self._saved: list = []
+        self.refused: str | None = None  # why this trace cannot become a plan (see refuse)
 
     # -- values -------------------------------------------------------------------------
     def new_value(self, arr, kind: str = "tmp") -> Value:
@@ -229,7 +230,7 @@ class Tracer:
 
     def _host_reader(self, fn):
         def to_host(arr, *args, **kwargs):
-            if not self.depth and threading.get_ident() == self.tid:
+            if not self.depth and threading.get_ident() == self.tid and self.refused is None:
                 line, inner = source_line()
                 reason = _REASONS.get(inner, f"reading a tensor's values in Python ({inner})")
                 if self.fullgraph:
@@ -246,6 +247,20 @@ class Tracer:
                 return host
             return fn(arr, *args, **kwargs)
         return to_host
+
+    def refuse(self, reason: str) -> None:
+        """Something no graph can hold ran (a collective: a replay would skip the
+        communication): a graph break, and the capture is refused, so the function runs
+        eagerly. Under ``fullgraph=True`` it raises here."""
+        if self.depth or threading.get_ident() != self.tid:
+            return
+        line = source_line()[0] if self.lines else ""
+        if self.fullgraph:
+            raise GraphBreakError(f"corefw.compile(fullgraph=True): graph break at {line}: "
+                                  f"{reason}")
+        self.breaks.append(GraphBreak(reason, line, len(self.nodes)))
+        if self.refused is None:
+            self.refused = f"{reason} (at {line})"
 
     def guard_host(self, fn, args: tuple, result, reason: str) -> None:
         """Record that Python used lifted scalars (``fn(*args) == result``): a break."""

@@ -19,7 +19,7 @@ import corefw
 
 from ._backend import PROVIDERS, DistBackendError, DistError, ReduceOp
 from ._debug import check_same, detail, read_setting
-from ._groups import _STATE, GroupMember, ProcessGroup, _grank, _group, is_initialized
+from ._groups import _STATE, GroupMember, ProcessGroup, _collective, _grank, _group, is_initialized
 
 __all__ = ["all_gather", "all_gather_into_tensor", "all_reduce",
            "all_to_all", "all_to_all_single", "barrier", "broadcast", "destroy_process_group",
@@ -226,13 +226,13 @@ def _unstack(src: Any, targets: Sequence[Any]) -> Callable[[], None]:
 # -- collectives ------------------------------------------------------------------------------
 def barrier(group: ProcessGroup | None = None, async_op: bool = False, device_ids=None):
     """Wait until every rank of the group has called barrier."""
-    g = _group(group, "barrier")
+    g = _collective(group, "barrier")
     return _finish(g.pg.barrier(async_op=async_op), async_op)
 
 
 def broadcast(tensor, src: int, group: ProcessGroup | None = None, async_op: bool = False):
     """Copy ``tensor`` of rank ``src`` into ``tensor`` on every rank."""
-    g = _group(group, "broadcast")
+    g = _collective(group, "broadcast")
     t = _tensor("broadcast", tensor)
     _check(g, "broadcast", t)
     return _finish(g.pg.broadcast(t, _grank(g, src, "broadcast", "src"),
@@ -242,7 +242,7 @@ def broadcast(tensor, src: int, group: ProcessGroup | None = None, async_op: boo
 def all_reduce(tensor, op: ReduceOp = ReduceOp.SUM, group: ProcessGroup | None = None,
                async_op: bool = False):
     """Combine ``tensor`` across ranks with ``op``; every rank gets the result in place."""
-    g = _group(group, "all_reduce")
+    g = _collective(group, "all_reduce")
     t = _tensor("all_reduce", tensor)
     _check(g, "all_reduce", t)
     return _finish(g.pg.allreduce(t, _op(op, t, "all_reduce"), async_op=async_op), async_op)
@@ -251,7 +251,7 @@ def all_reduce(tensor, op: ReduceOp = ReduceOp.SUM, group: ProcessGroup | None =
 def reduce(tensor, dst: int, op: ReduceOp = ReduceOp.SUM, group: ProcessGroup | None = None,
            async_op: bool = False):
     """Combine ``tensor`` across ranks into ``tensor`` of rank ``dst`` (others unchanged)."""
-    g = _group(group, "reduce")
+    g = _collective(group, "reduce")
     t = _tensor("reduce", tensor)
     _check(g, "reduce", t)
     return _finish(g.pg.reduce(t, _grank(g, dst, "reduce", "dst"), _op(op, t, "reduce"),
@@ -263,7 +263,7 @@ def all_gather_into_tensor(output_tensor, input_tensor, group: ProcessGroup | No
                            async_op: bool = False):
     """``output_tensor`` (world_size times ``input_tensor`` along dim 0) gets every rank's
     ``input_tensor``, in rank order."""
-    g = _group(group, "all_gather_into_tensor")
+    g = _collective(group, "all_gather_into_tensor")
     out = _tensor("all_gather_into_tensor", output_tensor, "output_tensor")
     t = _tensor("all_gather_into_tensor", input_tensor, "input_tensor")
     _need_numel(out, t.numel() * g.size(), "all_gather_into_tensor", "output_tensor", t)
@@ -274,7 +274,7 @@ def all_gather_into_tensor(output_tensor, input_tensor, group: ProcessGroup | No
 def all_gather(tensor_list: list, tensor, group: ProcessGroup | None = None,
                async_op: bool = False):
     """``tensor_list[i]`` gets rank i's ``tensor``."""
-    g = _group(group, "all_gather")
+    g = _collective(group, "all_gather")
     t = _tensor("all_gather", tensor)
     _need_len(tensor_list, g.size(), "all_gather", "tensor_list")
     _flat(tensor_list, "all_gather", like=t)
@@ -287,7 +287,7 @@ def all_gather(tensor_list: list, tensor, group: ProcessGroup | None = None,
 def reduce_scatter_tensor(output, input, op: ReduceOp = ReduceOp.SUM,
                           group: ProcessGroup | None = None, async_op: bool = False):
     """Reduce ``input`` (world_size chunks along dim 0) across ranks; rank i gets chunk i."""
-    g = _group(group, "reduce_scatter_tensor")
+    g = _collective(group, "reduce_scatter_tensor")
     out = _tensor("reduce_scatter_tensor", output, "output")
     t = _tensor("reduce_scatter_tensor", input, "input")
     _need_numel(t, out.numel() * g.size(), "reduce_scatter_tensor", "input", out)
@@ -299,7 +299,7 @@ def reduce_scatter_tensor(output, input, op: ReduceOp = ReduceOp.SUM,
 def reduce_scatter(output, input_list: list, op: ReduceOp = ReduceOp.SUM,
                    group: ProcessGroup | None = None, async_op: bool = False):
     """Reduce ``input_list[i]`` across ranks into ``output`` of rank i."""
-    g = _group(group, "reduce_scatter")
+    g = _collective(group, "reduce_scatter")
     out = _tensor("reduce_scatter", output, "output")
     _need_len(input_list, g.size(), "reduce_scatter", "input_list")
     flat = _flat(input_list, "reduce_scatter", like=out)
@@ -311,7 +311,7 @@ def reduce_scatter(output, input_list: list, op: ReduceOp = ReduceOp.SUM,
 def gather(tensor, gather_list: list | None = None, dst: int = 0,
            group: ProcessGroup | None = None, async_op: bool = False):
     """Rank ``dst`` gets every rank's ``tensor`` in ``gather_list`` (None on the others)."""
-    g = _group(group, "gather")
+    g = _collective(group, "gather")
     t = _tensor("gather", tensor)
     root = _grank(g, dst, "gather", "dst")
     out, then = None, None
@@ -327,7 +327,7 @@ def gather(tensor, gather_list: list | None = None, dst: int = 0,
 def scatter(tensor, scatter_list: list | None = None, src: int = 0,
             group: ProcessGroup | None = None, async_op: bool = False):
     """``tensor`` of rank i gets ``scatter_list[i]`` of rank ``src``."""
-    g = _group(group, "scatter")
+    g = _collective(group, "scatter")
     t = _tensor("scatter", tensor)
     root = _grank(g, src, "scatter", "src")
     flat = None
@@ -341,7 +341,7 @@ def scatter(tensor, scatter_list: list | None = None, src: int = 0,
 def all_to_all_single(output, input, group: ProcessGroup | None = None,
                       async_op: bool = False):
     """Chunk i (along dim 0) of ``input`` goes to rank i; ``output`` chunk j comes from j."""
-    g = _group(group, "all_to_all_single")
+    g = _collective(group, "all_to_all_single")
     out = _tensor("all_to_all_single", output, "output")
     t = _tensor("all_to_all_single", input, "input")
     if t.shape[0] % g.size() or tuple(out.shape) != tuple(t.shape) or out.dtype != t.dtype:
@@ -356,7 +356,7 @@ def all_to_all(output_tensor_list: list, input_tensor_list: list,
                group: ProcessGroup | None = None, async_op: bool = False):
     """``input_tensor_list[i]`` goes to rank i; ``output_tensor_list[j]`` comes from rank j
     (equal shapes)."""
-    g = _group(group, "all_to_all")
+    g = _collective(group, "all_to_all")
     _need_len(input_tensor_list, g.size(), "all_to_all", "input_tensor_list")
     _need_len(output_tensor_list, g.size(), "all_to_all", "output_tensor_list")
     flat = _flat(input_tensor_list, "all_to_all")
@@ -369,13 +369,13 @@ def all_to_all(output_tensor_list: list, input_tensor_list: list,
 
 def isend(tensor, dst: int, group: ProcessGroup | None = None, tag: int = 0):
     """Start sending ``tensor`` to rank ``dst``; returns a work handle."""
-    g = _group(group, "isend")
+    g = _collective(group, "isend")
     return _Done(g.pg.send(_tensor("isend", tensor), _grank(g, dst, "isend", "dst"), tag))
 
 
 def irecv(tensor, src: int | None = None, group: ProcessGroup | None = None, tag: int = 0):
     """Start receiving into ``tensor`` from ``src`` (None: any rank); returns a work handle."""
-    g = _group(group, "irecv")
+    g = _collective(group, "irecv")
     root = None if src is None else _grank(g, src, "irecv", "src")
     return _Done(g.pg.recv(_tensor("irecv", tensor), root, tag))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..compiler._common import refuse_capture
 from ._backend import DistError
 
 __all__ = ["GroupMember", "ProcessGroup", "is_initialized"]
@@ -50,6 +51,17 @@ def _group(group: ProcessGroup | None, fn: str) -> ProcessGroup:
     if g is None:
         raise DistError(f"{fn}: the default process group is not initialized; call "
                         f"corefw.distributed.init_process_group() first")
+    return g
+
+
+def _collective(group: ProcessGroup | None, fn: str) -> ProcessGroup:
+    """``_group`` for a collective or point-to-point call. A captured graph would replay the
+    computation without the communication (and a backend writing device memory directly, as
+    NCCL does, leaves no trace at all), so a collective refuses the capture: the compiled
+    function runs eagerly, with a CompileWarning naming the call."""
+    g = _group(group, fn)
+    refuse_capture(f"corefw.distributed.{fn} is a collective, which a compiled graph cannot "
+                   f"replay (it would skip the communication); the function runs eagerly")
     return g
 
 

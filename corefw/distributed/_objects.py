@@ -18,7 +18,7 @@ import numpy as np
 import corefw
 
 from ._backend import DistError
-from ._groups import _grank, _group
+from ._groups import _collective, _grank
 
 __all__ = ["all_gather_object", "broadcast_object_list", "dumps", "loads"]
 
@@ -73,7 +73,7 @@ def loads(data: bytes) -> Any:
 def broadcast_object_list(object_list: list, src: int = 0, group: Any = None,
                           device: Any = None) -> None:
     """Replace ``object_list``'s entries on every rank with those of rank ``src`` (in place)."""
-    g = _group(group, "broadcast_object_list")
+    g = _collective(group, "broadcast_object_list")
     dev = getattr(g.pg, "buffer_device", "cpu")  # nccl: a GPU
     root = _grank(g, src, "broadcast_object_list", "src")
     payload = dumps(list(object_list), "broadcast_object_list") if g.rank() == root else b""
@@ -92,7 +92,7 @@ def broadcast_object_list(object_list: list, src: int = 0, group: Any = None,
 
 def all_gather_object(object_list: list, obj: Any, group: Any = None) -> None:
     """``object_list[i]`` gets rank i's ``obj``."""
-    g = _group(group, "all_gather_object")
+    g = _collective(group, "all_gather_object")
     if not isinstance(object_list, list) or len(object_list) != g.size():
         raise DistError(f"all_gather_object: object_list must be a list of world_size="
                         f"{g.size()} entries")

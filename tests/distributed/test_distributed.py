@@ -134,13 +134,23 @@ def _same(got: dict, want: dict):
         np.testing.assert_allclose(got[k], want[k], rtol=2e-5, atol=2e-6, err_msg=k)
 
 
-@pytest.mark.parametrize("case", ["plain", "small_buckets", "no_sync", "unused", "uneven"])
+@pytest.mark.parametrize("case", ["plain", "small_buckets", "no_sync", "unused", "uneven",
+                                  "compiled_step", "compiled_model"])
 def test_ddp_equals_single_process_training(ddp, case):
     kwargs = {"no_sync": {"steps": 2, "accumulate": 2}, "unused": {"steps": 3, "unused": True},
               "uneven": {"steps": 3, "uneven": True}}.get(case, {"steps": 3})
     want = _reference(**kwargs)
     for res in ddp:
         _same(res[case], want)
+
+
+def test_a_compiled_step_with_collectives_runs_eagerly_and_says_why(ddp):
+    """The whole DDP step under corefw.compile: one warning naming the collective (the step is
+    eager, and equal to single-process training above); the model compiled inside DDP: none."""
+    for res in ddp:
+        (msg,) = res["compiled_step_warnings"]
+        assert "running eagerly: corefw.distributed.all_reduce is a collective" in msg, msg
+        assert res["compiled_model_warnings"] == []
 
 
 def test_ddp_buckets_state_dict_and_unused(ddp):

@@ -205,3 +205,41 @@ def test_corefw_plugins_lists_process_groups(loopback, capsys):
 
     assert main(["plugins"]) == 0
     assert "registers process groups: loopback_test" in capsys.readouterr().out
+
+
+def test_a_collective_refuses_the_capture_of_a_compiled_function(world, monkeypatch):
+    """A replay of a captured graph would skip the communication; a backend that writes the
+    tensor's memory directly (as NCCL does) leaves nothing a trace could see. So a collective
+    makes the compiled function run eagerly, once warned; ``fullgraph=True`` raises at it, and
+    ``explain`` names it."""
+    from corefw.compiler import CompileWarning, GraphBreakError, explain
+    from corefw.distributed._groups import _STATE
+
+    pg = _STATE["world"].pg
+    calls = []
+
+    def doubling(t, op, async_op=False):  # two ranks holding equal data, reduced with SUM
+        calls.append(op)
+        t._data *= 2  # straight into the array: no op a trace could record
+        return _Done()
+
+    monkeypatch.setattr(pg, "allreduce", doubling)
+
+    def f(x):
+        y = x * 3
+        dist.all_reduce(y)
+        return y + 1
+
+    x = corefw.tensor([1.0, 2.0])
+    compiled = corefw.compile(f)
+    with pytest.warns(CompileWarning, match=r"running eagerly: corefw.distributed.all_reduce "
+                                            r"is a collective"):
+        assert compiled(x).tolist() == [7.0, 13.0]
+    for _ in range(3):
+        assert compiled(x).tolist() == [7.0, 13.0]
+    assert len(calls) == 4 and compiled.eager_keys and not compiled.cache
+    with pytest.raises(GraphBreakError, match=r"fullgraph=True\): graph break at .*"
+                                              r"all_reduce is a collective"):
+        corefw.compile(f, fullgraph=True)(x)
+    report = explain(f, x)
+    assert report.graph_break_count == 1 and "all_reduce is a collective" in str(report)

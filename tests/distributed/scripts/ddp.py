@@ -3,6 +3,7 @@ out/rank<r>.json (the test compares them with single-process training)."""
 
 import json
 import sys
+import warnings
 
 import numpy as np
 from _models import batch, loss_fn, make_model, params
@@ -41,6 +42,29 @@ for name, cap in (("small_buckets", 1e-4), ("plain", 25)):
     train(ddp, 3)
     res[name] = params(ddp.module)
 res["state_dict_keys"] = list(ddp.state_dict())
+
+# compiled: a whole step under corefw.compile (its collectives refuse the capture, so it runs
+# eagerly, with a CompileWarning), and the model compiled inside DDP (forward and backward
+# compiled, DDP's bucket reduction between them, in the backward's hooks)
+for name in ("compiled_step", "compiled_model"):
+    model = make_model(seed=r)
+    if name == "compiled_model":
+        model.compile()
+    ddp = DDP(model)
+    opt = corefw.optim.SGD(ddp.parameters(), lr=0.1)
+
+    def step(x, y, ddp=ddp, opt=opt):
+        opt.zero_grad()
+        loss_fn(ddp, x, y).backward()
+        opt.step()
+
+    run = corefw.compile(step) if name == "compiled_step" else step
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for s in range(3):
+            run(*batch(10 * s, world, r))
+    res[name] = params(ddp.module)
+    res[f"{name}_warnings"] = [str(w.message) for w in caught]
 
 ddp = DDP(make_model(seed=r))
 train(ddp, 2, accumulate=2)
