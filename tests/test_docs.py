@@ -1,5 +1,6 @@
-"""The documentation works: every ```python block of README.md and docs/*.md runs, the README
-starts with the two commands CI runs, and links between the pages resolve.
+"""The documentation works: every ```python block of README.md, docs/*.md and the plugins'
+READMEs runs, the README starts with the two commands CI runs, and links between the pages
+resolve.
 
 Each Markdown file's python blocks run in order in one namespace, in a fresh interpreter whose
 working directory is an empty temporary directory. A block may be skipped only when the line
@@ -23,6 +24,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+#: the pages whose examples run and whose links resolve: the docs and each plugin's README
+RUN_FILES = [*DOC_FILES, *sorted(ROOT.glob("plugins/*/README.md"))]
 
 _FENCE = re.compile(r"^(\s*)```\s*([\w+-]*)\s*$")
 _SKIP = re.compile(r"^\s*<!--\s*not-tested:(.*?)-->\s*$")
@@ -82,7 +85,7 @@ def _id(path: Path) -> str:
     return str(path.relative_to(ROOT))
 
 
-@pytest.mark.parametrize("path", DOC_FILES, ids=_id)
+@pytest.mark.parametrize("path", RUN_FILES, ids=_id)
 def test_python_blocks_run(path, tmp_path):
     blocks = python_blocks(path)
     run = [{"file": str(path), "line": b.line, "code": b.code} for b in blocks if b.skip is None]
@@ -100,7 +103,7 @@ def test_python_blocks_run(path, tmp_path):
 
 
 def test_skipped_blocks_give_a_reason():
-    for path in DOC_FILES:
+    for path in RUN_FILES:
         text = path.read_text(encoding="utf-8")
         for n, line in enumerate(text.splitlines(), 1):
             if "not-tested" in line:
@@ -183,7 +186,7 @@ def _links(path: Path) -> list[str]:
     return [m.group(1) for m in _LINK.finditer(text)]
 
 
-@pytest.mark.parametrize("path", DOC_FILES, ids=_id)
+@pytest.mark.parametrize("path", RUN_FILES, ids=_id)
 def test_relative_links_resolve(path):
     for link in _links(path):
         if re.match(r"^[a-z]+:", link) or link.startswith("#"):
