@@ -287,6 +287,30 @@ def test_optimizer_step_writes_its_parameters():
         assert all(g.inputs[i].shape is not None for i in written)
 
 
+@pytest.mark.parametrize("capturable", [False, True])
+def test_an_adam_step_is_capture_safe_when_capturable(capturable):
+    """Adam's default step reads its cpu step counter on the host (``host.item``): replayed
+    without a CUDA graph. ``capturable=True`` keeps the counter a device tensor: the whole
+    training step is capture safe."""
+    model = corefw.nn.Linear(3, 2)
+    opt = corefw.optim.Adam(model.parameters(), lr=0.1, capturable=capturable)
+    x, y = corefw.randn(4, 3), corefw.randn(4, 2)
+
+    def step(x, y):
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return loss
+
+    graphs = _graphs(step, x, y, calls=3)
+    verdicts = [capture_safety(g) for g in graphs]
+    if capturable:
+        assert verdicts and all(ok for ok, _ in verdicts), verdicts
+    else:
+        assert any(not ok and "host.item" in why for ok, why in verdicts), verdicts
+
+
 def test_a_view_of_a_written_input_returned_is_not_captured():
     """Its static buffer would be returned as a copy while eager returns the caller's memory,
     which the write changed: the program replays instead."""
