@@ -61,7 +61,7 @@ def _collective(group: ProcessGroup | None, fn: str) -> ProcessGroup:
     function runs eagerly, with a CompileWarning naming the call."""
     g = _group(group, fn)
     refuse_capture(f"corefw.distributed.{fn} is a collective, which a compiled graph cannot "
-                   f"replay (it would skip the communication); the function runs eagerly")
+                   f"replay (it would skip the communication)")
     return g
 
 

@@ -135,7 +135,8 @@ def _same(got: dict, want: dict):
 
 
 @pytest.mark.parametrize("case", ["plain", "small_buckets", "no_sync", "unused", "uneven",
-                                  "compiled_step", "compiled_model"])
+                                  "compiled_step", "compiled_model", "compiled_ddp",
+                                  "compiled_wrapper"])
 def test_ddp_equals_single_process_training(ddp, case):
     kwargs = {"no_sync": {"steps": 2, "accumulate": 2}, "unused": {"steps": 3, "unused": True},
               "uneven": {"steps": 3, "uneven": True}}.get(case, {"steps": 3})
@@ -144,13 +145,18 @@ def test_ddp_equals_single_process_training(ddp, case):
         _same(res[case], want)
 
 
-def test_a_compiled_step_with_collectives_runs_eagerly_and_says_why(ddp):
-    """The whole DDP step under corefw.compile: one warning naming the collective (the step is
-    eager, and equal to single-process training above); the model compiled inside DDP: none."""
+def test_compiled_ddp_runs_eagerly_where_a_replay_would_skip_communication(ddp):
+    """A whole DDP step under corefw.compile, and corefw.compile(ddp): one warning each,
+    naming what refused the capture (both eager, and equal to single-process training above;
+    before, corefw.compile(ddp) replayed its forward without arming the reduction and the ranks
+    drifted apart silently). The model compiled before wrapping, or by ddp.compile(): none."""
     for res in ddp:
         (msg,) = res["compiled_step_warnings"]
-        assert "running eagerly: corefw.distributed.all_reduce is a collective" in msg, msg
-        assert res["compiled_model_warnings"] == []
+        assert "running eagerly: DistributedDataParallel's forward arms" in msg, msg
+        (msg,) = res["compiled_wrapper_warnings"]
+        assert "running eagerly: DistributedDataParallel's forward arms" in msg, msg
+        assert "ddp.compile()" in msg
+        assert res["compiled_model_warnings"] == res["compiled_ddp_warnings"] == []
 
 
 def test_ddp_buckets_state_dict_and_unused(ddp):

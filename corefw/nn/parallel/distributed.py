@@ -11,6 +11,7 @@ from corefw.distributed import ReduceOp
 from corefw.distributed import _c10d as c10d
 from corefw.distributed._debug import check_same
 
+from ...compiler._common import refuse_capture
 from ..module import Module
 from ._reducer import Reducer
 
@@ -77,6 +78,9 @@ class DistributedDataParallel(Module):
                     offset += n
 
     def forward(self, *inputs: Any, **kwargs: Any) -> Any:
+        refuse_capture("DistributedDataParallel's forward arms its gradient reduction in "
+                       "Python on every call, which a replay would skip; compile the wrapped "
+                       "module instead (ddp.compile(), or model.compile() before wrapping)")
         if self._joined:  # tell ranks that ran out of data that this one has not
             c10d.all_reduce(corefw.tensor([1], dtype=corefw.int64, device=self._flag_device),
                             ReduceOp.SUM, group=self.process_group)
@@ -86,6 +90,14 @@ class DistributedDataParallel(Module):
         if corefw.is_grad_enabled() and self.require_backward_grad_sync:
             self.reducer.prepare(out)
         return out
+
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """Compile the wrapped module in place (:meth:`Module.compile`, same arguments): its
+        forward and backward are captured and replayed, while this wrapper's Python (the
+        buffer broadcast, arming the bucket reduction) and the reduction itself, in the
+        backward's gradient hooks, run on every call. (``corefw.compile(ddp)`` would replay
+        the wrapper's forward without them, so it runs eagerly, with a warning.)"""
+        self.module.compile(*args, **kwargs)
 
     @contextlib.contextmanager
     def no_sync(self) -> Iterator[None]:

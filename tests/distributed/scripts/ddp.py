@@ -44,18 +44,22 @@ for name, cap in (("small_buckets", 1e-4), ("plain", 25)):
 res["state_dict_keys"] = list(ddp.state_dict())
 
 # compiled: a whole step under corefw.compile (its collectives refuse the capture, so it runs
-# eagerly, with a CompileWarning), and the model compiled inside DDP (forward and backward
-# compiled, DDP's bucket reduction between them, in the backward's hooks)
-for name in ("compiled_step", "compiled_model"):
+# eagerly, with a CompileWarning), the model compiled before wrapping and through ddp.compile()
+# (forward and backward compiled, DDP's bucket reduction between them, in the backward's
+# hooks), and corefw.compile(ddp) (the wrapper's forward refuses the capture: eager, warned)
+for name in ("compiled_step", "compiled_model", "compiled_ddp", "compiled_wrapper"):
     model = make_model(seed=r)
     if name == "compiled_model":
         model.compile()
     ddp = DDP(model)
+    if name == "compiled_ddp":
+        ddp.compile()
     opt = corefw.optim.SGD(ddp.parameters(), lr=0.1)
+    call = corefw.compile(ddp) if name == "compiled_wrapper" else ddp
 
-    def step(x, y, ddp=ddp, opt=opt):
+    def step(x, y, call=call, opt=opt):
         opt.zero_grad()
-        loss_fn(ddp, x, y).backward()
+        loss_fn(call, x, y).backward()
         opt.step()
 
     run = corefw.compile(step) if name == "compiled_step" else step
