@@ -159,6 +159,8 @@ class State:
             for group in opt.param_groups:
                 for p in group["params"]:
                     add(p)
+                for v in group.values():  # a tensor hyperparameter (a tensor lr): an input
+                    add(v)
             for st in opt.state.values():
                 for t in st.values():
                     add(t)
@@ -210,4 +212,5 @@ class State:
         for opt in self.optimizers:
             for group in opt.param_groups:
                 out.append((group, "params", tuple(group["params"])))
+                out += [(group, k, v) for k, v in group.items() if isinstance(v, Tensor)]
         return out

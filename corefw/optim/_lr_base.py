@@ -5,9 +5,29 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import corefw
+
 from .optimizer import Optimizer
 
 __all__ = ["LRScheduler"]
+
+
+def set_lr(group: dict[str, Any], lr: Any) -> None:
+    """``group["lr"] = lr``; a tensor lr (``Adam(lr=tensor, capturable=True)``) is filled in
+    place instead, as PyTorch's schedulers do: the same tensor stays an input of a compiled
+    step, so a new lr needs no new capture."""
+    current = group["lr"]
+    if isinstance(current, corefw.Tensor):
+        with corefw.no_grad():
+            current.fill_(lr)
+    else:
+        group["lr"] = lr
+
+
+def current_lrs(optimizer: Optimizer) -> list[Any]:
+    """Each group's lr now (tensor lrs copied, so that a later fill does not change them)."""
+    return [g["lr"].clone() if isinstance(g["lr"], corefw.Tensor) else g["lr"]
+            for g in optimizer.param_groups]
 
 _EPOCH_DEPRECATION = (
     "The epoch parameter in `scheduler.step()` is deprecated (as in PyTorch): call "
@@ -33,7 +53,9 @@ class LRScheduler:
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
-                group.setdefault("initial_lr", group["lr"])
+                lr = group["lr"]
+                group.setdefault("initial_lr", lr.clone() if isinstance(lr, corefw.Tensor)
+                                 else lr)
         else:
             for i, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
@@ -96,8 +118,8 @@ class LRScheduler:
         finally:
             self._get_lr_called_within_step = False
         for group, lr in zip(self.optimizer.param_groups, values):
-            group["lr"] = lr
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+            set_lr(group, lr)
+        self._last_lr = current_lrs(self.optimizer)
 
 
 _LRScheduler = LRScheduler  # PyTorch's old name

@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from ._lr_base import _EPOCH_DEPRECATION, LRScheduler
+from ._lr_base import _EPOCH_DEPRECATION, LRScheduler, current_lrs, set_lr
 from .optimizer import Optimizer
 
 __all__ = ["OneCycleLR", "ReduceLROnPlateau"]
@@ -235,7 +235,7 @@ class ReduceLROnPlateau(LRScheduler):
         else:
             self.default_min_lr = min_lr
             self.min_lrs = [min_lr] * n
-        self._last_lr = [group["lr"] for group in optimizer.param_groups]
+        self._last_lr = current_lrs(optimizer)
         self.patience = patience
         self.cooldown = cooldown
         self.cooldown_counter = 0
@@ -294,7 +294,7 @@ class ReduceLROnPlateau(LRScheduler):
             self._reduce_lr()
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        self._last_lr = current_lrs(self.optimizer)
 
     def _reduce_lr(self) -> None:
         groups = self.optimizer.param_groups
@@ -312,7 +312,7 @@ class ReduceLROnPlateau(LRScheduler):
             old_lr = float(group["lr"])
             new_lr = max(old_lr * self.factor, min_lr)
             if old_lr - new_lr > self.eps:
-                group["lr"] = new_lr
+                set_lr(group, new_lr)
 
     def get_lr(self) -> list[float]:
         """The groups' current lrs (this scheduler sets them in ``step``)."""

@@ -10,7 +10,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._lr_base import LRScheduler
+from ._lr_base import LRScheduler, current_lrs, set_lr
 from ._lr_cycle import ReduceLROnPlateau, _per_group
 from .optimizer import Optimizer
 
@@ -57,7 +57,7 @@ class CyclicLR(LRScheduler):
         base_lrs = _per_group("base_lr", optimizer, base_lr)
         if last_epoch == -1:
             for lr, group in zip(base_lrs, optimizer.param_groups):
-                group["lr"] = lr
+                set_lr(group, lr)
         self.max_lrs = _per_group("max_lr", optimizer, max_lr)
         step_size_up = float(step_size_up)
         step_size_down = float(step_size_down) if step_size_down is not None else step_size_up
@@ -213,8 +213,8 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         finally:
             self._get_lr_called_within_step = False
         for group, lr in zip(self.optimizer.param_groups, values):
-            group["lr"] = lr
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+            set_lr(group, lr)
+        self._last_lr = current_lrs(self.optimizer)
 
 
 def _check_schedulers(name: str, optimizer: Optimizer, schedulers: Sequence[Any]) -> None:
@@ -290,7 +290,7 @@ class SequentialLR(_Composite):
         self.last_epoch = last_epoch + 1
         self.optimizer = optimizer
         for group in optimizer.param_groups:  # undo what building the schedulers did
-            group["lr"] = group["initial_lr"]
+            set_lr(group, group["initial_lr"])
         self._undo_step(self)
         first = self._schedulers[0]
         first._step_count = 0
@@ -337,13 +337,13 @@ class ChainedScheduler(_Composite):
         _check_schedulers("ChainedScheduler", optimizer, schedulers)
         self._schedulers = list(schedulers)
         self.optimizer = optimizer
-        self._last_lr = [group["lr"] for group in optimizer.param_groups]
+        self._last_lr = current_lrs(optimizer)
 
     def step(self) -> None:  # type: ignore[override]
         """Step every chained scheduler."""
         for sched in self._schedulers:
             sched.step()
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        self._last_lr = current_lrs(self.optimizer)
 
 
 for _cls in (ChainedScheduler, CosineAnnealingWarmRestarts, CyclicLR, SequentialLR):

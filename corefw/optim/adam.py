@@ -39,7 +39,9 @@ class Adam(Optimizer):
 
     Args:
         params: tensors or parameter-group dicts (see :class:`Optimizer`).
-        lr: learning rate.
+        lr: learning rate: a float, or a 1-element floating tensor (on the parameters' device
+            with ``capturable``), which the schedulers fill in place, so that a compiled step
+            reads it as an input instead of capturing again for every new lr.
         betas: coefficients of the running averages of the gradient and its square.
         eps: added to the denominator for numerical stability.
         weight_decay: L2 penalty coefficient (added to the gradient).
@@ -62,7 +64,7 @@ class Adam(Optimizer):
     def __init__(
         self,
         params: ParamsT,
-        lr: float = 1e-3,
+        lr: float | corefw.Tensor = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0,
@@ -106,6 +108,8 @@ class Adam(Optimizer):
                 step = step.to(p.dtype)  # float64 corrections for float64 parameters
         else:
             step = state["step"].item()
+            if isinstance(lr, corefw.Tensor):  # read like the step (lifted when compiled)
+                lr = lr.item()
             if not amsgrad and p.grad.dtype == p.dtype:  # one fused update
                 adam_step_(p, p.grad, exp_avg, exp_avg_sq, lr=lr, beta1=beta1, beta2=beta2,
                            eps=eps, weight_decay=weight_decay,
@@ -145,7 +149,7 @@ class AdamW(Adam):
     def __init__(
         self,
         params: ParamsT,
-        lr: float = 1e-3,
+        lr: float | corefw.Tensor = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 1e-2,
@@ -164,9 +168,12 @@ class AdamW(Adam):
         )
 
 
-def _check_adam_like(lr: float, betas: tuple[float, float], eps: float,
+def _check_adam_like(lr: Any, betas: tuple[float, float], eps: float,
                      weight_decay: float) -> None:
     """PyTorch's argument checks of the Adam family (same messages)."""
+    if isinstance(lr, corefw.Tensor) and (lr.numel() != 1 or not lr.is_floating_point()):
+        raise ValueError(f"Tensor lr must be 1-element and floating point, got {lr.dtype} "
+                         f"of shape {tuple(lr.shape)}; use corefw.tensor(0.001)")
     _check_non_negative(lr=lr, eps=eps)
     for i, beta in enumerate(betas[:2]):
         if not 0.0 <= beta < 1.0:

@@ -147,6 +147,39 @@ def test_capturable_step_is_placed_on_the_parameter_device_and_loaded_there():
                                        p.detach().to("cpu").numpy(), rtol=1e-6)
 
 
+@pytest.mark.parametrize("capturable", [False, True])
+def test_a_scheduled_tensor_lr_is_an_input_not_a_recapture(capturable):
+    """A float lr changed by a scheduler is a guarded hyperparameter: a new capture per
+    value. A tensor lr is an input of the one capture (the scheduler fills it in place): no
+    recompile over 8 lr values, eager's losses and parameters; a tensor put in its place
+    (another object) is a guard miss, and its value is used."""
+    def make(lr):
+        corefw.manual_seed(0)
+        model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+        opt = corefw.optim.Adam(model.parameters(), lr=lr, capturable=capturable)
+        return model, opt, corefw.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=8)
+
+    m1, o1, s1 = make(0.01)
+    m2, o2, s2 = make(corefw.tensor(0.01, dtype=corefw.float64))
+    compiled = corefw.compile(lambda x, y: _train(m2, o2, x, y))
+    for _ in range(8):
+        x, y = corefw.randn(4, 8), corefw.randint(0, 3, (4,))
+        np.testing.assert_allclose(compiled(x, y).item(), _train(m1, o1, x, y).item(),
+                                   rtol=1e-6)
+        s1.step()
+        s2.step()
+    assert len(compiled.cache) == 1 and not compiled.recompiles and not compiled.eager_keys
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        np.testing.assert_allclose(q.detach().numpy(), p.detach().numpy(), rtol=1e-5,
+                                   atol=1e-7)
+    before = [p.detach().numpy().copy() for p in m2.parameters()]
+    o2.param_groups[0]["lr"] = corefw.tensor(0.0, dtype=corefw.float64)  # a new object
+    compiled(x, y)
+    assert compiled.recompiles  # a guard noticed the new tensor
+    for b, p in zip(before, m2.parameters()):
+        np.testing.assert_array_equal(p.detach().numpy(), b)  # lr 0: nothing moved
+
+
 def test_lifted_item_arithmetic_follows_the_data_and_int_uses_are_guarded():
     def f(x):
         s = x.sum().item()

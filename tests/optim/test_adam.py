@@ -120,3 +120,23 @@ def test_adam_defaults_and_validation():
     for other in (corefw.optim.Adamax, corefw.optim.NAdam, corefw.optim.RMSprop):
         with pytest.raises(NotImplementedError, match="Adam and AdamW implement capturable"):
             other([p], capturable=True)
+
+
+@pytest.mark.parametrize("capturable", [False, True])
+def test_a_tensor_lr_gives_the_float_lr_updates(capturable, problem, run_opt):
+    """``lr`` as a 1-element tensor (what lets a compiled step read a scheduled lr as an
+    input): the reference update, with the lr it holds; a bad tensor lr is refused."""
+    params, grads = problem(seed=6, steps=5)
+    hp = dict(betas=(0.8, 0.95), eps=1e-3, weight_decay=0.1)
+    lr = corefw.tensor(0.05, dtype=corefw.float64)
+    _, _, history = run_opt(lambda p: AdamW(p, lr=lr, capturable=capturable, **hp), params,
+                            grads)
+    expected, _ = adam_reference(params, grads, lr=0.05, decoupled=True, **hp)
+    for got, exp in zip(history[-1], expected[-1]):
+        np.testing.assert_allclose(got, exp, rtol=1e-11, atol=1e-12)
+    p = corefw.zeros(3, requires_grad=True)
+    with pytest.raises(ValueError, match=r"Tensor lr must be 1-element and floating point, "
+                                         r"got corefw.float32 of shape \(2,\)"):
+        Adam([p], lr=corefw.tensor([0.1, 0.2]))
+    with pytest.raises(ValueError, match="Invalid learning rate"):
+        Adam([p], lr=corefw.tensor(-0.1))

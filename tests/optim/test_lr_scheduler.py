@@ -323,3 +323,46 @@ def test_plateau_state_dict_and_validation():
         ReduceLROnPlateau(opt, threshold_mode="pct")
     with pytest.raises(ValueError, match="expected 2 min_lrs, got 1"):
         ReduceLROnPlateau(opt, min_lr=[0.1])
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_a_tensor_lr_is_filled_in_place(name):
+    """A tensor lr (Adam's, for a compiled step to read as an input) keeps its identity: the
+    scheduler fills it, as PyTorch's do, with the closed form's values; get_last_lr returns
+    copies, which later steps do not change."""
+    make, closed = CASES[name]
+    lrs = [corefw.tensor(b, dtype=corefw.float64) for b in BASE_LRS]
+    opt = Adam([{"params": [corefw.zeros(2, requires_grad=True)], "lr": lr} for lr in lrs],
+               capturable=True)
+    sched = make(opt)
+    seen = [[float(x) for x in sched.get_last_lr()]]
+    first = sched.get_last_lr()
+    for _ in range(STEPS):
+        opt.step()
+        sched.step()
+        seen.append([float(x) for x in sched.get_last_lr()])
+    assert [g["lr"] for g in opt.param_groups] == lrs and \
+        all(g["lr"] is lr for g, lr in zip(opt.param_groups, lrs))
+    assert [float(x) for x in first] == seen[0] and first[0] is not lrs[0]
+    np.testing.assert_allclose(seen, _closed(closed), rtol=1e-12)
+    assert [float(lr) for lr in lrs] == seen[-1]
+
+
+def test_plateau_and_one_cycle_fill_a_tensor_lr():
+    lr = corefw.tensor(0.1, dtype=corefw.float64)
+    opt = Adam([corefw.zeros(2, requires_grad=True)], lr=lr, capturable=True)
+    plateau = ReduceLROnPlateau(opt, factor=0.5, patience=0)
+    for loss in (1.0, 2.0, 3.0):
+        plateau.step(loss)
+    assert opt.param_groups[0]["lr"] is lr and float(lr) == pytest.approx(0.025)
+    opt2 = Adam([corefw.zeros(2, requires_grad=True)], lr=lr, capturable=True)
+    cycle = OneCycleLR(opt2, max_lr=1.0, total_steps=10, cycle_momentum=False)
+    want = OneCycleLR(_optimizer(Adam, [0.1]), max_lr=1.0, total_steps=10,
+                      cycle_momentum=False)
+    for _ in range(9):
+        opt2.step()
+        cycle.step()
+        want.optimizer.step()
+        want.step()
+        assert opt2.param_groups[0]["lr"] is lr
+        assert float(lr) == pytest.approx(want.get_last_lr()[0], rel=1e-12)

@@ -198,14 +198,15 @@ def test_compiler_jits_a_decomposition_that_indexes():
     assert str(info.value) == "index: index 10 is out of bounds for axis 0 with size 10"
 
 
-def _classifier_step(dev: str, backend, opt_name: str = "SGD"):
+def _classifier_step(dev: str, backend, opt_name: str = "SGD", lr=0.01):
     """An embedding classifier's training step (embedding, indexing by a tensor, linear,
-    cross_entropy, backward, optimizer) and the compiled callables made for it."""
+    cross_entropy, backward, optimizer) and the compiled callables made for it. The step's
+    optimizer is ``step.opt`` (also when compiled)."""
     corefw.manual_seed(0)
     emb, lin = corefw.nn.Embedding(20, 8).to(dev), corefw.nn.Linear(8, 5).to(dev)
     params = list(emb.parameters()) + list(lin.parameters())
     opt = corefw.optim.SGD(params, lr=0.1, momentum=0.9) if opt_name == "SGD" else \
-        corefw.optim.Adam(params, lr=0.01, capturable=opt_name == "Adam-capturable")
+        corefw.optim.Adam(params, lr=lr, capturable=opt_name == "Adam-capturable")
 
     def step(i, t):
         h = emb(i).reshape(12, 8)[t * 2]
@@ -215,13 +216,15 @@ def _classifier_step(dev: str, backend, opt_name: str = "SGD"):
         opt.zero_grad()
         return loss
 
+    step.opt = opt
     made: list = []
     if backend is None:
         return step, made, params
     import corefw_jax.compiler as jc
 
-    return corefw.compile(step, backend=lambda g: made.append(jc.jax_jit(g)) or made[-1]), \
-        made, params
+    compiled = corefw.compile(step, backend=lambda g: made.append(jc.jax_jit(g)) or made[-1])
+    compiled.opt = opt
+    return compiled, made, params
 
 
 def _ints(values, dev="jax"):
@@ -280,3 +283,24 @@ def test_compiler_jits_a_capturable_adam_step():
         for p, q in zip(params, want_params):
             np.testing.assert_allclose(p.detach().to("cpu").numpy(),
                                        q.detach().to("cpu").numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_compiler_keeps_one_jitted_step_over_a_scheduled_tensor_lr():
+    """A tensor lr on ``jax`` (filled in place by the scheduler) is an input of the jitted
+    step: eight lr values, one capture and one ``jax.jit`` function, eager's losses."""
+    pytest.importorskip("corefw.compiler", reason="this corefw has no compile")
+    i, t = _ints(np.arange(12).reshape(3, 4) % 20), _ints([0, 4, 1, 3, 2, 0])
+    eager, _, _ = _classifier_step("jax", None, "Adam")
+    compiled, made, _ = _classifier_step("jax", "jax", "Adam-capturable",
+                                         lr=corefw.tensor(0.01, device="jax"))
+    scheds = [corefw.optim.lr_scheduler.CosineAnnealingLR(f.opt, T_max=8)
+              for f in (eager, compiled)]
+    got, want = [], []
+    for _ in range(8):
+        got.append(compiled(i, t).item())
+        want.append(eager(i, t).item())
+        for sched in scheds:
+            sched.step()
+    assert [(m.jitted, m.reason) for m in made] == [(True, None)]
+    assert len(compiled.cache) == 1 and not compiled.recompiles
+    np.testing.assert_allclose(got, want, rtol=1e-5)
