@@ -1,5 +1,6 @@
-"""Eager speed of the ``jax`` device (corefw-jax) beside ``cpu``: per-op overhead, a matmul and
-one training step of the demo CNN.
+"""Speed of the ``jax`` device (corefw-jax) beside ``cpu``: per-op overhead, a matmul and the
+demo CNN's training step eagerly; a forward and training steps through ``corefw.compile``;
+a training run under a per-step lr schedule, compiled, with a float and a tensor lr.
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_jax.py
 
@@ -93,6 +94,48 @@ def step_table() -> None:
             print(f"| {dev} | {b or 'eager'} | " + " | ".join(cells) + " |")
 
 
+def _scheduled_run(dev: str, backend: str, lr, steps: int):
+    """(the compiled classifier step, its scheduler) with Adam(capturable=True) at ``lr``."""
+    rng = np.random.default_rng(0)
+    tokens = corefw.tensor(rng.integers(0, 1000, (32, 16)), device=dev)
+    labels = corefw.tensor(rng.integers(0, 10, 32), device=dev)
+    corefw.manual_seed(0)
+    emb, lin = corefw.nn.Embedding(1000, 64).to(dev), corefw.nn.Linear(64, 10).to(dev)
+    optim = corefw.optim.Adam(list(emb.parameters()) + list(lin.parameters()), lr=lr,
+                              capturable=True)
+
+    def step():
+        loss = corefw.nn.functional.cross_entropy(lin(emb(tokens).mean(1)), labels)
+        loss.backward()
+        optim.step()
+        optim.zero_grad()
+        return loss
+    return (corefw.compile(step, backend=backend),
+            corefw.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=steps))
+
+
+def schedule_table(steps: int = 20) -> None:
+    """The embedding classifier trained ``steps`` steps with Adam (``capturable=True``) under
+    a per-step cosine schedule, compiled: a float lr (a new capture per value) against a
+    tensor lr that the scheduler fills in place (one capture). Whole wall time, first call
+    included, each step's loss read."""
+    import time
+
+    print("| device | compiler | float lr | tensor lr | captures (float, tensor) |")
+    print("| --- | --- | --- | --- | --- |")
+    for dev, backend in (("cpu", "default"), ("jax", "jax")):
+        cells, captures = [], []
+        for lr in (4e-3, corefw.tensor(4e-3, device=dev)):
+            compiled, sched = _scheduled_run(dev, backend, lr, steps)
+            start = time.perf_counter()
+            for _ in range(steps):
+                compiled().item()
+                sched.step()
+            cells.append(f"{time.perf_counter() - start:.2f} s")
+            captures.append(str(len(compiled.recompiles) + 1))
+        print(f"| {dev} | `{backend}` | " + " | ".join(cells) + f" | {', '.join(captures)} |")
+
+
 def compiled_table() -> None:
     """An 18-kernel forward (8 x (matmul, tanh), softmax, sum) eager, replayed and jax.jit'ed
     through ``corefw.compile`` (needs a corefw with ``corefw.compile``)."""
@@ -131,6 +174,7 @@ def main() -> None:
     if hasattr(corefw, "compile"):
         compiled_table()
         step_table()
+        schedule_table()
 
 
 if __name__ == "__main__":

@@ -28,6 +28,11 @@ _SCALARS = (int, float, bool, str, type(None))
 #: Captures of one guard key that differ in the values read at graph breaks (paths through
 #: the function's data-dependent Python) before it runs eagerly.
 PATHS_LIMIT = 4
+#: Captures replaced for a change of optimizer hyperparameters before they ever ran, in a
+#: row, after which a call with hyperparameters new since the last call runs eagerly: an lr
+#: set on every step would otherwise be a capture (an eager run under a trace, and a
+#: compile) on every step, several times slower than eager.
+CHURN_LIMIT = 3
 
 
 _NAMES = tuple(f"argument {i}" for i in range(64))
@@ -84,6 +89,8 @@ class CompiledFunction:
         self.paths: dict = {}  # key -> other captures of it (other values read at breaks)
         self.attempts: dict = {}
         self._warned = False
+        self._churn = 0  # see CHURN_LIMIT
+        self._churn_key = None
         self.__wrapped__ = fn
         self.__doc__ = getattr(fn, "__doc__", None)
         self.__name__ = getattr(fn, "__name__", type(fn).__name__)
@@ -137,6 +144,7 @@ class CompiledFunction:
                 out = plan.run(tensors, self.fn, args, kwargs)
             except GuardMiss as miss:  # a graph break read another value: nothing was written
                 return self._guard_miss(key, plan, miss, tensors, args, kwargs)
+            plan.hits += 1
             if static and not kwargs and self.state.tensors is state_tensors:
                 self._use_fast_path(plan, key, len(args))
             return out
@@ -214,9 +222,12 @@ class CompiledFunction:
     def _miss(self, key, tensors, args, kwargs):
         self.fast = None
         why = self._why(key)
+        stale = [k for k in self.cache if _only_hyperparameters(k, key)]
+        if stale and self._churning(stale, key, why):
+            return self.fn(*args, **kwargs)
         if self.cache:
             self.recompiles.append(why)
-        for old in [k for k in self.cache if _only_hyperparameters(k, key)]:
+        for old in stale:
             del self.cache[old]  # an LR schedule: replace the capture, do not fill the cache
         if len(self.cache) >= self.cache_limit:
             if not self._warned:
@@ -240,6 +251,24 @@ class CompiledFunction:
                 warnings.warn(f"corefw.compile({self.__name__}): running eagerly: {reason}",
                               CompileWarning, stacklevel=3)
         return out
+
+
+    def _churning(self, stale: list, key, why: str) -> bool:
+        """Whether this call should run eagerly because hyperparameters change on every call
+        (see ``CHURN_LIMIT``). Once they hold still for two calls, the function is captured
+        again (an epoch schedule, or the end of a warm-up)."""
+        self._churn = 0 if any(self.cache[k].hits for k in stale) else self._churn + 1
+        if self._churn < CHURN_LIMIT or key == self._churn_key:
+            return False
+        if self._churn_key is None:
+            warnings.warn(f"corefw.compile({self.__name__}): {why} changed on each of the "
+                          f"last {self._churn} calls (an lr schedule stepped every call?), so "
+                          f"no capture was ever replayed; running such calls eagerly. A "
+                          f"tensor lr, which schedulers fill in place, needs no new capture: "
+                          f"Adam(params, lr=corefw.tensor(1e-3)) (docs/optim.md)",
+                          CompileWarning, stacklevel=4)
+        self._churn_key = key
+        return True
 
 
 def _only_hyperparameters(old, key) -> bool:

@@ -38,6 +38,7 @@ class Plan:
         self.restore_rng = False     # ... and random draws before one
         self.data_only = None        # source indices when every input is a tensor's data
         self.fast = None             # its fast path (_fastpath.build), False: none
+        self.hits = 0                # replays through the general path (see CHURN_LIMIT)
 
     def _run_restoring_rng(self, inputs):
         from .._random import get_rng_state, set_rng_state

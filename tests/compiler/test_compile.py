@@ -411,3 +411,33 @@ def test_a_learning_rate_schedule_replaces_the_capture_and_matches_eager():
     got, step = run(True)
     assert got == want
     assert len(step.cache) == 1 and step.recompiles[-1] == "hyperparameters of optimizer 0"
+
+
+def test_an_lr_changed_every_call_runs_eagerly_until_it_holds_still():
+    """A float lr stepped on every call would be a capture (an eager run under a trace and a
+    compile) on every call, never replayed: after 3 such captures the calls whose
+    hyperparameters are new run eagerly, with one warning pointing to a tensor lr; once the
+    lr holds still the function is captured and replayed again. Bitwise eager throughout."""
+    def run(compiled):
+        corefw.manual_seed(0)
+        model = _model(bn=False, dropout=False)
+        step, opt = _train_step(model, compiled, with_optimizer=True)
+        sched = corefw.optim.lr_scheduler.LambdaLR(opt, lambda e: 1 / (1 + min(e, 10)))
+        x, y = corefw.randn(8, 16), corefw.randint(0, 4, (8,))
+        losses = []
+        for _ in range(20):
+            losses.append(step(x, y).item())
+            sched.step()
+        return losses, step
+
+    want, _ = run(False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got, step = run(True)
+    assert got == want
+    msgs = [str(w.message) for w in caught if issubclass(w.category, CompileWarning)]
+    assert len(msgs) == 1 and "changed on each of the last 3 calls" in msgs[0], msgs
+    assert "lr=corefw.tensor(1e-3)" in msgs[0]
+    assert len(step.recompiles) <= 4  # 3 before the eager calls, 1 when the lr held still
+    (plan,) = step.cache.values()
+    assert plan.hits >= 1  # the last capture was replayed
