@@ -181,14 +181,28 @@ _REM = _binary("remainder", lambda ctx, g: (_unbroadcast(g, ctx.inputs[0]), (
     if isinstance(ctx.inputs[1], Tensor) else None)))
 
 
+_ONE = 1  # the default ``alpha`` object (small ints are shared): ``is`` it, the common case
+
+
+def is_one(x) -> bool:
+    """``x == 1`` for a plain Python number (the ``alpha``/``value`` shortcut). False for any
+    other object, such as a scalar lifted by ``corefw.compile`` (an optimizer's lr read from a
+    tensor), whose comparison would be a guard: those always take the multiplication."""
+    return x is _ONE or (x.__class__ is int or x.__class__ is float) and x == 1
+
+
 def add(input, other, *, alpha=1):
     """``input + alpha * other`` with broadcasting."""
-    return binary(_ADD, input, other if alpha == 1 else other * alpha)
+    if alpha is _ONE:  # the default, inline: this is the hot path of ``a + b``
+        return binary(_ADD, input, other)
+    return binary(_ADD, input, other if is_one(alpha) else other * alpha)
 
 
 def sub(input, other, *, alpha=1):
     """``input - alpha * other`` with broadcasting."""
-    return binary(_SUB, input, other if alpha == 1 else other * alpha)
+    if alpha is _ONE:
+        return binary(_SUB, input, other)
+    return binary(_SUB, input, other if is_one(alpha) else other * alpha)
 
 
 def mul(input, other):

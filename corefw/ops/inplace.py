@@ -71,11 +71,11 @@ def pow_(x, exponent):
 
 
 def _addcmul(x, tensor1, tensor2, value):
-    return x + value * tensor1 * tensor2 if value != 1 else x + tensor1 * tensor2
+    return x + tensor1 * tensor2 if ew.is_one(value) else x + value * tensor1 * tensor2
 
 
 def _addcdiv(x, tensor1, tensor2, value):
-    return x + value * tensor1 / tensor2 if value != 1 else x + tensor1 / tensor2
+    return x + tensor1 / tensor2 if ew.is_one(value) else x + value * tensor1 / tensor2
 
 
 def addcmul_(x, tensor1, tensor2, *, value=1):

@@ -6,7 +6,14 @@ from typing import Any
 
 import corefw
 
-from .optimizer import Optimizer, ParamsT, _check_non_negative, _check_unsupported, _scalar_state
+from .optimizer import (
+    Optimizer,
+    ParamsT,
+    _check_non_negative,
+    _check_unsupported,
+    _lr,
+    _scalar_state,
+)
 
 __all__ = ["Adadelta"]
 
@@ -81,4 +88,4 @@ class Adadelta(Optimizer):
         std = (square_avg + eps).sqrt_()
         delta = (acc_delta + eps).sqrt_().div_(std).mul_(grad)
         acc_delta.mul_(rho).addcmul_(delta, delta, value=1 - rho)
-        p.add_(delta, alpha=-group["lr"])
+        p.add_(delta, alpha=-_lr(group))

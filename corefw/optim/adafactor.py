@@ -9,7 +9,7 @@ from typing import Any
 
 import corefw
 
-from .optimizer import Optimizer, ParamsT, _scalar_state
+from .optimizer import Optimizer, ParamsT, _lr, _scalar_state
 
 __all__ = ["Adafactor"]
 
@@ -79,10 +79,10 @@ class Adafactor(Optimizer):
         state["step"].add_(1)
         t = state["step"].item()
         b = t ** group["beta2_decay"]
-        rho = min(group["lr"], 1 / math.sqrt(t))
+        rho = min(_lr(group), 1 / math.sqrt(t))
         alpha = max(eps2, p.norm().item() / math.sqrt(max(p.numel(), 1))) * rho
         if group["weight_decay"] != 0:
-            p.mul_(1 - group["lr"] * group["weight_decay"])
+            p.mul_(1 - _lr(group) * group["weight_decay"])
         sq = grad * grad
         if grad.ndim > 1:
             row, col = state["row_var"], state["col_var"]

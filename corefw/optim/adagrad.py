@@ -12,6 +12,7 @@ from .optimizer import (
     _addcdiv_,
     _check_non_negative,
     _check_unsupported,
+    _lr,
     _scalar_state,
 )
 
@@ -89,7 +90,7 @@ class Adagrad(Optimizer):
         step = state["step"].item()
         if group["weight_decay"] != 0:
             grad = grad + p * group["weight_decay"]
-        clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
+        clr = _lr(group) / (1 + (step - 1) * group["lr_decay"])
         state_sum = state["sum"]
         state_sum.addcmul_(grad, grad, value=1)
         std = state_sum.sqrt().add_(group["eps"])

@@ -13,6 +13,7 @@ from .optimizer import (
     _addcdiv_,
     _check_non_negative,
     _check_unsupported,
+    _lr,
     _scalar_state,
 )
 
@@ -108,8 +109,7 @@ class Adam(Optimizer):
                 step = step.to(p.dtype)  # float64 corrections for float64 parameters
         else:
             step = state["step"].item()
-            if isinstance(lr, corefw.Tensor):  # read like the step (lifted when compiled)
-                lr = lr.item()
+            lr = _lr(group)  # a tensor lr read like the step (lifted when compiled)
             if not amsgrad and p.grad.dtype == p.dtype:  # one fused update
                 adam_step_(p, p.grad, exp_avg, exp_avg_sq, lr=lr, beta1=beta1, beta2=beta2,
                            eps=eps, weight_decay=weight_decay,
@@ -171,9 +171,6 @@ class AdamW(Adam):
 def _check_adam_like(lr: Any, betas: tuple[float, float], eps: float,
                      weight_decay: float) -> None:
     """PyTorch's argument checks of the Adam family (same messages)."""
-    if isinstance(lr, corefw.Tensor) and (lr.numel() != 1 or not lr.is_floating_point()):
-        raise ValueError(f"Tensor lr must be 1-element and floating point, got {lr.dtype} "
-                         f"of shape {tuple(lr.shape)}; use corefw.tensor(0.001)")
     _check_non_negative(lr=lr, eps=eps)
     for i, beta in enumerate(betas[:2]):
         if not 0.0 <= beta < 1.0:

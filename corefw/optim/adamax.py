@@ -7,7 +7,7 @@ from typing import Any
 import corefw
 
 from .adam import _check_adam_like
-from .optimizer import Optimizer, ParamsT, _addcdiv_, _check_unsupported, _scalar_state
+from .optimizer import Optimizer, ParamsT, _addcdiv_, _check_unsupported, _lr, _scalar_state
 
 __all__ = ["Adamax"]
 
@@ -78,6 +78,6 @@ class Adamax(Optimizer):
         exp_avg, exp_inf = state["exp_avg"], state["exp_inf"]
         exp_avg.lerp_(grad, 1 - beta1)
         exp_inf.copy_(corefw.maximum(exp_inf * beta2, grad.abs() + group["eps"]))
-        clr = group["lr"] / (1 - beta1**step)
+        clr = _lr(group) / (1 - beta1**step)
         _addcdiv_(p, exp_avg, exp_inf, value=-clr)
 

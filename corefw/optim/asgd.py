@@ -6,7 +6,14 @@ from typing import Any
 
 import corefw
 
-from .optimizer import Optimizer, ParamsT, _check_non_negative, _check_unsupported, _scalar_state
+from .optimizer import (
+    Optimizer,
+    ParamsT,
+    _check_non_negative,
+    _check_unsupported,
+    _lr,
+    _scalar_state,
+)
 
 __all__ = ["ASGD", "Rprop"]
 
@@ -68,12 +75,12 @@ class ASGD(Optimizer):
 
     def _init_state(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
         state["step"] = _scalar_state()
-        state["eta"] = _scalar_state(group["lr"])
+        state["eta"] = _scalar_state(_lr(group))
         state["mu"] = _scalar_state(1.0)
         state["ax"] = corefw.zeros_like(p)
 
     def _update(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
-        lr, lambd, alpha = group["lr"], group["lambd"], group["alpha"]
+        lr, lambd, alpha = _lr(group), group["lambd"], group["alpha"]
         grad = self._grad(p, group)
         state["step"].add_(1)
         step = state["step"].item()
@@ -147,7 +154,7 @@ class Rprop(Optimizer):
     def _init_state(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
         state["step"] = _scalar_state()
         state["prev"] = corefw.zeros_like(p)
-        state["step_size"] = corefw.full_like(p, group["lr"])
+        state["step_size"] = corefw.full_like(p, _lr(group))
 
     def _update(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
         etaminus, etaplus = group["etas"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import corefw
 
-from .optimizer import Optimizer, ParamsT, _check_non_negative
+from .optimizer import Optimizer, ParamsT, _check_non_negative, _lr
 
 __all__ = ["LBFGS"]
 
@@ -230,7 +230,7 @@ class LBFGS(Optimizer):
 
     def _step(self, closure: Callable[[], Any]) -> Any:
         group = self.param_groups[0]
-        lr, max_iter, max_eval = group["lr"], group["max_iter"], group["max_eval"]
+        lr, max_iter, max_eval = _lr(group), group["max_iter"], group["max_eval"]
         tolerance_grad, tolerance_change = group["tolerance_grad"], group["tolerance_change"]
         history_size = group["history_size"]
         state = self.state[self._params[0]]

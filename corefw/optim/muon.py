@@ -8,7 +8,7 @@ from typing import Any
 
 import corefw
 
-from .optimizer import Optimizer, ParamsT
+from .optimizer import Optimizer, ParamsT, _lr
 
 __all__ = ["Muon"]
 
@@ -91,5 +91,5 @@ class Muon(Optimizer):
         fn = group["adjust_lr_fn"]
         ratio = 0.2 * math.sqrt(max(m, n)) if fn == "match_rms_adamw" else math.sqrt(
             max(1, m / n))
-        p.mul_(1 - group["lr"] * group["weight_decay"])
-        p.add_(update, alpha=-group["lr"] * ratio)
+        p.mul_(1 - _lr(group) * group["weight_decay"])
+        p.add_(update, alpha=-_lr(group) * ratio)

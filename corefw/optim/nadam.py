@@ -15,6 +15,7 @@ from .optimizer import (
     _addcdiv_,
     _check_non_negative,
     _check_unsupported,
+    _lr,
     _scalar_state,
 )
 
@@ -39,7 +40,7 @@ class _AdamFamily(Optimizer):
     def _moments(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> tuple:
         """Advance the step and both moments; returns (grad, step)."""
         beta1, beta2 = group["betas"]
-        lr, weight_decay = group["lr"], group["weight_decay"]
+        lr, weight_decay = _lr(group), group["weight_decay"]
         grad = self._grad(p, group)
         state["step"].add_(1)
         step = state["step"].item()
@@ -121,7 +122,7 @@ class NAdam(_AdamFamily):
 
     def _update(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
         beta1, beta2 = group["betas"]
-        lr, psi = group["lr"], group["momentum_decay"]
+        lr, psi = _lr(group), group["momentum_decay"]
         grad, step = self._moments(p, group, state)
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * psi))
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * psi))
@@ -193,7 +194,7 @@ class RAdam(_AdamFamily):
 
     def _update(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
         beta1, beta2 = group["betas"]
-        lr = group["lr"]
+        lr = _lr(group)
         _, step = self._moments(p, group, state)
         bias_correction1 = 1 - beta1**step
         bias_correction2 = 1 - beta2**step

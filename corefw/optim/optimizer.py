@@ -118,11 +118,26 @@ def _check_unsupported(name: str, **flags: Any) -> None:
 _VALUE_NAMES = {"lr": "learning rate", "eps": "epsilon value"}
 
 
-def _check_non_negative(**values: float) -> None:
-    """PyTorch's ``ValueError("Invalid <name> value: <v>")`` for a negative (or NaN) option."""
+def _check_non_negative(**values: Any) -> None:
+    """PyTorch's ``ValueError("Invalid <name> value: <v>")`` for a negative (or NaN) option;
+    a tensor option (a tensor lr) must hold one floating-point number."""
     for name, value in values.items():
+        if isinstance(value, corefw.Tensor):
+            if value.numel() != 1 or not value.is_floating_point():
+                raise ValueError(f"Tensor {name} must be 1-element and floating point, got "
+                                 f"{value.dtype} of shape {tuple(value.shape)}; use "
+                                 f"corefw.tensor(0.001)")
+            value = value.item()
         if not 0.0 <= value:
             raise ValueError(f"Invalid {_VALUE_NAMES.get(name, name + ' value')}: {value}")
+
+
+def _lr(group: dict[str, Any]) -> Any:
+    """``group["lr"]`` as a number. A tensor lr (which schedulers fill in place) is read with
+    ``.item()``, which ``corefw.compile`` lifts into the graph: a new value is an input, not a
+    new capture."""
+    lr = group["lr"]
+    return lr.item() if isinstance(lr, corefw.Tensor) else lr
 
 
 def _copy_value(value: Any) -> Any:

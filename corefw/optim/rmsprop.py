@@ -6,7 +6,14 @@ from typing import Any
 
 import corefw
 
-from .optimizer import Optimizer, ParamsT, _check_non_negative, _check_unsupported, _scalar_state
+from .optimizer import (
+    Optimizer,
+    ParamsT,
+    _check_non_negative,
+    _check_unsupported,
+    _lr,
+    _scalar_state,
+)
 
 __all__ = ["RMSprop"]
 
@@ -80,7 +87,7 @@ class RMSprop(Optimizer):
         state["square_avg"] = corefw.zeros_like(p)
 
     def _update(self, p: Any, group: dict[str, Any], state: dict[str, Any]) -> None:
-        lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
+        lr, alpha, eps = _lr(group), group["alpha"], group["eps"]
         weight_decay, momentum = group["weight_decay"], group["momentum"]
         grad = self._grad(p, group)
         if momentum > 0 and "momentum_buffer" not in state:

@@ -8,7 +8,7 @@ from typing import Any
 import corefw
 
 from ..ops.inplace import sgd_step_
-from .optimizer import Optimizer, ParamsT, _check_unsupported
+from .optimizer import Optimizer, ParamsT, _check_non_negative, _check_unsupported, _lr
 
 __all__ = ["SGD"]
 
@@ -60,8 +60,7 @@ class SGD(Optimizer):
         differentiable: bool = False,
         fused: bool | None = None,
     ) -> None:
-        if lr < 0.0:
-            raise ValueError(f"Invalid learning rate: {lr}")
+        _check_non_negative(lr=lr)
         if momentum < 0.0:
             raise ValueError(f"Invalid momentum value: {momentum}")
         if weight_decay < 0.0:
@@ -96,6 +95,6 @@ class SGD(Optimizer):
             if buf is None:
                 buf = state["momentum_buffer"] = corefw.empty_like(grad)
                 first = True
-        sgd_step_(p, grad, buf, is_first_step=first, lr=group["lr"], momentum=momentum,
+        sgd_step_(p, grad, buf, is_first_step=first, lr=_lr(group), momentum=momentum,
                   dampening=group["dampening"], weight_decay=group["weight_decay"],
                   nesterov=group["nesterov"], maximize=group["maximize"])

@@ -147,27 +147,34 @@ def test_capturable_step_is_placed_on_the_parameter_device_and_loaded_there():
                                        p.detach().to("cpu").numpy(), rtol=1e-6)
 
 
-@pytest.mark.parametrize("capturable", [False, True])
-def test_a_scheduled_tensor_lr_is_an_input_not_a_recapture(capturable):
+@pytest.mark.parametrize("name, kwargs", [
+    ("Adam", {}), ("Adam", {"capturable": True}), ("AdamW", {"capturable": True}),
+    ("SGD", {"momentum": 0.9}), ("Adagrad", {}), ("Adamax", {}), ("NAdam", {}),
+    ("RMSprop", {"momentum": 0.5}), ("Adadelta", {}),
+])
+def test_a_scheduled_tensor_lr_is_an_input_not_a_recapture(name, kwargs):
     """A float lr changed by a scheduler is a guarded hyperparameter: a new capture per
-    value. A tensor lr is an input of the one capture (the scheduler fills it in place): no
-    recompile over 8 lr values, eager's losses and parameters; a tensor put in its place
+    value. A tensor lr is an input of the one capture (the scheduler fills it in place; the
+    optimizers read it lifted, or as a tensor when capturable): no recompile over 8 lr
+    values, eager's losses and parameters with the float lr; a tensor put in its place
     (another object) is a guard miss, and its value is used."""
     def make(lr):
         corefw.manual_seed(0)
         model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
-        opt = corefw.optim.Adam(model.parameters(), lr=lr, capturable=capturable)
+        opt = getattr(corefw.optim, name)(model.parameters(), lr=lr, **kwargs)
         return model, opt, corefw.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=8)
 
     m1, o1, s1 = make(0.01)
     m2, o2, s2 = make(corefw.tensor(0.01, dtype=corefw.float64))
     compiled = corefw.compile(lambda x, y: _train(m2, o2, x, y))
-    for _ in range(8):
-        x, y = corefw.randn(4, 8), corefw.randint(0, 3, (4,))
-        np.testing.assert_allclose(compiled(x, y).item(), _train(m1, o1, x, y).item(),
-                                   rtol=1e-6)
-        s1.step()
-        s2.step()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileWarning)
+        for _ in range(8):
+            x, y = corefw.randn(4, 8), corefw.randint(0, 3, (4,))
+            np.testing.assert_allclose(compiled(x, y).item(), _train(m1, o1, x, y).item(),
+                                       rtol=1e-6)
+            s1.step()
+            s2.step()
     assert len(compiled.cache) == 1 and not compiled.recompiles and not compiled.eager_keys
     for p, q in zip(m1.parameters(), m2.parameters()):
         np.testing.assert_allclose(q.detach().numpy(), p.detach().numpy(), rtol=1e-5,

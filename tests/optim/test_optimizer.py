@@ -301,3 +301,28 @@ def test_subclass_step_without_hooks_machinery_still_works(device):
     opt.step()
     assert opt._opt_called
     np.testing.assert_allclose(a.detach().numpy(), a0 - 0.5)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "Adagrad", "Adamax", "NAdam",
+                                  "RMSprop", "Adadelta", "ASGD"])
+def test_every_optimizer_takes_a_tensor_lr_and_refuses_a_bad_one(name):
+    """A 1-element floating tensor lr gives the float lr's update (eagerly; compiled, see
+    tests/compiler/test_breaks_optim.py); a multi-element, integer or negative one is a
+    ValueError naming it."""
+    cls = getattr(corefw.optim, name)
+    grads = [corefw.tensor([0.5, -1.0, 2.0]), corefw.tensor([-0.25, 1.5, 0.125])]
+    got = []
+    for lr in (0.05, corefw.tensor(0.05, dtype=corefw.float64)):
+        w = corefw.tensor([1.0, 2.0, -3.0], requires_grad=True)
+        opt = cls([w], lr=lr)
+        for g in grads:
+            w.grad = g.clone()
+            opt.step()
+        got.append(w.detach().numpy())
+    np.testing.assert_array_equal(got[0], got[1])
+    w = corefw.zeros(3, requires_grad=True)
+    for bad, match in ((corefw.tensor([0.1, 0.2]), r"Tensor lr must be 1-element"),
+                       (corefw.tensor(1), r"Tensor lr must be 1-element and floating point"),
+                       (corefw.tensor(-0.1), r"Invalid learning rate")):
+        with pytest.raises(ValueError, match=match):
+            cls([w], lr=bad)
