@@ -252,7 +252,6 @@ class CompiledFunction:
                               CompileWarning, stacklevel=3)
         return out
 
-
     def _churning(self, stale: list, key, why: str) -> bool:
         """Whether this call should run eagerly because hyperparameters change on every call
         (see ``CHURN_LIMIT``). Once they hold still for two calls, the function is captured

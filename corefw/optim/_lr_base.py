@@ -13,9 +13,9 @@ __all__ = ["LRScheduler"]
 
 
 def set_lr(group: dict[str, Any], lr: Any) -> None:
-    """``group["lr"] = lr``; a tensor lr (``Adam(lr=tensor, capturable=True)``) is filled in
-    place instead, as PyTorch's schedulers do: the same tensor stays an input of a compiled
-    step, so a new lr needs no new capture."""
+    """``group["lr"] = lr``; a tensor lr (``SGD(params, lr=corefw.tensor(0.1))``) is filled
+    in place instead, as PyTorch's schedulers do: the same tensor stays an input of a
+    compiled step, so a new lr needs no new capture."""
     current = group["lr"]
     if isinstance(current, corefw.Tensor):
         with corefw.no_grad():
@@ -28,6 +28,7 @@ def current_lrs(optimizer: Optimizer) -> list[Any]:
     """Each group's lr now (tensor lrs copied, so that a later fill does not change them)."""
     return [g["lr"].clone() if isinstance(g["lr"], corefw.Tensor) else g["lr"]
             for g in optimizer.param_groups]
+
 
 _EPOCH_DEPRECATION = (
     "The epoch parameter in `scheduler.step()` is deprecated (as in PyTorch): call "
