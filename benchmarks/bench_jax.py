@@ -48,16 +48,20 @@ def step_fn(dev: str, backend=None, capturable: bool = False):
     return step if backend is None else corefw.compile(step, backend=backend)
 
 
-def classifier_fn(dev: str, backend=None):
+def _sgd(params):
+    return corefw.optim.SGD(params, lr=0.1, momentum=0.9)
+
+
+def classifier_fn(dev: str, backend=None, make_optim=_sgd):
     """A training step of a bag-of-embeddings classifier (embedding 1000x64, mean over 16
-    tokens, linear 64-10, cross_entropy, SGD with momentum), batch 32."""
+    tokens, linear 64-10, cross_entropy; SGD with momentum unless ``make_optim(params)``
+    says otherwise), batch 32. Its optimizer is the returned callable's ``optim``."""
     rng = np.random.default_rng(0)
     tokens = corefw.tensor(rng.integers(0, 1000, (32, 16)), device=dev)
     labels = corefw.tensor(rng.integers(0, 10, 32), device=dev)
     corefw.manual_seed(0)
     emb, lin = corefw.nn.Embedding(1000, 64).to(dev), corefw.nn.Linear(64, 10).to(dev)
-    optim = corefw.optim.SGD(list(emb.parameters()) + list(lin.parameters()), lr=0.1,
-                             momentum=0.9)
+    optim = make_optim(list(emb.parameters()) + list(lin.parameters()))
 
     def step():
         loss = corefw.nn.functional.cross_entropy(lin(emb(tokens).mean(1)), labels)
@@ -65,7 +69,9 @@ def classifier_fn(dev: str, backend=None):
         optim.step()
         optim.zero_grad()
         return loss
-    return step if backend is None else corefw.compile(step, backend=backend)
+    fn = step if backend is None else corefw.compile(step, backend=backend)
+    fn.optim = optim
+    return fn
 
 
 def step_table() -> None:
@@ -96,22 +102,9 @@ def step_table() -> None:
 
 def _scheduled_run(dev: str, backend: str, lr, steps: int):
     """(the compiled classifier step, its scheduler) with Adam(capturable=True) at ``lr``."""
-    rng = np.random.default_rng(0)
-    tokens = corefw.tensor(rng.integers(0, 1000, (32, 16)), device=dev)
-    labels = corefw.tensor(rng.integers(0, 10, 32), device=dev)
-    corefw.manual_seed(0)
-    emb, lin = corefw.nn.Embedding(1000, 64).to(dev), corefw.nn.Linear(64, 10).to(dev)
-    optim = corefw.optim.Adam(list(emb.parameters()) + list(lin.parameters()), lr=lr,
-                              capturable=True)
-
-    def step():
-        loss = corefw.nn.functional.cross_entropy(lin(emb(tokens).mean(1)), labels)
-        loss.backward()
-        optim.step()
-        optim.zero_grad()
-        return loss
-    return (corefw.compile(step, backend=backend),
-            corefw.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=steps))
+    fn = classifier_fn(dev, backend,
+                       lambda params: corefw.optim.Adam(params, lr=lr, capturable=True))
+    return fn, corefw.optim.lr_scheduler.CosineAnnealingLR(fn.optim, T_max=steps)
 
 
 def schedule_table(steps: int = 20) -> None:

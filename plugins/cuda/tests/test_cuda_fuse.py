@@ -265,9 +265,10 @@ def test_a_python_value_input_is_not_capture_safe():
     assert not ok and "%1" in why and "fixed shape" in why, why
 
 
-def test_optimizer_step_writes_its_parameters():
+def _training_step_graphs(make_opt):
+    """The graphs of three compiled training steps of a linear model with ``make_opt``."""
     model = corefw.nn.Linear(3, 2)
-    opt = corefw.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    opt = make_opt(model.parameters())
     x, y = corefw.randn(4, 3), corefw.randn(4, 2)
 
     def step(x, y):
@@ -277,7 +278,11 @@ def test_optimizer_step_writes_its_parameters():
         opt.zero_grad()
         return loss
 
-    graphs = _graphs(step, x, y, calls=3)
+    return _graphs(step, x, y, calls=3)
+
+
+def test_optimizer_step_writes_its_parameters():
+    graphs = _training_step_graphs(lambda ps: corefw.optim.SGD(ps, lr=0.1, momentum=0.9))
     writers = [g for g in graphs if any(n.mutates for n in g.nodes)]
     assert writers, [str(g) for g in graphs]
     for g in writers:
@@ -292,18 +297,8 @@ def test_an_adam_step_is_capture_safe_when_capturable(capturable):
     """Adam's default step reads its cpu step counter on the host (``host.item``): replayed
     without a CUDA graph. ``capturable=True`` keeps the counter a device tensor: the whole
     training step is capture safe."""
-    model = corefw.nn.Linear(3, 2)
-    opt = corefw.optim.Adam(model.parameters(), lr=0.1, capturable=capturable)
-    x, y = corefw.randn(4, 3), corefw.randn(4, 2)
-
-    def step(x, y):
-        loss = ((model(x) - y) ** 2).mean()
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-        return loss
-
-    graphs = _graphs(step, x, y, calls=3)
+    graphs = _training_step_graphs(
+        lambda ps: corefw.optim.Adam(ps, lr=0.1, capturable=capturable))
     verdicts = [capture_safety(g) for g in graphs]
     if capturable:
         assert verdicts and all(ok for ok, _ in verdicts), verdicts
