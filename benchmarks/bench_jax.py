@@ -74,21 +74,42 @@ def classifier_fn(dev: str, backend=None, make_optim=_sgd):
     return fn
 
 
+def dropout_fn(dev: str, backend=None):
+    """A training step of an MLP with dropout (784-256-10, p=0.5, SGD), batch 64: a random
+    draw in every step."""
+    rng = np.random.default_rng(0)
+    x = corefw.tensor(rng.standard_normal((64, 784)), dtype=corefw.float32, device=dev)
+    y = corefw.tensor(rng.integers(0, 10, 64), device=dev)
+    corefw.manual_seed(0)
+    nn = corefw.nn
+    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Dropout(0.5),
+                          nn.Linear(256, 10)).to(dev)
+    optim = _sgd(model.parameters())
+
+    def step():
+        loss = corefw.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optim.step()
+        optim.zero_grad()
+        return loss
+    return step if backend is None else corefw.compile(step, backend=backend)
+
+
 def step_table() -> None:
     """Training steps eager and through ``corefw.compile``: the demo CNN (Adam, batch 32; with
-    ``capturable=True`` its step counter stays on the device) and an embedding classifier (SGD,
-    batch 32). "(replayed)": ``jax.jit`` did not take the graph (its ``reason`` is printed)."""
+    ``capturable=True`` its step counter stays on the device), an embedding classifier (SGD,
+    batch 32) and an MLP with dropout (SGD, batch 64). "(replayed)": ``jax.jit`` did not take the graph (its ``reason`` is printed)."""
     from corefw_jax.compiler import jax_jit
 
     print("| device | backend | demo CNN step (Adam) | (Adam, capturable) "
-          "| embedding classifier step (SGD) |")
-    print("| --- | --- | --- | --- | --- |")
+          "| embedding classifier step (SGD) | MLP step with dropout (SGD) |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for dev, backends in (("cpu", (None, "default")), ("jax", (None, "replay", "jax"))):
         for b in backends:
             cells = []
             for label, make in (("CNN, Adam", step_fn),
                                 ("CNN, Adam capturable", partial(step_fn, capturable=True)),
-                                ("classifier", classifier_fn)):
+                                ("classifier", classifier_fn), ("dropout", dropout_fn)):
                 made: list = []
                 spy = (lambda g, made=made: made.append(jax_jit(g)) or made[-1]) \
                     if b == "jax" else b

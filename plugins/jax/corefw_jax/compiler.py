@@ -7,11 +7,14 @@ which ``jax.jit`` traces once per input shapes and dtypes. The indexing kernels 
 indices on the host, as eager does, since JAX would clamp them: under the trace they defer the
 check (``backend.DEFERRED``) and the jitted function returns those indices too; the check runs
 on them after the call, before any result is used, so an out-of-range index raises eager's
-``IndexError`` and the step writes nothing. A graph that cannot be traced runs as plain
-replay: one with a kernel that reads values on the host (random streams, ``nonzero``, a
-boolean mask), one on another device (Adam's default step counter lives on cpu: pass
-``capturable=True``), or one whose trace fails. The callable's ``jitted`` and ``reason``
-attributes say which, and why.
+``IndexError`` and the step writes nothing. Random draws whose arguments are only shapes and
+numbers (dropout's ``uniform`` mask, ``randn``, ``randperm``) run before the call, in graph
+order, on the host stream as eager draws them, and enter the jitted function as inputs: the
+values and the stream stay eager's. A graph that cannot be traced runs as plain replay: one
+with a kernel that reads values on the host (``nonzero``, a boolean mask, a draw whose
+arguments are graph values), one on another device (Adam's default step counter lives on cpu:
+pass ``capturable=True``), or one whose trace fails. The callable's ``jitted`` and
+``reason`` attributes say which, and why.
 """
 
 from __future__ import annotations
@@ -20,23 +23,42 @@ from collections.abc import Callable
 
 __all__ = ["jax_jit"]
 
+#: kernels that draw from the host random stream
+RANDOM = frozenset({"uniform", "normal", "randint", "randperm", "bernoulli", "multinomial"})
 #: kernels that cannot run under a trace: host random streams, data-dependent shapes
-UNTRACEABLE = frozenset({"uniform", "normal", "randint", "randperm", "bernoulli",
-                         "multinomial", "nonzero"})
+UNTRACEABLE = RANDOM | {"nonzero"}
+
+
+def _reads_graph_values(a) -> bool:
+    if isinstance(a, (tuple, list)):
+        return any(_reads_graph_values(x) for x in a)
+    if isinstance(a, dict):
+        return any(_reads_graph_values(x) for x in a.values())
+    return type(a).__name__ == "Value"
+
+
+def _hoistable(node) -> bool:
+    """A draw whose arguments are only shapes and numbers: it can run before the jitted call."""
+    return node.op in RANDOM and not _reads_graph_values((node.args, node.kwargs))
 
 
 def jax_jit(graph) -> Callable[[list], list]:
     """The ``jax`` compiler: ``jax.jit`` over the replayed ``graph`` (see the module doc)."""
-    from corefw.compiler import replay
+    from corefw.compiler import Graph, replay
 
     run = replay(graph)
     device = getattr(graph.device, "type", graph.device)
-    if device not in (None, "jax") or any(n.op in UNTRACEABLE for n in graph.nodes):
+    draws = [n for n in graph.nodes if _hoistable(n)]
+    rest = [n for n in graph.nodes if not _hoistable(n)]
+    blocked = sorted({n.op for n in rest if n.op in UNTRACEABLE})
+    if device not in (None, "jax") or blocked:
         run.jitted = False
         run.reason = (f"the graph is on {device}" if device not in (None, "jax") else
-                      "a kernel reads values on the host: " +
-                      ", ".join(sorted({n.op for n in graph.nodes if n.op in UNTRACEABLE})))
+                      "a kernel reads values on the host: " + ", ".join(blocked))
         return run
+    # the draws become inputs: ``program`` is the graph without them, fed their values
+    program = replay(Graph(graph.inputs + [n.out for n in draws], rest, graph.outputs,
+                          graph.device, dict(graph.meta))) if draws else run
     import jax
     import numpy as np
 
@@ -49,7 +71,7 @@ def jax_jit(graph) -> Callable[[list], list]:
     def jitted(inputs):
         DEFERRED.checks = deferred = []
         try:
-            out = run(inputs)
+            out = program(inputs)
         finally:
             DEFERRED.checks = None
         traced, templates[:] = [], []
@@ -67,14 +89,17 @@ def jax_jit(graph) -> Callable[[list], list]:
         fn = state["fn"]
         if fn is run:
             return run(inputs)
+        # the draws first, in graph order: only they read the random stream, so the values
+        # (and the stream left behind) are eager's
+        inputs = [*inputs, *[n.kernel(*n.args, **n.kwargs) for n in draws]]
         for c in consts:  # a pending constant cannot be computed inside the trace
             c.value()
         try:  # the graph's inputs computed first (lazy arrays: _lazy.py), its outputs wrapped
             out, values = fn([x.value() if type(x) is LazyArray else x for x in inputs])
         except Exception as exc:  # noqa: BLE001 - the trace failed (a kernel read a traced
-            state["fn"] = run     # value, a boolean mask ...): replay from now on, which
+            state["fn"] = run     # value, a boolean mask ...): replay from now on, this
             compiled.jitted, compiled.reason = False, f"{type(exc).__name__}: {exc}"
-            return run(inputs)    # raises what eager would
+            return program(inputs)  # call with its draws; raises what eager would
         given = iter(values)  # the deferred checks, on this call's values
         for check, tree, leaves in templates:
             args = [np.asarray(next(given)) if leaf is _SLOT else leaf for leaf in leaves]
@@ -83,7 +108,7 @@ def jax_jit(graph) -> Callable[[list], list]:
 
     consts = [v.const for n in graph.nodes for v in n.values()
               if v.kind == "const" and type(v.const) is LazyArray]
-    compiled.source = getattr(run, "source", None)
+    compiled.source = getattr(program, "source", None)
     compiled.jitted, compiled.reason = True, None
     return compiled
 

@@ -304,3 +304,55 @@ def test_compiler_keeps_one_jitted_step_over_a_scheduled_tensor_lr():
     assert [(m.jitted, m.reason) for m in made] == [(True, None)]
     assert len(compiled.cache) == 1 and not compiled.recompiles
     np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_compiler_jits_a_step_with_dropout_drawing_eagers_masks():
+    """Dropout's mask (a ``uniform`` draw of a shape) is drawn before the jitted call, in
+    graph order, from the host stream: one jitted graph, eager's losses for the same seed,
+    and the stream left where eager leaves it. ``bernoulli(p)`` (a ``uniform`` draw compared
+    with ``p``) jits the same way; ``nonzero`` (a shape from data) is replayed, and said so."""
+    pytest.importorskip("corefw.compiler", reason="this corefw has no compile")
+    import corefw_jax.compiler as jc
+
+    def run(backend):
+        corefw.manual_seed(0)
+        model = corefw.nn.Sequential(corefw.nn.Linear(6, 16), corefw.nn.ReLU(),
+                                     corefw.nn.Dropout(0.5), corefw.nn.Linear(16, 3)).to("jax")
+        opt = corefw.optim.SGD(model.parameters(), lr=0.1)
+        x = corefw.randn(8, 6).to("jax")
+        y = corefw.tensor([0, 1, 2, 0, 1, 2, 0, 1]).to("jax")
+
+        def step():
+            loss = corefw.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            return loss
+
+        made: list = []
+        fn = step if backend is None else corefw.compile(
+            step, backend=lambda g: made.append(jc.jax_jit(g)) or made[-1])
+        losses = [fn().item() for _ in range(5)]
+        return losses, corefw.rand(3).to("cpu").numpy(), made
+
+    want, after_eager, _ = run(None)
+    got, after, made = run("jax")
+    assert [(m.jitted, m.reason) for m in made] == [(True, None)]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    np.testing.assert_array_equal(after, after_eager)  # the same draws, in the same order
+
+    p = corefw.full((4,), 0.5, device="jax")
+    made = []
+    probs = corefw.compile(lambda p: corefw.bernoulli(p) * 2,
+                           backend=lambda g: made.append(jc.jax_jit(g)) or made[-1])
+    corefw.manual_seed(1)
+    got = [probs(p).to("cpu").numpy() for _ in range(3)]
+    corefw.manual_seed(1)
+    want = [(corefw.bernoulli(p) * 2).to("cpu").numpy() for _ in range(3)]
+    np.testing.assert_array_equal(got, want)
+    assert [(m.jitted, m.reason) for m in made] == [(True, None)]
+    made = []
+    nz = corefw.compile(lambda p: corefw.nonzero(p > 0.2).sum(),
+                        backend=lambda g: made.append(jc.jax_jit(g)) or made[-1])
+    assert nz(p).item() == corefw.nonzero(p > 0.2).sum().item()
+    assert made and made[0].jitted is False and "nonzero" in made[0].reason
