@@ -313,14 +313,13 @@ def _build():
         return kernel
 
     def _deferrable(check, *args) -> None:
-        """``check(*args)`` now, or, while corefw_jax.compiler traces a graph and an argument
-        is traced (no values yet), on the call's values after it (``DEFERRED``)."""
+        """``check(*args)`` now, or, while corefw_jax.compiler traces a graph, on the call's
+        values after it (``DEFERRED``): an argument may be traced (no values yet), or pending
+        (made in the trace from constants: reading it now would start a nested jit)."""
         deferred = getattr(DEFERRED, "checks", None)
         if deferred is not None:
-            leaves = jax.tree_util.tree_leaves(args)
-            if any(isinstance(leaf, jax.core.Tracer) for leaf in leaves):
-                deferred.append((check, args))
-                return
+            deferred.append((check, args))
+            return
         check(*args)
 
     return _Impl()

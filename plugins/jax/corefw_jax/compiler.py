@@ -62,7 +62,7 @@ def jax_jit(graph) -> Callable[[list], list]:
     import jax
     import numpy as np
 
-    from ._lazy import Engine, LazyArray
+    from ._lazy import Engine, LazyArray, _inline
     from .backend import DEFERRED
 
     wrap = Engine.get(jax).wrap
@@ -70,8 +70,8 @@ def jax_jit(graph) -> Callable[[list], list]:
 
     def jitted(inputs):
         DEFERRED.checks = deferred = []
-        try:
-            out = program(inputs)
+        try:  # a result made in the trace from constants only is still pending: inline it
+            out = [_inline(o) for o in program(inputs)]
         finally:
             DEFERRED.checks = None
         traced, templates[:] = [], []
