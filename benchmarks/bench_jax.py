@@ -98,7 +98,8 @@ def dropout_fn(dev: str, backend=None):
 def step_table() -> None:
     """Training steps eager and through ``corefw.compile``: the demo CNN (Adam, batch 32; with
     ``capturable=True`` its step counter stays on the device), an embedding classifier (SGD,
-    batch 32) and an MLP with dropout (SGD, batch 64). "(replayed)": ``jax.jit`` did not take the graph (its ``reason`` is printed)."""
+    batch 32) and an MLP with dropout (SGD, batch 64). "(replayed)": ``jax.jit`` did not
+    take the graph (its ``reason`` is printed)."""
     from corefw_jax.compiler import jax_jit
 
     print("| device | backend | demo CNN step (Adam) | (Adam, capturable) "
