@@ -29,27 +29,28 @@ RANDOM = frozenset({"uniform", "normal", "randint", "randperm", "bernoulli", "mu
 UNTRACEABLE = RANDOM | {"nonzero"}
 
 
-def _reads_graph_values(a) -> bool:
+def _reads_graph_values(a, value_type) -> bool:
     if isinstance(a, (tuple, list)):
-        return any(_reads_graph_values(x) for x in a)
+        return any(_reads_graph_values(x, value_type) for x in a)
     if isinstance(a, dict):
-        return any(_reads_graph_values(x) for x in a.values())
-    return type(a).__name__ == "Value"
+        return any(_reads_graph_values(x, value_type) for x in a.values())
+    return isinstance(a, value_type)
 
 
-def _hoistable(node) -> bool:
+def _hoistable(node, value_type) -> bool:
     """A draw whose arguments are only shapes and numbers: it can run before the jitted call."""
-    return node.op in RANDOM and not _reads_graph_values((node.args, node.kwargs))
+    return node.op in RANDOM and not _reads_graph_values((node.args, node.kwargs), value_type)
 
 
 def jax_jit(graph) -> Callable[[list], list]:
     """The ``jax`` compiler: ``jax.jit`` over the replayed ``graph`` (see the module doc)."""
-    from corefw.compiler import Graph, replay
+    from corefw.compiler import Graph, Value, replay
 
     run = replay(graph)
     device = getattr(graph.device, "type", graph.device)
-    draws = [n for n in graph.nodes if _hoistable(n)]
-    rest = [n for n in graph.nodes if not _hoistable(n)]
+    hoist = [_hoistable(n, Value) for n in graph.nodes]
+    draws = [n for n, h in zip(graph.nodes, hoist) if h]
+    rest = [n for n, h in zip(graph.nodes, hoist) if not h]
     blocked = sorted({n.op for n in rest if n.op in UNTRACEABLE})
     if device not in (None, "jax") or blocked:
         run.jitted = False
